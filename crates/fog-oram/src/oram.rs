@@ -1,0 +1,495 @@
+//! The tree ORAM with its recursive position map: fixed-size blocks addressed by index, accessed
+//! with one read-modify-write closure.
+//!
+//! Trusted side. See the crate documentation for what an access reveals (nothing but the fact
+//! that an access happened, plus failures) and for the algorithm.
+
+use alloc::vec;
+use alloc::vec::Vec;
+
+use rand_core::{CryptoRng, RngCore};
+
+use crate::circuit::TreeLevel;
+use crate::ct::{barrier, bytes_to_words, eq_mask, sel, words_to_bytes};
+use crate::storage::{MemoryUse, StoreFactory};
+use crate::OramError;
+
+/// Position-map entries (`u32` leaves) per position block: 32 entries = 128 bytes.
+const POS_PER_BLOCK_BITS: u32 = 5;
+const POS_PER_BLOCK: u64 = 1 << POS_PER_BLOCK_BITS;
+const POS_WORDS: usize = (POS_PER_BLOCK / 2) as usize;
+
+/// Largest capacity (blocks) of one ORAM: positions are stored as `u32`.
+pub const MAX_CAPACITY: u64 = 1 << 32;
+/// Largest value size in bytes.
+pub const MAX_VALUE_BYTES: usize = 1 << 20;
+
+/// Tuning parameters of the tree ORAM. [`OramParams::default`] is the configuration whose stash
+/// behaviour the README reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct OramParams {
+    /// Block slots per bucket (Z).
+    pub bucket_slots: usize,
+    /// Slots of the stash of each tree.
+    pub stash_slots: usize,
+    /// Deterministic (reverse-lexicographic) evictions per accessed block, in addition to the
+    /// eviction on the read path.
+    pub extra_evictions: usize,
+    /// Position maps with at most this many entries are a linearly scanned table instead of
+    /// another tree.
+    pub scan_threshold: u64,
+}
+
+impl Default for OramParams {
+    fn default() -> Self {
+        Self {
+            bucket_slots: 2,
+            stash_slots: 16,
+            extra_evictions: 1,
+            scan_threshold: 1 << 12,
+        }
+    }
+}
+
+/// Number of leaf bits for a tree of `blocks` blocks: about `blocks / 2` leaves, so the tree
+/// has about `blocks` buckets and `Z * blocks` slots.
+fn leaf_bits_for(blocks: u64) -> u32 {
+    let pow = blocks.max(2).next_power_of_two();
+    pow.trailing_zeros() - 1
+}
+
+/// A tree ORAM (Circuit ORAM) over `capacity` blocks of `value_bytes` bytes each.
+///
+/// Every block starts as all zeros. [`Oram::access`] reads block `index`, lets a closure modify
+/// it and writes it back; the buckets it touches are a uniformly random path per tree plus
+/// paths fixed by a public counter, independent of `index` and of the data.
+pub struct Oram<F: StoreFactory, R> {
+    /// `levels[0]` holds the data, `levels[k]` the positions of `levels[k - 1]`'s blocks.
+    levels: Vec<TreeLevel<F::Store>>,
+    /// Positions (leaf + 1, 0 = never assigned) of the blocks of the last level.
+    top: Vec<u32>,
+    rng: R,
+    params: OramParams,
+    capacity: u64,
+    value_bytes: usize,
+    value_words: usize,
+    scratch: Vec<u64>,
+    pos_block: Vec<u64>,
+    bytes: Vec<u8>,
+    poisoned: bool,
+}
+
+impl<F: StoreFactory, R: RngCore + CryptoRng> Oram<F, R> {
+    /// An ORAM of `capacity` zeroed blocks of `value_bytes` bytes with the default parameters.
+    pub fn new(capacity: u64, value_bytes: usize, factory: F, rng: R) -> Result<Self, OramError> {
+        Self::with_params(capacity, value_bytes, OramParams::default(), factory, rng)
+    }
+
+    /// An ORAM with explicit parameters.
+    pub fn with_params(
+        capacity: u64,
+        value_bytes: usize,
+        params: OramParams,
+        mut factory: F,
+        mut rng: R,
+    ) -> Result<Self, OramError> {
+        if capacity == 0
+            || capacity > MAX_CAPACITY
+            || value_bytes == 0
+            || value_bytes > MAX_VALUE_BYTES
+            || params.bucket_slots == 0
+            || params.bucket_slots > 16
+            || params.stash_slots < 2
+            || params.stash_slots > 4096
+            || params.scan_threshold == 0
+        {
+            return Err(OramError::InvalidConfig);
+        }
+        let value_words = value_bytes.div_ceil(8);
+        let mut levels = Vec::new();
+        let mut blocks = capacity;
+        let mut words = value_words;
+        loop {
+            let leaf_bits = leaf_bits_for(blocks);
+            let nb = TreeLevel::<F::Store>::num_buckets(leaf_bits);
+            let bw = TreeLevel::<F::Store>::bucket_words_for(params.bucket_slots, words);
+            let store = factory.create(nb, bw, &mut rng)?;
+            levels.push(TreeLevel::new(
+                store,
+                leaf_bits,
+                params.bucket_slots,
+                words,
+                params.stash_slots,
+            )?);
+            let next = blocks.div_ceil(POS_PER_BLOCK);
+            if blocks <= params.scan_threshold {
+                break;
+            }
+            blocks = next;
+            words = POS_WORDS;
+        }
+        if levels.len() > 8 {
+            return Err(OramError::InvalidConfig);
+        }
+        let top_len = usize::try_from(blocks).map_err(|_| OramError::OutOfMemory)?;
+        Ok(Self {
+            levels,
+            top: vec![0u32; top_len],
+            rng,
+            params,
+            capacity,
+            value_bytes,
+            value_words,
+            scratch: Vec::new(),
+            pos_block: vec![0; POS_WORDS],
+            bytes: vec![0; value_bytes],
+            poisoned: false,
+        })
+    }
+
+    /// Number of blocks.
+    pub fn capacity(&self) -> u64 {
+        self.capacity
+    }
+
+    /// Bytes per block.
+    pub fn value_bytes(&self) -> usize {
+        self.value_bytes
+    }
+
+    /// The parameters in use.
+    pub fn params(&self) -> OramParams {
+        self.params
+    }
+
+    /// Number of trees (1 data tree plus the position-map trees).
+    pub fn num_trees(&self) -> usize {
+        self.levels.len()
+    }
+
+    /// Largest stash occupancy seen so far in any tree, counted right after an accessed block is
+    /// put back (the moment the stash is fullest). A statistic for simulations: it depends only
+    /// on the random leaves, not on indices or data.
+    pub fn stash_peak(&self) -> usize {
+        self.levels.iter().map(|l| l.stash_peak()).max().unwrap_or(0)
+    }
+
+    /// Memory used by all trees, stashes and the position table.
+    pub fn memory_bytes(&self) -> MemoryUse {
+        let mut m = MemoryUse {
+            trusted: (self.top.len() * 4
+                + (self.scratch.len() + self.pos_block.len()) * 8
+                + self.bytes.len()) as u64,
+            untrusted: 0,
+        };
+        for l in &self.levels {
+            m = m + l.memory_bytes();
+        }
+        m
+    }
+
+    /// Reads block `index`, passes its bytes to `f`, and writes back what `f` leaves there.
+    ///
+    /// Access pattern: independent of `index`, of the value and of what `f` does (as long as
+    /// `f` itself is oblivious). Fails with [`OramError::IndexOutOfRange`] for a bad index
+    /// (before touching anything), with [`OramError::IntegrityFailure`] when untrusted storage
+    /// was tampered with, and with [`OramError::StashOverflow`] in the (simulated to be
+    /// negligible) event of a stash overflow; after either of the last two the ORAM refuses
+    /// further work with [`OramError::Poisoned`]. `f` is not called when the access fails
+    /// before reaching the block.
+    pub fn access<T>(
+        &mut self,
+        index: u64,
+        f: impl FnOnce(&mut [u8]) -> T,
+    ) -> Result<T, OramError> {
+        let mut bytes = core::mem::take(&mut self.bytes);
+        let r = self.access_words(index, |words| {
+            words_to_bytes(words, &mut bytes);
+            let t = f(&mut bytes);
+            bytes_to_words(&bytes, words);
+            t
+        });
+        bytes.iter_mut().for_each(|b| *b = 0);
+        self.bytes = bytes;
+        r
+    }
+
+    /// Like [`Oram::access`] but hands `f` the block as little-endian `u64` words
+    /// (`value_bytes` rounded up to whole words; padding bytes start as zero).
+    pub fn access_words<T>(
+        &mut self,
+        index: u64,
+        f: impl FnOnce(&mut [u64]) -> T,
+    ) -> Result<T, OramError> {
+        self.access_many(&[index], f)
+    }
+
+    /// Accesses several *distinct* blocks (1 to 8) in one operation: `f` sees their words
+    /// concatenated in the order of `indices`. The number of indices is public; repeated or
+    /// out-of-range indices are a misuse reported as [`OramError::IndexOutOfRange`] before
+    /// anything is touched. The access pattern is that of `indices.len()` accesses.
+    pub fn access_many<T>(
+        &mut self,
+        indices: &[u64],
+        f: impl FnOnce(&mut [u64]) -> T,
+    ) -> Result<T, OramError> {
+        if self.poisoned {
+            return Err(OramError::Poisoned);
+        }
+        if indices.is_empty() || indices.len() > 8 {
+            return Err(OramError::InvalidConfig);
+        }
+        let mut bad = 0u64;
+        for (i, &a) in indices.iter().enumerate() {
+            bad |= !crate::ct::lt_mask(a, self.capacity);
+            for &b in &indices[..i] {
+                bad |= eq_mask(a, b);
+            }
+        }
+        if barrier(bad) != 0 {
+            return Err(OramError::IndexOutOfRange);
+        }
+        let r = self.access_many_inner(indices, f);
+        if r.is_err() {
+            self.poisoned = true;
+        }
+        r
+    }
+
+    fn access_many_inner<T>(
+        &mut self,
+        indices: &[u64],
+        f: impl FnOnce(&mut [u64]) -> T,
+    ) -> Result<T, OramError> {
+        let w = self.value_words;
+        let n = indices.len();
+        let mut scratch = core::mem::take(&mut self.scratch);
+        scratch.clear();
+        scratch.resize(n * w, 0);
+        let mut new_leaves = [0u64; 8];
+        let mut result = Ok(());
+        for (j, &index) in indices.iter().enumerate() {
+            let r = self.fetch_position(index).and_then(|(old, new)| {
+                new_leaves[j % 8] = new;
+                self.levels[0].remove(index, old, &mut scratch[j * w..(j + 1) * w])
+            });
+            if r.is_err() {
+                result = r;
+                break;
+            }
+        }
+        let out = match result {
+            Ok(()) => {
+                let t = f(&mut scratch);
+                let mut r = Ok(());
+                for (j, &index) in indices.iter().enumerate() {
+                    r = r.and_then(|()| {
+                        self.levels[0].insert(index, new_leaves[j % 8], &scratch[j * w..(j + 1) * w])
+                    });
+                }
+                for _ in 0..n * self.params.extra_evictions {
+                    r = r.and_then(|()| self.levels[0].evict_next());
+                }
+                r.map(|()| t)
+            }
+            Err(e) => Err(e),
+        };
+        scratch.iter_mut().for_each(|x| *x = 0);
+        self.scratch = scratch;
+        out
+    }
+
+    fn random_leaf(&mut self, level: usize) -> u64 {
+        self.rng.next_u64() & self.levels[level].leaf_mask()
+    }
+
+    /// Assigns a fresh random leaf to block `index` of the data tree, walking the position
+    /// map from the scanned table down. Returns (leaf to read, new leaf).
+    fn fetch_position(&mut self, index: u64) -> Result<(u64, u64), OramError> {
+        let k = self.levels.len();
+        let mut new = [0u64; 8];
+        for (lvl, slot) in new.iter_mut().enumerate().take(k) {
+            *slot = self.random_leaf(lvl);
+        }
+        // Scanned table: positions of the last level's blocks.
+        let top_index = index >> (POS_PER_BLOCK_BITS * (k as u32 - 1));
+        let mut old = scan_swap(&mut self.top, top_index, new[k - 1] + 1);
+        for lvl in (1..k).rev() {
+            let read = self.resolve(lvl, old);
+            let block = index >> (POS_PER_BLOCK_BITS * lvl as u32);
+            let entry = (index >> (POS_PER_BLOCK_BITS * (lvl as u32 - 1))) & (POS_PER_BLOCK - 1);
+            let mut pb = core::mem::take(&mut self.pos_block);
+            pb.iter_mut().for_each(|x| *x = 0);
+            let r = self.levels[lvl]
+                .remove(block, read, &mut pb)
+                .map(|()| block_swap(&mut pb, entry, new[lvl - 1] + 1))
+                .and_then(|o| {
+                    old = o;
+                    self.levels[lvl].insert(block, new[lvl], &pb)
+                });
+            pb.iter_mut().for_each(|x| *x = 0);
+            self.pos_block = pb;
+            r?;
+            for _ in 0..self.params.extra_evictions {
+                self.levels[lvl].evict_next()?;
+            }
+        }
+        let read = self.resolve(0, old);
+        Ok((read, new[0]))
+    }
+
+    /// Leaf to read for a stored position: `stored - 1`, or a fresh random leaf when the block
+    /// was never assigned one (`stored == 0`), chosen without a branch.
+    fn resolve(&mut self, level: usize, stored: u64) -> u64 {
+        let fresh = self.random_leaf(level);
+        let never = eq_mask(stored, 0);
+        sel(never, fresh, stored.wrapping_sub(1)) & self.levels[level].leaf_mask()
+    }
+
+    #[cfg(test)]
+    pub(crate) fn levels_mut(&mut self) -> &mut [TreeLevel<F::Store>] {
+        &mut self.levels
+    }
+}
+
+/// Replaces entry `index` of `table` with `new`, returning the old entry; reads and writes every
+/// entry.
+fn scan_swap(table: &mut [u32], index: u64, new: u64) -> u64 {
+    let mut old = 0u64;
+    for (i, e) in table.iter_mut().enumerate() {
+        let m = eq_mask(i as u64, index);
+        let v = u64::from(*e);
+        old = sel(m, v, old);
+        *e = sel(m, new, v) as u32;
+    }
+    old
+}
+
+/// Replaces `u32` entry `entry` of a position block with `new`, returning the old entry.
+fn block_swap(block: &mut [u64], entry: u64, new: u64) -> u64 {
+    let mut old = 0u64;
+    for (i, w) in block.iter_mut().enumerate() {
+        let lo_m = eq_mask(2 * i as u64, entry);
+        let hi_m = eq_mask(2 * i as u64 + 1, entry);
+        let lo = *w & 0xffff_ffff;
+        let hi = *w >> 32;
+        old = sel(lo_m, lo, sel(hi_m, hi, old));
+        let lo = sel(lo_m, new, lo);
+        let hi = sel(hi_m, new, hi);
+        *w = (hi << 32) | (lo & 0xffff_ffff);
+    }
+    old
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::HeapFactory;
+    use rand_chacha::rand_core::SeedableRng;
+    use rand_chacha::ChaCha20Rng;
+    use std::println;
+
+    fn rng(seed: u64) -> ChaCha20Rng {
+        println!("seed {seed}");
+        ChaCha20Rng::seed_from_u64(seed)
+    }
+
+    #[test]
+    fn leaf_bits() {
+        assert_eq!(leaf_bits_for(1), 0);
+        assert_eq!(leaf_bits_for(2), 0);
+        assert_eq!(leaf_bits_for(3), 1);
+        assert_eq!(leaf_bits_for(1 << 20), 19);
+        assert_eq!(leaf_bits_for((1 << 20) + 1), 20);
+    }
+
+    #[test]
+    fn swaps() {
+        let mut t = [5u32, 6, 7];
+        assert_eq!(scan_swap(&mut t, 1, 9), 6);
+        assert_eq!(t, [5, 9, 7]);
+        let mut b = vec![0u64; POS_WORDS];
+        for e in 0..POS_PER_BLOCK {
+            assert_eq!(block_swap(&mut b, e, e + 100), 0);
+        }
+        for e in 0..POS_PER_BLOCK {
+            assert_eq!(block_swap(&mut b, e, 1), e + 100);
+        }
+    }
+
+    #[test]
+    fn bad_config_and_index() {
+        let r = Oram::new(0, 8, HeapFactory, rng(1));
+        assert!(matches!(r, Err(OramError::InvalidConfig)));
+        let r = Oram::new(16, 0, HeapFactory, rng(1));
+        assert!(matches!(r, Err(OramError::InvalidConfig)));
+        let mut o = Oram::new(16, 8, HeapFactory, rng(1)).unwrap();
+        assert_eq!(o.access(16, |_| ()), Err(OramError::IndexOutOfRange));
+        assert_eq!(o.access(15, |v| v.len()), Ok(8));
+    }
+
+    fn roundtrip(capacity: u64, value_bytes: usize, params: OramParams, ops: usize, seed: u64) {
+        let mut o = Oram::with_params(capacity, value_bytes, params, HeapFactory, rng(seed)).unwrap();
+        let mut model = vec![vec![0u8; value_bytes]; capacity as usize];
+        let mut r = rng(seed + 1);
+        for step in 0..ops {
+            let i = r.next_u64() % capacity;
+            let fill = (step % 251) as u8;
+            let got = o
+                .access(i, |v| {
+                    let old = v.to_vec();
+                    v.iter_mut().enumerate().for_each(|(k, b)| *b = fill ^ k as u8);
+                    old
+                })
+                .unwrap();
+            assert_eq!(got, model[i as usize], "step {step} index {i}");
+            model[i as usize]
+                .iter_mut()
+                .enumerate()
+                .for_each(|(k, b)| *b = fill ^ k as u8);
+        }
+        // Every written block is in the tree or the stash, on its path.
+        let written = model.iter().filter(|v| v.iter().any(|&b| b != 0)).count();
+        let held = o.levels_mut()[0].check_invariant().unwrap();
+        assert!(held >= written && held <= capacity as usize);
+        assert!(o.stash_peak() <= o.levels_mut()[0].stash_slots());
+    }
+
+    #[test]
+    fn matches_model_small_trees() {
+        roundtrip(1, 8, OramParams::default(), 50, 10);
+        roundtrip(2, 16, OramParams::default(), 200, 11);
+        roundtrip(37, 24, OramParams::default(), 2_000, 12);
+    }
+
+    #[test]
+    fn matches_model_with_recursion() {
+        let params = OramParams {
+            scan_threshold: 8,
+            ..OramParams::default()
+        };
+        roundtrip(1000, 8, params, 5_000, 13);
+        let params = OramParams {
+            bucket_slots: 3,
+            stash_slots: 24,
+            ..params
+        };
+        roundtrip(300, 40, params, 3_000, 14);
+    }
+
+    #[test]
+    fn access_many_sees_all_blocks() {
+        let mut o = Oram::new(64, 8, HeapFactory, rng(2)).unwrap();
+        for i in 0..64u64 {
+            o.access_words(i, |w| w[0] = i * 7).unwrap();
+        }
+        let seen = o.access_many(&[3, 60, 9], |w| w.to_vec()).unwrap();
+        assert_eq!(seen, vec![21, 420, 63]);
+        assert_eq!(
+            o.access_many(&[3, 3], |_| ()),
+            Err(OramError::IndexOutOfRange)
+        );
+        assert_eq!(o.access_words(60, |w| w[0]), Ok(420));
+    }
+}

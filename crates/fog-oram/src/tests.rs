@@ -1,0 +1,400 @@
+//! Crate-level tests: access-trace obliviousness, tampering through the whole ORAM, and a
+//! property test of the map against `std::collections::HashMap`.
+
+use alloc::vec::Vec;
+use std::collections::HashMap;
+use std::println;
+
+use proptest::prelude::*;
+use rand_chacha::rand_core::{RngCore, SeedableRng};
+use rand_chacha::ChaCha20Rng;
+
+use crate::storage::{EncryptedFactory, HeapFactory, TraceEvent, TraceOp, TracingFactory};
+use crate::{ObliviousMap, Oram, OramError};
+
+fn rng(seed: u64) -> ChaCha20Rng {
+    println!("seed {seed}");
+    ChaCha20Rng::seed_from_u64(seed)
+}
+
+/// The part of a trace the host could compare between runs if accesses were not oblivious:
+/// which tree, read or write, and the tree level of the bucket. Leaves are checked separately
+/// for uniformity.
+fn shape(trace: &[TraceEvent]) -> Vec<(u32, TraceOp, u32)> {
+    trace
+        .iter()
+        .map(|e| (e.store, e.op, 63 - (e.bucket + 1).leading_zeros()))
+        .collect()
+}
+
+/// Leaves of the paths the data tree reads at random: the first path read by each access.
+fn read_leaves(trace: &[TraceEvent], depth: u32, accesses: usize) -> Vec<u64> {
+    let data: Vec<&TraceEvent> = trace.iter().filter(|e| e.store == 0).collect();
+    let per_access = data.len() / accesses;
+    assert_eq!(per_access * accesses, data.len());
+    (0..accesses)
+        .map(|a| {
+            let e = data[a * per_access + depth as usize - 1];
+            assert_eq!(e.op, TraceOp::Read);
+            e.bucket - ((1u64 << (depth - 1)) - 1)
+        })
+        .collect()
+}
+
+/// Pearson chi-square statistic of `values` (in `0..bins * width`) grouped into `bins` bins.
+fn chi_square(values: &[u64], bins: u64, width: u64) -> f64 {
+    let mut counts = alloc::vec![0u64; bins as usize];
+    for &v in values {
+        counts[(v / width) as usize] += 1;
+    }
+    let expected = values.len() as f64 / bins as f64;
+    counts
+        .iter()
+        .map(|&c| (c as f64 - expected).powi(2) / expected)
+        .sum()
+}
+
+#[test]
+fn oram_traces_have_equal_shape_and_uniform_leaves() {
+    const N: u64 = 4096;
+    const ACCESSES: usize = 3000;
+    // Two very different query sequences of equal length: one block over and over, and a
+    // sequential scan.
+    let seqs: [Vec<u64>; 2] = [
+        alloc::vec![5; ACCESSES],
+        (0..ACCESSES as u64).map(|i| (i * 7) % N).collect(),
+    ];
+    let mut shapes = Vec::new();
+    for (k, seq) in seqs.iter().enumerate() {
+        let factory = TracingFactory::new(HeapFactory);
+        let log = factory.log();
+        let mut oram = Oram::new(N, 64, factory, rng(100 + k as u64)).unwrap();
+        assert!(oram.num_trees() >= 1);
+        log.take();
+        for &i in seq {
+            oram.access(i, |v| v[0] = v[0].wrapping_add(1)).unwrap();
+        }
+        let trace = log.take();
+        // Data tree of 4096 blocks: 2048 leaves, 12 levels.
+        let leaves = read_leaves(&trace, 12, ACCESSES);
+        // 16 bins of 128 leaves; 15 degrees of freedom, 99.9% quantile 37.7.
+        let chi = chi_square(&leaves, 16, 128);
+        println!("sequence {k}: chi-square {chi:.1}");
+        assert!(chi < 37.7, "read leaves not uniform: chi-square {chi}");
+        shapes.push(shape(&trace));
+    }
+    assert_eq!(shapes[0].len(), shapes[1].len());
+    assert!(shapes[0] == shapes[1], "trace shapes differ");
+}
+
+#[test]
+fn oram_with_recursive_position_map_has_equal_shapes() {
+    let params = crate::OramParams {
+        scan_threshold: 16,
+        ..crate::OramParams::default()
+    };
+    let mut shapes = Vec::new();
+    for (k, seq) in [[0u64; 200], core::array::from_fn(|i| (i as u64 * 37) % 2000)]
+        .iter()
+        .enumerate()
+    {
+        let factory = TracingFactory::new(HeapFactory);
+        let log = factory.log();
+        let mut oram = Oram::with_params(2000, 8, params, factory, rng(200 + k as u64)).unwrap();
+        assert_eq!(oram.num_trees(), 3, "2000 -> 63 -> 2 position blocks");
+        log.take();
+        for &i in seq {
+            oram.access(i, |v| v[1] ^= 1).unwrap();
+        }
+        shapes.push(shape(&log.take()));
+    }
+    assert!(shapes[0] == shapes[1]);
+}
+
+#[test]
+fn map_operations_have_identical_trace_shapes() {
+    let factory = TracingFactory::new(HeapFactory);
+    let log = factory.log();
+    let mut map = ObliviousMap::new(2048, 16, 24, factory, rng(300)).unwrap();
+    for k in 0..500u32 {
+        let mut key = [0u8; 16];
+        key[..4].copy_from_slice(&k.to_le_bytes());
+        map.insert(&key, &[k as u8; 24]).unwrap();
+    }
+    log.take();
+    let present = {
+        let mut key = [0u8; 16];
+        key[..4].copy_from_slice(&7u32.to_le_bytes());
+        key
+    };
+    let absent = [0xee; 16];
+    let mut out = [0u8; 24];
+    let mut traces = Vec::new();
+    assert!(bool::from(map.get(&present, &mut out).unwrap()), "hit");
+    assert_eq!(out, [7; 24]);
+    traces.push(("get hit", log.take()));
+    assert!(!bool::from(map.get(&absent, &mut out).unwrap()), "miss");
+    assert_eq!(out, [0; 24]);
+    traces.push(("get miss", log.take()));
+    assert!(!bool::from(map.insert(&[0xab; 16], &[1; 24]).unwrap()), "new");
+    traces.push(("insert new", log.take()));
+    assert!(bool::from(map.insert(&present, &[9; 24]).unwrap()), "update");
+    traces.push(("insert update", log.take()));
+    let found = map.upsert(&present, |v, _| v[0] += 1).unwrap();
+    assert!(bool::from(found));
+    traces.push(("upsert hit", log.take()));
+    let found = map.upsert(&[0xcd; 16], |v, _| v[0] += 1).unwrap();
+    assert!(!bool::from(found));
+    traces.push(("upsert miss", log.take()));
+    assert!(bool::from(map.remove(&present).unwrap()));
+    traces.push(("remove hit", log.take()));
+    assert!(!bool::from(map.remove(&absent).unwrap()));
+    traces.push(("remove miss", log.take()));
+    let reference = shape(&traces[0].1);
+    assert!(!reference.is_empty());
+    for (name, t) in &traces {
+        assert!(shape(t) == reference, "{name} has a different trace shape");
+    }
+    assert_eq!(map.len(), 501);
+}
+
+#[test]
+fn map_full_is_an_error_with_the_same_shape() {
+    let factory = TracingFactory::new(HeapFactory);
+    let log = factory.log();
+    // 4 buckets of which 3 used: 48 slots.
+    let mut map = ObliviousMap::new(48, 8, 8, factory, rng(400)).unwrap();
+    assert_eq!(map.capacity(), 48);
+    let mut inserted = 0u64;
+    let mut full_trace = None;
+    let mut ok_trace = None;
+    for k in 0..200u64 {
+        log.take();
+        match map.insert(&k.to_le_bytes(), &k.to_le_bytes()) {
+            Ok(_) => {
+                inserted += 1;
+                ok_trace = Some(log.take());
+            }
+            Err(e) => {
+                assert_eq!(e, OramError::MapFull);
+                full_trace = Some(log.take());
+            }
+        }
+    }
+    // All three buckets are shared by every key here, so the map fills completely.
+    assert_eq!(inserted, 48);
+    assert_eq!(map.len(), 48);
+    assert!(shape(&full_trace.unwrap()) == shape(&ok_trace.unwrap()));
+    // Still usable: existing keys read back, updates succeed.
+    let mut out = [0u8; 8];
+    assert!(bool::from(map.get(&3u64.to_le_bytes(), &mut out).unwrap()));
+    assert_eq!(out, 3u64.to_le_bytes());
+    assert!(bool::from(map.insert(&3u64.to_le_bytes(), &[1; 8]).unwrap()));
+}
+
+fn encrypted_oram(seed: u64) -> Oram<EncryptedFactory, ChaCha20Rng> {
+    let mut oram = Oram::new(
+        256,
+        32,
+        EncryptedFactory { trusted_levels: 1 },
+        rng(seed),
+    )
+    .unwrap();
+    for i in 0..64u64 {
+        oram.access(i, |v| v[..8].copy_from_slice(&i.to_le_bytes()))
+            .unwrap();
+    }
+    oram
+}
+
+fn read_all(oram: &mut Oram<EncryptedFactory, ChaCha20Rng>) -> Result<(), OramError> {
+    for i in 0..64u64 {
+        let got = oram.access(i, |v| v[..8].to_vec())?;
+        assert_eq!(got, i.to_le_bytes(), "never wrong data");
+    }
+    Ok(())
+}
+
+#[test]
+fn encrypted_oram_round_trips() {
+    let mut oram = encrypted_oram(500);
+    read_all(&mut oram).unwrap();
+}
+
+#[test]
+fn encrypted_oram_detects_tampering() {
+    let mut oram = encrypted_oram(501);
+    let store = oram.levels_mut()[0].store_mut();
+    let host = store.host_memory_mut();
+    for b in host.iter_mut().step_by(97) {
+        *b ^= 0x40;
+    }
+    assert_eq!(read_all(&mut oram), Err(OramError::IntegrityFailure));
+    assert_eq!(oram.access(0, |_| ()), Err(OramError::Poisoned));
+}
+
+#[test]
+fn encrypted_oram_detects_swapped_buckets() {
+    let mut oram = encrypted_oram(502);
+    let store = oram.levels_mut()[0].store_mut();
+    // Buckets 1 and 2 (the root's children) are untrusted; every path passes one of them.
+    let (a, b) = (store.host_range(1).unwrap(), store.host_range(2).unwrap());
+    let copy_a = store.host_memory()[a.clone()].to_vec();
+    let copy_b = store.host_memory()[b.clone()].to_vec();
+    store.host_memory_mut()[a].copy_from_slice(&copy_b);
+    store.host_memory_mut()[b].copy_from_slice(&copy_a);
+    assert_eq!(read_all(&mut oram), Err(OramError::IntegrityFailure));
+}
+
+#[test]
+fn encrypted_oram_detects_rollback() {
+    let mut oram = encrypted_oram(503);
+    let snapshot = oram.levels_mut()[0].store_mut().host_memory().to_vec();
+    read_all(&mut oram).unwrap();
+    // The host restores every bucket to its earlier, validly sealed, version.
+    oram.levels_mut()[0]
+        .store_mut()
+        .host_memory_mut()
+        .copy_from_slice(&snapshot);
+    assert_eq!(read_all(&mut oram), Err(OramError::IntegrityFailure));
+}
+
+#[derive(Clone, Debug)]
+enum Op {
+    Get(u16),
+    Insert(u16, u64),
+    Upsert(u16, u64),
+    Remove(u16),
+}
+
+fn op_strategy(keys: u16) -> impl Strategy<Value = Op> {
+    prop_oneof![
+        (0..keys).prop_map(Op::Get),
+        (0..keys, any::<u64>()).prop_map(|(k, v)| Op::Insert(k, v)),
+        (0..keys, any::<u64>()).prop_map(|(k, v)| Op::Upsert(k, v)),
+        (0..keys).prop_map(Op::Remove),
+    ]
+}
+
+/// Key bytes for key number `k`: 12 bytes, so padding inside words is exercised.
+fn key_of(k: u16) -> [u8; 12] {
+    let mut key = [0x5a; 12];
+    key[..2].copy_from_slice(&k.to_le_bytes());
+    key
+}
+
+/// Runs `ops` against the map and a HashMap model. Values are 20 bytes: the u64 repeated.
+fn check_against_model(capacity: u64, ops: &[Op], seed: u64) {
+    let mut map = ObliviousMap::new(capacity, 12, 20, HeapFactory, rng(seed)).unwrap();
+    let mut model: HashMap<u16, [u8; 20]> = HashMap::new();
+    let val = |v: u64| {
+        let mut out = [0u8; 20];
+        out[..8].copy_from_slice(&v.to_le_bytes());
+        out[8..16].copy_from_slice(&v.rotate_left(7).to_le_bytes());
+        out[16..].copy_from_slice(&[v as u8; 4]);
+        out
+    };
+    for op in ops {
+        match *op {
+            Op::Get(k) => {
+                let mut out = [0u8; 20];
+                let found = map.get(&key_of(k), &mut out).unwrap();
+                assert_eq!(bool::from(found), model.contains_key(&k));
+                assert_eq!(out, model.get(&k).copied().unwrap_or([0; 20]));
+            }
+            Op::Insert(k, v) => match map.insert(&key_of(k), &val(v)) {
+                Ok(found) => {
+                    assert_eq!(bool::from(found), model.insert(k, val(v)).is_some());
+                }
+                Err(e) => {
+                    assert_eq!(e, OramError::MapFull);
+                    assert!(!model.contains_key(&k), "full only for absent keys");
+                }
+            },
+            Op::Upsert(k, v) => {
+                let before = model.get(&k).copied();
+                let r = map.upsert(&key_of(k), |cur, found| {
+                    assert_eq!(bool::from(found), before.is_some());
+                    assert_eq!(cur, &before.unwrap_or([0; 20])[..]);
+                    // New value: xor of the old and the given one.
+                    for (c, n) in cur.iter_mut().zip(val(v)) {
+                        *c ^= n;
+                    }
+                });
+                match r {
+                    Ok(found) => {
+                        assert_eq!(bool::from(found), before.is_some());
+                        let mut new = before.unwrap_or([0; 20]);
+                        for (c, n) in new.iter_mut().zip(val(v)) {
+                            *c ^= n;
+                        }
+                        model.insert(k, new);
+                    }
+                    Err(e) => {
+                        assert_eq!(e, OramError::MapFull);
+                        assert!(before.is_none());
+                    }
+                }
+            }
+            Op::Remove(k) => {
+                let found = map.remove(&key_of(k)).unwrap();
+                assert_eq!(bool::from(found), model.remove(&k).is_some());
+            }
+        }
+        assert_eq!(map.len(), model.len() as u64);
+    }
+    // Final sweep: every key agrees.
+    for (k, v) in &model {
+        let mut out = [0u8; 20];
+        assert!(bool::from(map.get(&key_of(*k), &mut out).unwrap()));
+        assert_eq!(&out, v);
+    }
+}
+
+// 10^5 operations in total: 3 sizes x 20 cases x ~1700 operations.
+const OPS_PER_CASE: usize = 1700;
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 20, ..ProptestConfig::default() })]
+
+    #[test]
+    fn map_matches_hashmap_tiny(ops in prop::collection::vec(op_strategy(120), OPS_PER_CASE),
+                                seed in any::<u64>()) {
+        // 48 slots, 120 keys: the map is full most of the time.
+        check_against_model(48, &ops, seed);
+    }
+
+    #[test]
+    fn map_matches_hashmap_small(ops in prop::collection::vec(op_strategy(600), OPS_PER_CASE),
+                                 seed in any::<u64>()) {
+        check_against_model(512, &ops, seed);
+    }
+
+    #[test]
+    fn map_matches_hashmap_medium(ops in prop::collection::vec(op_strategy(3000), OPS_PER_CASE),
+                                  seed in any::<u64>()) {
+        check_against_model(8192, &ops, seed);
+    }
+}
+
+#[test]
+fn map_reaches_high_load_before_first_failure() {
+    let mut map = ObliviousMap::new(1 << 12, 8, 8, HeapFactory, rng(600)).unwrap();
+    let cap = map.capacity();
+    let mut r = rng(601);
+    let mut n = 0u64;
+    loop {
+        let k = r.next_u64().to_le_bytes();
+        match map.insert(&k, &k) {
+            Ok(_) => n += 1,
+            Err(e) => {
+                assert_eq!(e, OramError::MapFull);
+                break;
+            }
+        }
+    }
+    let load = n as f64 / cap as f64;
+    println!("first failure at load {load:.3} ({n} of {cap})");
+    assert!(load > 0.85, "load {load}");
+    assert!(map.stash_peak() <= crate::OramParams::default().stash_slots);
+}
