@@ -1,1 +1,28 @@
-//! placeholder
+#![doc = include_str!("../README.md")]
+#![no_std]
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+extern crate alloc;
+#[cfg(test)]
+extern crate std;
+
+pub mod amount;
+mod block_version;
+mod error;
+pub mod fog_hint;
+mod key_image;
+pub mod memo;
+pub mod onetime_keys;
+pub mod record;
+mod tx_out;
+pub mod wire;
+
+pub use amount::{Amount, MaskedAmount, TokenId};
+pub use block_version::BlockVersion;
+pub use error::{AmountError, MemoError, TxOutError};
+pub use fog_hint::{EncryptedFogHint, FogHint};
+pub use key_image::KeyImage;
+pub use memo::{EncryptedMemo, MemoPayload};
+pub use record::{FogTxOut, TxOutRecord};
+pub use tx_out::{MemoContext, TxOut};

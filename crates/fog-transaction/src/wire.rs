@@ -1,0 +1,127 @@
+//! Protobuf wire types with MobileCoin's field numbers and encoding rules: `external.TxOut`
+//! and its parts, and `fog_view.TxOutRecord` / `ETxOutRecord`. Fields MobileCoin's Rust marks
+//! `required` are always written, so our encodings are byte-identical to its. Domain types
+//! convert to and from these in `tx_out.rs` and `record.rs`.
+
+use alloc::vec::Vec;
+
+pub use fog_account::wire::CompressedRistretto;
+
+/// `external.MaskedAmount`.
+#[derive(Clone, PartialEq, Eq, prost::Message)]
+pub struct MaskedAmount {
+    /// The Pedersen commitment.
+    #[prost(message, optional, tag = "1")]
+    pub commitment: Option<CompressedRistretto>,
+    /// The masked value.
+    #[prost(fixed64, required, tag = "2")]
+    pub masked_value: u64,
+    /// The masked token id (0 or 8 bytes).
+    #[prost(bytes = "vec", tag = "3")]
+    pub masked_token_id: Vec<u8>,
+}
+
+/// The `masked_amount` oneof of `external.TxOut`.
+#[derive(Clone, PartialEq, Eq, prost::Oneof)]
+pub enum MaskedAmountVersion {
+    /// Version 1 (tag 1).
+    #[prost(message, tag = "1")]
+    MaskedAmountV1(MaskedAmount),
+    /// Version 2 (tag 6).
+    #[prost(message, tag = "6")]
+    MaskedAmountV2(MaskedAmount),
+}
+
+/// `external.EncryptedFogHint { bytes data = 1; }`.
+#[derive(Clone, PartialEq, Eq, prost::Message)]
+pub struct EncryptedFogHint {
+    /// 84 bytes.
+    #[prost(bytes = "vec", tag = "1")]
+    pub data: Vec<u8>,
+}
+
+/// `external.EncryptedMemo { bytes data = 1; }`.
+#[derive(Clone, PartialEq, Eq, prost::Message)]
+pub struct EncryptedMemo {
+    /// 66 bytes.
+    #[prost(bytes = "vec", tag = "1")]
+    pub data: Vec<u8>,
+}
+
+/// `external.TxOut`. The oneof comes first, as in MobileCoin's struct, so a V2 amount (tag 6)
+/// is written before the keys.
+#[derive(Clone, PartialEq, Eq, prost::Message)]
+pub struct TxOut {
+    /// The masked amount.
+    #[prost(oneof = "MaskedAmountVersion", tags = "1, 6")]
+    pub masked_amount: Option<MaskedAmountVersion>,
+    /// One-time target key.
+    #[prost(message, optional, tag = "2")]
+    pub target_key: Option<CompressedRistretto>,
+    /// TxOut public key.
+    #[prost(message, optional, tag = "3")]
+    pub public_key: Option<CompressedRistretto>,
+    /// Encrypted fog hint.
+    #[prost(message, optional, tag = "4")]
+    pub e_fog_hint: Option<EncryptedFogHint>,
+    /// Encrypted memo.
+    #[prost(message, optional, tag = "5")]
+    pub e_memo: Option<EncryptedMemo>,
+}
+
+/// The masked token id oneof of `fog_view.TxOutRecord`.
+#[derive(Clone, PartialEq, Eq, prost::Oneof)]
+pub enum TxOutAmountMaskedTokenId {
+    /// From a V1 masked amount (0 or 8 bytes).
+    #[prost(bytes, tag = "10")]
+    TxOutAmountMaskedV1TokenId(Vec<u8>),
+    /// From a V2 masked amount (8 bytes).
+    #[prost(bytes, tag = "11")]
+    TxOutAmountMaskedV2TokenId(Vec<u8>),
+}
+
+/// `fog_view.TxOutRecord`: what ingest encrypts to a user for each of their TxOuts.
+#[derive(Clone, PartialEq, Eq, prost::Message)]
+pub struct TxOutRecord {
+    /// Legacy: the 32-byte commitment; new records leave it empty.
+    #[prost(bytes = "vec", tag = "1")]
+    pub tx_out_amount_commitment_data: Vec<u8>,
+    /// Masked value.
+    #[prost(fixed64, required, tag = "2")]
+    pub tx_out_amount_masked_value: u64,
+    /// One-time target key.
+    #[prost(bytes = "vec", required, tag = "3")]
+    pub tx_out_target_key_data: Vec<u8>,
+    /// TxOut public key.
+    #[prost(bytes = "vec", required, tag = "4")]
+    pub tx_out_public_key_data: Vec<u8>,
+    /// Global index of the TxOut in the ledger.
+    #[prost(fixed64, required, tag = "5")]
+    pub tx_out_global_index: u64,
+    /// Index of the block holding it.
+    #[prost(fixed64, required, tag = "6")]
+    pub block_index: u64,
+    /// Block timestamp, seconds since the Unix epoch.
+    #[prost(fixed64, tag = "7")]
+    pub timestamp: u64,
+    /// CRC-32 of the commitment.
+    #[prost(fixed32, tag = "8")]
+    pub tx_out_amount_commitment_data_crc32: u32,
+    /// The 66-byte encrypted memo, or empty.
+    #[prost(bytes = "vec", tag = "9")]
+    pub tx_out_e_memo_data: Vec<u8>,
+    /// The masked token id, by amount version.
+    #[prost(oneof = "TxOutAmountMaskedTokenId", tags = "10, 11")]
+    pub tx_out_amount_masked_token_id: Option<TxOutAmountMaskedTokenId>,
+}
+
+/// `fog_view.ETxOutRecord`: a search key and the record encrypted to its user.
+#[derive(Clone, PartialEq, Eq, prost::Message)]
+pub struct ETxOutRecord {
+    /// 16-byte KexRng output.
+    #[prost(bytes = "vec", tag = "1")]
+    pub search_key: Vec<u8>,
+    /// Crypto box of the protobuf `TxOutRecord`.
+    #[prost(bytes = "vec", tag = "2")]
+    pub payload: Vec<u8>,
+}
