@@ -1,4 +1,5 @@
 //! Runs every vector file, and shows that a corrupted vector is caught by file and line.
+#![allow(clippy::unwrap_used)]
 
 use std::path::Path;
 
