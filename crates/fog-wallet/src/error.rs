@@ -1,0 +1,90 @@
+//! The wallet's one error type.
+//!
+//! Every message is safe to print: none carries a mnemonic, a word of one, a key or the
+//! contents of a wallet file. File paths and public settings (fog URL) may appear.
+
+use std::{io, path::PathBuf};
+
+use fog_account::AccountError;
+use thiserror::Error;
+
+/// Why a command failed. `main` prints it as one `error: ` line.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum WalletError {
+    /// The command line is wrong (unknown flag, missing partner flag, bad number).
+    #[error("{0}")]
+    Usage(String),
+    /// The phrase given by the user is not a valid English BIP39 mnemonic.
+    #[error("{0}")]
+    Mnemonic(AccountError),
+    /// Nothing usable arrived on standard input.
+    #[error("no mnemonic on standard input: enter the phrase on one line")]
+    NoMnemonicInput,
+    /// No wallet file at the path.
+    #[error(
+        "no wallet at {0}: create one with `fog-wallet keys new` or `fog-wallet keys from-mnemonic`"
+    )]
+    WalletMissing(PathBuf),
+    /// A wallet already exists and `--force` was not given.
+    #[error("a wallet already exists at {0}: pass --force to replace it (its mnemonic is lost unless written down)")]
+    WalletExists(PathBuf),
+    /// The wallet file could not be parsed. Only the position is reported, never the text.
+    #[error("{path} is not a valid wallet file ({what} at line {line}, column {column})")]
+    WalletSyntax {
+        /// The wallet file.
+        path: PathBuf,
+        /// "syntax error", "unexpected value", "truncated file".
+        what: &'static str,
+        /// 1-based line of the problem.
+        line: usize,
+        /// 1-based column of the problem.
+        column: usize,
+    },
+    /// The wallet file parses but holds something this version cannot use.
+    #[error("{path} is not a valid wallet file: {reason}")]
+    WalletContent {
+        /// The wallet file.
+        path: PathBuf,
+        /// What is wrong, without any secret.
+        reason: String,
+    },
+    /// The fog authority key file is not DER or PEM SubjectPublicKeyInfo.
+    #[error("{path}: {reason}")]
+    Spki {
+        /// The key file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: &'static str,
+    },
+    /// A file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: io::Error,
+    },
+    /// A file could not be written.
+    #[error("cannot write {path}: {source}")]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: io::Error,
+    },
+    /// The operating system's random number generator failed.
+    #[error("the operating system's random number generator failed: {0}")]
+    Randomness(String),
+}
+
+impl WalletError {
+    /// The process exit code: 2 for bad input (arguments, standard input, files read), 1 for
+    /// failures of the machine (writing the wallet, randomness).
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Self::Write { .. } | Self::Randomness(_) => 1,
+            _ => 2,
+        }
+    }
+}
