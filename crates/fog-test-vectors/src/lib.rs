@@ -92,6 +92,21 @@ impl<'a> Case<'a> {
             .ok_or_else(|| format!("field `{name}` is not an unsigned integer"))
     }
 
+    /// A field holding a pair of unsigned integers, `[a, b]`.
+    pub fn field_u64_pair(&self, name: &str) -> Result<(u64, u64), String> {
+        let v = self
+            .field(name)?
+            .as_array()
+            .ok_or_else(|| format!("field `{name}` is not an array"))?;
+        match v.as_slice() {
+            [a, b] => a
+                .as_u64()
+                .zip(b.as_u64())
+                .ok_or_else(|| format!("field `{name}` holds a non-integer")),
+            _ => Err(format!("field `{name}` is not a pair")),
+        }
+    }
+
     /// A boolean field.
     pub fn bool(&self, name: &str) -> Result<bool, String> {
         self.field(name)?

@@ -8,10 +8,12 @@ extern crate alloc;
 extern crate std;
 
 pub mod amount;
+pub mod block;
 mod block_version;
 mod error;
 pub mod fog_hint;
 mod key_image;
+pub mod membership;
 pub mod memo;
 pub mod onetime_keys;
 pub mod record;

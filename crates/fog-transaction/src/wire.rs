@@ -125,3 +125,100 @@ pub struct ETxOutRecord {
     #[prost(bytes = "vec", tag = "2")]
     pub payload: Vec<u8>,
 }
+
+/// `external.Range { uint64 from = 1; uint64 to = 2; }`.
+#[derive(Clone, PartialEq, Eq, prost::Message)]
+pub struct Range {
+    /// First index.
+    #[prost(uint64, tag = "1")]
+    pub from: u64,
+    /// Last index.
+    #[prost(uint64, tag = "2")]
+    pub to: u64,
+}
+
+/// `external.TxOutMembershipHash { bytes data = 1; }`.
+#[derive(Clone, PartialEq, Eq, prost::Message)]
+pub struct TxOutMembershipHash {
+    /// 32 bytes.
+    #[prost(bytes = "vec", tag = "1")]
+    pub data: Vec<u8>,
+}
+
+/// `external.TxOutMembershipElement`.
+#[derive(Clone, PartialEq, Eq, prost::Message)]
+pub struct TxOutMembershipElement {
+    /// The range.
+    #[prost(message, optional, tag = "1")]
+    pub range: Option<Range>,
+    /// Its hash.
+    #[prost(message, optional, tag = "2")]
+    pub hash: Option<TxOutMembershipHash>,
+}
+
+/// `external.TxOutMembershipProof`.
+#[derive(Clone, PartialEq, Eq, prost::Message)]
+pub struct TxOutMembershipProof {
+    /// The TxOut's index.
+    #[prost(uint64, tag = "1")]
+    pub index: u64,
+    /// The ledger's last index.
+    #[prost(uint64, tag = "2")]
+    pub highest_index: u64,
+    /// Leaf then siblings.
+    #[prost(message, repeated, tag = "3")]
+    pub elements: Vec<TxOutMembershipElement>,
+}
+
+/// `external.KeyImage { bytes data = 1; }`.
+#[derive(Clone, PartialEq, Eq, prost::Message)]
+pub struct KeyImage {
+    /// 32 bytes.
+    #[prost(bytes = "vec", tag = "1")]
+    pub data: Vec<u8>,
+}
+
+/// A message wrapping 32 bytes (`blockchain.BlockID`, `blockchain.BlockContentsHash`).
+#[derive(Clone, PartialEq, Eq, prost::Message)]
+pub struct Bytes32 {
+    /// 32 bytes.
+    #[prost(bytes = "vec", tag = "1")]
+    pub data: Vec<u8>,
+}
+
+/// `blockchain.BlockContents` (the minting fields 3 and 4 are not supported).
+#[derive(Clone, PartialEq, Eq, prost::Message)]
+pub struct BlockContents {
+    /// Spent key images.
+    #[prost(message, repeated, tag = "1")]
+    pub key_images: Vec<KeyImage>,
+    /// New TxOuts.
+    #[prost(message, repeated, tag = "2")]
+    pub outputs: Vec<TxOut>,
+}
+
+/// `blockchain.Block`.
+#[derive(Clone, PartialEq, Eq, prost::Message)]
+pub struct Block {
+    /// Block id.
+    #[prost(message, optional, tag = "1")]
+    pub id: Option<Bytes32>,
+    /// Version.
+    #[prost(uint32, tag = "2")]
+    pub version: u32,
+    /// Parent id.
+    #[prost(message, optional, tag = "3")]
+    pub parent_id: Option<Bytes32>,
+    /// Index.
+    #[prost(uint64, tag = "4")]
+    pub index: u64,
+    /// Cumulative TxOut count.
+    #[prost(uint64, tag = "5")]
+    pub cumulative_txo_count: u64,
+    /// Root element.
+    #[prost(message, optional, tag = "6")]
+    pub root_element: Option<TxOutMembershipElement>,
+    /// Contents hash.
+    #[prost(message, optional, tag = "7")]
+    pub contents_hash: Option<Bytes32>,
+}
