@@ -47,7 +47,9 @@ fn parse_args(rest: &[String]) -> Result<Args, String> {
 
 fn get<T: std::str::FromStr>(args: &Args, name: &str, default: Option<T>) -> Result<T, String> {
     match args.get(name) {
-        Some(v) => v.parse().map_err(|_| format!("bad value for --{name}: {v}")),
+        Some(v) => v
+            .parse()
+            .map_err(|_| format!("bad value for --{name}: {v}")),
         None => default.ok_or_else(|| format!("missing --{name}")),
     }
 }
@@ -89,11 +91,7 @@ fn seeded(args: &Args) -> Result<(u64, ChaCha20Rng), String> {
     Ok((seed, ChaCha20Rng::seed_from_u64(seed)))
 }
 
-fn bench_oram_with<F: StoreFactory>(
-    args: &Args,
-    factory: F,
-    storage: &str,
-) -> Result<(), String> {
+fn bench_oram_with<F: StoreFactory>(args: &Args, factory: F, storage: &str) -> Result<(), String> {
     let log2_n: u32 = get(args, "log2-n", None)?;
     let value_bytes: usize = get(args, "value-bytes", None)?;
     let ops: usize = get(args, "ops", Some(2000))?;
@@ -101,8 +99,15 @@ fn bench_oram_with<F: StoreFactory>(
     let (seed, mut rng) = seeded(args)?;
     let n = 1u64 << log2_n;
     let t0 = Instant::now();
-    let mut oram = Oram::new(n, value_bytes, factory, ChaCha20Rng::seed_from_u64(seed ^ 0xa5))
-        .map_err(|e| e.to_string())?;
+    let params = params_from(args)?;
+    let mut oram = Oram::with_params(
+        n,
+        value_bytes,
+        params,
+        factory,
+        ChaCha20Rng::seed_from_u64(seed ^ 0xa5),
+    )
+    .map_err(|e| e.to_string())?;
     let build_s = t0.elapsed().as_secs_f64();
     let mut samples = Vec::with_capacity(ops);
     for k in 0..warmup + ops {
@@ -127,6 +132,9 @@ fn bench_oram_with<F: StoreFactory>(
         "median_us": round2(median),
         "p99_us": round2(p99),
         "trees": oram.num_trees(),
+        "bucket_slots": params.bucket_slots,
+        "stash_slots": params.stash_slots,
+        "extra_evictions": params.extra_evictions,
         "stash_peak": oram.stash_peak(),
         "build_s": round2(build_s),
         "mem_trusted_mib": round2(mem.trusted as f64 / 1048576.0),
@@ -282,6 +290,15 @@ fn round4(x: f64) -> f64 {
     (x * 10000.0).round() / 10000.0
 }
 
+/// ORAM parameters: the defaults, overridden by `--z`, `--stash` and `--extra-evictions`.
+fn params_from(args: &Args) -> Result<OramParams, String> {
+    let mut p = OramParams::default();
+    p.bucket_slots = get(args, "z", Some(p.bucket_slots))?;
+    p.stash_slots = get(args, "stash", Some(p.stash_slots))?;
+    p.extra_evictions = get(args, "extra-evictions", Some(p.extra_evictions))?;
+    Ok(p)
+}
+
 /// Runs the real ORAM with 8-byte blocks on uniformly random indices and reports the largest
 /// stash occupancy seen (right after each accessed block is put back).
 fn stash_sim(args: &Args) -> Result<(), String> {
@@ -290,9 +307,15 @@ fn stash_sim(args: &Args) -> Result<(), String> {
     let per_op: usize = get(args, "blocks-per-op", Some(1))?;
     let (seed, mut rng) = seeded(args)?;
     let n = 1u64 << log2_n;
-    let params = OramParams::default();
-    let mut oram = Oram::new(n, 8, HeapFactory, ChaCha20Rng::seed_from_u64(seed ^ 0x77))
-        .map_err(|e| e.to_string())?;
+    let params = params_from(args)?;
+    let mut oram = Oram::with_params(
+        n,
+        8,
+        params,
+        HeapFactory,
+        ChaCha20Rng::seed_from_u64(seed ^ 0x77),
+    )
+    .map_err(|e| e.to_string())?;
     let t0 = Instant::now();
     let mut done = 0u64;
     let mut idx = vec![0u64; per_op];
@@ -316,6 +339,7 @@ fn stash_sim(args: &Args) -> Result<(), String> {
         "seed": seed,
         "ops": done,
         "stash_peak": oram.stash_peak(),
+        "data_tree_stash_histogram": oram.stash_histogram(),
         "seconds": round2(t0.elapsed().as_secs_f64()),
     }));
     Ok(())

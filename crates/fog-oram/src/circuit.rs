@@ -64,6 +64,8 @@ pub(crate) struct TreeLevel<S> {
     tmp: Vec<u64>,
     evict_counter: u64,
     stash_peak: usize,
+    /// `stash_hist[k]`: how many times the stash held `k` blocks right after an insert.
+    stash_hist: Vec<u64>,
 }
 
 impl<S: BucketStore> TreeLevel<S> {
@@ -111,6 +113,7 @@ impl<S: BucketStore> TreeLevel<S> {
             tmp: vec![0; w],
             evict_counter: 0,
             stash_peak: 0,
+            stash_hist: vec![0; stash_slots + 1],
         })
     }
 
@@ -120,6 +123,10 @@ impl<S: BucketStore> TreeLevel<S> {
 
     pub(crate) fn stash_peak(&self) -> usize {
         self.stash_peak
+    }
+
+    pub(crate) fn stash_histogram(&self) -> &[u64] {
+        &self.stash_hist
     }
 
     pub(crate) fn memory_bytes(&self) -> MemoryUse {
@@ -273,7 +280,13 @@ impl<S: BucketStore> TreeLevel<S> {
                     tmp_meta[k] = sel(is_pick, t, tmp_meta[k]);
                     m[k] = sel(is_write, hold_meta[k], sel(is_pick, 0, t));
                 }
-                move_slot(is_pick, is_write, d, &mut tmp, &hold);
+                if p == 0 {
+                    // Nothing is ever dropped into the stash during an eviction (targets are
+                    // strictly deeper), so the stash pass only reads: `is_write` is zero here.
+                    cmov_words_mask(is_pick, d, &mut tmp);
+                } else {
+                    move_slot(is_pick, is_write, d, &mut tmp, &hold);
+                }
             }
             for k in 0..META {
                 hold_meta[k] = sel(pick, tmp_meta[k], sel(drop, 0, hold_meta[k]));
@@ -322,6 +335,9 @@ impl<S: BucketStore> TreeLevel<S> {
         }
         // The peak is a statistic for the stash simulation; it is not used for control flow.
         self.stash_peak = self.stash_peak.max(occupied);
+        if let Some(h) = self.stash_hist.get_mut(occupied) {
+            *h += 1;
+        }
         if done == 0 {
             return Err(OramError::StashOverflow);
         }

@@ -297,7 +297,16 @@ pub(crate) fn words_to_bytes(src: &[u64], dst: &mut [u8]) {
 mod tests {
     use super::*;
 
-    const SAMPLES: [u64; 8] = [0, 1, 2, 7, 1 << 63, u64::MAX, u64::MAX - 1, 0x1234_5678_9abc_def0];
+    const SAMPLES: [u64; 8] = [
+        0,
+        1,
+        2,
+        7,
+        1 << 63,
+        u64::MAX,
+        u64::MAX - 1,
+        0x1234_5678_9abc_def0,
+    ];
 
     #[test]
     fn comparisons_match_native() {

@@ -20,8 +20,8 @@ mod tests;
 pub use map::{ObliviousMap, MAX_ITEM_BYTES, SLOTS_PER_BUCKET, TABLES};
 pub use oram::{Oram, OramParams, MAX_CAPACITY, MAX_VALUE_BYTES};
 pub use storage::{
-    BucketStore, EncryptedFactory, EncryptedStore, HeapFactory, HeapStore, MemoryUse,
-    StoreFactory, TraceEvent, TraceLog, TraceOp, TracingFactory, TracingStore,
+    BucketStore, EncryptedFactory, EncryptedStore, HeapFactory, HeapStore, MemoryUse, StoreFactory,
+    TraceEvent, TraceLog, TraceOp, TracingFactory, TracingStore,
 };
 pub use subtle::Choice;
 

@@ -1,12 +1,15 @@
 //! An oblivious hash map over the tree ORAM: fixed-size keys and values, three-table
-//! ("d-left", d = 3) hashing with buckets of 16 slots, one ORAM block per bucket.
+//! ("d-left", d = 3) hashing with buckets of 16 slots.
 //!
-//! Trusted side. Every operation — [`ObliviousMap::get`], [`ObliviousMap::insert`],
-//! [`ObliviousMap::upsert`], [`ObliviousMap::remove`], hit or miss, new key or update — does
-//! exactly one [`Oram`] operation on three blocks, one in each table, in table order, then the
-//! same constant-time scan over their 48 slots. The three block indices come from a keyed hash
-//! (SipHash-2-4 under a key drawn from the caller's RNG), so they look uniformly random to the
-//! host and the ORAM hides them anyway.
+//! Trusted side. The map keeps two ORAMs: an *index* ORAM whose blocks are buckets of 16
+//! `(occupied, key)` slots, and a *value* ORAM with one block per slot. Every operation —
+//! [`ObliviousMap::get`], [`ObliviousMap::insert`], [`ObliviousMap::upsert`],
+//! [`ObliviousMap::remove`], hit or miss, new key or update, full or not — does exactly one index
+//! ORAM operation on three blocks (one bucket in each table, in table order), a constant-time
+//! scan of their 48 slots, and then one value ORAM access on the chosen slot (the key's slot,
+//! the slot a new key gets, or, when there is none, a slot that is read and written back
+//! unchanged). The bucket indices come from a keyed hash (SipHash-2-4 under a key drawn from the
+//! caller's RNG); the ORAMs hide them anyway.
 //!
 //! Placement: a new key goes into the least-loaded of its three buckets (leftmost on ties,
 //! Vöcking's rule), chosen with constant-time arithmetic. No key is ever moved, so inserts are
@@ -24,16 +27,16 @@ use subtle::Choice;
 use zeroize::Zeroize;
 
 use crate::ct::{
-    barrier, bytes_to_words, choice_from_mask, eq_mask, eq_words_mask, lt_mask, sel,
-    words_to_bytes, Mask,
+    barrier, bytes_to_words, choice_from_mask, cmov_words_mask, eq_mask, eq_words_mask, lt_mask,
+    sel, words_to_bytes, Mask,
 };
-use crate::oram::{Oram, OramParams};
+use crate::oram::{OramCore, OramParams};
 use crate::storage::{MemoryUse, StoreFactory};
 use crate::OramError;
 
 /// Number of tables (hash choices) per key.
 pub const TABLES: usize = 3;
-/// Slots per bucket (one bucket is one ORAM block).
+/// Slots per bucket (one bucket is one block of the index ORAM).
 pub const SLOTS_PER_BUCKET: usize = 16;
 /// Largest key or value size in bytes.
 pub const MAX_ITEM_BYTES: usize = 4096;
@@ -43,18 +46,19 @@ pub const MAX_ITEM_BYTES: usize = 4096;
 /// Keys and values are byte strings of the lengths given at construction. A value that was
 /// never set reads as all zeros.
 pub struct ObliviousMap<F: StoreFactory, R> {
-    oram: Oram<F, R>,
+    index: OramCore<F::Store>,
+    values: OramCore<F::Store>,
+    rng: R,
     key_bytes: usize,
     value_bytes: usize,
     key_words: usize,
-    value_words: usize,
-    slot_words: usize,
     per_table: u64,
     sip_key: [u64; 2],
     len: u64,
     key_buf: Vec<u64>,
     val_buf: Vec<u64>,
     bytes: Vec<u8>,
+    poisoned: bool,
 }
 
 impl<F: StoreFactory, R> Drop for ObliviousMap<F, R> {
@@ -66,7 +70,7 @@ impl<F: StoreFactory, R> Drop for ObliviousMap<F, R> {
     }
 }
 
-/// Operation selectors, as masks so that the scan does the same work for every kind.
+/// Operation selectors, as masks so that the scans do the same work for every kind.
 #[derive(Clone, Copy)]
 struct Mode {
     create: Mask,
@@ -90,10 +94,20 @@ const REMOVE: Mode = Mode {
     remove: u64::MAX,
 };
 
+/// What the index scan decided.
+#[derive(Clone, Copy)]
+struct Decision {
+    found: Mask,
+    full: Mask,
+    created: Mask,
+    /// Value ORAM block of the chosen slot.
+    value_index: u64,
+}
+
 impl<F: StoreFactory, R: RngCore + CryptoRng> ObliviousMap<F, R> {
     /// A map with room for about `capacity` items (rounded so that the number of buckets is a
     /// power of two, then down to a multiple of three tables; see [`ObliviousMap::capacity`]).
-    /// The hash key is drawn from `rng`, which the ORAM then owns.
+    /// The hash key is drawn from `rng`, which the map then keeps for the ORAMs.
     pub fn new(
         capacity: u64,
         key_bytes: usize,
@@ -111,13 +125,13 @@ impl<F: StoreFactory, R: RngCore + CryptoRng> ObliviousMap<F, R> {
         )
     }
 
-    /// A map whose ORAM uses explicit parameters.
+    /// A map whose ORAMs use explicit parameters.
     pub fn with_params(
         capacity: u64,
         key_bytes: usize,
         value_bytes: usize,
         params: OramParams,
-        factory: F,
+        mut factory: F,
         mut rng: R,
     ) -> Result<Self, OramError> {
         if capacity == 0
@@ -136,28 +150,35 @@ impl<F: StoreFactory, R: RngCore + CryptoRng> ObliviousMap<F, R> {
         let per_table = buckets / TABLES as u64;
         let key_words = key_bytes.div_ceil(8);
         let value_words = value_bytes.div_ceil(8);
-        let slot_words = 1 + key_words + value_words;
         let sip_key = [rng.next_u64(), rng.next_u64()];
-        let oram = Oram::with_params(
+        let index = OramCore::new(
             per_table * TABLES as u64,
-            slot_words * SLOTS_PER_BUCKET * 8,
+            (1 + key_words) * SLOTS_PER_BUCKET * 8,
             params,
-            factory,
-            rng,
+            &mut factory,
+            &mut rng,
+        )?;
+        let values = OramCore::new(
+            per_table * (TABLES * SLOTS_PER_BUCKET) as u64,
+            value_bytes,
+            params,
+            &mut factory,
+            &mut rng,
         )?;
         Ok(Self {
-            oram,
+            index,
+            values,
+            rng,
             key_bytes,
             value_bytes,
             key_words,
-            value_words,
-            slot_words,
             per_table,
             sip_key,
             len: 0,
             key_buf: vec![0; key_words],
             val_buf: vec![0; value_words],
             bytes: vec![0; value_bytes],
+            poisoned: false,
         })
     }
 
@@ -186,14 +207,14 @@ impl<F: StoreFactory, R: RngCore + CryptoRng> ObliviousMap<F, R> {
         self.value_bytes
     }
 
-    /// Memory used by the underlying ORAM.
+    /// Memory used by the two ORAMs.
     pub fn memory_bytes(&self) -> MemoryUse {
-        self.oram.memory_bytes()
+        self.index.memory_bytes() + self.values.memory_bytes()
     }
 
-    /// Largest stash occupancy seen in the underlying ORAM.
+    /// Largest stash occupancy seen in either ORAM.
     pub fn stash_peak(&self) -> usize {
-        self.oram.stash_peak()
+        self.index.stash_peak().max(self.values.stash_peak())
     }
 
     /// Copies the value of `key` into `out` (zeros when absent) and returns whether it was
@@ -246,6 +267,9 @@ impl<F: StoreFactory, R: RngCore + CryptoRng> ObliviousMap<F, R> {
         if key.len() != self.key_bytes {
             return Err(OramError::LengthMismatch);
         }
+        if self.poisoned {
+            return Err(OramError::Poisoned);
+        }
         bytes_to_words(key, &mut self.key_buf);
         let mut indices = [0u64; TABLES];
         for (t, idx) in indices.iter_mut().enumerate() {
@@ -254,33 +278,38 @@ impl<F: StoreFactory, R: RngCore + CryptoRng> ObliviousMap<F, R> {
             *idx = t as u64 * self.per_table + r;
         }
         let Self {
-            oram,
+            index,
+            values,
+            rng,
             key_buf,
             val_buf,
             bytes,
             key_words,
-            value_words,
-            slot_words,
             ..
         } = self;
-        let layout = Layout {
-            slot_words: *slot_words,
-            key_words: *key_words,
-            value_words: *value_words,
-        };
-        let r = oram.access_many(&indices, |buf| {
-            kernel(buf, layout, key_buf, val_buf, mode, |v, found| {
-                words_to_bytes(v, bytes);
-                user(bytes, found);
-                bytes_to_words(bytes, v);
+        let kw = *key_words;
+        let r = index
+            .access_many(rng, &indices, |buf| {
+                index_kernel(buf, kw, key_buf, mode, &indices)
             })
-        });
+            .and_then(|d| {
+                values.access_many(rng, &[d.value_index], |block| {
+                    value_kernel(block, val_buf, bytes, d, mode, user);
+                })?;
+                Ok(d)
+            });
         self.bytes.as_mut_slice().zeroize();
         self.val_buf.as_mut_slice().zeroize();
-        let (found, full, created) = r?;
-        let removed = found & mode.remove;
-        self.len = self.len + (created & 1) - (removed & 1);
-        Ok((choice_from_mask(found), full))
+        let d = match r {
+            Ok(d) => d,
+            Err(e) => {
+                self.poisoned = true;
+                return Err(e);
+            }
+        };
+        let removed = d.found & mode.remove;
+        self.len = self.len + (d.created & 1) - (removed & 1);
+        Ok((choice_from_mask(d.found), d.full))
     }
 }
 
@@ -292,30 +321,22 @@ fn full_to_error((found, full): (Choice, Mask)) -> Result<Choice, OramError> {
     }
 }
 
-#[derive(Clone, Copy)]
-struct Layout {
-    slot_words: usize,
-    key_words: usize,
-    value_words: usize,
-}
-
-/// The constant-time scan over the 48 slots of the three buckets. Returns masks
-/// (found, full, created).
-fn kernel(
+/// The constant-time scan over the 48 `(occupied, key)` slots of the three buckets: finds the
+/// key or the slot a new key would take, and updates the slot's key part.
+fn index_kernel(
     buf: &mut [u64],
-    l: Layout,
+    kw: usize,
     key: &[u64],
-    val: &mut [u64],
     mode: Mode,
-    user: impl FnOnce(&mut [u64], Choice),
-) -> (Mask, Mask, Mask) {
-    let kw = l.key_words;
+    indices: &[u64; TABLES],
+) -> Decision {
+    let slot_words = 1 + kw;
     let mut found: Mask = 0;
     let mut hit_slot = 0u64;
     let mut loads = [0u64; TABLES];
-    for (s, slot) in buf.chunks_exact(l.slot_words).enumerate() {
+    for (s, slot) in buf.chunks_exact(slot_words).enumerate() {
         let occ = !eq_mask(slot[0], 0);
-        let m = occ & eq_words_mask(&slot[1..1 + kw], key);
+        let m = occ & eq_words_mask(&slot[1..], key);
         hit_slot = sel(m, s as u64, hit_slot);
         found |= m;
         loads[s / SLOTS_PER_BUCKET] += occ & 1;
@@ -328,9 +349,9 @@ fn kernel(
         best_table = sel(upd, t as u64, best_table);
     }
     let has_space = lt_mask(best, SLOTS_PER_BUCKET as u64);
-    let mut empty_slot = 0u64;
+    let mut empty_slot = best_table * SLOTS_PER_BUCKET as u64;
     let mut got: Mask = 0;
-    for (s, slot) in buf.chunks_exact(l.slot_words).enumerate() {
+    for (s, slot) in buf.chunks_exact(slot_words).enumerate() {
         let occ = !eq_mask(slot[0], 0);
         let in_table = eq_mask((s / SLOTS_PER_BUCKET) as u64, best_table);
         let e = !occ & in_table & !got;
@@ -342,25 +363,47 @@ fn kernel(
     let full = !found & mode.create & !has_space;
     let active = found | created;
     let target = sel(found, hit_slot, empty_slot);
-    val.iter_mut().for_each(|v| *v = 0);
-    for (s, slot) in buf.chunks_exact(l.slot_words).enumerate() {
-        let m = barrier(found & eq_mask(s as u64, target));
-        crate::ct::cmov_words_mask(m, &slot[1 + kw..], val);
-    }
-    user(val, choice_from_mask(found));
     let keep = !mode.remove;
-    for (s, slot) in buf.chunks_exact_mut(l.slot_words).enumerate() {
+    for (s, slot) in buf.chunks_exact_mut(slot_words).enumerate() {
         let w = barrier(eq_mask(s as u64, target) & active & mode.write);
         slot[0] = sel(w, keep & 1, slot[0]);
-        let (k, v) = slot[1..].split_at_mut(kw);
-        for (d, s) in k.iter_mut().zip(key) {
-            *d = sel(w, *s & keep, *d);
-        }
-        for (d, s) in v.iter_mut().zip(val.iter()).take(l.value_words) {
-            *d = sel(w, *s & keep, *d);
+        for (d, k) in slot[1..].iter_mut().zip(key) {
+            *d = sel(w, *k & keep, *d);
         }
     }
-    (found, full, created)
+    let table = target / SLOTS_PER_BUCKET as u64;
+    let mut bucket = 0u64;
+    for (t, &idx) in indices.iter().enumerate() {
+        bucket = sel(eq_mask(t as u64, table), idx, bucket);
+    }
+    Decision {
+        found,
+        full,
+        created,
+        value_index: bucket * SLOTS_PER_BUCKET as u64 + target % SLOTS_PER_BUCKET as u64,
+    }
+}
+
+/// The value side: hands the user the current value (zeros when absent) and stores the result
+/// where the operation writes; otherwise writes the block back unchanged.
+fn value_kernel(
+    block: &mut [u64],
+    val: &mut [u64],
+    bytes: &mut [u8],
+    d: Decision,
+    mode: Mode,
+    user: impl FnOnce(&mut [u8], Choice),
+) {
+    val.iter_mut().for_each(|v| *v = 0);
+    cmov_words_mask(d.found, block, val);
+    words_to_bytes(val, bytes);
+    user(bytes, choice_from_mask(d.found));
+    bytes_to_words(bytes, val);
+    let w = barrier((d.found | d.created) & mode.write);
+    let keep = !mode.remove;
+    for (b, v) in block.iter_mut().zip(val.iter()) {
+        *b = sel(w, *v & keep, *b);
+    }
 }
 
 /// SipHash-2-4 of the message `words ‖ tweak` (little-endian words), keyed with `key`: a keyed

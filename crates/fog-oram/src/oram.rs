@@ -11,7 +11,7 @@ use rand_core::{CryptoRng, RngCore};
 
 use crate::circuit::TreeLevel;
 use crate::ct::{barrier, bytes_to_words, eq_mask, sel, words_to_bytes};
-use crate::storage::{MemoryUse, StoreFactory};
+use crate::storage::{BucketStore, MemoryUse, StoreFactory};
 use crate::OramError;
 
 /// Position-map entries (`u32` leaves) per position block: 32 entries = 128 bytes.
@@ -45,8 +45,8 @@ impl Default for OramParams {
     fn default() -> Self {
         Self {
             bucket_slots: 2,
-            stash_slots: 16,
-            extra_evictions: 1,
+            stash_slots: 12,
+            extra_evictions: 2,
             scan_threshold: 1 << 12,
         }
     }
@@ -65,19 +65,9 @@ fn leaf_bits_for(blocks: u64) -> u32 {
 /// it and writes it back; the buckets it touches are a uniformly random path per tree plus
 /// paths fixed by a public counter, independent of `index` and of the data.
 pub struct Oram<F: StoreFactory, R> {
-    /// `levels[0]` holds the data, `levels[k]` the positions of `levels[k - 1]`'s blocks.
-    levels: Vec<TreeLevel<F::Store>>,
-    /// Positions (leaf + 1, 0 = never assigned) of the blocks of the last level.
-    top: Vec<u32>,
+    core: OramCore<F::Store>,
     rng: R,
-    params: OramParams,
-    capacity: u64,
-    value_bytes: usize,
-    value_words: usize,
-    scratch: Vec<u64>,
-    pos_block: Vec<u64>,
     bytes: Vec<u8>,
-    poisoned: bool,
 }
 
 impl<F: StoreFactory, R: RngCore + CryptoRng> Oram<F, R> {
@@ -94,99 +84,55 @@ impl<F: StoreFactory, R: RngCore + CryptoRng> Oram<F, R> {
         mut factory: F,
         mut rng: R,
     ) -> Result<Self, OramError> {
-        if capacity == 0
-            || capacity > MAX_CAPACITY
-            || value_bytes == 0
-            || value_bytes > MAX_VALUE_BYTES
-            || params.bucket_slots == 0
-            || params.bucket_slots > 16
-            || params.stash_slots < 2
-            || params.stash_slots > 4096
-            || params.scan_threshold == 0
-        {
-            return Err(OramError::InvalidConfig);
-        }
-        let value_words = value_bytes.div_ceil(8);
-        let mut levels = Vec::new();
-        let mut blocks = capacity;
-        let mut words = value_words;
-        loop {
-            let leaf_bits = leaf_bits_for(blocks);
-            let nb = TreeLevel::<F::Store>::num_buckets(leaf_bits);
-            let bw = TreeLevel::<F::Store>::bucket_words_for(params.bucket_slots, words);
-            let store = factory.create(nb, bw, &mut rng)?;
-            levels.push(TreeLevel::new(
-                store,
-                leaf_bits,
-                params.bucket_slots,
-                words,
-                params.stash_slots,
-            )?);
-            let next = blocks.div_ceil(POS_PER_BLOCK);
-            if blocks <= params.scan_threshold {
-                break;
-            }
-            blocks = next;
-            words = POS_WORDS;
-        }
-        if levels.len() > 8 {
-            return Err(OramError::InvalidConfig);
-        }
-        let top_len = usize::try_from(blocks).map_err(|_| OramError::OutOfMemory)?;
+        let core = OramCore::new(capacity, value_bytes, params, &mut factory, &mut rng)?;
         Ok(Self {
-            levels,
-            top: vec![0u32; top_len],
+            core,
             rng,
-            params,
-            capacity,
-            value_bytes,
-            value_words,
-            scratch: Vec::new(),
-            pos_block: vec![0; POS_WORDS],
             bytes: vec![0; value_bytes],
-            poisoned: false,
         })
     }
 
     /// Number of blocks.
     pub fn capacity(&self) -> u64 {
-        self.capacity
+        self.core.capacity
     }
 
     /// Bytes per block.
     pub fn value_bytes(&self) -> usize {
-        self.value_bytes
+        self.core.value_bytes
     }
 
     /// The parameters in use.
     pub fn params(&self) -> OramParams {
-        self.params
+        self.core.params
     }
 
     /// Number of trees (1 data tree plus the position-map trees).
     pub fn num_trees(&self) -> usize {
-        self.levels.len()
+        self.core.levels.len()
     }
 
-    /// Largest stash occupancy seen so far in any tree, counted right after an accessed block is
+    /// Largest stash occupancy seen so far in any tree, counted right after accessed blocks are
     /// put back (the moment the stash is fullest). A statistic for simulations: it depends only
     /// on the random leaves, not on indices or data.
     pub fn stash_peak(&self) -> usize {
-        self.levels.iter().map(|l| l.stash_peak()).max().unwrap_or(0)
+        self.core.stash_peak()
+    }
+
+    /// Stash occupancy histogram of the data tree: entry `k` counts the accesses after which
+    /// the stash held `k` blocks (counted right after the accessed block was put back). A
+    /// statistic for simulations, like [`Oram::stash_peak`].
+    pub fn stash_histogram(&self) -> &[u64] {
+        self.core.levels[0].stash_histogram()
     }
 
     /// Memory used by all trees, stashes and the position table.
     pub fn memory_bytes(&self) -> MemoryUse {
-        let mut m = MemoryUse {
-            trusted: (self.top.len() * 4
-                + (self.scratch.len() + self.pos_block.len()) * 8
-                + self.bytes.len()) as u64,
-            untrusted: 0,
-        };
-        for l in &self.levels {
-            m = m + l.memory_bytes();
-        }
-        m
+        self.core.memory_bytes()
+            + MemoryUse {
+                trusted: self.bytes.len() as u64,
+                untrusted: 0,
+            }
     }
 
     /// Reads block `index`, passes its bytes to `f`, and writes back what `f` leaves there.
@@ -222,7 +168,7 @@ impl<F: StoreFactory, R: RngCore + CryptoRng> Oram<F, R> {
         index: u64,
         f: impl FnOnce(&mut [u64]) -> T,
     ) -> Result<T, OramError> {
-        self.access_many(&[index], f)
+        self.core.access_many(&mut self.rng, &[index], f)
     }
 
     /// Accesses several *distinct* blocks (1 to 8) in one operation: `f` sees their words
@@ -231,6 +177,115 @@ impl<F: StoreFactory, R: RngCore + CryptoRng> Oram<F, R> {
     /// anything is touched. The access pattern is that of `indices.len()` accesses.
     pub fn access_many<T>(
         &mut self,
+        indices: &[u64],
+        f: impl FnOnce(&mut [u64]) -> T,
+    ) -> Result<T, OramError> {
+        self.core.access_many(&mut self.rng, indices, f)
+    }
+
+    #[cfg(test)]
+    pub(crate) fn levels_mut(&mut self) -> &mut [TreeLevel<F::Store>] {
+        &mut self.core.levels
+    }
+}
+
+/// The ORAM without its RNG, so that several can share one (the map has two).
+pub(crate) struct OramCore<S> {
+    /// `levels[0]` holds the data, `levels[k]` the positions of `levels[k - 1]`'s blocks.
+    levels: Vec<TreeLevel<S>>,
+    /// Positions (leaf + 1, 0 = never assigned) of the blocks of the last level.
+    top: Vec<u32>,
+    params: OramParams,
+    capacity: u64,
+    value_bytes: usize,
+    value_words: usize,
+    scratch: Vec<u64>,
+    pos_block: Vec<u64>,
+    poisoned: bool,
+}
+
+impl<S: BucketStore> OramCore<S> {
+    pub(crate) fn new<F: StoreFactory<Store = S>, R: RngCore + CryptoRng>(
+        capacity: u64,
+        value_bytes: usize,
+        params: OramParams,
+        factory: &mut F,
+        rng: &mut R,
+    ) -> Result<Self, OramError> {
+        if capacity == 0
+            || capacity > MAX_CAPACITY
+            || value_bytes == 0
+            || value_bytes > MAX_VALUE_BYTES
+            || params.bucket_slots == 0
+            || params.bucket_slots > 16
+            || params.stash_slots < 2
+            || params.stash_slots > 4096
+            || params.scan_threshold == 0
+        {
+            return Err(OramError::InvalidConfig);
+        }
+        let value_words = value_bytes.div_ceil(8);
+        let mut levels = Vec::new();
+        let mut blocks = capacity;
+        let mut words = value_words;
+        loop {
+            let leaf_bits = leaf_bits_for(blocks);
+            let nb = TreeLevel::<S>::num_buckets(leaf_bits);
+            let bw = TreeLevel::<S>::bucket_words_for(params.bucket_slots, words);
+            let store = factory.create(nb, bw, rng)?;
+            levels.push(TreeLevel::new(
+                store,
+                leaf_bits,
+                params.bucket_slots,
+                words,
+                params.stash_slots,
+            )?);
+            let next = blocks.div_ceil(POS_PER_BLOCK);
+            if blocks <= params.scan_threshold {
+                break;
+            }
+            blocks = next;
+            words = POS_WORDS;
+        }
+        if levels.len() > 8 {
+            return Err(OramError::InvalidConfig);
+        }
+        let top_len = usize::try_from(blocks).map_err(|_| OramError::OutOfMemory)?;
+        Ok(Self {
+            levels,
+            top: vec![0u32; top_len],
+            params,
+            capacity,
+            value_bytes,
+            value_words,
+            scratch: Vec::new(),
+            pos_block: vec![0; POS_WORDS],
+            poisoned: false,
+        })
+    }
+
+    pub(crate) fn stash_peak(&self) -> usize {
+        self.levels
+            .iter()
+            .map(|l| l.stash_peak())
+            .max()
+            .unwrap_or(0)
+    }
+
+    pub(crate) fn memory_bytes(&self) -> MemoryUse {
+        let mut m = MemoryUse {
+            trusted: (self.top.len() * 4 + (self.scratch.len() + self.pos_block.len()) * 8) as u64,
+            untrusted: 0,
+        };
+        for l in &self.levels {
+            m = m + l.memory_bytes();
+        }
+        m
+    }
+
+    pub(crate) fn access_many<R: RngCore + CryptoRng, T>(
+        &mut self,
+        rng: &mut R,
         indices: &[u64],
         f: impl FnOnce(&mut [u64]) -> T,
     ) -> Result<T, OramError> {
@@ -250,15 +305,16 @@ impl<F: StoreFactory, R: RngCore + CryptoRng> Oram<F, R> {
         if barrier(bad) != 0 {
             return Err(OramError::IndexOutOfRange);
         }
-        let r = self.access_many_inner(indices, f);
+        let r = self.access_many_inner(rng, indices, f);
         if r.is_err() {
             self.poisoned = true;
         }
         r
     }
 
-    fn access_many_inner<T>(
+    fn access_many_inner<R: RngCore + CryptoRng, T>(
         &mut self,
+        rng: &mut R,
         indices: &[u64],
         f: impl FnOnce(&mut [u64]) -> T,
     ) -> Result<T, OramError> {
@@ -270,7 +326,7 @@ impl<F: StoreFactory, R: RngCore + CryptoRng> Oram<F, R> {
         let mut new_leaves = [0u64; 8];
         let mut result = Ok(());
         for (j, &index) in indices.iter().enumerate() {
-            let r = self.fetch_position(index).and_then(|(old, new)| {
+            let r = self.fetch_position(rng, index).and_then(|(old, new)| {
                 new_leaves[j % 8] = new;
                 self.levels[0].remove(index, old, &mut scratch[j * w..(j + 1) * w])
             });
@@ -285,7 +341,11 @@ impl<F: StoreFactory, R: RngCore + CryptoRng> Oram<F, R> {
                 let mut r = Ok(());
                 for (j, &index) in indices.iter().enumerate() {
                     r = r.and_then(|()| {
-                        self.levels[0].insert(index, new_leaves[j % 8], &scratch[j * w..(j + 1) * w])
+                        self.levels[0].insert(
+                            index,
+                            new_leaves[j % 8],
+                            &scratch[j * w..(j + 1) * w],
+                        )
                     });
                 }
                 for _ in 0..n * self.params.extra_evictions {
@@ -300,23 +360,27 @@ impl<F: StoreFactory, R: RngCore + CryptoRng> Oram<F, R> {
         out
     }
 
-    fn random_leaf(&mut self, level: usize) -> u64 {
-        self.rng.next_u64() & self.levels[level].leaf_mask()
+    fn random_leaf<R: RngCore + CryptoRng>(&self, rng: &mut R, level: usize) -> u64 {
+        rng.next_u64() & self.levels[level].leaf_mask()
     }
 
     /// Assigns a fresh random leaf to block `index` of the data tree, walking the position
     /// map from the scanned table down. Returns (leaf to read, new leaf).
-    fn fetch_position(&mut self, index: u64) -> Result<(u64, u64), OramError> {
+    fn fetch_position<R: RngCore + CryptoRng>(
+        &mut self,
+        rng: &mut R,
+        index: u64,
+    ) -> Result<(u64, u64), OramError> {
         let k = self.levels.len();
         let mut new = [0u64; 8];
         for (lvl, slot) in new.iter_mut().enumerate().take(k) {
-            *slot = self.random_leaf(lvl);
+            *slot = self.random_leaf(rng, lvl);
         }
         // Scanned table: positions of the last level's blocks.
         let top_index = index >> (POS_PER_BLOCK_BITS * (k as u32 - 1));
         let mut old = scan_swap(&mut self.top, top_index, new[k - 1] + 1);
         for lvl in (1..k).rev() {
-            let read = self.resolve(lvl, old);
+            let read = self.resolve(rng, lvl, old);
             let block = index >> (POS_PER_BLOCK_BITS * lvl as u32);
             let entry = (index >> (POS_PER_BLOCK_BITS * (lvl as u32 - 1))) & (POS_PER_BLOCK - 1);
             let mut pb = core::mem::take(&mut self.pos_block);
@@ -335,21 +399,16 @@ impl<F: StoreFactory, R: RngCore + CryptoRng> Oram<F, R> {
                 self.levels[lvl].evict_next()?;
             }
         }
-        let read = self.resolve(0, old);
+        let read = self.resolve(rng, 0, old);
         Ok((read, new[0]))
     }
 
     /// Leaf to read for a stored position: `stored - 1`, or a fresh random leaf when the block
     /// was never assigned one (`stored == 0`), chosen without a branch.
-    fn resolve(&mut self, level: usize, stored: u64) -> u64 {
-        let fresh = self.random_leaf(level);
+    fn resolve<R: RngCore + CryptoRng>(&self, rng: &mut R, level: usize, stored: u64) -> u64 {
+        let fresh = self.random_leaf(rng, level);
         let never = eq_mask(stored, 0);
         sel(never, fresh, stored.wrapping_sub(1)) & self.levels[level].leaf_mask()
-    }
-
-    #[cfg(test)]
-    pub(crate) fn levels_mut(&mut self) -> &mut [TreeLevel<F::Store>] {
-        &mut self.levels
     }
 }
 
@@ -430,7 +489,8 @@ mod tests {
     }
 
     fn roundtrip(capacity: u64, value_bytes: usize, params: OramParams, ops: usize, seed: u64) {
-        let mut o = Oram::with_params(capacity, value_bytes, params, HeapFactory, rng(seed)).unwrap();
+        let mut o =
+            Oram::with_params(capacity, value_bytes, params, HeapFactory, rng(seed)).unwrap();
         let mut model = vec![vec![0u8; value_bytes]; capacity as usize];
         let mut r = rng(seed + 1);
         for step in 0..ops {
@@ -439,7 +499,9 @@ mod tests {
             let got = o
                 .access(i, |v| {
                     let old = v.to_vec();
-                    v.iter_mut().enumerate().for_each(|(k, b)| *b = fill ^ k as u8);
+                    v.iter_mut()
+                        .enumerate()
+                        .for_each(|(k, b)| *b = fill ^ k as u8);
                     old
                 })
                 .unwrap();

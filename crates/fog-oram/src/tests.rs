@@ -94,9 +94,12 @@ fn oram_with_recursive_position_map_has_equal_shapes() {
         ..crate::OramParams::default()
     };
     let mut shapes = Vec::new();
-    for (k, seq) in [[0u64; 200], core::array::from_fn(|i| (i as u64 * 37) % 2000)]
-        .iter()
-        .enumerate()
+    for (k, seq) in [
+        [0u64; 200],
+        core::array::from_fn(|i| (i as u64 * 37) % 2000),
+    ]
+    .iter()
+    .enumerate()
     {
         let factory = TracingFactory::new(HeapFactory);
         let log = factory.log();
@@ -136,9 +139,15 @@ fn map_operations_have_identical_trace_shapes() {
     assert!(!bool::from(map.get(&absent, &mut out).unwrap()), "miss");
     assert_eq!(out, [0; 24]);
     traces.push(("get miss", log.take()));
-    assert!(!bool::from(map.insert(&[0xab; 16], &[1; 24]).unwrap()), "new");
+    assert!(
+        !bool::from(map.insert(&[0xab; 16], &[1; 24]).unwrap()),
+        "new"
+    );
     traces.push(("insert new", log.take()));
-    assert!(bool::from(map.insert(&present, &[9; 24]).unwrap()), "update");
+    assert!(
+        bool::from(map.insert(&present, &[9; 24]).unwrap()),
+        "update"
+    );
     traces.push(("insert update", log.take()));
     let found = map.upsert(&present, |v, _| v[0] += 1).unwrap();
     assert!(bool::from(found));
@@ -189,17 +198,13 @@ fn map_full_is_an_error_with_the_same_shape() {
     let mut out = [0u8; 8];
     assert!(bool::from(map.get(&3u64.to_le_bytes(), &mut out).unwrap()));
     assert_eq!(out, 3u64.to_le_bytes());
-    assert!(bool::from(map.insert(&3u64.to_le_bytes(), &[1; 8]).unwrap()));
+    assert!(bool::from(
+        map.insert(&3u64.to_le_bytes(), &[1; 8]).unwrap()
+    ));
 }
 
 fn encrypted_oram(seed: u64) -> Oram<EncryptedFactory, ChaCha20Rng> {
-    let mut oram = Oram::new(
-        256,
-        32,
-        EncryptedFactory { trusted_levels: 1 },
-        rng(seed),
-    )
-    .unwrap();
+    let mut oram = Oram::new(256, 32, EncryptedFactory { trusted_levels: 1 }, rng(seed)).unwrap();
     for i in 0..64u64 {
         oram.access(i, |v| v[..8].copy_from_slice(&i.to_le_bytes()))
             .unwrap();

@@ -394,7 +394,7 @@ mod tests {
         if range.from == range.to {
             return leaves[range.from as usize];
         }
-        let mid = range.from + (range.to - range.from + 1) / 2 - 1;
+        let mid = range.from + (range.to - range.from) / 2;
         let left = reference_hash(
             leaves,
             Range {
