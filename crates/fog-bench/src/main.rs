@@ -321,9 +321,9 @@ fn stash_sim(args: &Args) -> Result<(), String> {
     let mut idx = vec![0u64; per_op];
     while done < accesses {
         // Distinct indices, as the map's three tables guarantee.
-        for j in 0..per_op {
-            let part = n / per_op as u64;
-            idx[j] = j as u64 * part + rng.gen_range(0..part.max(1));
+        let part = n / per_op as u64;
+        for (j, slot) in idx.iter_mut().enumerate() {
+            *slot = j as u64 * part + rng.gen_range(0..part.max(1));
         }
         oram.access_many(&idx, |w| w[0] = w[0].wrapping_add(1))
             .map_err(|e| e.to_string())?;
@@ -400,7 +400,8 @@ fn ct_timing(args: &Args) -> Result<(), String> {
     let src = vec![0x1234_5678u64; 128];
     let mut dst = vec![0u64; 128];
     let other: Vec<u64> = (0..128).collect();
-    let cases: Vec<(&str, Box<dyn FnMut(bool) -> u64>)> = vec![
+    type Case = (&'static str, Box<dyn FnMut(bool) -> u64>);
+    let cases: Vec<Case> = vec![
         (
             "cmov_words_1KiB",
             Box::new(move |c: bool| {
