@@ -10,7 +10,7 @@
 use alloc::vec;
 use alloc::vec::Vec;
 
-use crate::ct::{barrier, cmov_words_mask, eq_mask, lt_mask, sel, Mask};
+use crate::ct::{barrier, cmov_words_mask, cswap_words_mask, eq_mask, lt_mask, sel, Mask};
 use crate::storage::{BucketStore, MemoryUse};
 use crate::OramError;
 
@@ -61,7 +61,6 @@ pub(crate) struct TreeLevel<S> {
     has_empty: Vec<u64>,
     target: Vec<u64>,
     hold: Vec<u64>,
-    tmp: Vec<u64>,
     evict_counter: u64,
     stash_peak: usize,
     /// `stash_hist[k]`: how many times the stash held `k` blocks right after an insert.
@@ -110,7 +109,6 @@ impl<S: BucketStore> TreeLevel<S> {
             has_empty: vec![0; positions],
             target: vec![NONE; positions],
             hold: vec![0; w],
-            tmp: vec![0; w],
             evict_counter: 0,
             stash_peak: 0,
             stash_hist: vec![0; stash_slots + 1],
@@ -251,52 +249,51 @@ impl<S: BucketStore> TreeLevel<S> {
     }
 
     /// One Circuit ORAM eviction over the loaded path to `leaf`.
+    ///
+    /// At each position the held block and the chosen slot are conditionally swapped: the slot
+    /// is the deepest block's when one is picked up here (the held block, if it drops here too,
+    /// takes its place), otherwise the first empty slot (the held block drops into it and the
+    /// empty slot's contents become the new, inactive, held block). An inactive held block has
+    /// empty metadata, so every case is one swap and the hold needs no separate update.
     fn evict_loaded(&mut self, leaf: u64) {
         self.plan(leaf);
         let w = self.w;
         let mut hold_meta = [0u64; META];
-        let mut hold_active: Mask = 0;
         let mut dest = NONE;
         let mut hold = core::mem::take(&mut self.hold);
-        let mut tmp = core::mem::take(&mut self.tmp);
         for p in 0..=self.depth {
-            let drop = barrier(hold_active & eq_mask(p as u64, dest));
+            let hold_active = !eq_mask(hold_meta[0], 0);
+            let drop = hold_active & eq_mask(p as u64, dest);
             let target = self.target[p];
-            let pick = barrier(!eq_mask(target, NONE));
-            let pick_slot = self.deepest_slot[p];
-            let write_slot = sel(pick, pick_slot, self.empty_slot[p]);
-            let mut tmp_meta = [0u64; META];
+            let pick = !eq_mask(target, NONE);
+            let slot = sel(pick, self.deepest_slot[p], self.empty_slot[p]);
+            let act = pick | drop;
             let (meta, data) = self.position(p);
             for (j, (m, d)) in meta
                 .chunks_exact_mut(META)
                 .zip(data.chunks_exact_mut(w))
                 .enumerate()
             {
-                let j = j as u64;
-                let is_pick = barrier(pick & eq_mask(j, pick_slot));
-                let is_write = barrier(drop & eq_mask(j, write_slot));
-                for k in 0..META {
-                    let t = m[k];
-                    tmp_meta[k] = sel(is_pick, t, tmp_meta[k]);
-                    m[k] = sel(is_write, hold_meta[k], sel(is_pick, 0, t));
-                }
+                let c = barrier(act & eq_mask(j as u64, slot));
                 if p == 0 {
-                    // Nothing is ever dropped into the stash during an eviction (targets are
-                    // strictly deeper), so the stash pass only reads: `is_write` is zero here.
-                    cmov_words_mask(is_pick, d, &mut tmp);
+                    // The stash only gives blocks up during an eviction (the hold is empty
+                    // and targets are strictly deeper), so its data is only read.
+                    hold_meta[0] = sel(c, m[0], hold_meta[0]);
+                    hold_meta[1] = sel(c, m[1], hold_meta[1]);
+                    m[0] = sel(c, 0, m[0]);
+                    cmov_words_mask(c, d, &mut hold);
                 } else {
-                    move_slot(is_pick, is_write, d, &mut tmp, &hold);
+                    for k in 0..META {
+                        let t = c & (m[k] ^ hold_meta[k]);
+                        m[k] ^= t;
+                        hold_meta[k] ^= t;
+                    }
+                    cswap_words_mask(c, d, &mut hold);
                 }
             }
-            for k in 0..META {
-                hold_meta[k] = sel(pick, tmp_meta[k], sel(drop, 0, hold_meta[k]));
-            }
-            cmov_words_mask(pick, &tmp, &mut hold);
-            hold_active = pick | (hold_active & !drop);
             dest = sel(pick, target, sel(drop, NONE, dest));
         }
         self.hold = hold;
-        self.tmp = tmp;
     }
 
     /// Reads the path to `read_leaf`, removes block `index` from it and from the stash into
@@ -382,32 +379,6 @@ impl<S: BucketStore> TreeLevel<S> {
             .filter(|m| m[0] != 0)
             .count();
         Ok(count)
-    }
-}
-
-/// The data half of one slot step of the eviction: `tmp = slot` where `is_pick`, then
-/// `slot = hold` where `is_write`; every word of the slot is read and written once.
-#[inline]
-fn move_slot(is_pick: Mask, is_write: Mask, slot: &mut [u64], tmp: &mut [u64], hold: &[u64]) {
-    let mut s8 = slot.chunks_exact_mut(8);
-    let mut t8 = tmp.chunks_exact_mut(8);
-    let mut h8 = hold.chunks_exact(8);
-    for ((s, t), h) in (&mut s8).zip(&mut t8).zip(&mut h8) {
-        for i in 0..8 {
-            let v = s[i];
-            t[i] = sel(is_pick, v, t[i]);
-            s[i] = sel(is_write, h[i], v);
-        }
-    }
-    for ((s, t), h) in s8
-        .into_remainder()
-        .iter_mut()
-        .zip(t8.into_remainder())
-        .zip(h8.remainder())
-    {
-        let v = *s;
-        *t = sel(is_pick, v, *t);
-        *s = sel(is_write, *h, v);
     }
 }
 
