@@ -56,9 +56,6 @@ pub(crate) fn registry() -> BTreeMap<&'static str, Owner> {
     );
     transaction::register(&mut r);
     ledger::register(&mut r);
-    const TX: &str = "issue 5 (the ledger) checks RingCT transactions";
-    r.insert("transactions/valid.jsonl", Owner::Later(TX));
-    r.insert("transactions/invalid.jsonl", Owner::Later(TX));
     r
 }
 

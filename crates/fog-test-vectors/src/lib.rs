@@ -107,6 +107,19 @@ impl<'a> Case<'a> {
         }
     }
 
+    /// A field holding an array of unsigned integers.
+    pub fn u64_list(&self, name: &str) -> Result<Vec<u64>, String> {
+        self.field(name)?
+            .as_array()
+            .ok_or_else(|| format!("field `{name}` is not an array"))?
+            .iter()
+            .map(|v| {
+                v.as_u64()
+                    .ok_or_else(|| format!("field `{name}` holds a non-integer"))
+            })
+            .collect()
+    }
+
     /// A boolean field.
     pub fn bool(&self, name: &str) -> Result<bool, String> {
         self.field(name)?

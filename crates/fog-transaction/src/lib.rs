@@ -16,8 +16,12 @@ mod key_image;
 pub mod membership;
 pub mod memo;
 pub mod onetime_keys;
+pub mod range_proof;
 pub mod record;
+pub mod ring_signature;
+pub mod tx;
 mod tx_out;
+pub mod validation;
 pub mod wire;
 
 pub use amount::{Amount, MaskedAmount, TokenId};

@@ -222,3 +222,107 @@ pub struct Block {
     #[prost(message, optional, tag = "7")]
     pub contents_hash: Option<Bytes32>,
 }
+
+/// `external.CurveScalar { bytes data = 1; }`.
+#[derive(Clone, PartialEq, Eq, prost::Message)]
+pub struct CurveScalar {
+    /// 32 bytes.
+    #[prost(bytes = "vec", tag = "1")]
+    pub data: Vec<u8>,
+}
+
+/// `external.RingMLSAG`.
+#[derive(Clone, PartialEq, Eq, prost::Message)]
+pub struct RingMlsag {
+    /// Challenge at index 0.
+    #[prost(message, optional, tag = "1")]
+    pub c_zero: Option<CurveScalar>,
+    /// Responses.
+    #[prost(message, repeated, tag = "2")]
+    pub responses: Vec<CurveScalar>,
+    /// Key image.
+    #[prost(message, optional, tag = "3")]
+    pub key_image: Option<KeyImage>,
+}
+
+/// `external.SignatureRctBulletproofs`.
+#[derive(Clone, PartialEq, Eq, prost::Message)]
+pub struct SignatureRctBulletproofs {
+    /// One per input.
+    #[prost(message, repeated, tag = "1")]
+    pub ring_signatures: Vec<RingMlsag>,
+    /// One per input.
+    #[prost(message, repeated, tag = "2")]
+    pub pseudo_output_commitments: Vec<CompressedRistretto>,
+    /// Legacy aggregated range proof.
+    #[prost(bytes = "vec", tag = "3")]
+    pub range_proof_bytes: Vec<u8>,
+    /// One range proof per token.
+    #[prost(bytes = "vec", repeated, tag = "4")]
+    pub range_proofs: Vec<Vec<u8>>,
+    /// Token of each pseudo-output.
+    #[prost(fixed64, repeated, tag = "5")]
+    pub pseudo_output_token_ids: Vec<u64>,
+    /// Token of each output.
+    #[prost(fixed64, repeated, tag = "6")]
+    pub output_token_ids: Vec<u64>,
+}
+
+/// `external.InputRules` (kept opaque: Fog refuses inputs that carry rules).
+#[derive(Clone, PartialEq, Eq, prost::Message)]
+pub struct InputRules {
+    /// Outputs the transaction must contain.
+    #[prost(message, repeated, tag = "1")]
+    pub required_outputs: Vec<TxOut>,
+    /// Latest tombstone allowed.
+    #[prost(fixed64, tag = "2")]
+    pub max_tombstone_block: u64,
+}
+
+/// `external.TxIn`.
+#[derive(Clone, PartialEq, Eq, prost::Message)]
+pub struct TxIn {
+    /// The ring.
+    #[prost(message, repeated, tag = "1")]
+    pub ring: Vec<TxOut>,
+    /// Membership proofs.
+    #[prost(message, repeated, tag = "2")]
+    pub proofs: Vec<TxOutMembershipProof>,
+    /// Signed contingent input rules.
+    #[prost(message, optional, tag = "3")]
+    pub input_rules: Option<InputRules>,
+}
+
+/// `external.TxPrefix`.
+#[derive(Clone, PartialEq, Eq, prost::Message)]
+pub struct TxPrefix {
+    /// Inputs.
+    #[prost(message, repeated, tag = "1")]
+    pub inputs: Vec<TxIn>,
+    /// Outputs.
+    #[prost(message, repeated, tag = "2")]
+    pub outputs: Vec<TxOut>,
+    /// Fee.
+    #[prost(uint64, tag = "3")]
+    pub fee: u64,
+    /// Tombstone block.
+    #[prost(uint64, tag = "4")]
+    pub tombstone_block: u64,
+    /// Fee token.
+    #[prost(fixed64, tag = "5")]
+    pub fee_token_id: u64,
+}
+
+/// `external.Tx`.
+#[derive(Clone, PartialEq, Eq, prost::Message)]
+pub struct Tx {
+    /// The prefix.
+    #[prost(message, optional, tag = "1")]
+    pub prefix: Option<TxPrefix>,
+    /// The signature.
+    #[prost(message, optional, tag = "2")]
+    pub signature: Option<SignatureRctBulletproofs>,
+    /// Fee map digest.
+    #[prost(bytes = "vec", tag = "3")]
+    pub fee_map_digest: Vec<u8>,
+}

@@ -5,15 +5,26 @@ use std::collections::BTreeMap;
 use fog_transaction::{
     block::{Block, BlockContents},
     membership::{self, TxOutMembershipElement, TxOutMembershipProof},
-    wire, TxOut,
+    tx::Tx,
+    validation::{self, TransactionValidationError, ValidationContext},
+    wire, BlockVersion, TxOut,
 };
 use prost::Message;
+use rand::SeedableRng;
 
 use crate::{ensure, ensure_eq_bytes, Case, CheckResult, Owner};
 
 pub(super) fn register(r: &mut BTreeMap<&'static str, Owner>) {
     r.insert("merkle/proofs.jsonl", Owner::Checked(merkle_proofs));
     r.insert("blocks/ids.jsonl", Owner::Checked(block_ids));
+    r.insert(
+        "transactions/valid.jsonl",
+        Owner::Checked(valid_transaction),
+    );
+    r.insert(
+        "transactions/invalid.jsonl",
+        Owner::Checked(invalid_transaction),
+    );
 }
 
 fn merkle_proofs(c: &Case<'_>) -> CheckResult {
@@ -121,4 +132,168 @@ fn block_ids(c: &Case<'_>) -> CheckResult {
         ensure(origin == block, || "origin block differs".into())?;
     }
     Ok(())
+}
+
+fn decode_proofs(list: &[Vec<u8>]) -> Result<Vec<TxOutMembershipProof>, String> {
+    list.iter()
+        .map(|b| {
+            wire::TxOutMembershipProof::decode(b.as_slice())
+                .map_err(|e| e.to_string())
+                .and_then(|w| TxOutMembershipProof::try_from_wire(&w).map_err(|e| e.to_string()))
+        })
+        .collect()
+}
+
+/// Decodes a transaction line, checks its encoding, hashes and ledger, and validates it.
+fn transaction(c: &Case<'_>) -> Result<Result<(), TransactionValidationError>, String> {
+    let bytes = c.hex("tx_proto_hex")?;
+    let tx = Tx::decode(&bytes).map_err(|e| format!("Tx: {e}"))?;
+    ensure_eq_bytes("Tx re-encoding", &tx.encode_to_vec(), &bytes)?;
+    ensure_eq_bytes("tx hash", &tx.hash(), &c.hex("tx_hash_hex")?)?;
+    ensure_eq_bytes("prefix hash", &tx.prefix.hash(), &c.hex("prefix_hash_hex")?)?;
+    let images: Vec<Vec<u8>> = tx.key_images().iter().map(|k| k.0.to_vec()).collect();
+    ensure(images == c.hex_list("key_images_hex")?, || {
+        "key images differ".into()
+    })?;
+    ensure(
+        tx.prefix.inputs.len() as u64 == c.u64("num_inputs")?
+            && tx.prefix.outputs.len() as u64 == c.u64("num_outputs")?
+            && tx.prefix.fee == c.u64("fee")?
+            && tx.prefix.tombstone_block == c.u64("tombstone_block")?,
+        || "counts, fee or tombstone differ".into(),
+    )?;
+    // Rebuild the ledger and its proofs for the tx's highest indices.
+    let mut store = BTreeMap::new();
+    let ledger = c.hex_list("ledger_tx_outs_proto_hex")?;
+    for (i, b) in ledger.iter().enumerate() {
+        let t = TxOut::decode(b).map_err(|e| format!("ledger TxOut {i}: {e}"))?;
+        membership::append_leaf(&mut store, i as u64, t.merkle_leaf_hash())
+            .map_err(|e| e.to_string())?;
+    }
+    let n = ledger.len() as u64;
+    let root = membership::root_element(&store, n).map_err(|e| e.to_string())?;
+    ensure_eq_bytes("ledger root", &root.hash, &c.hex("root_hash_hex")?)?;
+    ensure_eq_bytes(
+        "root element protobuf",
+        &root.to_wire().encode_to_vec(),
+        &c.hex("root_element_proto_hex")?,
+    )?;
+    let root_proofs = decode_proofs(&c.hex_list("root_proofs_proto_hex")?)?;
+    let highest = tx.prefix.membership_proof_highest_indices();
+    ensure(highest.len() == root_proofs.len(), || {
+        "root proof count differs".into()
+    })?;
+    for (h, theirs) in highest.iter().zip(&root_proofs) {
+        let ours = membership::membership_proof(&store, n, *h).map_err(|e| e.to_string())?;
+        ensure(&ours == theirs, || {
+            format!("root proof for index {h} differs")
+        })?;
+    }
+    let fee_map = BTreeMap::from([(0u64, c.u64("minimum_fee")?)]);
+    // The rules' ring size is the protocol's, whatever ring the line's transaction carries.
+    let ring_size = validation::RING_SIZE;
+    let ctx = ValidationContext {
+        block_version: u32::try_from(c.u64("block_version")?)
+            .ok()
+            .and_then(BlockVersion::new)
+            .ok_or("block version")?,
+        current_block_index: c.u64("current_block_index")?,
+        fee_map: &fee_map,
+        root_proofs: &root_proofs,
+        ring_size,
+    };
+    let mut rng = rand_chacha::ChaCha20Rng::from_seed([8; 32]);
+    Ok(validation::validate(&tx, &ctx, &mut rng))
+}
+
+fn valid_transaction(c: &Case<'_>) -> CheckResult {
+    ensure(c.bool("expect_valid")?, || {
+        "a valid line not expected valid".into()
+    })?;
+    transaction(c)?.map_err(|e| format!("refused: {e:?}"))?;
+    // The sender's keys own the real inputs, and the recipient finds 250 MOB.
+    let accounts = c.object("accounts")?;
+    let sender = super::account(&accounts.object("sender_account")?)?;
+    let recipient = super::account(&accounts.object("recipient_account")?)?;
+    let tx = Tx::decode(&c.hex("tx_proto_hex")?).map_err(|e| e.to_string())?;
+    let ledger = c.hex_list("ledger_tx_outs_proto_hex")?;
+    let images = tx.key_images();
+    for idx in c.u64_list("real_input_ledger_indices")? {
+        let t = TxOut::decode(&ledger[idx as usize]).map_err(|e| e.to_string())?;
+        t.view_key_match(sender.view_private_key())
+            .map_err(|e| format!("sender does not own input {idx}: {e}"))?;
+        let ki = t
+            .key_image(
+                sender.view_private_key(),
+                &sender.subaddress_spend_private(0),
+            )
+            .map_err(|e| e.to_string())?;
+        ensure(images.contains(&ki), || {
+            format!("key image of input {idx} not spent")
+        })?;
+    }
+    // The recipient finds one output; the sender's change subaddress finds the rest, and
+    // inputs = payment + change + fee.
+    let received: Vec<u64> = tx
+        .prefix
+        .outputs
+        .iter()
+        .filter_map(|o| o.view_key_match(recipient.view_private_key()).ok())
+        .map(|(a, _)| a.value)
+        .collect();
+    let change: Vec<u64> = tx
+        .prefix
+        .outputs
+        .iter()
+        .filter(|o| {
+            o.subaddress_spend_public_key(sender.view_private_key())
+                .is_ok_and(|d| d == *sender.change_subaddress().spend_public_key())
+        })
+        .filter_map(|o| o.view_key_match(sender.view_private_key()).ok())
+        .map(|(a, _)| a.value)
+        .collect();
+    let inputs: u64 = c
+        .u64_list("real_input_ledger_indices")?
+        .iter()
+        .map(|i| {
+            TxOut::decode(&ledger[*i as usize])
+                .ok()
+                .and_then(|t| t.view_key_match(sender.view_private_key()).ok())
+                .map_or(0, |(a, _)| a.value)
+        })
+        .sum();
+    ensure(
+        received.len() == 1
+            && change.len() == 1
+            && inputs == received[0] + change[0] + tx.prefix.fee,
+        || format!("inputs {inputs} != received {received:?} + change {change:?} + fee"),
+    )
+}
+
+/// Our name for each MobileCoin error the vectors expect: the chain of variant names in the
+/// Debug output, without payload strings.
+fn variant_chain(debug: &str) -> Vec<&str> {
+    debug
+        .split(['(', ')', '{', ' '])
+        .take_while(|s| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+        .collect()
+}
+
+fn invalid_transaction(c: &Case<'_>) -> CheckResult {
+    ensure(!c.bool("expect_valid")?, || {
+        "an invalid line expected valid".into()
+    })?;
+    let result = transaction(c)?;
+    let Err(err) = result else {
+        return Err(format!("case {} was accepted", c.str("case")?));
+    };
+    let ours = format!("{err:?}");
+    let theirs = c.str("expected_error_debug")?;
+    let (a, b) = (variant_chain(&ours), variant_chain(theirs));
+    ensure(
+        a.first() == Some(&c.str("expected_error")?)
+            && a.iter().zip(&b).all(|(x, y)| x == y)
+            && a.len() >= b.len().min(2),
+        || format!("got {ours}, expected {theirs}"),
+    )
 }
