@@ -10,6 +10,7 @@ extern crate std;
 pub mod amount;
 pub mod block;
 mod block_version;
+pub mod builder;
 mod error;
 pub mod fog_hint;
 mod key_image;
