@@ -61,6 +61,20 @@ fn peak_rss_mib() -> Option<f64> {
     Some(kib / 1024.0)
 }
 
+/// On-CPU time of this thread in nanoseconds (first field of /proc/thread-self/schedstat), so
+/// that a mean per operation can be reported that excludes time spent preempted.
+fn thread_cpu_ns() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    s.split_whitespace().next()?.parse().ok()
+}
+
+fn cpu_mean_us(start: Option<u64>, ops: usize) -> Value {
+    match (start, thread_cpu_ns()) {
+        (Some(a), Some(b)) if ops > 0 => Value::from(round2((b - a) as f64 / 1e3 / ops as f64)),
+        _ => Value::Null,
+    }
+}
+
 /// Median and 99th percentile, in microseconds.
 fn stats(samples: &mut [f64]) -> (f64, f64) {
     if samples.is_empty() {
@@ -110,7 +124,11 @@ fn bench_oram_with<F: StoreFactory>(args: &Args, factory: F, storage: &str) -> R
     .map_err(|e| e.to_string())?;
     let build_s = t0.elapsed().as_secs_f64();
     let mut samples = Vec::with_capacity(ops);
+    let mut cpu0 = None;
     for k in 0..warmup + ops {
+        if k == warmup {
+            cpu0 = thread_cpu_ns();
+        }
         let i = rng.gen_range(0..n);
         let t = Instant::now();
         oram.access(i, |v| v[0] = v[0].wrapping_add(1))
@@ -119,6 +137,7 @@ fn bench_oram_with<F: StoreFactory>(args: &Args, factory: F, storage: &str) -> R
             samples.push(t.elapsed().as_secs_f64() * 1e6);
         }
     }
+    let cpu = cpu_mean_us(cpu0, ops);
     let (median, p99) = stats(&mut samples);
     let mem = oram.memory_bytes();
     let payload = n as f64 * value_bytes as f64;
@@ -131,6 +150,7 @@ fn bench_oram_with<F: StoreFactory>(args: &Args, factory: F, storage: &str) -> R
         "ops": ops,
         "median_us": round2(median),
         "p99_us": round2(p99),
+        "cpu_mean_us": cpu,
         "trees": oram.num_trees(),
         "bucket_slots": params.bucket_slots,
         "stash_slots": params.stash_slots,
@@ -221,6 +241,7 @@ fn bench_map(args: &Args) -> Result<(), String> {
     let mut upsert_samples = Vec::with_capacity(ops);
     let mut miss_samples = Vec::with_capacity(ops);
     let mut out = vec![0u8; value_bytes];
+    let cpu0 = thread_cpu_ns();
     for _ in 0..ops {
         // Half hits, half misses for lookups; upserts on present keys (ingest's case).
         let k = key_for(rng.gen_range(0..inserted.max(1)), key_bytes);
@@ -236,6 +257,7 @@ fn bench_map(args: &Args) -> Result<(), String> {
             .map_err(|e| e.to_string())?;
         upsert_samples.push(t.elapsed().as_secs_f64() * 1e6);
     }
+    let cpu = cpu_mean_us(cpu0, 3 * ops);
     if find_max && first_failure.is_none() {
         loop {
             let k = key_for(inserted, key_bytes);
@@ -267,6 +289,7 @@ fn bench_map(args: &Args) -> Result<(), String> {
         "ops": ops,
         "median_us": round2(lookup_med),
         "p99_us": round2(lookup_p99),
+        "cpu_mean_us_all_ops": cpu,
         "lookup_median_us": round2(lookup_med),
         "lookup_p99_us": round2(lookup_p99),
         "miss_median_us": round2(miss_med),
