@@ -5,7 +5,7 @@
 use alloc::{string::String, vec::Vec};
 
 /// `external.CompressedRistretto { bytes data = 1; }`.
-#[derive(Clone, PartialEq, Eq, prost::Message)]
+#[derive(Clone, PartialEq, Eq, Hash, prost::Message)]
 pub struct CompressedRistretto {
     /// 32 bytes.
     #[prost(bytes = "vec", tag = "1")]
@@ -13,7 +13,7 @@ pub struct CompressedRistretto {
 }
 
 /// `external.RistrettoPrivate { bytes data = 1; }`. Carries a secret: zeroize it after use.
-#[derive(Clone, PartialEq, Eq, prost::Message)]
+#[derive(Clone, PartialEq, Eq, Hash, prost::Message)]
 #[prost(skip_debug)]
 pub struct RistrettoPrivate {
     /// 32 bytes.
@@ -28,7 +28,7 @@ impl core::fmt::Debug for RistrettoPrivate {
 }
 
 /// `external.PublicAddress`.
-#[derive(Clone, PartialEq, Eq, prost::Message)]
+#[derive(Clone, PartialEq, Eq, Hash, prost::Message)]
 pub struct PublicAddress {
     /// Subaddress view public key `C_i`.
     #[prost(message, optional, tag = "1")]
@@ -48,7 +48,7 @@ pub struct PublicAddress {
 }
 
 /// `printable.PaymentRequest`.
-#[derive(Clone, PartialEq, Eq, prost::Message)]
+#[derive(Clone, PartialEq, Eq, Hash, prost::Message)]
 pub struct PaymentRequest {
     /// Where to pay.
     #[prost(message, optional, tag = "1")]
@@ -68,7 +68,7 @@ pub struct PaymentRequest {
 }
 
 /// `printable.TransferPayload`. Carries secrets.
-#[derive(Clone, PartialEq, Eq, prost::Message)]
+#[derive(Clone, PartialEq, Eq, Hash, prost::Message)]
 #[prost(skip_debug)]
 pub struct TransferPayload {
     /// Deprecated root entropy.
@@ -92,7 +92,7 @@ impl core::fmt::Debug for TransferPayload {
 }
 
 /// `printable.TxOutGiftCode`. Carries secrets.
-#[derive(Clone, PartialEq, Eq, prost::Message)]
+#[derive(Clone, PartialEq, Eq, Hash, prost::Message)]
 #[prost(skip_debug)]
 pub struct TxOutGiftCode {
     /// Global index of the gift TxOut.
@@ -113,7 +113,7 @@ impl core::fmt::Debug for TxOutGiftCode {
 }
 
 /// The `oneof wrapper` of `printable.PrintableWrapper`.
-#[derive(Clone, PartialEq, Eq, prost::Oneof)]
+#[derive(Clone, PartialEq, Eq, Hash, prost::Oneof)]
 pub enum Wrapper {
     /// A public address.
     #[prost(message, tag = "1")]
@@ -130,7 +130,7 @@ pub enum Wrapper {
 }
 
 /// `printable.PrintableWrapper`.
-#[derive(Clone, PartialEq, Eq, prost::Message)]
+#[derive(Clone, PartialEq, Eq, Hash, prost::Message)]
 pub struct PrintableWrapper {
     /// What it wraps.
     #[prost(oneof = "Wrapper", tags = "1, 2, 3, 4")]

@@ -8,7 +8,7 @@ use alloc::vec::Vec;
 pub use fog_account::wire::CompressedRistretto;
 
 /// `external.MaskedAmount`.
-#[derive(Clone, PartialEq, Eq, prost::Message)]
+#[derive(Clone, PartialEq, Eq, Hash, prost::Message)]
 pub struct MaskedAmount {
     /// The Pedersen commitment.
     #[prost(message, optional, tag = "1")]
@@ -22,7 +22,7 @@ pub struct MaskedAmount {
 }
 
 /// The `masked_amount` oneof of `external.TxOut`.
-#[derive(Clone, PartialEq, Eq, prost::Oneof)]
+#[derive(Clone, PartialEq, Eq, Hash, prost::Oneof)]
 pub enum MaskedAmountVersion {
     /// Version 1 (tag 1).
     #[prost(message, tag = "1")]
@@ -33,7 +33,7 @@ pub enum MaskedAmountVersion {
 }
 
 /// `external.EncryptedFogHint { bytes data = 1; }`.
-#[derive(Clone, PartialEq, Eq, prost::Message)]
+#[derive(Clone, PartialEq, Eq, Hash, prost::Message)]
 pub struct EncryptedFogHint {
     /// 84 bytes.
     #[prost(bytes = "vec", tag = "1")]
@@ -41,7 +41,7 @@ pub struct EncryptedFogHint {
 }
 
 /// `external.EncryptedMemo { bytes data = 1; }`.
-#[derive(Clone, PartialEq, Eq, prost::Message)]
+#[derive(Clone, PartialEq, Eq, Hash, prost::Message)]
 pub struct EncryptedMemo {
     /// 66 bytes.
     #[prost(bytes = "vec", tag = "1")]
@@ -50,7 +50,7 @@ pub struct EncryptedMemo {
 
 /// `external.TxOut`. The oneof comes first, as in MobileCoin's struct, so a V2 amount (tag 6)
 /// is written before the keys.
-#[derive(Clone, PartialEq, Eq, prost::Message)]
+#[derive(Clone, PartialEq, Eq, Hash, prost::Message)]
 pub struct TxOut {
     /// The masked amount.
     #[prost(oneof = "MaskedAmountVersion", tags = "1, 6")]
@@ -70,7 +70,7 @@ pub struct TxOut {
 }
 
 /// The masked token id oneof of `fog_view.TxOutRecord`.
-#[derive(Clone, PartialEq, Eq, prost::Oneof)]
+#[derive(Clone, PartialEq, Eq, Hash, prost::Oneof)]
 pub enum TxOutAmountMaskedTokenId {
     /// From a V1 masked amount (0 or 8 bytes).
     #[prost(bytes, tag = "10")]
@@ -81,7 +81,7 @@ pub enum TxOutAmountMaskedTokenId {
 }
 
 /// `fog_view.TxOutRecord`: what ingest encrypts to a user for each of their TxOuts.
-#[derive(Clone, PartialEq, Eq, prost::Message)]
+#[derive(Clone, PartialEq, Eq, Hash, prost::Message)]
 pub struct TxOutRecord {
     /// Legacy: the 32-byte commitment; new records leave it empty.
     #[prost(bytes = "vec", tag = "1")]
@@ -116,7 +116,7 @@ pub struct TxOutRecord {
 }
 
 /// `fog_view.ETxOutRecord`: a search key and the record encrypted to its user.
-#[derive(Clone, PartialEq, Eq, prost::Message)]
+#[derive(Clone, PartialEq, Eq, Hash, prost::Message)]
 pub struct ETxOutRecord {
     /// 16-byte KexRng output.
     #[prost(bytes = "vec", tag = "1")]
@@ -127,7 +127,7 @@ pub struct ETxOutRecord {
 }
 
 /// `external.Range { uint64 from = 1; uint64 to = 2; }`.
-#[derive(Clone, PartialEq, Eq, prost::Message)]
+#[derive(Clone, PartialEq, Eq, Hash, prost::Message)]
 pub struct Range {
     /// First index.
     #[prost(uint64, tag = "1")]
@@ -138,7 +138,7 @@ pub struct Range {
 }
 
 /// `external.TxOutMembershipHash { bytes data = 1; }`.
-#[derive(Clone, PartialEq, Eq, prost::Message)]
+#[derive(Clone, PartialEq, Eq, Hash, prost::Message)]
 pub struct TxOutMembershipHash {
     /// 32 bytes.
     #[prost(bytes = "vec", tag = "1")]
@@ -146,7 +146,7 @@ pub struct TxOutMembershipHash {
 }
 
 /// `external.TxOutMembershipElement`.
-#[derive(Clone, PartialEq, Eq, prost::Message)]
+#[derive(Clone, PartialEq, Eq, Hash, prost::Message)]
 pub struct TxOutMembershipElement {
     /// The range.
     #[prost(message, optional, tag = "1")]
@@ -157,7 +157,7 @@ pub struct TxOutMembershipElement {
 }
 
 /// `external.TxOutMembershipProof`.
-#[derive(Clone, PartialEq, Eq, prost::Message)]
+#[derive(Clone, PartialEq, Eq, Hash, prost::Message)]
 pub struct TxOutMembershipProof {
     /// The TxOut's index.
     #[prost(uint64, tag = "1")]
@@ -171,7 +171,7 @@ pub struct TxOutMembershipProof {
 }
 
 /// `external.KeyImage { bytes data = 1; }`.
-#[derive(Clone, PartialEq, Eq, prost::Message)]
+#[derive(Clone, PartialEq, Eq, Hash, prost::Message)]
 pub struct KeyImage {
     /// 32 bytes.
     #[prost(bytes = "vec", tag = "1")]
@@ -179,7 +179,7 @@ pub struct KeyImage {
 }
 
 /// A message wrapping 32 bytes (`blockchain.BlockID`, `blockchain.BlockContentsHash`).
-#[derive(Clone, PartialEq, Eq, prost::Message)]
+#[derive(Clone, PartialEq, Eq, Hash, prost::Message)]
 pub struct Bytes32 {
     /// 32 bytes.
     #[prost(bytes = "vec", tag = "1")]
@@ -187,7 +187,7 @@ pub struct Bytes32 {
 }
 
 /// `blockchain.BlockContents` (the minting fields 3 and 4 are not supported).
-#[derive(Clone, PartialEq, Eq, prost::Message)]
+#[derive(Clone, PartialEq, Eq, Hash, prost::Message)]
 pub struct BlockContents {
     /// Spent key images.
     #[prost(message, repeated, tag = "1")]
@@ -198,7 +198,7 @@ pub struct BlockContents {
 }
 
 /// `blockchain.Block`.
-#[derive(Clone, PartialEq, Eq, prost::Message)]
+#[derive(Clone, PartialEq, Eq, Hash, prost::Message)]
 pub struct Block {
     /// Block id.
     #[prost(message, optional, tag = "1")]
@@ -224,7 +224,7 @@ pub struct Block {
 }
 
 /// `external.CurveScalar { bytes data = 1; }`.
-#[derive(Clone, PartialEq, Eq, prost::Message)]
+#[derive(Clone, PartialEq, Eq, Hash, prost::Message)]
 pub struct CurveScalar {
     /// 32 bytes.
     #[prost(bytes = "vec", tag = "1")]
@@ -232,7 +232,7 @@ pub struct CurveScalar {
 }
 
 /// `external.RingMLSAG`.
-#[derive(Clone, PartialEq, Eq, prost::Message)]
+#[derive(Clone, PartialEq, Eq, Hash, prost::Message)]
 pub struct RingMlsag {
     /// Challenge at index 0.
     #[prost(message, optional, tag = "1")]
@@ -246,7 +246,7 @@ pub struct RingMlsag {
 }
 
 /// `external.SignatureRctBulletproofs`.
-#[derive(Clone, PartialEq, Eq, prost::Message)]
+#[derive(Clone, PartialEq, Eq, Hash, prost::Message)]
 pub struct SignatureRctBulletproofs {
     /// One per input.
     #[prost(message, repeated, tag = "1")]
@@ -269,7 +269,7 @@ pub struct SignatureRctBulletproofs {
 }
 
 /// `external.InputRules` (kept opaque: Fog refuses inputs that carry rules).
-#[derive(Clone, PartialEq, Eq, prost::Message)]
+#[derive(Clone, PartialEq, Eq, Hash, prost::Message)]
 pub struct InputRules {
     /// Outputs the transaction must contain.
     #[prost(message, repeated, tag = "1")]
@@ -280,7 +280,7 @@ pub struct InputRules {
 }
 
 /// `external.TxIn`.
-#[derive(Clone, PartialEq, Eq, prost::Message)]
+#[derive(Clone, PartialEq, Eq, Hash, prost::Message)]
 pub struct TxIn {
     /// The ring.
     #[prost(message, repeated, tag = "1")]
@@ -294,7 +294,7 @@ pub struct TxIn {
 }
 
 /// `external.TxPrefix`.
-#[derive(Clone, PartialEq, Eq, prost::Message)]
+#[derive(Clone, PartialEq, Eq, Hash, prost::Message)]
 pub struct TxPrefix {
     /// Inputs.
     #[prost(message, repeated, tag = "1")]
@@ -314,7 +314,7 @@ pub struct TxPrefix {
 }
 
 /// `external.Tx`.
-#[derive(Clone, PartialEq, Eq, prost::Message)]
+#[derive(Clone, PartialEq, Eq, Hash, prost::Message)]
 pub struct Tx {
     /// The prefix.
     #[prost(message, optional, tag = "1")]

@@ -1,0 +1,39 @@
+//! Compiles the .proto files with protox (a pure-Rust protobuf compiler, so no `protoc` is
+//! needed) and generates tonic stubs. MobileCoin's message packages map to Fog's own wire
+//! types, whose encodings the test vectors check byte for byte.
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let protos = [
+        "proto/external.proto",
+        "proto/blockchain.proto",
+        "proto/fog_node.proto",
+    ];
+    for p in protos {
+        println!("cargo:rerun-if-changed={p}");
+    }
+    let fds = protox::compile(protos, ["proto"])?;
+    tonic_prost_build::configure()
+        .build_client(true)
+        .build_server(true)
+        .extern_path(
+            ".external.PublicAddress",
+            "::fog_account::wire::PublicAddress",
+        )
+        .extern_path(
+            ".external.CompressedRistretto",
+            "::fog_account::wire::CompressedRistretto",
+        )
+        .extern_path(
+            ".external.RistrettoPrivate",
+            "::fog_account::wire::RistrettoPrivate",
+        )
+        .extern_path(".external", "::fog_transaction::wire")
+        .extern_path(".blockchain.BlockID", "::fog_transaction::wire::Bytes32")
+        .extern_path(
+            ".blockchain.BlockContentsHash",
+            "::fog_transaction::wire::Bytes32",
+        )
+        .extern_path(".blockchain", "::fog_transaction::wire")
+        .compile_fds(fds)?;
+    Ok(())
+}
