@@ -1,0 +1,192 @@
+//! The gRPC service (`fog_node.LedgerNode`) and the server around it.
+
+use std::{future::Future, sync::Arc};
+
+use fog_api::fog_node::{
+    ledger_node_server::{LedgerNode, LedgerNodeServer},
+    BlockData, GetBlocksRequest, GetBlocksResponse, GetLedgerInfoRequest, LedgerInfo,
+    SubmitTxRequest, SubmitTxResponse, SubmitTxResult,
+};
+use fog_transaction::tx::Tx;
+use tokio::net::TcpListener;
+use tonic::{transport::server::TcpIncoming, Request, Response, Status};
+
+use crate::{
+    error::NodeError,
+    node::{Node, Verdict},
+    RULE_PENDING_SET_FULL,
+};
+
+/// Largest request the server decodes: 1 MiB. The largest valid transaction (16 inputs,
+/// rings of 11 with proofs over a ledger of 2^32 TxOuts, 16 outputs) is about 400 KiB.
+pub const MAX_REQUEST_BYTES: usize = 1 << 20;
+/// Largest response the server encodes: 4 MiB, tonic's default decoding limit for clients.
+pub const MAX_RESPONSE_BYTES: usize = 4 << 20;
+/// `GetBlocks` returns at most this many blocks per call.
+pub const MAX_BLOCKS_PER_CALL: u32 = 100;
+/// `GetBlocks` stops adding blocks once this many TxOuts are in the answer (a single block
+/// is always returned whole), keeping answers near 3 MB, under [`MAX_RESPONSE_BYTES`].
+pub const MAX_TXOUTS_PER_CALL: usize = 10_000;
+
+/// The `LedgerNode` gRPC service over a [`Node`].
+#[derive(Clone, Debug)]
+pub struct LedgerNodeService {
+    node: Arc<Node>,
+}
+
+impl LedgerNodeService {
+    /// The service of `node`.
+    pub fn new(node: Arc<Node>) -> Self {
+        Self { node }
+    }
+
+    /// The tonic server for this service, with the request and response size limits.
+    pub fn into_server(self) -> LedgerNodeServer<Self> {
+        LedgerNodeServer::new(self)
+            .max_decoding_message_size(MAX_REQUEST_BYTES)
+            .max_encoding_message_size(MAX_RESPONSE_BYTES)
+    }
+}
+
+/// The one place a [`NodeError`] becomes a gRPC status: the detail goes to the log, the client
+/// gets a fixed message.
+fn to_status(error: NodeError) -> Status {
+    match error {
+        NodeError::MissingTx => Status::invalid_argument("the request carries no transaction"),
+        NodeError::MalformedTx(e) => {
+            tracing::debug!(error = %e, "refusing a malformed transaction");
+            Status::invalid_argument("malformed transaction")
+        }
+        e => {
+            tracing::error!(error = %e, "request failed");
+            Status::internal("internal error")
+        }
+    }
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, NodeError> + Send + 'static,
+) -> Result<T, Status> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|_| NodeError::Task)
+        .and_then(|r| r)
+        .map_err(to_status)
+}
+
+#[tonic::async_trait]
+impl LedgerNode for LedgerNodeService {
+    async fn submit_tx(
+        &self,
+        request: Request<SubmitTxRequest>,
+    ) -> Result<Response<SubmitTxResponse>, Status> {
+        let wire = request.into_inner().tx.ok_or(NodeError::MissingTx);
+        let tx = wire
+            .and_then(|w| Tx::try_from_wire(&w).map_err(NodeError::from))
+            .map_err(to_status)?;
+        let node = Arc::clone(&self.node);
+        let outcome = blocking(move || node.submit_tx(tx)).await?;
+        let (result, rule) = match outcome.verdict {
+            Verdict::Accepted => (SubmitTxResult::Accepted, String::new()),
+            Verdict::Invalid { rule } => (SubmitTxResult::Invalid, rule),
+            Verdict::DoubleSpend { rule } => (SubmitTxResult::DoubleSpend, rule),
+            Verdict::Busy => (SubmitTxResult::Busy, RULE_PENDING_SET_FULL.into()),
+        };
+        Ok(Response::new(SubmitTxResponse {
+            result: result.into(),
+            rule,
+            block_count: outcome.block_count,
+        }))
+    }
+
+    async fn get_ledger_info(
+        &self,
+        _request: Request<GetLedgerInfoRequest>,
+    ) -> Result<Response<LedgerInfo>, Status> {
+        let ledger = self.node.ledger().clone();
+        let info = blocking(move || {
+            let s = ledger.snapshot()?;
+            Ok(LedgerInfo {
+                block_count: s.num_blocks()?,
+                txo_count: s.num_txos()?,
+                last_block: s.last_block()?.map(|b| b.to_wire()),
+            })
+        })
+        .await?;
+        Ok(Response::new(info))
+    }
+
+    async fn get_blocks(
+        &self,
+        request: Request<GetBlocksRequest>,
+    ) -> Result<Response<GetBlocksResponse>, Status> {
+        let GetBlocksRequest { first, limit } = request.into_inner();
+        let limit = match limit {
+            0 => MAX_BLOCKS_PER_CALL,
+            n => n.min(MAX_BLOCKS_PER_CALL),
+        };
+        let ledger = self.node.ledger().clone();
+        let answer = blocking(move || {
+            let s = ledger.snapshot()?;
+            let block_count = s.num_blocks()?;
+            let end = first.saturating_add(u64::from(limit)).min(block_count);
+            let mut blocks = Vec::new();
+            let mut tx_outs = 0usize;
+            for index in first..end {
+                if tx_outs >= MAX_TXOUTS_PER_CALL {
+                    break;
+                }
+                let (Some(block), Some(contents)) = (s.block(index)?, s.block_contents(index)?)
+                else {
+                    break;
+                };
+                tx_outs += contents.outputs.len();
+                blocks.push(BlockData {
+                    block: Some(block.to_wire()),
+                    contents: Some(contents.to_wire()),
+                    timestamp: s.block_timestamp(index)?.unwrap_or(0),
+                });
+            }
+            Ok(GetBlocksResponse {
+                blocks,
+                block_count,
+            })
+        })
+        .await?;
+        Ok(Response::new(answer))
+    }
+}
+
+/// Serves `node`'s gRPC API on `listener` until the server fails. Does not cut blocks: start
+/// [`Node::start_block_cutter`] beside it, or use [`run`]. Bind the listener to port 0 in
+/// tests.
+pub async fn serve(listener: TcpListener, node: Arc<Node>) -> Result<(), NodeError> {
+    serve_with_shutdown(listener, node, std::future::pending()).await
+}
+
+/// [`serve`] until `shutdown` completes; in-flight requests finish first.
+pub async fn serve_with_shutdown(
+    listener: TcpListener,
+    node: Arc<Node>,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), NodeError> {
+    tonic::transport::Server::builder()
+        .add_service(LedgerNodeService::new(node).into_server())
+        .serve_with_incoming_shutdown(TcpIncoming::from(listener), shutdown)
+        .await?;
+    Ok(())
+}
+
+/// The whole node: the block cutter and the gRPC server on `listener`, until `shutdown`
+/// completes. Then the server stops taking requests, the cutter cuts what is pending one
+/// last time, and `run` returns. This is `fogd node`.
+pub async fn run(
+    listener: TcpListener,
+    node: Arc<Node>,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), NodeError> {
+    let cutter = node.start_block_cutter();
+    let served = serve_with_shutdown(listener, Arc::clone(&node), shutdown).await;
+    cutter.stop().await;
+    served
+}

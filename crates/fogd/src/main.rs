@@ -1,0 +1,3 @@
+//! `fogd`: Fog's operator binary (being built).
+
+fn main() {}
