@@ -1,0 +1,306 @@
+//! The ingest enclave: turns each block's TxOuts into records only their recipients can find.
+//!
+//! For every TxOut, in constant time and with the same ORAM accesses whatever the hint:
+//! 1. `V` := a fresh random valid point; the fog hint is decrypted with the ingress key and,
+//!    only if it is valid (tag and magic bytes), `V` becomes the recipient's view public key.
+//!    A hint whose decrypted key is not a valid point leaves the random `V` too.
+//! 2. `ss = egress_private · V`; the recipient's RNG counter sits in the oblivious map under
+//!    `ss` with byte 0 inverted (created at 0 on first sight); one `upsert` reads it, takes
+//!    `search_key = KexRng PRF(ss, counter)` and writes `counter + 1`.
+//! 3. The `TxOutRecord` is encrypted with the crypto box to `V`.
+//!
+//! So every TxOut yields exactly one record; a bad or foreign hint yields a record encrypted
+//! to a random point under a search key nobody can derive. Which TxOuts were valid, and which
+//! recipients were new or known, is not visible in the work done or the memory touched.
+//!
+//! Keys: the ingress key (fog hints are encrypted to it; it is the attested identity) is made
+//! inside and leaves only sealed ([`IngestEnclave::seal_ingress_key`]) or, later, to an attested
+//! peer. The egress key is made inside, never leaves, and is replaced on rotation, with the old
+//! scalar zeroized: that is the forward secrecy of the RNG state. Rotation also clears the map,
+//! and happens before a block that could overflow it.
+//!
+//! Trust side: trusted. No I/O, no clock, no logging; randomness comes from the RNG the
+//! enclave is built with (the platform's hardware RNG in a real enclave).
+
+use alloc::vec::Vec;
+use core::fmt;
+
+use curve25519_dalek::ristretto::CompressedRistretto;
+use fog_crypto::{
+    crypto_box,
+    kex_rng::{self, KexRngPubkey},
+    RistrettoPrivate, RistrettoPublic,
+};
+use fog_oram::{ObliviousMap, OramError, StoreFactory};
+use fog_transaction::{wire::ETxOutRecord, FogHint, TxOut, TxOutRecord};
+use rand_core::{CryptoRng, RngCore};
+use subtle::{Choice, ConditionallySelectable};
+use thiserror::Error;
+use zeroize::Zeroize;
+
+/// Bytes of an RNG-store key: the 32-byte shared secret with byte 0 inverted.
+pub const RNG_KEY_BYTES: usize = 32;
+/// Bytes of an RNG-store value: the u64 counter, little-endian.
+pub const RNG_VALUE_BYTES: usize = 8;
+/// How many times a block is retried after a rotation when the map reports full.
+pub const MAX_RETRIES: usize = 10;
+
+/// Why the ingest enclave refused. Payload-free: nothing here depends on a secret.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum IngestError {
+    /// A capacity that is zero, not a power of two, or too large.
+    #[error("invalid configuration")]
+    InvalidConfig,
+    /// A TxOut of the block has no masked amount or bad fields.
+    #[error("invalid block data")]
+    InvalidBlockData,
+    /// The block does not fit in an empty map even after rotating.
+    #[error("block too big for the RNG store")]
+    BlockTooBig,
+    /// The ORAM failed (integrity or stash); the enclave must be restarted.
+    #[error("oblivious storage failed")]
+    Storage,
+    /// A sealed key that does not open with this platform's sealing key.
+    #[error("sealed key rejected")]
+    BadSealedKey,
+}
+
+impl From<OramError> for IngestError {
+    fn from(_: OramError) -> Self {
+        Self::Storage
+    }
+}
+
+/// What ingesting one block produced.
+pub struct IngestedBlock {
+    /// One record per TxOut, in the block's order.
+    pub records: Vec<ETxOutRecord>,
+    /// The new egress public key if the enclave rotated before or during this block; the host
+    /// must then start a new ingest invocation (RNG record) at this block.
+    pub rotated_to: Option<KexRngPubkey>,
+}
+
+/// The ingest enclave. `S` makes the storage factory and the map's RNG for each new RNG
+/// store (at start and at every rotation).
+pub struct IngestEnclave<F: StoreFactory, M, R, S> {
+    ingress: RistrettoPrivate,
+    egress: RistrettoPrivate,
+    store: ObliviousMap<F, M>,
+    make_map: S,
+    map_capacity: u64,
+    /// Rotate before a block once this many entries are in the map.
+    rotate_at: u64,
+    rng: R,
+}
+
+impl<F, M, R, S> IngestEnclave<F, M, R, S>
+where
+    F: StoreFactory,
+    M: RngCore + CryptoRng,
+    R: RngCore + CryptoRng,
+    S: FnMut() -> (F, M),
+{
+    /// A new enclave with fresh ingress and egress keys. `user_capacity` (a power of two)
+    /// sizes the RNG store.
+    pub fn new(user_capacity: u64, mut rng: R, make_map: S) -> Result<Self, IngestError> {
+        let ingress = RistrettoPrivate::random(&mut rng);
+        Self::with_ingress_key(ingress, user_capacity, rng, make_map)
+    }
+
+    /// A new enclave around an existing ingress key (restored from its sealed form).
+    pub fn with_ingress_key(
+        ingress: RistrettoPrivate,
+        user_capacity: u64,
+        mut rng: R,
+        mut make_map: S,
+    ) -> Result<Self, IngestError> {
+        if user_capacity == 0 || !user_capacity.is_power_of_two() || user_capacity > (1 << 28) {
+            return Err(IngestError::InvalidConfig);
+        }
+        let store = new_map(user_capacity, &mut make_map)?;
+        let egress = RistrettoPrivate::random(&mut rng);
+        Ok(Self {
+            ingress,
+            egress,
+            store,
+            make_map,
+            map_capacity: user_capacity,
+            rotate_at: user_capacity - user_capacity / 10,
+            rng,
+        })
+    }
+
+    /// The ingress public key: fog hints are encrypted to it.
+    pub fn ingress_public_key(&self) -> RistrettoPublic {
+        self.ingress.public_key()
+    }
+
+    /// The current egress public key, as clients rebuild their RNGs from it.
+    pub fn kex_rng_pubkey(&self) -> KexRngPubkey {
+        KexRngPubkey {
+            public_key: self.egress.public_key().to_bytes().to_vec(),
+            version: kex_rng::VERSION_ID,
+        }
+    }
+
+    /// Entries in the RNG store (one per distinct recipient, real or random, since the last
+    /// rotation).
+    pub fn map_len(&self) -> u64 {
+        self.store.len()
+    }
+
+    /// The RNG store's configured capacity.
+    pub fn map_capacity(&self) -> u64 {
+        self.map_capacity
+    }
+
+    /// Starts a new egress key and an empty RNG store. The old egress scalar is zeroized when
+    /// it is dropped here; nothing else holds it.
+    pub fn rotate(&mut self) -> Result<KexRngPubkey, IngestError> {
+        self.store = new_map(self.map_capacity, &mut self.make_map)?;
+        // Replacing drops the old key, whose Drop zeroizes the scalar.
+        self.egress = RistrettoPrivate::random(&mut self.rng);
+        Ok(self.kex_rng_pubkey())
+    }
+
+    /// Ingests one block's TxOuts (`first_global_index` is the global index of the first).
+    pub fn ingest_block(
+        &mut self,
+        block_index: u64,
+        first_global_index: u64,
+        timestamp: u64,
+        tx_outs: &[TxOut],
+    ) -> Result<IngestedBlock, IngestError> {
+        // Records are built from public data first, so a malformed TxOut fails the block
+        // before any secret work.
+        let records: Vec<TxOutRecord> = tx_outs
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                TxOutRecord::new(t, first_global_index + i as u64, block_index, timestamp)
+                    .map_err(|_| IngestError::InvalidBlockData)
+            })
+            .collect::<Result<_, _>>()?;
+        if tx_outs.len() as u64 > self.rotate_at {
+            return Err(IngestError::BlockTooBig);
+        }
+        let mut rotated_to = None;
+        if self.store.len() + tx_outs.len() as u64 > self.rotate_at {
+            rotated_to = Some(self.rotate()?);
+        }
+        for _ in 0..MAX_RETRIES {
+            match self.try_block(tx_outs, &records) {
+                Ok(records) => {
+                    return Ok(IngestedBlock {
+                        records,
+                        rotated_to,
+                    })
+                }
+                Err(OramError::MapFull) => rotated_to = Some(self.rotate()?),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(IngestError::BlockTooBig)
+    }
+
+    fn try_block(
+        &mut self,
+        tx_outs: &[TxOut],
+        records: &[TxOutRecord],
+    ) -> Result<Vec<ETxOutRecord>, OramError> {
+        let mut out = Vec::with_capacity(tx_outs.len());
+        for (tx_out, record) in tx_outs.iter().zip(records) {
+            let (search_key, recipient) = self.next_search_key(tx_out)?;
+            let mut plaintext = record.encode_to_vec();
+            let payload = crypto_box::encrypt(&mut self.rng, &recipient, &plaintext);
+            plaintext.zeroize();
+            out.push(ETxOutRecord {
+                search_key: search_key.to_vec(),
+                payload,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Steps 1 and 2 for one TxOut: the recipient (real or random) and its next search key.
+    fn next_search_key(
+        &mut self,
+        tx_out: &TxOut,
+    ) -> Result<([u8; 16], RistrettoPublic), OramError> {
+        let random = RistrettoPrivate::random(&mut self.rng).public_key();
+        let mut candidate = random.to_bytes();
+        let _valid_hint = FogHint::ct_decrypt(&self.ingress, &tx_out.e_fog_hint, &mut candidate);
+        // A valid hint may still carry bytes that are not a point (a broken sender): fall back
+        // to the random point without branching on which case it was.
+        let decompressed = CompressedRistretto(candidate).decompress();
+        let is_point = Choice::from(u8::from(decompressed.is_some()));
+        let random_bytes = random.to_bytes();
+        let mut chosen = [0u8; 32];
+        for i in 0..32 {
+            chosen[i] = u8::conditional_select(&random_bytes[i], &candidate[i], is_point);
+        }
+        candidate.zeroize();
+        let recipient = RistrettoPublic::from_bytes(&chosen).unwrap_or(random);
+        chosen.zeroize();
+
+        let secret = self.egress.key_exchange(&recipient);
+        let mut key = *secret.as_bytes();
+        key[0] = !key[0];
+        let mut search_key = [0u8; 16];
+        self.store.upsert(&key, |value, _present| {
+            let mut counter_bytes = [0u8; 8];
+            counter_bytes.copy_from_slice(value);
+            let counter = u64::from_le_bytes(counter_bytes);
+            search_key = kex_rng::prf(secret.as_bytes(), counter);
+            value.copy_from_slice(&counter.wrapping_add(1).to_le_bytes());
+            counter_bytes.zeroize();
+        })?;
+        key.zeroize();
+        Ok((search_key, recipient))
+    }
+
+    /// The ingress key sealed for this platform: the crypto box of its 32 bytes to the
+    /// platform's sealing key (in simulation a key the host platform keeps; in hardware a key
+    /// derived from the enclave identity, which never leaves the CPU).
+    pub fn seal_ingress_key(&mut self, sealing_public: &RistrettoPublic) -> Vec<u8> {
+        let bytes = self.ingress.to_bytes();
+        crypto_box::encrypt(&mut self.rng, sealing_public, &bytes[..])
+    }
+
+    /// Opens a sealed ingress key.
+    pub fn unseal_ingress_key(
+        sealing_private: &RistrettoPrivate,
+        sealed: &[u8],
+    ) -> Result<RistrettoPrivate, IngestError> {
+        let bytes =
+            crypto_box::decrypt(sealing_private, sealed).map_err(|_| IngestError::BadSealedKey)?;
+        RistrettoPrivate::from_bytes(&bytes).map_err(|_| IngestError::BadSealedKey)
+    }
+
+    /// For tests of forward secrecy: the current egress scalar's bytes. Dangerous: exposes
+    /// the secret the design keeps in the enclave.
+    #[doc(hidden)]
+    pub fn dangerous_egress_bytes(&self) -> [u8; 32] {
+        *self.egress.to_bytes()
+    }
+}
+
+fn new_map<F: StoreFactory, M: RngCore + CryptoRng>(
+    capacity: u64,
+    make_map: &mut impl FnMut() -> (F, M),
+) -> Result<ObliviousMap<F, M>, IngestError> {
+    let (factory, rng) = make_map();
+    ObliviousMap::new(capacity, RNG_KEY_BYTES, RNG_VALUE_BYTES, factory, rng)
+        .map_err(|_| IngestError::InvalidConfig)
+}
+
+impl<F: StoreFactory, M, R, S> fmt::Debug for IngestEnclave<F, M, R, S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IngestEnclave")
+            .field("ingress_public", &self.ingress.public_key())
+            .field("egress_public", &self.egress.public_key())
+            .field("map_capacity", &self.map_capacity)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,369 @@
+//! The ingest enclave: every TxOut yields one record that exactly its recipient finds; the
+//! ORAM access trace does not depend on the hint or the user; rotation keeps every record
+//! findable; the egress key changes on rotation.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::{BTreeMap, HashMap};
+
+use fog_account::AccountKey;
+use fog_crypto::{
+    crypto_box,
+    kex_rng::{KexRng, KexRngPubkey},
+    RistrettoPrivate,
+};
+use fog_enclave::ingest::IngestEnclave;
+use fog_oram::{HeapFactory, TraceOp, TracingFactory};
+use fog_transaction::{
+    wire::ETxOutRecord, Amount, BlockVersion, EncryptedFogHint, FogHint, TokenId, TxOut,
+    TxOutRecord,
+};
+use rand::{RngCore, SeedableRng};
+use rand_chacha::ChaCha20Rng;
+
+fn seeded(seed: u8) -> ChaCha20Rng {
+    println!("seed {seed}");
+    ChaCha20Rng::from_seed([seed; 32])
+}
+
+type Enclave = IngestEnclave<
+    HeapFactory,
+    ChaCha20Rng,
+    ChaCha20Rng,
+    Box<dyn FnMut() -> (HeapFactory, ChaCha20Rng)>,
+>;
+
+fn heap_enclave(capacity: u64, seed: u8) -> Enclave {
+    let mut map_seed = seed as u64 * 1000;
+    let make: Box<dyn FnMut() -> (HeapFactory, ChaCha20Rng)> = Box::new(move || {
+        map_seed += 1;
+        (HeapFactory, ChaCha20Rng::seed_from_u64(map_seed))
+    });
+    IngestEnclave::new(capacity, seeded(seed), make).unwrap()
+}
+
+#[derive(Clone, Copy)]
+enum Hint {
+    Valid,
+    Fake,
+    OtherIngest,
+    Garbage,
+}
+
+fn tx_out_to(
+    user: &AccountKey,
+    hint: Hint,
+    ingest: &fog_crypto::RistrettoPublic,
+    rng: &mut ChaCha20Rng,
+) -> TxOut {
+    let to = user.default_subaddress();
+    let e_fog_hint = match hint {
+        Hint::Valid => FogHint::from_address(&to).encrypt(ingest, rng),
+        Hint::Fake => EncryptedFogHint::fake_onetime_hint(rng),
+        Hint::OtherIngest => {
+            FogHint::from_address(&to).encrypt(&RistrettoPrivate::random(rng).public_key(), rng)
+        }
+        Hint::Garbage => {
+            let mut b = [0u8; 84];
+            rng.fill_bytes(&mut b);
+            EncryptedFogHint(b)
+        }
+    };
+    let r = RistrettoPrivate::random(rng);
+    TxOut::new(
+        BlockVersion::THREE,
+        Amount::new(rng.next_u32() as u64, TokenId::MOB),
+        &to,
+        &r,
+        e_fog_hint,
+    )
+    .unwrap()
+}
+
+/// What a client does: rebuild the RNG from an egress key and walk its search keys through
+/// the records (of the blocks from the RNG's start), opening each hit.
+fn client_finds(
+    user: &AccountKey,
+    pubkey: &KexRngPubkey,
+    records: &HashMap<Vec<u8>, Vec<u8>>,
+) -> Vec<TxOutRecord> {
+    let c0 = user.default_subaddress_view_private();
+    let mut rng = KexRng::from_kex_pubkey(pubkey, &c0).unwrap();
+    let mut found = Vec::new();
+    while let Some(payload) = records.get(&rng.peek().to_vec()) {
+        found.push(TxOutRecord::decrypt(&c0, payload).unwrap());
+        rng.advance();
+    }
+    found
+}
+
+#[test]
+fn every_tx_out_is_found_by_its_recipient_exactly_once() {
+    let mut rng = seeded(1);
+    let users: Vec<AccountKey> = (0..4)
+        .map(|_| AccountKey::random(&mut rng).with_fog("fog://f", "", b"k"))
+        .collect();
+    let mut enclave = heap_enclave(1024, 2);
+    let ingest = enclave.ingress_public_key();
+    let pubkey = enclave.kex_rng_pubkey();
+    let mut all: HashMap<Vec<u8>, Vec<u8>> = HashMap::new();
+    let mut expected: BTreeMap<usize, Vec<u64>> = BTreeMap::new();
+    let mut global = 0u64;
+    let hints = [
+        Hint::Valid,
+        Hint::Fake,
+        Hint::Valid,
+        Hint::OtherIngest,
+        Hint::Garbage,
+        Hint::Valid,
+    ];
+    for block in 0..5u64 {
+        let mut tx_outs = Vec::new();
+        for i in 0..12usize {
+            let u = (i + block as usize) % users.len();
+            let hint = hints[(i * 7 + block as usize) % hints.len()];
+            if matches!(hint, Hint::Valid) {
+                expected
+                    .entry(u)
+                    .or_default()
+                    .push(global + tx_outs.len() as u64);
+            }
+            tx_outs.push(tx_out_to(&users[u], hint, &ingest, &mut rng));
+        }
+        let out = enclave
+            .ingest_block(block, global, 1000 + block, &tx_outs)
+            .unwrap();
+        assert!(out.rotated_to.is_none());
+        assert_eq!(out.records.len(), tx_outs.len(), "one record per TxOut");
+        for r in &out.records {
+            assert_eq!(r.search_key.len(), 16);
+            assert!(
+                all.insert(r.search_key.clone(), r.payload.clone())
+                    .is_none(),
+                "search keys are unique"
+            );
+        }
+        global += tx_outs.len() as u64;
+    }
+    assert_eq!(all.len() as u64, global);
+    for (u, user) in users.iter().enumerate() {
+        let found = client_finds(user, &pubkey, &all);
+        let indices: Vec<u64> = found.iter().map(|r| r.global_index).collect();
+        assert_eq!(
+            indices,
+            expected.get(&u).cloned().unwrap_or_default(),
+            "user {u}"
+        );
+        for r in found {
+            let (_tx_out, amount) = r
+                .fog_tx_out
+                .try_recover_tx_out(user.view_private_key())
+                .unwrap();
+            assert_eq!(amount.token_id, TokenId::MOB);
+        }
+    }
+}
+
+#[test]
+fn records_of_bad_hints_open_for_nobody() {
+    let mut rng = seeded(3);
+    let user = AccountKey::random(&mut rng).with_fog("fog://f", "", b"k");
+    let mut enclave = heap_enclave(256, 4);
+    let ingest = enclave.ingress_public_key();
+    let tx_outs: Vec<TxOut> = [Hint::Fake, Hint::OtherIngest, Hint::Garbage]
+        .into_iter()
+        .map(|h| tx_out_to(&user, h, &ingest, &mut rng))
+        .collect();
+    let out = enclave.ingest_block(0, 0, 0, &tx_outs).unwrap();
+    assert_eq!(out.records.len(), 3);
+    let c0 = user.default_subaddress_view_private();
+    for r in &out.records {
+        assert_eq!(
+            crypto_box::decrypt(&c0, &r.payload).unwrap_err(),
+            crypto_box::CryptoBoxError::MacFailed
+        );
+    }
+}
+
+#[test]
+fn access_trace_does_not_depend_on_hint_or_user() {
+    let mut rng = seeded(5);
+    let users: Vec<AccountKey> = (0..2)
+        .map(|_| AccountKey::random(&mut rng).with_fog("fog://f", "", b"k"))
+        .collect();
+    let factory = TracingFactory::new(HeapFactory);
+    let log = factory.log();
+    let mut slot = Some(factory);
+    let make: Box<dyn FnMut() -> (TracingFactory<HeapFactory>, ChaCha20Rng)> =
+        Box::new(move || {
+            (
+                slot.take().expect("this test never rotates"),
+                ChaCha20Rng::seed_from_u64(6),
+            )
+        });
+    let mut enclave = IngestEnclave::new(1024, seeded(7), make).unwrap();
+    let ingest = enclave.ingress_public_key();
+    log.take();
+    let cases = [
+        (
+            "valid, new user",
+            tx_out_to(&users[0], Hint::Valid, &ingest, &mut rng),
+        ),
+        (
+            "valid, known user",
+            tx_out_to(&users[0], Hint::Valid, &ingest, &mut rng),
+        ),
+        (
+            "valid, another new user",
+            tx_out_to(&users[1], Hint::Valid, &ingest, &mut rng),
+        ),
+        (
+            "fake hint",
+            tx_out_to(&users[0], Hint::Fake, &ingest, &mut rng),
+        ),
+        (
+            "hint for another ingest key",
+            tx_out_to(&users[1], Hint::OtherIngest, &ingest, &mut rng),
+        ),
+        (
+            "garbage hint",
+            tx_out_to(&users[0], Hint::Garbage, &ingest, &mut rng),
+        ),
+        (
+            "valid, known user again",
+            tx_out_to(&users[1], Hint::Valid, &ingest, &mut rng),
+        ),
+    ];
+    let mut shapes = Vec::new();
+    for (i, (name, tx_out)) in cases.iter().enumerate() {
+        enclave
+            .ingest_block(i as u64, i as u64, 0, std::slice::from_ref(tx_out))
+            .unwrap();
+        let trace = log.take();
+        assert!(!trace.is_empty());
+        let shape: Vec<(u32, TraceOp)> = trace.iter().map(|e| (e.store, e.op)).collect();
+        shapes.push((name, shape));
+    }
+    let (first_name, first) = &shapes[0];
+    for (name, shape) in &shapes[1..] {
+        assert_eq!(
+            shape, first,
+            "trace shape of `{name}` differs from `{first_name}`"
+        );
+    }
+}
+
+#[test]
+fn rotation_keeps_every_record_findable() {
+    let mut rng = seeded(8);
+    let users: Vec<AccountKey> = (0..6)
+        .map(|_| AccountKey::random(&mut rng).with_fog("fog://f", "", b"k"))
+        .collect();
+    let mut enclave = heap_enclave(64, 9);
+    let ingest = enclave.ingress_public_key();
+    // RNG records as the host would store them: (egress key, first block).
+    let mut rng_records = vec![(enclave.kex_rng_pubkey(), 0u64)];
+    let mut by_block: Vec<HashMap<Vec<u8>, Vec<u8>>> = Vec::new();
+    let mut expected: BTreeMap<usize, Vec<u64>> = BTreeMap::new();
+    let mut global = 0u64;
+    for block in 0..30u64 {
+        let mut tx_outs = Vec::new();
+        for i in 0..10usize {
+            // Random recipients, half of them bogus: the store fills with TxOuts, not users.
+            let u = (rng.next_u32() as usize) % users.len();
+            let hint = if i % 2 == 0 { Hint::Valid } else { Hint::Fake };
+            if matches!(hint, Hint::Valid) {
+                expected.entry(u).or_default().push(global + i as u64);
+            }
+            tx_outs.push(tx_out_to(&users[u], hint, &ingest, &mut rng));
+        }
+        let out = enclave.ingest_block(block, global, 0, &tx_outs).unwrap();
+        if let Some(pubkey) = out.rotated_to {
+            rng_records.push((pubkey, block));
+        }
+        assert!(enclave.map_len() <= enclave.map_capacity());
+        by_block.push(
+            out.records
+                .into_iter()
+                .map(
+                    |ETxOutRecord {
+                         search_key,
+                         payload,
+                     }| (search_key, payload),
+                )
+                .collect(),
+        );
+        global += 10;
+    }
+    assert!(
+        rng_records.len() >= 3,
+        "expected several rotations, got {}",
+        rng_records.len()
+    );
+    for (u, user) in users.iter().enumerate() {
+        let mut found = Vec::new();
+        for (n, (pubkey, start)) in rng_records.iter().enumerate() {
+            let end = rng_records
+                .get(n + 1)
+                .map_or(by_block.len() as u64, |r| r.1);
+            let mut records = HashMap::new();
+            for b in *start..end {
+                records.extend(by_block[b as usize].clone());
+            }
+            found.extend(
+                client_finds(user, pubkey, &records)
+                    .into_iter()
+                    .map(|r| r.global_index),
+            );
+        }
+        assert_eq!(
+            found,
+            expected.get(&u).cloned().unwrap_or_default(),
+            "user {u}"
+        );
+    }
+}
+
+#[test]
+fn rotation_replaces_the_egress_key() {
+    let mut rng = seeded(10);
+    let user = AccountKey::random(&mut rng).with_fog("fog://f", "", b"k");
+    let mut enclave = heap_enclave(256, 11);
+    let before = enclave.dangerous_egress_bytes();
+    let old_pubkey = enclave.kex_rng_pubkey();
+    let new_pubkey = enclave.rotate().unwrap();
+    assert_ne!(old_pubkey, new_pubkey);
+    assert_ne!(enclave.dangerous_egress_bytes(), before);
+    assert_eq!(enclave.map_len(), 0);
+    // Records now follow the new key's RNG, and the old key's RNG finds nothing.
+    let ingest = enclave.ingress_public_key();
+    let out = enclave
+        .ingest_block(0, 0, 0, &[tx_out_to(&user, Hint::Valid, &ingest, &mut rng)])
+        .unwrap();
+    let records: HashMap<Vec<u8>, Vec<u8>> = out
+        .records
+        .into_iter()
+        .map(|r| (r.search_key, r.payload))
+        .collect();
+    assert_eq!(client_finds(&user, &new_pubkey, &records).len(), 1);
+    assert!(client_finds(&user, &old_pubkey, &records).is_empty());
+    // Nothing secret in Debug.
+    let text = format!("{enclave:?}");
+    let hex: String = enclave
+        .dangerous_egress_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert!(!text.contains(&hex));
+}
+
+#[test]
+fn sealed_ingress_key_round_trips_for_its_platform_only() {
+    let mut rng = seeded(12);
+    let platform = RistrettoPrivate::random(&mut rng);
+    let other = RistrettoPrivate::random(&mut rng);
+    let mut enclave = heap_enclave(256, 13);
+    let sealed = enclave.seal_ingress_key(&platform.public_key());
+    let key = Enclave::unseal_ingress_key(&platform, &sealed).unwrap();
+    assert_eq!(key.public_key(), enclave.ingress_public_key());
+    assert!(Enclave::unseal_ingress_key(&other, &sealed).is_err());
+}
