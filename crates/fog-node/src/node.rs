@@ -174,6 +174,17 @@ impl Node {
         })
     }
 
+    /// Creates a ledger file at `path` holding only an origin block that pays `funding`
+    /// (see [`crate::init_ledger`]).
+    pub fn init_ledger<R: rand::RngCore + rand::CryptoRng>(
+        path: &std::path::Path,
+        funding: &[(fog_account::PublicAddress, fog_transaction::Amount)],
+        ingest_public_key: Option<&fog_crypto::RistrettoPublic>,
+        rng: &mut R,
+    ) -> Result<LedgerDb, NodeError> {
+        crate::origin::init_ledger(path, funding, ingest_public_key, rng)
+    }
+
     /// The ledger (a cheap clone shares it). Read from it freely; never append to it while
     /// the node runs.
     pub fn ledger(&self) -> &LedgerDb {

@@ -44,7 +44,8 @@ pub fn make_tx_out<R: RngCore + CryptoRng>(
 }
 
 /// Appends the origin block to an empty `ledger`: version 0, one TxOut per `funding` entry
-/// (made by [`make_tx_out`]), sorted by public key, timestamped now. Returns the block.
+/// (made by [`make_tx_out`]), sorted by public key, timestamped now. Returns the block and
+/// the new TxOuts in `funding` order.
 ///
 /// Fails with [`NodeError::LedgerNotEmpty`] if the ledger has a block, and
 /// [`NodeError::BadFunding`] for no funding or an amount a TxOut cannot hold.
@@ -53,7 +54,7 @@ pub fn write_origin_block<R: RngCore + CryptoRng>(
     funding: &[(PublicAddress, Amount)],
     ingest_public_key: Option<&RistrettoPublic>,
     rng: &mut R,
-) -> Result<Block, NodeError> {
+) -> Result<(Block, Vec<TxOut>), NodeError> {
     let blocks = ledger.num_blocks()?;
     if blocks != 0 {
         return Err(NodeError::LedgerNotEmpty(blocks));
@@ -63,11 +64,12 @@ pub fn write_origin_block<R: RngCore + CryptoRng>(
             "the origin block needs at least one output",
         ));
     }
-    let mut outputs = funding
+    let in_order = funding
         .iter()
         .map(|(address, amount)| make_tx_out(address, *amount, ingest_public_key, rng))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|_| NodeError::BadFunding("an amount cannot be put in a TxOut"))?;
+    let mut outputs = in_order.clone();
     outputs.sort_by_key(|o| o.public_key);
     let contents = BlockContents {
         key_images: Vec::new(),
@@ -79,7 +81,7 @@ pub fn write_origin_block<R: RngCore + CryptoRng>(
         .map(|d| d.as_secs())
         .unwrap_or(0);
     ledger.append_block(&block, &contents, now)?;
-    Ok(block)
+    Ok((block, in_order))
 }
 
 /// Creates a ledger file at `path` holding only the origin block ([`write_origin_block`]).

@@ -1,3 +1,109 @@
-//! `fogd`: Fog's operator binary (being built).
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
 
-fn main() {}
+mod accounts;
+mod generate;
+mod ledger_tool;
+mod node;
+
+use std::{path::PathBuf, process::ExitCode};
+
+use clap::{Args, Parser, Subcommand};
+
+/// Fog's operator binary: the ledger node and the ledger tools.
+#[derive(Debug, Parser)]
+#[command(name = "fogd", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the ledger node on an existing ledger DB.
+    Node(node::NodeArgs),
+    /// Write a new ledger DB of real TxOuts to generated accounts, and their keys.
+    GenerateLedger(generate::GenerateArgs),
+    /// Create or extend a ledger DB by hand (scripted scenarios, tests).
+    #[command(subcommand)]
+    LedgerTool(LedgerTool),
+}
+
+#[derive(Debug, Subcommand)]
+enum LedgerTool {
+    /// Create a ledger DB holding an origin block that funds the given accounts.
+    Init(ledger_tool::InitArgs),
+    /// Append one block crediting the given accounts and spending the given key images.
+    AddBlock(ledger_tool::AddBlockArgs),
+}
+
+/// Where a ledger DB is.
+#[derive(Debug, Args)]
+struct LedgerPath {
+    /// The ledger DB file.
+    #[arg(long = "ledger-db", value_name = "PATH")]
+    ledger_db: PathBuf,
+}
+
+/// Why a command failed: bad input (exit code 2) or a failure while doing it (exit code 1).
+#[derive(Debug)]
+pub(crate) enum CliError {
+    /// The arguments or the files they name are wrong; nothing was changed.
+    Input(String),
+    /// The command failed while running.
+    Failed(String),
+}
+
+pub(crate) fn input(msg: impl Into<String>) -> CliError {
+    CliError::Input(msg.into())
+}
+
+pub(crate) fn failed(msg: impl Into<String>) -> CliError {
+    CliError::Failed(msg.into())
+}
+
+/// Prints `error: ...` on one line and gives the exit code.
+fn report(error: CliError) -> ExitCode {
+    let (msg, code) = match error {
+        CliError::Input(m) => (m, 2),
+        CliError::Failed(m) => (m, 1),
+    };
+    let one_line = msg.split_whitespace().collect::<Vec<_>>().join(" ");
+    eprintln!("error: {one_line}");
+    ExitCode::from(code)
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion)
+                || e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+            {
+                let _ = e.print();
+                return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+            }
+            // clap's message without its usage block, on one line.
+            let text = e.render().to_string();
+            let message: Vec<&str> = text
+                .lines()
+                .take_while(|l| !l.trim().is_empty())
+                .map(str::trim)
+                .collect();
+            let message = message.join(" ");
+            let message = message.strip_prefix("error: ").unwrap_or(&message);
+            return report(input(message));
+        }
+    };
+    let result = match cli.command {
+        Command::Node(args) => node::run(args),
+        Command::GenerateLedger(args) => generate::run(args),
+        Command::LedgerTool(LedgerTool::Init(args)) => ledger_tool::init(args),
+        Command::LedgerTool(LedgerTool::AddBlock(args)) => ledger_tool::add_block(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => report(e),
+    }
+}
