@@ -36,13 +36,17 @@ pub enum RangeProofError {
     WrongNumberOfValues,
 }
 
-fn gens(token_id: TokenId) -> (PedersenGens, BulletproofGens) {
+/// The bulletproof generators are the same for every proof and take ~100 ms to derive, so
+/// they are derived once per process.
+static BULLETPROOF_GENS: spin::Once<BulletproofGens> = spin::Once::new();
+
+fn gens(token_id: TokenId) -> (PedersenGens, &'static BulletproofGens) {
     (
         PedersenGens {
             B: value_generator(token_id),
             B_blinding: RISTRETTO_BASEPOINT_POINT,
         },
-        BulletproofGens::new(BITS, PARTY_CAPACITY),
+        BULLETPROOF_GENS.call_once(|| BulletproofGens::new(BITS, PARTY_CAPACITY)),
     )
 }
 
@@ -68,7 +72,7 @@ pub fn prove<R: RngCore + CryptoRng>(
     let (pc, bp) = gens(token_id);
     let mut transcript = Transcript::new(fog_crypto::hash::domain::BULLETPROOF_TRANSCRIPT);
     let (proof, commitments) = RangeProof::prove_multiple_with_rng(
-        &bp,
+        bp,
         &pc,
         &mut transcript,
         &pad(values),
@@ -105,7 +109,7 @@ pub fn verify<R: RngCore + CryptoRng>(
         .map(CompressedRistretto)
         .collect();
     proof
-        .verify_multiple_with_rng(&bp, &pc, &mut transcript, &commitments, BITS, rng)
+        .verify_multiple_with_rng(bp, &pc, &mut transcript, &commitments, BITS, rng)
         .map_err(|_| RangeProofError::VerificationError)
 }
 
