@@ -8,10 +8,17 @@
 //! fog-bench stash-sim --log2-n 20 [--accesses 10000000] [--blocks-per-op 1] [--seed 1]
 //! fog-bench map-load-sim --log2-capacity 24 [--trials 3] [--seed 1]
 //! fog-bench ct-timing [--samples 200000] [--seed 1]
+//! fog-bench ingest --users 1048576 --txouts 20000 [--block 1000] [--fog-fraction 0.5] [--backend none]
+//! fog-bench tx-validate --inputs 1 [--ops 50]
+//! fog-bench ledger-append --txouts 100000 [--per-block 1000] [--durability immediate|eventual]
+//! fog-bench membership-proof --txouts 1000000 [--ops 20000]
 //! ```
 //!
 //! Timings are wall-clock per operation; `median_us` and `p99_us` are over the measured
 //! operations. `peak_rss_mib` is the process's VmHWM from /proc/self/status (Linux only).
+
+mod ingest;
+mod ledger;
 
 use std::collections::HashMap;
 use std::process::ExitCode;
@@ -490,7 +497,7 @@ fn ct_timing(args: &Args) -> Result<(), String> {
 
 fn main() -> ExitCode {
     let argv: Vec<String> = std::env::args().collect();
-    let usage = "usage: fog-bench <oram|map|stash-sim|map-load-sim|ct-timing> [--option value ...]";
+    let usage = "usage: fog-bench <oram|map|stash-sim|map-load-sim|ct-timing|ingest|tx-validate|ledger-append|membership-proof> [--option value ...]";
     let Some(workload) = argv.get(1) else {
         eprintln!("{usage}");
         return ExitCode::from(2);
@@ -508,6 +515,10 @@ fn main() -> ExitCode {
         "stash-sim" => stash_sim(&args),
         "map-load-sim" => map_load_sim(&args),
         "ct-timing" => ct_timing(&args),
+        "ingest" => ingest::ingest(&args),
+        "tx-validate" => ledger::tx_validate(&args),
+        "ledger-append" => ledger::ledger_append(&args),
+        "membership-proof" => ledger::membership_proof(&args),
         _ => Err(format!("unknown workload {workload}")),
     };
     match r {
