@@ -7,6 +7,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "proto/external.proto",
         "proto/blockchain.proto",
         "proto/fog_node.proto",
+        "proto/attest.proto",
+        "proto/report.proto",
     ];
     for p in protos {
         println!("cargo:rerun-if-changed={p}");
@@ -34,6 +36,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "::fog_transaction::wire::Bytes32",
         )
         .extern_path(".blockchain", "::fog_transaction::wire")
+        .extern_path(".attest", "::fog_attest::wire")
+        .extern_path(".report.ReportRequest", "::fog_attest::wire::ReportRequest")
+        .extern_path(".report.ReportResponse", "::fog_attest::wire::ReportResponse")
+        .extern_path(".report.Report", "::fog_attest::wire::Report")
         .compile_fds(fds)?;
     Ok(())
 }

@@ -1,0 +1,316 @@
+//! Attestation evidence: what an enclave says about itself, signed by something the verifier
+//! trusts (a quoting key).
+//!
+//! [`Evidence`] carries the enclave's identity — measurement, signer id, product id, security
+//! version, config id — a timestamp and 64 bytes of [`ReportData`] that bind the enclave's
+//! public keys. Its protobuf form is [`crate::wire::Evidence`]; its digestible schema (used
+//! when a report list is signed) is documented on the `Digestible` impl of the wire type.
+//!
+//! # Report data
+//! `report_data = SHA-512("Fog attested keys v1" ‖ channel_key ‖ flag ‖ custom_identity)`,
+//! where `channel_key` is the enclave's 32-byte X25519 Noise static key, `flag` is one byte
+//! (0: no custom identity, 1: one follows) and `custom_identity` is 32 bytes when present
+//! (ingest: the Ristretto ingress public key). The hash fills all 64 bytes, so nothing else
+//! fits beside it: any other value would need a new domain string.
+//!
+//! Trust side: both. Parsing is total (every input gives a value or [`VerifyError::Malformed`])
+//! and nothing here is secret.
+
+use crate::error::VerifyError;
+use crate::wire;
+use fog_crypto::digestible::{DigestTranscript, Digestible};
+use prost::Message as _;
+use sha2::{Digest, Sha512};
+
+/// The domain string of the report-data hash.
+pub const REPORT_DATA_DOMAIN: &[u8] = b"Fog attested keys v1";
+
+macro_rules! bytes_newtype {
+    ($(#[$doc:meta])* $name:ident, $len:expr) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub struct $name(pub [u8; $len]);
+
+        impl $name {
+            /// Parses exactly the right number of bytes.
+            pub fn from_slice(bytes: &[u8]) -> Result<Self, VerifyError> {
+                <[u8; $len]>::try_from(bytes).map(Self).map_err(|_| VerifyError::Malformed)
+            }
+        }
+
+        impl core::fmt::Debug for $name {
+            fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+                write!(f, concat!(stringify!($name), "("))?;
+                for b in &self.0 {
+                    write!(f, "{b:02x}")?;
+                }
+                write!(f, ")")
+            }
+        }
+    };
+}
+
+bytes_newtype!(
+    /// The measurement of the enclave's code and initial data (MRENCLAVE-like).
+    Measurement, 32
+);
+bytes_newtype!(
+    /// The identity of the key that signed the enclave (MRSIGNER-like).
+    SignerId, 32
+);
+bytes_newtype!(
+    /// The enclave's configuration id (SGX `CONFIGID`-like).
+    ConfigId, 64
+);
+bytes_newtype!(
+    /// 64 bytes chosen by the enclave and covered by the quote; see the module docs.
+    ReportData, 64
+);
+
+/// Seconds since the Unix epoch. Clocks are passed in, never read on the trusted side.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct UnixSeconds(pub u64);
+
+impl UnixSeconds {
+    /// The host's clock. Host side only: the trusted side takes time as an argument.
+    pub fn now() -> Self {
+        Self(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0),
+        )
+    }
+}
+
+impl ReportData {
+    /// The report data that binds `channel_key` (X25519) and an optional custom identity
+    /// (ingest: the Ristretto ingress public key).
+    pub fn bind(channel_key: &[u8; 32], custom_identity: Option<&[u8; 32]>) -> Self {
+        let mut h = Sha512::new();
+        h.update(REPORT_DATA_DOMAIN);
+        h.update(channel_key);
+        match custom_identity {
+            None => h.update([0u8]),
+            Some(id) => {
+                h.update([1u8]);
+                h.update(id);
+            }
+        }
+        Self(h.finalize().into())
+    }
+}
+
+/// Who made the evidence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum EvidenceKind {
+    /// The simulation provider: an Ed25519 "quoting key" held by the host.
+    Simulation,
+}
+
+impl EvidenceKind {
+    /// The wire number.
+    pub fn to_u32(self) -> u32 {
+        match self {
+            Self::Simulation => 1,
+        }
+    }
+
+    /// From the wire number.
+    pub fn from_u32(v: u32) -> Result<Self, VerifyError> {
+        match v {
+            1 => Ok(Self::Simulation),
+            _ => Err(VerifyError::Malformed),
+        }
+    }
+}
+
+/// The identity an enclave claims: what the verifier's policy is written against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct EnclaveIdentity {
+    /// The code measurement.
+    pub measurement: Measurement,
+    /// The signer's id.
+    pub signer_id: SignerId,
+    /// The product id.
+    pub product_id: u16,
+    /// The security version number.
+    pub security_version: u16,
+    /// The configuration id.
+    pub config_id: ConfigId,
+}
+
+/// Decoded, length-checked evidence. Checking it is [`crate::Verifier`]'s job: an `Evidence`
+/// value proves nothing until then.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Evidence {
+    /// Who made it.
+    pub kind: EvidenceKind,
+    /// The claimed enclave identity.
+    pub identity: EnclaveIdentity,
+    /// When it was made.
+    pub timestamp: UnixSeconds,
+    /// The bound keys' hash.
+    pub report_data: ReportData,
+    /// The quoting key's signature over [`Evidence::signed_bytes`].
+    pub signature: [u8; 64],
+}
+
+impl Evidence {
+    /// The exact bytes the quoting key signs: a fixed layout, so the signature does not
+    /// depend on how the protobuf was encoded.
+    ///
+    /// `"Fog sim quote v1" ‖ kind (LE32) ‖ measurement (32) ‖ signer_id (32) ‖ product_id
+    /// (LE16) ‖ security_version (LE16) ‖ config_id (64) ‖ timestamp (LE64) ‖ report_data (64)`.
+    pub fn signed_bytes(&self) -> Vec<u8> {
+        let mut v = Vec::with_capacity(16 + 4 + 32 + 32 + 2 + 2 + 64 + 8 + 64);
+        v.extend_from_slice(b"Fog sim quote v1");
+        v.extend_from_slice(&self.kind.to_u32().to_le_bytes());
+        v.extend_from_slice(&self.identity.measurement.0);
+        v.extend_from_slice(&self.identity.signer_id.0);
+        v.extend_from_slice(&self.identity.product_id.to_le_bytes());
+        v.extend_from_slice(&self.identity.security_version.to_le_bytes());
+        v.extend_from_slice(&self.identity.config_id.0);
+        v.extend_from_slice(&self.timestamp.0.to_le_bytes());
+        v.extend_from_slice(&self.report_data.0);
+        v
+    }
+
+    /// The wire form.
+    pub fn to_wire(&self) -> wire::Evidence {
+        wire::Evidence {
+            kind: self.kind.to_u32(),
+            measurement: self.identity.measurement.0.to_vec(),
+            signer_id: self.identity.signer_id.0.to_vec(),
+            product_id: u32::from(self.identity.product_id),
+            security_version: u32::from(self.identity.security_version),
+            config_id: self.identity.config_id.0.to_vec(),
+            timestamp: self.timestamp.0,
+            report_data: self.report_data.0.to_vec(),
+            signature: self.signature.to_vec(),
+        }
+    }
+
+    /// From the wire form; every length and range is checked.
+    pub fn from_wire(w: &wire::Evidence) -> Result<Self, VerifyError> {
+        Ok(Self {
+            kind: EvidenceKind::from_u32(w.kind)?,
+            identity: EnclaveIdentity {
+                measurement: Measurement::from_slice(&w.measurement)?,
+                signer_id: SignerId::from_slice(&w.signer_id)?,
+                product_id: u16::try_from(w.product_id).map_err(|_| VerifyError::Malformed)?,
+                security_version: u16::try_from(w.security_version)
+                    .map_err(|_| VerifyError::Malformed)?,
+                config_id: ConfigId::from_slice(&w.config_id)?,
+            },
+            timestamp: UnixSeconds(w.timestamp),
+            report_data: ReportData::from_slice(&w.report_data)?,
+            signature: <[u8; 64]>::try_from(w.signature.as_slice())
+                .map_err(|_| VerifyError::Malformed)?,
+        })
+    }
+
+    /// Protobuf bytes.
+    pub fn encode_to_vec(&self) -> Vec<u8> {
+        self.to_wire().encode_to_vec()
+    }
+
+    /// Decodes protobuf bytes (untrusted input).
+    pub fn decode(bytes: &[u8]) -> Result<Self, VerifyError> {
+        let w = wire::Evidence::decode(bytes).map_err(|_| VerifyError::Malformed)?;
+        Self::from_wire(&w)
+    }
+}
+
+/// Evidence together with the public keys its report data binds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BoundEvidence {
+    /// The evidence.
+    pub evidence: Evidence,
+    /// The enclave's X25519 channel static public key.
+    pub channel_key: [u8; 32],
+    /// An extra bound identity (ingest: the compressed Ristretto ingress key).
+    pub custom_identity: Option<[u8; 32]>,
+}
+
+impl BoundEvidence {
+    /// The report data these keys should produce.
+    pub fn expected_report_data(&self) -> ReportData {
+        ReportData::bind(&self.channel_key, self.custom_identity.as_ref())
+    }
+
+    /// The wire form.
+    pub fn to_wire(&self) -> wire::BoundEvidence {
+        wire::BoundEvidence {
+            evidence: Some(self.evidence.to_wire()),
+            channel_key: self.channel_key.to_vec(),
+            custom_identity: self.custom_identity.map(|c| c.to_vec()).unwrap_or_default(),
+        }
+    }
+
+    /// From the wire form; every length is checked.
+    pub fn from_wire(w: &wire::BoundEvidence) -> Result<Self, VerifyError> {
+        let evidence = Evidence::from_wire(w.evidence.as_ref().ok_or(VerifyError::Malformed)?)?;
+        let channel_key =
+            <[u8; 32]>::try_from(w.channel_key.as_slice()).map_err(|_| VerifyError::Malformed)?;
+        let custom_identity = match w.custom_identity.len() {
+            0 => None,
+            32 => Some(
+                <[u8; 32]>::try_from(w.custom_identity.as_slice())
+                    .map_err(|_| VerifyError::Malformed)?,
+            ),
+            _ => return Err(VerifyError::Malformed),
+        };
+        Ok(Self {
+            evidence,
+            channel_key,
+            custom_identity,
+        })
+    }
+
+    /// Protobuf bytes.
+    pub fn encode_to_vec(&self) -> Vec<u8> {
+        self.to_wire().encode_to_vec()
+    }
+
+    /// Decodes protobuf bytes (untrusted input).
+    pub fn decode(bytes: &[u8]) -> Result<Self, VerifyError> {
+        let w = wire::BoundEvidence::decode(bytes).map_err(|_| VerifyError::Malformed)?;
+        Self::from_wire(&w)
+    }
+}
+
+/// Digestible schema of evidence (Fog's own; MobileCoin's DCAP evidence has another):
+/// aggregate `"Evidence"` with fields, in order, `kind` (uint, 4 bytes), `measurement`
+/// (bytes), `signer_id` (bytes), `product_id` (uint, 4 bytes: the wire width),
+/// `security_version` (uint, 4 bytes), `config_id` (bytes), `timestamp` (uint, 8 bytes),
+/// `report_data` (bytes), `signature` (bytes); byte fields are omitted when empty.
+impl Digestible for wire::Evidence {
+    fn append_to(&self, ctx: &'static [u8], t: &mut DigestTranscript) {
+        t.agg(ctx, b"Evidence", |f| {
+            f.u32(b"kind", self.kind)
+                .bytes(b"measurement", &self.measurement)
+                .bytes(b"signer_id", &self.signer_id)
+                .u32(b"product_id", self.product_id)
+                .u32(b"security_version", self.security_version)
+                .bytes(b"config_id", &self.config_id)
+                .u64(b"timestamp", self.timestamp)
+                .bytes(b"report_data", &self.report_data)
+                .bytes(b"signature", &self.signature);
+        });
+    }
+}
+
+/// Digestible schema: aggregate `"BoundEvidence"` with `evidence` (the `Evidence` aggregate,
+/// omitted when absent), `channel_key` (bytes), `custom_identity` (bytes, omitted when
+/// empty).
+impl Digestible for wire::BoundEvidence {
+    fn append_to(&self, ctx: &'static [u8], t: &mut DigestTranscript) {
+        t.agg(ctx, b"BoundEvidence", |f| {
+            f.option(b"evidence", self.evidence.as_ref())
+                .bytes(b"channel_key", &self.channel_key)
+                .bytes(b"custom_identity", &self.custom_identity);
+        });
+    }
+}

@@ -1,0 +1,99 @@
+//! The simulation provider: evidence signed by a simulated quoting key.
+//!
+//! On SGX the quoting enclave signs a report of the application enclave; here an Ed25519
+//! key held by the host plays that part. The key belongs to the provider (host side), never
+//! to the enclave's secrets, and its public half is what verifiers are configured with
+//! ([`TrustAnchor::Simulation`]). This proves nothing about the code that runs (whoever
+//! holds the key can sign any identity): it exists so the verifier, the channel and the
+//! report checks run exactly as they would with hardware evidence. See
+//! `docs/threat-model.md`.
+
+use crate::error::Result;
+use crate::evidence::{EnclaveIdentity, Evidence, EvidenceKind, ReportData, UnixSeconds};
+use crate::verifier::TrustAnchor;
+use ed25519_dalek::{Signer as _, SigningKey};
+use rand_core::{CryptoRng, RngCore};
+
+/// Produces evidence for report data chosen by the enclave.
+pub trait Provider: Send + Sync {
+    /// Evidence that `identity`-the-enclave made `report_data`, timestamped now.
+    fn evidence(&self, report_data: &ReportData) -> Result<Evidence>;
+}
+
+/// The simulation provider: signs evidence with an Ed25519 quoting key.
+pub struct SimProvider {
+    quoting_key: SigningKey,
+    identity: EnclaveIdentity,
+    clock: fn() -> UnixSeconds,
+}
+
+impl core::fmt::Debug for SimProvider {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("SimProvider")
+            .field("quoting_public_key", &self.quoting_key.verifying_key())
+            .field("identity", &self.identity)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SimProvider {
+    /// A provider with a fresh random quoting key.
+    pub fn generate<R: RngCore + CryptoRng>(rng: &mut R, identity: EnclaveIdentity) -> Self {
+        Self::from_quoting_key(SigningKey::generate(rng), identity)
+    }
+
+    /// A provider with the given quoting key, using the host clock.
+    pub fn from_quoting_key(quoting_key: SigningKey, identity: EnclaveIdentity) -> Self {
+        Self {
+            quoting_key,
+            identity,
+            clock: UnixSeconds::now,
+        }
+    }
+
+    /// Replaces the clock (tests).
+    pub fn with_clock(mut self, clock: fn() -> UnixSeconds) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The trust anchor a verifier needs for this provider's evidence.
+    pub fn trust_anchor(&self) -> TrustAnchor {
+        TrustAnchor::Simulation(self.quoting_key.verifying_key())
+    }
+
+    /// The identity this provider vouches for.
+    pub fn identity(&self) -> &EnclaveIdentity {
+        &self.identity
+    }
+
+    /// Evidence with an explicit timestamp.
+    pub fn evidence_at(&self, report_data: &ReportData, timestamp: UnixSeconds) -> Evidence {
+        self.evidence_for(self.identity, report_data, timestamp)
+    }
+
+    /// Evidence for another identity (tests of the policy: the simulation key can sign
+    /// anything, which is exactly what it does not protect against).
+    pub fn evidence_for(
+        &self,
+        identity: EnclaveIdentity,
+        report_data: &ReportData,
+        timestamp: UnixSeconds,
+    ) -> Evidence {
+        let mut e = Evidence {
+            kind: EvidenceKind::Simulation,
+            identity,
+            timestamp,
+            report_data: *report_data,
+            signature: [0u8; 64],
+        };
+        e.signature = self.quoting_key.sign(&e.signed_bytes()).to_bytes();
+        e
+    }
+}
+
+impl Provider for SimProvider {
+    fn evidence(&self, report_data: &ReportData) -> Result<Evidence> {
+        Ok(self.evidence_at(report_data, (self.clock)()))
+    }
+}
