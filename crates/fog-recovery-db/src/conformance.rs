@@ -1,0 +1,954 @@
+//! The conformance suite: every backend runs these checks, so they all keep one semantics
+//! (MobileCoin's, `../shared/spec/services.md` 3.2).
+//!
+//! Each check takes a fresh, empty database. Run them one test per check with
+//! [`conformance_tests!`](crate::conformance_tests), or all in a row with [`run_all`]. The
+//! checks panic on a violation (they are test code); they need a tokio runtime.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::future::Future;
+use std::time::{Duration, SystemTime};
+
+use crate::types::*;
+use crate::{RecoveryDb, RecoveryDbError};
+
+/// The names of every check, in the order [`run_all`] runs them.
+pub const CHECKS: &[&str] = &[
+    "ingress_key_lifecycle",
+    "ingress_key_records",
+    "lost_key_becomes_missed_range",
+    "invocations_and_user_events",
+    "add_block_data_and_reads",
+    "unique_races_write_nothing",
+    "concurrent_writers_one_winner",
+    "reports",
+    "expired_invocations",
+    "big_batch_round_trips",
+    "records_since_pages_in_write_order",
+    "bad_input_is_refused",
+];
+
+/// Defines one `#[tokio::test]` per check. `$runner` is an async function taking a closure
+/// `FnOnce(Db) -> impl Future<Output = ()>`: it builds a fresh database, runs the closure,
+/// and cleans up.
+#[macro_export]
+macro_rules! conformance_tests {
+    ($runner:path) => {
+        $crate::conformance_tests!(@each $runner;
+            ingress_key_lifecycle,
+            ingress_key_records,
+            lost_key_becomes_missed_range,
+            invocations_and_user_events,
+            add_block_data_and_reads,
+            unique_races_write_nothing,
+            concurrent_writers_one_winner,
+            reports,
+            expired_invocations,
+            big_batch_round_trips,
+            records_since_pages_in_write_order,
+            bad_input_is_refused
+        );
+    };
+    (@each $runner:path; $($name:ident),*) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                $runner(|db| async move { $crate::conformance::$name(&db).await }).await;
+            }
+        )*
+    };
+}
+
+/// Runs every check, each on a fresh database from `make`.
+pub async fn run_all<D, M, Fut>(make: M)
+where
+    D: RecoveryDb,
+    M: Fn() -> Fut,
+    Fut: Future<Output = D>,
+{
+    ingress_key_lifecycle(&make().await).await;
+    ingress_key_records(&make().await).await;
+    lost_key_becomes_missed_range(&make().await).await;
+    invocations_and_user_events(&make().await).await;
+    add_block_data_and_reads(&make().await).await;
+    unique_races_write_nothing(&make().await).await;
+    concurrent_writers_one_winner(&make().await).await;
+    reports(&make().await).await;
+    expired_invocations(&make().await).await;
+    big_batch_round_trips(&make().await).await;
+    records_since_pages_in_write_order(&make().await).await;
+    bad_input_is_refused(&make().await).await;
+}
+
+/// A test ingress key.
+pub fn test_key(n: u8) -> IngressPublicKey {
+    IngressPublicKey::from_bytes(&[n; 32]).expect("32 bytes")
+}
+
+/// A test egress key (distinct for distinct `n`).
+pub fn test_egress(n: u32) -> KexRngPubkey {
+    let mut public_key = vec![0xe0; 32];
+    public_key[..4].copy_from_slice(&n.to_le_bytes());
+    KexRngPubkey {
+        public_key,
+        version: 0,
+    }
+}
+
+/// Record `j` of block `block`: a 16-byte search key and a payload of 100..=230 bytes, both
+/// derived from `(block, j)` so a reader can check what it gets.
+pub fn test_record(block: u64, j: u64) -> ETxOutRecord {
+    let mut search_key = [0u8; 16];
+    search_key[..8].copy_from_slice(&block.to_le_bytes());
+    search_key[8..].copy_from_slice(&j.to_le_bytes());
+    let len = 100 + ((block * 31 + j * 7) % 131) as usize;
+    let payload = (0..len)
+        .map(|i| (block as u8) ^ (j as u8).wrapping_mul(3) ^ (i as u8))
+        .collect();
+    ETxOutRecord {
+        search_key: search_key.to_vec(),
+        payload,
+    }
+}
+
+/// The `n` records of block `block`.
+pub fn test_block(block: u64, n: u64) -> Vec<ETxOutRecord> {
+    (0..n).map(|j| test_record(block, j)).collect()
+}
+
+fn b(n: u64) -> BlockIndex {
+    BlockIndex(n)
+}
+
+fn range(s: u64, e: u64) -> BlockRange {
+    BlockRange::from_u64(s, e).unwrap()
+}
+
+async fn setup_invocation<D: RecoveryDb>(
+    db: &D,
+    key: u8,
+    egress: u32,
+    start: u64,
+) -> IngestInvocationId {
+    let k = test_key(key);
+    if db.get_ingress_key_status(&k).await.unwrap().is_none() {
+        db.new_ingress_key(&k, b(start)).await.unwrap();
+    }
+    db.new_ingest_invocation(None, &k, &test_egress(egress), b(start))
+        .await
+        .unwrap()
+}
+
+async fn add<D: RecoveryDb>(db: &D, inv: IngestInvocationId, block: u64, n: u64) -> bool {
+    db.add_block_data(
+        inv,
+        b(block),
+        block * 10 + n,
+        1_600_000_000 + block,
+        &test_block(block, n),
+    )
+    .await
+    .unwrap()
+    .block_already_scanned_with_this_key
+}
+
+/// New keys, the accepted start block, duplicates, retire and unretire, unknown keys.
+pub async fn ingress_key_lifecycle<D: RecoveryDb>(db: &D) {
+    let k1 = test_key(1);
+    assert_eq!(db.get_ingress_key_status(&k1).await.unwrap(), None);
+    assert_eq!(
+        db.new_ingress_key(&k1, b(5)).await.unwrap(),
+        b(5),
+        "empty db: start kept"
+    );
+    let st = db.get_ingress_key_status(&k1).await.unwrap().unwrap();
+    assert_eq!(
+        st,
+        IngressPublicKeyStatus {
+            start_block: b(5),
+            pubkey_expiry: b(0),
+            retired: false,
+            lost: false
+        }
+    );
+    assert!(matches!(
+        db.new_ingress_key(&k1, b(9)).await,
+        Err(RecoveryDbError::DuplicateIngressKey)
+    ));
+    assert_eq!(
+        db.get_ingress_key_status(&k1)
+            .await
+            .unwrap()
+            .unwrap()
+            .start_block,
+        b(5)
+    );
+
+    // Blocks up to 7 known: a new key starts at 8 at the earliest.
+    let inv = db
+        .new_ingest_invocation(None, &k1, &test_egress(1), b(5))
+        .await
+        .unwrap();
+    for blk in 5..=7 {
+        assert!(!add(db, inv, blk, 2).await);
+    }
+    assert_eq!(
+        db.get_last_scanned_block_index(&k1).await.unwrap(),
+        Some(b(7))
+    );
+    assert_eq!(db.new_ingress_key(&test_key(2), b(3)).await.unwrap(), b(8));
+    assert_eq!(
+        db.new_ingress_key(&test_key(3), b(20)).await.unwrap(),
+        b(20)
+    );
+    assert_eq!(
+        db.get_last_scanned_block_index(&test_key(2)).await.unwrap(),
+        None
+    );
+
+    db.retire_ingress_key(&k1, true).await.unwrap();
+    assert!(
+        db.get_ingress_key_status(&k1)
+            .await
+            .unwrap()
+            .unwrap()
+            .retired
+    );
+    db.retire_ingress_key(&k1, false).await.unwrap();
+    assert!(
+        !db.get_ingress_key_status(&k1)
+            .await
+            .unwrap()
+            .unwrap()
+            .retired
+    );
+
+    let unknown = test_key(99);
+    assert!(matches!(
+        db.retire_ingress_key(&unknown, true).await,
+        Err(RecoveryDbError::UnknownIngressKey)
+    ));
+    assert!(matches!(
+        db.report_lost_ingress_key(&unknown).await,
+        Err(RecoveryDbError::UnknownIngressKey)
+    ));
+}
+
+/// `get_ingress_key_records`: filters, order, last scanned block and covered ranges.
+pub async fn ingress_key_records<D: RecoveryDb>(db: &D) {
+    let data = |expiry: u64| ReportData {
+        ingest_invocation_id: None,
+        evidence: vec![1, 2, 3],
+        pubkey_expiry: b(expiry),
+    };
+    // active: key 1 from 0, scanned 0..=4, expiry 10.
+    let inv1 = setup_invocation(db, 1, 1, 0).await;
+    db.set_report(&test_key(1), "a", &data(10)).await.unwrap();
+    for blk in 0..5 {
+        add(db, inv1, blk, 1).await;
+    }
+    // retired: key 2 from 5, expiry 12, scanned 5..=6.
+    let inv2 = setup_invocation(db, 2, 2, 5).await;
+    db.set_report(&test_key(2), "b", &data(12)).await.unwrap();
+    add(db, inv2, 5, 1).await;
+    add(db, inv2, 6, 1).await;
+    db.retire_ingress_key(&test_key(2), true).await.unwrap();
+    // lost: key 3 from 7, expiry 9, scanned 7.
+    let inv3 = setup_invocation(db, 3, 3, 7).await;
+    db.set_report(&test_key(3), "c", &data(9)).await.unwrap();
+    add(db, inv3, 7, 1).await;
+    db.report_lost_ingress_key(&test_key(3)).await.unwrap();
+    // never scanned: key 4 from 8 (accepted start: highest known 7 + 1).
+    assert_eq!(db.new_ingress_key(&test_key(4), b(0)).await.unwrap(), b(8));
+
+    let all = db
+        .get_ingress_key_records(b(0), &IngressPublicKeyFilters::ALL)
+        .await
+        .unwrap();
+    let keys: Vec<_> = all.iter().map(|r| r.key).collect();
+    assert_eq!(
+        keys,
+        vec![test_key(1), test_key(2), test_key(3), test_key(4)],
+        "ordered by start"
+    );
+    assert_eq!(all[0].last_scanned_block, Some(b(4)));
+    assert_eq!(
+        all[0].covered_block_range(),
+        BlockRange::unbounded_from(b(0))
+    );
+    assert_eq!(
+        all[1].covered_block_range(),
+        range(5, 12),
+        "retired: [start, expiry)"
+    );
+    assert!(all[2].status.lost);
+    assert_eq!(
+        all[2].covered_block_range(),
+        range(7, 8),
+        "lost: [start, last + 1)"
+    );
+    assert_eq!(all[3].last_scanned_block, None);
+    assert_eq!(
+        all[3].covered_block_range(),
+        BlockRange::unbounded_from(b(8))
+    );
+
+    let none = IngressPublicKeyFilters::default();
+    let active: Vec<_> = db
+        .get_ingress_key_records(b(0), &none)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.key)
+        .collect();
+    assert_eq!(active, vec![test_key(1), test_key(4)]);
+
+    let unexpired = IngressPublicKeyFilters {
+        should_only_include_unexpired_keys: true,
+        ..IngressPublicKeyFilters::ALL
+    };
+    let keys: Vec<_> = db
+        .get_ingress_key_records(b(0), &unexpired)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.key)
+        .collect();
+    // key 4 has scanned nothing, so it does not count as unexpired (MobileCoin's rule).
+    assert_eq!(keys, vec![test_key(1), test_key(2), test_key(3)]);
+
+    let later: Vec<_> = db
+        .get_ingress_key_records(b(6), &IngressPublicKeyFilters::ALL)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.key)
+        .collect();
+    assert_eq!(later, vec![test_key(3), test_key(4)]);
+
+    // A lost key that scanned nothing covers nothing.
+    db.new_ingress_key(&test_key(5), b(50)).await.unwrap();
+    db.report_lost_ingress_key(&test_key(5)).await.unwrap();
+    let rec = db
+        .get_ingress_key_records(b(50), &IngressPublicKeyFilters::ALL)
+        .await
+        .unwrap();
+    assert_eq!(rec.len(), 1);
+    assert!(rec[0].covered_block_range().is_empty());
+}
+
+/// A lost key's unscanned blocks up to its expiry become one `MissingBlocks` event.
+pub async fn lost_key_becomes_missed_range<D: RecoveryDb>(db: &D) {
+    let report = |e: u64| ReportData {
+        ingest_invocation_id: None,
+        evidence: vec![9],
+        pubkey_expiry: b(e),
+    };
+    let inv = setup_invocation(db, 1, 1, 10).await;
+    db.set_report(&test_key(1), "r", &report(20)).await.unwrap();
+    for blk in 10..14 {
+        add(db, inv, blk, 1).await;
+    }
+    db.report_lost_ingress_key(&test_key(1)).await.unwrap();
+    assert!(
+        db.get_ingress_key_status(&test_key(1))
+            .await
+            .unwrap()
+            .unwrap()
+            .lost
+    );
+    assert_eq!(
+        db.get_missed_block_ranges().await.unwrap(),
+        vec![range(14, 20)]
+    );
+    // Again: the same range, no second event.
+    db.report_lost_ingress_key(&test_key(1)).await.unwrap();
+    assert_eq!(
+        db.get_missed_block_ranges().await.unwrap(),
+        vec![range(14, 20)]
+    );
+
+    // Nothing scanned: the range starts at the key's start block.
+    db.new_ingress_key(&test_key(2), b(30)).await.unwrap();
+    db.set_report(&test_key(2), "s", &report(35)).await.unwrap();
+    db.report_lost_ingress_key(&test_key(2)).await.unwrap();
+    // Expiry not past the scanned blocks: no range.
+    let inv3 = setup_invocation(db, 3, 3, 40).await;
+    db.set_report(&test_key(3), "t", &report(41)).await.unwrap();
+    add(db, inv3, 40, 1).await;
+    db.report_lost_ingress_key(&test_key(3)).await.unwrap();
+    // Expiry never set (0): no range.
+    db.new_ingress_key(&test_key(4), b(60)).await.unwrap();
+    db.report_lost_ingress_key(&test_key(4)).await.unwrap();
+
+    assert_eq!(
+        db.get_missed_block_ranges().await.unwrap(),
+        vec![range(14, 20), range(30, 35)]
+    );
+    let (events, _) = db.search_user_events(UserEventId::START).await.unwrap();
+    let missing: Vec<_> = events
+        .into_iter()
+        .filter_map(|e| match e {
+            FogUserEvent::MissingBlocks(r) => Some(r),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(missing, vec![range(14, 20), range(30, 35)]);
+}
+
+/// Invocations, decommissioning, and the event log: order, ids, paging.
+pub async fn invocations_and_user_events<D: RecoveryDb>(db: &D) {
+    let (events, next) = db.search_user_events(UserEventId::START).await.unwrap();
+    assert!(events.is_empty());
+    assert_eq!(next, UserEventId::START, "no events: next is since");
+
+    let k = test_key(1);
+    db.new_ingress_key(&k, b(0)).await.unwrap();
+    let i1 = db
+        .new_ingest_invocation(None, &k, &test_egress(1), b(0))
+        .await
+        .unwrap();
+    for blk in 0..3 {
+        add(db, i1, blk, 1).await;
+    }
+    let i2 = db
+        .new_ingest_invocation(Some(i1), &k, &test_egress(2), b(3))
+        .await
+        .unwrap();
+    assert!(i2 > i1);
+    assert!(matches!(
+        db.new_ingest_invocation(None, &k, &test_egress(2), b(3))
+            .await,
+        Err(RecoveryDbError::DuplicateEgressKey)
+    ));
+    assert!(matches!(
+        db.new_ingest_invocation(None, &test_key(9), &test_egress(9), b(3))
+            .await,
+        Err(RecoveryDbError::UnknownIngressKey)
+    ));
+    assert!(matches!(
+        db.new_ingest_invocation(Some(IngestInvocationId(12345)), &k, &test_egress(8), b(3))
+            .await,
+        Err(RecoveryDbError::UnknownIngestInvocation(12345))
+    ));
+    assert!(matches!(
+        db.decommission_ingest_invocation(IngestInvocationId(12345))
+            .await,
+        Err(RecoveryDbError::UnknownIngestInvocation(12345))
+    ));
+    // A failed call wrote nothing: no invocation, no event.
+    assert_eq!(db.get_ingestable_ranges().await.unwrap().len(), 2);
+
+    db.decommission_ingest_invocation(i2).await.unwrap();
+    db.decommission_ingest_invocation(i2).await.unwrap(); // no-op
+
+    let (events, next) = db.search_user_events(UserEventId::START).await.unwrap();
+    assert_eq!(
+        events,
+        vec![
+            FogUserEvent::NewRngRecord(RngRecord {
+                ingest_invocation_id: i1,
+                pubkey: test_egress(1),
+                start_block: b(0)
+            }),
+            FogUserEvent::DecommissionIngestInvocation {
+                id: i1,
+                last_ingested_block: b(2)
+            },
+            FogUserEvent::NewRngRecord(RngRecord {
+                ingest_invocation_id: i2,
+                pubkey: test_egress(2),
+                start_block: b(3)
+            }),
+            FogUserEvent::DecommissionIngestInvocation {
+                id: i2,
+                last_ingested_block: b(0)
+            },
+        ]
+    );
+    // Ids start at 1 and strictly increase: every `since` returns a suffix of the log.
+    let total = events.len();
+    assert!(next.0 >= i64::try_from(total).unwrap());
+    let (after_first, _) = db.search_user_events(UserEventId(1)).await.unwrap();
+    assert_eq!(after_first[..], events[1..], "the first event has id 1");
+    let mut prev_len = total;
+    for s in 0..=next.0 {
+        let (evs, n) = db.search_user_events(UserEventId(s)).await.unwrap();
+        assert!(evs.len() <= prev_len);
+        prev_len = evs.len();
+        assert_eq!(evs[..], events[total - evs.len()..]);
+        assert_eq!(n, if evs.is_empty() { UserEventId(s) } else { next });
+    }
+    assert_eq!(prev_len, 0);
+    let (evs, n) = db.search_user_events(UserEventId::END).await.unwrap();
+    assert!(evs.is_empty());
+    assert_eq!(n, UserEventId::END);
+
+    let ranges = db.get_ingestable_ranges().await.unwrap();
+    assert_eq!(
+        ranges,
+        vec![
+            IngestableRange {
+                id: i1,
+                start_block: b(0),
+                decommissioned: true,
+                last_ingested_block: Some(b(2))
+            },
+            IngestableRange {
+                id: i2,
+                start_block: b(3),
+                decommissioned: true,
+                last_ingested_block: None
+            },
+        ]
+    );
+}
+
+/// Writing blocks and every way of reading them back.
+pub async fn add_block_data_and_reads<D: RecoveryDb>(db: &D) {
+    assert_eq!(db.get_highest_known_block_index().await.unwrap(), None);
+    let inv = setup_invocation(db, 1, 1, 0).await;
+    let k = test_key(1);
+    for blk in [0u64, 1, 2, 4, 5] {
+        assert!(!add(db, inv, blk, blk + 1).await);
+    }
+    // A block with no records is a scanned block too.
+    assert!(!add(db, inv, 6, 0).await);
+    assert_eq!(
+        db.get_highest_known_block_index().await.unwrap(),
+        Some(b(6))
+    );
+    assert_eq!(
+        db.get_last_scanned_block_index(&k).await.unwrap(),
+        Some(b(6))
+    );
+    assert_eq!(
+        db.get_tx_outs_by_block_and_key(&k, b(2)).await.unwrap(),
+        Some(test_block(2, 3))
+    );
+    assert_eq!(
+        db.get_tx_outs_by_block_and_key(&k, b(3)).await.unwrap(),
+        None
+    );
+    assert_eq!(
+        db.get_tx_outs_by_block_and_key(&k, b(6)).await.unwrap(),
+        Some(vec![])
+    );
+    assert_eq!(
+        db.get_tx_outs_by_block_and_key(&test_key(2), b(2))
+            .await
+            .unwrap(),
+        None
+    );
+
+    // Range reads stop at the first gap.
+    let got = db
+        .get_tx_outs_by_block_range_and_key(&k, range(0, 10))
+        .await
+        .unwrap();
+    assert_eq!(
+        got,
+        vec![test_block(0, 1), test_block(1, 2), test_block(2, 3)]
+    );
+    let got = db
+        .get_tx_outs_by_block_range_and_key(&k, range(4, 10))
+        .await
+        .unwrap();
+    assert_eq!(got, vec![test_block(4, 5), test_block(5, 6), vec![]]);
+    let got = db
+        .get_tx_outs_by_block_range_and_key(&k, range(1, 2))
+        .await
+        .unwrap();
+    assert_eq!(got, vec![test_block(1, 2)]);
+    assert!(db
+        .get_tx_outs_by_block_range_and_key(&k, range(3, 10))
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(db
+        .get_tx_outs_by_block_range_and_key(&k, range(2, 2))
+        .await
+        .unwrap()
+        .is_empty());
+    let open = BlockRange::unbounded_from(b(4));
+    assert_eq!(
+        db.get_tx_outs_by_block_range_and_key(&k, open)
+            .await
+            .unwrap()
+            .len(),
+        3
+    );
+
+    assert_eq!(
+        db.get_cumulative_txo_count_for_block(b(4)).await.unwrap(),
+        Some(45)
+    );
+    assert_eq!(
+        db.get_cumulative_txo_count_for_block(b(3)).await.unwrap(),
+        None
+    );
+    assert_eq!(
+        db.get_block_signature_timestamp_for_block(b(5))
+            .await
+            .unwrap(),
+        Some(1_600_000_005)
+    );
+    assert_eq!(
+        db.get_block_signature_timestamp_for_block(b(99))
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        db.get_block_signature_timestamp_for_block(b(u64::MAX))
+            .await
+            .unwrap(),
+        None
+    );
+
+    assert!(matches!(
+        db.add_block_data(IngestInvocationId(777), b(9), 0, 0, &[])
+            .await,
+        Err(RecoveryDbError::UnknownIngestInvocation(777))
+    ));
+}
+
+/// `UNIQUE(invocation, block)` and `UNIQUE(ingress key, block)`: the loser learns
+/// `block_already_scanned_with_this_key` and writes nothing.
+pub async fn unique_races_write_nothing<D: RecoveryDb>(db: &D) {
+    let k = test_key(1);
+    let a = setup_invocation(db, 1, 1, 0).await;
+    let other = setup_invocation(db, 1, 2, 0).await; // same ingress key, another egress key
+    let foreign = setup_invocation(db, 2, 3, 0).await; // another ingress key
+    assert!(!add(db, a, 0, 3).await);
+    // Same invocation, same block, other content.
+    let st = db
+        .add_block_data(a, b(0), 999, 999, &test_block(50, 7))
+        .await
+        .unwrap();
+    assert!(st.block_already_scanned_with_this_key);
+    // Same ingress key through another invocation.
+    let st = db
+        .add_block_data(other, b(0), 999, 999, &test_block(51, 2))
+        .await
+        .unwrap();
+    assert!(st.block_already_scanned_with_this_key);
+    assert_eq!(
+        db.get_tx_outs_by_block_and_key(&k, b(0)).await.unwrap(),
+        Some(test_block(0, 3))
+    );
+    assert_eq!(
+        db.get_cumulative_txo_count_for_block(b(0)).await.unwrap(),
+        Some(3)
+    );
+    let batch = db
+        .get_records_since(RecordCursor::START, usize::MAX)
+        .await
+        .unwrap();
+    assert_eq!(batch.blocks.len(), 1);
+    assert_eq!(batch.blocks[0].ingest_invocation_id, a);
+    // Another ingress key may store the same block.
+    assert!(!add(db, foreign, 0, 1).await);
+    assert_eq!(
+        db.get_ingestable_ranges().await.unwrap()[1].last_ingested_block,
+        None,
+        "the loser recorded nothing"
+    );
+}
+
+/// Two writers race for the same blocks of one ingress key: each block has exactly one
+/// winner, and its content is the winner's.
+pub async fn concurrent_writers_one_winner<D: RecoveryDb>(db: &D) {
+    let k = test_key(1);
+    let a = setup_invocation(db, 1, 1, 0).await;
+    let c = setup_invocation(db, 1, 2, 0).await;
+    let run = |inv: IngestInvocationId, tag: u64| async move {
+        let mut won = Vec::new();
+        for blk in 0..20u64 {
+            let st = db
+                .add_block_data(inv, b(blk), tag, tag, &test_block(blk * 1000 + tag, 3))
+                .await
+                .unwrap();
+            if !st.block_already_scanned_with_this_key {
+                won.push(blk);
+            }
+        }
+        won
+    };
+    let (wa, wc) = tokio::join!(run(a, 1), run(c, 2));
+    assert_eq!(wa.len() + wc.len(), 20, "a={wa:?} c={wc:?}");
+    for blk in 0..20u64 {
+        let tag = if wa.contains(&blk) { 1 } else { 2 };
+        assert_eq!(
+            db.get_tx_outs_by_block_and_key(&k, b(blk)).await.unwrap(),
+            Some(test_block(blk * 1000 + tag, 3))
+        );
+    }
+}
+
+/// Reports: upsert, expiry only grows, retired keys refuse, id length, removal.
+pub async fn reports<D: RecoveryDb>(db: &D) {
+    let k = test_key(1);
+    let inv = setup_invocation(db, 1, 1, 0).await;
+    assert!(db.get_all_reports().await.unwrap().is_empty());
+    let data = |iid: Option<IngestInvocationId>, ev: u8, e: u64| ReportData {
+        ingest_invocation_id: iid,
+        evidence: vec![ev; 40],
+        pubkey_expiry: b(e),
+    };
+    let st = db
+        .set_report(&k, "", &data(Some(inv), 1, 10))
+        .await
+        .unwrap();
+    assert_eq!(st.pubkey_expiry, b(10));
+    let st = db.set_report(&k, "", &data(Some(inv), 2, 5)).await.unwrap();
+    assert_eq!(st.pubkey_expiry, b(10), "expiry only grows");
+    assert_eq!(
+        db.get_all_reports().await.unwrap(),
+        vec![(String::new(), data(Some(inv), 2, 5))],
+        "the report itself is replaced"
+    );
+    db.set_report(&k, "zeta", &data(None, 3, 12)).await.unwrap();
+    db.set_report(&k, "Alpha", &data(None, 4, 11))
+        .await
+        .unwrap();
+    let ids: Vec<_> = db
+        .get_all_reports()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.0)
+        .collect();
+    assert_eq!(ids, vec!["", "Alpha", "zeta"], "byte order");
+    assert_eq!(
+        db.get_ingress_key_status(&k)
+            .await
+            .unwrap()
+            .unwrap()
+            .pubkey_expiry,
+        b(12)
+    );
+
+    db.retire_ingress_key(&k, true).await.unwrap();
+    let st = db
+        .set_report(&k, "zeta", &data(None, 5, 100))
+        .await
+        .unwrap();
+    assert!(st.retired);
+    assert_eq!(st.pubkey_expiry, b(12), "a retired key's expiry is frozen");
+    let st = db.set_report(&k, "new", &data(None, 5, 100)).await.unwrap();
+    assert!(st.retired);
+    let all = db.get_all_reports().await.unwrap();
+    assert_eq!(all.len(), 3, "nothing written for a retired key");
+    assert_eq!(all[2], ("zeta".to_owned(), data(None, 3, 12)));
+
+    db.retire_ingress_key(&k, false).await.unwrap();
+    let long = "x".repeat(65);
+    let err = db
+        .set_report(&k, &long, &data(None, 1, 1))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, RecoveryDbError::ReportIdTooLong(65)), "{err}");
+    assert!(!err.should_retry());
+    db.set_report(&k, &"y".repeat(64), &data(None, 1, 1))
+        .await
+        .unwrap();
+    assert!(matches!(
+        db.set_report(&test_key(9), "q", &data(None, 1, 1)).await,
+        Err(RecoveryDbError::UnknownIngressKey)
+    ));
+    assert!(matches!(
+        db.set_report(&k, "q", &data(Some(IngestInvocationId(4242)), 1, 1))
+            .await,
+        Err(RecoveryDbError::UnknownIngestInvocation(4242))
+    ));
+
+    db.remove_report("Alpha").await.unwrap();
+    db.remove_report("never-there").await.unwrap();
+    let ids: Vec<_> = db
+        .get_all_reports()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.0)
+        .collect();
+    assert_eq!(ids, vec!["".to_owned(), "y".repeat(64), "zeta".to_owned()]);
+}
+
+/// `update_last_active_at` and `get_expired_invocations`.
+pub async fn expired_invocations<D: RecoveryDb>(db: &D) {
+    let before_all = SystemTime::now() - Duration::from_secs(3600);
+    let i1 = setup_invocation(db, 1, 1, 0).await;
+    let i2 = setup_invocation(db, 1, 2, 0).await;
+    db.update_last_active_at(i1).await.unwrap();
+    assert!(matches!(
+        db.update_last_active_at(IngestInvocationId(31337)).await,
+        Err(RecoveryDbError::UnknownIngestInvocation(31337))
+    ));
+    assert!(db
+        .get_expired_invocations(before_all)
+        .await
+        .unwrap()
+        .is_empty());
+    let later = SystemTime::now() + Duration::from_secs(3600);
+    let expired = db.get_expired_invocations(later).await.unwrap();
+    assert_eq!(
+        expired
+            .iter()
+            .map(|e| e.ingest_invocation_id)
+            .collect::<Vec<_>>(),
+        vec![i1, i2]
+    );
+    assert_eq!(expired[1].egress_public_key, test_egress(2));
+    assert!(expired[0].last_active_at > before_all && expired[0].last_active_at < later);
+}
+
+/// A block of 10^4 records goes in with one call and comes back identical.
+pub async fn big_batch_round_trips<D: RecoveryDb>(db: &D) {
+    let inv = setup_invocation(db, 1, 1, 0).await;
+    let big = test_block(7, 10_000);
+    let st = db.add_block_data(inv, b(7), 10_000, 1, &big).await.unwrap();
+    assert!(!st.block_already_scanned_with_this_key);
+    let again = db
+        .get_tx_outs_by_block_and_key(&test_key(1), b(7))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(again == big, "10^4 records round-trip");
+    let batch = db.get_records_since(RecordCursor::START, 1).await.unwrap();
+    assert_eq!(batch.blocks.len(), 1);
+    assert!(batch.blocks[0].records == big);
+}
+
+/// `get_records_since` returns every block once, in write order, whole, in batches of at
+/// least `max_records` records.
+pub async fn records_since_pages_in_write_order<D: RecoveryDb>(db: &D) {
+    let empty = db.get_records_since(RecordCursor::START, 10).await.unwrap();
+    assert!(empty.blocks.is_empty());
+    assert_eq!(empty.next, RecordCursor::START);
+
+    let i1 = setup_invocation(db, 1, 1, 0).await;
+    let i2 = setup_invocation(db, 2, 2, 0).await;
+    let mut written = Vec::new();
+    for blk in 0..30u64 {
+        let n = blk % 5; // includes empty blocks
+        let inv = if blk % 3 == 0 { i2 } else { i1 };
+        // Write out of block order, so write order and block order differ.
+        let block = 29 - blk;
+        assert!(!add(db, inv, block, n).await);
+        written.push((inv, block, n));
+    }
+    for max in [1usize, 3, 7, 1000] {
+        let mut cursor = RecordCursor::START;
+        let mut seen = Vec::new();
+        loop {
+            let batch = db.get_records_since(cursor, max).await.unwrap();
+            if batch.blocks.is_empty() {
+                assert_eq!(batch.next, cursor);
+                break;
+            }
+            assert!(batch.next > cursor);
+            // At least `max` records unless the stream ended; never more than one block past.
+            let count = batch.record_count();
+            let last = batch.blocks.last().unwrap().records.len();
+            assert!(
+                count - last < max,
+                "batch went past max: {count} {last} {max}"
+            );
+            for blk in &batch.blocks {
+                let key = if blk.ingest_invocation_id == i2 { 2 } else { 1 };
+                assert_eq!(blk.ingress_key, test_key(key));
+                assert_eq!(
+                    blk.records,
+                    test_block(blk.block_index.0, blk.records.len() as u64)
+                );
+                assert_eq!(
+                    blk.cumulative_txo_count,
+                    blk.block_index.0 * 10 + blk.records.len() as u64
+                );
+                assert_eq!(
+                    blk.block_signature_timestamp,
+                    1_600_000_000 + blk.block_index.0
+                );
+                seen.push((
+                    blk.ingest_invocation_id,
+                    blk.block_index.0,
+                    blk.records.len() as u64,
+                ));
+            }
+            cursor = batch.next;
+        }
+        assert_eq!(seen, written, "max_records = {max}");
+    }
+}
+
+/// Malformed input fails before touching the database, and is not retryable.
+pub async fn bad_input_is_refused<D: RecoveryDb>(db: &D) {
+    let inv = setup_invocation(db, 1, 1, 0).await;
+    let mut bad = test_block(0, 3);
+    bad[1].search_key.truncate(15);
+    let err = db.add_block_data(inv, b(0), 3, 0, &bad).await.unwrap_err();
+    assert!(matches!(err, RecoveryDbError::InvalidInput(_)), "{err}");
+    assert!(!err.should_retry());
+    assert_eq!(db.get_highest_known_block_index().await.unwrap(), None);
+    let err = db
+        .add_block_data(inv, b(u64::MAX), 0, 0, &[])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, RecoveryDbError::InvalidInput(_)), "{err}");
+    let err = db
+        .new_ingress_key(&test_key(2), b(u64::MAX))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, RecoveryDbError::InvalidInput(_)), "{err}");
+    assert!(BlockRange::from_u64(5, 4).is_err());
+    assert!(db
+        .get_ingress_key_status(&test_key(2))
+        .await
+        .unwrap()
+        .is_none());
+    let err = db.add_block_data(inv, b(0), 0, 0, &[]).await;
+    assert!(err.is_ok(), "the database still works");
+}
+
+/// A write that fails after inserting the block row rolls back whole. `arm` makes the next
+/// `add_block_data` of `db` fail at that point (the backends' fault hooks).
+pub async fn failed_block_write_leaves_nothing<D: RecoveryDb>(db: &D, arm: impl Fn(&D)) {
+    let inv = setup_invocation(db, 1, 1, 0).await;
+    assert!(!add(db, inv, 0, 2).await);
+    let ranges_before = db.get_ingestable_ranges().await.unwrap();
+    arm(db);
+    let err = db
+        .add_block_data(inv, b(1), 5, 5, &test_block(1, 50))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, RecoveryDbError::InjectedFault), "{err}");
+    assert_eq!(
+        db.get_highest_known_block_index().await.unwrap(),
+        Some(b(0))
+    );
+    assert_eq!(
+        db.get_tx_outs_by_block_and_key(&test_key(1), b(1))
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        db.get_cumulative_txo_count_for_block(b(1)).await.unwrap(),
+        None
+    );
+    assert_eq!(db.get_ingestable_ranges().await.unwrap(), ranges_before);
+    let batch = db
+        .get_records_since(RecordCursor::START, usize::MAX)
+        .await
+        .unwrap();
+    assert_eq!(batch.blocks.len(), 1);
+    // The retry writes the block.
+    assert!(!add(db, inv, 1, 50).await);
+    assert_eq!(
+        db.get_tx_outs_by_block_and_key(&test_key(1), b(1))
+            .await
+            .unwrap(),
+        Some(test_block(1, 50))
+    );
+}
