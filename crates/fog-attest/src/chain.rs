@@ -215,3 +215,90 @@ pub fn verify_chain(chain: &[Vec<u8>], now: UnixSeconds) -> Result<VerifiedChain
         leaf_key,
     })
 }
+
+/// A fresh fog authority: root, intermediate and leaf keys and their chain.
+pub struct GeneratedAuthority {
+    /// The root key (keep it offline: it only signs intermediates).
+    pub root_key: SigningKey,
+    /// The intermediate key (signs leaves).
+    pub intermediate_key: SigningKey,
+    /// The leaf key: the report server signs report lists with it.
+    pub leaf_key: SigningKey,
+    /// DER certificates, root first.
+    pub chain: Vec<Vec<u8>>,
+}
+
+impl core::fmt::Debug for GeneratedAuthority {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("GeneratedAuthority")
+            .field("root", &self.root_key.verifying_key())
+            .field("intermediate", &self.intermediate_key.verifying_key())
+            .field("leaf", &self.leaf_key.verifying_key())
+            .finish_non_exhaustive()
+    }
+}
+
+impl GeneratedAuthority {
+    /// Generates the three keys and certificates named `"CN={name} root"`, `"… intermediate"`
+    /// and `"… report signer"`, valid from `not_before` to `not_after`. `name` must be a
+    /// plain RFC 4514 value (no `,`, `+`, `=` or quotes).
+    pub fn generate<R: rand_core::RngCore + rand_core::CryptoRng>(
+        rng: &mut R,
+        name: &str,
+        not_before: UnixSeconds,
+        not_after: UnixSeconds,
+    ) -> Result<Self> {
+        let root_key = SigningKey::generate(rng);
+        let intermediate_key = SigningKey::generate(rng);
+        let leaf_key = SigningKey::generate(rng);
+        let root_name = format!("CN={name} root");
+        let int_name = format!("CN={name} intermediate");
+        let leaf_name = format!("CN={name} report signer");
+        let mut serial = [0u8; 16];
+        let mut next_serial = |rng: &mut R| {
+            rng.fill_bytes(&mut serial);
+            serial[0] &= 0x7f;
+            serial[0] |= 0x01;
+            serial
+        };
+        let p = |subject, serial, is_ca| CertParams {
+            subject,
+            serial,
+            not_before,
+            not_after,
+            is_ca,
+        };
+        let s = next_serial(rng);
+        let root = issue(
+            &p(&root_name, &s, true),
+            &root_key.verifying_key(),
+            &root_name,
+            &root_key,
+        )?;
+        let s = next_serial(rng);
+        let intermediate = issue(
+            &p(&int_name, &s, true),
+            &intermediate_key.verifying_key(),
+            &root_name,
+            &root_key,
+        )?;
+        let s = next_serial(rng);
+        let leaf = issue(
+            &p(&leaf_name, &s, false),
+            &leaf_key.verifying_key(),
+            &int_name,
+            &intermediate_key,
+        )?;
+        Ok(Self {
+            root_key,
+            intermediate_key,
+            leaf_key,
+            chain: vec![root, intermediate, leaf],
+        })
+    }
+
+    /// The root's SubjectPublicKeyInfo DER: what a fog address's authority signature signs.
+    pub fn root_spki_der(&self) -> Result<Vec<u8>> {
+        ed25519_spki_der(&self.root_key.verifying_key())
+    }
+}

@@ -1,0 +1,355 @@
+//! The boundary's messages: for each enclave a request `oneof` and a response `oneof`, with
+//! the attestation and channel calls defined now and room (new tags) for the enclave's own
+//! calls in later issues. Encoded with prost; every byte string is opaque here and checked
+//! by the side that reads it.
+//!
+//! Trust side: both. Nothing in a message is a secret the host may not see: channel frames
+//! are ciphertext, evidence and handshake messages are public.
+
+/// A payload-free error from the enclave. No variant carries data, so nothing that depends
+/// on a secret (a key, a plaintext, a timing-dependent count) leaves the enclave through it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, thiserror::Error)]
+#[non_exhaustive]
+pub enum EnclaveError {
+    /// A request, or a response, did not decode.
+    #[error("malformed message across the enclave boundary")]
+    Malformed,
+    /// The enclave does not handle this request (wrong kind, or not yet implemented).
+    #[error("request not supported by this enclave")]
+    Unsupported,
+    /// The enclave is not initialized yet (no keys, no evidence).
+    #[error("enclave not initialized")]
+    NotInitialized,
+    /// A handshake failed or the peer's evidence was refused.
+    #[error("attestation or handshake failed")]
+    Attestation,
+    /// A frame names a channel the enclave does not hold: the client must re-authenticate.
+    #[error("unknown channel")]
+    UnknownChannel,
+    /// A frame was refused (replayed, reordered, forged or the session expired).
+    #[error("channel frame refused")]
+    Channel,
+    /// The enclave's providers (evidence, randomness) failed.
+    #[error("enclave provider failure")]
+    Provider,
+    /// An internal invariant failed; a bug.
+    #[error("internal enclave error")]
+    Internal,
+}
+
+impl EnclaveError {
+    /// A stable wire code.
+    pub fn to_code(self) -> u32 {
+        match self {
+            Self::Malformed => 1,
+            Self::Unsupported => 2,
+            Self::NotInitialized => 3,
+            Self::Attestation => 4,
+            Self::UnknownChannel => 5,
+            Self::Channel => 6,
+            Self::Provider => 7,
+            Self::Internal => 8,
+        }
+    }
+
+    /// From a wire code; unknown codes are `Internal`.
+    pub fn from_code(code: u32) -> Self {
+        match code {
+            1 => Self::Malformed,
+            2 => Self::Unsupported,
+            3 => Self::NotInitialized,
+            4 => Self::Attestation,
+            5 => Self::UnknownChannel,
+            6 => Self::Channel,
+            7 => Self::Provider,
+            _ => Self::Internal,
+        }
+    }
+}
+
+/// A raw Noise handshake message (`attest.AuthMessage`'s content).
+#[derive(Clone, PartialEq, Eq, prost::Message)]
+pub struct ChannelHello {
+    /// The handshake bytes.
+    #[prost(bytes = "vec", tag = "1")]
+    pub data: Vec<u8>,
+}
+
+/// An encrypted channel frame (`attest.NonceMessage`'s content).
+#[derive(Clone, PartialEq, Eq, prost::Message)]
+pub struct ChannelFrame {
+    /// Associated data.
+    #[prost(bytes = "vec", tag = "1")]
+    pub aad: Vec<u8>,
+    /// The channel id.
+    #[prost(bytes = "vec", tag = "2")]
+    pub channel_id: Vec<u8>,
+    /// Ciphertext and tag.
+    #[prost(bytes = "vec", tag = "3")]
+    pub data: Vec<u8>,
+    /// The sender's counter.
+    #[prost(fixed64, tag = "4")]
+    pub nonce: u64,
+}
+
+/// The time the host passes in (seconds since the Unix epoch); the enclave has no clock.
+#[derive(Clone, Copy, PartialEq, Eq, prost::Message)]
+pub struct HostTime {
+    /// Seconds since the Unix epoch.
+    #[prost(fixed64, tag = "1")]
+    pub unix_seconds: u64,
+}
+
+/// Requests both channel-serving enclaves (view, ledger) share.
+pub mod client {
+    use super::{ChannelFrame, ChannelHello};
+
+    /// A client's first handshake message, with the host's time.
+    #[derive(Clone, PartialEq, Eq, prost::Message)]
+    pub struct ClientAccept {
+        /// The client's `→ e`.
+        #[prost(message, optional, tag = "1")]
+        pub hello: Option<ChannelHello>,
+        /// The host's time.
+        #[prost(fixed64, tag = "2")]
+        pub now: u64,
+    }
+
+    /// A client's encrypted request, with the host's time.
+    #[derive(Clone, PartialEq, Eq, prost::Message)]
+    pub struct ClientRequest {
+        /// The frame.
+        #[prost(message, optional, tag = "1")]
+        pub frame: Option<ChannelFrame>,
+        /// The host's time.
+        #[prost(fixed64, tag = "2")]
+        pub now: u64,
+    }
+
+    /// Drops a client session.
+    #[derive(Clone, PartialEq, Eq, prost::Message)]
+    pub struct ClientClose {
+        /// The channel id.
+        #[prost(bytes = "vec", tag = "1")]
+        pub channel_id: Vec<u8>,
+    }
+}
+
+/// Asks for the enclave's current evidence (`attest.BoundEvidence` bytes), made for the
+/// keys the enclave holds.
+#[derive(Clone, PartialEq, Eq, prost::Message)]
+pub struct GetEvidence {
+    /// The host's time.
+    #[prost(fixed64, tag = "1")]
+    pub now: u64,
+}
+
+/// Evidence bytes (`attest.BoundEvidence`).
+#[derive(Clone, PartialEq, Eq, prost::Message)]
+pub struct EvidenceBytes {
+    /// The encoded bound evidence.
+    #[prost(bytes = "vec", tag = "1")]
+    pub data: Vec<u8>,
+}
+
+/// Hands the enclave fresh evidence the host's provider made for the report data the
+/// enclave asked for (the provider, like SGX's quoting enclave, sits outside).
+#[derive(Clone, PartialEq, Eq, prost::Message)]
+pub struct SetEvidence {
+    /// `attest.Evidence` bytes.
+    #[prost(bytes = "vec", tag = "1")]
+    pub evidence: Vec<u8>,
+}
+
+/// The report data the enclave wants evidence for (64 bytes).
+#[derive(Clone, PartialEq, Eq, prost::Message)]
+pub struct ReportDataRequest {}
+
+/// An error as a response (so `Result` crosses the boundary as one message).
+#[derive(Clone, Copy, PartialEq, Eq, prost::Message)]
+pub struct ErrorCode {
+    /// [`EnclaveError::to_code`].
+    #[prost(uint32, tag = "1")]
+    pub code: u32,
+}
+
+/// A request to the view enclave.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct ViewRequest {
+    /// The call.
+    #[prost(oneof = "view_request::Call", tags = "1, 2, 3, 4, 5")]
+    pub call: Option<view_request::Call>,
+}
+
+/// The calls of [`ViewRequest`].
+pub mod view_request {
+    /// One call.
+    #[derive(Clone, PartialEq, prost::Oneof)]
+    pub enum Call {
+        /// The 64 bytes of report data the enclave's evidence must carry.
+        #[prost(message, tag = "1")]
+        GetReportData(super::ReportDataRequest),
+        /// Installs evidence made by the host's provider.
+        #[prost(message, tag = "2")]
+        SetEvidence(super::SetEvidence),
+        /// A client's NX handshake.
+        #[prost(message, tag = "3")]
+        ClientAccept(super::client::ClientAccept),
+        /// A client's encrypted request.
+        #[prost(message, tag = "4")]
+        ClientRequest(super::client::ClientRequest),
+        /// Drops a client session.
+        #[prost(message, tag = "5")]
+        ClientClose(super::client::ClientClose),
+    }
+}
+
+/// A response of the view enclave.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct ViewResponse {
+    /// The answer.
+    #[prost(oneof = "view_response::Answer", tags = "1, 2, 3, 4")]
+    pub answer: Option<view_response::Answer>,
+}
+
+/// The answers of [`ViewResponse`].
+pub mod view_response {
+    /// One answer.
+    #[derive(Clone, PartialEq, prost::Oneof)]
+    pub enum Answer {
+        /// Done, nothing to return.
+        #[prost(message, tag = "1")]
+        Empty(super::ReportDataRequest),
+        /// Bytes: report data (64), or a handshake answer.
+        #[prost(message, tag = "2")]
+        Hello(super::ChannelHello),
+        /// An encrypted response frame.
+        #[prost(message, tag = "3")]
+        Frame(super::ChannelFrame),
+        /// The enclave refused.
+        #[prost(message, tag = "4")]
+        Error(super::ErrorCode),
+    }
+}
+
+/// A request to the ledger enclave.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct LedgerRequest {
+    /// The call.
+    #[prost(oneof = "ledger_request::Call", tags = "1, 2, 3, 4, 5")]
+    pub call: Option<ledger_request::Call>,
+}
+
+/// The calls of [`LedgerRequest`].
+pub mod ledger_request {
+    /// One call.
+    #[derive(Clone, PartialEq, prost::Oneof)]
+    pub enum Call {
+        /// The 64 bytes of report data the enclave's evidence must carry.
+        #[prost(message, tag = "1")]
+        GetReportData(super::ReportDataRequest),
+        /// Installs evidence made by the host's provider.
+        #[prost(message, tag = "2")]
+        SetEvidence(super::SetEvidence),
+        /// A client's NX handshake.
+        #[prost(message, tag = "3")]
+        ClientAccept(super::client::ClientAccept),
+        /// A client's encrypted request.
+        #[prost(message, tag = "4")]
+        ClientRequest(super::client::ClientRequest),
+        /// Drops a client session.
+        #[prost(message, tag = "5")]
+        ClientClose(super::client::ClientClose),
+    }
+}
+
+/// A response of the ledger enclave.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct LedgerResponse {
+    /// The answer.
+    #[prost(oneof = "ledger_response::Answer", tags = "1, 2, 3, 4")]
+    pub answer: Option<ledger_response::Answer>,
+}
+
+/// The answers of [`LedgerResponse`].
+pub mod ledger_response {
+    /// One answer.
+    #[derive(Clone, PartialEq, prost::Oneof)]
+    pub enum Answer {
+        /// Done, nothing to return.
+        #[prost(message, tag = "1")]
+        Empty(super::ReportDataRequest),
+        /// Bytes: report data (64), or a handshake answer.
+        #[prost(message, tag = "2")]
+        Hello(super::ChannelHello),
+        /// An encrypted response frame.
+        #[prost(message, tag = "3")]
+        Frame(super::ChannelFrame),
+        /// The enclave refused.
+        #[prost(message, tag = "4")]
+        Error(super::ErrorCode),
+    }
+}
+
+/// A request to the ingest enclave: attestation, and the peer channel over which ingest
+/// nodes share the ingress key (IX handshake, then frames).
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct IngestRequest {
+    /// The call.
+    #[prost(oneof = "ingest_request::Call", tags = "1, 2, 3, 4, 5, 6")]
+    pub call: Option<ingest_request::Call>,
+}
+
+/// The calls of [`IngestRequest`].
+pub mod ingest_request {
+    /// One call.
+    #[derive(Clone, PartialEq, prost::Oneof)]
+    pub enum Call {
+        /// The report data the evidence must carry (binds the peer key and ingress key).
+        #[prost(message, tag = "1")]
+        GetReportData(super::ReportDataRequest),
+        /// Installs evidence made by the host's provider.
+        #[prost(message, tag = "2")]
+        SetEvidence(super::SetEvidence),
+        /// The enclave's bound evidence, for the report server.
+        #[prost(message, tag = "3")]
+        GetEvidence(super::GetEvidence),
+        /// Starts an IX handshake to a peer: returns the first message.
+        #[prost(message, tag = "4")]
+        PeerInit(super::HostTime),
+        /// Answers a peer's first IX message.
+        #[prost(message, tag = "5")]
+        PeerAccept(super::client::ClientAccept),
+        /// Finishes the IX handshake this enclave started.
+        #[prost(message, tag = "6")]
+        PeerConnect(super::client::ClientAccept),
+    }
+}
+
+/// A response of the ingest enclave.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct IngestResponse {
+    /// The answer.
+    #[prost(oneof = "ingest_response::Answer", tags = "1, 2, 3, 4")]
+    pub answer: Option<ingest_response::Answer>,
+}
+
+/// The answers of [`IngestResponse`].
+pub mod ingest_response {
+    /// One answer.
+    #[derive(Clone, PartialEq, prost::Oneof)]
+    pub enum Answer {
+        /// Done.
+        #[prost(message, tag = "1")]
+        Empty(super::ReportDataRequest),
+        /// Bytes: report data, a handshake message.
+        #[prost(message, tag = "2")]
+        Hello(super::ChannelHello),
+        /// The enclave's bound evidence.
+        #[prost(message, tag = "3")]
+        Evidence(super::EvidenceBytes),
+        /// The enclave refused.
+        #[prost(message, tag = "4")]
+        Error(super::ErrorCode),
+    }
+}
