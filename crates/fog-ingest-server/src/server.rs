@@ -1,0 +1,301 @@
+//! The ingest controller: one block at a time, in order, exactly once.
+
+use std::time::Duration;
+
+use fog_crypto::{kex_rng::KexRngPubkey, CompressedRistrettoPublic, RistrettoPublic};
+use fog_enclave::ingest::{IngestEnclave, IngestError as EnclaveError};
+use fog_ledger_db::LedgerDb;
+use fog_oram::HeapFactory;
+use fog_recovery_db::{BlockIndex, IngestInvocationId, RecoveryDb, ReportData};
+use rand::{rngs::OsRng, SeedableRng};
+use rand_chacha::ChaCha20Rng;
+use thiserror::Error;
+
+use crate::StateDir;
+
+/// Why the ingest server stopped or refused.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum IngestError {
+    /// The ledger could not be read.
+    #[error("ledger: {0}")]
+    Ledger(#[from] fog_ledger_db::LedgerError),
+    /// The recovery DB failed; `should_retry` says whether waiting can help.
+    #[error("recovery DB: {0}")]
+    RecoveryDb(#[from] fog_recovery_db::RecoveryDbError),
+    /// The enclave refused (payload-free).
+    #[error("ingest enclave: {0}")]
+    Enclave(#[from] EnclaveError),
+    /// The state directory could not be read or written.
+    #[error("state directory: {0}")]
+    State(std::io::Error),
+    /// A state file is corrupt.
+    #[error("state file {0} is corrupt")]
+    CorruptState(&'static str),
+    /// The ingress key is retired and past its expiry: nothing left to do.
+    #[error("the ingress key is retired and past its expiry")]
+    Retired,
+    /// Another ingest server with the same ingress key already processed this block.
+    #[error("block {0} was already processed with this ingress key by another server")]
+    LostRace(u64),
+}
+
+/// Produces the attestation evidence published with the ingress key in the report.
+pub trait EvidenceSource: Send + Sync + 'static {
+    /// Evidence binding `ingress_public` (serialized).
+    fn evidence(&self, ingress_public: &RistrettoPublic) -> Vec<u8>;
+}
+
+/// Publishes no evidence (tests, or a report service that attaches its own).
+pub struct NoEvidence;
+
+impl EvidenceSource for NoEvidence {
+    fn evidence(&self, _: &RistrettoPublic) -> Vec<u8> {
+        Vec::new()
+    }
+}
+
+/// Configuration.
+#[derive(Clone, Debug)]
+pub struct IngestConfig {
+    /// RNG-store capacity (a power of two): rotation happens before it fills.
+    pub user_capacity: u64,
+    /// How many blocks past the current one a published key stays valid.
+    pub pubkey_expiry_window: u64,
+    /// The report id this server publishes under.
+    pub fog_report_id: String,
+    /// The first block a brand-new ingress key scans (raised to the highest known block + 1).
+    pub start_block: u64,
+    /// How long to wait for a new block.
+    pub poll_interval: Duration,
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        Self {
+            user_capacity: 1 << 18,
+            pubkey_expiry_window: 10,
+            fog_report_id: String::new(),
+            start_block: 0,
+            poll_interval: Duration::from_millis(250),
+        }
+    }
+}
+
+type MakeMap = Box<dyn FnMut() -> (HeapFactory, ChaCha20Rng) + Send>;
+type Enclave = IngestEnclave<HeapFactory, ChaCha20Rng, ChaCha20Rng, MakeMap>;
+
+/// What the server is doing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IngestStatus {
+    /// The next block to process.
+    pub next_block: u64,
+    /// The ingress public key.
+    pub ingress_public_key: [u8; 32],
+    /// The current egress public key.
+    pub egress: KexRngPubkey,
+    /// The current ingest invocation.
+    pub invocation: i64,
+    /// RNG-store entries and capacity.
+    pub map_load: (u64, u64),
+}
+
+/// The ingest server: a ledger to follow, a recovery DB to write, an enclave in between.
+pub struct IngestServer<D: RecoveryDb> {
+    ledger: LedgerDb,
+    db: D,
+    enclave: Enclave,
+    config: IngestConfig,
+    ingress_key: CompressedRistrettoPublic,
+    invocation: IngestInvocationId,
+    next_block: u64,
+    evidence: Box<dyn EvidenceSource>,
+}
+
+fn new_rng() -> ChaCha20Rng {
+    // The enclave's own entropy: from the OS here, the CPU's RNG in a TEE.
+    ChaCha20Rng::from_rng(OsRng).unwrap_or_else(|_| ChaCha20Rng::from_entropy())
+}
+
+impl<D: RecoveryDb> IngestServer<D> {
+    /// Opens the server: restores (or creates and seals) the ingress key, registers it with
+    /// the recovery DB, decides where to resume (the block after the last one this key
+    /// scanned), and opens a new ingest invocation there, whose fresh egress key gives clients a
+    /// clean break.
+    pub async fn open(
+        ledger: LedgerDb,
+        db: D,
+        state: StateDir,
+        config: IngestConfig,
+        evidence: Box<dyn EvidenceSource>,
+    ) -> Result<Self, IngestError> {
+        let mut rng = new_rng();
+        let platform = state.platform_key(&mut rng)?;
+        let make: MakeMap = Box::new(|| (HeapFactory, new_rng()));
+        let mut enclave = match state.sealed_ingress_key()? {
+            Some(sealed) => {
+                let key = Enclave::unseal_ingress_key(&platform, &sealed)?;
+                Enclave::with_ingress_key(key, config.user_capacity, new_rng(), make)?
+            }
+            None => {
+                let mut e = Enclave::new(config.user_capacity, new_rng(), make)?;
+                state.store_sealed_ingress_key(&e.seal_ingress_key(&platform.public_key()))?;
+                e
+            }
+        };
+        let ingress_key = CompressedRistrettoPublic::from(&enclave.ingress_public_key());
+        let next_block = match db.get_ingress_key_status(&ingress_key).await? {
+            None => {
+                db.new_ingress_key(&ingress_key, BlockIndex(config.start_block))
+                    .await?
+                    .0
+            }
+            Some(status) => {
+                let next = match db.get_last_scanned_block_index(&ingress_key).await? {
+                    Some(b) => b.0 + 1,
+                    None => status.start_block.0,
+                };
+                if status.retired && next > status.pubkey_expiry.0 {
+                    return Err(IngestError::Retired);
+                }
+                next
+            }
+        };
+        let prev = state.invocation()?.map(IngestInvocationId);
+        let egress = enclave.rotate()?;
+        let invocation = db
+            .new_ingest_invocation(prev, &ingress_key, &egress, BlockIndex(next_block))
+            .await?;
+        state.store_invocation(invocation.0)?;
+        tracing::info!(next_block, invocation = invocation.0, "ingest opened");
+        Ok(Self {
+            ledger,
+            db,
+            enclave,
+            config,
+            ingress_key,
+            invocation,
+            next_block,
+            evidence,
+        })
+    }
+
+    /// The ingress public key senders encrypt fog hints to.
+    pub fn ingress_public_key(&self) -> RistrettoPublic {
+        self.enclave.ingress_public_key()
+    }
+
+    /// What the server is doing.
+    pub fn status(&self) -> IngestStatus {
+        IngestStatus {
+            next_block: self.next_block,
+            ingress_public_key: self.ingress_key.0,
+            egress: self.enclave.kex_rng_pubkey(),
+            invocation: self.invocation.0,
+            map_load: (self.enclave.map_len(), self.enclave.map_capacity()),
+        }
+    }
+
+    /// Publishes the report: the ingress key with its evidence, valid until
+    /// `next_block + pubkey_expiry_window`.
+    pub async fn publish_report(&self) -> Result<(), IngestError> {
+        let data = ReportData {
+            ingest_invocation_id: Some(self.invocation),
+            evidence: self.evidence.evidence(&self.enclave.ingress_public_key()),
+            pubkey_expiry: BlockIndex(self.next_block + self.config.pubkey_expiry_window),
+        };
+        let status = self
+            .db
+            .set_report(&self.ingress_key, &self.config.fog_report_id, &data)
+            .await?;
+        if status.retired && self.next_block > status.pubkey_expiry.0 {
+            return Err(IngestError::Retired);
+        }
+        Ok(())
+    }
+
+    /// Processes the next block if the ledger has it. Returns whether a block was processed.
+    /// The block's records and its "processed" mark are one recovery-DB transaction.
+    pub async fn process_next_block(&mut self) -> Result<bool, IngestError> {
+        let snapshot = self.ledger.snapshot()?;
+        if self.next_block >= snapshot.num_blocks()? {
+            return Ok(false);
+        }
+        let index = self.next_block;
+        let block = snapshot
+            .block(index)?
+            .ok_or(IngestError::CorruptState("ledger block"))?;
+        let contents = snapshot
+            .block_contents(index)?
+            .ok_or(IngestError::CorruptState("ledger block contents"))?;
+        let timestamp = snapshot.block_timestamp(index)?.unwrap_or(0);
+        drop(snapshot);
+        self.publish_report().await?;
+        let first = block.cumulative_txo_count - contents.outputs.len() as u64;
+        let out = self
+            .enclave
+            .ingest_block(index, first, timestamp, &contents.outputs)?;
+        if let Some(egress) = out.rotated_to {
+            self.invocation = self
+                .db
+                .new_ingest_invocation(
+                    Some(self.invocation),
+                    &self.ingress_key,
+                    &egress,
+                    BlockIndex(index),
+                )
+                .await?;
+            tracing::info!(
+                block = index,
+                invocation = self.invocation.0,
+                "egress key rotated"
+            );
+        }
+        let status = self
+            .db
+            .add_block_data(
+                self.invocation,
+                BlockIndex(index),
+                block.cumulative_txo_count,
+                timestamp,
+                &out.records,
+            )
+            .await?;
+        if status.block_already_scanned_with_this_key {
+            return Err(IngestError::LostRace(index));
+        }
+        self.next_block += 1;
+        Ok(true)
+    }
+
+    /// Follows the ledger until `shutdown` resolves: processes every block as it appears,
+    /// retrying recovery-DB errors that say a retry can help.
+    pub async fn run(
+        mut self,
+        shutdown: impl std::future::Future<Output = ()>,
+    ) -> Result<(), IngestError> {
+        tokio::pin!(shutdown);
+        let mut backoff = Duration::from_secs(1);
+        loop {
+            let result = self.process_next_block().await;
+            let wait = match result {
+                Ok(true) => {
+                    backoff = Duration::from_secs(1);
+                    continue;
+                }
+                Ok(false) => self.config.poll_interval,
+                Err(IngestError::RecoveryDb(e)) if e.should_retry() => {
+                    tracing::warn!("recovery DB unavailable, retrying in {:?}", backoff);
+                    let w = backoff;
+                    backoff = (backoff + Duration::from_secs(1)).min(Duration::from_secs(30));
+                    w
+                }
+                Err(e) => return Err(e),
+            };
+            tokio::select! {
+                _ = &mut shutdown => return Ok(()),
+                _ = tokio::time::sleep(wait) => {}
+            }
+        }
+    }
+}

@@ -1,0 +1,103 @@
+//! The ingest server's state directory: the sealed ingress key and the current invocation.
+//!
+//! In simulation the "platform sealing key" is a Ristretto key kept in `platform.key` (mode
+//! 0600): the stand-in for the key a TEE derives from its identity. The ingress key is stored
+//! only sealed to it (`ingress.sealed`), so a restart on the same platform restores the same
+//! ingress key, and the egress key, which is never stored, starts afresh. Files are written
+//! atomically (temporary file, fsync, rename).
+
+use std::{
+    fs,
+    io::Write,
+    path::{Path, PathBuf},
+};
+
+use fog_crypto::RistrettoPrivate;
+use rand::{CryptoRng, RngCore};
+
+use crate::IngestError;
+
+/// The state directory.
+#[derive(Clone, Debug)]
+pub struct StateDir(PathBuf);
+
+fn write_atomic(path: &Path, data: &[u8]) -> std::io::Result<()> {
+    let tmp = path.with_extension("tmp");
+    {
+        let mut opts = fs::OpenOptions::new();
+        opts.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            opts.mode(0o600);
+        }
+        let mut f = opts.open(&tmp)?;
+        f.write_all(data)?;
+        f.sync_all()?;
+    }
+    fs::rename(&tmp, path)?;
+    if let Some(dir) = path.parent() {
+        fs::File::open(dir)?.sync_all()?;
+    }
+    Ok(())
+}
+
+impl StateDir {
+    /// Uses (and creates) `dir`.
+    pub fn new(dir: impl Into<PathBuf>) -> Result<Self, IngestError> {
+        let dir = dir.into();
+        fs::create_dir_all(&dir).map_err(IngestError::State)?;
+        Ok(Self(dir))
+    }
+
+    /// The simulated platform sealing key, created on first use.
+    pub fn platform_key<R: RngCore + CryptoRng>(
+        &self,
+        rng: &mut R,
+    ) -> Result<RistrettoPrivate, IngestError> {
+        let path = self.0.join("platform.key");
+        match fs::read(&path) {
+            Ok(bytes) => RistrettoPrivate::from_bytes(&bytes)
+                .map_err(|_| IngestError::CorruptState("platform.key")),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let key = RistrettoPrivate::random(rng);
+                write_atomic(&path, &key.to_bytes()[..]).map_err(IngestError::State)?;
+                Ok(key)
+            }
+            Err(e) => Err(IngestError::State(e)),
+        }
+    }
+
+    /// The sealed ingress key, if one was stored.
+    pub fn sealed_ingress_key(&self) -> Result<Option<Vec<u8>>, IngestError> {
+        match fs::read(self.0.join("ingress.sealed")) {
+            Ok(b) => Ok(Some(b)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(IngestError::State(e)),
+        }
+    }
+
+    /// Stores the sealed ingress key.
+    pub fn store_sealed_ingress_key(&self, sealed: &[u8]) -> Result<(), IngestError> {
+        write_atomic(&self.0.join("ingress.sealed"), sealed).map_err(IngestError::State)
+    }
+
+    /// The last ingest invocation this server opened, if any.
+    pub fn invocation(&self) -> Result<Option<i64>, IngestError> {
+        match fs::read_to_string(self.0.join("invocation")) {
+            Ok(s) => s
+                .trim()
+                .parse()
+                .map(Some)
+                .map_err(|_| IngestError::CorruptState("invocation")),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(IngestError::State(e)),
+        }
+    }
+
+    /// Records the current ingest invocation.
+    pub fn store_invocation(&self, id: i64) -> Result<(), IngestError> {
+        write_atomic(&self.0.join("invocation"), id.to_string().as_bytes())
+            .map_err(IngestError::State)
+    }
+}

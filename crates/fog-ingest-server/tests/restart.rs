@@ -1,0 +1,262 @@
+//! Ingest follows the ledger and writes one record per TxOut; killed mid-stream and restarted,
+//! it resumes where it stopped, and every fog TxOut is found exactly once by its recipient
+//! through the RNG records.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::{collections::HashMap, path::Path, process::Command, time::Duration};
+
+use fog_account::AccountKey;
+use fog_crypto::{kex_rng::KexRng, CompressedRistrettoPublic, RistrettoPrivate, RistrettoPublic};
+use fog_ingest_server::{IngestConfig, IngestServer, NoEvidence, StateDir};
+use fog_ledger_db::LedgerDb;
+use fog_recovery_db::{BlockIndex, FogUserEvent, RecoveryDb, SqliteRecoveryDb, UserEventId};
+use fog_transaction::{
+    block::{Block, BlockContents},
+    Amount, BlockVersion, EncryptedFogHint, FogHint, KeyImage, TokenId, TxOut, TxOutRecord,
+};
+use rand::{RngCore, SeedableRng};
+use rand_chacha::ChaCha20Rng;
+
+const CHILD: &str = "FOG_INGEST_TEST_CHILD";
+
+fn config() -> IngestConfig {
+    IngestConfig {
+        user_capacity: 1 << 10,
+        poll_interval: Duration::from_millis(10),
+        ..IngestConfig::default()
+    }
+}
+
+/// Appends `blocks` blocks of 12 TxOuts: to fog users (hint to `ingest`) and to others.
+fn build_ledger(
+    ledger: &LedgerDb,
+    users: &[AccountKey],
+    ingest: &RistrettoPublic,
+    blocks: u64,
+    seed: u8,
+) -> HashMap<usize, Vec<u64>> {
+    let mut rng = ChaCha20Rng::from_seed([seed; 32]);
+    println!("ledger seed {seed}");
+    let mut expected: HashMap<usize, Vec<u64>> = HashMap::new();
+    for b in 0..blocks {
+        let mut made: Vec<(TxOut, Option<usize>)> = (0..12)
+            .map(|i| {
+                let fog_user = (i % 3 != 2).then(|| (rng.next_u32() as usize) % users.len());
+                let (to, hint) = match fog_user {
+                    Some(u) => {
+                        let to = users[u].default_subaddress();
+                        let hint = FogHint::from_address(&to).encrypt(ingest, &mut rng);
+                        (to, hint)
+                    }
+                    None => (
+                        AccountKey::random(&mut rng).default_subaddress(),
+                        EncryptedFogHint::fake_onetime_hint(&mut rng),
+                    ),
+                };
+                let r = RistrettoPrivate::random(&mut rng);
+                (
+                    TxOut::new(
+                        BlockVersion::THREE,
+                        Amount::new(5, TokenId::MOB),
+                        &to,
+                        &r,
+                        hint,
+                    )
+                    .unwrap(),
+                    fog_user,
+                )
+            })
+            .collect();
+        made.sort_by_key(|(t, _)| t.public_key);
+        let first = ledger.num_txos().unwrap();
+        for (i, (_, u)) in made.iter().enumerate() {
+            if let Some(u) = u {
+                expected.entry(*u).or_default().push(first + i as u64);
+            }
+        }
+        let outputs: Vec<TxOut> = made.into_iter().map(|(t, _)| t).collect();
+        let (block, contents) = match ledger.last_block().unwrap() {
+            None => {
+                let contents = BlockContents {
+                    key_images: vec![],
+                    outputs,
+                };
+                (Block::new_origin(&contents), contents)
+            }
+            Some(last) => {
+                let mut ki = [0u8; 32];
+                rng.fill_bytes(&mut ki);
+                let contents = BlockContents {
+                    key_images: vec![KeyImage(ki)],
+                    outputs,
+                };
+                let n = contents.outputs.len() as u64;
+                (
+                    Block::new(
+                        3,
+                        last.id,
+                        last.index + 1,
+                        last.cumulative_txo_count + n,
+                        ledger.root_element().unwrap(),
+                        &contents,
+                    ),
+                    contents,
+                )
+            }
+        };
+        ledger
+            .append_block(&block, &contents, 1_700_000_000 + b)
+            .unwrap();
+    }
+    expected
+}
+
+/// What clients do, across every RNG record: walk the search keys over all records.
+async fn found_by(
+    db: &impl RecoveryDb,
+    key: &CompressedRistrettoPublic,
+    user: &AccountKey,
+    blocks: u64,
+) -> Vec<u64> {
+    let mut records: HashMap<Vec<u8>, Vec<u8>> = HashMap::new();
+    for b in 0..blocks {
+        for r in db
+            .get_tx_outs_by_block_and_key(key, BlockIndex(b))
+            .await
+            .unwrap()
+            .unwrap()
+        {
+            records.insert(r.search_key, r.payload);
+        }
+    }
+    let (events, _) = db.search_user_events(UserEventId(0)).await.unwrap();
+    let c0 = user.default_subaddress_view_private();
+    let mut found = Vec::new();
+    for e in events {
+        if let FogUserEvent::NewRngRecord(rec) = e {
+            let mut rng = KexRng::from_kex_pubkey(&rec.pubkey, &c0).unwrap();
+            while let Some(p) = records.get(rng.peek().as_slice()) {
+                found.push(TxOutRecord::decrypt(&c0, p).unwrap().global_index);
+                rng.advance();
+            }
+        }
+    }
+    found.sort_unstable();
+    found
+}
+
+async fn check(dir: &Path, users: &[AccountKey], expected: &HashMap<usize, Vec<u64>>, blocks: u64) {
+    let db = SqliteRecoveryDb::open(dir.join("recovery.db")).unwrap();
+    let ledger = LedgerDb::open(dir.join("ledger.redb")).unwrap();
+    let state = StateDir::new(dir.join("state")).unwrap();
+    let server = IngestServer::open(
+        ledger.clone(),
+        db.clone(),
+        state,
+        config(),
+        Box::new(NoEvidence),
+    )
+    .await
+    .unwrap();
+    let key = CompressedRistrettoPublic::from(&server.ingress_public_key());
+    let mut server = server;
+    while server.process_next_block().await.unwrap() {}
+    assert_eq!(server.status().next_block, blocks);
+    // Exactly one record per TxOut, every block.
+    for b in 0..blocks {
+        let records = db
+            .get_tx_outs_by_block_and_key(&key, BlockIndex(b))
+            .await
+            .unwrap()
+            .expect("every block processed");
+        let outputs = ledger.get_block_contents(b).unwrap().unwrap().outputs.len();
+        assert_eq!(records.len(), outputs, "block {b}");
+    }
+    for (u, user) in users.iter().enumerate() {
+        let mut want = expected.get(&u).cloned().unwrap_or_default();
+        want.sort_unstable();
+        assert_eq!(found_by(&db, &key, user, blocks).await, want, "user {u}");
+    }
+}
+
+fn users() -> Vec<AccountKey> {
+    let mut rng = ChaCha20Rng::from_seed([7; 32]);
+    (0..5)
+        .map(|_| AccountKey::random(&mut rng).with_fog("fog://f", "", b"k"))
+        .collect()
+}
+
+/// Opens the server once (creating its ingress key) and builds the ledger for that key.
+async fn setup(dir: &Path, blocks: u64) -> HashMap<usize, Vec<u64>> {
+    let db = SqliteRecoveryDb::open(dir.join("recovery.db")).unwrap();
+    let ledger = LedgerDb::create(dir.join("ledger.redb")).unwrap();
+    let state = StateDir::new(dir.join("state")).unwrap();
+    let server = IngestServer::open(ledger.clone(), db, state, config(), Box::new(NoEvidence))
+        .await
+        .unwrap();
+    build_ledger(&ledger, &users(), &server.ingress_public_key(), blocks, 3)
+}
+
+#[tokio::test]
+async fn ingest_follows_the_ledger_and_records_are_found_exactly_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let expected = setup(dir.path(), 12).await;
+    check(dir.path(), &users(), &expected, 12).await;
+}
+
+/// Runs in the child: ingest slowly, one marker per block, until killed.
+#[tokio::test]
+async fn child_ingests_until_killed() {
+    let Ok(dir) = std::env::var(CHILD) else {
+        return;
+    };
+    let dir = Path::new(&dir);
+    let db = SqliteRecoveryDb::open(dir.join("recovery.db")).unwrap();
+    let ledger = LedgerDb::open(dir.join("ledger.redb")).unwrap();
+    let state = StateDir::new(dir.join("state")).unwrap();
+    let mut server = IngestServer::open(ledger, db, state, config(), Box::new(NoEvidence))
+        .await
+        .unwrap();
+    while server.process_next_block().await.unwrap() {
+        std::fs::write(dir.join("progress"), server.status().next_block.to_string()).unwrap();
+        tokio::time::sleep(Duration::from_millis(40)).await;
+    }
+    std::fs::write(dir.join("done"), b"").unwrap();
+}
+
+#[tokio::test]
+async fn killed_mid_stream_it_resumes_without_loss_or_duplicates() {
+    if std::env::var(CHILD).is_ok() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let blocks = 40;
+    let expected = setup(dir.path(), blocks).await;
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "child_ingests_until_killed", "--nocapture"])
+        .env(CHILD, dir.path())
+        .spawn()
+        .unwrap();
+    // Wait until it is part way through, then kill it without warning.
+    let progress = dir.path().join("progress");
+    let mut seen = 0;
+    for _ in 0..600 {
+        seen = std::fs::read_to_string(&progress)
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0u64);
+        if seen >= 5 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(seen >= 5, "the child made no progress");
+    assert!(
+        !dir.path().join("done").exists(),
+        "the child finished before it was killed"
+    );
+    println!("killed after {seen} blocks");
+    check(dir.path(), &users(), &expected, blocks).await;
+}
