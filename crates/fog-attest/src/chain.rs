@@ -44,7 +44,9 @@ fn ed25519_alg() -> AlgorithmIdentifierOwned {
 
 /// The DER SubjectPublicKeyInfo of an Ed25519 public key (44 bytes).
 pub fn ed25519_spki_der(key: &VerifyingKey) -> Result<Vec<u8>> {
-    spki_of(key)?.to_der().map_err(|_| Error::CertificateEncoding)
+    spki_of(key)?
+        .to_der()
+        .map_err(|_| Error::CertificateEncoding)
 }
 
 fn spki_of(key: &VerifyingKey) -> Result<SubjectPublicKeyInfoOwned> {
@@ -121,7 +123,8 @@ pub fn issue(
     let cert = Certificate {
         tbs_certificate: tbs,
         signature_algorithm: ed25519_alg(),
-        signature: BitString::from_bytes(&sig.to_bytes()).map_err(|_| Error::CertificateEncoding)?,
+        signature: BitString::from_bytes(&sig.to_bytes())
+            .map_err(|_| Error::CertificateEncoding)?,
     };
     cert.to_der().map_err(|_| Error::CertificateEncoding)
 }

@@ -69,7 +69,8 @@ impl ChannelKeypair {
         let mut kp = Builder::new(params)
             .generate_keypair()
             .map_err(|_| Error::KeyGeneration)?;
-        let public = <[u8; 32]>::try_from(kp.public.as_slice()).map_err(|_| Error::KeyGeneration)?;
+        let public =
+            <[u8; 32]>::try_from(kp.public.as_slice()).map_err(|_| Error::KeyGeneration)?;
         let private = Zeroizing::new(core::mem::take(&mut kp.private));
         kp.private.zeroize();
         Ok(Self { private, public })
@@ -167,7 +168,11 @@ impl Channel {
         }
         let id = ChannelId(hs.get_handshake_hash().to_vec());
         let (k1, k2) = hs.dangerously_get_raw_split();
-        let (send, recv) = if hs.is_initiator() { (k1, k2) } else { (k2, k1) };
+        let (send, recv) = if hs.is_initiator() {
+            (k1, k2)
+        } else {
+            (k2, k1)
+        };
         Ok(Self {
             id,
             send: Direction::new(send),
@@ -211,7 +216,13 @@ impl Channel {
         let data = self
             .send
             .cipher
-            .encrypt(Nonce::from_slice(&nonce), Payload { msg: plaintext, aad })
+            .encrypt(
+                Nonce::from_slice(&nonce),
+                Payload {
+                    msg: plaintext,
+                    aad,
+                },
+            )
             .map_err(|_| Error::CounterExhausted)?;
         self.send.counter = counter + 1;
         self.last_used = now.max(self.last_used);
@@ -260,7 +271,9 @@ impl Channel {
 }
 
 fn builder(protocol: &str) -> Result<Builder<'static>> {
-    Ok(Builder::new(protocol.parse().map_err(|_| Error::Handshake)?))
+    Ok(Builder::new(
+        protocol.parse().map_err(|_| Error::Handshake)?,
+    ))
 }
 
 /// Reads the peer's evidence from a handshake payload and checks it: it must decode, bind
@@ -299,7 +312,9 @@ impl ClientHandshake {
             .build_initiator()
             .map_err(|_| Error::Handshake)?;
         let mut out = vec![0u8; MAX_HANDSHAKE_MESSAGE];
-        let n = hs.write_message(&[], &mut out).map_err(|_| Error::Handshake)?;
+        let n = hs
+            .write_message(&[], &mut out)
+            .map_err(|_| Error::Handshake)?;
         out.truncate(n);
         Ok((Self { hs, verifier }, out))
     }

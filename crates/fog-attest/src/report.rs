@@ -95,7 +95,10 @@ pub fn sign_reports(
     leaf_key: &SigningKey,
 ) -> wire::ReportResponse {
     let reports: Vec<wire::Report> = reports.iter().map(Report::to_wire).collect();
-    let signature = leaf_key.sign(&report_list_digest(&reports)).to_bytes().to_vec();
+    let signature = leaf_key
+        .sign(&report_list_digest(&reports))
+        .to_bytes()
+        .to_vec();
     wire::ReportResponse {
         reports,
         chain,
@@ -152,7 +155,10 @@ pub fn validate_report(
         .ok_or(Error::NoMatchingReportId)?;
     let report = Report::from_wire(wire_report)?;
     verifier.verify_bound(&report.evidence, now)?;
-    let ingress = report.evidence.custom_identity.ok_or(Error::BadIngressKey)?;
+    let ingress = report
+        .evidence
+        .custom_identity
+        .ok_or(Error::BadIngressKey)?;
     let ingress_pubkey = RistrettoPublic::from_bytes(&ingress).map_err(|_| Error::BadIngressKey)?;
     if block_count >= report.pubkey_expiry {
         return Err(Error::KeyExpired);

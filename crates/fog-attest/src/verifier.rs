@@ -14,8 +14,8 @@
 //! are read from the quote) depends on the provider. The clock is an argument.
 
 use crate::error::VerifyError;
-use crate::evidence::{BoundEvidence, Evidence, EvidenceKind, Measurement, ReportData, SignerId};
 use crate::evidence::UnixSeconds;
+use crate::evidence::{BoundEvidence, Evidence, EvidenceKind, Measurement, ReportData, SignerId};
 use ed25519_dalek::{Signature, VerifyingKey};
 use subtle::ConstantTimeEq;
 

@@ -229,7 +229,10 @@ fn expired_and_idle_sessions_are_refused() {
         server.open(&f, UnixSeconds(t)).unwrap();
     }
     let late = UnixSeconds(NOW.0 + 100);
-    assert_eq!(client.seal(b"", b"x", late).unwrap_err(), Error::SessionExpired);
+    assert_eq!(
+        client.seal(b"", b"x", late).unwrap_err(),
+        Error::SessionExpired
+    );
     let f = client.seal(b"", b"x", UnixSeconds(t)).unwrap();
     assert_eq!(server.open(&f, late), Err(Error::SessionExpired));
 
@@ -238,7 +241,10 @@ fn expired_and_idle_sessions_are_refused() {
     let (mut server, answer) = e.accept(&hello, NOW, limits).unwrap();
     let mut client = hs.finish(&answer, NOW, limits).unwrap();
     let f = client.seal(b"", b"x", NOW).unwrap();
-    assert_eq!(server.open(&f, UnixSeconds(NOW.0 + 30)), Err(Error::SessionIdle));
+    assert_eq!(
+        server.open(&f, UnixSeconds(NOW.0 + 30)),
+        Err(Error::SessionIdle)
+    );
 }
 
 #[test]
@@ -282,7 +288,12 @@ fn ingest_peers_attest_each_other_with_ix() {
     let (a, b) = (mk(), mk());
     let (hs, hello) = a.peer_initiate(measurement_verifier(&p)).unwrap();
     let (mut b_ch, answer) = b
-        .peer_accept(&hello, &measurement_verifier(&p), NOW, SessionLimits::default())
+        .peer_accept(
+            &hello,
+            &measurement_verifier(&p),
+            NOW,
+            SessionLimits::default(),
+        )
         .unwrap();
     let mut a_ch = hs.finish(&answer, NOW, SessionLimits::default()).unwrap();
     assert_eq!(a_ch.id(), b_ch.id());
@@ -298,8 +309,13 @@ fn ingest_peers_attest_each_other_with_ix() {
     let c = EnclaveResponder::new(keys, ev).unwrap();
     let (_, hello) = c.peer_initiate(measurement_verifier(&p)).unwrap();
     assert_eq!(
-        b.peer_accept(&hello, &measurement_verifier(&p), NOW, SessionLimits::default())
-            .unwrap_err(),
+        b.peer_accept(
+            &hello,
+            &measurement_verifier(&p),
+            NOW,
+            SessionLimits::default()
+        )
+        .unwrap_err(),
         Error::Evidence(VerifyError::BadSignature)
     );
 }

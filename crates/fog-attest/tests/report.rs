@@ -60,7 +60,13 @@ fn response(w: &World) -> wire::ReportResponse {
 }
 
 fn validate(w: &World, resp: &wire::ReportResponse) -> Result<ValidatedFogPubkey> {
-    validate_report(&w.address, resp, &measurement_verifier(&w.provider), NOW, 10)
+    validate_report(
+        &w.address,
+        resp,
+        &measurement_verifier(&w.provider),
+        NOW,
+        10,
+    )
 }
 
 #[test]
@@ -145,7 +151,13 @@ fn a_chain_not_signed_by_the_address_authority_is_refused() {
     let mut r = rng(1021);
     let plain = AccountKey::random(&mut r).default_subaddress();
     assert_eq!(
-        validate_report(&plain, &response(&w), &measurement_verifier(&w.provider), NOW, 10),
+        validate_report(
+            &plain,
+            &response(&w),
+            &measurement_verifier(&w.provider),
+            NOW,
+            10
+        ),
         Err(Error::NoFogSignature)
     );
 }
@@ -196,7 +208,10 @@ fn evidence_that_fails_policy_is_refused() {
         w.authority.chain.clone(),
         &w.authority.leaf_key,
     );
-    assert_eq!(validate(&w, &resp), Err(Error::Evidence(VerifyError::Stale)));
+    assert_eq!(
+        validate(&w, &resp),
+        Err(Error::Evidence(VerifyError::Stale))
+    );
     // Too old a security version for the policy.
     let v = signer_verifier(&w.provider, 9);
     assert_eq!(
@@ -265,5 +280,8 @@ fn the_digest_follows_the_documented_schema() {
     t.append_message(b"", b"agg-end");
     t.append_message(b"name", b"Report");
     assert_eq!(t.finalize(), report_list_digest(&[r]));
-    assert_ne!(report_list_digest(&[]), report_list_digest(&[report(&w, "", NOW).to_wire()]));
+    assert_ne!(
+        report_list_digest(&[]),
+        report_list_digest(&[report(&w, "", NOW).to_wire()])
+    );
 }

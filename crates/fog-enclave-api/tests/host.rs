@@ -5,8 +5,8 @@
 
 use fog_attest::{
     BoundEvidence, ChannelKeypair, ClientHandshake, ConfigId, EnclaveIdentity, EnclaveResponder,
-    Evidence, IdentityRule, Measurement, Policy, Provider, ReportData, SessionLimits,
-    SessionTable, SignerId, SimProvider, UnixSeconds, Verifier,
+    Evidence, IdentityRule, Measurement, Policy, Provider, ReportData, SessionLimits, SessionTable,
+    SignerId, SimProvider, UnixSeconds, Verifier,
 };
 use fog_enclave_api::messages::{
     client, view_request::Call, view_response::Answer, ChannelFrame, ChannelHello,
@@ -135,7 +135,11 @@ fn host_drives_an_attested_channel_through_the_boundary() {
     let host: Host<_, ViewApi> = Host::new(EchoEnclave::new());
 
     // The host asks the enclave what to attest, has the provider sign it, hands it back.
-    let Some(Answer::Hello(rd)) = host.call(&req(Call::GetReportData(ReportDataRequest {}))).unwrap().answer else {
+    let Some(Answer::Hello(rd)) = host
+        .call(&req(Call::GetReportData(ReportDataRequest {})))
+        .unwrap()
+        .answer
+    else {
         panic!("report data")
     };
     let rd = ReportData::from_slice(&rd.data).unwrap();

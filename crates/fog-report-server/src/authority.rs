@@ -61,7 +61,11 @@ fn key_pem(key: &SigningKey) -> Result<zeroize::Zeroizing<String>, Error> {
 
 /// Creates a new authority named `name` (a plain CN value) in `out_dir`, valid from now for
 /// `validity_days`. Refuses to overwrite existing files.
-pub fn new_authority(out_dir: &Path, name: &str, validity_days: u64) -> Result<AuthorityFiles, Error> {
+pub fn new_authority(
+    out_dir: &Path,
+    name: &str,
+    validity_days: u64,
+) -> Result<AuthorityFiles, Error> {
     let now = UnixSeconds::now();
     // Backdate a little for clock skew between operator and senders.
     let not_before = UnixSeconds(now.0.saturating_sub(3600));
@@ -81,11 +85,23 @@ pub fn new_authority(out_dir: &Path, name: &str, validity_days: u64) -> Result<A
     write_new(&chain_path, chain_pem.as_bytes(), false)?;
     let leaf_path = out_dir.join("leaf.key");
     write_new(&leaf_path, key_pem(&a.leaf_key)?.as_bytes(), true)?;
-    write_new(&out_dir.join("intermediate.key"), key_pem(&a.intermediate_key)?.as_bytes(), true)?;
-    write_new(&out_dir.join("root.key"), key_pem(&a.root_key)?.as_bytes(), true)?;
+    write_new(
+        &out_dir.join("intermediate.key"),
+        key_pem(&a.intermediate_key)?.as_bytes(),
+        true,
+    )?;
+    write_new(
+        &out_dir.join("root.key"),
+        key_pem(&a.root_key)?.as_bytes(),
+        true,
+    )?;
     let root_spki_der = a.root_spki_der()?;
     let hex: String = root_spki_der.iter().map(|b| format!("{b:02x}")).collect();
-    write_new(&out_dir.join("root.spki.hex"), format!("{hex}\n").as_bytes(), false)?;
+    write_new(
+        &out_dir.join("root.spki.hex"),
+        format!("{hex}\n").as_bytes(),
+        false,
+    )?;
     Ok(AuthorityFiles {
         chain_pem: chain_path,
         leaf_key: leaf_path,

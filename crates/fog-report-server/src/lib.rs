@@ -139,12 +139,13 @@ impl SigningConfig {
             .iter()
             .map(|c| c.to_der().map_err(|_| Error::ChainPem))
             .collect::<Result<Vec<_>, _>>()?;
-        let key_text = zeroize::Zeroizing::new(std::fs::read_to_string(key_pem).map_err(
-            |source| Error::Io {
-                path: key_pem.display().to_string(),
-                source,
-            },
-        )?);
+        let key_text =
+            zeroize::Zeroizing::new(std::fs::read_to_string(key_pem).map_err(|source| {
+                Error::Io {
+                    path: key_pem.display().to_string(),
+                    source,
+                }
+            })?);
         let key = SigningKey::from_pkcs8_pem(&key_text).map_err(|_| Error::KeyPem)?;
         Self::new(chain, key)
     }

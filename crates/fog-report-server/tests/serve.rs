@@ -24,7 +24,10 @@ async fn a_sender_validates_what_the_server_serves() {
     {
         use std::os::unix::fs::PermissionsExt;
         for key in ["leaf.key", "intermediate.key", "root.key"] {
-            let mode = std::fs::metadata(dir.path().join(key)).unwrap().permissions().mode();
+            let mode = std::fs::metadata(dir.path().join(key))
+                .unwrap()
+                .permissions()
+                .mode();
             assert_eq!(mode & 0o777, 0o600, "{key}");
         }
     }
@@ -66,7 +69,9 @@ async fn a_sender_validates_what_the_server_serves() {
         let _ = stopped.await;
     }));
 
-    let mut client = ReportApiClient::connect(format!("http://{addr}")).await.unwrap();
+    let mut client = ReportApiClient::connect(format!("http://{addr}"))
+        .await
+        .unwrap();
     let response = client
         .get_reports(ReportRequest {})
         .await
@@ -74,7 +79,8 @@ async fn a_sender_validates_what_the_server_serves() {
         .into_inner();
     assert_eq!(response.chain.len(), 3);
 
-    let account = AccountKey::random(&mut rng).with_fog("fog://localhost", "", &files.root_spki_der);
+    let account =
+        AccountKey::random(&mut rng).with_fog("fog://localhost", "", &files.root_spki_der);
     let verifier = Verifier::new(
         provider.trust_anchor(),
         Policy::new(vec![IdentityRule::Measurement(Measurement([3; 32]))], 600),
@@ -96,7 +102,13 @@ async fn a_sender_validates_what_the_server_serves() {
     let stranger =
         AccountKey::random(&mut rng).with_fog("fog://localhost", "", &other_files.root_spki_der);
     assert_eq!(
-        validate_report(&stranger.default_subaddress(), &response, &verifier, UnixSeconds::now(), 10),
+        validate_report(
+            &stranger.default_subaddress(),
+            &response,
+            &verifier,
+            UnixSeconds::now(),
+            10
+        ),
         Err(Error::Authority)
     );
 
