@@ -38,7 +38,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .extern_path(".blockchain", "::fog_transaction::wire")
         .extern_path(".attest", "::fog_attest::wire")
         .extern_path(".report.ReportRequest", "::fog_attest::wire::ReportRequest")
-        .extern_path(".report.ReportResponse", "::fog_attest::wire::ReportResponse")
+        .extern_path(
+            ".report.ReportResponse",
+            "::fog_attest::wire::ReportResponse",
+        )
         .extern_path(".report.Report", "::fog_attest::wire::Report")
         .compile_fds(fds)?;
     Ok(())
