@@ -114,6 +114,7 @@ pub fn ingest(args: &Args) -> Result<(), String> {
         .map_err(|e| e.to_string())?
         .into_iter()
         .collect();
+    let sink = Sink::open(&backend, &enclave)?;
     let mut per_txout_us = Vec::with_capacity(work.len());
     let start = Instant::now();
     let mut rotations = 0;
@@ -122,12 +123,14 @@ pub fn ingest(args: &Args) -> Result<(), String> {
         let out = enclave
             .ingest_block(block_index, global, 0, b)
             .map_err(|e| e.to_string())?;
+        global += b.len() as u64;
+        sink.write(block_index, global, &out.records)?;
         per_txout_us.push(t.elapsed().as_secs_f64() * 1e6 / b.len() as f64);
         rotations += usize::from(out.rotated_to.is_some());
-        global += b.len() as u64;
         block_index += 1;
     }
     let secs = start.elapsed().as_secs_f64();
+    sink.close();
     let (median, p99) = stats(&mut per_txout_us);
     println!(
         "{}",
@@ -151,4 +154,92 @@ pub fn ingest(args: &Args) -> Result<(), String> {
         })
     );
     Ok(())
+}
+
+/// Where ingested blocks go: nowhere (the enclave logic alone), or a recovery DB, one
+/// `add_block_data` transaction per block as the ingest server does.
+struct Sink {
+    rt: Option<tokio::runtime::Runtime>,
+    db: Option<fog_recovery_db::AnyRecoveryDb>,
+    invocation: fog_recovery_db::IngestInvocationId,
+    dir: Option<std::path::PathBuf>,
+}
+
+impl Sink {
+    fn open<F, M, R, S>(backend: &str, enclave: &IngestEnclave<F, M, R, S>) -> Result<Self, String>
+    where
+        F: fog_oram::StoreFactory,
+        M: rand::RngCore + rand::CryptoRng,
+        R: rand::RngCore + rand::CryptoRng,
+        S: FnMut() -> (F, M),
+    {
+        use fog_recovery_db::{BlockIndex, RecoveryDb};
+        if backend == "none" {
+            return Ok(Self {
+                rt: None,
+                db: None,
+                invocation: fog_recovery_db::IngestInvocationId(0),
+                dir: None,
+            });
+        }
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| e.to_string())?;
+        let (url, dir) = if backend == "sqlite" {
+            let dir = std::env::temp_dir().join(format!("fog-bench-ingest-{}", std::process::id()));
+            std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+            (
+                format!("sqlite://{}", dir.join("recovery.db").display()),
+                Some(dir),
+            )
+        } else {
+            let url = std::env::var("FOG_BENCH_POSTGRES_URL").map_err(|_| {
+                "set FOG_BENCH_POSTGRES_URL to a database the benchmark may write".to_string()
+            })?;
+            (url, None)
+        };
+        let key = fog_crypto::CompressedRistrettoPublic::from(&enclave.ingress_public_key());
+        let egress = enclave.kex_rng_pubkey();
+        let (db, invocation) = rt.block_on(async {
+            let db = fog_recovery_db::open(&url)
+                .await
+                .map_err(|e| e.to_string())?;
+            db.new_ingress_key(&key, BlockIndex(0))
+                .await
+                .map_err(|e| e.to_string())?;
+            let inv = db
+                .new_ingest_invocation(None, &key, &egress, BlockIndex(0))
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok::<_, String>((db, inv))
+        })?;
+        Ok(Self {
+            rt: Some(rt),
+            db: Some(db),
+            invocation,
+            dir,
+        })
+    }
+
+    fn write(
+        &self,
+        block: u64,
+        cumulative: u64,
+        records: &[fog_transaction::wire::ETxOutRecord],
+    ) -> Result<(), String> {
+        use fog_recovery_db::{BlockIndex, RecoveryDb};
+        let (Some(rt), Some(db)) = (&self.rt, &self.db) else {
+            return Ok(());
+        };
+        rt.block_on(db.add_block_data(self.invocation, BlockIndex(block), cumulative, 0, records))
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+
+    fn close(self) {
+        if let Some(dir) = self.dir {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
 }
