@@ -2,9 +2,11 @@
 #![forbid(unsafe_code)]
 
 mod accounts;
+mod authority;
 mod generate;
 mod ledger_tool;
 mod node;
+mod report;
 
 use std::{path::PathBuf, process::ExitCode};
 
@@ -27,6 +29,17 @@ enum Command {
     /// Create or extend a ledger DB by hand (scripted scenarios, tests).
     #[command(subcommand)]
     LedgerTool(LedgerTool),
+    /// The fog authority: the certificate chain that signs ingest reports.
+    #[command(subcommand)]
+    Authority(Authority),
+    /// Serve the signed ingest reports from the recovery DB.
+    Report(report::ReportArgs),
+}
+
+#[derive(Debug, Subcommand)]
+enum Authority {
+    /// Create a root, intermediate and leaf certificate (Ed25519) and their keys.
+    New(authority::NewArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -101,6 +114,8 @@ fn main() -> ExitCode {
         Command::GenerateLedger(args) => generate::run(args),
         Command::LedgerTool(LedgerTool::Init(args)) => ledger_tool::init(args),
         Command::LedgerTool(LedgerTool::AddBlock(args)) => ledger_tool::add_block(args),
+        Command::Authority(Authority::New(args)) => authority::new(args),
+        Command::Report(args) => report::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

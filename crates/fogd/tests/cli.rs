@@ -405,3 +405,59 @@ fn bad_input_is_one_line_and_exit_code_2() {
     }
     assert!(!Path::new(missing).exists());
 }
+
+#[test]
+fn authority_new_writes_a_chain_whose_root_addresses_sign() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("authority");
+    let o = run(&[
+        "authority",
+        "new",
+        "--out",
+        out.to_str().unwrap(),
+        "--days",
+        "30",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let spki = hex::decode(String::from_utf8(o.stdout).unwrap().trim()).unwrap();
+    for f in [
+        "root.pem",
+        "intermediate.pem",
+        "leaf.pem",
+        "chain.pem",
+        "leaf.key",
+    ] {
+        assert!(out.join(f).exists(), "{f} missing");
+    }
+    // An address signed over this SPKI verifies against it; the signing config loads.
+    let mut rng = rand_chacha::ChaCha20Rng::from_seed([21; 32]);
+    let account = AccountKey::random(&mut rng).with_fog("fog://fog.example", "", &spki);
+    account
+        .default_subaddress()
+        .verify_fog_authority_sig(&spki)
+        .unwrap();
+    fog_report_server::SigningConfig::load(&out.join("chain.pem"), &out.join("leaf.key")).unwrap();
+    // A second run never overwrites the keys.
+    let again = run(&["authority", "new", "--out", out.to_str().unwrap()]);
+    assert!(!again.status.success());
+    let err = String::from_utf8(again.stderr).unwrap();
+    assert_eq!(err.lines().count(), 1, "{err}");
+}
+
+#[test]
+fn report_refuses_a_missing_chain_in_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("nope.pem");
+    let err = assert_input_error(&[
+        "report",
+        "--listen",
+        "127.0.0.1:0",
+        "--chain",
+        missing.to_str().unwrap(),
+        "--key",
+        missing.to_str().unwrap(),
+        "--recovery-db",
+        "memory:",
+    ]);
+    assert!(err.contains("signing chain"), "{err}");
+}

@@ -1,0 +1,89 @@
+//! `fogd report`: serves the signed ingest reports that senders need for fog hints.
+
+use std::{net::SocketAddr, path::PathBuf, sync::Arc};
+
+use clap::Args;
+use fog_attest::{BoundEvidence, Report};
+use fog_recovery_db::{AnyRecoveryDb, ReportDb};
+use fog_report_server::{ReportSource, SigningConfig};
+
+use crate::{failed, input, CliError};
+
+/// Arguments of `fogd report`.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Address to serve gRPC on.
+    #[arg(long, value_name = "ADDR")]
+    listen: SocketAddr,
+    /// The authority chain (PEM, root first), from `fogd authority new`.
+    #[arg(long, value_name = "FILE")]
+    chain: PathBuf,
+    /// The leaf's private key (PKCS#8 PEM).
+    #[arg(long, value_name = "FILE")]
+    key: PathBuf,
+    /// The recovery DB ingest publishes its reports to (`sqlite:///path`, a path, or
+    /// `postgres://...`).
+    #[arg(long = "recovery-db", value_name = "URL")]
+    recovery_db: String,
+}
+
+/// Reads the reports that ingest published to the recovery DB.
+struct RecoveryDbReports {
+    db: AnyRecoveryDb,
+    runtime: tokio::runtime::Handle,
+}
+
+impl ReportSource for RecoveryDbReports {
+    fn reports(&self) -> Result<Vec<Report>, fog_report_server::Error> {
+        // The report server calls this on a blocking thread, where blocking on the runtime is
+        // allowed.
+        let rows = self
+            .runtime
+            .block_on(self.db.get_all_reports())
+            .map_err(|e| {
+                tracing::warn!("recovery DB: {e}");
+                fog_report_server::Error::Source
+            })?;
+        let mut reports = Vec::with_capacity(rows.len());
+        for (id, data) in rows {
+            // A report whose evidence does not decode is left out (and logged): a sender could
+            // not validate it anyway.
+            match BoundEvidence::decode(&data.evidence) {
+                Ok(evidence) => reports.push(Report {
+                    fog_report_id: id,
+                    evidence,
+                    pubkey_expiry: data.pubkey_expiry.0,
+                }),
+                Err(e) => tracing::warn!(report_id = %id, "report evidence does not decode: {e}"),
+            }
+        }
+        Ok(reports)
+    }
+}
+
+/// Runs the report service until Ctrl-C.
+pub fn run(args: ReportArgs) -> Result<(), CliError> {
+    let signing = SigningConfig::load(&args.chain, &args.key)
+        .map_err(|e| input(format!("cannot load the signing chain and key: {e}")))?;
+    let runtime = tokio::runtime::Runtime::new()
+        .map_err(|e| failed(format!("cannot start the runtime: {e}")))?;
+    runtime.block_on(async {
+        let db = fog_recovery_db::open(&args.recovery_db)
+            .await
+            .map_err(|e| input(format!("cannot open the recovery DB: {e}")))?;
+        let listener = tokio::net::TcpListener::bind(args.listen)
+            .await
+            .map_err(|e| input(format!("cannot listen on {}: {e}", args.listen)))?;
+        eprintln!("fogd report: serving on {}", args.listen);
+        let source = Arc::new(RecoveryDbReports {
+            db,
+            runtime: tokio::runtime::Handle::current(),
+        });
+        let shutdown = async {
+            let _ = tokio::signal::ctrl_c().await;
+        };
+        fog_report_server::serve(listener, source, signing, shutdown)
+            .await
+            .map_err(|e| failed(format!("report service stopped: {e}")))
+    })
+}
