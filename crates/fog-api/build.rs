@@ -9,6 +9,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "proto/fog_node.proto",
         "proto/attest.proto",
         "proto/report.proto",
+        "proto/fog_ingest.proto",
     ];
     for p in protos {
         println!("cargo:rerun-if-changed={p}");

@@ -24,4 +24,10 @@ pub mod report {
     tonic::include_proto!("report");
 }
 
+/// The ingest server's admin API (`fog_ingest.proto`).
+#[allow(missing_docs, clippy::all, clippy::pedantic, clippy::unwrap_used)]
+pub mod fog_ingest {
+    tonic::include_proto!("fog_ingest");
+}
+
 pub use fog_transaction::wire as external;

@@ -106,6 +106,13 @@ struct Gcm {
     j0: [u8; 16],
 }
 
+impl Drop for Gcm {
+    fn drop(&mut self) {
+        // J0 is derived from the secret nonce.
+        self.j0.zeroize();
+    }
+}
+
 impl Gcm {
     fn new(k: &AeadKey) -> Self {
         let cipher = Aes256::new(k.key[..].into());
@@ -128,12 +135,13 @@ impl Gcm {
     }
 
     /// The tag over a ciphertext.
-    fn tag(mut self, ciphertext: &[u8]) -> [u8; TAG_LEN] {
-        self.ghash.update_padded(ciphertext);
+    fn tag(&self, ciphertext: &[u8]) -> [u8; TAG_LEN] {
+        let mut ghash = self.ghash.clone();
+        ghash.update_padded(ciphertext);
         let mut lengths = [0u8; 16];
         lengths[8..].copy_from_slice(&((ciphertext.len() as u64) * 8).to_be_bytes());
-        self.ghash.update(&[lengths.into()]);
-        let s: [u8; 16] = self.ghash.finalize().into();
+        ghash.update(&[lengths.into()]);
+        let s: [u8; 16] = ghash.finalize().into();
         let mut ej0 = self.j0;
         self.cipher.encrypt_block((&mut ej0).into());
         let mut tag = [0u8; TAG_LEN];

@@ -60,7 +60,7 @@ pub struct KexRngPubkey {
 /// A serialized [`KexRng`] (protobuf `StoredRng { bytes secret = 1; bytes buffer = 2;
 /// uint64 counter = 3; uint32 version = 4; }`). Holds the secret: zeroized on drop, redacted in
 /// `Debug`.
-#[derive(PartialEq, Eq, prost::Message)]
+#[derive(prost::Message)]
 #[prost(skip_debug)]
 pub struct StoredRng {
     /// The 32-byte key-exchange secret.
@@ -80,8 +80,22 @@ pub struct StoredRng {
 impl Drop for StoredRng {
     fn drop(&mut self) {
         self.secret.zeroize();
+        self.buffer.zeroize();
     }
 }
+
+impl PartialEq for StoredRng {
+    /// Constant time in the contents (lengths are public).
+    fn eq(&self, other: &Self) -> bool {
+        bool::from(
+            self.secret.ct_eq(&other.secret)
+                & self.buffer.ct_eq(&other.buffer)
+                & self.counter.ct_eq(&other.counter)
+                & self.version.ct_eq(&other.version),
+        )
+    }
+}
+impl Eq for StoredRng {}
 
 impl fmt::Debug for StoredRng {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

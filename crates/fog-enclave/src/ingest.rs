@@ -21,6 +21,10 @@
 //!
 //! Trust side: trusted. No I/O, no clock, no logging; randomness comes from the RNG the
 //! enclave is built with (the platform's hardware RNG in a real enclave).
+//!
+//! One timing exception, visible only to the sender who made it: a hint that authenticates
+//! but whose key bytes are not a canonical point makes the point decoding return early. Only
+//! someone who can encrypt to the ingress key and chose those bytes learns anything from it.
 
 use alloc::vec::Vec;
 use core::fmt;
@@ -178,7 +182,10 @@ where
             .iter()
             .enumerate()
             .map(|(i, t)| {
-                TxOutRecord::new(t, first_global_index + i as u64, block_index, timestamp)
+                let global = first_global_index
+                    .checked_add(i as u64)
+                    .ok_or(IngestError::InvalidBlockData)?;
+                TxOutRecord::new(t, global, block_index, timestamp)
                     .map_err(|_| IngestError::InvalidBlockData)
             })
             .collect::<Result<_, _>>()?;

@@ -35,6 +35,9 @@ pub enum IngestError {
     /// The ingress key is retired and past its expiry: nothing left to do.
     #[error("the ingress key is retired and past its expiry")]
     Retired,
+    /// A block is waiting to be written; retry the request after it lands.
+    #[error("a block is being written; retry")]
+    Busy,
     /// Another ingest server with the same ingress key already processed this block.
     #[error("block {0} was already processed with this ingress key by another server")]
     LostRace(u64),
@@ -82,7 +85,7 @@ impl Default for IngestConfig {
     }
 }
 
-type MakeMap = Box<dyn FnMut() -> (HeapFactory, ChaCha20Rng) + Send>;
+type MakeMap = Box<dyn FnMut() -> (HeapFactory, ChaCha20Rng) + Send + Sync>;
 type Enclave = IngestEnclave<HeapFactory, ChaCha20Rng, ChaCha20Rng, MakeMap>;
 
 /// What the server is doing.
@@ -110,6 +113,23 @@ pub struct IngestServer<D: RecoveryDb> {
     invocation: IngestInvocationId,
     next_block: u64,
     evidence: Box<dyn EvidenceSource>,
+    state: StateDir,
+    blocks_processed: u64,
+    txouts_processed: u64,
+    /// A block the enclave processed whose records are not yet in the recovery DB. A retry
+    /// writes these same records: running the block through the enclave again would advance
+    /// the recipients' RNG counters twice and leave holes in their search-key sequences.
+    pending: Option<PendingBlock>,
+    /// An egress key the enclave uses that has no ingest invocation in the recovery DB yet.
+    unregistered_egress: Option<KexRngPubkey>,
+}
+
+struct PendingBlock {
+    index: u64,
+    cumulative_txo_count: u64,
+    timestamp: u64,
+    txouts: u64,
+    records: Vec<fog_transaction::wire::ETxOutRecord>,
 }
 
 fn new_rng() -> ChaCha20Rng {
@@ -177,6 +197,11 @@ impl<D: RecoveryDb> IngestServer<D> {
             invocation,
             next_block,
             evidence,
+            state,
+            blocks_processed: 0,
+            txouts_processed: 0,
+            pending: None,
+            unregistered_egress: None,
         })
     }
 
@@ -196,13 +221,81 @@ impl<D: RecoveryDb> IngestServer<D> {
         }
     }
 
+    /// Blocks and TxOuts processed since this server opened.
+    pub fn processed(&self) -> (u64, u64) {
+        (self.blocks_processed, self.txouts_processed)
+    }
+
+    /// The ledger's block count now.
+    pub fn ledger_block_count(&self) -> Result<u64, IngestError> {
+        Ok(self.ledger.num_blocks()?)
+    }
+
+    /// The ingress key's status in the recovery DB (retired flag, published expiry).
+    pub async fn key_status(&self) -> Result<fog_recovery_db::IngressPublicKeyStatus, IngestError> {
+        self.db
+            .get_ingress_key_status(&self.ingress_key)
+            .await?
+            .ok_or(IngestError::CorruptState(
+                "ingress key missing from the recovery DB",
+            ))
+    }
+
+    /// Starts a new egress key (and a new ingest invocation, i.e. RNG record) from the next
+    /// block. The old egress key is zeroized inside the enclave.
+    pub async fn rotate_egress_key(&mut self) -> Result<(), IngestError> {
+        if self.pending.is_some() {
+            return Err(IngestError::Busy);
+        }
+        self.unregistered_egress = Some(self.enclave.rotate()?);
+        self.register_egress().await?;
+        tracing::info!(
+            block = self.next_block,
+            invocation = self.invocation.0,
+            "egress key rotated by the operator"
+        );
+        Ok(())
+    }
+
+    /// Opens the ingest invocation of an egress key the enclave switched to, starting at the
+    /// next block, and records it in the state directory. Safe to call again after a failure.
+    async fn register_egress(&mut self) -> Result<(), IngestError> {
+        if let Some(egress) = &self.unregistered_egress {
+            self.invocation = self
+                .db
+                .new_ingest_invocation(
+                    Some(self.invocation),
+                    &self.ingress_key,
+                    egress,
+                    BlockIndex(self.next_block),
+                )
+                .await?;
+            self.unregistered_egress = None;
+            self.state.store_invocation(self.invocation.0)?;
+        }
+        Ok(())
+    }
+
+    /// Retires (or un-retires) the ingress key: reports stop being written, and ingest stops
+    /// once it passes the key's last published expiry.
+    pub async fn set_retired(&self, retired: bool) -> Result<(), IngestError> {
+        self.db
+            .retire_ingress_key(&self.ingress_key, retired)
+            .await?;
+        tracing::info!(retired, "ingress key retirement changed");
+        Ok(())
+    }
+
     /// Publishes the report: the ingress key with its evidence, valid until
     /// `next_block + pubkey_expiry_window`.
     pub async fn publish_report(&self) -> Result<(), IngestError> {
         let data = ReportData {
             ingest_invocation_id: Some(self.invocation),
             evidence: self.evidence.evidence(&self.enclave.ingress_public_key()),
-            pubkey_expiry: BlockIndex(self.next_block + self.config.pubkey_expiry_window),
+            pubkey_expiry: BlockIndex(
+                self.next_block
+                    .saturating_add(self.config.pubkey_expiry_window),
+            ),
         };
         let status = self
             .db
@@ -215,75 +308,100 @@ impl<D: RecoveryDb> IngestServer<D> {
     }
 
     /// Processes the next block if the ledger has it. Returns whether a block was processed.
-    /// The block's records and its "processed" mark are one recovery-DB transaction.
+    /// The block's records and its "processed" mark are one recovery-DB transaction; after a
+    /// failed write, the next call writes the same records again (the enclave is not asked
+    /// twice for one block).
     pub async fn process_next_block(&mut self) -> Result<bool, IngestError> {
-        let snapshot = self.ledger.snapshot()?;
-        if self.next_block >= snapshot.num_blocks()? {
-            return Ok(false);
+        if self.pending.is_none() {
+            let snapshot = self.ledger.snapshot()?;
+            if self.next_block >= snapshot.num_blocks()? {
+                return Ok(false);
+            }
+            let index = self.next_block;
+            let block = snapshot
+                .block(index)?
+                .ok_or(IngestError::CorruptState("ledger block"))?;
+            let contents = snapshot
+                .block_contents(index)?
+                .ok_or(IngestError::CorruptState("ledger block contents"))?;
+            let timestamp = snapshot.block_timestamp(index)?.unwrap_or(0);
+            drop(snapshot);
+            let first = block
+                .cumulative_txo_count
+                .checked_sub(contents.outputs.len() as u64)
+                .ok_or(IngestError::CorruptState("ledger cumulative TxOut count"))?;
+            self.publish_report().await?;
+            let out = self
+                .enclave
+                .ingest_block(index, first, timestamp, &contents.outputs)?;
+            if let Some(egress) = out.rotated_to {
+                // Only the latest key matters: an earlier unregistered one signed no block.
+                self.unregistered_egress = Some(egress);
+                tracing::info!(block = index, "egress key rotated: the RNG store filled up");
+            }
+            self.pending = Some(PendingBlock {
+                index,
+                cumulative_txo_count: block.cumulative_txo_count,
+                timestamp,
+                txouts: contents.outputs.len() as u64,
+                records: out.records,
+            });
         }
-        let index = self.next_block;
-        let block = snapshot
-            .block(index)?
-            .ok_or(IngestError::CorruptState("ledger block"))?;
-        let contents = snapshot
-            .block_contents(index)?
-            .ok_or(IngestError::CorruptState("ledger block contents"))?;
-        let timestamp = snapshot.block_timestamp(index)?.unwrap_or(0);
-        drop(snapshot);
-        self.publish_report().await?;
-        let first = block.cumulative_txo_count - contents.outputs.len() as u64;
-        let out = self
-            .enclave
-            .ingest_block(index, first, timestamp, &contents.outputs)?;
-        if let Some(egress) = out.rotated_to {
-            self.invocation = self
-                .db
-                .new_ingest_invocation(
-                    Some(self.invocation),
-                    &self.ingress_key,
-                    &egress,
-                    BlockIndex(index),
-                )
-                .await?;
-            tracing::info!(
-                block = index,
-                invocation = self.invocation.0,
-                "egress key rotated"
-            );
-        }
+        self.register_egress().await?;
+        let p = self
+            .pending
+            .as_ref()
+            .ok_or(IngestError::CorruptState("pending block"))?;
         let status = self
             .db
             .add_block_data(
                 self.invocation,
-                BlockIndex(index),
-                block.cumulative_txo_count,
-                timestamp,
-                &out.records,
+                BlockIndex(p.index),
+                p.cumulative_txo_count,
+                p.timestamp,
+                &p.records,
             )
             .await?;
+        let p = self
+            .pending
+            .take()
+            .ok_or(IngestError::CorruptState("pending block"))?;
         if status.block_already_scanned_with_this_key {
-            return Err(IngestError::LostRace(index));
+            return Err(IngestError::LostRace(p.index));
         }
         self.next_block += 1;
+        self.blocks_processed += 1;
+        self.txouts_processed += p.txouts;
         Ok(true)
     }
 
     /// Follows the ledger until `shutdown` resolves: processes every block as it appears,
-    /// retrying recovery-DB errors that say a retry can help.
+    /// retrying recovery-DB errors that say a retry can help. Returns `Ok` on shutdown, and
+    /// `Err(Retired)` when a retired key has passed its expiry (nothing left to do).
     pub async fn run(
-        mut self,
+        self,
+        shutdown: impl std::future::Future<Output = ()>,
+    ) -> Result<(), IngestError> {
+        Self::run_shared(std::sync::Arc::new(tokio::sync::Mutex::new(self)), shutdown).await
+    }
+
+    /// [`IngestServer::run`] for a server shared with the admin API, which locks it between
+    /// blocks.
+    pub async fn run_shared(
+        server: std::sync::Arc<tokio::sync::Mutex<Self>>,
         shutdown: impl std::future::Future<Output = ()>,
     ) -> Result<(), IngestError> {
         tokio::pin!(shutdown);
         let mut backoff = Duration::from_secs(1);
+        let poll = server.lock().await.config.poll_interval;
         loop {
-            let result = self.process_next_block().await;
+            let result = server.lock().await.process_next_block().await;
             let wait = match result {
                 Ok(true) => {
                     backoff = Duration::from_secs(1);
                     continue;
                 }
-                Ok(false) => self.config.poll_interval,
+                Ok(false) => poll,
                 Err(IngestError::RecoveryDb(e)) if e.should_retry() => {
                     tracing::warn!("recovery DB unavailable, retrying in {:?}", backoff);
                     let w = backoff;

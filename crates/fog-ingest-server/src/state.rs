@@ -57,7 +57,7 @@ impl StateDir {
     ) -> Result<RistrettoPrivate, IngestError> {
         let path = self.0.join("platform.key");
         match fs::read(&path) {
-            Ok(bytes) => RistrettoPrivate::from_bytes(&bytes)
+            Ok(bytes) => RistrettoPrivate::from_bytes(&zeroize::Zeroizing::new(bytes))
                 .map_err(|_| IngestError::CorruptState("platform.key")),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let key = RistrettoPrivate::random(rng);

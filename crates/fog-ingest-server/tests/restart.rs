@@ -20,8 +20,12 @@ use rand_chacha::ChaCha20Rng;
 const CHILD: &str = "FOG_INGEST_TEST_CHILD";
 
 fn config() -> IngestConfig {
+    config_with(1 << 10)
+}
+
+fn config_with(user_capacity: u64) -> IngestConfig {
     IngestConfig {
-        user_capacity: 1 << 10,
+        user_capacity,
         poll_interval: Duration::from_millis(10),
         ..IngestConfig::default()
     }
@@ -259,4 +263,66 @@ async fn killed_mid_stream_it_resumes_without_loss_or_duplicates() {
     );
     println!("killed after {seen} blocks");
     check(dir.path(), &users(), &expected, blocks).await;
+}
+
+#[tokio::test]
+async fn rotations_and_restarts_retire_every_dead_rng() {
+    if std::env::var(CHILD).is_ok() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let blocks = 12;
+    let expected = setup(dir.path(), blocks).await;
+    let db = SqliteRecoveryDb::open(dir.path().join("recovery.db")).unwrap();
+    let ledger = LedgerDb::open(dir.path().join("ledger.redb")).unwrap();
+    // A tiny RNG store: the enclave rotates every block or two.
+    for stop_at in [5, blocks] {
+        let state = StateDir::new(dir.path().join("state")).unwrap();
+        let mut server = IngestServer::open(
+            ledger.clone(),
+            db.clone(),
+            state,
+            config_with(16),
+            Box::new(NoEvidence),
+        )
+        .await
+        .unwrap();
+        while server.status().next_block < stop_at && server.process_next_block().await.unwrap() {}
+        if stop_at == 5 {
+            server.rotate_egress_key().await.unwrap();
+        }
+    }
+    let (events, _) = db.search_user_events(UserEventId(0)).await.unwrap();
+    let rngs = events
+        .iter()
+        .filter(|e| matches!(e, FogUserEvent::NewRngRecord(_)))
+        .count();
+    let retired = events
+        .iter()
+        .filter(|e| matches!(e, FogUserEvent::DecommissionIngestInvocation { .. }))
+        .count();
+    assert!(rngs >= 6, "expected several RNG records, got {rngs}");
+    assert_eq!(
+        retired,
+        rngs - 1,
+        "every RNG but the live one is decommissioned"
+    );
+    let key = {
+        let state = StateDir::new(dir.path().join("state")).unwrap();
+        let server = IngestServer::open(
+            ledger.clone(),
+            db.clone(),
+            state,
+            config_with(16),
+            Box::new(NoEvidence),
+        )
+        .await
+        .unwrap();
+        CompressedRistrettoPublic::from(&server.ingress_public_key())
+    };
+    for (u, user) in users().iter().enumerate() {
+        let mut want = expected.get(&u).cloned().unwrap_or_default();
+        want.sort_unstable();
+        assert_eq!(found_by(&db, &key, user, blocks).await, want, "user {u}");
+    }
 }

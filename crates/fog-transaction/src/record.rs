@@ -191,7 +191,11 @@ impl TxOutRecord {
                 .into())
             }
         };
-        if !(masked_token_id.is_empty() || masked_token_id.len() == 8) {
+        let token_id_ok = match amount_version {
+            MaskedAmountVersion::V1 => masked_token_id.is_empty() || masked_token_id.len() == 8,
+            MaskedAmountVersion::V2 => masked_token_id.len() == 8,
+        };
+        if !token_id_ok {
             return Err(AmountError::InvalidMaskedTokenId.into());
         }
         Ok(Self {

@@ -218,7 +218,7 @@ pub fn validate<R: RngCore + CryptoRng>(
         _ => {}
     }
     for input in &prefix.inputs {
-        if input.ring.len() < ctx.ring_size {
+        if input.ring.len() < ctx.ring_size.max(1) {
             return Err(E::InsufficientRingSize);
         }
         if input.ring.len() > ctx.ring_size {
@@ -270,14 +270,15 @@ pub fn validate<R: RngCore + CryptoRng>(
     if prefix.tombstone_block > ctx.current_block_index.saturating_add(MAX_TOMBSTONE_BLOCKS) {
         return Err(E::TombstoneBlockTooFar);
     }
+    // MobileCoin checks every output's memo first, then every output's amount.
+    if prefix.outputs.iter().any(|o| o.e_memo.is_none()) {
+        return Err(E::MissingMemo);
+    }
     for output in &prefix.outputs {
         let amount = output
             .masked_amount
             .as_ref()
             .ok_or(E::UnknownMaskedAmountVersion)?;
-        if output.e_memo.is_none() {
-            return Err(E::MissingMemo);
-        }
         if amount.masked_token_id.len() != 8 {
             return Err(E::MissingMaskedTokenId);
         }

@@ -4,6 +4,7 @@
 mod accounts;
 mod authority;
 mod generate;
+mod ingest;
 mod ledger_tool;
 mod node;
 mod report;
@@ -34,6 +35,8 @@ enum Command {
     Authority(Authority),
     /// Serve the signed ingest reports from the recovery DB.
     Report(report::ReportArgs),
+    /// Run ingest: follow the ledger, write records and reports to the recovery DB.
+    Ingest(ingest::IngestArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -116,6 +119,7 @@ fn main() -> ExitCode {
         Command::LedgerTool(LedgerTool::AddBlock(args)) => ledger_tool::add_block(args),
         Command::Authority(Authority::New(args)) => authority::new(args),
         Command::Report(args) => report::run(args),
+        Command::Ingest(args) => ingest::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -461,3 +461,103 @@ fn report_refuses_a_missing_chain_in_one_line() {
     ]);
     assert!(err.contains("signing chain"), "{err}");
 }
+
+#[test]
+fn ingest_processes_blocks_and_publishes_an_attested_report() {
+    use fog_attest::{BoundEvidence, IdentityRule, Policy, TrustAnchor, UnixSeconds, Verifier};
+    use fog_recovery_db::{BlockIndex, RecoveryDb, ReportDb, SqliteRecoveryDb};
+
+    let mut rng = ChaCha20Rng::seed_from_u64(31);
+    let dir = tempfile::tempdir().unwrap();
+    let alice = keyfile(dir.path(), "alice.json", &AccountKey::random(&mut rng));
+    let db = dir.path().join("ledger.redb");
+    let db_s = db.to_str().unwrap();
+    ok_json(&[
+        "ledger-tool",
+        "init",
+        "--ledger-db",
+        db_s,
+        "--fund",
+        &format!("{}:5", alice.display()),
+    ]);
+    let state = dir.path().join("state");
+    // Read the ledger before ingest opens it (redb allows one process at a time).
+    let outputs = LedgerDb::open(&db)
+        .unwrap()
+        .get_block_contents(0)
+        .unwrap()
+        .unwrap()
+        .outputs
+        .len();
+    let mut child = fogd()
+        .args([
+            "ingest",
+            "--ledger-db",
+            db_s,
+            "--state-dir",
+            state.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let key_line = lines
+        .by_ref()
+        .map(|l| l.unwrap())
+        .find(|l| l.contains("ingress key"))
+        .expect("ingest prints its ingress key");
+    let ingress: [u8; 32] = hex::decode(key_line.rsplit(' ').next().unwrap())
+        .unwrap()
+        .try_into()
+        .unwrap();
+    // Wait until block 0 is in the recovery DB.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let recovery = SqliteRecoveryDb::open(state.join("recovery.db")).unwrap();
+    let key = fog_crypto::CompressedRistrettoPublic(ingress);
+    let mut records = None;
+    for _ in 0..300 {
+        records = rt
+            .block_on(recovery.get_tx_outs_by_block_and_key(&key, BlockIndex(0)))
+            .unwrap();
+        if records.is_some() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    if records.is_none() {
+        let _ = child.kill();
+    }
+    assert_eq!(records.expect("ingest wrote block 0").len(), outputs);
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let rest: Vec<String> = lines.map(|l| l.unwrap()).collect();
+    assert!(child.wait().unwrap().success(), "{rest:?}");
+    // The published report's evidence verifies under the simulated quoting key and binds the
+    // ingress key.
+    let reports = rt.block_on(recovery.get_all_reports()).unwrap();
+    assert_eq!(reports.len(), 1);
+    let bound = BoundEvidence::decode(&reports[0].1.evidence).unwrap();
+    assert_eq!(bound.custom_identity, Some(ingress));
+    let quoting: [u8; 32] = hex::decode(
+        std::fs::read_to_string(state.join("sim-quoting.pub"))
+            .unwrap()
+            .trim(),
+    )
+    .unwrap()
+    .try_into()
+    .unwrap();
+    let anchor =
+        TrustAnchor::Simulation(ed25519_dalek::VerifyingKey::from_bytes(&quoting).unwrap());
+    let identity = bound.evidence.identity;
+    let verifier = Verifier::new(
+        anchor,
+        Policy::new(vec![IdentityRule::Measurement(identity.measurement)], 600),
+    );
+    verifier.verify_bound(&bound, UnixSeconds::now()).unwrap();
+}

@@ -1,0 +1,208 @@
+//! `fogd ingest`: the ingest service with its admin API and metrics.
+
+use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
+
+use clap::Args;
+use fog_attest::{
+    BoundEvidence, ChannelKeypair, ConfigId, EnclaveIdentity, Measurement, Provider, ReportData,
+    SignerId, SimProvider,
+};
+use fog_crypto::{hash::blake2b256, RistrettoPublic};
+use fog_ingest_server::{admin, EvidenceSource, IngestConfig, IngestServer, StateDir};
+use fog_ledger_db::LedgerDb;
+
+use crate::{failed, input, CliError};
+
+/// Arguments of `fogd ingest`.
+#[derive(Debug, Args)]
+pub struct IngestArgs {
+    /// The ledger DB to follow.
+    #[arg(long = "ledger-db", value_name = "PATH")]
+    ledger_db: PathBuf,
+    /// Where the sealed ingress key and the simulation keys live (created).
+    #[arg(long = "state-dir", value_name = "DIR")]
+    state_dir: PathBuf,
+    /// The recovery DB (`sqlite:///path`, a path, `postgres://...`); default: `recovery.db` in
+    /// the state directory.
+    #[arg(long = "recovery-db", value_name = "URL")]
+    recovery_db: Option<String>,
+    /// Address of the admin gRPC API (`fog_ingest.IngestAdmin`).
+    #[arg(long, value_name = "ADDR")]
+    listen: SocketAddr,
+    /// Address of the Prometheus metrics endpoint (`GET /metrics`).
+    #[arg(long, value_name = "ADDR")]
+    metrics: Option<SocketAddr>,
+    /// RNG-store capacity (a power of two).
+    #[arg(long = "user-capacity", default_value_t = 1 << 18)]
+    user_capacity: u64,
+    /// Report id to publish under.
+    #[arg(long = "report-id", default_value = "")]
+    report_id: String,
+    /// Blocks a published ingress key stays valid past the current block.
+    #[arg(long = "pubkey-expiry-window", default_value_t = 10)]
+    pubkey_expiry_window: u64,
+}
+
+/// The simulated identity of the ingest enclave: what verifier policies name.
+pub fn ingest_sim_identity() -> EnclaveIdentity {
+    EnclaveIdentity {
+        measurement: Measurement(blake2b256(&[
+            b"fog-ingest-enclave-sim ",
+            env!("CARGO_PKG_VERSION").as_bytes(),
+        ])),
+        signer_id: SignerId(blake2b256(&[b"fog-sim-signer"])),
+        product_id: 1,
+        security_version: 1,
+        config_id: ConfigId([0; 64]),
+    }
+}
+
+/// Evidence from the simulation provider, binding the ingest channel key and the ingress key.
+struct SimEvidence {
+    provider: SimProvider,
+    channel: ChannelKeypair,
+}
+
+impl EvidenceSource for SimEvidence {
+    fn evidence(&self, ingress_public: &RistrettoPublic) -> Vec<u8> {
+        let custom = ingress_public.to_bytes();
+        let report_data = ReportData::bind(self.channel.public_key(), Some(&custom));
+        match self.provider.evidence(&report_data) {
+            Ok(evidence) => BoundEvidence {
+                evidence,
+                channel_key: *self.channel.public_key(),
+                custom_identity: Some(custom),
+            }
+            .encode_to_vec(),
+            Err(e) => {
+                tracing::warn!("no evidence: {e}");
+                Vec::new()
+            }
+        }
+    }
+}
+
+/// The simulated quoting key: kept in the state directory (mode 0600); its public half is
+/// written beside it for the verifiers (senders) to trust.
+fn sim_quoting_key(state_dir: &std::path::Path) -> Result<ed25519_dalek::SigningKey, CliError> {
+    let path = state_dir.join("sim-quoting.key");
+    let key = match std::fs::read(&path) {
+        Ok(bytes) => {
+            let bytes = zeroize::Zeroizing::new(bytes);
+            let arr: [u8; 32] = bytes
+                .as_slice()
+                .try_into()
+                .map_err(|_| input(format!("{} is not a 32-byte key", path.display())))?;
+            ed25519_dalek::SigningKey::from_bytes(&arr)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let key = ed25519_dalek::SigningKey::generate(&mut rand::rngs::OsRng);
+            write_private(&path, key.as_bytes())
+                .map_err(|e| failed(format!("cannot write {}: {e}", path.display())))?;
+            key
+        }
+        Err(e) => return Err(failed(format!("cannot read {}: {e}", path.display()))),
+    };
+    std::fs::write(
+        state_dir.join("sim-quoting.pub"),
+        format!("{}\n", hex::encode(key.verifying_key().as_bytes())),
+    )
+    .map_err(|e| failed(format!("cannot write the quoting public key: {e}")))?;
+    Ok(key)
+}
+
+fn write_private(path: &std::path::Path, data: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path)?;
+    file.write_all(data)?;
+    file.sync_all()
+}
+
+/// Runs ingest until Ctrl-C.
+pub fn run(args: IngestArgs) -> Result<(), CliError> {
+    if args.user_capacity == 0
+        || !args.user_capacity.is_power_of_two()
+        || args.user_capacity > 1 << 28
+    {
+        return Err(input("--user-capacity must be a power of two up to 2^28"));
+    }
+    if args.report_id.len() > 64 {
+        return Err(input("--report-id is at most 64 characters"));
+    }
+    let ledger = LedgerDb::open(&args.ledger_db).map_err(|e| {
+        input(format!(
+            "cannot open the ledger DB {}: {e}",
+            args.ledger_db.display()
+        ))
+    })?;
+    let state =
+        StateDir::new(&args.state_dir).map_err(|e| input(format!("state directory: {e}")))?;
+    let quoting = sim_quoting_key(&args.state_dir)?;
+    let channel = ChannelKeypair::generate().map_err(|e| failed(format!("channel key: {e}")))?;
+    let evidence = SimEvidence {
+        provider: SimProvider::from_quoting_key(quoting, ingest_sim_identity()),
+        channel,
+    };
+    let url = args
+        .recovery_db
+        .clone()
+        .unwrap_or_else(|| format!("sqlite://{}", args.state_dir.join("recovery.db").display()));
+    let config = IngestConfig {
+        user_capacity: args.user_capacity,
+        pubkey_expiry_window: args.pubkey_expiry_window,
+        fog_report_id: args.report_id.clone(),
+        start_block: 0,
+        poll_interval: Duration::from_millis(250),
+    };
+    let runtime = tokio::runtime::Runtime::new()
+        .map_err(|e| failed(format!("cannot start the runtime: {e}")))?;
+    runtime.block_on(async move {
+        let db = fog_recovery_db::open(&url)
+            .await
+            .map_err(|e| input(format!("cannot open the recovery DB: {e}")))?;
+        let server = IngestServer::open(ledger, db, state, config, Box::new(evidence))
+            .await
+            .map_err(|e| failed(format!("cannot start ingest: {e}")))?;
+        eprintln!(
+            "fogd ingest: ingress key {}",
+            hex::encode(server.ingress_public_key().as_bytes())
+        );
+        let shared = Arc::new(tokio::sync::Mutex::new(server));
+        let listener = tokio::net::TcpListener::bind(args.listen)
+            .await
+            .map_err(|e| input(format!("cannot listen on {}: {e}", args.listen)))?;
+        eprintln!(
+            "fogd ingest: admin API on {}",
+            listener.local_addr().map_err(|e| failed(e.to_string()))?
+        );
+        let admin = admin::AdminService::new(shared.clone()).into_server();
+        tokio::spawn(
+            tonic::transport::Server::builder()
+                .add_service(admin)
+                .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener)),
+        );
+        if let Some(addr) = args.metrics {
+            let metrics = tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|e| input(format!("cannot listen on {addr}: {e}")))?;
+            eprintln!(
+                "fogd ingest: metrics on http://{}/metrics",
+                metrics.local_addr().map_err(|e| failed(e.to_string()))?
+            );
+            tokio::spawn(admin::serve_metrics(metrics, shared.clone()));
+        }
+        let shutdown = async {
+            let _ = tokio::signal::ctrl_c().await;
+        };
+        let result = IngestServer::run_shared(shared, shutdown).await;
+        eprintln!("fogd ingest stopped");
+        result.map_err(|e| failed(format!("ingest stopped: {e}")))
+    })
+}
