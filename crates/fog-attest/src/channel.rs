@@ -322,19 +322,30 @@ impl ClientHandshake {
     /// Reads the enclave's answer, verifies its evidence (binding of the remote static key
     /// and policy) and only then returns the channel.
     pub fn finish(
-        mut self,
+        self,
         response: &[u8],
         now: UnixSeconds,
         limits: SessionLimits,
     ) -> Result<Channel> {
-        let mut payload = vec![0u8; MAX_HANDSHAKE_MESSAGE];
-        let n = self
-            .hs
-            .read_message(response, &mut payload)
-            .map_err(|_| Error::Handshake)?;
-        let peer = check_peer(&self.hs, &payload[..n], &self.verifier, now)?;
-        Channel::from_handshake(self.hs, Some(peer), now, limits)
+        finish_verified(self.hs, &self.verifier, response, now, limits)
     }
+}
+
+/// The last step of an initiator's handshake (NX client or IX peer): read the responder's
+/// message, verify the evidence it carries, and only then make the channel.
+fn finish_verified(
+    mut hs: HandshakeState,
+    verifier: &Verifier,
+    response: &[u8],
+    now: UnixSeconds,
+    limits: SessionLimits,
+) -> Result<Channel> {
+    let mut payload = vec![0u8; MAX_HANDSHAKE_MESSAGE];
+    let n = hs
+        .read_message(response, &mut payload)
+        .map_err(|_| Error::Handshake)?;
+    let peer = check_peer(&hs, &payload[..n], verifier, now)?;
+    Channel::from_handshake(hs, Some(peer), now, limits)
 }
 
 /// The enclave's side of NX: holds the static key and the evidence that binds it.
@@ -475,18 +486,12 @@ impl core::fmt::Debug for PeerHandshake {
 impl PeerHandshake {
     /// Reads the peer's answer and verifies its evidence before returning the channel.
     pub fn finish(
-        mut self,
+        self,
         response: &[u8],
         now: UnixSeconds,
         limits: SessionLimits,
     ) -> Result<Channel> {
-        let mut payload = vec![0u8; MAX_HANDSHAKE_MESSAGE];
-        let n = self
-            .hs
-            .read_message(response, &mut payload)
-            .map_err(|_| Error::Handshake)?;
-        let peer = check_peer(&self.hs, &payload[..n], &self.verifier, now)?;
-        Channel::from_handshake(self.hs, Some(peer), now, limits)
+        finish_verified(self.hs, &self.verifier, response, now, limits)
     }
 }
 
