@@ -1,0 +1,167 @@
+//! The view store: every ingested record under its search key, in an oblivious map, answering
+//! batches of search keys with one fixed-size result each.
+//!
+//! A record payload (the crypto box of a `TxOutRecord`, at most [`MAX_PAYLOAD_LEN`] bytes) is
+//! stored as one length byte and the payload, zero padded to [`VALUE_LEN`] = 240 bytes, as in
+//! MobileCoin's view store. A query result carries the search key, a result code (found or not
+//! found), the payload length and a [`FIXED_CIPHERTEXT_LENGTH`]-byte ciphertext (the payload,
+//! then zeros): the same size whether the key was found or not.
+//!
+//! Every lookup is one oblivious-map `get`, whose access pattern does not depend on the key or
+//! on whether it is present; building the result uses constant-time selects. The batch size
+//! is public (the server pads batches to fixed sizes); which keys were found is not.
+//!
+//! Trust side: trusted. No I/O.
+
+use alloc::vec::Vec;
+
+use fog_oram::{ObliviousMap, OramError, StoreFactory};
+use fog_transaction::wire::ETxOutRecord;
+use rand_core::{CryptoRng, RngCore};
+use subtle::{ConditionallySelectable, ConstantTimeEq};
+use thiserror::Error;
+use zeroize::Zeroize;
+
+/// Bytes of a search key.
+pub const SEARCH_KEY_LEN: usize = 16;
+/// Bytes of a stored value: one length byte and the payload.
+pub const VALUE_LEN: usize = 240;
+/// The largest payload a record may have.
+pub const MAX_PAYLOAD_LEN: usize = VALUE_LEN - 1;
+/// The size of every result's ciphertext field.
+pub const FIXED_CIPHERTEXT_LENGTH: usize = 255;
+
+/// MobileCoin's `TxOutSearchResultCode::Found`.
+pub const RESULT_FOUND: u32 = 1;
+/// MobileCoin's `TxOutSearchResultCode::NotFound`.
+pub const RESULT_NOT_FOUND: u32 = 2;
+/// MobileCoin's `TxOutSearchResultCode::BadSearchKey`.
+pub const RESULT_BAD_SEARCH_KEY: u32 = 3;
+
+/// Why the view store refused. Payload-free.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum ViewError {
+    /// A capacity of zero or beyond the ORAM's limits.
+    #[error("invalid configuration")]
+    InvalidConfig,
+    /// A record whose search key is not 16 bytes or whose payload is too long (public data
+    /// from the recovery DB: nothing was stored).
+    #[error("malformed record")]
+    MalformedRecord,
+    /// The store has no room for this record.
+    #[error("view store full")]
+    Full,
+    /// The ORAM failed (integrity or stash); the store must be rebuilt.
+    #[error("oblivious storage failed")]
+    Storage,
+}
+
+/// One fixed-size answer (MobileCoin's `FixedTxOutSearchResult`).
+#[derive(Clone, PartialEq, Eq)]
+pub struct FixedSearchResult {
+    /// The key asked for.
+    pub search_key: [u8; SEARCH_KEY_LEN],
+    /// [`RESULT_FOUND`], [`RESULT_NOT_FOUND`] or [`RESULT_BAD_SEARCH_KEY`].
+    pub result_code: u32,
+    /// The payload then zeros.
+    pub ciphertext: [u8; FIXED_CIPHERTEXT_LENGTH],
+    /// How many bytes of `ciphertext` are payload.
+    pub payload_length: u32,
+}
+
+impl core::fmt::Debug for FixedSearchResult {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("FixedSearchResult")
+            .field("result_code", &self.result_code)
+            .field("payload_length", &self.payload_length)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The view enclave's record store.
+pub struct ViewStore<F: StoreFactory, M> {
+    map: ObliviousMap<F, M>,
+}
+
+impl<F: StoreFactory, M: RngCore + CryptoRng> ViewStore<F, M> {
+    /// A store for about `capacity` records.
+    pub fn new(capacity: u64, factory: F, rng: M) -> Result<Self, ViewError> {
+        let map = ObliviousMap::new(capacity, SEARCH_KEY_LEN, VALUE_LEN, factory, rng)
+            .map_err(|_| ViewError::InvalidConfig)?;
+        Ok(Self { map })
+    }
+
+    /// Records stored.
+    pub fn len(&self) -> u64 {
+        self.map.len()
+    }
+
+    /// Whether no record is stored.
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    /// Slots in the store.
+    pub fn capacity(&self) -> u64 {
+        self.map.capacity()
+    }
+
+    /// Adds records (as ingest wrote them). Lengths are checked first, so a malformed record
+    /// stores nothing of its batch.
+    pub fn add_records(&mut self, records: &[ETxOutRecord]) -> Result<(), ViewError> {
+        if records
+            .iter()
+            .any(|r| r.search_key.len() != SEARCH_KEY_LEN || r.payload.len() > MAX_PAYLOAD_LEN)
+        {
+            return Err(ViewError::MalformedRecord);
+        }
+        let mut value = [0u8; VALUE_LEN];
+        for r in records {
+            value.fill(0);
+            value[0] = r.payload.len() as u8;
+            value[1..=r.payload.len()].copy_from_slice(&r.payload);
+            match self.map.insert(&r.search_key, &value) {
+                Ok(_) => {}
+                Err(OramError::MapFull) => return Err(ViewError::Full),
+                Err(_) => return Err(ViewError::Storage),
+            }
+        }
+        value.zeroize();
+        Ok(())
+    }
+
+    /// Answers a batch: one result per key, in order, each the same size and made with the
+    /// same accesses whether found or not.
+    pub fn query(
+        &mut self,
+        search_keys: &[[u8; SEARCH_KEY_LEN]],
+    ) -> Result<Vec<FixedSearchResult>, ViewError> {
+        let mut value = [0u8; VALUE_LEN];
+        let mut out = Vec::with_capacity(search_keys.len());
+        for key in search_keys {
+            let found = self
+                .map
+                .get(key, &mut value)
+                .map_err(|_| ViewError::Storage)?;
+            let mut ciphertext = [0u8; FIXED_CIPHERTEXT_LENGTH];
+            ciphertext[..MAX_PAYLOAD_LEN].copy_from_slice(&value[1..]);
+            // The length byte is zero when absent; select it anyway so the result code and the
+            // length are both made by selects.
+            let len = u32::conditional_select(&0, &u32::from(value[0]), found);
+            let code = u32::conditional_select(&RESULT_NOT_FOUND, &RESULT_FOUND, found);
+            // An all-zero key is never a KexRng output in practice; MobileCoin reports it as a
+            // bad key. Decided by public data (the key the client sent).
+            let bad = key.ct_eq(&[0u8; SEARCH_KEY_LEN]);
+            let code = u32::conditional_select(&code, &RESULT_BAD_SEARCH_KEY, bad);
+            out.push(FixedSearchResult {
+                search_key: *key,
+                result_code: code,
+                ciphertext,
+                payload_length: len,
+            });
+        }
+        value.zeroize();
+        Ok(out)
+    }
+}
