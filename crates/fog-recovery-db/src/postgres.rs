@@ -135,6 +135,16 @@ impl Drop for Conn<'_> {
 }
 
 impl PostgresRecoveryDb {
+    /// One column of the `ingested_blocks` row of a block, if the block was ingested.
+    async fn block_column(&self, query: &str, block_index: BlockIndex) -> Result<Option<u64>> {
+        let Ok(block) = to_i64(block_index.0) else {
+            return Ok(None);
+        };
+        let c = self.conn().await?;
+        let row = c.query_opt(query, &[&block]).await?;
+        row.map(|r| to_u64(r.try_get(0)?)).transpose()
+    }
+
     /// Connects with a libpq-style URL (`postgres://user:password@host:port/dbname`) and runs
     /// the migrations. Errors never repeat the URL.
     pub async fn connect(url: &str) -> Result<Self> {
@@ -734,24 +744,15 @@ impl RecoveryDb for PostgresRecoveryDb {
         &self,
         block_index: BlockIndex,
     ) -> Result<Option<u64>> {
-        let Ok(block) = to_i64(block_index.0) else {
-            return Ok(None);
-        };
-        let c = self.conn().await?;
-        let row = c.query_opt(sql::CUMULATIVE_TXO_COUNT, &[&block]).await?;
-        row.map(|r| to_u64(r.try_get(0)?)).transpose()
+        self.block_column(sql::CUMULATIVE_TXO_COUNT, block_index)
+            .await
     }
 
     async fn get_block_signature_timestamp_for_block(
         &self,
         block_index: BlockIndex,
     ) -> Result<Option<u64>> {
-        let Ok(block) = to_i64(block_index.0) else {
-            return Ok(None);
-        };
-        let c = self.conn().await?;
-        let row = c.query_opt(sql::BLOCK_TIMESTAMP, &[&block]).await?;
-        row.map(|r| to_u64(r.try_get(0)?)).transpose()
+        self.block_column(sql::BLOCK_TIMESTAMP, block_index).await
     }
 
     async fn search_user_events(

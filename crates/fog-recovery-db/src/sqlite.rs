@@ -138,6 +138,24 @@ fn migrate(conn: &mut Connection) -> Result<()> {
 }
 
 impl SqliteRecoveryDb {
+    /// One column of the `ingested_blocks` row of a block, if the block was ingested.
+    async fn block_column(
+        &self,
+        query: &'static str,
+        block_index: BlockIndex,
+    ) -> Result<Option<u64>> {
+        let Ok(block) = to_i64(block_index.0) else {
+            return Ok(None);
+        };
+        self.read(move |c| {
+            let v: Option<i64> = c
+                .query_row(query, params![block], |r| r.get(0))
+                .optional()?;
+            opt_u64(v)
+        })
+        .await
+    }
+
     /// Opens (creating if needed) the database file at `path` and runs the migrations.
     /// Blocking: call it at start-up or from `spawn_blocking`.
     pub fn open(path: impl AsRef<Path>) -> Result<Self> {
@@ -719,32 +737,15 @@ impl RecoveryDb for SqliteRecoveryDb {
         &self,
         block_index: BlockIndex,
     ) -> Result<Option<u64>> {
-        let Ok(block) = to_i64(block_index.0) else {
-            return Ok(None);
-        };
-        self.read(move |c| {
-            let v: Option<i64> = c
-                .query_row(sql::CUMULATIVE_TXO_COUNT, params![block], |r| r.get(0))
-                .optional()?;
-            opt_u64(v)
-        })
-        .await
+        self.block_column(sql::CUMULATIVE_TXO_COUNT, block_index)
+            .await
     }
 
     async fn get_block_signature_timestamp_for_block(
         &self,
         block_index: BlockIndex,
     ) -> Result<Option<u64>> {
-        let Ok(block) = to_i64(block_index.0) else {
-            return Ok(None);
-        };
-        self.read(move |c| {
-            let v: Option<i64> = c
-                .query_row(sql::BLOCK_TIMESTAMP, params![block], |r| r.get(0))
-                .optional()?;
-            opt_u64(v)
-        })
-        .await
+        self.block_column(sql::BLOCK_TIMESTAMP, block_index).await
     }
 
     async fn search_user_events(
