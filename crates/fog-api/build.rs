@@ -10,6 +10,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "proto/attest.proto",
         "proto/report.proto",
         "proto/fog_ingest.proto",
+        "proto/kex_rng.proto",
+        "proto/fog_common.proto",
+        "proto/view.proto",
+        "proto/ledger.proto",
     ];
     for p in protos {
         println!("cargo:rerun-if-changed={p}");
@@ -44,6 +48,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "::fog_attest::wire::ReportResponse",
         )
         .extern_path(".report.Report", "::fog_attest::wire::Report")
+        .extern_path(".fog_common", "::fog_types::common")
+        .extern_path(".fog_view", "::fog_types::view")
+        .extern_path(".fog_ledger", "::fog_types::ledger")
+        .extern_path(
+            ".kex_rng.KexRngPubkey",
+            "::fog_crypto::kex_rng::KexRngPubkey",
+        )
         .compile_fds(fds)?;
     Ok(())
 }

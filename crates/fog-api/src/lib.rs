@@ -30,4 +30,24 @@ pub mod fog_ingest {
     tonic::include_proto!("fog_ingest");
 }
 
+/// `fog_common.BlockRange`: the messages are `fog_types::common`'s.
+pub use fog_types::common as fog_common;
+
+/// The view service (`view.proto`, package `fog_view`): `FogViewAPI` stubs; the messages
+/// are `fog_types::view`'s.
+#[allow(missing_docs, clippy::all, clippy::pedantic, clippy::unwrap_used)]
+pub mod fog_view {
+    pub use fog_types::view::*;
+    tonic::include_proto!("fog_view");
+}
+
+/// The fog ledger services (`ledger.proto`, package `fog_ledger`): `FogKeyImageAPI`,
+/// `FogMerkleProofAPI`, `FogBlockAPI`, `FogUntrustedTxOutApi` stubs; the messages are
+/// `fog_types::ledger`'s.
+#[allow(missing_docs, clippy::all, clippy::pedantic, clippy::unwrap_used)]
+pub mod fog_ledger {
+    pub use fog_types::ledger::*;
+    tonic::include_proto!("fog_ledger");
+}
+
 pub use fog_transaction::wire as external;

@@ -21,7 +21,7 @@ pub use evidence::{
     SignerId, UnixSeconds,
 };
 pub use report::{validate_report, Report, ValidatedFogPubkey};
-pub use sim::{Provider, SimProvider};
+pub use sim::{fog_identity, FogEnclave, Provider, SimProvider};
 pub use verifier::{IdentityRule, Policy, TrustAnchor, Verifier};
 
 /// Re-exported so callers name the same Ed25519 types (quoting keys, authority keys).

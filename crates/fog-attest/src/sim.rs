@@ -97,3 +97,39 @@ impl Provider for SimProvider {
         Ok(self.evidence_at(report_data, (self.clock)()))
     }
 }
+
+/// Which Fog enclave a simulated identity names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FogEnclave {
+    /// The ingest enclave (its evidence also binds the ingress key).
+    Ingest,
+    /// The view enclave.
+    View,
+    /// The fog ledger (key-image) enclave.
+    Ledger,
+}
+
+/// The simulated identity of one of Fog's enclaves at this version: the measurement is a hash
+/// of the enclave's name and the crate version (a new release is a new measurement, as a new
+/// build would be on hardware); all share one simulated signer. Verifier policies (clients,
+/// senders) name these.
+pub fn fog_identity(enclave: FogEnclave) -> crate::EnclaveIdentity {
+    use crate::evidence::{ConfigId, Measurement, SignerId};
+    use fog_crypto::hash::blake2b256;
+    let name: &[u8] = match enclave {
+        FogEnclave::Ingest => b"fog-ingest-enclave-sim ",
+        FogEnclave::View => b"fog-view-enclave-sim ",
+        FogEnclave::Ledger => b"fog-ledger-enclave-sim ",
+    };
+    crate::EnclaveIdentity {
+        measurement: Measurement(blake2b256(&[name, env!("CARGO_PKG_VERSION").as_bytes()])),
+        signer_id: SignerId(blake2b256(&[b"fog-sim-signer"])),
+        product_id: match enclave {
+            FogEnclave::Ingest => 1,
+            FogEnclave::View => 2,
+            FogEnclave::Ledger => 3,
+        },
+        security_version: 1,
+        config_id: ConfigId([0; 64]),
+    }
+}

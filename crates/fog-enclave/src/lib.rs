@@ -4,8 +4,11 @@
 #![deny(missing_docs)]
 
 extern crate alloc;
-#[cfg(test)]
+// The attested enclaves (view, ledger) serve many host threads at once: std's Mutex (which
+// an SGX SDK provides too) guards their session table and store partitions.
 extern crate std;
 
 pub mod ingest;
+pub mod sessions;
 pub mod view;
+pub mod view_enclave;

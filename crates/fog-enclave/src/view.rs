@@ -18,7 +18,7 @@ use alloc::vec::Vec;
 use fog_oram::{ObliviousMap, OramError, StoreFactory};
 use fog_transaction::wire::ETxOutRecord;
 use rand_core::{CryptoRng, RngCore};
-use subtle::{ConditionallySelectable, ConstantTimeEq};
+use subtle::{Choice, ConditionallySelectable, ConstantTimeEq};
 use thiserror::Error;
 use zeroize::Zeroize;
 
@@ -30,6 +30,10 @@ pub const VALUE_LEN: usize = 240;
 pub const MAX_PAYLOAD_LEN: usize = VALUE_LEN - 1;
 /// The size of every result's ciphertext field.
 pub const FIXED_CIPHERTEXT_LENGTH: usize = 255;
+
+/// The `payload_length` of a result that was not found (nonzero, so every result encodes to
+/// the same size; see [`ViewStore::query_slots`]).
+pub const MISS_PAYLOAD_LENGTH: u32 = MAX_PAYLOAD_LEN as u32;
 
 /// MobileCoin's `TxOutSearchResultCode::Found`.
 pub const RESULT_FOUND: u32 = 1;
@@ -108,12 +112,15 @@ impl<F: StoreFactory, M: RngCore + CryptoRng> ViewStore<F, M> {
     }
 
     /// Adds records (as ingest wrote them). Lengths are checked first, so a malformed record
-    /// stores nothing of its batch.
+    /// stores nothing of its batch. Empty payloads and the all-zero search key are refused (it marks padding
+    /// slots, as MobileCoin's store refuses it).
     pub fn add_records(&mut self, records: &[ETxOutRecord]) -> Result<(), ViewError> {
-        if records
-            .iter()
-            .any(|r| r.search_key.len() != SEARCH_KEY_LEN || r.payload.len() > MAX_PAYLOAD_LEN)
-        {
+        if records.iter().any(|r| {
+            r.search_key.len() != SEARCH_KEY_LEN
+                || r.payload.is_empty()
+                || r.payload.len() > MAX_PAYLOAD_LEN
+                || r.search_key.iter().all(|&b| b == 0)
+        }) {
             return Err(ViewError::MalformedRecord);
         }
         let mut value = [0u8; VALUE_LEN];
@@ -137,22 +144,39 @@ impl<F: StoreFactory, M: RngCore + CryptoRng> ViewStore<F, M> {
         &mut self,
         search_keys: &[[u8; SEARCH_KEY_LEN]],
     ) -> Result<Vec<FixedSearchResult>, ViewError> {
+        let real = alloc::vec![Choice::from(1u8); search_keys.len()];
+        self.query_slots(search_keys, &real)
+    }
+
+    /// Answers a padded batch: `real[i]` (secret) says whether slot `i` holds a client's key
+    /// or is padding (the all-zero key). Every slot costs one oblivious lookup; a padding slot
+    /// answers "not found" under the zero key, a client's zero key "bad search key", both by
+    /// constant-time selects.
+    pub fn query_slots(
+        &mut self,
+        slots: &[[u8; SEARCH_KEY_LEN]],
+        real: &[Choice],
+    ) -> Result<Vec<FixedSearchResult>, ViewError> {
+        if slots.len() != real.len() {
+            return Err(ViewError::MalformedRecord);
+        }
         let mut value = [0u8; VALUE_LEN];
-        let mut out = Vec::with_capacity(search_keys.len());
-        for key in search_keys {
+        let mut out = Vec::with_capacity(slots.len());
+        for (key, is_real) in slots.iter().zip(real) {
             let found = self
                 .map
                 .get(key, &mut value)
                 .map_err(|_| ViewError::Storage)?;
             let mut ciphertext = [0u8; FIXED_CIPHERTEXT_LENGTH];
             ciphertext[..MAX_PAYLOAD_LEN].copy_from_slice(&value[1..]);
-            // The length byte is zero when absent; select it anyway so the result code and the
-            // length are both made by selects.
-            let len = u32::conditional_select(&0, &u32::from(value[0]), found);
+            // A miss reports a nonzero length too: protobuf leaves out a zero `fixed32`, which
+            // would make a miss 5 bytes shorter on the wire than a hit (the host sees
+            // ciphertext sizes). Clients read the payload only of a Found result.
+            let len = u32::conditional_select(&MISS_PAYLOAD_LENGTH, &u32::from(value[0]), found);
             let code = u32::conditional_select(&RESULT_NOT_FOUND, &RESULT_FOUND, found);
-            // An all-zero key is never a KexRng output in practice; MobileCoin reports it as a
-            // bad key. Decided by public data (the key the client sent).
-            let bad = key.ct_eq(&[0u8; SEARCH_KEY_LEN]);
+            // The all-zero key is never stored; asked by a client it is a bad key (as in
+            // MobileCoin), as padding it is simply not found.
+            let bad = key.ct_eq(&[0u8; SEARCH_KEY_LEN]) & *is_real;
             let code = u32::conditional_select(&code, &RESULT_BAD_SEARCH_KEY, bad);
             out.push(FixedSearchResult {
                 search_key: *key,

@@ -78,7 +78,7 @@ fn records_from_ingest_are_found_by_their_recipient() {
                 .all(|&b| b == 0));
         } else {
             assert_eq!(r.result_code, RESULT_NOT_FOUND);
-            assert_eq!(r.payload_length, 0);
+            assert_eq!(r.payload_length, fog_enclave::view::MISS_PAYLOAD_LENGTH);
             assert!(r.ciphertext.iter().all(|&b| b == 0));
         }
     }

@@ -4,10 +4,9 @@ use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
 
 use clap::Args;
 use fog_attest::{
-    BoundEvidence, ChannelKeypair, ConfigId, EnclaveIdentity, Measurement, Provider, ReportData,
-    SignerId, SimProvider,
+    BoundEvidence, ChannelKeypair, EnclaveIdentity, Provider, ReportData, SimProvider,
 };
-use fog_crypto::{hash::blake2b256, RistrettoPublic};
+use fog_crypto::RistrettoPublic;
 use fog_ingest_server::{admin, EvidenceSource, IngestConfig, IngestServer, StateDir};
 use fog_ledger_db::LedgerDb;
 
@@ -45,16 +44,7 @@ pub struct IngestArgs {
 
 /// The simulated identity of the ingest enclave: what verifier policies name.
 pub fn ingest_sim_identity() -> EnclaveIdentity {
-    EnclaveIdentity {
-        measurement: Measurement(blake2b256(&[
-            b"fog-ingest-enclave-sim ",
-            env!("CARGO_PKG_VERSION").as_bytes(),
-        ])),
-        signer_id: SignerId(blake2b256(&[b"fog-sim-signer"])),
-        product_id: 1,
-        security_version: 1,
-        config_id: ConfigId([0; 64]),
-    }
+    fog_attest::fog_identity(fog_attest::FogEnclave::Ingest)
 }
 
 /// Evidence from the simulation provider, binding the ingest channel key and the ingress key.
@@ -84,7 +74,9 @@ impl EvidenceSource for SimEvidence {
 
 /// The simulated quoting key: kept in the state directory (mode 0600); its public half is
 /// written beside it for the verifiers (senders) to trust.
-fn sim_quoting_key(state_dir: &std::path::Path) -> Result<ed25519_dalek::SigningKey, CliError> {
+pub(crate) fn sim_quoting_key(
+    state_dir: &std::path::Path,
+) -> Result<ed25519_dalek::SigningKey, CliError> {
     let path = state_dir.join("sim-quoting.key");
     let key = match std::fs::read(&path) {
         Ok(bytes) => {
@@ -111,7 +103,7 @@ fn sim_quoting_key(state_dir: &std::path::Path) -> Result<ed25519_dalek::Signing
     Ok(key)
 }
 
-fn write_private(path: &std::path::Path, data: &[u8]) -> std::io::Result<()> {
+pub(crate) fn write_private(path: &std::path::Path, data: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);

@@ -8,6 +8,7 @@ mod ingest;
 mod ledger_tool;
 mod node;
 mod report;
+mod view;
 
 use std::{path::PathBuf, process::ExitCode};
 
@@ -37,6 +38,8 @@ enum Command {
     Report(report::ReportArgs),
     /// Run ingest: follow the ledger, write records and reports to the recovery DB.
     Ingest(ingest::IngestArgs),
+    /// Run view: load records from the recovery DB, answer attested queries.
+    View(view::ViewArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -120,6 +123,7 @@ fn main() -> ExitCode {
         Command::Authority(Authority::New(args)) => authority::new(args),
         Command::Report(args) => report::run(args),
         Command::Ingest(args) => ingest::run(args),
+        Command::View(args) => view::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

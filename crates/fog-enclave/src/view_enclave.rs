@@ -1,0 +1,313 @@
+//! The view enclave: the record store split into partitions that host threads can search in
+//! parallel, client sessions, and the query protocol (MobileCoin's `fog_view` messages).
+//!
+//! # Partitions
+//! A record goes to partition `PRF(k, search key) mod P`, with `k` drawn inside the enclave.
+//! Each partition is a [`ViewStore`] behind its own lock, so `P` queries (or the partitions
+//! of one query) run on `P` cores at once; MobileCoin's store serialises everything behind
+//! one lock.
+//!
+//! What the host sees of a query must not depend on which keys it holds, so a batch of `n`
+//! keys is first padded to `K` = the next power of two, and every partition then answers
+//! exactly `q(K, P)` slots ([`partition_quota`]: `K/P` plus six standard deviations of the
+//! binomial spread, plus 2). The keys are dealt into the partitions' slot lists with
+//! constant-time moves (each key is offered to every slot of every list); unused slots are
+//! padding lookups of the all-zero key, which are indistinguishable in the ORAM trace. The
+//! host therefore sees `P` lists of `q` lookups for every query of padded size `K`.
+//!
+//! The one event that depends on the keys: if a partition is offered more than `q` of a
+//! batch's keys, the rest wait for a second round, and the number of rounds is visible.
+//! For keys that are pseudorandom (KexRng outputs, as honest clients send) this happens with
+//! probability about 10⁻⁹ per partition and query; a client can provoke it only with its own
+//! keys (e.g. by repeating one), revealing that it did so. Writes reveal which partition each
+//! stored record went to (the host passes the records in); since every query touches every
+//! partition equally, that knowledge says nothing about a query except through the overflow
+//! event above.
+//!
+//! Results come back partition by partition, padding included (code NotFound, zero search
+//! key): clients match results by search key, as MobileCoin's do, so no oblivious sort back
+//! into request order is needed.
+//!
+//! Trust side: trusted. No I/O; the host supplies threads, time and the public parts of the
+//! answer (user events, block counts).
+
+use alloc::vec;
+use alloc::vec::Vec;
+use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use fog_attest::{wire::NonceMessage, EnclaveResponder, SessionLimits, UnixSeconds};
+use fog_crypto::hash::blake2b256;
+use fog_oram::ct::{ct_eq_u64, ct_lt_u64};
+use fog_oram::StoreFactory;
+use fog_transaction::wire::ETxOutRecord;
+use fog_types::view::{FixedTxOutSearchResult, QueryRequest, QueryResponse};
+use prost::Message as _;
+use rand_core::{CryptoRng, RngCore};
+use subtle::{Choice, ConditionallySelectable};
+use thiserror::Error;
+use zeroize::Zeroizing;
+
+use crate::sessions::{ClientSessions, SessionError};
+use crate::view::{FixedSearchResult, ViewError, ViewStore, SEARCH_KEY_LEN};
+
+/// The most search keys one query may carry.
+pub const MAX_SEARCH_KEYS: usize = 4096;
+
+/// Why a view call failed. Payload-free: safe to show the client.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum ViewEnclaveError {
+    /// The attested session refused (handshake, unknown session, bad frame).
+    #[error(transparent)]
+    Session(#[from] SessionError),
+    /// The decrypted request is not a `QueryRequest`.
+    #[error("malformed query")]
+    Malformed,
+    /// More than [`MAX_SEARCH_KEYS`] keys.
+    #[error("too many search keys (at most {MAX_SEARCH_KEYS})")]
+    TooManyKeys,
+    /// The store refused or failed.
+    #[error(transparent)]
+    Store(#[from] ViewError),
+}
+
+/// The padded size of a batch of `n` keys: the next power of two (at least 1).
+pub fn padded_batch(n: usize) -> usize {
+    n.max(1).next_power_of_two()
+}
+
+/// Slots each of `p` partitions answers for a padded batch of `k` keys: `ceil(k/p)` plus six
+/// standard deviations of Binomial(k, 1/p), plus 2; never more than `k`.
+pub fn partition_quota(k: usize, p: usize) -> usize {
+    if p <= 1 {
+        return k;
+    }
+    let (k64, p64) = (k as u64, p as u64);
+    let mean = k64.div_ceil(p64);
+    // 6·sqrt(k·(p−1))/p, rounded up.
+    let six_sd = (36 * k64 * (p64 - 1)).isqrt() / p64 + 1;
+    usize::try_from(mean + six_sd + 2).map_or(k, |q| q.min(k))
+}
+
+/// The view enclave.
+pub struct ViewEnclave<F: StoreFactory, M> {
+    sessions: ClientSessions,
+    parts: Vec<Mutex<ViewStore<F, M>>>,
+    partition_key: Zeroizing<[u8; 32]>,
+    rotor: AtomicUsize,
+    padded_keys: AtomicU64,
+}
+
+impl<F: StoreFactory, M> core::fmt::Debug for ViewEnclave<F, M> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("ViewEnclave")
+            .field("partitions", &self.parts.len())
+            .field("sessions", &self.sessions)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<F: StoreFactory, M: RngCore + CryptoRng> ViewEnclave<F, M> {
+    /// An enclave answering with `responder`, over the given (empty) partitions; `rng` draws
+    /// the partition key.
+    pub fn new<R: RngCore + CryptoRng>(
+        responder: EnclaveResponder,
+        session_capacity: usize,
+        limits: SessionLimits,
+        partitions: Vec<ViewStore<F, M>>,
+        rng: &mut R,
+    ) -> Result<Self, ViewEnclaveError> {
+        if partitions.is_empty() || partitions.len() > 256 {
+            return Err(ViewError::InvalidConfig.into());
+        }
+        let mut partition_key = Zeroizing::new([0u8; 32]);
+        rng.fill_bytes(partition_key.as_mut());
+        Ok(Self {
+            sessions: ClientSessions::new(responder, session_capacity, limits),
+            parts: partitions.into_iter().map(Mutex::new).collect(),
+            partition_key,
+            rotor: AtomicUsize::new(0),
+            padded_keys: AtomicU64::new(0),
+        })
+    }
+
+    /// The client sessions (handshakes, evidence).
+    pub fn sessions(&self) -> &ClientSessions {
+        &self.sessions
+    }
+
+    /// Number of partitions.
+    pub fn partitions(&self) -> usize {
+        self.parts.len()
+    }
+
+    /// Records stored, over all partitions.
+    pub fn len(&self) -> u64 {
+        self.parts.iter().map(|p| lock(p).len()).sum()
+    }
+
+    /// Whether no record is stored.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Slots, over all partitions.
+    pub fn capacity(&self) -> u64 {
+        self.parts.iter().map(|p| lock(p).capacity()).sum()
+    }
+
+    /// The sum of the padded sizes of the batches searched so far (public: the host sees
+    /// each batch's size class).
+    pub fn padded_keys_answered(&self) -> u64 {
+        self.padded_keys.load(Ordering::Relaxed)
+    }
+
+    /// Answers a client's NX hello.
+    pub fn auth(&self, hello: &[u8], now: UnixSeconds) -> Result<Vec<u8>, ViewEnclaveError> {
+        Ok(self.sessions.accept(hello, now)?)
+    }
+
+    fn partition_of(&self, key: &[u8]) -> u64 {
+        let h = blake2b256(&[b"fog view partition", self.partition_key.as_ref(), key]);
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&h[..8]);
+        // Multiply-high instead of `%`: no data-dependent division.
+        ((u128::from(u64::from_le_bytes(w)) * self.parts.len() as u128) >> 64) as u64
+    }
+
+    /// Adds records as ingest wrote them. The batch is checked first: a malformed record
+    /// stores nothing. A full partition fails the batch with [`ViewError::Full`] after the
+    /// records before it were stored; the host rebuilds with a larger capacity.
+    pub fn add_records(&self, records: &[ETxOutRecord]) -> Result<(), ViewError> {
+        if records.iter().any(|r| {
+            r.search_key.len() != SEARCH_KEY_LEN
+                || r.payload.is_empty()
+                || r.payload.len() > crate::view::MAX_PAYLOAD_LEN
+                || r.search_key.iter().all(|&b| b == 0)
+        }) {
+            return Err(ViewError::MalformedRecord);
+        }
+        let mut by_part: Vec<Vec<ETxOutRecord>> = vec![Vec::new(); self.parts.len()];
+        for r in records {
+            by_part[self.partition_of(&r.search_key) as usize].push(r.clone());
+        }
+        for (part, recs) in self.parts.iter().zip(&by_part) {
+            if !recs.is_empty() {
+                lock(part).add_records(recs)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Looks up a batch of keys (see the module docs for what the host sees). Returns one
+    /// result per slot: the client's keys' results and padding, partition by partition.
+    pub fn search(
+        &self,
+        keys: &[[u8; SEARCH_KEY_LEN]],
+    ) -> Result<Vec<FixedSearchResult>, ViewEnclaveError> {
+        if keys.len() > MAX_SEARCH_KEYS {
+            return Err(ViewEnclaveError::TooManyKeys);
+        }
+        let p = self.parts.len();
+        let k = padded_batch(keys.len());
+        self.padded_keys.fetch_add(k as u64, Ordering::Relaxed);
+        let q = partition_quota(k, p);
+        let part: Vec<u64> = keys.iter().map(|k| self.partition_of(k)).collect();
+        let mut pending = vec![Choice::from(1u8); keys.len()];
+        let start = self.rotor.fetch_add(1, Ordering::Relaxed) % p;
+        let mut out = Vec::with_capacity(p * q);
+        let mut slots = vec![[0u8; SEARCH_KEY_LEN]; q];
+        let mut real = vec![Choice::from(0u8); q];
+        loop {
+            for j in 0..p {
+                let pi = (start + j) % p;
+                deal(keys, &part, &mut pending, pi as u64, &mut slots, &mut real);
+                out.extend(lock(&self.parts[pi]).query_slots(&slots, &real)?);
+            }
+            // The one declassified bit: whether some partition overflowed its quota.
+            let left = pending.iter().fold(0u8, |acc, c| acc | c.unwrap_u8());
+            if left == 0 {
+                break;
+            }
+        }
+        for s in &mut slots {
+            s.fill(0);
+        }
+        Ok(out)
+    }
+
+    /// Answers an encrypted `QueryRequest` frame. `base` carries the public parts of the
+    /// answer (block counts and the user events since the frame's aad asked); the enclave adds
+    /// one fixed-size result per slot and seals the answer to the client's session.
+    pub fn query(
+        &self,
+        frame: &NonceMessage,
+        mut base: QueryResponse,
+        now: UnixSeconds,
+    ) -> Result<NonceMessage, ViewEnclaveError> {
+        let plaintext = self.sessions.open(frame, now)?;
+        let request =
+            QueryRequest::decode(plaintext.as_slice()).map_err(|_| ViewEnclaveError::Malformed)?;
+        drop(plaintext);
+        if request.get_txos.len() > MAX_SEARCH_KEYS {
+            return Err(ViewEnclaveError::TooManyKeys);
+        }
+        // A key of the wrong length is answered as the bad (all-zero) key.
+        let keys: Vec<[u8; SEARCH_KEY_LEN]> = request
+            .get_txos
+            .iter()
+            .map(|k| <[u8; SEARCH_KEY_LEN]>::try_from(k.as_slice()).unwrap_or_default())
+            .collect();
+        let results = self.search(&keys)?;
+        base.tx_out_search_results.clear();
+        base.fixed_tx_out_search_results = results
+            .into_iter()
+            .map(|r| FixedTxOutSearchResult {
+                search_key: r.search_key.to_vec(),
+                result_code: r.result_code,
+                ciphertext: r.ciphertext.to_vec(),
+                payload_length: r.payload_length,
+            })
+            .collect();
+        let answer = Zeroizing::new(base.encode_to_vec());
+        Ok(self.sessions.seal(&frame.channel_id, &answer, now)?)
+    }
+}
+
+/// Deals the pending keys of partition `pi` into `slots` (at most `slots.len()` of them, in
+/// order), marking them `real` and no longer pending; every other slot becomes padding.
+/// Constant time: each key is offered to every slot with a conditional move.
+fn deal(
+    keys: &[[u8; SEARCH_KEY_LEN]],
+    part: &[u64],
+    pending: &mut [Choice],
+    pi: u64,
+    slots: &mut [[u8; SEARCH_KEY_LEN]],
+    real: &mut [Choice],
+) {
+    for (s, r) in slots.iter_mut().zip(real.iter_mut()) {
+        s.fill(0);
+        *r = Choice::from(0u8);
+    }
+    let q = slots.len() as u64;
+    let mut count = 0u64;
+    for ((key, &kp), pend) in keys.iter().zip(part).zip(pending.iter_mut()) {
+        let take = ct_eq_u64(kp, pi) & *pend & ct_lt_u64(count, q);
+        for (idx, (slot, r)) in slots.iter_mut().zip(real.iter_mut()).enumerate() {
+            let hit = take & ct_eq_u64(idx as u64, count);
+            for (d, s) in slot.iter_mut().zip(key) {
+                d.conditional_assign(s, hit);
+            }
+            *r |= hit;
+        }
+        *pend &= !take;
+        count += u64::from(take.unwrap_u8());
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A poisoned partition is one whose ORAM failed mid-operation; the store itself is
+    // poisoned then too and refuses further use, so the guard is safe to hand out.
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}

@@ -1,0 +1,152 @@
+//! `fogd view`: the view service over the recovery DB.
+
+use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
+
+use clap::Args;
+use fog_attest::{
+    BoundEvidence, ChannelKeypair, EnclaveResponder, FogEnclave, Provider, ReportData, SimProvider,
+};
+use fog_view_server::{build_enclave, serve_metrics, ViewConfig, ViewServer, ViewService};
+
+use crate::{failed, input, CliError};
+
+/// How often the view enclave's evidence is renewed (clients refuse evidence older than
+/// their policy's maximum age, a day by default).
+const EVIDENCE_REFRESH: Duration = Duration::from_secs(3600);
+
+/// Arguments of `fogd view`.
+#[derive(Debug, Args)]
+pub struct ViewArgs {
+    /// The recovery DB to read records from (`sqlite:///path`, a path, `postgres://...`).
+    #[arg(long = "recovery-db", value_name = "URL")]
+    recovery_db: String,
+    /// Where the simulated quoting key lives (shared with the other services of one
+    /// deployment; created if absent).
+    #[arg(long = "state-dir", value_name = "DIR")]
+    state_dir: PathBuf,
+    /// Address of the gRPC API (`fog_view.FogViewAPI`).
+    #[arg(long, value_name = "ADDR")]
+    listen: SocketAddr,
+    /// Address of the metrics endpoint (`GET /metrics`, `GET /ready`).
+    #[arg(long, value_name = "ADDR")]
+    metrics: Option<SocketAddr>,
+    /// Store partitions (threads that search at once); default: one per core.
+    #[arg(long)]
+    partitions: Option<usize>,
+    /// Records each partition holds (a power of two).
+    #[arg(long = "capacity-per-partition", default_value_t = 1 << 20)]
+    capacity_per_partition: u64,
+}
+
+/// Evidence binding `channel_key` (and no custom identity), from the simulation provider.
+pub(crate) fn sim_evidence(
+    provider: &SimProvider,
+    channel_key: &[u8; 32],
+) -> Result<BoundEvidence, CliError> {
+    let report_data = ReportData::bind(channel_key, None);
+    let evidence = provider
+        .evidence(&report_data)
+        .map_err(|e| failed(format!("no evidence: {e}")))?;
+    Ok(BoundEvidence {
+        evidence,
+        channel_key: *channel_key,
+        custom_identity: None,
+    })
+}
+
+/// Runs the view service until Ctrl-C.
+pub fn run(args: ViewArgs) -> Result<(), CliError> {
+    if args.capacity_per_partition == 0
+        || !args.capacity_per_partition.is_power_of_two()
+        || args.capacity_per_partition > 1 << 28
+    {
+        return Err(input(
+            "--capacity-per-partition must be a power of two up to 2^28",
+        ));
+    }
+    let mut config = ViewConfig {
+        capacity_per_partition: args.capacity_per_partition,
+        ..ViewConfig::default()
+    };
+    if let Some(p) = args.partitions {
+        if p == 0 || p > 256 {
+            return Err(input("--partitions must be between 1 and 256"));
+        }
+        config.partitions = p;
+    }
+    std::fs::create_dir_all(&args.state_dir).map_err(|e| input(format!("state directory: {e}")))?;
+    let quoting = crate::ingest::sim_quoting_key(&args.state_dir)?;
+    let provider =
+        SimProvider::from_quoting_key(quoting, fog_attest::fog_identity(FogEnclave::View));
+    let channel = ChannelKeypair::generate().map_err(|e| failed(format!("channel key: {e}")))?;
+    let channel_key = *channel.public_key();
+    let responder = EnclaveResponder::new(channel, sim_evidence(&provider, &channel_key)?)
+        .map_err(|e| failed(format!("view enclave: {e}")))?;
+    eprintln!(
+        "fogd view: building {} partition(s) of {} records",
+        config.partitions, config.capacity_per_partition
+    );
+    let enclave =
+        build_enclave(responder, &config).map_err(|e| failed(format!("view enclave: {e}")))?;
+    let runtime = tokio::runtime::Runtime::new()
+        .map_err(|e| failed(format!("cannot start the runtime: {e}")))?;
+    runtime.block_on(async move {
+        let db = fog_recovery_db::open(&args.recovery_db)
+            .await
+            .map_err(|e| input(format!("cannot open the recovery DB: {e}")))?;
+        let server = Arc::new(ViewServer::new(Arc::new(db), enclave, config));
+        // Reload what the recovery DB already holds before answering, with progress.
+        let started = std::time::Instant::now();
+        let loaded = server
+            .poll_with_progress(|n| eprintln!("fogd view: loaded {n} records"))
+            .await
+            .map_err(|e| failed(format!("loading the store: {e}")))?;
+        eprintln!(
+            "fogd view: {loaded} records loaded in {:.1} s; {} blocks processed",
+            started.elapsed().as_secs_f64(),
+            server.status().highest_processed_block_count
+        );
+        let listener = tokio::net::TcpListener::bind(args.listen)
+            .await
+            .map_err(|e| input(format!("cannot listen on {}: {e}", args.listen)))?;
+        eprintln!(
+            "fogd view: FogViewAPI on {}",
+            listener.local_addr().map_err(|e| failed(e.to_string()))?
+        );
+        tokio::spawn(
+            tonic::transport::Server::builder()
+                .add_service(ViewService::new(server.clone()).into_server())
+                .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener)),
+        );
+        if let Some(addr) = args.metrics {
+            let metrics = tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|e| input(format!("cannot listen on {addr}: {e}")))?;
+            eprintln!(
+                "fogd view: metrics on http://{}/metrics",
+                metrics.local_addr().map_err(|e| failed(e.to_string()))?
+            );
+            tokio::spawn(serve_metrics(metrics, server.clone()));
+        }
+        let refresher = server.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(EVIDENCE_REFRESH).await;
+                match sim_evidence(&provider, &channel_key) {
+                    Ok(e) => {
+                        if refresher.enclave().sessions().set_evidence(e).is_err() {
+                            tracing::warn!("evidence refresh refused");
+                        }
+                    }
+                    Err(_) => tracing::warn!("evidence refresh failed"),
+                }
+            }
+        });
+        let shutdown = async {
+            let _ = tokio::signal::ctrl_c().await;
+        };
+        server.run(shutdown).await;
+        eprintln!("fogd view stopped");
+        Ok(())
+    })
+}
