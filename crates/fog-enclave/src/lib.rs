@@ -9,6 +9,7 @@ extern crate alloc;
 extern crate std;
 
 pub mod ingest;
+pub mod ledger;
 pub mod sessions;
 pub mod view;
 pub mod view_enclave;

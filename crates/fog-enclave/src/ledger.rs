@@ -1,0 +1,500 @@
+//! The fog ledger enclave: which key images are spent, answered obliviously over the attested
+//! channel; and the channel ends of `GetOutputs`.
+//!
+//! # The key-image store
+//! [`KeyImageStore`] keeps every key image the ledger has spent in an oblivious map, in
+//! MobileCoin's layout: the key is the 32-byte key image with byte 0 inverted, the value is
+//! 16 bytes, `spent_at` (the spending block's index) as u64 little-endian then that block's
+//! timestamp as u64 little-endian. A check of one key image is one oblivious-map `get`, whose
+//! memory accesses do not depend on the key image or on whether it is present; the result
+//! (code, `spent_at`, `timestamp`) is made with constant-time selects from a buffer preset to
+//! `0xFF`, so a key image that is not spent reads `u64::MAX` for both numbers. Every result
+//! encodes to the same size for a key image of a given length: the numbers are fixed-width
+//! on the wire. A key image that is not 32 bytes long is answered `KeyImageError`; that is
+//! decided by its length alone, which the client chose and the frame's size shows anyway, and
+//! it still costs one `get` (of a dummy key), so the trace is the same.
+//!
+//! Key images come into the store from the ledger, block by block, in order
+//! ([`LedgerEnclave::add_block`]); they are public ledger data, and adding them may branch on
+//! whether one is already stored. The store's own block count is the `num_blocks` of every
+//! answer: "not spent" always means "not spent in the blocks this store holds", whatever the
+//! host says about the ledger.
+//!
+//! # What the host sees
+//! The host passes handshake messages and encrypted frames; it sees how many key images a
+//! request holds (the frame's size tells it, and [`CheckOutcome::key_images`] says it for the
+//! metrics), never which ones or their answers. `GetOutputs` is different, as in MobileCoin:
+//! the enclave only opens the request and seals the answer, and the untrusted host looks the
+//! outputs up in the ledger DB, so the host learns which global indices were asked for
+//! (clients mix their real inputs with random ring members).
+//!
+//! # Failure
+//! Every error is a payload-free [`LedgerEnclaveError`] and changes nothing: a refused block
+//! stores none of its key images, a refused request touches no store state. An ORAM failure
+//! (integrity, stash) poisons the store; it must be rebuilt from the ledger.
+//!
+//! Trust side: trusted. No I/O, no clock (the caller passes the time), no logging.
+
+use alloc::vec::Vec;
+use std::sync::Mutex;
+
+use fog_attest::{wire::NonceMessage, UnixSeconds};
+use fog_oram::{ObliviousMap, OramError, StoreFactory};
+use fog_transaction::{wire::KeyImage as WireKeyImage, BlockVersion, KeyImage};
+use fog_types::ledger::{
+    CheckKeyImagesRequest, CheckKeyImagesResponse, GetOutputsRequest, GetOutputsResponse,
+    KeyImageQuery, KeyImageResult, KeyImageResultCode, MAX_GET_OUTPUTS, TIMESTAMP_FOUND,
+};
+use prost::Message as _;
+use rand_core::{CryptoRng, RngCore};
+use subtle::{Choice, ConditionallySelectable};
+use thiserror::Error;
+use zeroize::{Zeroize, Zeroizing};
+
+use crate::sessions::{ClientSessions, SessionError};
+
+/// Bytes of a key image, and of a store key.
+pub const KEY_IMAGE_LEN: usize = 32;
+/// Bytes of a store value: `spent_at` LE ‖ `timestamp` LE.
+pub const VALUE_LEN: usize = 16;
+/// MobileCoin's default key-image store capacity.
+pub const DEFAULT_CAPACITY: u64 = 1 << 20;
+/// The most key images one `CheckKeyImages` request may carry. MobileCoin sets no limit; its
+/// clients send at most 100 per request.
+pub const MAX_KEY_IMAGES_PER_REQUEST: usize = 4096;
+
+/// Why the ledger enclave refused. Payload-free: nothing here depends on a secret.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum LedgerEnclaveError {
+    /// A capacity of zero or beyond the ORAM's limits.
+    #[error("invalid configuration")]
+    InvalidConfig,
+    /// The attested session refused (handshake, unknown session, bad frame, seal).
+    #[error("session: {0}")]
+    Session(#[from] SessionError),
+    /// The opened request is not a well-formed request message.
+    #[error("malformed request")]
+    MalformedRequest,
+    /// The request carries more items than allowed.
+    #[error("request too large")]
+    TooManyItems,
+    /// A block other than the next one was offered (the store holds blocks `0..n` only).
+    #[error("block out of order")]
+    BlockOutOfOrder,
+    /// The store has no room for the block's key images (nothing of the block was stored).
+    #[error("key-image store full")]
+    Full,
+    /// The store lacks more of the ledger than the host allows (public block counts only).
+    #[error("the key-image store is {behind} blocks behind the ledger")]
+    StoreBehind {
+        /// Blocks of the ledger the store lacks.
+        behind: u64,
+    },
+    /// The ORAM failed (integrity or stash), or an earlier failure poisoned the store; it
+    /// must be rebuilt.
+    #[error("oblivious storage failed")]
+    Storage,
+}
+
+/// One key image's answer, before it goes on the wire.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct KeyImageCheck {
+    /// A [`KeyImageResultCode`] as u32.
+    pub code: u32,
+    /// The spending block, or `u64::MAX`.
+    pub spent_at: u64,
+    /// The spending block's timestamp, or `u64::MAX`.
+    pub timestamp: u64,
+}
+
+impl core::fmt::Debug for KeyImageCheck {
+    /// Prints nothing of the answer: whether a user's key image is spent is theirs.
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("KeyImageCheck").finish_non_exhaustive()
+    }
+}
+
+/// The key-image store: key image → (spending block, its timestamp) in an oblivious map.
+pub struct KeyImageStore<F: StoreFactory, M> {
+    map: ObliviousMap<F, M>,
+}
+
+fn store_key(key_image: &[u8; KEY_IMAGE_LEN]) -> [u8; KEY_IMAGE_LEN] {
+    let mut key = *key_image;
+    key[0] = !key[0];
+    key
+}
+
+impl<F: StoreFactory, M: RngCore + CryptoRng> KeyImageStore<F, M> {
+    /// A store with room for about `capacity` key images (see [`ObliviousMap::new`]).
+    pub fn new(capacity: u64, factory: F, rng: M) -> Result<Self, LedgerEnclaveError> {
+        let map = ObliviousMap::new(capacity, KEY_IMAGE_LEN, VALUE_LEN, factory, rng)
+            .map_err(|_| LedgerEnclaveError::InvalidConfig)?;
+        Ok(Self { map })
+    }
+
+    /// Key images stored.
+    pub fn len(&self) -> u64 {
+        self.map.len()
+    }
+
+    /// Whether no key image is stored.
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    /// Slots in the store: the most key images it could ever hold.
+    pub fn capacity(&self) -> u64 {
+        self.map.capacity()
+    }
+
+    /// Adds the key images one block spent. All or nothing: when the store has no room for
+    /// one of them, those of this call already added are removed again and
+    /// [`LedgerEnclaveError::Full`] is returned. A key image already stored keeps its first
+    /// block (a valid ledger never spends one twice).
+    pub fn add(
+        &mut self,
+        key_images: &[KeyImage],
+        spent_at: u64,
+        timestamp: u64,
+    ) -> Result<(), LedgerEnclaveError> {
+        let free = self.capacity().saturating_sub(self.len());
+        if key_images.len() as u64 > free {
+            return Err(LedgerEnclaveError::Full);
+        }
+        let mut value = [0u8; VALUE_LEN];
+        value[..8].copy_from_slice(&spent_at.to_le_bytes());
+        value[8..].copy_from_slice(&timestamp.to_le_bytes());
+        let mut added: Vec<[u8; KEY_IMAGE_LEN]> = Vec::with_capacity(key_images.len());
+        for key_image in key_images {
+            let key = store_key(key_image.as_bytes());
+            let r = self.map.upsert(&key, |v, present| {
+                // Keep an existing entry, write a new one.
+                for (dst, src) in v.iter_mut().zip(value.iter()) {
+                    dst.conditional_assign(src, !present);
+                }
+            });
+            match r {
+                // Public ledger data: branching on whether it was already there is fine.
+                Ok(present) => {
+                    if !bool::from(present) {
+                        added.push(key);
+                    }
+                }
+                Err(e) => {
+                    let e = match e {
+                        OramError::MapFull => LedgerEnclaveError::Full,
+                        _ => LedgerEnclaveError::Storage,
+                    };
+                    for key in &added {
+                        if self.map.remove(key).is_err() {
+                            return Err(LedgerEnclaveError::Storage);
+                        }
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks one key image: one oblivious `get`, the same accesses for a spent one, an
+    /// unspent one and a malformed one (a length other than 32, decided by length alone).
+    pub fn check(&mut self, key_image: &[u8]) -> Result<KeyImageCheck, LedgerEnclaveError> {
+        // The length is public (the client chose it; the frame's size shows it).
+        let well_formed = key_image.len() == KEY_IMAGE_LEN;
+        let mut raw = [0u8; KEY_IMAGE_LEN];
+        if well_formed {
+            raw.copy_from_slice(key_image);
+        }
+        let mut key = store_key(&raw);
+        let mut value = [0u8; VALUE_LEN];
+        let found = self
+            .map
+            .get(&key, &mut value)
+            .map_err(|_| LedgerEnclaveError::Storage)?;
+        let spent = found & Choice::from(u8::from(well_formed));
+        // Preset to 0xFF; the stored value replaces it only when spent.
+        let mut out = [0xFFu8; VALUE_LEN];
+        for (dst, src) in out.iter_mut().zip(value.iter()) {
+            dst.conditional_assign(src, spent);
+        }
+        let mut spent_at = [0u8; 8];
+        spent_at.copy_from_slice(&out[..8]);
+        let mut timestamp = [0u8; 8];
+        timestamp.copy_from_slice(&out[8..]);
+        let code = u32::conditional_select(
+            &(KeyImageResultCode::NotSpent as u32),
+            &(KeyImageResultCode::Spent as u32),
+            found,
+        );
+        let code = u32::conditional_select(
+            &(KeyImageResultCode::KeyImageError as u32),
+            &code,
+            Choice::from(u8::from(well_formed)),
+        );
+        let check = KeyImageCheck {
+            code,
+            spent_at: u64::from_le_bytes(spent_at),
+            timestamp: u64::from_le_bytes(timestamp),
+        };
+        raw.zeroize();
+        key.zeroize();
+        value.zeroize();
+        out.zeroize();
+        spent_at.zeroize();
+        timestamp.zeroize();
+        Ok(check)
+    }
+
+    /// Answers queries in order, one [`KeyImageResult`] each (the key image echoed).
+    pub fn check_queries(
+        &mut self,
+        queries: &[KeyImageQuery],
+    ) -> Result<Vec<KeyImageResult>, LedgerEnclaveError> {
+        queries
+            .iter()
+            .map(|q| {
+                let bytes = q.key_image.as_ref().map_or(&[][..], |k| k.data.as_slice());
+                let c = self.check(bytes)?;
+                Ok(KeyImageResult {
+                    key_image: Some(WireKeyImage {
+                        data: bytes.to_vec(),
+                    }),
+                    spent_at: c.spent_at,
+                    timestamp: c.timestamp,
+                    timestamp_result_code: TIMESTAMP_FOUND,
+                    key_image_result_code: c.code,
+                })
+            })
+            .collect()
+    }
+}
+
+/// What the store has taken in: the counters of every answer.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LedgerCounters {
+    /// Blocks whose key images are in the store (`0..num_blocks`).
+    pub num_blocks: u64,
+    /// TxOuts in those blocks.
+    pub global_txo_count: u64,
+    /// The version of the last of those blocks.
+    pub latest_block_version: u32,
+}
+
+/// One ledger block as the store takes it.
+#[derive(Clone, Copy, Debug)]
+pub struct LedgerBlock<'a> {
+    /// The block's index.
+    pub index: u64,
+    /// Its timestamp (seconds).
+    pub timestamp: u64,
+    /// The key images it spends.
+    pub key_images: &'a [KeyImage],
+    /// TxOuts in blocks `0..=index`.
+    pub cumulative_txo_count: u64,
+    /// The block's version.
+    pub version: u32,
+}
+
+/// What the host knows of the ledger when it passes a request in: public block counts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LedgerView {
+    /// Blocks in the ledger DB.
+    pub ledger_blocks: u64,
+    /// The most blocks the store may lack and still answer.
+    pub max_blocks_behind: u64,
+}
+
+/// A checked request's sealed answer.
+#[derive(Debug)]
+pub struct CheckOutcome {
+    /// The encrypted `CheckKeyImagesResponse`.
+    pub response: NonceMessage,
+    /// How many key images the request held (the frame's size shows it too).
+    pub key_images: usize,
+}
+
+struct Store<F: StoreFactory, M> {
+    store: KeyImageStore<F, M>,
+    counters: LedgerCounters,
+}
+
+/// The ledger enclave: the attested sessions and the key-image store, each behind its own
+/// lock, shared by every host thread.
+pub struct LedgerEnclave<F: StoreFactory, M> {
+    sessions: ClientSessions,
+    store: Mutex<Store<F, M>>,
+}
+
+impl<F: StoreFactory, M> core::fmt::Debug for LedgerEnclave<F, M> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("LedgerEnclave")
+            .field("sessions", &self.sessions)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The highest block version this enclave knows.
+pub fn max_block_version(latest: u32) -> u32 {
+    latest.max(BlockVersion::MAX.get())
+}
+
+impl<F: StoreFactory, M: RngCore + CryptoRng> LedgerEnclave<F, M> {
+    /// An enclave answering on `sessions`, with an empty store of about `capacity` key images.
+    pub fn new(
+        sessions: ClientSessions,
+        capacity: u64,
+        factory: F,
+        rng: M,
+    ) -> Result<Self, LedgerEnclaveError> {
+        Ok(Self {
+            sessions,
+            store: Mutex::new(Store {
+                store: KeyImageStore::new(capacity, factory, rng)?,
+                counters: LedgerCounters::default(),
+            }),
+        })
+    }
+
+    /// The sessions (handshakes, evidence, live count).
+    pub fn sessions(&self) -> &ClientSessions {
+        &self.sessions
+    }
+
+    /// Answers a client's NX hello (`Auth` of either attested service: one session serves
+    /// both key-image checks and `GetOutputs`).
+    pub fn accept(&self, hello: &[u8], now: UnixSeconds) -> Result<Vec<u8>, LedgerEnclaveError> {
+        Ok(self.sessions.accept(hello, now)?)
+    }
+
+    /// What the store holds.
+    pub fn counters(&self) -> Result<LedgerCounters, LedgerEnclaveError> {
+        Ok(self.lock()?.counters)
+    }
+
+    /// Key images stored, and the store's capacity.
+    pub fn load(&self) -> Result<(u64, u64), LedgerEnclaveError> {
+        let s = self.lock()?;
+        Ok((s.store.len(), s.store.capacity()))
+    }
+
+    /// Adds the next block's key images. The block must be the next one
+    /// (`index == counters().num_blocks`); all or nothing.
+    pub fn add_block(&self, block: &LedgerBlock<'_>) -> Result<LedgerCounters, LedgerEnclaveError> {
+        let mut s = self.lock()?;
+        if block.index != s.counters.num_blocks
+            || block.cumulative_txo_count < s.counters.global_txo_count
+        {
+            return Err(LedgerEnclaveError::BlockOutOfOrder);
+        }
+        s.store
+            .add(block.key_images, block.index, block.timestamp)?;
+        s.counters = LedgerCounters {
+            num_blocks: block.index + 1,
+            global_txo_count: block.cumulative_txo_count,
+            latest_block_version: block.version,
+        };
+        Ok(s.counters)
+    }
+
+    /// Opens a `CheckKeyImagesRequest` frame, checks each key image and seals the
+    /// `CheckKeyImagesResponse` (one result per query, in order; `num_blocks` the store's).
+    /// Refused before any lookup: a request of more than [`MAX_KEY_IMAGES_PER_REQUEST`] key
+    /// images, and any request while the store lacks more than `ledger.max_blocks_behind`
+    /// of `ledger.ledger_blocks` blocks. A refused frame is still consumed, so the session
+    /// stays in step and the client may send its next request on it.
+    pub fn check_key_images(
+        &self,
+        frame: &NonceMessage,
+        ledger: LedgerView,
+        now: UnixSeconds,
+    ) -> Result<CheckOutcome, LedgerEnclaveError> {
+        let plain = self.sessions.open(frame, now)?;
+        let request = CheckKeyImagesRequest::decode(plain.as_slice())
+            .map_err(|_| LedgerEnclaveError::MalformedRequest)?;
+        drop(plain);
+        let key_images = request.queries.len();
+        if key_images > MAX_KEY_IMAGES_PER_REQUEST {
+            wipe_queries(request.queries);
+            return Err(LedgerEnclaveError::TooManyItems);
+        }
+        let answered = self.lock().and_then(|mut s| {
+            let behind = ledger.ledger_blocks.saturating_sub(s.counters.num_blocks);
+            if behind > ledger.max_blocks_behind {
+                return Err(LedgerEnclaveError::StoreBehind { behind });
+            }
+            let results = s.store.check_queries(&request.queries)?;
+            Ok(CheckKeyImagesResponse {
+                num_blocks: s.counters.num_blocks,
+                global_txo_count: s.counters.global_txo_count,
+                results,
+                latest_block_version: s.counters.latest_block_version,
+                max_block_version: max_block_version(s.counters.latest_block_version),
+            })
+        });
+        wipe_queries(request.queries);
+        let response = answered?;
+        let bytes = Zeroizing::new(response.encode_to_vec());
+        wipe_results(response.results);
+        let sealed = self.sessions.seal(&frame.channel_id, &bytes, now)?;
+        Ok(CheckOutcome {
+            response: sealed,
+            key_images,
+        })
+    }
+
+    /// Opens a `GetOutputsRequest` frame: returns the session it came on and the request, for
+    /// the host to look the outputs up. More than [`MAX_GET_OUTPUTS`] indices are refused.
+    pub fn open_get_outputs(
+        &self,
+        frame: &NonceMessage,
+        now: UnixSeconds,
+    ) -> Result<(Vec<u8>, GetOutputsRequest), LedgerEnclaveError> {
+        let plain = self.sessions.open(frame, now)?;
+        let request = GetOutputsRequest::decode(plain.as_slice())
+            .map_err(|_| LedgerEnclaveError::MalformedRequest)?;
+        if request.indices.len() > MAX_GET_OUTPUTS {
+            return Err(LedgerEnclaveError::TooManyItems);
+        }
+        Ok((frame.channel_id.clone(), request))
+    }
+
+    /// Seals the host's `GetOutputsResponse` on the session `channel_id`.
+    pub fn seal_get_outputs(
+        &self,
+        channel_id: &[u8],
+        response: &GetOutputsResponse,
+        now: UnixSeconds,
+    ) -> Result<NonceMessage, LedgerEnclaveError> {
+        let bytes = Zeroizing::new(response.encode_to_vec());
+        Ok(self.sessions.seal(channel_id, &bytes, now)?)
+    }
+
+    fn lock(&self) -> Result<std::sync::MutexGuard<'_, Store<F, M>>, LedgerEnclaveError> {
+        // A panic while the store was held may have left the ORAM half-updated: refuse.
+        self.store.lock().map_err(|_| LedgerEnclaveError::Storage)
+    }
+}
+
+/// Overwrites the user's key images before they are dropped.
+fn wipe_queries(mut queries: Vec<KeyImageQuery>) {
+    for q in &mut queries {
+        if let Some(k) = q.key_image.as_mut() {
+            k.data.zeroize();
+        }
+    }
+}
+
+/// Overwrites the answers (which of a user's key images are spent) before they are dropped.
+fn wipe_results(mut results: Vec<KeyImageResult>) {
+    for r in &mut results {
+        if let Some(k) = r.key_image.as_mut() {
+            k.data.zeroize();
+        }
+        r.spent_at.zeroize();
+        r.timestamp.zeroize();
+        r.key_image_result_code.zeroize();
+    }
+}

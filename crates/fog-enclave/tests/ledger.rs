@@ -1,0 +1,433 @@
+//! The ledger enclave: spent key images are found with their block, unspent and malformed ones
+//! are answered too, every answer has one size and one ORAM trace, and refused requests and
+//! blocks change nothing.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use fog_attest::{
+    fog_identity, BoundEvidence, Channel, ChannelKeypair, ClientHandshake, EnclaveResponder,
+    FogEnclave, IdentityRule, Policy, ReportData, SessionLimits, SimProvider, UnixSeconds,
+    Verifier,
+};
+use fog_enclave::{
+    ledger::{
+        KeyImageStore, LedgerBlock, LedgerCounters, LedgerEnclave, LedgerEnclaveError, LedgerView,
+        MAX_KEY_IMAGES_PER_REQUEST,
+    },
+    sessions::{ClientSessions, SessionError},
+};
+use fog_oram::{HeapFactory, TraceOp, TracingFactory};
+use fog_transaction::{wire::KeyImage as WireKeyImage, KeyImage};
+use fog_types::ledger::{
+    CheckKeyImagesRequest, CheckKeyImagesResponse, GetOutputsRequest, GetOutputsResponse,
+    KeyImageQuery, KeyImageResult, KeyImageResultCode, OutputResult, MAX_GET_OUTPUTS,
+};
+use prost::Message;
+use rand::SeedableRng;
+use rand_chacha::ChaCha20Rng;
+
+const NOW: UnixSeconds = UnixSeconds(1_750_000_000);
+/// A host view under which the store is never behind.
+const VIEW: LedgerView = LedgerView {
+    ledger_blocks: 0,
+    max_blocks_behind: 0,
+};
+
+fn ki(i: u32) -> KeyImage {
+    let mut k = [0x5au8; 32];
+    k[..4].copy_from_slice(&i.to_le_bytes());
+    KeyImage(k)
+}
+
+fn query(bytes: &[u8]) -> KeyImageQuery {
+    KeyImageQuery {
+        key_image: Some(WireKeyImage {
+            data: bytes.to_vec(),
+        }),
+        start_block: 0,
+    }
+}
+
+#[test]
+fn spent_unspent_and_malformed_key_images() {
+    let mut store =
+        KeyImageStore::new(1 << 10, HeapFactory, ChaCha20Rng::seed_from_u64(1)).unwrap();
+    store.add(&[ki(1), ki(2)], 7, 1_700_000_007).unwrap();
+    store.add(&[ki(3)], 9, 1_700_000_009).unwrap();
+    assert_eq!(store.len(), 3);
+
+    let c = store.check(ki(2).as_bytes()).unwrap();
+    assert_eq!(c.code, KeyImageResultCode::Spent as u32);
+    assert_eq!((c.spent_at, c.timestamp), (7, 1_700_000_007));
+    let c = store.check(ki(3).as_bytes()).unwrap();
+    assert_eq!((c.code, c.spent_at), (KeyImageResultCode::Spent as u32, 9));
+
+    let c = store.check(ki(4).as_bytes()).unwrap();
+    assert_eq!(c.code, KeyImageResultCode::NotSpent as u32);
+    assert_eq!((c.spent_at, c.timestamp), (u64::MAX, u64::MAX));
+
+    // Wrong lengths, including 31 bytes of a spent key image and the empty key image.
+    for bad in [&ki(1).as_bytes()[..31], &[][..], &[1u8; 33][..]] {
+        let c = store.check(bad).unwrap();
+        assert_eq!(
+            c.code,
+            KeyImageResultCode::KeyImageError as u32,
+            "{}",
+            bad.len()
+        );
+        assert_eq!((c.spent_at, c.timestamp), (u64::MAX, u64::MAX));
+    }
+    // A query with no key image at all is malformed too.
+    let r = store
+        .check_queries(&[KeyImageQuery {
+            key_image: None,
+            start_block: 0,
+        }])
+        .unwrap();
+    assert_eq!(
+        r[0].key_image_result_code,
+        KeyImageResultCode::KeyImageError as u32
+    );
+
+    // A key image already stored keeps its first block.
+    store.add(&[ki(1)], 11, 1).unwrap();
+    assert_eq!(store.check(ki(1).as_bytes()).unwrap().spent_at, 7);
+    assert_eq!(store.len(), 3);
+}
+
+#[test]
+fn spent_unspent_and_malformed_make_the_same_trace_and_size() {
+    let factory = TracingFactory::new(HeapFactory);
+    let log = factory.log();
+    let mut store = KeyImageStore::new(1 << 9, factory, ChaCha20Rng::seed_from_u64(2)).unwrap();
+    let spent: Vec<KeyImage> = (0..100).map(ki).collect();
+    store.add(&spent, 3, 1_700_000_000).unwrap();
+    log.take();
+    let mut shapes = Vec::new();
+    let mut sizes = Vec::new();
+    for (name, key) in [
+        ("spent", ki(5).as_bytes().to_vec()),
+        ("not spent", ki(500).as_bytes().to_vec()),
+        ("another spent", ki(99).as_bytes().to_vec()),
+        ("all zeros", vec![0u8; 32]),
+        ("31 bytes", vec![7u8; 31]),
+    ] {
+        let results = store.check_queries(&[query(&key)]).unwrap();
+        let shape: Vec<(u32, TraceOp)> = log.take().iter().map(|e| (e.store, e.op)).collect();
+        assert!(!shape.is_empty());
+        shapes.push((name, shape));
+        // The echoed key image aside, every result has one encoded size.
+        let mut r = results[0].clone();
+        r.key_image = None;
+        sizes.push((name, r.encoded_len()));
+    }
+    for (name, shape) in &shapes[1..] {
+        assert_eq!(
+            shape, &shapes[0].1,
+            "`{name}` differs from `{}`",
+            shapes[0].0
+        );
+    }
+    for (name, size) in &sizes[1..] {
+        assert_eq!(*size, sizes[0].1, "`{name}` has another size");
+    }
+    // And whole results for 32-byte key images, found or not, have one size.
+    let a = store.check_queries(&[query(ki(5).as_bytes())]).unwrap();
+    let b = store.check_queries(&[query(ki(500).as_bytes())]).unwrap();
+    assert_ne!(a[0].key_image_result_code, b[0].key_image_result_code);
+    assert_eq!(a[0].encoded_len(), b[0].encoded_len());
+}
+
+#[test]
+fn a_full_store_takes_nothing_of_the_block() {
+    let mut store =
+        KeyImageStore::new(1 << 10, HeapFactory, ChaCha20Rng::seed_from_u64(3)).unwrap();
+    let cap = store.capacity();
+    // Beyond the free slots: refused before any insert.
+    let too_many: Vec<KeyImage> = (0..cap as u32 + 1).map(ki).collect();
+    assert_eq!(store.add(&too_many, 0, 0), Err(LedgerEnclaveError::Full));
+    assert_eq!(store.len(), 0);
+    // Fill until an insert finds its three buckets full: that block is rolled back.
+    let mut next = 0u32;
+    let mut block = 0u64;
+    loop {
+        let batch: Vec<KeyImage> = (next..next + 8).map(ki).collect();
+        let before = store.len();
+        match store.add(&batch, block, 0) {
+            Ok(()) => {
+                next += 8;
+                block += 1;
+            }
+            Err(LedgerEnclaveError::Full) => {
+                // The map filled up mid-block (three full buckets), not at the slot count:
+                // part of the block went in and was taken out again.
+                assert!(before + 8 <= cap, "{before} of {cap}");
+                assert_eq!(store.len(), before);
+                for k in &batch {
+                    assert_eq!(
+                        store.check(k.as_bytes()).unwrap().code,
+                        KeyImageResultCode::NotSpent as u32
+                    );
+                }
+                break;
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+    // Everything added before is still there.
+    for i in 0..next {
+        assert_eq!(
+            store.check(ki(i).as_bytes()).unwrap().code,
+            KeyImageResultCode::Spent as u32
+        );
+    }
+}
+
+// --- the enclave over a real attested session -------------------------------------------
+
+fn enclave(seed: u64) -> (LedgerEnclave<HeapFactory, ChaCha20Rng>, Verifier) {
+    let mut rng = ChaCha20Rng::seed_from_u64(seed);
+    println!("seed {seed}");
+    let identity = fog_identity(FogEnclave::Ledger);
+    let provider = SimProvider::generate(&mut rng, identity);
+    let keys = ChannelKeypair::generate().unwrap();
+    let evidence = BoundEvidence {
+        evidence: provider.evidence_at(&ReportData::bind(keys.public_key(), None), NOW),
+        channel_key: *keys.public_key(),
+        custom_identity: None,
+    };
+    let responder = EnclaveResponder::new(keys, evidence).unwrap();
+    let sessions = ClientSessions::new(responder, 16, SessionLimits::default());
+    let enclave = LedgerEnclave::new(
+        sessions,
+        1 << 10,
+        HeapFactory,
+        ChaCha20Rng::seed_from_u64(seed + 1),
+    )
+    .unwrap();
+    let verifier = Verifier::new(
+        provider.trust_anchor(),
+        Policy::new(vec![IdentityRule::Measurement(identity.measurement)], 3600),
+    );
+    (enclave, verifier)
+}
+
+fn connect(enclave: &LedgerEnclave<HeapFactory, ChaCha20Rng>, verifier: Verifier) -> Channel {
+    let (hs, hello) = ClientHandshake::start(verifier).unwrap();
+    let answer = enclave.accept(&hello, NOW).unwrap();
+    hs.finish(&answer, NOW, SessionLimits::default()).unwrap()
+}
+
+fn add(enclave: &LedgerEnclave<HeapFactory, ChaCha20Rng>, index: u64, key_images: &[KeyImage]) {
+    let before = enclave.counters().unwrap().global_txo_count;
+    enclave
+        .add_block(&LedgerBlock {
+            index,
+            timestamp: 1_700_000_000 + index,
+            key_images,
+            cumulative_txo_count: before + 2,
+            version: 3,
+        })
+        .unwrap();
+}
+
+fn ask(
+    enclave: &LedgerEnclave<HeapFactory, ChaCha20Rng>,
+    channel: &mut Channel,
+    queries: Vec<KeyImageQuery>,
+) -> Result<CheckKeyImagesResponse, LedgerEnclaveError> {
+    let request = CheckKeyImagesRequest { queries }.encode_to_vec();
+    let frame = channel.seal(&[], &request, NOW).unwrap();
+    let out = enclave.check_key_images(&frame, VIEW, NOW)?;
+    let plain = channel.open(&out.response, NOW).unwrap();
+    Ok(CheckKeyImagesResponse::decode(plain.as_slice()).unwrap())
+}
+
+#[test]
+fn check_key_images_over_the_channel() {
+    let (enclave, verifier) = enclave(10);
+    add(&enclave, 0, &[]);
+    add(&enclave, 1, &[ki(1), ki(2)]);
+    add(&enclave, 2, &[ki(3)]);
+    let mut channel = connect(&enclave, verifier);
+    let r = ask(
+        &enclave,
+        &mut channel,
+        vec![
+            query(ki(3).as_bytes()),
+            query(ki(9).as_bytes()),
+            query(&[1, 2, 3]),
+            query(ki(1).as_bytes()),
+        ],
+    )
+    .unwrap();
+    assert_eq!(r.num_blocks, 3);
+    assert_eq!(r.global_txo_count, 6);
+    assert_eq!(r.latest_block_version, 3);
+    assert_eq!(r.max_block_version, 4);
+    let codes: Vec<u32> = r.results.iter().map(|r| r.key_image_result_code).collect();
+    assert_eq!(
+        codes,
+        [
+            KeyImageResultCode::Spent as u32,
+            KeyImageResultCode::NotSpent as u32,
+            KeyImageResultCode::KeyImageError as u32,
+            KeyImageResultCode::Spent as u32,
+        ]
+    );
+    assert_eq!(r.results[0].spent_at, 2);
+    assert_eq!(r.results[0].timestamp, 1_700_000_002);
+    assert_eq!(r.results[3].spent_at, 1);
+    assert_eq!(r.results[1].spent_at, u64::MAX);
+    assert_eq!(
+        r.results[1].key_image.as_ref().unwrap().data,
+        ki(9).as_bytes()
+    );
+    assert!(r.results.iter().all(|r| r.timestamp_result_code == 1));
+    // Out-of-order blocks are refused and change nothing.
+    let counters = enclave.counters().unwrap();
+    for index in [2, 4] {
+        assert_eq!(
+            enclave.add_block(&LedgerBlock {
+                index,
+                timestamp: 0,
+                key_images: &[ki(50)],
+                cumulative_txo_count: 100,
+                version: 3,
+            }),
+            Err(LedgerEnclaveError::BlockOutOfOrder)
+        );
+    }
+    assert_eq!(enclave.counters().unwrap(), counters);
+    assert_eq!(enclave.load().unwrap().0, 3);
+}
+
+#[test]
+fn refused_requests_change_nothing() {
+    let (enclave, verifier) = enclave(11);
+    add(&enclave, 0, &[ki(1)]);
+    let mut channel = connect(&enclave, verifier);
+    let counters: LedgerCounters = enclave.counters().unwrap();
+
+    // Oversize: refused before any lookup.
+    let many: Vec<KeyImageQuery> = (0..=MAX_KEY_IMAGES_PER_REQUEST as u32)
+        .map(|i| query(ki(i).as_bytes()))
+        .collect();
+    assert_eq!(
+        ask(&enclave, &mut channel, many).unwrap_err(),
+        LedgerEnclaveError::TooManyItems
+    );
+    // A frame that opens but holds no request message.
+    let frame = channel.seal(&[], &[0xff, 0xff, 0xff], NOW).unwrap();
+    assert_eq!(
+        enclave.check_key_images(&frame, VIEW, NOW).unwrap_err(),
+        LedgerEnclaveError::MalformedRequest
+    );
+    // A store too far behind the ledger the host reports: refused, frame consumed.
+    let frame = channel
+        .seal(&[], &CheckKeyImagesRequest::default().encode_to_vec(), NOW)
+        .unwrap();
+    let far = LedgerView {
+        ledger_blocks: 5,
+        max_blocks_behind: 3,
+    };
+    assert_eq!(
+        enclave.check_key_images(&frame, far, NOW).unwrap_err(),
+        LedgerEnclaveError::StoreBehind { behind: 4 }
+    );
+    // The frames were opened, so the session is still in step and answers.
+    let r = ask(&enclave, &mut channel, vec![query(ki(1).as_bytes())]).unwrap();
+    assert_eq!(
+        r.results[0].key_image_result_code,
+        KeyImageResultCode::Spent as u32
+    );
+
+    // A tampered frame, then the same frame under an unknown session id.
+    let mut frame = channel
+        .seal(&[], &CheckKeyImagesRequest::default().encode_to_vec(), NOW)
+        .unwrap();
+    frame.data[0] ^= 1;
+    assert_eq!(
+        enclave.check_key_images(&frame, VIEW, NOW).unwrap_err(),
+        LedgerEnclaveError::Session(SessionError::BadFrame)
+    );
+    frame.channel_id = vec![0; 64];
+    assert_eq!(
+        enclave.check_key_images(&frame, VIEW, NOW).unwrap_err(),
+        LedgerEnclaveError::Session(SessionError::UnknownSession)
+    );
+    assert_eq!(enclave.counters().unwrap(), counters);
+    assert_eq!(enclave.load().unwrap().0, 1);
+    assert_eq!(enclave.sessions().len(), 1);
+}
+
+#[test]
+fn get_outputs_frames() {
+    let (enclave, verifier) = enclave(13);
+    let mut channel = connect(&enclave, verifier);
+    let request = GetOutputsRequest {
+        indices: vec![4, 8, 15],
+        merkle_root_block: 0,
+    };
+    let frame = channel.seal(&[], &request.encode_to_vec(), NOW).unwrap();
+    let (channel_id, opened) = enclave.open_get_outputs(&frame, NOW).unwrap();
+    assert_eq!(opened, request);
+    assert_eq!(channel_id, channel.id().0);
+    let response = GetOutputsResponse {
+        results: vec![OutputResult {
+            index: 4,
+            result_code: 1,
+            output: None,
+            proof: None,
+        }],
+        num_blocks: 2,
+        global_txo_count: 5,
+        latest_block_version: 3,
+        max_block_version: 4,
+    };
+    let sealed = enclave
+        .seal_get_outputs(&channel_id, &response, NOW)
+        .unwrap();
+    let plain = channel.open(&sealed, NOW).unwrap();
+    assert_eq!(
+        GetOutputsResponse::decode(plain.as_slice()).unwrap(),
+        response
+    );
+
+    let too_many = GetOutputsRequest {
+        indices: (0..=MAX_GET_OUTPUTS as u64).collect(),
+        merkle_root_block: 0,
+    };
+    let frame = channel.seal(&[], &too_many.encode_to_vec(), NOW).unwrap();
+    assert_eq!(
+        enclave.open_get_outputs(&frame, NOW).unwrap_err(),
+        LedgerEnclaveError::TooManyItems
+    );
+    // Sealing on a session that does not exist.
+    assert_eq!(
+        enclave
+            .seal_get_outputs(&[9; 64], &response, NOW)
+            .unwrap_err(),
+        LedgerEnclaveError::Session(SessionError::UnknownSession)
+    );
+}
+
+#[test]
+fn results_echo_key_images_in_order() {
+    let (enclave, verifier) = enclave(14);
+    let spent: Vec<KeyImage> = (0..50).map(ki).collect();
+    add(&enclave, 0, &spent);
+    let mut channel = connect(&enclave, verifier);
+    let queries: Vec<KeyImageQuery> = (25..75).map(|i| query(ki(i).as_bytes())).collect();
+    let r = ask(&enclave, &mut channel, queries).unwrap();
+    assert_eq!(r.results.len(), 50);
+    for (i, res) in (25u32..75).zip(&r.results) {
+        let res: &KeyImageResult = res;
+        assert_eq!(res.key_image.as_ref().unwrap().data, ki(i).as_bytes());
+        let want = if i < 50 {
+            KeyImageResultCode::Spent
+        } else {
+            KeyImageResultCode::NotSpent
+        };
+        assert_eq!(res.key_image_result_code, want as u32, "{i}");
+    }
+}
