@@ -1,0 +1,477 @@
+//! The ledger server's state: the ledger DB, the enclave, the follower that feeds it, and the
+//! blocking work behind each RPC.
+
+use std::{
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc,
+    },
+    time::Duration,
+};
+
+use fog_attest::{wire::NonceMessage, BoundEvidence, EnclaveResponder, SessionLimits, UnixSeconds};
+use fog_enclave::{
+    ledger::{
+        max_block_version, CheckOutcome, LedgerBlock, LedgerCounters, LedgerEnclave, LedgerView,
+    },
+    sessions::{ClientSessions, DEFAULT_SESSION_CAPACITY},
+};
+use fog_ledger_db::{LedgerDb, LedgerSnapshot};
+use fog_oram::HeapFactory;
+use fog_transaction::wire::CompressedRistretto;
+use fog_types::{
+    common::BlockRange,
+    ledger::{
+        BlockData, BlockResponse, GetOutputsResponse, OutputResult, OutputResultCode, TxOutRequest,
+        TxOutResponse, TxOutResult, TxOutResultCode, TIMESTAMP_FOUND,
+    },
+};
+use rand::{rngs::OsRng, SeedableRng};
+use rand_chacha::ChaCha20Rng;
+use thiserror::Error;
+
+use crate::{metrics::Metrics, service::TIMESTAMP_UNAVAILABLE};
+
+/// `GetBlocks` serves at most this many blocks per call; a request for more is refused.
+pub const MAX_BLOCKS_PER_CALL: u64 = 1000;
+/// `GetTxOuts` looks up at most this many public keys per call.
+pub const MAX_TX_OUT_LOOKUPS: usize = 2000;
+/// Blocks the follower adds per turn before it yields (and re-reads the ledger's length).
+const FOLLOW_BATCH: u64 = 256;
+
+/// Configuration.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LedgerServerConfig {
+    /// Key images the store has room for (rounded by the oblivious map; about 93 % of it can
+    /// be filled).
+    pub key_image_capacity: u64,
+    /// How long the follower waits before looking for new blocks again.
+    pub poll_interval: Duration,
+    /// Key-image checks are refused (UNAVAILABLE) while the store is more than this many
+    /// blocks behind the ledger (MobileCoin: 100).
+    pub max_blocks_behind: u64,
+    /// Live client sessions (MobileCoin: 10000).
+    pub session_capacity: usize,
+    /// Session lifetime.
+    pub session_limits: SessionLimits,
+}
+
+impl Default for LedgerServerConfig {
+    fn default() -> Self {
+        Self {
+            key_image_capacity: fog_enclave::ledger::DEFAULT_CAPACITY,
+            poll_interval: Duration::from_millis(250),
+            max_blocks_behind: 100,
+            session_capacity: DEFAULT_SESSION_CAPACITY,
+            session_limits: SessionLimits::default(),
+        }
+    }
+}
+
+/// Why a request or the server failed. The detail is for the log; clients get the fixed
+/// messages of `service::to_status`.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum LedgerServerError {
+    /// The enclave refused (payload-free).
+    #[error("ledger enclave: {0}")]
+    Enclave(#[from] fog_enclave::ledger::LedgerEnclaveError),
+    /// The ledger DB failed.
+    #[error("ledger DB: {0}")]
+    Ledger(#[from] fog_ledger_db::LedgerError),
+    /// The ledger DB holds something it should not (a block without contents, ...).
+    #[error("ledger DB is inconsistent: {0}")]
+    Inconsistent(String),
+    /// The request is malformed (the message says how, without its data).
+    #[error("invalid request: {0}")]
+    InvalidRequest(&'static str),
+    /// A blocking task panicked or was cancelled.
+    #[error("a server task failed")]
+    Task,
+    /// The gRPC transport failed.
+    #[error("transport: {0}")]
+    Transport(#[from] tonic::transport::Error),
+    /// The configuration is unusable.
+    #[error("invalid configuration: {0}")]
+    Config(&'static str),
+}
+
+/// What the server is doing (readiness, metrics).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LedgerStatus {
+    /// What the key-image store holds.
+    pub store: LedgerCounters,
+    /// Blocks in the ledger DB.
+    pub ledger_blocks: u64,
+    /// Key images stored.
+    pub key_images: u64,
+    /// The store's capacity.
+    pub capacity: u64,
+    /// Live client sessions.
+    pub sessions: usize,
+}
+
+impl LedgerStatus {
+    /// Blocks of the ledger the store lacks.
+    pub fn blocks_behind(&self) -> u64 {
+        self.ledger_blocks.saturating_sub(self.store.num_blocks)
+    }
+}
+
+type Enclave = LedgerEnclave<HeapFactory, ChaCha20Rng>;
+
+/// The ledger server: the ledger DB, the enclave with its key-image store, and the counters.
+pub struct LedgerServer {
+    ledger: LedgerDb,
+    enclave: Enclave,
+    config: LedgerServerConfig,
+    metrics: Metrics,
+    /// The ledger's length as last read (by the follower or a request).
+    ledger_blocks: AtomicU64,
+}
+
+impl std::fmt::Debug for LedgerServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LedgerServer")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+fn now() -> UnixSeconds {
+    UnixSeconds::now()
+}
+
+impl LedgerServer {
+    /// A server over `ledger` whose enclave answers handshakes with `responder`. The store
+    /// starts empty; [`LedgerServer::catch_up`] or the follower fills it.
+    pub fn new(
+        ledger: LedgerDb,
+        responder: EnclaveResponder,
+        config: LedgerServerConfig,
+    ) -> Result<Self, LedgerServerError> {
+        if config.poll_interval.is_zero() {
+            return Err(LedgerServerError::Config("poll interval must not be zero"));
+        }
+        let sessions =
+            ClientSessions::new(responder, config.session_capacity, config.session_limits);
+        let rng = ChaCha20Rng::from_rng(OsRng)
+            .map_err(|_| LedgerServerError::Config("no operating-system randomness"))?;
+        let enclave = LedgerEnclave::new(sessions, config.key_image_capacity, HeapFactory, rng)
+            .map_err(|_| LedgerServerError::Config("unusable key-image capacity"))?;
+        Ok(Self {
+            ledger,
+            enclave,
+            config,
+            metrics: Metrics::default(),
+            ledger_blocks: AtomicU64::new(0),
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &LedgerServerConfig {
+        &self.config
+    }
+
+    /// The request counters.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// The ledger DB.
+    pub fn ledger(&self) -> &LedgerDb {
+        &self.ledger
+    }
+
+    /// The store, the ledger and the sessions, now.
+    pub fn status(&self) -> Result<LedgerStatus, LedgerServerError> {
+        let ledger_blocks = self.read_ledger_blocks()?;
+        let (key_images, capacity) = self.enclave.load()?;
+        Ok(LedgerStatus {
+            store: self.enclave.counters()?,
+            ledger_blocks,
+            key_images,
+            capacity,
+            sessions: self.enclave.sessions().len(),
+        })
+    }
+
+    fn read_ledger_blocks(&self) -> Result<u64, LedgerServerError> {
+        let n = self.ledger.num_blocks()?;
+        self.ledger_blocks.store(n, Ordering::Relaxed);
+        Ok(n)
+    }
+
+    /// Adds the key images of up to `max_blocks` ledger blocks the store lacks, in order.
+    /// Returns how many blocks were added. Blocking (ORAM work and DB reads).
+    pub fn catch_up(&self, max_blocks: u64) -> Result<u64, LedgerServerError> {
+        let snapshot = self.ledger.snapshot()?;
+        let ledger_blocks = snapshot.num_blocks()?;
+        self.ledger_blocks.store(ledger_blocks, Ordering::Relaxed);
+        let start = self.enclave.counters()?.num_blocks;
+        let end = ledger_blocks.min(start.saturating_add(max_blocks));
+        for index in start..end {
+            let block = snapshot.block(index)?.ok_or_else(|| {
+                LedgerServerError::Inconsistent(format!("block {index} is absent"))
+            })?;
+            let contents = snapshot.block_contents(index)?.ok_or_else(|| {
+                LedgerServerError::Inconsistent(format!("block {index} has no contents"))
+            })?;
+            let timestamp = snapshot.block_timestamp(index)?.ok_or_else(|| {
+                LedgerServerError::Inconsistent(format!("block {index} has no timestamp"))
+            })?;
+            self.enclave.add_block(&LedgerBlock {
+                index,
+                timestamp,
+                key_images: &contents.key_images,
+                cumulative_txo_count: block.cumulative_txo_count,
+                version: block.version,
+            })?;
+            self.metrics.blocks_added.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(end - start)
+    }
+
+    /// Follows the ledger until `shutdown` resolves: adds each new block's key images, then
+    /// waits `poll_interval` when there is nothing new. Errors are logged and retried after the
+    /// interval; the store stays as it was (every block is all or nothing).
+    pub async fn follow(self: Arc<Self>, shutdown: impl std::future::Future<Output = ()>) {
+        tokio::pin!(shutdown);
+        let mut failing = false;
+        loop {
+            let server = Arc::clone(&self);
+            let turn = tokio::task::spawn_blocking(move || server.catch_up(FOLLOW_BATCH))
+                .await
+                .map_err(|_| LedgerServerError::Task)
+                .and_then(|r| r);
+            let wait = match turn {
+                Ok(added) => {
+                    if failing {
+                        tracing::info!("following the ledger again");
+                        failing = false;
+                    }
+                    if added > 0 {
+                        tracing::debug!(added, "key images of new blocks stored");
+                    }
+                    added < FOLLOW_BATCH
+                }
+                Err(e) => {
+                    self.metrics.follow_errors.fetch_add(1, Ordering::Relaxed);
+                    if !failing {
+                        tracing::error!(error = %e, "cannot add the next block's key images; retrying");
+                        failing = true;
+                    }
+                    true
+                }
+            };
+            if wait {
+                tokio::select! {
+                    () = &mut shutdown => return,
+                    () = tokio::time::sleep(self.config.poll_interval) => {}
+                }
+            } else if futures_ready(&mut shutdown).await {
+                return;
+            }
+        }
+    }
+
+    /// Replaces the enclave's evidence (renewed before clients' policies find it stale); it
+    /// must bind the same channel key.
+    pub fn set_evidence(&self, evidence: BoundEvidence) -> Result<(), LedgerServerError> {
+        self.enclave
+            .sessions()
+            .set_evidence(evidence)
+            .map_err(|e| LedgerServerError::Enclave(e.into()))
+    }
+
+    /// Answers an NX hello.
+    pub fn auth(&self, hello: &[u8]) -> Result<Vec<u8>, LedgerServerError> {
+        Ok(self.enclave.accept(hello, now())?)
+    }
+
+    /// One `CheckKeyImages` call, answered by the enclave; refused (the frame consumed) while
+    /// the store is more than `max_blocks_behind` blocks behind the ledger. Blocking.
+    pub fn check_key_images(
+        &self,
+        frame: &NonceMessage,
+    ) -> Result<NonceMessage, LedgerServerError> {
+        let view = LedgerView {
+            ledger_blocks: self.read_ledger_blocks()?,
+            max_blocks_behind: self.config.max_blocks_behind,
+        };
+        let CheckOutcome {
+            response,
+            key_images,
+        } = self.enclave.check_key_images(frame, view, now())?;
+        self.metrics.record_key_images(key_images);
+        Ok(response)
+    }
+
+    /// One `GetOutputs` call: the enclave opens the request, the outputs and their proofs come
+    /// from one ledger snapshot, the enclave seals the answer. Blocking.
+    pub fn get_outputs(&self, frame: &NonceMessage) -> Result<NonceMessage, LedgerServerError> {
+        let t = now();
+        let (channel_id, request) = self.enclave.open_get_outputs(frame, t)?;
+        let snapshot = self.ledger.snapshot()?;
+        let num_txos = snapshot.num_txos()?;
+        let num_blocks = snapshot.num_blocks()?;
+        let latest_block_version = snapshot.last_block()?.map_or(0, |b| b.version);
+        let present: Vec<u64> = request
+            .indices
+            .iter()
+            .copied()
+            .filter(|&i| i < num_txos)
+            .collect();
+        let mut proofs = snapshot.membership_proofs(&present)?.into_iter();
+        let mut results = Vec::with_capacity(request.indices.len());
+        for &index in &request.indices {
+            if index >= num_txos {
+                results.push(OutputResult {
+                    index,
+                    result_code: OutputResultCode::DoesNotExist as u32,
+                    output: None,
+                    proof: None,
+                });
+                continue;
+            }
+            let tx_out = snapshot.tx_out(index)?.ok_or_else(|| {
+                LedgerServerError::Inconsistent(format!("TxOut {index} is absent"))
+            })?;
+            let proof = proofs
+                .next()
+                .ok_or_else(|| LedgerServerError::Inconsistent("a proof is missing".into()))?;
+            results.push(OutputResult {
+                index,
+                result_code: OutputResultCode::Exists as u32,
+                output: Some(tx_out.to_wire()),
+                proof: Some(proof.to_wire()),
+            });
+        }
+        let response = GetOutputsResponse {
+            results,
+            num_blocks,
+            global_txo_count: num_txos,
+            latest_block_version,
+            max_block_version: max_block_version(latest_block_version),
+        };
+        let sealed = self.enclave.seal_get_outputs(&channel_id, &response, t)?;
+        self.metrics.get_outputs.fetch_add(1, Ordering::Relaxed);
+        self.metrics
+            .outputs_requested
+            .fetch_add(request.indices.len() as u64, Ordering::Relaxed);
+        Ok(sealed)
+    }
+
+    /// One `GetBlocks` call: every block of the ranges that the ledger holds, in order. A
+    /// range with its start after its end, or more than [`MAX_BLOCKS_PER_CALL`] blocks in all,
+    /// is refused. Blocking.
+    pub fn get_blocks(&self, ranges: &[BlockRange]) -> Result<BlockResponse, LedgerServerError> {
+        let mut total = 0u64;
+        for r in ranges {
+            if r.start_block > r.end_block {
+                return Err(LedgerServerError::InvalidRequest(
+                    "a block range ends before it starts",
+                ));
+            }
+            total = total.saturating_add(r.len());
+        }
+        if total > MAX_BLOCKS_PER_CALL {
+            return Err(LedgerServerError::InvalidRequest(
+                "too many blocks in one request (at most 1000)",
+            ));
+        }
+        let snapshot = self.ledger.snapshot()?;
+        let num_blocks = snapshot.num_blocks()?;
+        let mut blocks = Vec::new();
+        for r in ranges {
+            for index in r.start_block..r.end_block.min(num_blocks) {
+                blocks.push(block_data(&snapshot, index)?);
+            }
+        }
+        self.metrics.get_blocks.fetch_add(1, Ordering::Relaxed);
+        Ok(BlockResponse {
+            blocks,
+            num_blocks,
+            global_txo_count: snapshot.num_txos()?,
+        })
+    }
+
+    /// One `GetTxOuts` call: each public key's TxOut index, block and timestamp. Blocking.
+    pub fn get_tx_outs(&self, request: &TxOutRequest) -> Result<TxOutResponse, LedgerServerError> {
+        if request.tx_out_pubkeys.len() > MAX_TX_OUT_LOOKUPS {
+            return Err(LedgerServerError::InvalidRequest(
+                "too many public keys in one request (at most 2000)",
+            ));
+        }
+        let keys = request
+            .tx_out_pubkeys
+            .iter()
+            .map(|k| <[u8; 32]>::try_from(k.data.as_slice()))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|_| LedgerServerError::InvalidRequest("a public key is not 32 bytes"))?;
+        let snapshot = self.ledger.snapshot()?;
+        let mut results = Vec::with_capacity(keys.len());
+        for key in keys {
+            let mut result = TxOutResult {
+                tx_out_pubkey: Some(CompressedRistretto { data: key.to_vec() }),
+                result_code: TxOutResultCode::NotFound as i32,
+                tx_out_global_index: 0,
+                block_index: 0,
+                timestamp: 0,
+                timestamp_result_code: TIMESTAMP_FOUND,
+            };
+            if let Some(index) = snapshot.tx_out_index_by_public_key(&key)? {
+                let block = snapshot.block_index_of_tx_out(index)?.ok_or_else(|| {
+                    LedgerServerError::Inconsistent(format!("no block holds TxOut {index}"))
+                })?;
+                let (timestamp, code) = match snapshot.block_timestamp(block)? {
+                    Some(t) => (t, TIMESTAMP_FOUND),
+                    None => (0, TIMESTAMP_UNAVAILABLE),
+                };
+                result.result_code = TxOutResultCode::Found as i32;
+                result.tx_out_global_index = index;
+                result.block_index = block;
+                result.timestamp = timestamp;
+                result.timestamp_result_code = code;
+            }
+            results.push(result);
+        }
+        self.metrics.get_tx_outs.fetch_add(1, Ordering::Relaxed);
+        Ok(TxOutResponse {
+            results,
+            num_blocks: snapshot.num_blocks()?,
+            global_txo_count: snapshot.num_txos()?,
+        })
+    }
+}
+
+fn block_data(snapshot: &LedgerSnapshot, index: u64) -> Result<BlockData, LedgerServerError> {
+    let block = snapshot
+        .block(index)?
+        .ok_or_else(|| LedgerServerError::Inconsistent(format!("block {index} is absent")))?;
+    let contents = snapshot
+        .block_contents(index)?
+        .ok_or_else(|| LedgerServerError::Inconsistent(format!("block {index} has no contents")))?;
+    let (timestamp, timestamp_result_code) = match snapshot.block_timestamp(index)? {
+        Some(t) => (t, TIMESTAMP_FOUND),
+        None => (0, TIMESTAMP_UNAVAILABLE),
+    };
+    Ok(BlockData {
+        index,
+        global_txo_count: block.cumulative_txo_count,
+        outputs: contents.outputs.iter().map(|o| o.to_wire()).collect(),
+        timestamp,
+        timestamp_result_code,
+    })
+}
+
+/// Whether `shutdown` has resolved, without waiting for it.
+async fn futures_ready(
+    shutdown: &mut std::pin::Pin<&mut impl std::future::Future<Output = ()>>,
+) -> bool {
+    tokio::select! {
+        biased;
+        () = shutdown.as_mut() => true,
+        () = std::future::ready(()) => false,
+    }
+}

@@ -1,0 +1,227 @@
+//! The four gRPC services over a [`LedgerServer`], the one error-to-status function, and the
+//! server loop.
+
+use std::{future::Future, sync::Arc};
+
+use fog_api::fog_ledger::{
+    fog_block_api_server::{FogBlockApi, FogBlockApiServer},
+    fog_key_image_api_server::{FogKeyImageApi, FogKeyImageApiServer},
+    fog_merkle_proof_api_server::{FogMerkleProofApi, FogMerkleProofApiServer},
+    fog_untrusted_tx_out_api_server::{FogUntrustedTxOutApi, FogUntrustedTxOutApiServer},
+    BlockRequest, BlockResponse, TxOutRequest, TxOutResponse,
+};
+use fog_attest::wire::{AuthMessage, NonceMessage};
+use fog_enclave::{ledger::LedgerEnclaveError, sessions::SessionError};
+use std::sync::atomic::Ordering;
+use tokio::net::TcpListener;
+use tonic::{transport::server::TcpIncoming, Request, Response, Status};
+
+use crate::{metrics::Metrics, LedgerServer, LedgerServerError};
+
+/// Largest request the services decode: 2 MiB (the enclave opens frames up to 1 MiB; 4096
+/// key images are about 160 KiB).
+pub const MAX_REQUEST_BYTES: usize = 2 << 20;
+/// Largest response the services encode: 16 MiB (2000 outputs with proofs are about 4 MiB;
+/// clients raise their decoding limit to match).
+pub const MAX_RESPONSE_BYTES: usize = 16 << 20;
+/// MobileCoin's `TimestampResultCode::Unavailable`: the ledger has no timestamp for a block.
+pub const TIMESTAMP_UNAVAILABLE: u32 = 3;
+
+/// The one place an error becomes a gRPC status: the detail is logged (never user data), the
+/// client gets a fixed message.
+fn to_status(e: &LedgerServerError, metrics: &Metrics) -> Status {
+    use LedgerEnclaveError as E;
+    let (status, counter) = match e {
+        LedgerServerError::Enclave(E::Session(SessionError::UnknownSession)) => (
+            Status::unauthenticated("unknown or expired session; authenticate again"),
+            &metrics.unauthenticated,
+        ),
+        LedgerServerError::Enclave(E::Session(SessionError::Handshake)) => (
+            Status::invalid_argument("handshake failed"),
+            &metrics.invalid,
+        ),
+        LedgerServerError::Enclave(E::Session(SessionError::BadFrame)) => (
+            Status::invalid_argument("frame rejected (tampered, replayed or out of order)"),
+            &metrics.invalid,
+        ),
+        LedgerServerError::Enclave(E::Session(SessionError::TooLarge)) => (
+            Status::invalid_argument("request too large"),
+            &metrics.invalid,
+        ),
+        LedgerServerError::Enclave(E::MalformedRequest) => (
+            Status::invalid_argument("malformed request"),
+            &metrics.invalid,
+        ),
+        LedgerServerError::Enclave(E::TooManyItems) => (
+            Status::invalid_argument(
+                "too many items in one request (at most 4096 key images or 2000 outputs)",
+            ),
+            &metrics.invalid,
+        ),
+        LedgerServerError::InvalidRequest(why) => {
+            (Status::invalid_argument(*why), &metrics.invalid)
+        }
+        LedgerServerError::Enclave(E::StoreBehind { behind }) => (
+            Status::unavailable(format!(
+                "the key-image store is {behind} blocks behind the ledger; retry later"
+            )),
+            &metrics.unavailable,
+        ),
+        _ => (Status::internal("internal error"), &metrics.internal),
+    };
+    counter.fetch_add(1, Ordering::Relaxed);
+    if status.code() == tonic::Code::Internal {
+        tracing::error!(error = %e, "request failed");
+    } else {
+        tracing::debug!(error = %e, code = ?status.code(), "request refused");
+    }
+    status
+}
+
+/// The services of one [`LedgerServer`]: `FogKeyImageAPI` and `FogMerkleProofAPI` (attested,
+/// one session serves both), `FogBlockAPI` and `FogUntrustedTxOutApi` (plain).
+#[derive(Clone, Debug)]
+pub struct LedgerService {
+    server: Arc<LedgerServer>,
+}
+
+impl LedgerService {
+    /// The services of `server`.
+    pub fn new(server: Arc<LedgerServer>) -> Self {
+        Self { server }
+    }
+
+    /// Runs `f` on the blocking pool and maps its error.
+    async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&LedgerServer) -> Result<T, LedgerServerError> + Send + 'static,
+    ) -> Result<T, Status> {
+        let server = Arc::clone(&self.server);
+        tokio::task::spawn_blocking(move || f(&server))
+            .await
+            .map_err(|_| LedgerServerError::Task)
+            .and_then(|r| r)
+            .map_err(|e| to_status(&e, self.server.metrics()))
+    }
+
+    async fn auth(&self, request: Request<AuthMessage>) -> Result<Response<AuthMessage>, Status> {
+        let hello = request.into_inner().data;
+        let data = self.blocking(move |s| s.auth(&hello)).await?;
+        self.server.metrics().auths.fetch_add(1, Ordering::Relaxed);
+        Ok(Response::new(AuthMessage { data }))
+    }
+
+    /// Adds the four services, with their size limits, to a tonic server.
+    pub fn add_to(
+        self,
+        builder: &mut tonic::transport::Server,
+    ) -> tonic::transport::server::Router {
+        builder
+            .add_service(
+                FogKeyImageApiServer::new(self.clone())
+                    .max_decoding_message_size(MAX_REQUEST_BYTES)
+                    .max_encoding_message_size(MAX_RESPONSE_BYTES),
+            )
+            .add_service(
+                FogMerkleProofApiServer::new(self.clone())
+                    .max_decoding_message_size(MAX_REQUEST_BYTES)
+                    .max_encoding_message_size(MAX_RESPONSE_BYTES),
+            )
+            .add_service(
+                FogBlockApiServer::new(self.clone())
+                    .max_decoding_message_size(MAX_REQUEST_BYTES)
+                    .max_encoding_message_size(MAX_RESPONSE_BYTES),
+            )
+            .add_service(
+                FogUntrustedTxOutApiServer::new(self)
+                    .max_decoding_message_size(MAX_REQUEST_BYTES)
+                    .max_encoding_message_size(MAX_RESPONSE_BYTES),
+            )
+    }
+}
+
+#[tonic::async_trait]
+impl FogKeyImageApi for LedgerService {
+    async fn auth(&self, request: Request<AuthMessage>) -> Result<Response<AuthMessage>, Status> {
+        LedgerService::auth(self, request).await
+    }
+
+    async fn check_key_images(
+        &self,
+        request: Request<NonceMessage>,
+    ) -> Result<Response<NonceMessage>, Status> {
+        let frame = request.into_inner();
+        self.blocking(move |s| s.check_key_images(&frame))
+            .await
+            .map(Response::new)
+    }
+}
+
+#[tonic::async_trait]
+impl FogMerkleProofApi for LedgerService {
+    async fn auth(&self, request: Request<AuthMessage>) -> Result<Response<AuthMessage>, Status> {
+        LedgerService::auth(self, request).await
+    }
+
+    async fn get_outputs(
+        &self,
+        request: Request<NonceMessage>,
+    ) -> Result<Response<NonceMessage>, Status> {
+        let frame = request.into_inner();
+        self.blocking(move |s| s.get_outputs(&frame))
+            .await
+            .map(Response::new)
+    }
+}
+
+#[tonic::async_trait]
+impl FogBlockApi for LedgerService {
+    async fn get_blocks(
+        &self,
+        request: Request<BlockRequest>,
+    ) -> Result<Response<BlockResponse>, Status> {
+        let ranges = request.into_inner().ranges;
+        self.blocking(move |s| s.get_blocks(&ranges))
+            .await
+            .map(Response::new)
+    }
+}
+
+#[tonic::async_trait]
+impl FogUntrustedTxOutApi for LedgerService {
+    async fn get_tx_outs(
+        &self,
+        request: Request<TxOutRequest>,
+    ) -> Result<Response<TxOutResponse>, Status> {
+        let request = request.into_inner();
+        self.blocking(move |s| s.get_tx_outs(&request))
+            .await
+            .map(Response::new)
+    }
+}
+
+/// Follows the ledger and serves the four services on `listener` until `shutdown` resolves.
+pub async fn run(
+    server: Arc<LedgerServer>,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), LedgerServerError> {
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let follower = {
+        let mut rx = stop_rx.clone();
+        tokio::spawn(Arc::clone(&server).follow(async move {
+            let _ = rx.wait_for(|stop| *stop).await;
+        }))
+    };
+    let mut builder = tonic::transport::Server::builder();
+    let served = LedgerService::new(server)
+        .add_to(&mut builder)
+        .serve_with_incoming_shutdown(TcpIncoming::from(listener), async move {
+            shutdown.await;
+            let _ = stop_tx.send(true);
+        })
+        .await;
+    drop(stop_rx);
+    let _ = follower.await;
+    Ok(served?)
+}
