@@ -5,6 +5,7 @@ mod accounts;
 mod authority;
 mod generate;
 mod ingest;
+mod ledger;
 mod ledger_tool;
 mod node;
 mod report;
@@ -40,6 +41,8 @@ enum Command {
     Ingest(ingest::IngestArgs),
     /// Run view: load records from the recovery DB, answer attested queries.
     View(view::ViewArgs),
+    /// Run fog ledger: key-image checks, outputs with proofs, blocks, TxOut lookups.
+    Ledger(ledger::LedgerArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -124,6 +127,7 @@ fn main() -> ExitCode {
         Command::Report(args) => report::run(args),
         Command::Ingest(args) => ingest::run(args),
         Command::View(args) => view::run(args),
+        Command::Ledger(args) => ledger::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,0 +1,137 @@
+//! `fogd ledger`: the fog ledger service (key-image checks, outputs with membership proofs,
+//! blocks and TxOut lookups) over a ledger DB.
+
+use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
+
+use clap::Args;
+use fog_attest::{ChannelKeypair, EnclaveResponder, FogEnclave, SimProvider};
+use fog_ledger_db::{LedgerDb, LedgerError};
+use fog_ledger_server::{metrics::serve_metrics, LedgerServer, LedgerServerConfig};
+
+use crate::{failed, input, view::sim_evidence, CliError};
+
+/// How often the ledger enclave's evidence is renewed (clients refuse evidence older than
+/// their policy's maximum age).
+const EVIDENCE_REFRESH: Duration = Duration::from_secs(3600);
+
+/// Arguments of `fogd ledger`.
+#[derive(Debug, Args)]
+pub struct LedgerArgs {
+    /// The ledger DB to follow and serve.
+    #[arg(long = "ledger-db", value_name = "PATH")]
+    ledger_db: PathBuf,
+    /// Where the simulated quoting key lives (shared with the other services of one
+    /// deployment; created if absent). Its public half is written to `sim-quoting.pub`.
+    #[arg(long = "state-dir", value_name = "DIR")]
+    state_dir: PathBuf,
+    /// Address of the gRPC services (`FogKeyImageAPI`, `FogMerkleProofAPI`, `FogBlockAPI`,
+    /// `FogUntrustedTxOutApi`).
+    #[arg(long, value_name = "ADDR")]
+    listen: SocketAddr,
+    /// Address of the metrics endpoint (`GET /metrics`, `GET /ready`).
+    #[arg(long, value_name = "ADDR")]
+    metrics: Option<SocketAddr>,
+    /// Key images the store has room for (a power of two; about 93 % of it can be filled).
+    #[arg(long = "key-image-capacity", default_value_t = 1 << 20)]
+    key_image_capacity: u64,
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+/// Runs the ledger service until Ctrl-C or SIGTERM.
+pub fn run(args: LedgerArgs) -> Result<(), CliError> {
+    if args.key_image_capacity == 0
+        || !args.key_image_capacity.is_power_of_two()
+        || args.key_image_capacity > 1 << 28
+    {
+        return Err(input(
+            "--key-image-capacity must be a power of two up to 2^28",
+        ));
+    }
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_max_level(tracing::Level::INFO)
+        .with_ansi(false)
+        .init();
+    let ledger = LedgerDb::open(&args.ledger_db).map_err(|e| match e {
+        LedgerError::NotFound(_) => input(format!(
+            "no ledger DB at {}: create one with `fogd ledger-tool init` or `fogd generate-ledger`",
+            args.ledger_db.display()
+        )),
+        e => input(format!(
+            "cannot open the ledger DB {}: {e}",
+            args.ledger_db.display()
+        )),
+    })?;
+    std::fs::create_dir_all(&args.state_dir).map_err(|e| input(format!("state directory: {e}")))?;
+    let quoting = crate::ingest::sim_quoting_key(&args.state_dir)?;
+    let provider =
+        SimProvider::from_quoting_key(quoting, fog_attest::fog_identity(FogEnclave::Ledger));
+    let channel = ChannelKeypair::generate().map_err(|e| failed(format!("channel key: {e}")))?;
+    let channel_key = *channel.public_key();
+    let responder = EnclaveResponder::new(channel, sim_evidence(&provider, &channel_key)?)
+        .map_err(|e| failed(format!("ledger enclave: {e}")))?;
+    let config = LedgerServerConfig {
+        key_image_capacity: args.key_image_capacity,
+        ..LedgerServerConfig::default()
+    };
+    eprintln!(
+        "fogd ledger: building a key-image store for {} key images",
+        args.key_image_capacity
+    );
+    let server = Arc::new(
+        LedgerServer::new(ledger, responder, config)
+            .map_err(|e| failed(format!("ledger enclave: {e}")))?,
+    );
+    let runtime = tokio::runtime::Runtime::new()
+        .map_err(|e| failed(format!("cannot start the runtime: {e}")))?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(args.listen)
+            .await
+            .map_err(|e| input(format!("cannot listen on {}: {e}", args.listen)))?;
+        eprintln!(
+            "fogd ledger: gRPC on {}",
+            listener.local_addr().map_err(|e| failed(e.to_string()))?
+        );
+        if let Some(addr) = args.metrics {
+            let metrics = tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|e| input(format!("cannot listen on {addr}: {e}")))?;
+            eprintln!(
+                "fogd ledger: metrics on http://{}/metrics, readiness on /ready",
+                metrics.local_addr().map_err(|e| failed(e.to_string()))?
+            );
+            tokio::spawn(serve_metrics(metrics, server.clone()));
+        }
+        let refresher = server.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(EVIDENCE_REFRESH).await;
+                match sim_evidence(&provider, &channel_key) {
+                    Ok(e) => {
+                        if refresher.set_evidence(e).is_err() {
+                            tracing::warn!("evidence refresh refused");
+                        }
+                    }
+                    Err(_) => tracing::warn!("evidence refresh failed"),
+                }
+            }
+        });
+        let result = fog_ledger_server::run(server, listener, shutdown_signal()).await;
+        eprintln!("fogd ledger stopped");
+        result.map_err(|e| failed(format!("the ledger service failed: {e}")))
+    })
+}
