@@ -1,0 +1,373 @@
+//! [`FogClient`]: one account, its state and a [`Transport`]; checks balances, reads history
+//! and sends.
+
+use std::time::{Duration, Instant};
+
+use fog_account::{AccountKey, PublicAddress};
+use fog_api::fog_node::SubmitTxResult;
+use fog_attest::{validate_report, UnixSeconds, ValidatedFogPubkey, Verifier};
+use fog_transaction::{validation::MOB_MINIMUM_FEE, Amount, BlockVersion, KeyImage, TokenId};
+use fog_types::ledger::GetOutputsRequest;
+use rand::{CryptoRng, RngCore};
+
+use crate::{
+    error::{ClientError, Result},
+    history::{history, HistoryEntry},
+    send::{build_payment, check_outputs, choose_rings, select_inputs, Payment},
+    state::{AccountState, Balance, PendingSend, SpentStatus},
+    sync::{Step, Sync, SyncLimits, SyncProgress},
+    transport::{call, Transport},
+};
+
+/// How a client behaves.
+#[derive(Clone, Debug)]
+pub struct ClientConfig {
+    /// Request sizes of a balance check.
+    pub limits: SyncLimits,
+    /// The verifier for ingest enclaves' evidence in fog reports (senders check it before
+    /// encrypting a fog hint).
+    pub ingest_verifier: Verifier,
+    /// A sent transaction's tombstone: this many blocks past the ledger's current count (then
+    /// lowered to the fog keys' expiry).
+    pub tombstone_blocks: u64,
+    /// How long [`FogClient::send`] waits for the payment to land and the change to show up.
+    pub confirm_timeout: Duration,
+    /// How often it checks while waiting.
+    pub poll_interval: Duration,
+}
+
+impl ClientConfig {
+    /// Defaults with the given ingest verifier: MobileCoin's request sizes, a tombstone 50
+    /// blocks ahead, a 120 s wait polled every 500 ms.
+    pub fn new(ingest_verifier: Verifier) -> Self {
+        Self {
+            limits: SyncLimits::default(),
+            ingest_verifier,
+            tombstone_blocks: 50,
+            confirm_timeout: Duration::from_secs(120),
+            poll_interval: Duration::from_millis(500),
+        }
+    }
+}
+
+/// What a send did.
+#[derive(Clone, PartialEq)]
+pub struct SendReceipt {
+    /// The transaction's hash.
+    pub tx_hash: [u8; 32],
+    /// The transaction as submitted (public data: rings, outputs, signatures).
+    pub tx: fog_transaction::wire::Tx,
+    /// What the recipient gets.
+    pub amount: Amount,
+    /// The fee paid.
+    pub fee: Amount,
+    /// The inputs' key images.
+    pub key_images: Vec<KeyImage>,
+    /// The change output's public key.
+    pub change_public_key: [u8; 32],
+    /// The first block in which it could no longer have landed.
+    pub tombstone_block: u64,
+    /// The block that holds it (set once it has landed).
+    pub block_index: Option<u64>,
+    /// The balance once the change showed up (set once it has landed).
+    pub balance: Option<Balance>,
+}
+
+impl core::fmt::Debug for SendReceipt {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("SendReceipt")
+            .field("tx_hash", &hex32(&self.tx_hash))
+            .field("amount", &self.amount)
+            .field("fee", &self.fee)
+            .field("tombstone_block", &self.tombstone_block)
+            .field("block_index", &self.block_index)
+            .field("balance", &self.balance)
+            .finish_non_exhaustive()
+    }
+}
+
+fn hex32(b: &[u8; 32]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// A fog client for one account.
+pub struct FogClient<T> {
+    transport: T,
+    account: AccountKey,
+    state: AccountState,
+    config: ClientConfig,
+}
+
+impl<T> core::fmt::Debug for FogClient<T> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("FogClient")
+            .field("account", &self.account)
+            .field("view_block_count", &self.state.view_block_count)
+            .field("tx_outs", &self.state.tx_outs.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T: Transport> FogClient<T> {
+    /// A client for `account`, resuming from `state` (use [`AccountState::new`] for a fresh
+    /// wallet).
+    pub fn new(
+        transport: T,
+        account: AccountKey,
+        state: AccountState,
+        config: ClientConfig,
+    ) -> Self {
+        Self {
+            transport,
+            account,
+            state,
+            config,
+        }
+    }
+
+    /// The account.
+    pub fn account(&self) -> &AccountKey {
+        &self.account
+    }
+
+    /// The state (save it with [`AccountState::to_bytes`] after each call).
+    pub fn state(&self) -> &AccountState {
+        &self.state
+    }
+
+    /// The transport (for its statistics).
+    pub fn transport(&self) -> &T {
+        &self.transport
+    }
+
+    /// The transport, mutably.
+    pub fn transport_mut(&mut self) -> &mut T {
+        &mut self.transport
+    }
+
+    /// The account, the state and the transport back.
+    pub fn into_parts(self) -> (AccountKey, AccountState, T) {
+        (self.account, self.state, self.transport)
+    }
+
+    /// Checks the balance: view, missed ranges, key images (services.md 3.4). Returns the
+    /// `(block_count, balances)` pair, exact for blocks below `block_count`.
+    pub async fn check_balance(&mut self) -> Result<Balance> {
+        self.check_balance_with_progress(|_| {}).await
+    }
+
+    /// [`Self::check_balance`], calling `progress` after every answer.
+    pub async fn check_balance_with_progress(
+        &mut self,
+        mut progress: impl FnMut(&SyncProgress) + Send,
+    ) -> Result<Balance> {
+        let mut sync = Sync::new(&self.account, &self.state, self.config.limits)?;
+        let mut step = sync.start(&mut self.state)?;
+        loop {
+            match step {
+                Step::Send(request) => {
+                    let response = call(&mut self.transport, request).await?;
+                    step = sync.handle(&mut self.state, response)?;
+                    progress(sync.progress());
+                }
+                Step::Done(balance) => return Ok(balance),
+            }
+        }
+    }
+
+    /// The last balance checked, without asking anyone.
+    pub fn last_balance(&self) -> Option<&Balance> {
+        self.state.last_balance.as_ref()
+    }
+
+    /// History for the blocks the last balance covers. `contacts` are addresses whose
+    /// authenticated sender memos are verified.
+    pub fn history(&self, contacts: &[PublicAddress]) -> Vec<HistoryEntry> {
+        let block_count = self
+            .state
+            .last_balance
+            .as_ref()
+            .map_or(0, |b| b.block_count);
+        history(&self.account, &self.state, block_count, contacts)
+    }
+
+    async fn validated_key(
+        &mut self,
+        address: &PublicAddress,
+        block_count: u64,
+    ) -> Result<Option<ValidatedFogPubkey>> {
+        let Some(url) = address.fog_report_url() else {
+            return Ok(None);
+        };
+        let url = url.to_owned();
+        let reports = self.transport.get_reports(&url).await?;
+        validate_report(
+            address,
+            &reports,
+            &self.config.ingest_verifier,
+            UnixSeconds::now(),
+            block_count,
+        )
+        .map(Some)
+        .map_err(ClientError::Report)
+    }
+
+    /// Builds and submits a payment of `amount` to `to` (fee: MobileCoin's minimum for MOB
+    /// unless given), without waiting for it to land. The inputs are reserved in the state
+    /// until they are seen spent or the tombstone block passes.
+    pub async fn submit_payment<R: RngCore + CryptoRng + Send>(
+        &mut self,
+        to: &PublicAddress,
+        amount: Amount,
+        fee: Option<Amount>,
+        rng: &mut R,
+    ) -> Result<SendReceipt> {
+        let fee = fee.unwrap_or(Amount::new(MOB_MINIMUM_FEE, TokenId::MOB));
+        if amount.value == 0 {
+            return Err(ClientError::InvalidRequest("the amount is zero".into()));
+        }
+        let balance = self.check_balance().await?;
+        let info = self.transport.ledger_info().await?;
+        let needed = u128::from(amount.value) + u128::from(fee.value);
+        if fee.token_id != amount.token_id {
+            return Err(ClientError::InvalidRequest(
+                "the fee must be paid in the token sent".into(),
+            ));
+        }
+        let inputs = select_inputs(&self.state, amount.token_id, needed, balance.block_count)?;
+
+        let recipient_key = self.validated_key(to, info.block_count).await?;
+        let own = self.account.default_subaddress();
+        let change_key = self.validated_key(&own, info.block_count).await?;
+        let mut tombstone = info
+            .block_count
+            .saturating_add(self.config.tombstone_blocks.max(1));
+        for k in [recipient_key, change_key].iter().flatten() {
+            tombstone = tombstone.min(k.pubkey_expiry);
+        }
+
+        let real: Vec<u64> = inputs.iter().map(|i| i.global_index).collect();
+        let rings = choose_rings(&real, info.txo_count, rng)?;
+        let mut asked: Vec<u64> = rings.iter().flatten().copied().collect();
+        asked.sort_unstable();
+        asked.dedup();
+        let answer = self
+            .transport
+            .get_outputs(GetOutputsRequest {
+                indices: asked.clone(),
+                merkle_root_block: 0,
+            })
+            .await?;
+        let outputs = check_outputs(&asked, &answer)?;
+
+        let block_version = info
+            .last_block
+            .as_ref()
+            .and_then(|b| BlockVersion::new(b.version))
+            .filter(|v| *v >= BlockVersion::THREE)
+            .unwrap_or(BlockVersion::THREE);
+        let payment = Payment {
+            recipient: to,
+            recipient_ingress: recipient_key.map(|k| k.ingress_pubkey),
+            change_ingress: change_key.map(|k| k.ingress_pubkey),
+            amount,
+            fee,
+            tombstone_block: tombstone,
+            block_version,
+        };
+        let (tx, pending) = build_payment(&self.account, &inputs, &rings, &outputs, &payment, rng)?;
+        let wire = tx.to_wire();
+        let answer = self.transport.submit_tx(wire.clone()).await?;
+        if answer.result() != SubmitTxResult::Accepted {
+            return Err(ClientError::Submit {
+                result: format!("{:?}", answer.result()),
+                rule: answer.rule,
+            });
+        }
+        let receipt = SendReceipt {
+            tx_hash: tx.hash(),
+            tx: wire,
+            amount,
+            fee,
+            key_images: pending.key_images.clone(),
+            change_public_key: pending.change_public_key,
+            tombstone_block: pending.tombstone_block,
+            block_index: None,
+            balance: None,
+        };
+        self.state.pending_sends.push(pending);
+        Ok(receipt)
+    }
+
+    /// Waits until a submitted payment has landed (its inputs are seen spent) and its change
+    /// shows up through view below the balance's block count; fills in the receipt's block
+    /// and balance. Fails with [`ClientError::Timeout`] after the configured wait, and with
+    /// [`ClientError::Submit`] if the tombstone block passes first.
+    pub async fn wait_for(&mut self, receipt: &mut SendReceipt) -> Result<Balance> {
+        let started = Instant::now();
+        loop {
+            let balance = self.check_balance().await?;
+            let spent_at: Option<Vec<u64>> = receipt
+                .key_images
+                .iter()
+                .map(|k| {
+                    self.state
+                        .tx_outs
+                        .values()
+                        .find(|t| t.key_image == *k)
+                        .and_then(|t| match t.spent {
+                            SpentStatus::Spent { block_index } => Some(block_index),
+                            _ => None,
+                        })
+                })
+                .collect();
+            let change = self
+                .state
+                .tx_outs
+                .values()
+                .find(|t| t.public_key == receipt.change_public_key);
+            if let (Some(blocks), Some(change)) = (spent_at, change) {
+                if change.block_index < balance.block_count {
+                    receipt.block_index = blocks.into_iter().max();
+                    receipt.balance = Some(balance.clone());
+                    return Ok(balance);
+                }
+            }
+            if balance.block_count >= receipt.tombstone_block && change.is_none() {
+                return Err(ClientError::Submit {
+                    result: "Expired".into(),
+                    rule: format!(
+                        "the transaction did not land before its tombstone block {}",
+                        receipt.tombstone_block
+                    ),
+                });
+            }
+            if started.elapsed() >= self.config.confirm_timeout {
+                return Err(ClientError::Timeout {
+                    what: "the payment to land and its change to show up in fog view",
+                    seconds: self.config.confirm_timeout.as_secs(),
+                });
+            }
+            tokio::time::sleep(self.config.poll_interval).await;
+        }
+    }
+
+    /// Sends `amount` to `to` and waits until the change shows up ([`Self::submit_payment`]
+    /// then [`Self::wait_for`]).
+    pub async fn send<R: RngCore + CryptoRng + Send>(
+        &mut self,
+        to: &PublicAddress,
+        amount: Amount,
+        fee: Option<Amount>,
+        rng: &mut R,
+    ) -> Result<SendReceipt> {
+        let mut receipt = self.submit_payment(to, amount, fee, rng).await?;
+        self.wait_for(&mut receipt).await?;
+        Ok(receipt)
+    }
+
+    /// Pending sends in the state.
+    pub fn pending_sends(&self) -> &[PendingSend] {
+        &self.state.pending_sends
+    }
+}

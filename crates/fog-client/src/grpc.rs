@@ -1,0 +1,564 @@
+//! [`GrpcTransport`]: the [`Transport`] over tonic.
+//!
+//! - **View** (`FogViewAPI`) and **fog ledger** (`FogKeyImageAPI` + `FogMerkleProofAPI`) are
+//!   attested: the first call makes an NX handshake (`Auth`), verifies the enclave's evidence
+//!   with the configured [`Verifier`] *before* any request is sent, and keeps the session.
+//!   Each request is sealed into a `NonceMessage`, each answer opened. One ledger session
+//!   serves both key-image checks and `GetOutputs` (authenticated through
+//!   `FogKeyImageAPI.Auth`).
+//! - An UNAUTHENTICATED answer (unknown or expired session on the server) drops the session,
+//!   authenticates again and retries once. Any other failure also drops the session (its
+//!   counters may no longer match the server's), so the next call starts a fresh one.
+//! - **Blocks**, **reports** and the **ledger node** are plain gRPC.
+//! - Every error names the service and its URI: [`ClientError::Unavailable`] (connection
+//!   refused, timeout, UNAVAILABLE), [`ClientError::Attestation`] (evidence refused),
+//!   [`ClientError::Refused`] (another status), [`ClientError::BadResponse`] (an answer that
+//!   does not open or decode).
+//!
+//! Report servers are found from an address's fog report URL: `insecure-fog://host:port` is
+//! `http://host:port`; `fog://host[:port]` is `https://host[:port]` (port 443 by default),
+//! which needs a TLS-enabled tonic build; [`GrpcConfig::report_uris`] overrides either.
+
+use std::{collections::BTreeMap, time::Duration};
+
+use fog_api::{
+    fog_ledger::{
+        fog_block_api_client::FogBlockApiClient, fog_key_image_api_client::FogKeyImageApiClient,
+        fog_merkle_proof_api_client::FogMerkleProofApiClient,
+    },
+    fog_node::{
+        ledger_node_client::LedgerNodeClient, GetLedgerInfoRequest, LedgerInfo, SubmitTxRequest,
+        SubmitTxResponse,
+    },
+    fog_view::fog_view_api_client::FogViewApiClient,
+    report::report_api_client::ReportApiClient,
+};
+use fog_attest::{
+    wire::{AuthMessage, NonceMessage, ReportRequest, ReportResponse},
+    ClientHandshake, SessionLimits, UnixSeconds, Verifier,
+};
+use fog_types::{
+    ledger::{
+        BlockRequest, BlockResponse, CheckKeyImagesRequest, CheckKeyImagesResponse,
+        GetOutputsRequest, GetOutputsResponse,
+    },
+    view::{QueryRequest, QueryRequestAad, QueryResponse},
+};
+use prost::Message;
+use tonic::{
+    transport::{Channel, Endpoint},
+    Code, Status,
+};
+
+use crate::{
+    error::{ClientError, Result, Service},
+    transport::Transport,
+};
+
+/// The largest answer accepted (a big missed-range block batch, a full search batch).
+const MAX_MESSAGE: usize = 64 << 20;
+
+/// Where the services are and whom to trust.
+#[derive(Clone, Debug)]
+pub struct GrpcConfig {
+    /// The view service, e.g. `http://127.0.0.1:3225`.
+    pub view_uri: String,
+    /// The fog ledger service (key images, outputs, blocks).
+    pub ledger_uri: String,
+    /// The ledger node (submit, ledger info).
+    pub node_uri: String,
+    /// The verifier of the view enclave's evidence.
+    pub view_verifier: Verifier,
+    /// The verifier of the fog ledger enclave's evidence.
+    pub ledger_verifier: Verifier,
+    /// Fog report URL → gRPC URI, overriding the default mapping.
+    pub report_uris: BTreeMap<String, String>,
+    /// The `chain-id` header to send, if the services check one.
+    pub chain_id: Option<String>,
+    /// Connection timeout.
+    pub connect_timeout: Duration,
+    /// Per-request timeout.
+    pub request_timeout: Duration,
+    /// Session lifetime on the client side.
+    pub session_limits: SessionLimits,
+}
+
+impl GrpcConfig {
+    /// A configuration with 5 s to connect and 60 s per request.
+    pub fn new(
+        view_uri: impl Into<String>,
+        ledger_uri: impl Into<String>,
+        node_uri: impl Into<String>,
+        view_verifier: Verifier,
+        ledger_verifier: Verifier,
+    ) -> Self {
+        Self {
+            view_uri: view_uri.into(),
+            ledger_uri: ledger_uri.into(),
+            node_uri: node_uri.into(),
+            view_verifier,
+            ledger_verifier,
+            report_uris: BTreeMap::new(),
+            chain_id: None,
+            connect_timeout: Duration::from_secs(5),
+            request_timeout: Duration::from_secs(60),
+            session_limits: SessionLimits::default(),
+        }
+    }
+}
+
+/// Requests made and bytes moved (protobuf message sizes, without HTTP/2 framing).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TransportStats {
+    /// Calls answered (handshakes included).
+    pub round_trips: u64,
+    /// Request bytes.
+    pub bytes_sent: u64,
+    /// Answer bytes.
+    pub bytes_received: u64,
+}
+
+/// The gRPC transport.
+pub struct GrpcTransport {
+    config: GrpcConfig,
+    view: Option<FogViewApiClient<Channel>>,
+    view_session: Option<fog_attest::Channel>,
+    ledger: Option<Channel>,
+    ledger_session: Option<fog_attest::Channel>,
+    node: Option<LedgerNodeClient<Channel>>,
+    reports: BTreeMap<String, ReportApiClient<Channel>>,
+    stats: TransportStats,
+}
+
+impl core::fmt::Debug for GrpcTransport {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("GrpcTransport")
+            .field("view_uri", &self.config.view_uri)
+            .field("ledger_uri", &self.config.ledger_uri)
+            .field("node_uri", &self.config.node_uri)
+            .field("stats", &self.stats)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Maps a fog report URL to a gRPC URI (module docs).
+pub fn report_uri(fog_report_url: &str) -> Result<String> {
+    let bad = || {
+        ClientError::InvalidRequest(format!(
+            "fog report URL {fog_report_url:?} is not fog://host[:port] or insecure-fog://host:port"
+        ))
+    };
+    if let Some(rest) = fog_report_url.strip_prefix("insecure-fog://") {
+        let host = rest.trim_end_matches('/');
+        if host.is_empty() || host.contains('/') {
+            return Err(bad());
+        }
+        return Ok(format!("http://{host}"));
+    }
+    if let Some(rest) = fog_report_url.strip_prefix("fog://") {
+        let host = rest.trim_end_matches('/');
+        if host.is_empty() || host.contains('/') {
+            return Err(bad());
+        }
+        let with_port = if host
+            .rsplit_once(':')
+            .is_some_and(|(_, p)| p.parse::<u16>().is_ok())
+        {
+            host.to_owned()
+        } else {
+            format!("{host}:443")
+        };
+        return Ok(format!("https://{with_port}"));
+    }
+    Err(bad())
+}
+
+fn code_name(code: Code) -> String {
+    format!("{code:?}")
+}
+
+fn status_error(service: Service, uri: &str, status: &Status) -> ClientError {
+    match status.code() {
+        Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled => ClientError::Unavailable {
+            service,
+            uri: uri.to_owned(),
+            reason: if status.message().is_empty() {
+                code_name(status.code())
+            } else {
+                status.message().to_owned()
+            },
+        },
+        code => ClientError::Refused {
+            service,
+            code: code_name(code),
+            message: status.message().to_owned(),
+        },
+    }
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
+}
+
+impl GrpcTransport {
+    /// A transport; nothing is connected until the first call.
+    pub fn new(config: GrpcConfig) -> Self {
+        Self {
+            config,
+            view: None,
+            view_session: None,
+            ledger: None,
+            ledger_session: None,
+            node: None,
+            reports: BTreeMap::new(),
+            stats: TransportStats::default(),
+        }
+    }
+
+    /// Requests and bytes so far.
+    pub fn stats(&self) -> TransportStats {
+        self.stats
+    }
+
+    /// Drops the attested sessions (the next call authenticates again).
+    pub fn drop_sessions(&mut self) {
+        self.view_session = None;
+        self.ledger_session = None;
+    }
+
+    async fn connect(&self, service: Service, uri: &str) -> Result<Channel> {
+        let unavailable = |reason: String| ClientError::Unavailable {
+            service,
+            uri: uri.to_owned(),
+            reason,
+        };
+        Endpoint::from_shared(uri.to_owned())
+            .map_err(|e| unavailable(format!("bad URI: {}", error_chain(&e))))?
+            .connect_timeout(self.config.connect_timeout)
+            .timeout(self.config.request_timeout)
+            .connect()
+            .await
+            .map_err(|e| unavailable(error_chain(&e)))
+    }
+
+    fn request<M>(&self, message: M) -> tonic::Request<M> {
+        let mut r = tonic::Request::new(message);
+        if let Some(id) = &self.config.chain_id {
+            if let Ok(v) = id.parse() {
+                r.metadata_mut().insert("chain-id", v);
+            }
+        }
+        r
+    }
+
+    fn count(&mut self, sent: usize, received: usize) {
+        self.stats.round_trips += 1;
+        self.stats.bytes_sent += sent as u64;
+        self.stats.bytes_received += received as u64;
+    }
+
+    async fn view_client(&mut self) -> Result<FogViewApiClient<Channel>> {
+        if let Some(c) = &self.view {
+            return Ok(c.clone());
+        }
+        let channel = self.connect(Service::View, &self.config.view_uri).await?;
+        let c = FogViewApiClient::new(channel).max_decoding_message_size(MAX_MESSAGE);
+        self.view = Some(c.clone());
+        Ok(c)
+    }
+
+    async fn ledger_channel(&mut self, service: Service) -> Result<Channel> {
+        if let Some(c) = &self.ledger {
+            return Ok(c.clone());
+        }
+        let channel = self.connect(service, &self.config.ledger_uri).await?;
+        self.ledger = Some(channel.clone());
+        Ok(channel)
+    }
+
+    async fn view_session(&mut self) -> Result<()> {
+        if self.view_session.is_some() {
+            return Ok(());
+        }
+        let mut client = self.view_client().await?;
+        let uri = self.config.view_uri.clone();
+        let attest = |source| ClientError::Attestation {
+            service: Service::View,
+            uri: uri.clone(),
+            source,
+        };
+        let (hs, hello) =
+            ClientHandshake::start(self.config.view_verifier.clone()).map_err(attest)?;
+        let sent = hello.len();
+        let answer = client
+            .auth(self.request(AuthMessage { data: hello }))
+            .await
+            .map_err(|s| status_error(Service::View, &uri, &s))?
+            .into_inner();
+        self.count(sent, answer.data.len());
+        let channel = hs
+            .finish(&answer.data, UnixSeconds::now(), self.config.session_limits)
+            .map_err(attest)?;
+        self.view_session = Some(channel);
+        Ok(())
+    }
+
+    async fn ledger_session(&mut self) -> Result<()> {
+        if self.ledger_session.is_some() {
+            return Ok(());
+        }
+        let channel = self.ledger_channel(Service::KeyImages).await?;
+        let mut client = FogKeyImageApiClient::new(channel).max_decoding_message_size(MAX_MESSAGE);
+        let uri = self.config.ledger_uri.clone();
+        let attest = |source| ClientError::Attestation {
+            service: Service::KeyImages,
+            uri: uri.clone(),
+            source,
+        };
+        let (hs, hello) =
+            ClientHandshake::start(self.config.ledger_verifier.clone()).map_err(attest)?;
+        let sent = hello.len();
+        let answer = client
+            .auth(self.request(AuthMessage { data: hello }))
+            .await
+            .map_err(|s| status_error(Service::KeyImages, &uri, &s))?
+            .into_inner();
+        self.count(sent, answer.data.len());
+        let channel = hs
+            .finish(&answer.data, UnixSeconds::now(), self.config.session_limits)
+            .map_err(attest)?;
+        self.ledger_session = Some(channel);
+        Ok(())
+    }
+
+    /// One attested call: seal, send, open. `which` picks the session and the RPC.
+    async fn attested(&mut self, which: Service, aad: &[u8], body: &[u8]) -> Result<Vec<u8>> {
+        for attempt in 0..2 {
+            let uri = if which == Service::View {
+                self.view_session().await?;
+                self.config.view_uri.clone()
+            } else {
+                self.ledger_session().await?;
+                self.config.ledger_uri.clone()
+            };
+            let session = if which == Service::View {
+                self.view_session.as_mut()
+            } else {
+                self.ledger_session.as_mut()
+            };
+            let Some(session) = session else {
+                return Err(ClientError::Misuse("no session after authentication"));
+            };
+            let frame = match session.seal(aad, body, UnixSeconds::now()) {
+                Ok(f) => f,
+                Err(_) => {
+                    // Expired on our side or counter exhausted: a new session.
+                    self.forget_session(which);
+                    continue;
+                }
+            };
+            let sent = frame.encoded_len();
+            let answer: core::result::Result<tonic::Response<NonceMessage>, Status> = match which {
+                Service::View => {
+                    let mut c = self.view_client().await?;
+                    c.query(self.request(frame)).await
+                }
+                Service::KeyImages => {
+                    let ch = self.ledger_channel(which).await?;
+                    let mut c =
+                        FogKeyImageApiClient::new(ch).max_decoding_message_size(MAX_MESSAGE);
+                    c.check_key_images(self.request(frame)).await
+                }
+                _ => {
+                    let ch = self.ledger_channel(which).await?;
+                    let mut c =
+                        FogMerkleProofApiClient::new(ch).max_decoding_message_size(MAX_MESSAGE);
+                    c.get_outputs(self.request(frame)).await
+                }
+            };
+            match answer {
+                Ok(reply) => {
+                    let reply = reply.into_inner();
+                    self.count(sent, reply.encoded_len());
+                    let session = if which == Service::View {
+                        self.view_session.as_mut()
+                    } else {
+                        self.ledger_session.as_mut()
+                    };
+                    let opened = session
+                        .ok_or(ClientError::Misuse("session lost during a call"))?
+                        .open(&reply, UnixSeconds::now());
+                    return match opened {
+                        Ok(plain) => Ok(plain),
+                        Err(e) => {
+                            self.forget_session(which);
+                            Err(ClientError::bad(
+                                which,
+                                format!("the answer does not open: {e}"),
+                            ))
+                        }
+                    };
+                }
+                Err(status) if status.code() == Code::Unauthenticated && attempt == 0 => {
+                    self.forget_session(which);
+                }
+                Err(status) => {
+                    self.forget_session(which);
+                    return Err(status_error(which, &uri, &status));
+                }
+            }
+        }
+        Err(ClientError::Refused {
+            service: which,
+            code: code_name(Code::Unauthenticated),
+            message: "the session was refused again after authenticating anew".into(),
+        })
+    }
+
+    fn forget_session(&mut self, which: Service) {
+        if which == Service::View {
+            self.view_session = None;
+        } else {
+            self.ledger_session = None;
+        }
+    }
+
+    async fn node_client(&mut self) -> Result<LedgerNodeClient<Channel>> {
+        if let Some(c) = &self.node {
+            return Ok(c.clone());
+        }
+        let channel = self.connect(Service::Node, &self.config.node_uri).await?;
+        let c = LedgerNodeClient::new(channel).max_decoding_message_size(MAX_MESSAGE);
+        self.node = Some(c.clone());
+        Ok(c)
+    }
+}
+
+fn decode<M: Message + Default>(service: Service, bytes: &[u8]) -> Result<M> {
+    M::decode(bytes).map_err(|_| ClientError::bad(service, "the answer does not decode"))
+}
+
+impl Transport for GrpcTransport {
+    async fn view_query(
+        &mut self,
+        aad: QueryRequestAad,
+        request: QueryRequest,
+    ) -> Result<QueryResponse> {
+        let plain = self
+            .attested(
+                Service::View,
+                &aad.encode_to_vec(),
+                &request.encode_to_vec(),
+            )
+            .await?;
+        decode(Service::View, &plain)
+    }
+
+    async fn check_key_images(
+        &mut self,
+        request: CheckKeyImagesRequest,
+    ) -> Result<CheckKeyImagesResponse> {
+        let plain = self
+            .attested(Service::KeyImages, &[], &request.encode_to_vec())
+            .await?;
+        decode(Service::KeyImages, &plain)
+    }
+
+    async fn get_outputs(&mut self, request: GetOutputsRequest) -> Result<GetOutputsResponse> {
+        let plain = self
+            .attested(Service::MerkleProofs, &[], &request.encode_to_vec())
+            .await?;
+        decode(Service::MerkleProofs, &plain)
+    }
+
+    async fn get_blocks(&mut self, request: BlockRequest) -> Result<BlockResponse> {
+        let channel = self.ledger_channel(Service::Blocks).await?;
+        let mut c = FogBlockApiClient::new(channel).max_decoding_message_size(MAX_MESSAGE);
+        let sent = request.encoded_len();
+        let answer = c
+            .get_blocks(self.request(request))
+            .await
+            .map_err(|s| status_error(Service::Blocks, &self.config.ledger_uri, &s))?
+            .into_inner();
+        self.count(sent, answer.encoded_len());
+        Ok(answer)
+    }
+
+    async fn get_reports(&mut self, fog_report_url: &str) -> Result<ReportResponse> {
+        let uri = match self.config.report_uris.get(fog_report_url) {
+            Some(u) => u.clone(),
+            None => report_uri(fog_report_url)?,
+        };
+        let mut c = match self.reports.get(&uri) {
+            Some(c) => c.clone(),
+            None => {
+                let channel = self.connect(Service::Report, &uri).await?;
+                let c = ReportApiClient::new(channel).max_decoding_message_size(MAX_MESSAGE);
+                self.reports.insert(uri.clone(), c.clone());
+                c
+            }
+        };
+        let answer = c
+            .get_reports(self.request(ReportRequest {}))
+            .await
+            .map_err(|s| status_error(Service::Report, &uri, &s))?
+            .into_inner();
+        self.count(0, answer.encoded_len());
+        Ok(answer)
+    }
+
+    async fn submit_tx(&mut self, tx: fog_transaction::wire::Tx) -> Result<SubmitTxResponse> {
+        let mut c = self.node_client().await?;
+        let request = SubmitTxRequest { tx: Some(tx) };
+        let sent = request.encoded_len();
+        let answer = c
+            .submit_tx(self.request(request))
+            .await
+            .map_err(|s| status_error(Service::Node, &self.config.node_uri, &s))?
+            .into_inner();
+        self.count(sent, answer.encoded_len());
+        Ok(answer)
+    }
+
+    async fn ledger_info(&mut self) -> Result<LedgerInfo> {
+        let mut c = self.node_client().await?;
+        let answer = c
+            .get_ledger_info(self.request(GetLedgerInfoRequest {}))
+            .await
+            .map_err(|s| status_error(Service::Node, &self.config.node_uri, &s))?
+            .into_inner();
+        self.count(0, answer.encoded_len());
+        Ok(answer)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn report_urls_map_to_grpc_uris() {
+        assert_eq!(
+            report_uri("insecure-fog://127.0.0.1:3222").unwrap(),
+            "http://127.0.0.1:3222"
+        );
+        assert_eq!(
+            report_uri("fog://fog.example.com").unwrap(),
+            "https://fog.example.com:443"
+        );
+        assert_eq!(
+            report_uri("fog://fog.example.com:8443/").unwrap(),
+            "https://fog.example.com:8443"
+        );
+        for bad in ["http://x", "fog://", "insecure-fog://a/b", ""] {
+            assert!(report_uri(bad).is_err(), "{bad}");
+        }
+    }
+}

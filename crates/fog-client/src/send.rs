@@ -1,0 +1,337 @@
+//! The sans-IO half of a send: choosing inputs, choosing ring members, checking the fog
+//! ledger's outputs and proofs, and building the signed transaction with a fog hint for the
+//! recipient and change back to this account.
+//!
+//! The driver ([`crate::client::FogClient::send`]) does the I/O between these steps: ledger
+//! info, the recipient's report (validated with `fog_attest::validate_report`), `GetOutputs`
+//! for the rings, submit, and the wait for the change.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use fog_account::{AccountKey, PublicAddress, CHANGE_SUBADDRESS_INDEX};
+use fog_crypto::{RistrettoPrivate, RistrettoPublic};
+use fog_transaction::{
+    builder::{InputCredentials, TransactionBuilder},
+    membership::{compute_implied_merkle_root, hash_leaf, TxOutMembershipProof},
+    memo::SenderMemoCredential,
+    tx::Tx,
+    validation::{MAX_INPUTS, RING_SIZE},
+    Amount, BlockVersion, TokenId, TxOut,
+};
+use fog_types::ledger::{GetOutputsResponse, OutputResultCode, MAX_GET_OUTPUTS};
+use rand::{seq::index::sample, CryptoRng, RngCore};
+
+use crate::{
+    error::{ClientError, Result, Service},
+    scan::OwnerKeys,
+    state::{AccountState, Discovery, OwnedTxOut, PendingSend, SpentStatus},
+};
+
+/// Chooses inputs worth at least `needed` of `token`, largest first: owned TxOuts in blocks
+/// below `block_count` (the balance's count, so only confirmed funds), never seen spent,
+/// and not reserved by a pending send.
+pub fn select_inputs(
+    state: &AccountState,
+    token: TokenId,
+    needed: u128,
+    block_count: u64,
+) -> Result<Vec<OwnedTxOut>> {
+    let reserved = state.reserved_key_images();
+    let mut candidates: Vec<&OwnedTxOut> = state
+        .tx_outs
+        .values()
+        .filter(|t| {
+            t.amount.token_id == token
+                && t.block_index < block_count
+                && !matches!(t.spent, SpentStatus::Spent { .. })
+                && !reserved.contains(&t.key_image)
+        })
+        .collect();
+    candidates.sort_by(|a, b| {
+        b.amount
+            .value
+            .cmp(&a.amount.value)
+            .then(a.global_index.cmp(&b.global_index))
+    });
+    let available: u128 = candidates.iter().map(|t| u128::from(t.amount.value)).sum();
+    if available < needed {
+        return Err(ClientError::InsufficientFunds {
+            token: token.0,
+            available,
+            needed,
+        });
+    }
+    let mut chosen = Vec::new();
+    let mut total = 0u128;
+    for t in candidates {
+        if total >= needed {
+            break;
+        }
+        total += u128::from(t.amount.value);
+        chosen.push(t.clone());
+    }
+    if chosen.len() > MAX_INPUTS {
+        return Err(ClientError::InvalidRequest(format!(
+            "paying {needed} needs {} inputs, more than the {MAX_INPUTS} a transaction may have; \
+             send a smaller amount first to merge TxOuts",
+            chosen.len()
+        )));
+    }
+    Ok(chosen)
+}
+
+/// One ring per input: the input's global index first, then `RING_SIZE - 1` distinct mixins
+/// drawn uniformly from the ledger's `txo_count` TxOuts, none of them an input.
+pub fn choose_rings<R: RngCore + CryptoRng>(
+    inputs: &[u64],
+    txo_count: u64,
+    rng: &mut R,
+) -> Result<Vec<Vec<u64>>> {
+    let excluded: BTreeSet<u64> = inputs.iter().copied().collect();
+    let mixins = RING_SIZE - 1;
+    let pool = usize::try_from(txo_count)
+        .map_err(|_| ClientError::InvalidRequest("the ledger is too large".into()))?;
+    if pool < excluded.len() + mixins {
+        return Err(ClientError::InvalidRequest(format!(
+            "the ledger has {txo_count} TxOuts, too few for rings of {RING_SIZE}"
+        )));
+    }
+    let mut rings = Vec::with_capacity(inputs.len());
+    for &real in inputs {
+        let draw = sample(rng, pool, mixins + excluded.len());
+        let mut ring = vec![real];
+        ring.extend(
+            draw.into_iter()
+                .map(|i| i as u64)
+                .filter(|i| !excluded.contains(i))
+                .take(mixins),
+        );
+        rings.push(ring);
+    }
+    Ok(rings)
+}
+
+/// Checks a `GetOutputs` answer for the indices `asked`: one `Exists` result per index in
+/// order, each with its TxOut and a proof of that index whose leaf is the TxOut's hash, all
+/// proofs implying the same root.
+pub fn check_outputs(
+    asked: &[u64],
+    r: &GetOutputsResponse,
+) -> Result<BTreeMap<u64, (TxOut, TxOutMembershipProof)>> {
+    let bad = |what: String| ClientError::bad(Service::MerkleProofs, what);
+    if asked.len() > MAX_GET_OUTPUTS {
+        return Err(ClientError::InvalidRequest(format!(
+            "{} outputs asked at once (at most {MAX_GET_OUTPUTS})",
+            asked.len()
+        )));
+    }
+    if r.results.len() != asked.len() {
+        return Err(bad(format!(
+            "{} results for {} indices",
+            r.results.len(),
+            asked.len()
+        )));
+    }
+    let mut out = BTreeMap::new();
+    let mut root = None;
+    for (&index, res) in asked.iter().zip(&r.results) {
+        if res.index != index {
+            return Err(bad(format!(
+                "result for index {} where {index} was asked",
+                res.index
+            )));
+        }
+        if res.result_code != OutputResultCode::Exists as u32 {
+            return Err(bad(format!(
+                "TxOut {index} does not exist or failed (code {})",
+                res.result_code
+            )));
+        }
+        let tx_out = res
+            .output
+            .as_ref()
+            .and_then(|w| TxOut::try_from_wire(w).ok())
+            .ok_or_else(|| bad(format!("TxOut {index} is missing or malformed")))?;
+        let proof = res
+            .proof
+            .as_ref()
+            .and_then(|w| TxOutMembershipProof::try_from_wire(w).ok())
+            .ok_or_else(|| {
+                bad(format!(
+                    "the proof of TxOut {index} is missing or malformed"
+                ))
+            })?;
+        if proof.index != index
+            || proof.elements.first().map(|e| e.hash) != Some(hash_leaf(&tx_out.hash()))
+        {
+            return Err(bad(format!(
+                "the proof of TxOut {index} is for another TxOut"
+            )));
+        }
+        let implied = compute_implied_merkle_root(&proof)
+            .map_err(|e| bad(format!("the proof of TxOut {index} does not verify: {e}")))?;
+        match &root {
+            None => root = Some(implied),
+            Some(r) if *r == implied => {}
+            Some(_) => return Err(bad("proofs against different roots".into())),
+        }
+        out.insert(index, (tx_out, proof));
+    }
+    Ok(out)
+}
+
+/// What a payment pays and under which rules.
+#[derive(Clone, Debug)]
+pub struct Payment<'a> {
+    /// The recipient.
+    pub recipient: &'a PublicAddress,
+    /// The recipient's validated ingress key (fog recipients only).
+    pub recipient_ingress: Option<RistrettoPublic>,
+    /// This account's validated ingress key, for the change's fog hint (fog accounts only).
+    pub change_ingress: Option<RistrettoPublic>,
+    /// What the recipient gets.
+    pub amount: Amount,
+    /// The fee (same token as `amount`).
+    pub fee: Amount,
+    /// The first block in which the transaction can no longer land.
+    pub tombstone_block: u64,
+    /// The block version to build for.
+    pub block_version: BlockVersion,
+}
+
+/// Builds and signs the payment: `inputs` with their `rings` (from [`choose_rings`]) and the
+/// checked `outputs` (from [`check_outputs`]); the recipient's output with a fog hint to its
+/// ingress key and an authenticated sender memo; the change to this account's change
+/// subaddress with a fog hint naming its default subaddress. Returns the transaction and the
+/// pending send to remember.
+pub fn build_payment<R: RngCore + CryptoRng>(
+    account: &AccountKey,
+    inputs: &[OwnedTxOut],
+    rings: &[Vec<u64>],
+    outputs: &BTreeMap<u64, (TxOut, TxOutMembershipProof)>,
+    payment: &Payment<'_>,
+    rng: &mut R,
+) -> Result<(Tx, PendingSend)> {
+    if payment.fee.token_id != payment.amount.token_id {
+        return Err(ClientError::InvalidRequest(
+            "the fee must be paid in the token sent".into(),
+        ));
+    }
+    if inputs.len() != rings.len() {
+        return Err(ClientError::Misuse("one ring per input"));
+    }
+    let keys = OwnerKeys::new(account);
+    let mut builder = TransactionBuilder::new(payment.block_version, payment.fee);
+    builder.set_tombstone_block(payment.tombstone_block);
+    builder.set_sender_memo_credential(SenderMemoCredential::from_account(account));
+    let mut total = 0u128;
+    for (input, ring_indices) in inputs.iter().zip(rings) {
+        let mut ring = Vec::with_capacity(ring_indices.len());
+        let mut proofs = Vec::with_capacity(ring_indices.len());
+        for i in ring_indices {
+            let (t, p) = outputs
+                .get(i)
+                .ok_or(ClientError::Misuse("a ring member was not fetched"))?;
+            ring.push(t.clone());
+            proofs.push(p.clone());
+        }
+        let real = ring.first().ok_or(ClientError::Misuse("an empty ring"))?;
+        let ours = keys.recognize(
+            real,
+            input.global_index,
+            input.block_index,
+            input.timestamp,
+            Discovery::View,
+        );
+        if real.public_key.0 != input.public_key
+            || ours.as_ref().map(|o| o.key_image) != Some(input.key_image)
+        {
+            return Err(ClientError::bad(
+                Service::MerkleProofs,
+                format!(
+                    "the ledger's TxOut {} is not the one this account owns",
+                    input.global_index
+                ),
+            ));
+        }
+        let spend = keys
+            .subaddress_spend_private(input.subaddress_index)
+            .ok_or(ClientError::Misuse("an input on an untracked subaddress"))?;
+        let onetime_private_key = real
+            .onetime_private_key(keys.view_private(), spend)
+            .map_err(|_| ClientError::Misuse("an input without a valid public key"))?;
+        total += u128::from(input.amount.value);
+        builder.add_input(InputCredentials {
+            ring,
+            membership_proofs: proofs,
+            real_index: 0,
+            onetime_private_key,
+            view_private_key: RistrettoPrivate::from_scalar(*keys.view_private().as_scalar()),
+        });
+    }
+    let needed = u128::from(payment.amount.value) + u128::from(payment.fee.value);
+    let change = total
+        .checked_sub(needed)
+        .and_then(|c| u64::try_from(c).ok())
+        .ok_or_else(|| {
+            ClientError::InvalidRequest("the inputs do not cover the payment and fee".into())
+        })?;
+    builder.add_output(
+        payment.amount,
+        payment.recipient,
+        payment.recipient_ingress.as_ref(),
+    );
+    builder.add_change_output(
+        Amount::new(change, payment.amount.token_id),
+        account,
+        payment.change_ingress.as_ref(),
+    );
+    let tx = builder.build(rng)?;
+    let change_public_key = tx
+        .prefix
+        .outputs
+        .iter()
+        .find_map(|o| {
+            keys.recognize(o, 0, 0, 0, Discovery::View)
+                .filter(|t| t.subaddress_index == CHANGE_SUBADDRESS_INDEX)
+                .map(|t| t.public_key)
+        })
+        .ok_or(ClientError::Misuse(
+            "the built transaction has no change output",
+        ))?;
+    let pending = PendingSend {
+        key_images: inputs.iter().map(|i| i.key_image).collect(),
+        tombstone_block: payment.tombstone_block,
+        change_public_key,
+        amount: payment.amount,
+        fee: payment.fee,
+    };
+    Ok((tx, pending))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+    use rand_chacha::ChaCha20Rng;
+
+    #[test]
+    fn rings_have_distinct_members_and_never_other_inputs() {
+        let mut rng = ChaCha20Rng::seed_from_u64(5);
+        let inputs = [3, 7, 8];
+        for _ in 0..50 {
+            let rings = choose_rings(&inputs, 25, &mut rng).unwrap();
+            for (ring, real) in rings.iter().zip(inputs) {
+                assert_eq!(ring.len(), RING_SIZE);
+                assert_eq!(ring[0], real);
+                let set: BTreeSet<u64> = ring.iter().copied().collect();
+                assert_eq!(set.len(), RING_SIZE);
+                assert!(ring[1..].iter().all(|i| *i < 25 && !inputs.contains(i)));
+            }
+        }
+        assert!(matches!(
+            choose_rings(&inputs, 12, &mut rng),
+            Err(ClientError::InvalidRequest(_))
+        ));
+    }
+}
