@@ -4,9 +4,11 @@ use std::sync::Arc;
 
 use fog_api::fog_ingest::{
     ingest_admin_server::{IngestAdmin, IngestAdminServer},
-    GetStatusRequest, IngestStatus as WireStatus, RotateEgressKeyRequest, SetRetiredRequest,
+    GetStatusRequest, IngestStatus as WireStatus, ReportLostIngressKeyRequest,
+    ReportLostIngressKeyResponse, RotateEgressKeyRequest, SetRetiredRequest,
 };
-use fog_recovery_db::RecoveryDb;
+use fog_crypto::CompressedRistrettoPublic;
+use fog_recovery_db::{RecoveryDb, RecoveryDbError};
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::TcpListener,
@@ -24,6 +26,14 @@ fn to_status(e: &IngestError) -> Status {
         IngestError::RecoveryDb(db) if db.should_retry() => {
             Status::unavailable("recovery DB unavailable")
         }
+        IngestError::RecoveryDb(RecoveryDbError::UnknownIngressKey) => {
+            Status::not_found("the recovery DB does not know this ingress key")
+        }
+        IngestError::KeyInUse => Status::failed_precondition(
+            "this server still scans with this ingress key: retire it and let it pass its \
+             expiry, or report it from another ingest server once this one is gone",
+        ),
+        IngestError::Busy => Status::unavailable("a block is being written; retry"),
         _ => Status::internal("internal error"),
     }
 }
@@ -105,6 +115,26 @@ impl<D: RecoveryDb> IngestAdmin for AdminService<D> {
             .await
             .map(Response::new)
             .map_err(|e| to_status(&e))
+    }
+
+    async fn report_lost_ingress_key(
+        &self,
+        request: Request<ReportLostIngressKeyRequest>,
+    ) -> Result<Response<ReportLostIngressKeyResponse>, Status> {
+        let bytes = request.into_inner().key;
+        let key = CompressedRistrettoPublic::from_bytes(&bytes).map_err(|_| {
+            Status::invalid_argument(format!(
+                "an ingress key is 32 bytes, this one is {}",
+                bytes.len()
+            ))
+        })?;
+        self.server
+            .lock()
+            .await
+            .report_lost_ingress_key(&key)
+            .await
+            .map_err(|e| to_status(&e))?;
+        Ok(Response::new(ReportLostIngressKeyResponse {}))
     }
 }
 

@@ -41,6 +41,9 @@ pub enum IngestError {
     /// Another ingest server with the same ingress key already processed this block.
     #[error("block {0} was already processed with this ingress key by another server")]
     LostRace(u64),
+    /// The key reported lost is the one this server still scans with.
+    #[error("this server still scans with that ingress key; it is not lost")]
+    KeyInUse,
 }
 
 /// Produces the attestation evidence published with the ingress key in the report.
@@ -283,6 +286,34 @@ impl<D: RecoveryDb> IngestServer<D> {
             .retire_ingress_key(&self.ingress_key, retired)
             .await?;
         tracing::info!(retired, "ingress key retirement changed");
+        Ok(())
+    }
+
+    /// Reports `key` lost: its private key is gone, so the recovery DB marks it lost and turns
+    /// the blocks it promised but never scanned, `[max(start, last_scanned + 1),
+    /// pubkey_expiry)`, into one missed-block range (a `missing_blocks` user event) that clients
+    /// scan with their view keys. Idempotent.
+    ///
+    /// Refused with [`IngestError::KeyInUse`] for this server's own ingress key while the server
+    /// still scans with it, that is unless the key is retired and the server has passed its
+    /// expiry: the key is not lost, and marking it so would hide the blocks this server is
+    /// about to scan behind a missed range. An unknown key is the recovery DB's
+    /// `UnknownIngressKey`.
+    pub async fn report_lost_ingress_key(
+        &self,
+        key: &CompressedRistrettoPublic,
+    ) -> Result<(), IngestError> {
+        if *key == self.ingress_key {
+            let status = self.key_status().await?;
+            if !(status.retired && self.next_block > status.pubkey_expiry.0) {
+                return Err(IngestError::KeyInUse);
+            }
+        }
+        self.db.report_lost_ingress_key(key).await?;
+        tracing::info!(
+            key = %hex::encode(key.0),
+            "ingress key reported lost; its unscanned blocks are a missed range"
+        );
         Ok(())
     }
 

@@ -4,17 +4,24 @@
 use std::{sync::Arc, time::Duration};
 
 use fog_api::fog_ingest::{
-    ingest_admin_client::IngestAdminClient, GetStatusRequest, RotateEgressKeyRequest,
-    SetRetiredRequest,
+    ingest_admin_client::IngestAdminClient, GetStatusRequest, ReportLostIngressKeyRequest,
+    RotateEgressKeyRequest, SetRetiredRequest,
 };
+use fog_crypto::{kex_rng::KexRngPubkey, CompressedRistrettoPublic, RistrettoPrivate};
 use fog_ingest_server::{admin, IngestConfig, IngestServer, NoEvidence, StateDir};
 use fog_ledger_db::LedgerDb;
-use fog_recovery_db::MemoryRecoveryDb;
+use fog_recovery_db::{
+    BlockIndex, BlockRange, FogUserEvent, MemoryRecoveryDb, RecoveryDb, ReportData, ReportDb,
+    UserEventId,
+};
+use rand::SeedableRng;
+use rand_chacha::ChaCha20Rng;
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::{TcpListener, TcpStream},
     sync::Mutex,
 };
+use tonic::Code;
 
 #[tokio::test]
 async fn status_rotation_retirement_and_metrics() {
@@ -96,4 +103,175 @@ async fn status_rotation_retirement_and_metrics() {
     let mut text = String::new();
     stream.read_to_string(&mut text).await.unwrap();
     assert!(text.starts_with("HTTP/1.1 404"), "{text}");
+}
+
+/// The missed-block ranges among all user events.
+async fn missing_ranges(db: &MemoryRecoveryDb) -> Vec<BlockRange> {
+    let (events, _) = db.search_user_events(UserEventId::START).await.unwrap();
+    events
+        .into_iter()
+        .filter_map(|e| match e {
+            FogUserEvent::MissingBlocks(r) => Some(r),
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn report_lost_ingress_key_becomes_a_missed_range() {
+    let mut rng = ChaCha20Rng::from_seed([7; 32]);
+    let db = MemoryRecoveryDb::new();
+    // Another ingest's key: it scanned blocks 0..=2 and published reports up to block 20,
+    // then died with its private key.
+    let lost = CompressedRistrettoPublic::from(&RistrettoPrivate::random(&mut rng).public_key());
+    db.new_ingress_key(&lost, BlockIndex(0)).await.unwrap();
+    let egress = KexRngPubkey {
+        public_key: RistrettoPrivate::random(&mut rng)
+            .public_key()
+            .to_bytes()
+            .to_vec(),
+        version: 0,
+    };
+    let inv = db
+        .new_ingest_invocation(None, &lost, &egress, BlockIndex(0))
+        .await
+        .unwrap();
+    let report = ReportData {
+        ingest_invocation_id: Some(inv),
+        evidence: vec![1],
+        pubkey_expiry: BlockIndex(20),
+    };
+    db.set_report(&lost, "lost", &report).await.unwrap();
+    for block in 0..3u64 {
+        db.add_block_data(inv, BlockIndex(block), block + 1, 0, &[])
+            .await
+            .unwrap();
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = LedgerDb::create(dir.path().join("ledger.redb")).unwrap();
+    let config = IngestConfig {
+        user_capacity: 1 << 10,
+        ..IngestConfig::default()
+    };
+    let server = IngestServer::open(
+        ledger,
+        db.clone(),
+        StateDir::new(dir.path().join("state")).unwrap(),
+        config,
+        Box::new(NoEvidence),
+    )
+    .await
+    .unwrap();
+    // This server's key takes over after the highest known block and publishes a report
+    // (expiry 3 + 10).
+    server.publish_report().await.unwrap();
+    let own = server.ingress_public_key().to_bytes();
+    let shared = Arc::new(Mutex::new(server));
+    let grpc = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let grpc_addr = grpc.local_addr().unwrap();
+    tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(admin::AdminService::new(shared.clone()).into_server())
+            .serve_with_incoming(tonic::transport::server::TcpIncoming::from(grpc)),
+    );
+    let mut client = IngestAdminClient::connect(format!("http://{grpc_addr}"))
+        .await
+        .unwrap();
+    let status = client
+        .get_status(GetStatusRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(status.next_block, 3);
+    assert_eq!(status.pubkey_expiry, 13);
+    let events_before = db.search_user_events(UserEventId::START).await.unwrap();
+
+    let call = |key: Vec<u8>| ReportLostIngressKeyRequest { key };
+    // Wrong length.
+    let err = client
+        .report_lost_ingress_key(call(lost.0[..31].to_vec()))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument, "{err:?}");
+    assert!(err.message().contains("31"), "{err:?}");
+    let err = client
+        .report_lost_ingress_key(call(Vec::new()))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument, "{err:?}");
+    // A key the recovery DB does not know.
+    let err = client
+        .report_lost_ingress_key(call(vec![5; 32]))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::NotFound, "{err:?}");
+    // This server's own key, active, then retired but not past its expiry (block 13).
+    let err = client
+        .report_lost_ingress_key(call(own.to_vec()))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::FailedPrecondition, "{err:?}");
+    client
+        .set_retired(SetRetiredRequest { retired: true })
+        .await
+        .unwrap();
+    let err = client
+        .report_lost_ingress_key(call(own.to_vec()))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::FailedPrecondition, "{err:?}");
+    client
+        .set_retired(SetRetiredRequest { retired: false })
+        .await
+        .unwrap();
+    // The refusals changed nothing.
+    assert_eq!(
+        db.search_user_events(UserEventId::START).await.unwrap(),
+        events_before
+    );
+    let own_status = db
+        .get_ingress_key_status(&CompressedRistrettoPublic(own))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!own_status.lost && !own_status.retired);
+    assert!(
+        !db.get_ingress_key_status(&lost)
+            .await
+            .unwrap()
+            .unwrap()
+            .lost
+    );
+
+    // The lost key: blocks 3..20 were promised and never scanned.
+    client
+        .report_lost_ingress_key(call(lost.0.to_vec()))
+        .await
+        .unwrap();
+    assert!(
+        db.get_ingress_key_status(&lost)
+            .await
+            .unwrap()
+            .unwrap()
+            .lost
+    );
+    let expected = vec![BlockRange::new(BlockIndex(3), BlockIndex(20)).unwrap()];
+    assert_eq!(missing_ranges(&db).await, expected);
+    let (after, _) = db.search_user_events(events_before.1).await.unwrap();
+    assert_eq!(after, vec![FogUserEvent::MissingBlocks(expected[0])]);
+    // Reporting it again adds nothing.
+    client
+        .report_lost_ingress_key(call(lost.0.to_vec()))
+        .await
+        .unwrap();
+    assert_eq!(missing_ranges(&db).await, expected);
+    // This server still scans; its key is untouched.
+    assert!(
+        !db.get_ingress_key_status(&CompressedRistrettoPublic(own))
+            .await
+            .unwrap()
+            .unwrap()
+            .lost
+    );
 }
