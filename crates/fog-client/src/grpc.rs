@@ -110,7 +110,7 @@ impl GrpcConfig {
 /// Requests made and bytes moved (protobuf message sizes, without HTTP/2 framing).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct TransportStats {
-    /// Calls answered (handshakes included).
+    /// Calls made (handshakes and refused calls included).
     pub round_trips: u64,
     /// Request bytes.
     pub bytes_sent: u64,
@@ -407,9 +407,11 @@ impl GrpcTransport {
                     };
                 }
                 Err(status) if status.code() == Code::Unauthenticated && attempt == 0 => {
+                    self.count(sent, 0);
                     self.forget_session(which);
                 }
                 Err(status) => {
+                    self.count(sent, 0);
                     self.forget_session(which);
                     return Err(status_error(which, &uri, &status));
                 }

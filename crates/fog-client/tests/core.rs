@@ -285,6 +285,33 @@ fn an_rng_announced_after_its_records_are_counted_is_searched_before_the_count_m
     assert_eq!((balance.block_count, balance.of(0)), (2, 1001));
 }
 
+#[test]
+fn a_large_account_syncs_in_bounded_requests_and_answers() {
+    let mut f = FakeFog::new(13);
+    let payments = vec![(To::User, 1); 100];
+    for _ in 0..30 {
+        f.add_block(&payments, &[]);
+    }
+    f.catch_up();
+    let mut state = AccountState::new();
+    let (b, p) = f.sync(&mut state).unwrap();
+    f.assert_exact(&b);
+    assert_eq!(b.of(0), 3000);
+    assert_eq!(p.records_found, 3000);
+    assert!(f.keys_per_view_request.iter().all(|&n| n <= 500));
+    assert!(f.key_images_per_request.iter().all(|&n| n <= 100));
+    assert_eq!(f.key_image_requests, 30);
+    // 500 fixed-size results are about 140 KB; far below gRPC's 4 MiB default.
+    assert!(f.max_answer_bytes < 200_000, "{}", f.max_answer_bytes);
+    println!(
+        "3000 TxOuts: {} view requests, {} key-image requests, largest answer {} bytes, state {} bytes",
+        f.view_requests,
+        f.key_image_requests,
+        f.max_answer_bytes,
+        state.to_bytes().len()
+    );
+}
+
 fn tampered(
     f: &mut FakeFog,
     state: &mut AccountState,

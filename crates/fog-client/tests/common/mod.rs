@@ -114,6 +114,9 @@ pub struct FakeFog {
     pub key_image_requests: u64,
     pub block_requests: u64,
     pub keys_per_view_request: Vec<usize>,
+    pub key_images_per_request: Vec<usize>,
+    /// The largest answer, encoded.
+    pub max_answer_bytes: usize,
     /// Changes the next answer of its kind (faults): returns whether it applied; it stays
     /// armed until it does.
     pub tamper: Option<Tamper>,
@@ -149,6 +152,8 @@ impl FakeFog {
             key_image_requests: 0,
             block_requests: 0,
             keys_per_view_request: Vec::new(),
+            key_images_per_request: Vec::new(),
+            max_answer_bytes: 0,
             tamper: None,
             ingest_down: false,
         };
@@ -399,6 +404,7 @@ impl FakeFog {
             }
             Request::CheckKeyImages(req) => {
                 self.key_image_requests += 1;
+                self.key_images_per_request.push(req.queries.len());
                 let n = self.ledger_count;
                 let results = req
                     .queries
@@ -448,6 +454,13 @@ impl FakeFog {
                 })
             }
         };
+        use prost::Message as _;
+        let size = match &response {
+            Response::ViewQuery(r) => r.encoded_len(),
+            Response::CheckKeyImages(r) => r.encoded_len(),
+            Response::GetBlocks(r) => r.encoded_len(),
+        };
+        self.max_answer_bytes = self.max_answer_bytes.max(size);
         if let Some(mut t) = self.tamper.take() {
             if !t(&mut response) {
                 self.tamper = Some(t);
