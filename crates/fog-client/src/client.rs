@@ -96,6 +96,7 @@ pub struct FogClient<T> {
     account: AccountKey,
     state: AccountState,
     config: ClientConfig,
+    last_progress: SyncProgress,
 }
 
 impl<T> core::fmt::Debug for FogClient<T> {
@@ -122,6 +123,7 @@ impl<T: Transport> FogClient<T> {
             account,
             state,
             config,
+            last_progress: SyncProgress::default(),
         }
     }
 
@@ -170,9 +172,17 @@ impl<T: Transport> FogClient<T> {
                     step = sync.handle(&mut self.state, response)?;
                     progress(sync.progress());
                 }
-                Step::Done(balance) => return Ok(balance),
+                Step::Done(balance) => {
+                    self.last_progress = *sync.progress();
+                    return Ok(balance);
+                }
             }
         }
+    }
+
+    /// The counters of the last complete balance check.
+    pub fn last_progress(&self) -> &SyncProgress {
+        &self.last_progress
     }
 
     /// The last balance checked, without asking anyone.
@@ -246,8 +256,14 @@ impl<T: Transport> FogClient<T> {
             tombstone = tombstone.min(k.pubkey_expiry);
         }
 
+        // Ring members must exist for the fog ledger too, which may follow the node's ledger
+        // from behind.
+        let txo_count = match self.last_progress.ledger_txo_count {
+            0 => info.txo_count,
+            fog => fog.min(info.txo_count),
+        };
         let real: Vec<u64> = inputs.iter().map(|i| i.global_index).collect();
-        let rings = choose_rings(&real, info.txo_count, rng)?;
+        let rings = choose_rings(&real, txo_count, rng)?;
         let mut asked: Vec<u64> = rings.iter().flatten().copied().collect();
         asked.sort_unstable();
         asked.dedup();

@@ -145,6 +145,9 @@ pub struct SyncProgress {
     pub key_images_checked: u64,
     /// The view service's block count in its last answer.
     pub view_block_count: u64,
+    /// The fog ledger's TxOut count in its last key-image answer (0 if none was asked):
+    /// ring members are drawn below it, so they exist for `GetOutputs`.
+    pub ledger_txo_count: u64,
 }
 
 struct LiveRng {
@@ -795,6 +798,7 @@ impl Sync {
             }
         }
         self.progress.key_images_checked += asked.len() as u64;
+        self.progress.ledger_txo_count = r.global_txo_count;
         Ok(())
     }
 }
