@@ -312,8 +312,71 @@ pub fn build_payment<R: RngCore + CryptoRng>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::state::Discovery;
+    use fog_transaction::{KeyImage, MemoPayload};
     use rand::SeedableRng;
     use rand_chacha::ChaCha20Rng;
+
+    fn owned(index: u64, block: u64, value: u64, spent: SpentStatus) -> OwnedTxOut {
+        OwnedTxOut {
+            global_index: index,
+            block_index: block,
+            timestamp: 0,
+            amount: Amount::new(value, TokenId::MOB),
+            subaddress_index: 0,
+            key_image: KeyImage([index as u8; 32]),
+            public_key: [index as u8; 32],
+            memo: MemoPayload::default(),
+            spent,
+            discovery: Discovery::View,
+        }
+    }
+
+    #[test]
+    fn inputs_are_confirmed_unspent_unreserved_and_largest_first() {
+        let mut s = AccountState::new();
+        s.add_tx_out(owned(1, 1, 5, SpentStatus::NotSpent { as_of: 10 }));
+        s.add_tx_out(owned(2, 2, 50, SpentStatus::NotSpent { as_of: 10 }));
+        s.add_tx_out(owned(3, 3, 500, SpentStatus::Spent { block_index: 12 }));
+        s.add_tx_out(owned(4, 4, 30, SpentStatus::NotSpent { as_of: 10 }));
+        s.add_tx_out(owned(5, 11, 900, SpentStatus::Unknown)); // not confirmed at 10
+        s.add_tx_out(owned(6, 5, 40, SpentStatus::NotSpent { as_of: 10 }));
+        s.pending_sends.push(PendingSend {
+            key_images: vec![KeyImage([6; 32])],
+            tombstone_block: 20,
+            change_public_key: [0; 32],
+            amount: Amount::new(1, TokenId::MOB),
+            fee: Amount::new(1, TokenId::MOB),
+        });
+        let picked = |needed| {
+            select_inputs(&s, TokenId::MOB, needed, 10)
+                .map(|v| v.iter().map(|t| t.global_index).collect::<Vec<_>>())
+        };
+        assert_eq!(picked(40).unwrap(), vec![2]);
+        assert_eq!(picked(60).unwrap(), vec![2, 4]);
+        assert_eq!(picked(85).unwrap(), vec![2, 4, 1]);
+        assert!(matches!(
+            picked(86),
+            Err(ClientError::InsufficientFunds {
+                available: 85,
+                needed: 86,
+                ..
+            })
+        ));
+        assert!(matches!(
+            select_inputs(&s, TokenId(1), 1, 10),
+            Err(ClientError::InsufficientFunds { available: 0, .. })
+        ));
+        let mut many = AccountState::new();
+        for i in 0..20 {
+            many.add_tx_out(owned(i, 1, 1, SpentStatus::NotSpent { as_of: 5 }));
+        }
+        assert!(matches!(
+            select_inputs(&many, TokenId::MOB, 17, 5),
+            Err(ClientError::InvalidRequest(_))
+        ));
+        assert_eq!(select_inputs(&many, TokenId::MOB, 16, 5).unwrap().len(), 16);
+    }
 
     #[test]
     fn rings_have_distinct_members_and_never_other_inputs() {
