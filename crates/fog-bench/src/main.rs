@@ -12,6 +12,8 @@
 //! fog-bench tx-validate --inputs 1 [--ops 50]
 //! fog-bench ledger-append --txouts 100000 [--per-block 1000] [--durability immediate|eventual]
 //! fog-bench membership-proof --txouts 1000000 [--ops 20000]
+//! fog-bench view-query --records 16777216 --batch 256 [--threads 2] [--partitions T] [--queries 40]
+//! fog-bench view-load --records 1000000 [--partitions P] [--per-block 1000]
 //! ```
 //!
 //! Timings are wall-clock per operation; `median_us` and `p99_us` are over the measured
@@ -19,6 +21,7 @@
 
 mod ingest;
 mod ledger;
+mod view;
 
 use std::collections::HashMap;
 use std::process::ExitCode;
@@ -519,6 +522,8 @@ fn main() -> ExitCode {
         "tx-validate" => ledger::tx_validate(&args),
         "ledger-append" => ledger::ledger_append(&args),
         "membership-proof" => ledger::membership_proof(&args),
+        "view-query" => view::view_query(&args),
+        "view-load" => view::view_load(&args),
         _ => Err(format!("unknown workload {workload}")),
     };
     match r {

@@ -51,6 +51,9 @@ use zeroize::Zeroizing;
 use crate::sessions::{ClientSessions, SessionError};
 use crate::view::{FixedSearchResult, ViewError, ViewStore, SEARCH_KEY_LEN};
 
+/// Batches of at least this many records are inserted into the partitions in parallel.
+pub const PARALLEL_LOAD_MIN: usize = 256;
+
 /// The most search keys one query may carry.
 pub const MAX_SEARCH_KEYS: usize = 4096;
 
@@ -176,10 +179,48 @@ impl<F: StoreFactory, M: RngCore + CryptoRng> ViewEnclave<F, M> {
         ((u128::from(u64::from_le_bytes(w)) * self.parts.len() as u128) >> 64) as u64
     }
 
-    /// Adds records as ingest wrote them. The batch is checked first: a malformed record
-    /// stores nothing. A full partition fails the batch with [`ViewError::Full`] after the
-    /// records before it were stored; the host rebuilds with a larger capacity.
+    /// Adds records as ingest wrote them, one partition after another. The batch is checked
+    /// first: a malformed record stores nothing. A full partition fails the batch with
+    /// [`ViewError::Full`] after the records before it were stored; the host rebuilds with a
+    /// larger capacity.
     pub fn add_records(&self, records: &[ETxOutRecord]) -> Result<(), ViewError> {
+        for (part, recs) in self.parts.iter().zip(&self.split(records)?) {
+            if !recs.is_empty() {
+                lock(part).add_records(recs)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// [`ViewEnclave::add_records`] with one thread per partition for a large batch (at least
+    /// [`PARALLEL_LOAD_MIN`] records): in simulation the enclave starts the threads; on
+    /// hardware the host would lend one thread per partition.
+    pub fn load_records(&self, records: &[ETxOutRecord]) -> Result<(), ViewError>
+    where
+        ViewStore<F, M>: Send,
+    {
+        if self.parts.len() == 1 || records.len() < PARALLEL_LOAD_MIN {
+            return self.add_records(records);
+        }
+        let by_part = self.split(records)?;
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = self
+                .parts
+                .iter()
+                .zip(&by_part)
+                .filter(|(_, recs)| !recs.is_empty())
+                .map(|(part, recs)| scope.spawn(move || lock(part).add_records(recs)))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or(Err(ViewError::Storage)))
+                .collect::<Result<Vec<()>, ViewError>>()
+        })?;
+        Ok(())
+    }
+
+    /// Checks a batch and deals it into partitions.
+    fn split(&self, records: &[ETxOutRecord]) -> Result<Vec<Vec<ETxOutRecord>>, ViewError> {
         if records.iter().any(|r| {
             r.search_key.len() != SEARCH_KEY_LEN
                 || r.payload.is_empty()
@@ -192,12 +233,7 @@ impl<F: StoreFactory, M: RngCore + CryptoRng> ViewEnclave<F, M> {
         for r in records {
             by_part[self.partition_of(&r.search_key) as usize].push(r.clone());
         }
-        for (part, recs) in self.parts.iter().zip(&by_part) {
-            if !recs.is_empty() {
-                lock(part).add_records(recs)?;
-            }
-        }
-        Ok(())
+        Ok(by_part)
     }
 
     /// Looks up a batch of keys (see the module docs for what the host sees). Returns one

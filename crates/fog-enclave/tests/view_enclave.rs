@@ -111,7 +111,8 @@ fn every_record_is_found_in_whichever_partition_holds_it() {
     for parts in [1usize, 2, 3] {
         let view = enclave(&p, vec![HeapFactory; parts], 1 << 10);
         let recs = records(600, parts as u64);
-        view.add_records(&recs).unwrap();
+        // Large enough for the parallel path (one thread per partition).
+        view.load_records(&recs).unwrap();
         assert_eq!(view.len(), 600);
         // Every stored key, plus some absent ones and the bad all-zero key.
         let mut keys: Vec<[u8; 16]> = recs

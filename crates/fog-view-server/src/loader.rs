@@ -118,7 +118,7 @@ impl<D: RecoveryDb> ViewServer<D> {
                 .collect();
             let enclave = self.enclave.clone();
             // ORAM inserts are CPU work: off the async threads.
-            tokio::task::spawn_blocking(move || enclave.add_records(&records))
+            tokio::task::spawn_blocking(move || enclave.load_records(&records))
                 .await
                 .map_err(|_| ViewServerError::Worker)??;
             let mut st = self.lock();

@@ -1,0 +1,254 @@
+//! The view workloads: `view-query` (search keys per second over a filled partitioned store,
+//! with T client threads) and `view-load` (records per second reloading the store from a
+//! SQLite recovery DB, as `fogd view` does at start).
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use fog_attest::{
+    BoundEvidence, ChannelKeypair, EnclaveResponder, FogEnclave, ReportData, SimProvider,
+};
+use fog_enclave::view_enclave::{padded_batch, partition_quota};
+use fog_transaction::wire::ETxOutRecord;
+use fog_view_server::{build_enclave, Enclave, ViewConfig, ViewServer};
+use rand::{RngCore, SeedableRng};
+use rand_chacha::ChaCha20Rng;
+use serde_json::json;
+
+use crate::{emit, get, round2, stats, thread_cpu_ns, Args};
+
+fn responder(seed: u64) -> Result<EnclaveResponder, String> {
+    let provider = SimProvider::generate(
+        &mut ChaCha20Rng::seed_from_u64(seed),
+        fog_attest::fog_identity(FogEnclave::View),
+    );
+    let keys = ChannelKeypair::generate().map_err(|e| e.to_string())?;
+    let rd = ReportData::bind(keys.public_key(), None);
+    let bound = BoundEvidence {
+        evidence: provider.evidence_at(&rd, fog_attest::UnixSeconds::now()),
+        channel_key: *keys.public_key(),
+        custom_identity: None,
+    };
+    EnclaveResponder::new(keys, bound).map_err(|e| e.to_string())
+}
+
+/// A record as ingest writes it: 16-byte key, a crypto-box-sized payload (~130 bytes).
+fn record(rng: &mut ChaCha20Rng) -> ETxOutRecord {
+    let mut key = vec![0u8; 16];
+    rng.fill_bytes(&mut key);
+    let mut payload = vec![0u8; 130];
+    rng.fill_bytes(&mut payload);
+    ETxOutRecord {
+        search_key: key,
+        payload,
+    }
+}
+
+fn capacity_for(records: u64, partitions: usize) -> u64 {
+    // The map holds ~93 % of its capacity before the first insert failure: leave room.
+    (records.div_ceil(partitions as u64) * 5 / 4)
+        .max(1024)
+        .next_power_of_two()
+}
+
+fn config(records: u64, partitions: usize) -> ViewConfig {
+    ViewConfig {
+        partitions,
+        capacity_per_partition: capacity_for(records, partitions),
+        ..ViewConfig::default()
+    }
+}
+
+/// `view-query --records N --batch K [--threads T] [--partitions P] [--queries Q] [--seed S]`:
+/// fills a view store of P partitions (default T) with N records, then T threads each send Q
+/// batches of K keys (half stored, half absent). `keys_per_s` counts the client's keys (not
+/// padding); `keys_per_s_per_core` divides by min(T, cores); `keys_per_cpu_s` divides by the
+/// query threads' on-CPU time.
+pub fn view_query(args: &Args) -> Result<(), String> {
+    let records: u64 = get(args, "records", Some(1 << 20))?;
+    let batch: usize = get(args, "batch", Some(256))?;
+    let threads: usize = get(args, "threads", Some(1))?;
+    let partitions: usize = get(args, "partitions", Some(threads))?;
+    let queries: usize = get(args, "queries", Some(40))?;
+    let seed: u64 = get(args, "seed", Some(1))?;
+    if batch == 0 || batch > fog_enclave::view_enclave::MAX_SEARCH_KEYS {
+        return Err("--batch must be between 1 and 4096".into());
+    }
+    if threads == 0 || partitions == 0 {
+        return Err("--threads and --partitions must be at least 1".into());
+    }
+    let cfg = config(records, partitions);
+    let enclave: Arc<Enclave> =
+        Arc::new(build_enclave(responder(seed)?, &cfg).map_err(|e| e.to_string())?);
+    let mut rng = ChaCha20Rng::seed_from_u64(seed);
+    let fill = Instant::now();
+    let mut stored: Vec<[u8; 16]> = Vec::new();
+    let mut done = 0u64;
+    let chunk = 65_536u64;
+    while done < records {
+        let n = chunk.min(records - done);
+        let recs: Vec<ETxOutRecord> = (0..n).map(|_| record(&mut rng)).collect();
+        // Keep a sample of stored keys for the queries.
+        for r in recs.iter().step_by(((records / 200_000).max(1)) as usize) {
+            stored.push(r.search_key.clone().try_into().map_err(|_| "key")?);
+        }
+        enclave.load_records(&recs).map_err(|e| e.to_string())?;
+        done += n;
+        if done % (1 << 20) == 0 || done == records {
+            eprintln!("view-query: {done}/{records} records loaded");
+        }
+    }
+    let fill_s = fill.elapsed().as_secs_f64();
+    let start = Instant::now();
+    let latencies: Vec<(Vec<f64>, u64)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                let enclave = enclave.clone();
+                let stored = &stored;
+                scope.spawn(move || {
+                    let mut rng = ChaCha20Rng::seed_from_u64(seed ^ (t as u64 + 1) << 32);
+                    let mut lat = Vec::with_capacity(queries);
+                    let mut cpu_ns = 0u64;
+                    for _ in 0..queries {
+                        let keys: Vec<[u8; 16]> = (0..batch)
+                            .map(|i| {
+                                if i % 2 == 0 {
+                                    stored[(rng.next_u64() % stored.len() as u64) as usize]
+                                } else {
+                                    let mut k = [0u8; 16];
+                                    rng.fill_bytes(&mut k);
+                                    k
+                                }
+                            })
+                            .collect();
+                        let c0 = thread_cpu_ns();
+                        let t0 = Instant::now();
+                        let r = enclave.search(&keys);
+                        lat.push(t0.elapsed().as_secs_f64() * 1e3);
+                        if let (Some(a), Some(b)) = (c0, thread_cpu_ns()) {
+                            cpu_ns += b.saturating_sub(a);
+                        }
+                        if r.is_err() {
+                            return Err("search failed".to_string());
+                        }
+                    }
+                    Ok((lat, cpu_ns))
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().map_err(|_| "thread panicked".to_string())?)
+            .collect::<Result<Vec<(Vec<f64>, u64)>, String>>()
+    })?;
+    let cpu_s = latencies.iter().map(|(_, c)| *c).sum::<u64>() as f64 / 1e9;
+    let latencies: Vec<f64> = latencies.into_iter().flat_map(|(l, _)| l).collect();
+    let wall = start.elapsed().as_secs_f64();
+    let keys = (threads * queries * batch) as f64;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut lat = latencies;
+    let (median, p99) = stats(&mut lat);
+    let k = padded_batch(batch);
+    emit(json!({
+        "workload": "view-query",
+        "records": records,
+        "batch": batch,
+        "padded_batch": k,
+        "lookups_per_batch": partitions * partition_quota(k, partitions),
+        "threads": threads,
+        "partitions": partitions,
+        "keys_per_s": round2(keys / wall),
+        "keys_per_s_per_core": round2(keys / wall / threads.min(cores) as f64),
+        // Keys per second of on-CPU time of the query threads: the per-core rate with time
+        // spent preempted by other processes left out (use it on a busy machine).
+        "keys_per_cpu_s": if cpu_s > 0.0 { round2(keys / cpu_s) } else { 0.0 },
+        "batch_median_ms": round2(median),
+        "batch_p99_ms": round2(p99),
+        "fill_s": round2(fill_s),
+        "capacity_per_partition": cfg.capacity_per_partition,
+    }));
+    Ok(())
+}
+
+/// `view-load --records N [--partitions P] [--per-block B] [--seed S]`: writes N records to
+/// a fresh SQLite recovery DB (blocks of B), then times a new view server loading them all
+/// (`ViewServer::poll`, batches of 100,000 records). Prints `records_per_s`.
+pub fn view_load(args: &Args) -> Result<(), String> {
+    use fog_recovery_db::{BlockIndex, RecoveryDb};
+    let records: u64 = get(args, "records", Some(1_000_000))?;
+    let partitions: usize = get(
+        args,
+        "partitions",
+        Some(std::thread::available_parallelism().map_or(1, |n| n.get())),
+    )?;
+    let per_block: u64 = get(args, "per-block", Some(1000))?;
+    let seed: u64 = get(args, "seed", Some(1))?;
+    if per_block == 0 || partitions == 0 {
+        return Err("--per-block and --partitions must be at least 1".into());
+    }
+    let dir = std::env::temp_dir().join(format!("fog-bench-view-load-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let rt = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
+    let result = rt.block_on(async {
+        let db = fog_recovery_db::SqliteRecoveryDb::open(dir.join("recovery.db"))
+            .map_err(|e| e.to_string())?;
+        let mut rng = ChaCha20Rng::seed_from_u64(seed);
+        let key = fog_crypto::CompressedRistrettoPublic::from(
+            &fog_crypto::RistrettoPrivate::random(&mut rng).public_key(),
+        );
+        let egress = fog_crypto::kex_rng::KexRngPubkey {
+            public_key: fog_crypto::RistrettoPrivate::random(&mut rng)
+                .public_key()
+                .to_bytes()
+                .to_vec(),
+            version: fog_crypto::kex_rng::VERSION_ID,
+        };
+        db.new_ingress_key(&key, BlockIndex(0))
+            .await
+            .map_err(|e| e.to_string())?;
+        let inv = db
+            .new_ingest_invocation(None, &key, &egress, BlockIndex(0))
+            .await
+            .map_err(|e| e.to_string())?;
+        let write = Instant::now();
+        let mut written = 0u64;
+        let mut block = 0u64;
+        while written < records {
+            let n = per_block.min(records - written);
+            let recs: Vec<ETxOutRecord> = (0..n).map(|_| record(&mut rng)).collect();
+            written += n;
+            db.add_block_data(inv, BlockIndex(block), written, 0, &recs)
+                .await
+                .map_err(|e| e.to_string())?;
+            block += 1;
+        }
+        eprintln!(
+            "view-load: wrote {records} records in {:.1} s",
+            write.elapsed().as_secs_f64()
+        );
+        let cfg = config(records, partitions);
+        let enclave = build_enclave(responder(seed)?, &cfg).map_err(|e| e.to_string())?;
+        let server = ViewServer::new(Arc::new(db), enclave, cfg.clone());
+        let start = Instant::now();
+        let loaded = server
+            .poll_with_progress(|n| eprintln!("view-load: {n} records loaded"))
+            .await
+            .map_err(|e| e.to_string())?;
+        let secs = start.elapsed().as_secs_f64();
+        if loaded != records {
+            return Err(format!("loaded {loaded} of {records} records"));
+        }
+        emit(json!({
+            "workload": "view-load",
+            "backend": "sqlite",
+            "records": records,
+            "partitions": partitions,
+            "seconds": round2(secs),
+            "records_per_s": round2(records as f64 / secs),
+            "processed_blocks": server.status().highest_processed_block_count,
+        }));
+        Ok(())
+    });
+    let _ = std::fs::remove_dir_all(&dir);
+    result
+}
