@@ -35,6 +35,10 @@ impl<D: RecoveryDb> ViewService<D> {
 
     /// The public part of an answer: counters and the user events after `since`.
     async fn base_response(&self, since: i64) -> Result<QueryResponse, Status> {
+        // The processed count is read before the events: every block below it was written by
+        // an invocation whose RNG record (an earlier event) the events read next will carry,
+        // so an answer never counts blocks whose RNG it leaves out.
+        let status = self.server.status();
         let (events, next) = self
             .server
             .db
@@ -48,7 +52,6 @@ impl<D: RecoveryDb> ViewService<D> {
                     Status::internal("internal error")
                 }
             })?;
-        let status = self.server.status();
         let mut r = QueryResponse {
             highest_processed_block_count: status.highest_processed_block_count,
             highest_processed_block_signature_timestamp: status.highest_processed_block_timestamp,
