@@ -14,12 +14,14 @@
 //! fog-bench membership-proof --txouts 1000000 [--ops 20000]
 //! fog-bench view-query --records 16777216 --batch 256 [--threads 2] [--partitions T] [--queries 40]
 //! fog-bench view-load --records 1000000 [--partitions P] [--per-block 1000]
+//! fog-bench key-image-check --key-images 1048576 [--batch 100] [--checks 20000] [--capacity C]
 //! ```
 //!
 //! Timings are wall-clock per operation; `median_us` and `p99_us` are over the measured
 //! operations. `peak_rss_mib` is the process's VmHWM from /proc/self/status (Linux only).
 
 mod ingest;
+mod key_image;
 mod ledger;
 mod view;
 
@@ -500,7 +502,7 @@ fn ct_timing(args: &Args) -> Result<(), String> {
 
 fn main() -> ExitCode {
     let argv: Vec<String> = std::env::args().collect();
-    let usage = "usage: fog-bench <oram|map|stash-sim|map-load-sim|ct-timing|ingest|tx-validate|ledger-append|membership-proof> [--option value ...]";
+    let usage = "usage: fog-bench <oram|map|stash-sim|map-load-sim|ct-timing|ingest|tx-validate|ledger-append|membership-proof|key-image-check> [--option value ...]";
     let Some(workload) = argv.get(1) else {
         eprintln!("{usage}");
         return ExitCode::from(2);
@@ -524,6 +526,7 @@ fn main() -> ExitCode {
         "membership-proof" => ledger::membership_proof(&args),
         "view-query" => view::view_query(&args),
         "view-load" => view::view_load(&args),
+        "key-image-check" => key_image::key_image_check(&args),
         _ => Err(format!("unknown workload {workload}")),
     };
     match r {
