@@ -3,6 +3,8 @@
 //! blocks change nothing.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use std::collections::HashMap;
+
 use fog_attest::{
     fog_identity, BoundEvidence, Channel, ChannelKeypair, ClientHandshake, EnclaveResponder,
     FogEnclave, IdentityRule, Policy, ReportData, SessionLimits, SimProvider, UnixSeconds,
@@ -21,6 +23,7 @@ use fog_types::ledger::{
     CheckKeyImagesRequest, CheckKeyImagesResponse, GetOutputsRequest, GetOutputsResponse,
     KeyImageQuery, KeyImageResult, KeyImageResultCode, OutputResult, MAX_GET_OUTPUTS,
 };
+use proptest::prelude::*;
 use prost::Message;
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
@@ -429,5 +432,64 @@ fn results_echo_key_images_in_order() {
             KeyImageResultCode::NotSpent
         };
         assert_eq!(res.key_image_result_code, want as u32, "{i}");
+    }
+}
+
+// --- properties ---------------------------------------------------------------------------
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+
+    /// Against a model (the first block that spends a key image wins): blocks of key images
+    /// drawn from a small universe, so repeats happen, then checks of the whole universe.
+    #[test]
+    fn the_store_agrees_with_a_model(
+        blocks in prop::collection::vec(prop::collection::vec(0u32..64, 0..12), 1..12),
+        seed in any::<u64>(),
+    ) {
+        let mut store =
+            KeyImageStore::new(1 << 9, HeapFactory, ChaCha20Rng::seed_from_u64(seed)).unwrap();
+        let mut model: HashMap<u32, u64> = HashMap::new();
+        for (b, block) in blocks.iter().enumerate() {
+            let key_images: Vec<KeyImage> = block.iter().map(|&i| ki(i)).collect();
+            store.add(&key_images, b as u64, 1000 + b as u64).unwrap();
+            for &i in block {
+                model.entry(i).or_insert(b as u64);
+            }
+        }
+        prop_assert_eq!(store.len(), model.len() as u64);
+        for i in 0..64u32 {
+            let c = store.check(ki(i).as_bytes()).unwrap();
+            match model.get(&i) {
+                Some(&b) => {
+                    prop_assert_eq!(c.code, KeyImageResultCode::Spent as u32);
+                    prop_assert_eq!((c.spent_at, c.timestamp), (b, 1000 + b));
+                }
+                None => {
+                    prop_assert_eq!(c.code, KeyImageResultCode::NotSpent as u32);
+                    prop_assert_eq!((c.spent_at, c.timestamp), (u64::MAX, u64::MAX));
+                }
+            }
+        }
+    }
+
+    /// Whatever plaintext a session carries, the enclave answers or refuses; it never panics,
+    /// and a refusal changes nothing.
+    #[test]
+    fn any_plaintext_is_answered_or_refused(bytes in prop::collection::vec(any::<u8>(), 0..300)) {
+        let (enclave, verifier) = enclave(20);
+        add(&enclave, 0, &[ki(1)]);
+        let mut channel = connect(&enclave, verifier);
+        let frame = channel.seal(&[], &bytes, NOW).unwrap();
+        match enclave.check_key_images(&frame, VIEW, NOW) {
+            Ok(out) => {
+                let plain = channel.open(&out.response, NOW).unwrap();
+                let r = CheckKeyImagesResponse::decode(plain.as_slice()).unwrap();
+                prop_assert_eq!(r.results.len(), out.key_images);
+            }
+            Err(e) => prop_assert_eq!(e, LedgerEnclaveError::MalformedRequest),
+        }
+        prop_assert_eq!(enclave.load().unwrap().0, 1);
+        prop_assert_eq!(enclave.counters().unwrap().num_blocks, 1);
     }
 }
