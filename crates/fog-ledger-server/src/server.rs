@@ -334,8 +334,9 @@ impl LedgerServer {
                 });
                 continue;
             }
+            // No index in the message: which outputs a client asked for stays out of the logs.
             let tx_out = snapshot.tx_out(index)?.ok_or_else(|| {
-                LedgerServerError::Inconsistent(format!("TxOut {index} is absent"))
+                LedgerServerError::Inconsistent("a TxOut below the TxOut count is absent".into())
             })?;
             let proof = proofs
                 .next()
@@ -422,7 +423,7 @@ impl LedgerServer {
             };
             if let Some(index) = snapshot.tx_out_index_by_public_key(&key)? {
                 let block = snapshot.block_index_of_tx_out(index)?.ok_or_else(|| {
-                    LedgerServerError::Inconsistent(format!("no block holds TxOut {index}"))
+                    LedgerServerError::Inconsistent("a TxOut found by key has no block".into())
                 })?;
                 let (timestamp, code) = match snapshot.block_timestamp(block)? {
                     Some(t) => (t, TIMESTAMP_FOUND),
@@ -446,12 +447,12 @@ impl LedgerServer {
 }
 
 fn block_data(snapshot: &LedgerSnapshot, index: u64) -> Result<BlockData, LedgerServerError> {
-    let block = snapshot
-        .block(index)?
-        .ok_or_else(|| LedgerServerError::Inconsistent(format!("block {index} is absent")))?;
+    let block = snapshot.block(index)?.ok_or_else(|| {
+        LedgerServerError::Inconsistent("a block below the block count is absent".into())
+    })?;
     let contents = snapshot
         .block_contents(index)?
-        .ok_or_else(|| LedgerServerError::Inconsistent(format!("block {index} has no contents")))?;
+        .ok_or_else(|| LedgerServerError::Inconsistent("a block has no contents".into()))?;
     let (timestamp, timestamp_result_code) = match snapshot.block_timestamp(index)? {
         Some(t) => (t, TIMESTAMP_FOUND),
         None => (0, TIMESTAMP_UNAVAILABLE),
