@@ -14,12 +14,15 @@
 //! fog-bench membership-proof --txouts 1000000 [--ops 20000]
 //! fog-bench view-query --records 16777216 --batch 256 [--threads 2] [--partitions T] [--queries 40]
 //! fog-bench view-load --records 1000000 [--partitions P] [--per-block 1000]
+//! fog-bench balance-check --ledger-txouts 1000000 --wallet-txouts 100 [--seed 1]
+//! fog-bench view-key-scan --ledger-txouts 1000000 [--wallet-txouts 100] [--seed 1]
 //! fog-bench key-image-check --key-images 1048576 [--batch 100] [--checks 20000] [--capacity C]
 //! ```
 //!
 //! Timings are wall-clock per operation; `median_us` and `p99_us` are over the measured
 //! operations. `peak_rss_mib` is the process's VmHWM from /proc/self/status (Linux only).
 
+mod balance;
 mod ingest;
 mod key_image;
 mod ledger;
@@ -526,6 +529,8 @@ fn main() -> ExitCode {
         "membership-proof" => ledger::membership_proof(&args),
         "view-query" => view::view_query(&args),
         "view-load" => view::view_load(&args),
+        "balance-check" => balance::balance_check(&args),
+        "view-key-scan" => balance::view_key_scan(&args),
         "key-image-check" => key_image::key_image_check(&args),
         _ => Err(format!("unknown workload {workload}")),
     };
