@@ -59,25 +59,35 @@ fn config(records: u64, partitions: usize) -> ViewConfig {
     }
 }
 
-/// `view-query --records N --batch K [--threads T] [--partitions P] [--queries Q] [--seed S]`:
-/// fills a view store of P partitions (default T) with N records, then T threads each send Q
+/// `view-query --records N --batch K [--threads T[,T2...]] [--partitions P] [--queries Q]
+/// [--capacity C] [--seed S]`: fills a view store of P partitions (default the largest T) with
+/// N records (C slots per partition; default 1.25·N/P rounded up to a power of two), then for
+/// each thread count T, T threads each send Q
 /// batches of K keys (half stored, half absent). `keys_per_s` counts the client's keys (not
 /// padding); `keys_per_s_per_core` divides by min(T, cores); `keys_per_cpu_s` divides by the
 /// query threads' on-CPU time.
 pub fn view_query(args: &Args) -> Result<(), String> {
     let records: u64 = get(args, "records", Some(1 << 20))?;
     let batch: usize = get(args, "batch", Some(256))?;
-    let threads: usize = get(args, "threads", Some(1))?;
+    // `--threads 1,2` measures each count over the same filled store.
+    let thread_counts: Vec<usize> = get::<String>(args, "threads", Some("1".into()))?
+        .split(',')
+        .map(|t| t.trim().parse().map_err(|_| format!("bad --threads {t}")))
+        .collect::<Result<_, String>>()?;
+    let threads = thread_counts.iter().copied().max().unwrap_or(1);
     let partitions: usize = get(args, "partitions", Some(threads))?;
     let queries: usize = get(args, "queries", Some(40))?;
     let seed: u64 = get(args, "seed", Some(1))?;
     if batch == 0 || batch > fog_enclave::view_enclave::MAX_SEARCH_KEYS {
         return Err("--batch must be between 1 and 4096".into());
     }
-    if threads == 0 || partitions == 0 {
+    if thread_counts.contains(&0) || partitions == 0 {
         return Err("--threads and --partitions must be at least 1".into());
     }
-    let cfg = config(records, partitions);
+    let mut cfg = config(records, partitions);
+    if let Some(c) = args.get("capacity") {
+        cfg.capacity_per_partition = c.parse().map_err(|_| format!("bad --capacity {c}"))?;
+    }
     let enclave: Arc<Enclave> =
         Arc::new(build_enclave(responder(seed)?, &cfg).map_err(|e| e.to_string())?);
     let mut rng = ChaCha20Rng::seed_from_u64(seed);
@@ -99,12 +109,42 @@ pub fn view_query(args: &Args) -> Result<(), String> {
         }
     }
     let fill_s = fill.elapsed().as_secs_f64();
+    for threads in thread_counts {
+        query_round(
+            &enclave,
+            &stored,
+            threads,
+            partitions,
+            batch,
+            queries,
+            seed,
+            records,
+            fill_s,
+            cfg.capacity_per_partition,
+        )?;
+    }
+    Ok(())
+}
+
+/// T threads each search Q batches of K keys; one JSON line.
+#[allow(clippy::too_many_arguments)]
+fn query_round(
+    enclave: &Arc<Enclave>,
+    stored: &[[u8; 16]],
+    threads: usize,
+    partitions: usize,
+    batch: usize,
+    queries: usize,
+    seed: u64,
+    records: u64,
+    fill_s: f64,
+    capacity_per_partition: u64,
+) -> Result<(), String> {
     let start = Instant::now();
     let latencies: Vec<(Vec<f64>, u64)> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..threads)
             .map(|t| {
                 let enclave = enclave.clone();
-                let stored = &stored;
                 scope.spawn(move || {
                     let mut rng = ChaCha20Rng::seed_from_u64(seed ^ (t as u64 + 1) << 32);
                     let mut lat = Vec::with_capacity(queries);
@@ -165,7 +205,7 @@ pub fn view_query(args: &Args) -> Result<(), String> {
         "batch_median_ms": round2(median),
         "batch_p99_ms": round2(p99),
         "fill_s": round2(fill_s),
-        "capacity_per_partition": cfg.capacity_per_partition,
+        "capacity_per_partition": capacity_per_partition,
     }));
     Ok(())
 }
