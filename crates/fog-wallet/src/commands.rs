@@ -1,19 +1,32 @@
 //! The commands: each reads its inputs, does its work and prints its result.
 
 use std::{
+    collections::BTreeMap,
     fmt::Write as _,
     io::{self, BufRead, IsTerminal, Read, Write},
     path::{Path, PathBuf},
+    time::{Duration, Instant},
 };
 
-use fog_account::{b58_encode_public_address, AccountKey};
-use rand::{rngs::OsRng, RngCore};
+use fog_account::{b58_decode_public_address, b58_encode_public_address, AccountKey};
+use fog_client::{
+    history::{EntryKind, Sender},
+    Balance, SyncProgress, TransportStats,
+};
+use fog_transaction::{validation::MOB_MINIMUM_FEE, Amount, TokenId};
+use fog_wallet::{
+    amount::{format_amount, parse_amount},
+    network::read_attestation_key,
+    spki::read_spki_file,
+    wallet::{check_contact_name, check_fog_url, refuse_existing, wallet_path},
+    FogSettings, NetworkOverrides, Session, WalletError, WalletFile,
+};
+use serde::Serialize;
 use zeroize::Zeroizing;
 
 use crate::{
-    spki::read_spki_file,
-    wallet::{check_fog_url, refuse_existing, wallet_path, FogSettings, WalletFile},
-    AddressArgs, Cli, Command, FogArgs, KeysArgs, KeysCommand, WalletError,
+    AddressArgs, BalanceArgs, Cli, Command, ContactCommand, FogArgs, HistoryArgs, KeysArgs,
+    KeysCommand, NetworkArgs, SendArgs,
 };
 
 /// The longest line read from standard input; a 24-word phrase is under 220 bytes.
@@ -26,24 +39,20 @@ pub(crate) fn run(cli: Cli) -> Result<(), WalletError> {
         Command::Keys(KeysCommand::New(args)) => keys_new(&path, &args),
         Command::Keys(KeysCommand::FromMnemonic(args)) => keys_from_mnemonic(&path, &args),
         Command::Address(args) => address(&path, args),
+        Command::Balance(args) => balance(&path, &args),
+        Command::History(args) => history(&path, &args),
+        Command::Send(args) => send(&path, &args),
+        Command::Contact(command) => contact(&path, command),
     }
 }
 
 fn keys_new(path: &Path, args: &KeysArgs) -> Result<(), WalletError> {
     refuse_existing(path, args.force)?;
     let fog = fog_from_keys_args(&args.fog)?;
+    let network = network_from_keys_args(path, &args.network)?;
 
-    let mut entropy = Zeroizing::new([0u8; 32]);
-    OsRng
-        .try_fill_bytes(&mut *entropy)
-        .map_err(|e| WalletError::Randomness(e.to_string()))?;
-    let mnemonic =
-        bip39::Mnemonic::from_entropy(&*entropy).expect("32 bytes is a valid BIP39 entropy length");
-    let mut phrase = Zeroizing::new(String::with_capacity(256));
-    write!(&mut *phrase, "{mnemonic}").expect("writing to a String cannot fail");
-    drop(mnemonic);
-
-    let wallet = WalletFile::new(phrase, args.account_index, fog);
+    let mut wallet = WalletFile::generate(args.account_index, fog)?;
+    wallet.network = network;
     let account = wallet.account_key().map_err(WalletError::Mnemonic)?;
     wallet.save(path, args.force)?;
 
@@ -69,11 +78,13 @@ fn keys_new(path: &Path, args: &KeysArgs) -> Result<(), WalletError> {
 fn keys_from_mnemonic(path: &Path, args: &KeysArgs) -> Result<(), WalletError> {
     refuse_existing(path, args.force)?;
     let fog = fog_from_keys_args(&args.fog)?;
+    let network = network_from_keys_args(path, &args.network)?;
     let phrase = read_phrase()?;
     let account =
         AccountKey::from_mnemonic(&phrase, args.account_index).map_err(WalletError::Mnemonic)?;
 
-    let wallet = WalletFile::new(phrase, args.account_index, fog);
+    let mut wallet = WalletFile::new(phrase, args.account_index, fog);
+    wallet.network = network;
     wallet.save(path, args.force)?;
 
     let address = default_address(account, wallet.fog.as_ref());
@@ -199,4 +210,344 @@ fn print_out(args: std::fmt::Arguments<'_>) -> Result<(), WalletError> {
             path: PathBuf::from("standard output"),
             source,
         })
+}
+
+/// The network flags as overrides (the attestation key file, if named, is read now).
+fn overrides(args: &NetworkArgs) -> Result<NetworkOverrides, WalletError> {
+    Ok(NetworkOverrides {
+        node_url: args.node_url.clone(),
+        view_url: args.view_url.clone(),
+        ledger_url: args.ledger_url.clone(),
+        attestation_key: args
+            .attestation_key
+            .as_deref()
+            .map(read_attestation_key)
+            .transpose()?,
+    })
+}
+
+/// Network flags given to `keys`: all four, or none.
+fn network_from_keys_args(
+    path: &Path,
+    args: &NetworkArgs,
+) -> Result<Option<fog_wallet::NetworkSettings>, WalletError> {
+    let o = overrides(args)?;
+    if o.is_empty() {
+        return Ok(None);
+    }
+    o.apply(None, path).map(Some)
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, WalletError> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| WalletError::Runtime(e.to_string()))
+}
+
+/// Progress of a balance check on standard error: one line rewritten in place on a terminal,
+/// a line a second otherwise, and a summary at the end.
+struct Progress {
+    enabled: bool,
+    terminal: bool,
+    started: Instant,
+    last: Option<Instant>,
+    drawn: bool,
+}
+
+impl Progress {
+    fn new(quiet: bool) -> Self {
+        let terminal = io::stderr().is_terminal();
+        let started = Instant::now();
+        Self {
+            enabled: !quiet,
+            terminal,
+            started,
+            // Off a terminal, the first line comes after a second: a quick check prints only
+            // its summary.
+            last: (!terminal).then_some(started),
+            drawn: false,
+        }
+    }
+
+    fn line(p: &SyncProgress) -> String {
+        format!(
+            "view at block count {}, {} view request(s), {} record(s) found, {} block(s) \
+             scanned, {} key image(s) checked",
+            p.view_block_count,
+            p.view_requests,
+            p.records_found,
+            p.blocks_scanned,
+            p.key_images_checked
+        )
+    }
+
+    fn update(&mut self, p: &SyncProgress) {
+        if !self.enabled {
+            return;
+        }
+        let every = if self.terminal {
+            Duration::from_millis(100)
+        } else {
+            Duration::from_secs(1)
+        };
+        if self.last.is_some_and(|t| t.elapsed() < every) {
+            return;
+        }
+        self.last = Some(Instant::now());
+        if self.terminal {
+            eprint!("\r\x1b[2Ksyncing: {}", Self::line(p));
+            self.drawn = true;
+        } else {
+            eprintln!("syncing: {}", Self::line(p));
+        }
+    }
+
+    fn finish(&mut self, balance: &Balance, stats: TransportStats) {
+        if !self.enabled {
+            return;
+        }
+        if self.drawn {
+            eprint!("\r\x1b[2K");
+            self.drawn = false;
+        }
+        eprintln!(
+            "synced to block count {} in {:.2} s ({} round trips, {} bytes sent, {} received)",
+            balance.block_count,
+            self.started.elapsed().as_secs_f64(),
+            stats.round_trips,
+            stats.bytes_sent,
+            stats.bytes_received
+        );
+    }
+
+    fn note(&self, text: &str) {
+        if self.enabled {
+            eprintln!("{text}");
+        }
+    }
+}
+
+/// The `--json` form of a balance: amounts in smallest units; token 0 is always present.
+#[derive(Serialize)]
+struct BalanceJson {
+    block_count: u64,
+    balances: BTreeMap<String, u128>,
+}
+
+fn balance_json(b: &Balance) -> String {
+    let mut balances: BTreeMap<String, u128> = b
+        .balances
+        .iter()
+        .map(|(t, v)| (t.to_string(), *v))
+        .collect();
+    balances.entry("0".into()).or_insert(0);
+    let json = BalanceJson {
+        block_count: b.block_count,
+        balances,
+    };
+    serde_json::to_string(&json).expect("a map of strings to numbers serializes")
+}
+
+fn balance_lines(b: &Balance) -> String {
+    let mut out = format!(
+        "Balance at block count {} (exact for blocks 0 to {}):\n",
+        b.block_count,
+        b.block_count.saturating_sub(1)
+    );
+    let mut any = false;
+    for (token, value) in &b.balances {
+        if *value > 0 || *token == 0 {
+            let _ = writeln!(out, "  {}", format_amount(*value, *token));
+            any = true;
+        }
+    }
+    if !any {
+        out.push_str("  0 MOB\n");
+    }
+    out
+}
+
+fn balance(path: &Path, args: &BalanceArgs) -> Result<(), WalletError> {
+    let overrides = overrides(&args.network)?;
+    let mut session = Session::open(path, &overrides, args.rescan)?;
+    let mut progress = Progress::new(args.quiet);
+    let b = runtime()?.block_on(session.balance(|p| progress.update(p)))?;
+    progress.finish(&b, session.stats());
+    let pending = session.client().pending_sends().len();
+    if args.json {
+        return print_out(format_args!("{}\n", balance_json(&b)));
+    }
+    let mut text = balance_lines(&b);
+    if pending > 0 {
+        let _ = writeln!(
+            text,
+            "  ({pending} payment(s) sent and not yet seen in a block: their inputs are reserved)"
+        );
+    }
+    print_out(format_args!("{text}"))
+}
+
+#[derive(Serialize)]
+struct HistoryJson {
+    block_count: u64,
+    entries: Vec<EntryJson>,
+}
+
+#[derive(Serialize)]
+struct EntryJson {
+    block_index: u64,
+    global_index: u64,
+    kind: &'static str,
+    token_id: u64,
+    amount: u64,
+    change: bool,
+    /// A contact's name when the sender memo verified against it.
+    sender: Option<String>,
+    /// The short address hash an unverified sender memo claims, hex.
+    claimed_sender: Option<String>,
+}
+
+fn history(path: &Path, args: &HistoryArgs) -> Result<(), WalletError> {
+    let overrides = overrides(&args.network)?;
+    let mut session = Session::open(path, &overrides, false)?;
+    if !args.offline {
+        let mut progress = Progress::new(args.quiet);
+        let b = runtime()?.block_on(session.balance(|p| progress.update(p)))?;
+        progress.finish(&b, session.stats());
+    }
+    let block_count = session.last_balance().map_or(0, |b| b.block_count);
+    let entries = session.history();
+    let mut json = HistoryJson {
+        block_count,
+        entries: Vec::with_capacity(entries.len()),
+    };
+    for e in &entries {
+        let (kind, change, sender, claimed) = match &e.kind {
+            EntryKind::Received { sender, change } => {
+                let (name, claimed) = match sender {
+                    Sender::Authenticated(i) => (session.contact_name(*i).map(str::to_owned), None),
+                    Sender::Claimed(hash) => (None, Some(hex::encode(hash.0))),
+                    _ => (None, None),
+                };
+                ("received", *change, name, claimed)
+            }
+            _ => ("spent", false, None, None),
+        };
+        json.entries.push(EntryJson {
+            block_index: e.block_index,
+            global_index: e.global_index,
+            kind,
+            token_id: e.amount.token_id.0,
+            amount: e.amount.value,
+            change,
+            sender,
+            claimed_sender: claimed,
+        });
+    }
+    if args.json {
+        let text = serde_json::to_string(&json).expect("history serializes");
+        return print_out(format_args!("{text}\n"));
+    }
+    let mut text = format!("History up to block count {block_count}:\n");
+    if json.entries.is_empty() {
+        text.push_str("  nothing yet\n");
+    }
+    for e in &json.entries {
+        let amount = format_amount(u128::from(e.amount), e.token_id);
+        let who = match (&e.sender, &e.claimed_sender, e.change) {
+            (_, _, true) => "  change".to_string(),
+            (Some(name), _, _) => format!("  from {name} (authenticated)"),
+            (None, Some(hash), _) => {
+                format!("  from unverified sender {hash} (not a contact)")
+            }
+            _ => String::new(),
+        };
+        let _ = writeln!(
+            text,
+            "  block {:>6}  {:<8}  {amount}{who}",
+            e.block_index, e.kind
+        );
+    }
+    print_out(format_args!("{text}"))
+}
+
+fn send(path: &Path, args: &SendArgs) -> Result<(), WalletError> {
+    let overrides = overrides(&args.network)?;
+    let amount = parse_amount(&args.amount, args.token)
+        .map_err(|e| WalletError::Usage(format!("--amount: {e}")))?;
+    let fee = match &args.fee {
+        Some(f) => Some(Amount::new(
+            parse_amount(f, args.token).map_err(|e| WalletError::Usage(format!("--fee: {e}")))?,
+            TokenId(args.token),
+        )),
+        None if args.token != 0 => {
+            return Err(WalletError::Usage(
+                "--fee is needed for a token other than 0 (MOB): the fee is paid in the token sent"
+                    .into(),
+            ))
+        }
+        None => None,
+    };
+    let mut session = Session::open(path, &overrides, false)?;
+    let to = session.recipient(&args.to)?;
+    let amount = Amount::new(amount, TokenId(args.token));
+    let fee_shown = fee.map_or(u128::from(MOB_MINIMUM_FEE), |f| u128::from(f.value));
+    let progress = Progress::new(args.quiet);
+    let runtime = runtime()?;
+    progress
+        .note("checking the balance, fetching the recipient's fog report, building the payment...");
+    let mut receipt = runtime.block_on(session.submit(&to, amount, fee))?;
+    let hash = hex::encode(receipt.tx_hash);
+    let mut text = format!(
+        "Sent {} to {} (fee {}), transaction {hash}\n",
+        format_amount(u128::from(amount.value), args.token),
+        args.to,
+        format_amount(fee_shown, args.token),
+    );
+    if args.no_wait {
+        text.push_str("Not waiting for it to land; `fog-wallet balance` shows it once it has.\n");
+        return print_out(format_args!("{text}"));
+    }
+    print_out(format_args!("{text}"))?;
+    progress.note("waiting for it to land and for the change to show up in fog view...");
+    let b = runtime.block_on(session.wait(&mut receipt))?;
+    let landed = receipt
+        .block_index
+        .map_or_else(|| "a block".into(), |i| format!("block {i}"));
+    print_out(format_args!("Landed in {landed}. {}", balance_lines(&b)))
+}
+
+fn contact(path: &Path, command: ContactCommand) -> Result<(), WalletError> {
+    let mut wallet = WalletFile::load(path)?;
+    match command {
+        ContactCommand::Add { name, address } => {
+            check_contact_name(&name)
+                .map_err(|e| WalletError::Usage(format!("contact name {name:?}: {e}")))?;
+            let address = address.trim();
+            b58_decode_public_address(address).map_err(|e| {
+                WalletError::Usage(format!("{address:?} is not a b58 public address: {e}"))
+            })?;
+            if wallet.contacts.contains_key(&name) {
+                return Err(WalletError::Usage(format!(
+                    "{name:?} is already a contact: `fog-wallet contact remove {name}` first"
+                )));
+            }
+            wallet.contacts.insert(name, address.to_owned());
+            wallet.save(path, true)
+        }
+        ContactCommand::Remove { name } => {
+            if wallet.contacts.remove(&name).is_none() {
+                return Err(WalletError::Usage(format!("{name:?} is not a contact")));
+            }
+            wallet.save(path, true)
+        }
+        ContactCommand::List => {
+            let mut text = String::new();
+            for (name, address) in &wallet.contacts {
+                let _ = writeln!(text, "{name} {address}");
+            }
+            print_out(format_args!("{text}"))
+        }
+    }
 }

@@ -6,9 +6,14 @@
 use std::{io, path::PathBuf};
 
 use fog_account::AccountError;
+use fog_client::ClientError;
 use thiserror::Error;
 
 /// Why a command failed. `main` prints it as one `error: ` line.
+///
+/// Exit codes: 2 for bad input (arguments, files, a wallet without service addresses,
+/// insufficient funds), 1 for failures of the machine or of a service (unreachable, refused
+/// attestation, refused the request or the transaction, timed out).
 #[derive(Debug, Error)]
 #[non_exhaustive]
 pub enum WalletError {
@@ -76,6 +81,29 @@ pub enum WalletError {
     /// The operating system's random number generator failed.
     #[error("the operating system's random number generator failed: {0}")]
     Randomness(String),
+    /// The wallet has no service addresses and not all were given as flags.
+    #[error(
+        "the wallet at {path} has no service addresses: give {missing} (they are then kept in the wallet)"
+    )]
+    NoNetwork {
+        /// The wallet file.
+        path: PathBuf,
+        /// The flags still needed.
+        missing: String,
+    },
+    /// A service failed, refused attestation or the request; or the request cannot be done
+    /// (insufficient funds). `at` is the address of the service, when the client's message
+    /// does not already say it.
+    #[error("{source}{}", at.as_ref().map(|a| format!(" (at {a})")).unwrap_or_default())]
+    Client {
+        /// What the client said.
+        source: ClientError,
+        /// The service's address.
+        at: Option<String>,
+    },
+    /// The async runtime could not be started.
+    #[error("cannot start the async runtime: {0}")]
+    Runtime(String),
 }
 
 impl WalletError {
@@ -83,7 +111,11 @@ impl WalletError {
     /// failures of the machine (writing the wallet, randomness).
     pub fn exit_code(&self) -> i32 {
         match self {
-            Self::Write { .. } | Self::Randomness(_) => 1,
+            Self::Write { .. } | Self::Randomness(_) | Self::Runtime(_) => 1,
+            Self::Client { source, .. } => match source {
+                ClientError::InsufficientFunds { .. } | ClientError::InvalidRequest(_) => 2,
+                _ => 1,
+            },
             _ => 2,
         }
     }

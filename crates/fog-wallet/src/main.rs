@@ -1,20 +1,15 @@
-#![doc = include_str!("../README.md")]
+//! The `fog-wallet` command line (see the library's README for every command).
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 mod commands;
-mod error;
-mod spki;
-mod wallet;
 
 use std::{path::PathBuf, process::ExitCode};
 
 use clap::{Args, Parser, Subcommand};
 use fog_account::{CHANGE_SUBADDRESS_INDEX, GIFT_CODE_SUBADDRESS_INDEX, INVALID_SUBADDRESS_INDEX};
 
-pub use error::WalletError;
-
-/// The Fog wallet: keys and addresses (balance, history and send come later).
+/// The Fog wallet: keys, addresses, balance, history and send.
 #[derive(Debug, Parser)]
 #[command(name = "fog-wallet", version, max_term_width = 100)]
 struct Cli {
@@ -32,6 +27,105 @@ enum Command {
     Keys(KeysCommand),
     /// Print a b58 public address of the wallet.
     Address(AddressArgs),
+    /// Check the balance with the fog services (exact for the block count it names).
+    Balance(BalanceArgs),
+    /// Received and spent TxOuts, with blocks, amounts and authenticated senders.
+    History(HistoryArgs),
+    /// Pay an address or a contact, and wait until the payment has landed.
+    Send(SendArgs),
+    /// Names for addresses: `send --to NAME`, and history names authenticated senders.
+    #[command(subcommand)]
+    Contact(ContactCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum ContactCommand {
+    /// Add a contact: a name and a b58 address.
+    Add {
+        /// 1 to 32 ASCII letters, digits, '-', '_' or '.', not starting with a digit.
+        name: String,
+        /// The contact's b58 public address.
+        address: String,
+    },
+    /// Remove a contact.
+    Remove {
+        /// The contact's name.
+        name: String,
+    },
+    /// List the contacts: one `NAME ADDRESS` line each.
+    List,
+}
+
+/// Where the services are. Given flags replace the stored ones and are kept in the wallet.
+#[derive(Debug, Args)]
+struct NetworkArgs {
+    /// The ledger node, `http://host:port`.
+    #[arg(long, value_name = "URL")]
+    node_url: Option<String>,
+    /// The fog view service, `http://host:port`.
+    #[arg(long, value_name = "URL")]
+    view_url: Option<String>,
+    /// The fog ledger service, `http://host:port`.
+    #[arg(long, value_name = "URL")]
+    ledger_url: Option<String>,
+    /// The services' simulated attestation key: 64 hex digits, or a file holding them
+    /// (`sim-quoting.pub` in their state directory).
+    #[arg(long, value_name = "HEX|FILE")]
+    attestation_key: Option<String>,
+}
+
+#[derive(Debug, Args)]
+struct BalanceArgs {
+    /// Print `{"block_count": N, "balances": {"<token id>": amount}}` (smallest units).
+    #[arg(long)]
+    json: bool,
+    /// Forget the stored client state and find everything again.
+    #[arg(long)]
+    rescan: bool,
+    /// No progress on standard error.
+    #[arg(long, short)]
+    quiet: bool,
+    #[command(flatten)]
+    network: NetworkArgs,
+}
+
+#[derive(Debug, Args)]
+struct HistoryArgs {
+    /// Print JSON: `{"block_count": N, "entries": [...]}` (smallest units).
+    #[arg(long)]
+    json: bool,
+    /// Do not check the balance first: show what the wallet file knows.
+    #[arg(long)]
+    offline: bool,
+    /// No progress on standard error.
+    #[arg(long, short)]
+    quiet: bool,
+    #[command(flatten)]
+    network: NetworkArgs,
+}
+
+#[derive(Debug, Args)]
+struct SendArgs {
+    /// The recipient: a contact's name or a b58 address.
+    #[arg(long, value_name = "ADDRESS|CONTACT")]
+    to: String,
+    /// The amount: MOB for token 0 (`2.5`, `2.5MOB`, `400000000pMOB`), else whole units.
+    #[arg(long, value_name = "X")]
+    amount: String,
+    /// The token id.
+    #[arg(long, value_name = "T", default_value_t = 0)]
+    token: u64,
+    /// The fee, in the same units as the amount [default: MobileCoin's minimum, 0.0004 MOB].
+    #[arg(long, value_name = "X")]
+    fee: Option<String>,
+    /// Return once the node accepted the transaction, without waiting for it to land.
+    #[arg(long)]
+    no_wait: bool,
+    /// No progress on standard error.
+    #[arg(long, short)]
+    quiet: bool,
+    #[command(flatten)]
+    network: NetworkArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -52,6 +146,8 @@ struct KeysArgs {
     force: bool,
     #[command(flatten)]
     fog: FogArgs,
+    #[command(flatten)]
+    network: NetworkArgs,
 }
 
 #[derive(Debug, Args)]

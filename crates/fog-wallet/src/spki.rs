@@ -78,6 +78,28 @@ fn check_der_sequence(der: &[u8]) -> Result<(), &'static str> {
     Ok(())
 }
 
+/// Standard base64 (RFC 4648 §4) with `=` padding.
+pub fn base64_encode(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            chunk.get(1).copied().unwrap_or(0),
+            chunk.get(2).copied().unwrap_or(0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(char::from(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
 /// Standard base64 (RFC 4648 §4) with `=` padding; ASCII whitespace is skipped. `None` on any
 /// other character, data after padding, wrong padding or non-zero trailing bits.
 pub fn base64_decode(text: &str) -> Option<Vec<u8>> {
@@ -139,6 +161,23 @@ mod tests {
         ] {
             assert_eq!(base64_decode(text).unwrap(), plain.as_bytes(), "{text:?}");
         }
+    }
+
+    #[test]
+    fn base64_encode_round_trips() {
+        for (plain, coded) in [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foob", "Zm9vYg=="),
+            ("fooba", "Zm9vYmE="),
+            ("foobar", "Zm9vYmFy"),
+        ] {
+            assert_eq!(base64_encode(plain.as_bytes()), coded);
+        }
+        let bytes: Vec<u8> = (0..=255u8).chain(0..=100).collect();
+        assert_eq!(base64_decode(&base64_encode(&bytes)).unwrap(), bytes);
     }
 
     #[test]

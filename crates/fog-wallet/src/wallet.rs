@@ -1,8 +1,10 @@
 //! The wallet file: what it holds, where it lives, and how it is read and written.
 //!
 //! The file is JSON with a `version` field. Version 1 holds the BIP39 mnemonic, the account
-//! index and, optionally, the fog settings that addresses carry. Later versions add client
-//! state (sync position, known TxOuts) as further fields of [`WalletFile`].
+//! index and, optionally, the fog settings that addresses carry. Version 2 adds the service
+//! addresses ([`NetworkSettings`]), contacts (names for addresses, whose sender memos history
+//! can authenticate) and the client state (`fog_client::AccountState`, so the next balance
+//! check is incremental). Version 1 files are read and written back as version 2.
 //!
 //! The mnemonic is stored in plain text, protected only by the file's 0600 permissions (on
 //! Unix). Writes are atomic: a temporary file in the same directory is written, flushed to
@@ -10,20 +12,24 @@
 //! mix.
 
 use std::{
+    collections::BTreeMap,
     fmt,
     fs::{self, File, OpenOptions},
     io::{self, Write},
     path::{Path, PathBuf},
 };
 
-use fog_account::AccountKey;
+use fog_account::{b58_decode_public_address, AccountKey, PublicAddress};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
-use crate::WalletError;
+use crate::{network::NetworkSettings, WalletError};
 
 /// The version this program writes and the newest it reads.
-pub const WALLET_FILE_VERSION: u32 = 1;
+pub const WALLET_FILE_VERSION: u32 = 2;
+
+/// The oldest version this program reads.
+pub const OLDEST_WALLET_FILE_VERSION: u32 = 1;
 
 /// The environment variable naming the wallet file.
 pub const WALLET_ENV: &str = "FOG_WALLET";
@@ -32,7 +38,11 @@ pub const WALLET_ENV: &str = "FOG_WALLET";
 pub const DEFAULT_WALLET_FILE: &str = "fog-wallet.json";
 
 /// The largest wallet file we read, as a guard against reading something else by mistake.
-const MAX_WALLET_FILE_LEN: u64 = 16 << 20;
+/// The client state of an account with 10^5 TxOuts is about 25 MB in the file.
+const MAX_WALLET_FILE_LEN: u64 = 256 << 20;
+
+/// The longest contact name.
+pub const MAX_CONTACT_NAME: usize = 32;
 
 /// The contents of a wallet file. Holds the mnemonic: `Debug` masks it and it is zeroized
 /// on drop.
@@ -48,6 +58,20 @@ pub struct WalletFile {
     /// The fog settings that addresses carry by default; absent for a wallet without fog.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fog: Option<FogSettings>,
+    /// Where the services are and which attestation key to trust; absent until given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<NetworkSettings>,
+    /// Contact name → b58 public address.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub contacts: BTreeMap<String, String>,
+    /// The client's sync state (`fog_client::AccountState::to_bytes`), base64; absent before
+    /// the first balance check. No secret, but it lists this account's TxOuts and amounts.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "base64_bytes"
+    )]
+    pub client_state: Option<Vec<u8>>,
 }
 
 /// The fog fields of an address: where senders fetch the fog report, which report, and the
@@ -71,24 +95,75 @@ impl fmt::Debug for WalletFile {
             .field("mnemonic", &"<secret>")
             .field("account_index", &self.account_index)
             .field("fog", &self.fog)
+            .field("network", &self.network)
+            .field("contacts", &self.contacts.len())
+            .field(
+                "client_state_bytes",
+                &self.client_state.as_ref().map(Vec::len),
+            )
             .finish()
     }
 }
 
 impl WalletFile {
-    /// A version-1 wallet.
+    /// A new wallet: keys and fog settings, no network, contacts or client state.
     pub fn new(mnemonic: Zeroizing<String>, account_index: u32, fog: Option<FogSettings>) -> Self {
         Self {
             version: WALLET_FILE_VERSION,
             mnemonic,
             account_index,
             fog,
+            network: None,
+            contacts: BTreeMap::new(),
+            client_state: None,
         }
+    }
+
+    /// A new wallet with a fresh 24-word mnemonic: 32 bytes from the operating system's
+    /// random number generator.
+    pub fn generate(account_index: u32, fog: Option<FogSettings>) -> Result<Self, WalletError> {
+        use rand::RngCore;
+        let mut entropy = Zeroizing::new([0u8; 32]);
+        rand::rngs::OsRng
+            .try_fill_bytes(&mut *entropy)
+            .map_err(|e| WalletError::Randomness(e.to_string()))?;
+        let mnemonic = bip39::Mnemonic::from_entropy(&*entropy)
+            .map_err(|e| WalletError::Randomness(format!("no mnemonic from the entropy: {e}")))?;
+        let mut phrase = Zeroizing::new(String::with_capacity(256));
+        for (i, word) in mnemonic.words().enumerate() {
+            if i > 0 {
+                phrase.push(' ');
+            }
+            phrase.push_str(word);
+        }
+        drop(mnemonic);
+        Ok(Self::new(phrase, account_index, fog))
     }
 
     /// The account keys, without fog settings.
     pub fn account_key(&self) -> Result<AccountKey, fog_account::AccountError> {
         AccountKey::from_mnemonic(&self.mnemonic, self.account_index)
+    }
+
+    /// The account keys with the wallet's fog settings (what its addresses carry).
+    pub fn fog_account_key(&self) -> Result<AccountKey, fog_account::AccountError> {
+        let account = self.account_key()?;
+        Ok(match &self.fog {
+            Some(f) => account.with_fog(&f.report_url, &f.report_id, &f.authority_spki),
+            None => account,
+        })
+    }
+
+    /// The contacts as addresses, in name order (invalid entries are refused by [`Self::load`]).
+    pub fn contact_addresses(&self) -> Vec<(String, PublicAddress)> {
+        self.contacts
+            .iter()
+            .filter_map(|(name, b58)| {
+                b58_decode_public_address(b58)
+                    .ok()
+                    .map(|a| (name.clone(), a))
+            })
+            .collect()
     }
 
     /// Reads and checks the wallet at `path`: known version, valid mnemonic and fog settings.
@@ -121,14 +196,26 @@ impl WalletFile {
         let version = serde_json::from_slice::<VersionOnly>(&bytes)
             .map_err(|e| syntax_err(path, &e))?
             .version;
-        if version != WALLET_FILE_VERSION {
+        if !(OLDEST_WALLET_FILE_VERSION..=WALLET_FILE_VERSION).contains(&version) {
             return Err(content_err(
                 path,
-                format!("version {version} is not supported (this fog-wallet reads version {WALLET_FILE_VERSION})"),
+                format!("version {version} is not supported (this fog-wallet reads versions {OLDEST_WALLET_FILE_VERSION} to {WALLET_FILE_VERSION})"),
             ));
         }
-        let wallet: WalletFile =
+        let mut wallet: WalletFile =
             serde_json::from_slice(&bytes).map_err(|e| syntax_err(path, &e))?;
+        if version < 2
+            && (wallet.network.is_some()
+                || !wallet.contacts.is_empty()
+                || wallet.client_state.is_some())
+        {
+            return Err(content_err(
+                path,
+                "a version 1 wallet cannot hold network settings, contacts or client state".into(),
+            ));
+        }
+        // Written back as the current version.
+        wallet.version = WALLET_FILE_VERSION;
         if let Err(e) = wallet.account_key() {
             return Err(content_err(
                 path,
@@ -138,6 +225,18 @@ impl WalletFile {
         if let Some(fog) = &wallet.fog {
             check_fog_url(&fog.report_url)
                 .map_err(|reason| content_err(path, format!("fog.report_url: {reason}")))?;
+        }
+        if let Some(network) = &wallet.network {
+            network
+                .check()
+                .map_err(|reason| content_err(path, format!("network: {reason}")))?;
+        }
+        for (name, address) in &wallet.contacts {
+            check_contact_name(name)
+                .map_err(|reason| content_err(path, format!("contact {name:?}: {reason}")))?;
+            b58_decode_public_address(address).map_err(|e| {
+                content_err(path, format!("contact {name:?}: not a b58 address: {e}"))
+            })?;
         }
         Ok(wallet)
     }
@@ -169,6 +268,24 @@ pub fn wallet_path(flag: Option<PathBuf>) -> PathBuf {
 pub fn refuse_existing(path: &Path, force: bool) -> Result<(), WalletError> {
     if !force && fs::symlink_metadata(path).is_ok() {
         return Err(WalletError::WalletExists(path.to_owned()));
+    }
+    Ok(())
+}
+
+/// A contact name: 1 to [`MAX_CONTACT_NAME`] ASCII letters, digits, `-`, `_` or `.`, not
+/// starting with a digit (so it is never mistaken for an amount or an index).
+pub fn check_contact_name(name: &str) -> Result<(), &'static str> {
+    if name.is_empty() || name.len() > MAX_CONTACT_NAME {
+        return Err("a contact name has 1 to 32 characters");
+    }
+    if !name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+    {
+        return Err("a contact name uses only ASCII letters, digits, '-', '_' and '.'");
+    }
+    if name.as_bytes()[0].is_ascii_digit() {
+        return Err("a contact name does not start with a digit");
     }
     Ok(())
 }
@@ -282,6 +399,24 @@ mod secret_string {
     }
 }
 
+mod base64_bytes {
+    use serde::{de::Error, Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(bytes: &Option<Vec<u8>>, ser: S) -> Result<S::Ok, S::Error> {
+        match bytes {
+            Some(b) => ser.serialize_str(&crate::spki::base64_encode(b)),
+            None => ser.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(de: D) -> Result<Option<Vec<u8>>, D::Error> {
+        let s = String::deserialize(de)?;
+        crate::spki::base64_decode(&s)
+            .map(Some)
+            .ok_or_else(|| D::Error::custom("client_state is not base64"))
+    }
+}
+
 mod hex_bytes {
     use serde::{de::Error, Deserialize, Deserializer, Serializer};
 
@@ -324,6 +459,67 @@ mod tests {
         assert_eq!(back.mnemonic.as_str(), PHRASE);
         assert_eq!(back.account_index, 3);
         assert_eq!(back.fog, Some(fog));
+    }
+
+    #[test]
+    fn version_1_is_read_and_version_2_keeps_network_contacts_and_state() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w.json");
+        std::fs::write(
+            &path,
+            format!("{{\"version\": 1, \"mnemonic\": \"{PHRASE}\", \"account_index\": 0}}"),
+        )
+        .unwrap();
+        let mut w = WalletFile::load(&path).unwrap();
+        assert_eq!(w.version, WALLET_FILE_VERSION);
+        assert!(w.network.is_none() && w.contacts.is_empty() && w.client_state.is_none());
+
+        let address =
+            fog_account::b58_encode_public_address(&w.account_key().unwrap().default_subaddress());
+        w.contacts.insert("me".into(), address);
+        w.client_state = Some(vec![1, 2, 3, 250]);
+        w.network = Some(NetworkSettings {
+            node_url: "http://127.0.0.1:1".into(),
+            view_url: "http://127.0.0.1:2".into(),
+            ledger_url: "http://127.0.0.1:3".into(),
+            attestation_key: hex::encode(
+                fog_attest::ed25519_dalek::SigningKey::from_bytes(&[1; 32])
+                    .verifying_key()
+                    .as_bytes(),
+            ),
+        });
+        w.save(&path, true).unwrap();
+        let back = WalletFile::load(&path).unwrap();
+        assert_eq!(back.client_state, w.client_state);
+        assert_eq!(back.network, w.network);
+        assert_eq!(back.contacts, w.contacts);
+        assert_eq!(back.contact_addresses().len(), 1);
+        let shown = format!("{back:?}");
+        assert!(!shown.contains("abandon") && shown.contains("client_state_bytes: Some(4)"));
+
+        // A version 1 file cannot carry version 2 fields; a bad contact is refused.
+        let text = std::fs::read_to_string(&path).unwrap();
+        std::fs::write(&path, text.replace("\"version\": 2", "\"version\": 1")).unwrap();
+        assert!(WalletFile::load(&path).is_err());
+        std::fs::write(&path, text.replace("\"me\"", "\"9lives\"")).unwrap();
+        let e = WalletFile::load(&path).unwrap_err().to_string();
+        assert!(e.contains("9lives"), "{e}");
+    }
+
+    #[test]
+    fn contact_names() {
+        assert!(check_contact_name("bob").is_ok());
+        assert!(check_contact_name("Bob_2.x-y").is_ok());
+        for bad in ["", "2bob", "bob smith", "bøb", &"x".repeat(33)] {
+            assert!(check_contact_name(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn generated_wallets_have_24_words() {
+        let w = WalletFile::generate(0, None).unwrap();
+        assert_eq!(w.mnemonic.split(' ').count(), 24);
+        assert!(w.account_key().is_ok());
     }
 
     #[test]

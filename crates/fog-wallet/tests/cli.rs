@@ -139,7 +139,7 @@ fn keys_new_then_address_round_trips() {
     );
 
     let json = wallet_json(&dir);
-    assert_eq!(json["version"], 1);
+    assert_eq!(json["version"], 2);
     assert_eq!(json["account_index"], 0);
     let phrase = json["mnemonic"].as_str().unwrap();
     assert_eq!(phrase.split(' ').count(), 24);

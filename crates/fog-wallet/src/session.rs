@@ -1,0 +1,206 @@
+//! An open wallet connected to the services: balance, history and send, with the client state
+//! written back to the wallet file after every call that changed it.
+//!
+//! The wallet file is rewritten atomically (a temporary file in the same directory, flushed to
+//! disk, renamed over the old one), so a crash leaves the previous state or the new one. A
+//! failed balance check writes nothing: the file keeps the state of the last complete check.
+//! Two processes using one wallet file at once are not coordinated: the last to write wins.
+
+use std::path::{Path, PathBuf};
+
+use fog_account::{b58_decode_public_address, AccountKey, PublicAddress};
+use fog_client::{
+    AccountState, Balance, ClientError, FogClient, GrpcTransport, HistoryEntry, SendReceipt,
+    Service, SyncProgress, TransportStats,
+};
+use fog_transaction::Amount;
+
+use crate::{
+    network::{NetworkOverrides, NetworkSettings},
+    wallet::WalletFile,
+    WalletError,
+};
+
+/// An open wallet and its client.
+pub struct Session {
+    path: PathBuf,
+    file: WalletFile,
+    network: NetworkSettings,
+    contacts: Vec<(String, PublicAddress)>,
+    client: FogClient<GrpcTransport>,
+}
+
+impl core::fmt::Debug for Session {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Session")
+            .field("path", &self.path)
+            .field("network", &self.network)
+            .field("client", &self.client)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Session {
+    /// Opens the wallet at `path` with its stored service addresses, each replaced by a flag
+    /// given in `overrides` (the result is kept in the file at the next write). With
+    /// `rescan`, the stored client state is dropped and the next check starts from nothing.
+    pub fn open(
+        path: &Path,
+        overrides: &NetworkOverrides,
+        rescan: bool,
+    ) -> Result<Self, WalletError> {
+        let mut file = WalletFile::load(path)?;
+        let network = overrides.apply(file.network.as_ref(), path)?;
+        let account = file.fog_account_key().map_err(WalletError::Mnemonic)?;
+        let state = match (&file.client_state, rescan) {
+            (Some(bytes), false) => {
+                AccountState::from_bytes(bytes).map_err(|e| WalletError::WalletContent {
+                    path: path.to_owned(),
+                    reason: format!(
+                        "the client state does not load ({e}); `balance --rescan` starts over"
+                    ),
+                })?
+            }
+            _ => AccountState::new(),
+        };
+        let grpc = network.grpc_config().map_err(WalletError::Usage)?;
+        let config = network.client_config().map_err(WalletError::Usage)?;
+        file.network = Some(network.clone());
+        let contacts = file.contact_addresses();
+        let client = FogClient::new(GrpcTransport::new(grpc), account, state, config);
+        Ok(Self {
+            path: path.to_owned(),
+            file,
+            network,
+            contacts,
+            client,
+        })
+    }
+
+    /// The wallet file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The service addresses in use.
+    pub fn network(&self) -> &NetworkSettings {
+        &self.network
+    }
+
+    /// The account, with the wallet's fog settings.
+    pub fn account(&self) -> &AccountKey {
+        self.client.account()
+    }
+
+    /// The default address (subaddress 0, with fog when the wallet has fog settings).
+    pub fn address(&self) -> PublicAddress {
+        self.client.account().default_subaddress()
+    }
+
+    /// The client (its state, pending sends).
+    pub fn client(&self) -> &FogClient<GrpcTransport> {
+        &self.client
+    }
+
+    /// Round trips and bytes so far.
+    pub fn stats(&self) -> TransportStats {
+        self.client.transport().stats()
+    }
+
+    /// The contact names, in the order history's `Sender::Authenticated` indexes them.
+    pub fn contact_name(&self, index: usize) -> Option<&str> {
+        self.contacts.get(index).map(|(n, _)| n.as_str())
+    }
+
+    /// A recipient: a contact's name or a b58 address.
+    pub fn recipient(&self, to: &str) -> Result<PublicAddress, WalletError> {
+        if let Some((_, address)) = self.contacts.iter().find(|(n, _)| n == to) {
+            return Ok(address.clone());
+        }
+        b58_decode_public_address(to.trim()).map_err(|e| {
+            WalletError::Usage(format!(
+                "--to {to:?} is neither a contact of this wallet nor a b58 address ({e})"
+            ))
+        })
+    }
+
+    /// Checks the balance (services.md 3.4), calling `progress` after every answer, and
+    /// writes the new state to the wallet file. The pair is exact for blocks below its
+    /// `block_count`.
+    pub async fn balance(
+        &mut self,
+        progress: impl FnMut(&SyncProgress) + Send,
+    ) -> Result<Balance, WalletError> {
+        let balance = self
+            .client
+            .check_balance_with_progress(progress)
+            .await
+            .map_err(|e| self.client_error(e))?;
+        self.save()?;
+        Ok(balance)
+    }
+
+    /// The last balance checked (from the wallet file or this session), without asking anyone.
+    pub fn last_balance(&self) -> Option<&Balance> {
+        self.client.last_balance()
+    }
+
+    /// History for the blocks the last balance covers; authenticated senders are matched
+    /// against the contacts ([`Self::contact_name`]).
+    pub fn history(&self) -> Vec<HistoryEntry> {
+        let contacts: Vec<PublicAddress> = self.contacts.iter().map(|(_, a)| a.clone()).collect();
+        self.client.history(&contacts)
+    }
+
+    /// Builds and submits a payment (the fee is MobileCoin's minimum for MOB unless given)
+    /// and writes the state, which now reserves the inputs, to the wallet file.
+    pub async fn submit(
+        &mut self,
+        to: &PublicAddress,
+        amount: Amount,
+        fee: Option<Amount>,
+    ) -> Result<SendReceipt, WalletError> {
+        let receipt = self
+            .client
+            .submit_payment(to, amount, fee, &mut rand::rngs::OsRng)
+            .await
+            .map_err(|e| self.client_error(e))?;
+        self.save()?;
+        Ok(receipt)
+    }
+
+    /// Waits until a submitted payment has landed and its change shows up, then writes the
+    /// state. The state is written even when waiting fails, since the payment may still land.
+    pub async fn wait(&mut self, receipt: &mut SendReceipt) -> Result<Balance, WalletError> {
+        let result = self.client.wait_for(receipt).await;
+        let saved = self.save();
+        let balance = result.map_err(|e| self.client_error(e))?;
+        saved?;
+        Ok(balance)
+    }
+
+    /// Writes the wallet file with the current client state (atomically).
+    pub fn save(&mut self) -> Result<(), WalletError> {
+        self.file.client_state = Some(self.client.state().to_bytes());
+        self.file.save(&self.path, true)
+    }
+
+    /// The client's error, with the service's address when its message lacks it.
+    fn client_error(&self, source: ClientError) -> WalletError {
+        let service = match &source {
+            ClientError::Refused { service, .. } | ClientError::BadResponse { service, .. } => {
+                Some(*service)
+            }
+            _ => None,
+        };
+        let at = service.and_then(|s| match s {
+            Service::View => Some(self.network.view_url.clone()),
+            Service::KeyImages | Service::MerkleProofs | Service::Blocks => {
+                Some(self.network.ledger_url.clone())
+            }
+            Service::Node => Some(self.network.node_url.clone()),
+            _ => None,
+        });
+        WalletError::Client { source, at }
+    }
+}

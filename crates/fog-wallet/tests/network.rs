@@ -1,0 +1,451 @@
+//! The `fog-wallet` binary against the real services, started in this process on port-0
+//! listeners: the ledger node, ingest (publishing its report to a SQLite recovery DB), view,
+//! fog ledger and the report server, all trusting one simulated quoting key. Alice pays Bob
+//! with `send`, both see it with `balance --json` and `history --json`, the next check is
+//! incremental, the wallet file is replaced atomically, and a service that is down or refuses
+//! attestation is named without the wallet file changing.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::{
+    path::{Path, PathBuf},
+    process::{Command, Output},
+    sync::Arc,
+    time::Duration,
+};
+
+use fog_account::{b58_encode_public_address, AccountKey};
+use fog_attest::{
+    ed25519_dalek::SigningKey, BoundEvidence, ChannelKeypair, EnclaveResponder, FogEnclave,
+    Provider, Report, ReportData, SimProvider,
+};
+use fog_crypto::RistrettoPublic;
+use fog_ingest_server::{EvidenceSource, IngestConfig, IngestServer, StateDir};
+use fog_ledger_db::LedgerDb;
+use fog_ledger_server::{LedgerServer, LedgerServerConfig};
+use fog_node::{write_origin_block, Node, NodeConfig};
+use fog_recovery_db::{ReportDb, SqliteRecoveryDb};
+use fog_report_server::{authority::new_authority, ReportSource, SigningConfig};
+use fog_transaction::{validation::MOB_MINIMUM_FEE, Amount, TokenId};
+use fog_view_server::{build_enclave, ViewConfig, ViewServer, ViewService};
+use fog_wallet::WalletFile;
+use rand::SeedableRng;
+use rand_chacha::ChaCha20Rng;
+
+const MOB: u64 = 1_000_000_000_000;
+
+fn responder(quoting: &SigningKey, enclave: FogEnclave) -> EnclaveResponder {
+    let p = SimProvider::from_quoting_key(quoting.clone(), fog_attest::fog_identity(enclave));
+    let keys = ChannelKeypair::generate().unwrap();
+    let bound = BoundEvidence {
+        evidence: p
+            .evidence(&ReportData::bind(keys.public_key(), None))
+            .unwrap(),
+        channel_key: *keys.public_key(),
+        custom_identity: None,
+    };
+    EnclaveResponder::new(keys, bound).unwrap()
+}
+
+/// Ingest's evidence: the simulated ingest identity binding the ingress key.
+struct SimEvidence(SimProvider, ChannelKeypair);
+
+impl EvidenceSource for SimEvidence {
+    fn evidence(&self, ingress: &RistrettoPublic) -> Vec<u8> {
+        let custom = ingress.to_bytes();
+        BoundEvidence {
+            evidence: self
+                .0
+                .evidence(&ReportData::bind(self.1.public_key(), Some(&custom)))
+                .unwrap(),
+            channel_key: *self.1.public_key(),
+            custom_identity: Some(custom),
+        }
+        .encode_to_vec()
+    }
+}
+
+/// The reports ingest published to the recovery DB.
+struct DbReports(SqliteRecoveryDb, tokio::runtime::Handle);
+
+impl ReportSource for DbReports {
+    fn reports(&self) -> Result<Vec<Report>, fog_report_server::Error> {
+        let rows = self
+            .1
+            .block_on(self.0.get_all_reports())
+            .map_err(|_| fog_report_server::Error::Source)?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, data)| Report {
+                fog_report_id: id,
+                evidence: BoundEvidence::decode(&data.evidence).unwrap(),
+                pubkey_expiry: data.pubkey_expiry.0,
+            })
+            .collect())
+    }
+}
+
+async fn listener() -> (tokio::net::TcpListener, String) {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap().to_string();
+    (l, addr)
+}
+
+/// Runs the wallet binary with `args` (blocking the calling thread: use [`wallet`]).
+fn run_wallet(args: Vec<String>) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_fog-wallet"))
+        .args(&args)
+        .env_remove("FOG_WALLET")
+        .output()
+        .expect("start fog-wallet")
+}
+
+/// Runs the wallet binary off the runtime's worker threads, so the services keep running.
+async fn wallet(file: &Path, args: &[&str]) -> Output {
+    let mut all = vec!["--wallet".to_string(), file.display().to_string()];
+    all.extend(args.iter().map(|s| s.to_string()));
+    tokio::task::spawn_blocking(move || run_wallet(all))
+        .await
+        .unwrap()
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn ok(out: &Output, what: &str) -> String {
+    assert!(
+        out.status.success(),
+        "{what} failed ({:?}): {}{}",
+        out.status.code(),
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    text(&out.stdout)
+}
+
+/// `balance --json` until its block count reaches `blocks`: returns (block count, MOB).
+async fn balance_at_least(file: &Path, blocks: u64) -> (u64, u128, String) {
+    for _ in 0..300 {
+        let out = wallet(file, &["balance", "--json"]).await;
+        let stdout = ok(&out, "balance --json");
+        let v: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+        let count = v["block_count"].as_u64().unwrap();
+        let mob = v["balances"]["0"].as_u64().unwrap();
+        assert_eq!(
+            v.as_object().unwrap().len(),
+            2,
+            "only block_count and balances: {stdout}"
+        );
+        if count >= blocks {
+            return (count, u128::from(mob), text(&out.stderr));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!(
+        "the balance of {} never reached block count {blocks}",
+        file.display()
+    );
+}
+
+/// The number before " round trips" in the progress summary.
+fn round_trips(stderr: &str) -> u64 {
+    let at = stderr.find(" round trips").expect("a progress summary");
+    let digits: String = stderr[..at]
+        .chars()
+        .rev()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    digits.chars().rev().collect::<String>().parse().unwrap()
+}
+
+fn no_temp_files(dir: &Path) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let name = entry.unwrap().file_name();
+        assert!(
+            !name.to_string_lossy().contains(".tmp-"),
+            "a temporary file was left: {name:?}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wallets_pay_each_other_through_the_real_services() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut rng = ChaCha20Rng::seed_from_u64(7);
+    let quoting = SigningKey::from_bytes(&[3u8; 32]);
+    let key_hex = hex::encode(quoting.verifying_key().as_bytes());
+
+    // The authority, and the report server's address, which fog addresses carry.
+    let files = new_authority(&dir.path().join("authority"), "Wallet test", 30).unwrap();
+    let spki = dir.path().join("authority.der");
+    std::fs::write(&spki, &files.root_spki_der).unwrap();
+    let (report_listener, report_addr) = listener().await;
+    let (node_listener, node_addr) = listener().await;
+    let (view_listener, view_addr) = listener().await;
+    let (ledger_listener, ledger_addr) = listener().await;
+
+    // Two wallets made by the binary, with fog and the service addresses.
+    let wallets = dir.path().join("wallets");
+    std::fs::create_dir(&wallets).unwrap();
+    let (alice, bob) = (wallets.join("alice.json"), wallets.join("bob.json"));
+    let node_url = format!("http://{node_addr}");
+    let view_url = format!("http://{view_addr}");
+    let ledger_url = format!("http://{ledger_addr}");
+    let report_url = format!("insecure-fog://{report_addr}");
+    for w in [&alice, &bob] {
+        let out = wallet(
+            w,
+            &[
+                "keys",
+                "new",
+                "--fog-report-url",
+                &report_url,
+                "--fog-authority-spki",
+                spki.to_str().unwrap(),
+                "--node-url",
+                &node_url,
+                "--view-url",
+                &view_url,
+                "--ledger-url",
+                &ledger_url,
+                "--attestation-key",
+                &key_hex,
+            ],
+        )
+        .await;
+        ok(&out, "keys new");
+    }
+    let account = |w: &Path| WalletFile::load(w).unwrap().fog_account_key().unwrap();
+    let (alice_key, bob_key) = (account(&alice), account(&bob));
+    let alice_address = b58_encode_public_address(&alice_key.default_subaddress());
+    let bob_address = ok(&wallet(&bob, &["address"]).await, "address")
+        .trim()
+        .to_string();
+    assert_eq!(
+        bob_address,
+        b58_encode_public_address(&bob_key.default_subaddress())
+    );
+
+    // Ledger, recovery DB and ingest; the origin block pays Alice 4 × 10 MOB among strangers.
+    let ledger = LedgerDb::create(dir.path().join("ledger.redb")).unwrap();
+    let db = SqliteRecoveryDb::open(dir.path().join("recovery.db")).unwrap();
+    let ingest = IngestServer::open(
+        ledger.clone(),
+        db.clone(),
+        StateDir::new(dir.path().join("ingest")).unwrap(),
+        IngestConfig {
+            user_capacity: 1 << 10,
+            poll_interval: Duration::from_millis(20),
+            ..IngestConfig::default()
+        },
+        Box::new(SimEvidence(
+            SimProvider::from_quoting_key(
+                quoting.clone(),
+                fog_attest::fog_identity(FogEnclave::Ingest),
+            ),
+            ChannelKeypair::generate().unwrap(),
+        )),
+    )
+    .await
+    .unwrap();
+    let ingress = ingest.ingress_public_key();
+    let mut funding: Vec<_> = (0..4)
+        .map(|_| {
+            (
+                alice_key.default_subaddress(),
+                Amount::new(10 * MOB, TokenId::MOB),
+            )
+        })
+        .collect();
+    for _ in 0..20 {
+        let stranger = AccountKey::random(&mut rng).default_subaddress();
+        funding.push((stranger, Amount::new(MOB, TokenId::MOB)));
+    }
+    write_origin_block(&ledger, &funding, Some(&ingress), &mut rng).unwrap();
+    tokio::spawn(ingest.run(std::future::pending()));
+
+    let node = Arc::new(
+        Node::new(
+            ledger.clone(),
+            NodeConfig::default().with_block_interval(Duration::from_millis(100)),
+        )
+        .unwrap(),
+    );
+    tokio::spawn(fog_node::run(node_listener, node, std::future::pending()));
+
+    let view_config = ViewConfig {
+        partitions: 2,
+        capacity_per_partition: 1 << 10,
+        poll_interval: Duration::from_millis(20),
+        ..ViewConfig::default()
+    };
+    let enclave = build_enclave(responder(&quoting, FogEnclave::View), &view_config).unwrap();
+    let view = Arc::new(ViewServer::new(Arc::new(db.clone()), enclave, view_config));
+    tokio::spawn(Arc::clone(&view).run(std::future::pending()));
+    tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(ViewService::new(view).into_server())
+            .serve_with_incoming(tonic::transport::server::TcpIncoming::from(view_listener)),
+    );
+
+    let ledger_server = LedgerServer::new(
+        ledger.clone(),
+        responder(&quoting, FogEnclave::Ledger),
+        LedgerServerConfig {
+            key_image_capacity: 1 << 12,
+            poll_interval: Duration::from_millis(20),
+            ..LedgerServerConfig::default()
+        },
+    )
+    .unwrap();
+    tokio::spawn(fog_ledger_server::run(
+        Arc::new(ledger_server),
+        ledger_listener,
+        std::future::pending(),
+    ));
+
+    let signing = SigningConfig::load(&files.chain_pem, &files.leaf_key).unwrap();
+    tokio::spawn(fog_report_server::serve(
+        report_listener,
+        Arc::new(DbReports(db.clone(), tokio::runtime::Handle::current())),
+        signing,
+        std::future::pending(),
+    ));
+
+    // Alice's first check finds her funding; progress and a summary go to stderr.
+    let (count, mob, stderr) = balance_at_least(&alice, 1).await;
+    assert_eq!(mob, 40 * u128::from(MOB), "at block count {count}");
+    assert!(stderr.contains("synced to block count"), "{stderr}");
+    let fresh_round_trips = round_trips(&stderr);
+    let human = ok(&wallet(&alice, &["balance", "-q"]).await, "balance");
+    assert!(human.contains("40 MOB"), "{human}");
+
+    // Contacts, then Alice pays Bob 3 MOB by name and waits for it to land.
+    ok(
+        &wallet(&alice, &["contact", "add", "bob", &bob_address]).await,
+        "contact add",
+    );
+    ok(
+        &wallet(&bob, &["contact", "add", "alice", &alice_address]).await,
+        "contact add",
+    );
+    let listed = ok(&wallet(&bob, &["contact", "list"]).await, "contact list");
+    assert_eq!(listed.trim(), format!("alice {alice_address}"));
+    let out = wallet(&alice, &["send", "--to", "bob", "--amount", "3"]).await;
+    let sent = ok(&out, "send");
+    assert!(
+        sent.contains("Sent 3 MOB to bob (fee 0.0004 MOB)"),
+        "{sent}"
+    );
+    assert!(sent.contains("Landed in block 1."), "{sent}");
+    let after = 37 * u128::from(MOB) - u128::from(MOB_MINIMUM_FEE);
+    let (count, mob, _) = balance_at_least(&alice, 2).await;
+    assert_eq!(mob, after, "alice at block count {count}");
+
+    // Bob sees it, and his history names Alice as the authenticated sender.
+    let (count, mob, _) = balance_at_least(&bob, 2).await;
+    assert_eq!(mob, 3 * u128::from(MOB), "bob at block count {count}");
+    let h = ok(
+        &wallet(&bob, &["history", "--json", "--offline"]).await,
+        "history",
+    );
+    let h: serde_json::Value = serde_json::from_str(h.trim()).unwrap();
+    let entries = h["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), 1, "{h}");
+    assert_eq!(entries[0]["kind"], "received");
+    assert_eq!(entries[0]["block_index"], 1);
+    assert_eq!(entries[0]["amount"], 3 * MOB);
+    assert_eq!(entries[0]["sender"], "alice");
+    let h = ok(&wallet(&alice, &["history", "-q"]).await, "history");
+    assert!(h.contains("spent") && h.contains("change"), "{h}");
+
+    // The next check is incremental: the state came from the file.
+    let (_, mob, stderr) = balance_at_least(&alice, 2).await;
+    assert_eq!(mob, after);
+    let incremental = round_trips(&stderr);
+    println!("alice's fresh check: {fresh_round_trips} round trips; incremental: {incremental}");
+    assert!(
+        incremental <= 4,
+        "an incremental check with nothing new: one handshake and one request for view and \
+         fog ledger, got {incremental} round trips"
+    );
+
+    // The wallet file: private, replaced whole, holding the client state.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&alice).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    no_temp_files(&wallets);
+    let stored: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&alice).unwrap()).unwrap();
+    assert_eq!(stored["version"], 2);
+    assert!(stored["client_state"].as_str().unwrap().len() > 100);
+    assert_eq!(stored["network"]["view_url"], view_url.as_str());
+
+    // Refusals change nothing and say why.
+    let before = std::fs::read(&bob).unwrap();
+    let out = wallet(&bob, &["send", "--to", "alice", "--amount", "100"]).await;
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("insufficient funds"));
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().to_string()
+    };
+    let down = format!("http://{closed}");
+    let out = wallet(&bob, &["balance", "--view-url", &down]).await;
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.starts_with("error: fog view at ") && err.contains(&down),
+        "{err}"
+    );
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    let stranger = hex::encode(
+        SigningKey::from_bytes(&[4u8; 32])
+            .verifying_key()
+            .as_bytes(),
+    );
+    let out = wallet(&bob, &["balance", "--attestation-key", &stranger]).await;
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&format!("fog view at {view_url} failed attestation")),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read(&bob).unwrap(),
+        before,
+        "a refusal changed the wallet"
+    );
+    no_temp_files(&wallets);
+}
+
+#[test]
+fn balance_without_service_addresses_names_the_missing_flags() {
+    let dir = tempfile::tempdir().unwrap();
+    let file: PathBuf = dir.path().join("w.json");
+    ok(
+        &run_wallet(vec![
+            "--wallet".into(),
+            file.display().to_string(),
+            "keys".into(),
+            "new".into(),
+        ]),
+        "keys new",
+    );
+    let out = run_wallet(vec![
+        "--wallet".into(),
+        file.display().to_string(),
+        "balance".into(),
+        "--view-url".into(),
+        "http://127.0.0.1:1".into(),
+    ]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("--node-url, --ledger-url, --attestation-key") && !err.contains("--view-url,"),
+        "{err}"
+    );
+}
