@@ -7,6 +7,7 @@ mod generate;
 mod ingest;
 mod ledger;
 mod ledger_tool;
+mod local_network;
 mod node;
 mod report;
 mod view;
@@ -43,6 +44,8 @@ enum Command {
     View(view::ViewArgs),
     /// Run fog ledger: key-image checks, outputs with proofs, blocks, TxOut lookups.
     Ledger(ledger::LedgerArgs),
+    /// Run the whole system in one process, with funded demo wallets (`--demo`: a scripted demo).
+    LocalNetwork(local_network::LocalNetworkArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -128,6 +131,7 @@ fn main() -> ExitCode {
         Command::Ingest(args) => ingest::run(args),
         Command::View(args) => view::run(args),
         Command::Ledger(args) => ledger::run(args),
+        Command::LocalNetwork(args) => local_network::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,0 +1,163 @@
+//! `fogd local-network` run as a binary: the scripted demo passes on a new network and again
+//! after a restart of the whole network from its directory; without `--demo` the network
+//! serves the demo wallets as they are (checked with the wallet library, the code behind
+//! `fog-wallet`) until SIGTERM; a directory that is not a network is refused.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::{
+    io::{BufRead, BufReader},
+    process::{Command, Output, Stdio},
+    time::{Duration, Instant},
+};
+
+use fog_wallet::{NetworkOverrides, Session, WalletFile};
+
+fn fogd() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_fogd"))
+}
+
+fn demo(dir: &std::path::Path) -> Output {
+    let started = Instant::now();
+    let out = fogd()
+        .args(["local-network", "--demo", "--base-port", "0", "--dir"])
+        .arg(dir)
+        .output()
+        .unwrap();
+    println!(
+        "demo in {:.1} s: {}\nstdout:\n{}\nstderr:\n{}",
+        started.elapsed().as_secs_f64(),
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// The balance lines of the demo's output, each as its words.
+fn balance_lines(stdout: &str) -> Vec<Vec<&str>> {
+    stdout
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>())
+        .filter(|w| w.len() == 7 && w[3] == "block" && w[4] == "count")
+        .collect()
+}
+
+fn check_demo(out: &Output) -> String {
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "the demo failed");
+    assert!(stdout.contains("demo passed: 18 balances checked, every one exact"));
+    assert!(!stdout.contains("WRONG") && !stdout.contains("not exact"));
+    // Three wallets after the initial state and each of the five steps.
+    assert_eq!(stdout.matches(" exact\n").count(), 18, "{stdout}");
+    assert_eq!(stdout.matches(": landed in block ").count(), 5);
+    assert!(stdout.contains("received from carol (authenticated)"));
+    stdout
+}
+
+#[test]
+fn the_demo_passes_and_passes_again_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let net = dir.path().join("net");
+    let first = check_demo(&demo(&net));
+    assert!(first.contains("Fog local network created in"));
+    let lines = balance_lines(&first);
+    assert_eq!(lines.len(), 18, "{first}");
+    for line in &lines[..3] {
+        assert_eq!(line[1..], ["100", "MOB", "block", "count", "1", "exact"]);
+    }
+
+    // The same directory again: the services resume, the wallets keep their state, and the
+    // script starts from the balances the ledger holds now.
+    let second = check_demo(&demo(&net));
+    assert!(second.contains("Fog local network started again in"));
+    assert!(second.contains("(6 blocks)"), "{second}");
+    let lines = balance_lines(&second);
+    assert_eq!(lines[0][5], "6", "{second}");
+    assert_ne!(
+        lines[0][1], "100",
+        "alice's balance is what the first demo left"
+    );
+
+    for name in ["alice", "bob", "carol"] {
+        let w = WalletFile::load(&net.join("wallets").join(format!("{name}.json"))).unwrap();
+        assert!(w.client_state.is_some(), "{name} has no client state");
+        assert_eq!(w.contacts.len(), 2);
+        assert!(w.network.is_some());
+    }
+}
+
+#[test]
+fn the_network_serves_the_demo_wallets_until_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let net = dir.path().join("net");
+    let mut child = fogd()
+        .args(["local-network", "--base-port", "0", "--dir"])
+        .arg(&net)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut printed = String::new();
+    loop {
+        let mut line = String::new();
+        assert!(
+            stdout.read_line(&mut line).unwrap() > 0,
+            "fogd exited early:\n{printed}"
+        );
+        printed.push_str(&line);
+        if line.starts_with("Ctrl-C stops the network") {
+            break;
+        }
+    }
+    println!("{printed}");
+    let alice = net.join("wallets").join("alice.json");
+    assert!(printed.contains(&format!(
+        "cargo run -p fog-wallet -- --wallet {} balance",
+        alice.display()
+    )));
+    assert!(printed.contains("send --to bob --amount 2.5"));
+
+    // The wallet file works as it is: the stored addresses and attestation key reach the
+    // services, and the balance is the funding.
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let mut session = Session::open(&alice, &NetworkOverrides::default(), false).unwrap();
+    let balance = runtime.block_on(session.balance(|_| {})).unwrap();
+    assert_eq!(balance.block_count, 1);
+    assert_eq!(balance.of(0), 100 * 1_000_000_000_000);
+
+    // SIGTERM stops it cleanly.
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let exit = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "fogd did not stop within 30 s");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stdout, &mut rest).unwrap();
+    assert!(exit.success(), "{exit}: {rest}");
+    assert!(rest.contains("Stopped."), "{rest}");
+}
+
+#[test]
+fn a_directory_that_is_not_a_network_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("something"), b"x").unwrap();
+    let out = fogd()
+        .args(["local-network", "--base-port", "0", "--dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.starts_with("error: ") && stderr.contains("holds no local network"));
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+}
