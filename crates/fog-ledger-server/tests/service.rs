@@ -594,3 +594,50 @@ async fn get_blocks_and_get_tx_outs_return_the_ledger() {
     assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
     f.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_sessions_get_their_own_answers() {
+    let mut rng = ChaCha20Rng::seed_from_u64(600);
+    let spent: Vec<KeyImage> = (0..8).map(|_| random_key_image(&mut rng)).collect();
+    let unspent: Vec<KeyImage> = (0..8).map(|_| random_key_image(&mut rng)).collect();
+    let f = Arc::new(Fixture::start(6, 9, &spent, config(), true).await);
+    f.caught_up().await;
+    let mut tasks = Vec::new();
+    for c in 0..4usize {
+        let f = Arc::clone(&f);
+        let (spent, unspent) = (spent.clone(), unspent.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut client = f.key_images().await;
+            let mut channel = f.session(&mut client).await;
+            for round in 0..5usize {
+                let i = (c + round) % 8;
+                let r = check(
+                    &mut client,
+                    &mut channel,
+                    &queries(&[unspent[i].as_bytes(), spent[i].as_bytes()]),
+                )
+                .await
+                .unwrap();
+                assert_eq!(
+                    r.results[0].key_image_result_code,
+                    KeyImageResultCode::NotSpent as u32
+                );
+                assert_eq!(
+                    r.results[1].key_image_result_code,
+                    KeyImageResultCode::Spent as u32
+                );
+                assert_eq!(r.results[1].spent_at, i as u64 + 1);
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    assert_eq!(f.server.status().unwrap().sessions, 4);
+    let text = metrics::metrics_text(&f.server);
+    assert!(
+        text.contains("fog_ledger_key_image_requests_total 20\n"),
+        "{text}"
+    );
+    Arc::try_unwrap(f).ok().unwrap().stop().await;
+}
