@@ -1,5 +1,6 @@
-//! The ingest workload: the enclave logic alone (`--backend none`), or end to end through a
-//! recovery DB once one is wired in.
+//! The ingest workloads: `ingest`, the enclave logic alone (`--backend none`) or end to end
+//! through a recovery DB (`sqlite`, `postgres`); and `ingest-breakdown`, the cost of each
+//! step the enclave takes per TxOut, next to the primitives that set its floor.
 
 use std::time::Instant;
 
@@ -10,9 +11,9 @@ use fog_oram::HeapFactory;
 use fog_transaction::{Amount, BlockVersion, EncryptedFogHint, FogHint, TokenId, TxOut};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha20Rng;
-use serde_json::json;
+use serde_json::{json, Value};
 
-use crate::{get, peak_rss_mib, round2, stats, Args};
+use crate::{cpu_mean_us, get, peak_rss_mib, round2, stats, thread_cpu_ns, Args};
 
 /// `ingest --users U --txouts N [--map-log2 L] [--block T] [--fog-fraction F] [--backend none]`:
 /// TxOuts ingested per second with U distinct recipients already in the RNG store (a map of
@@ -25,9 +26,9 @@ pub fn ingest(args: &Args) -> Result<(), String> {
     let fog_fraction: f64 = get(args, "fog-fraction", Some(0.5))?;
     let backend: String = get(args, "backend", Some("none".to_string()))?;
     let seed: u64 = get(args, "seed", Some(1))?;
-    if backend != "none" {
+    if !matches!(backend.as_str(), "none" | "sqlite" | "postgres") {
         return Err(format!(
-            "backend {backend} is not wired into fog-bench yet (use none)"
+            "unknown backend {backend}: use none, sqlite or postgres"
         ));
     }
     let map_log2: u32 = get(
@@ -116,6 +117,7 @@ pub fn ingest(args: &Args) -> Result<(), String> {
         .collect();
     let sink = Sink::open(&backend, &enclave)?;
     let mut per_txout_us = Vec::with_capacity(work.len());
+    let cpu0 = thread_cpu_ns();
     let start = Instant::now();
     let mut rotations = 0;
     for b in &work {
@@ -130,6 +132,7 @@ pub fn ingest(args: &Args) -> Result<(), String> {
         block_index += 1;
     }
     let secs = start.elapsed().as_secs_f64();
+    let cpu_us = cpu_mean_us(cpu0, txouts);
     sink.close();
     let (median, p99) = stats(&mut per_txout_us);
     println!(
@@ -147,6 +150,7 @@ pub fn ingest(args: &Args) -> Result<(), String> {
             "txouts_per_s": round2(txouts as f64 / secs),
             "median_us": round2(median),
             "p99_us": round2(p99),
+            "cpu_us_per_txout": cpu_us,
             "ops": txouts,
             "rotations": rotations,
             "build_s": round2(build_s),
@@ -242,4 +246,304 @@ impl Sink {
             let _ = std::fs::remove_dir_all(dir);
         }
     }
+}
+
+/// `ingest-breakdown [--users U] [--samples N] [--fog-fraction F] [--map-log2 L] [--seed S]`:
+/// the cost per TxOut of each step of `IngestEnclave::ingest_block`, each run N times on its
+/// own (one JSON line per step), with the map step on an RNG store holding U entries (a map of
+/// 2^L, as `ingest` sizes it); then the primitives (variable- and fixed-base scalar
+/// multiplication, point encoding and decoding, the Elligator random point), and a summary
+/// line: the sum of the steps and the floor that the three variable-base multiplications set.
+///
+/// `us` is the mean wall time per operation, `cpu_us` the mean on-CPU time of this thread
+/// (which leaves out time spent preempted by other processes; prefer it on a busy machine),
+/// `null` for steps whose loop ran under 0.4 s, too short for the scheduler's counter. The
+/// summary's sums take `cpu_us` where there is one and `us` otherwise.
+pub fn ingest_breakdown(args: &Args) -> Result<(), String> {
+    use curve25519_dalek::{
+        constants::RISTRETTO_BASEPOINT_TABLE,
+        ristretto::{CompressedRistretto, RistrettoPoint},
+        scalar::Scalar,
+    };
+    use fog_crypto::{crypto_box, kex_rng};
+    use fog_oram::ObliviousMap;
+    use fog_transaction::TxOutRecord;
+    use std::hint::black_box;
+
+    let users: u64 = get(args, "users", Some(1 << 20))?;
+    let samples: usize = get(args, "samples", Some(20_000))?;
+    let fog_fraction: f64 = get(args, "fog-fraction", Some(0.5))?;
+    let seed: u64 = get(args, "seed", Some(1))?;
+    let map_log2: u32 = get(
+        args,
+        "map-log2",
+        Some(
+            ((users + users / 4).max(1024))
+                .next_power_of_two()
+                .trailing_zeros(),
+        ),
+    )?;
+    if samples == 0 {
+        return Err("--samples must be at least 1".into());
+    }
+    let capacity = 1u64 << map_log2;
+    if users > capacity - capacity / 10 {
+        return Err(format!(
+            "--users {users} does not fit a map of 2^{map_log2} below the rotation threshold"
+        ));
+    }
+    let mut rng = ChaCha20Rng::seed_from_u64(seed);
+    let ingress = RistrettoPrivate::random(&mut rng);
+    let egress = RistrettoPrivate::random(&mut rng);
+    let ingress_public = ingress.public_key();
+    let recipients: Vec<_> = (0..16)
+        .map(|_| {
+            AccountKey::random(&mut rng)
+                .with_fog("fog://bench", "", b"spki")
+                .default_subaddress()
+        })
+        .collect();
+    let tx_outs: Vec<TxOut> = (0..samples)
+        .map(|_| {
+            let to = &recipients[rng.gen_range(0..recipients.len())];
+            let hint = if rng.gen_bool(fog_fraction) {
+                FogHint::from_address(to).encrypt(&ingress_public, &mut rng)
+            } else {
+                EncryptedFogHint::fake_onetime_hint(&mut rng)
+            };
+            let r = RistrettoPrivate::random(&mut rng);
+            TxOut::new(
+                BlockVersion::THREE,
+                Amount::new(rng.gen(), TokenId::MOB),
+                to,
+                &r,
+                hint,
+            )
+            .map_err(|e| e.to_string())
+        })
+        .collect::<Result<_, _>>()?;
+
+    // The RNG store, preloaded as `ingest` does (one entry per distinct recipient).
+    let build = Instant::now();
+    let mut map = ObliviousMap::new(
+        capacity,
+        fog_enclave::ingest::RNG_KEY_BYTES,
+        fog_enclave::ingest::RNG_VALUE_BYTES,
+        HeapFactory,
+        ChaCha20Rng::seed_from_u64(seed ^ 0x5eed),
+    )
+    .map_err(|e| e.to_string())?;
+    let mut key = [0u8; 32];
+    for _ in 0..users {
+        rng.fill(&mut key);
+        map.upsert(&key, |v, _| v.copy_from_slice(&1u64.to_le_bytes()))
+            .map_err(|e| e.to_string())?;
+    }
+    let build_s = build.elapsed().as_secs_f64();
+
+    let mut results: Vec<(&str, f64, Value)> = Vec::new();
+    let mut step = |name: &'static str, what: &str, f: &mut dyn FnMut(usize)| {
+        let cpu0 = thread_cpu_ns();
+        let t = Instant::now();
+        for i in 0..samples {
+            f(i);
+        }
+        let wall = t.elapsed().as_secs_f64();
+        let us = wall * 1e6 / samples as f64;
+        // The scheduler's on-CPU counter advances in ticks (a few ms): a shorter loop would
+        // read as 0 or double.
+        let cpu = if wall >= 0.4 {
+            cpu_mean_us(cpu0, samples)
+        } else {
+            Value::Null
+        };
+        println!(
+            "{}",
+            json!({
+                "workload": "ingest-breakdown",
+                "step": name,
+                "what": what,
+                "us": round2(us),
+                "cpu_us": cpu,
+                "ops": samples,
+            })
+        );
+        results.push((name, us, cpu));
+    };
+
+    // The steps, in the enclave's order, on the enclave's own functions.
+    let mut records = Vec::with_capacity(samples);
+    step(
+        "record_build",
+        "TxOutRecord from the TxOut's public fields",
+        &mut |i| records.push(black_box(TxOutRecord::new(&tx_outs[i], i as u64, 1, 0))),
+    );
+    let records: Vec<TxOutRecord> = records
+        .into_iter()
+        .collect::<Result<_, _>>()
+        .map_err(|e| e.to_string())?;
+    let mut step_rng = ChaCha20Rng::seed_from_u64(seed ^ 0x57e9);
+    let mut recipients_out = Vec::with_capacity(samples);
+    step(
+        "hint_recipient",
+        "step 1: random point, hint decryption, key decoding, constant-time select, encoding",
+        &mut |i| {
+            recipients_out.push(fog_enclave::ingest::hint_recipient(
+                &ingress,
+                &tx_outs[i].e_fog_hint,
+                &mut step_rng,
+            ))
+        },
+    );
+    let mut secrets = Vec::with_capacity(samples);
+    step(
+        "egress_key_exchange",
+        "egress private key times the recipient, encoded: the RNG store key",
+        &mut |i| secrets.push(egress.key_exchange(&recipients_out[i])),
+    );
+    let mut search_keys = Vec::with_capacity(samples);
+    let mut failed = None;
+    step(
+        "map_upsert",
+        "one oblivious-map upsert of the recipient's counter, with the KexRng PRF inside",
+        &mut |i| {
+            let mut k = *secrets[i].as_bytes();
+            k[0] = !k[0];
+            let mut search_key = [0u8; 16];
+            let r = map.upsert(&k, |value, _| {
+                let counter = u64::from_le_bytes(value[..8].try_into().unwrap_or([0; 8]));
+                search_key = kex_rng::prf(secrets[i].as_bytes(), counter);
+                value.copy_from_slice(&counter.wrapping_add(1).to_le_bytes());
+            });
+            if let Err(e) = r {
+                failed = Some(e);
+            }
+            search_keys.push(search_key);
+        },
+    );
+    if let Some(e) = failed {
+        return Err(format!("map upsert failed: {e}"));
+    }
+    step(
+        "kex_rng_prf",
+        "the KexRng PRF alone (BLAKE2b-512), included in map_upsert",
+        &mut |i| {
+            black_box(kex_rng::prf(secrets[i].as_bytes(), i as u64));
+        },
+    );
+    let mut plaintexts = Vec::with_capacity(samples);
+    step("record_encode", "TxOutRecord protobuf encoding", &mut |i| {
+        plaintexts.push(records[i].encode_to_vec())
+    });
+    step(
+        "record_box",
+        "crypto box of the record to the recipient: fixed-base + variable-base, HKDF, AES-GCM",
+        &mut |i| {
+            black_box(crypto_box::encrypt(
+                &mut step_rng,
+                &recipients_out[i],
+                &plaintexts[i],
+            ));
+        },
+    );
+    // Sub-steps of hint_recipient.
+    step(
+        "hint_decrypt",
+        "part of hint_recipient: the constant-time fog hint decryption",
+        &mut |i| {
+            let mut out = [0u8; 32];
+            black_box(FogHint::ct_decrypt(
+                &ingress,
+                &tx_outs[i].e_fog_hint,
+                &mut out,
+            ));
+        },
+    );
+
+    // The primitives.
+    let scalars: Vec<Scalar> = (0..samples).map(|_| Scalar::random(&mut rng)).collect();
+    let points: Vec<RistrettoPoint> = (0..samples)
+        .map(|_| RistrettoPoint::random(&mut rng))
+        .collect();
+    let compressed: Vec<CompressedRistretto> = points.iter().map(|p| p.compress()).collect();
+    step(
+        "prim_variable_base_mul",
+        "primitive: scalar times an arbitrary point (no encoding)",
+        &mut |i| {
+            black_box(scalars[i] * points[i]);
+        },
+    );
+    step(
+        "prim_fixed_base_mul",
+        "primitive: scalar times the basepoint (precomputed table)",
+        &mut |i| {
+            black_box(&scalars[i] * RISTRETTO_BASEPOINT_TABLE);
+        },
+    );
+    step("prim_encode", "primitive: point compression", &mut |i| {
+        black_box(points[i].compress());
+    });
+    step("prim_decode", "primitive: point decompression", &mut |i| {
+        black_box(compressed[i].decompress());
+    });
+    step(
+        "prim_elligator_random_point",
+        "primitive: uniformly random point from 64 random bytes (two Elligator maps)",
+        &mut |_| {
+            black_box(RistrettoPoint::random(&mut step_rng));
+        },
+    );
+    step(
+        "prim_random_key_public",
+        "primitive: random scalar, times the basepoint, encoded (the earlier fallback point)",
+        &mut |_| {
+            black_box(RistrettoPrivate::random(&mut step_rng).public_key());
+        },
+    );
+
+    let get_step = |name: &str| -> (f64, Option<f64>) {
+        results
+            .iter()
+            .find(|(n, _, _)| *n == name)
+            .map(|(_, us, cpu)| (*us, cpu.as_f64()))
+            .unwrap_or((f64::NAN, None))
+    };
+    // The steps ingest_block runs once per TxOut (kex_rng_prf and hint_decrypt are parts of
+    // others).
+    let per_txout = [
+        "record_build",
+        "hint_recipient",
+        "egress_key_exchange",
+        "map_upsert",
+        "record_encode",
+        "record_box",
+    ];
+    let pick = |name: &str| {
+        let (us, c) = get_step(name);
+        c.unwrap_or(us)
+    };
+    let sum_wall: f64 = per_txout.iter().map(|n| get_step(n).0).sum();
+    let sum_cpu: f64 = per_txout.iter().map(|n| pick(n)).sum();
+    let varbase = pick("prim_variable_base_mul");
+    let upsert = pick("map_upsert");
+    println!(
+        "{}",
+        json!({
+            "workload": "ingest-breakdown",
+            "step": "summary",
+            "users": users,
+            "map_capacity": map.capacity(),
+            "map_load": round2(map.len() as f64 / map.capacity() as f64),
+            "fog_fraction": fog_fraction,
+            "sum_us": round2(sum_wall),
+            "sum_cpu_us": round2(sum_cpu),
+            "predicted_txouts_per_s": round2(1e6 / sum_cpu),
+            "three_variable_base_mul_us": round2(3.0 * varbase),
+            "floor_txouts_per_s_crypto_only": round2(1e6 / (3.0 * varbase)),
+            "floor_txouts_per_s_with_map": round2(1e6 / (3.0 * varbase + upsert)),
+            "build_s": round2(build_s),
+            "peak_rss_mib": peak_rss_mib(),
+        })
+    );
+    Ok(())
 }

@@ -9,6 +9,7 @@
 //! fog-bench map-load-sim --log2-capacity 24 [--trials 3] [--seed 1]
 //! fog-bench ct-timing [--samples 200000] [--seed 1]
 //! fog-bench ingest --users 1048576 --txouts 20000 [--block 1000] [--fog-fraction 0.5] [--backend none]
+//! fog-bench ingest-breakdown --users 1048576 [--samples 20000] [--fog-fraction 0.5]
 //! fog-bench tx-validate --inputs 1 [--ops 50]
 //! fog-bench ledger-append --txouts 100000 [--per-block 1000] [--durability immediate|eventual]
 //! fog-bench membership-proof --txouts 1000000 [--ops 20000]
@@ -505,7 +506,7 @@ fn ct_timing(args: &Args) -> Result<(), String> {
 
 fn main() -> ExitCode {
     let argv: Vec<String> = std::env::args().collect();
-    let usage = "usage: fog-bench <oram|map|stash-sim|map-load-sim|ct-timing|ingest|tx-validate|ledger-append|membership-proof|key-image-check> [--option value ...]";
+    let usage = "usage: fog-bench <oram|map|stash-sim|map-load-sim|ct-timing|ingest|ingest-breakdown|tx-validate|ledger-append|membership-proof|key-image-check> [--option value ...]";
     let Some(workload) = argv.get(1) else {
         eprintln!("{usage}");
         return ExitCode::from(2);
@@ -524,6 +525,7 @@ fn main() -> ExitCode {
         "map-load-sim" => map_load_sim(&args),
         "ct-timing" => ct_timing(&args),
         "ingest" => ingest::ingest(&args),
+        "ingest-breakdown" => ingest::ingest_breakdown(&args),
         "tx-validate" => ledger::tx_validate(&args),
         "ledger-append" => ledger::ledger_append(&args),
         "membership-proof" => ledger::membership_proof(&args),

@@ -5,13 +5,14 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use curve25519_dalek::{constants::RISTRETTO_BASEPOINT_COMPRESSED, ristretto::CompressedRistretto};
 use fog_account::AccountKey;
 use fog_crypto::{
     crypto_box,
     kex_rng::{KexRng, KexRngPubkey},
     RistrettoPrivate,
 };
-use fog_enclave::ingest::IngestEnclave;
+use fog_enclave::ingest::{hint_recipient, IngestEnclave};
 use fog_oram::{HeapFactory, TraceOp, TracingFactory};
 use fog_transaction::{
     wire::ETxOutRecord, Amount, BlockVersion, EncryptedFogHint, FogHint, TokenId, TxOut,
@@ -366,4 +367,91 @@ fn sealed_ingress_key_round_trips_for_its_platform_only() {
     let key = Enclave::unseal_ingress_key(&platform, &sealed).unwrap();
     assert_eq!(key.public_key(), enclave.ingress_public_key());
     assert!(Enclave::unseal_ingress_key(&other, &sealed).is_err());
+}
+
+/// An 84-byte hint that authenticates under `ingress`, with any 34-byte plaintext.
+fn authenticated_hint(
+    plaintext: &[u8; 34],
+    ingress: &fog_crypto::RistrettoPublic,
+    rng: &mut ChaCha20Rng,
+) -> EncryptedFogHint {
+    let mut out = [0u8; 84];
+    crypto_box::encrypt_into(rng, ingress, plaintext, &mut out).unwrap();
+    EncryptedFogHint(out)
+}
+
+#[test]
+fn hint_recipient_names_the_view_key_only_for_a_valid_hint() {
+    let mut rng = seeded(14);
+    let user = AccountKey::random(&mut rng).with_fog("fog://f", "", b"k");
+    let to = user.default_subaddress();
+    let view = *to.view_public_key();
+    let ingress = RistrettoPrivate::random(&mut rng);
+    let ingress_public = ingress.public_key();
+
+    let valid = FogHint::from_address(&to).encrypt(&ingress_public, &mut rng);
+    assert_eq!(hint_recipient(&ingress, &valid, &mut rng), view);
+    // The same hint again: the same key (nothing random leaks into a valid recipient).
+    assert_eq!(hint_recipient(&ingress, &valid, &mut rng), view);
+
+    // Key bytes that authenticate but are not a point: non-canonical (all 0xff), negative
+    // (s = 1), and the first even s whose decoding fails later, in the square root.
+    let not_canonical = [0xffu8; 32];
+    let mut negative = [0u8; 32];
+    negative[0] = 1;
+    let no_root = (1u8..=127)
+        .map(|k| {
+            let mut b = [0u8; 32];
+            b[0] = 2 * k;
+            b
+        })
+        .find(|b| CompressedRistretto(*b).decompress().is_none())
+        .unwrap();
+    let mut wrong_magic = [0u8; 34];
+    wrong_magic[..32].copy_from_slice(view.as_bytes());
+    wrong_magic[32] = 42;
+    wrong_magic[33] = 43;
+    let with_magic = |key: [u8; 32]| {
+        let mut pt = [42u8; 34];
+        pt[..32].copy_from_slice(&key);
+        pt
+    };
+    let mut garbage = [0u8; 84];
+    rng.fill_bytes(&mut garbage);
+    let bad = [
+        ("fake", EncryptedFogHint::fake_onetime_hint(&mut rng)),
+        (
+            "another ingest key",
+            FogHint::from_address(&to)
+                .encrypt(&RistrettoPrivate::random(&mut rng).public_key(), &mut rng),
+        ),
+        ("garbage", EncryptedFogHint(garbage)),
+        (
+            "wrong magic",
+            authenticated_hint(&wrong_magic, &ingress_public, &mut rng),
+        ),
+        (
+            "non-canonical key",
+            authenticated_hint(&with_magic(not_canonical), &ingress_public, &mut rng),
+        ),
+        (
+            "negative key",
+            authenticated_hint(&with_magic(negative), &ingress_public, &mut rng),
+        ),
+        (
+            "key with no square root",
+            authenticated_hint(&with_magic(no_root), &ingress_public, &mut rng),
+        ),
+    ];
+    for (name, hint) in &bad {
+        let a = hint_recipient(&ingress, hint, &mut rng);
+        let b = hint_recipient(&ingress, hint, &mut rng);
+        assert_ne!(a, view, "{name}");
+        assert_ne!(a, b, "{name}: a fresh random point each time");
+        assert_ne!(
+            a.to_bytes(),
+            RISTRETTO_BASEPOINT_COMPRESSED.to_bytes(),
+            "{name}: the placeholder is never the recipient"
+        );
+    }
 }
