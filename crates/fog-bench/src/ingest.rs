@@ -89,7 +89,10 @@ pub fn ingest(args: &Args) -> Result<(), String> {
     let mut preloaded = 0u64;
     let mut global = 0u64;
     let mut block_index = 0u64;
-    let target = users.min(enclave.map_capacity() - enclave.map_capacity() / 10 - txouts as u64);
+    // Stop short of the rotation threshold so that the measured TxOuts fit too (when they
+    // cannot, the run rotates and says so in `rotations`).
+    let target = users
+        .min((enclave.map_capacity() - enclave.map_capacity() / 10).saturating_sub(txouts as u64));
     while preloaded < target {
         let n = (target - preloaded).min(block as u64) as usize;
         enclave
