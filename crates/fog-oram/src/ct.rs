@@ -8,8 +8,7 @@
 //! arithmetic, never with `if`, and pass through an optimisation barrier so the compiler cannot
 //! turn them back into branches.
 //!
-//! Blocks are moved as `u64` words; slices whose length is a multiple of eight words (64 bytes)
-//! are moved eight words at a time, which the compiler turns into vector instructions. The README
+//! Blocks are moved as `u64` words in loops the compiler turns into vector instructions. The README
 //! documents an instruction-level inspection showing that the hot helpers have no conditional
 //! branch, and `fog-bench ct-timing` runs a dudect-style timing test.
 //!
@@ -141,38 +140,30 @@ pub(crate) fn eq_words_mask(a: &[u64], b: &[u64]) -> Mask {
     eq_mask(acc, 0)
 }
 
-/// `dst = src` where `m` is set. Slices are zipped (callers pass equal lengths).
+/// `dst = src` where `m` is set, over the first `min(len)` words (callers pass equal
+/// lengths). Written as one indexed loop over re-sliced equal-length slices: that is the shape
+/// LLVM's loop vectoriser turns into SSE2 `pand`/`pxor` over two words at a time (the earlier
+/// eight-word chunks were left scalar when inlined into the eviction); the only branches are
+/// on the length.
 #[inline]
 pub(crate) fn cmov_words_mask(m: Mask, src: &[u64], dst: &mut [u64]) {
-    let mut d8 = dst.chunks_exact_mut(8);
-    let mut s8 = src.chunks_exact(8);
-    // 64-byte fast path: fixed-size chunks the compiler unrolls and vectorises.
-    for (d, s) in (&mut d8).zip(&mut s8) {
-        for i in 0..8 {
-            d[i] ^= m & (d[i] ^ s[i]);
-        }
-    }
-    for (d, s) in d8.into_remainder().iter_mut().zip(s8.remainder()) {
-        *d ^= m & (*d ^ *s);
+    let n = src.len().min(dst.len());
+    let (src, dst) = (&src[..n], &mut dst[..n]);
+    for i in 0..n {
+        dst[i] ^= m & (dst[i] ^ src[i]);
     }
 }
 
-/// Swaps `a` and `b` where `m` is set. Slices are zipped (callers pass equal lengths).
+/// Swaps `a` and `b` where `m` is set, over the first `min(len)` words (callers pass equal
+/// lengths). Same loop shape as [`cmov_words_mask`], for the same reason.
 #[inline]
 pub(crate) fn cswap_words_mask(m: Mask, a: &mut [u64], b: &mut [u64]) {
-    let mut a8 = a.chunks_exact_mut(8);
-    let mut b8 = b.chunks_exact_mut(8);
-    for (x, y) in (&mut a8).zip(&mut b8) {
-        for i in 0..8 {
-            let t = m & (x[i] ^ y[i]);
-            x[i] ^= t;
-            y[i] ^= t;
-        }
-    }
-    for (x, y) in a8.into_remainder().iter_mut().zip(b8.into_remainder()) {
-        let t = m & (*x ^ *y);
-        *x ^= t;
-        *y ^= t;
+    let n = a.len().min(b.len());
+    let (a, b) = (&mut a[..n], &mut b[..n]);
+    for i in 0..n {
+        let t = m & (a[i] ^ b[i]);
+        a[i] ^= t;
+        b[i] ^= t;
     }
 }
 
@@ -343,8 +334,11 @@ mod tests {
 
     #[test]
     fn block_moves_all_lengths() {
-        // Lengths around the 8-word fast path boundary.
-        for len in [0usize, 1, 7, 8, 9, 16, 17, 128, 131] {
+        // Lengths around the vector loop's steps (2 and 4 words) and the block sizes the ORAMs
+        // use (30-word values, 48-word buckets, 16-word position blocks, each + 2 metadata).
+        for len in [
+            0usize, 1, 2, 3, 4, 5, 7, 8, 9, 16, 17, 18, 30, 32, 48, 50, 128, 131,
+        ] {
             let src: alloc::vec::Vec<u64> = (0..len as u64).map(|i| i * 3 + 1).collect();
             let orig: alloc::vec::Vec<u64> = (0..len as u64).map(|i| !i).collect();
             let mut dst = orig.clone();

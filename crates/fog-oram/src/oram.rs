@@ -413,16 +413,22 @@ impl<S: BucketStore> OramCore<S> {
 }
 
 /// Replaces entry `index` of `table` with `new`, returning the old entry; reads and writes every
-/// entry.
+/// entry. Works in `u32` lanes (entries are `u32`; `index` < `table.len()` ≤ 2^32 and `new`
+/// is a leaf + 1 < 2^32, both guaranteed by the configuration checks), which the compiler
+/// vectorises; the only branch is on the public length.
 fn scan_swap(table: &mut [u32], index: u64, new: u64) -> u64 {
-    let mut old = 0u64;
+    let idx = index as u32;
+    let new = new as u32;
+    let mut old = 0u32;
     for (i, e) in table.iter_mut().enumerate() {
-        let m = eq_mask(i as u64, index);
-        let v = u64::from(*e);
-        old = sel(m, v, old);
-        *e = sel(m, new, v) as u32;
+        let x = (i as u32) ^ idx;
+        // All-ones exactly when x == 0.
+        let m = ((x | x.wrapping_neg()) >> 31).wrapping_sub(1);
+        let v = *e;
+        old |= v & m;
+        *e = (new & m) | (v & !m);
     }
-    old
+    u64::from(old)
 }
 
 /// Replaces `u32` entry `entry` of a position block with `new`, returning the old entry.
@@ -468,6 +474,25 @@ mod tests {
         let mut t = [5u32, 6, 7];
         assert_eq!(scan_swap(&mut t, 1, 9), 6);
         assert_eq!(t, [5, 9, 7]);
+        // Long tables (the vectorised body and its remainder): every position, and an index
+        // past the end, which changes nothing and returns 0.
+        for len in [1usize, 4, 5, 63, 4096] {
+            let orig: Vec<u32> = (0..len as u32).map(|i| i * 7 + 1).collect();
+            for idx in [0, len / 2, len - 1, len] {
+                let mut t = orig.clone();
+                let old = scan_swap(&mut t, idx as u64, u64::from(u32::MAX));
+                let mut want = orig.clone();
+                if let Some(e) = want.get_mut(idx) {
+                    *e = u32::MAX;
+                }
+                assert_eq!(
+                    old,
+                    orig.get(idx).map_or(0, |&v| u64::from(v)),
+                    "{len} {idx}"
+                );
+                assert_eq!(t, want, "{len} {idx}");
+            }
+        }
         let mut b = vec![0u64; POS_WORDS];
         for e in 0..POS_PER_BLOCK {
             assert_eq!(block_swap(&mut b, e, e + 100), 0);
