@@ -5,133 +5,28 @@
 //! replayed spend is refused, and a service that is down or refuses attestation is named.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::{collections::BTreeSet, sync::Arc, time::Duration};
+mod common;
 
-use fog_account::{AccountKey, CHANGE_SUBADDRESS_INDEX, DEFAULT_SUBADDRESS_INDEX};
-use fog_attest::{
-    BoundEvidence, ChannelKeypair, EnclaveResponder, FogEnclave, IdentityRule, Policy, Provider,
-    Report, ReportData, SimProvider, Verifier,
+use std::{sync::Arc, time::Duration};
+
+use common::system::{
+    listener, open_ingest, provider, run_ingest, start_fog_ledger, start_report, start_view,
+    Checked, FEE, MOB,
 };
+use fog_account::AccountKey;
+use fog_attest::FogEnclave;
 use fog_client::{
     history::{EntryKind, Sender},
-    AccountState, Balance, ClientConfig, ClientError, FogClient, GrpcConfig, GrpcTransport,
-    Service, Transport,
+    AccountState, ClientConfig, ClientError, FogClient, GrpcConfig, GrpcTransport, Service,
+    Transport,
 };
-use fog_ingest_server::{IngestConfig, IngestServer, NoEvidence, StateDir};
 use fog_ledger_db::LedgerDb;
-use fog_ledger_server::{LedgerServer, LedgerServerConfig};
 use fog_node::{write_origin_block, Node, NodeConfig};
 use fog_recovery_db::SqliteRecoveryDb;
-use fog_report_server::{authority::new_authority, InMemoryReportSource, SigningConfig};
-use fog_transaction::{validation::MOB_MINIMUM_FEE, Amount, KeyImage, TokenId};
-use fog_view_server::{build_enclave, ViewConfig, ViewServer, ViewService};
+use fog_report_server::authority::new_authority;
+use fog_transaction::{Amount, TokenId};
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
-
-const MOB: u64 = 1_000_000_000_000;
-const FEE: u64 = MOB_MINIMUM_FEE;
-
-fn provider(seed: u64, enclave: FogEnclave) -> (SimProvider, Verifier) {
-    let identity = fog_attest::fog_identity(enclave);
-    let p = SimProvider::generate(&mut ChaCha20Rng::seed_from_u64(seed), identity);
-    let v = Verifier::new(
-        p.trust_anchor(),
-        Policy::new(vec![IdentityRule::Measurement(identity.measurement)], 3600),
-    );
-    (p, v)
-}
-
-fn responder(p: &SimProvider) -> EnclaveResponder {
-    let keys = ChannelKeypair::generate().unwrap();
-    let rd = ReportData::bind(keys.public_key(), None);
-    let bound = BoundEvidence {
-        evidence: p.evidence(&rd).unwrap(),
-        channel_key: *keys.public_key(),
-        custom_identity: None,
-    };
-    EnclaveResponder::new(keys, bound).unwrap()
-}
-
-async fn listener() -> (tokio::net::TcpListener, String) {
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = l.local_addr().unwrap();
-    (l, addr.to_string())
-}
-
-/// The true balance of `account` (default and change subaddresses) for blocks below `n`,
-/// by scanning the ledger with the view key: what a user without fog must do.
-fn truth(ledger: &LedgerDb, account: &AccountKey, n: u64) -> u128 {
-    let a = account.view_private_key();
-    let mut owned: Vec<(KeyImage, u64)> = Vec::new();
-    let mut spent: BTreeSet<KeyImage> = BTreeSet::new();
-    for b in 0..n {
-        let contents = ledger.get_block_contents(b).unwrap().unwrap();
-        spent.extend(contents.key_images.iter().copied());
-        for o in &contents.outputs {
-            let Ok((amount, _)) = o.view_key_match(a) else {
-                continue;
-            };
-            let d = o.subaddress_spend_public_key(a).unwrap();
-            for i in [DEFAULT_SUBADDRESS_INDEX, CHANGE_SUBADDRESS_INDEX] {
-                let spend = account.subaddress_spend_private(i);
-                if spend.public_key().to_bytes() == d.to_bytes() {
-                    owned.push((o.key_image(a, &spend).unwrap(), amount.value));
-                }
-            }
-        }
-    }
-    owned
-        .iter()
-        .filter(|(k, _)| !spent.contains(k))
-        .map(|(_, v)| u128::from(*v))
-        .sum()
-}
-
-/// One client with the invariant checked on every balance it reports.
-struct Checked {
-    client: FogClient<GrpcTransport>,
-    ledger: LedgerDb,
-    last: u64,
-    name: &'static str,
-}
-
-impl Checked {
-    async fn balance(&mut self) -> Balance {
-        let b = self.client.check_balance().await.unwrap();
-        assert!(
-            b.block_count >= self.last,
-            "{}: block count went back from {} to {}",
-            self.name,
-            self.last,
-            b.block_count
-        );
-        assert!(b.block_count <= self.ledger.num_blocks().unwrap());
-        assert_eq!(
-            b.of(0),
-            truth(&self.ledger, self.client.account(), b.block_count),
-            "{}: balance at block count {} is not exact",
-            self.name,
-            b.block_count
-        );
-        self.last = b.block_count;
-        b
-    }
-
-    /// Checks until the balance covers `blocks` blocks.
-    async fn balance_at_least(&mut self, blocks: u64) -> Balance {
-        for _ in 0..600 {
-            let b = self.balance().await;
-            if b.block_count >= blocks {
-                return b;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!(
-            "{}: the balance never reached block count {blocks}",
-            self.name
-        );
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fog_users_pay_each_other_and_every_balance_is_exact() {
@@ -150,19 +45,7 @@ async fn fog_users_pay_each_other_and_every_balance_is_exact() {
     // Ledger, recovery DB, ingest; the origin block funds Alice among strangers.
     let ledger = LedgerDb::create(dir.path().join("ledger.redb")).unwrap();
     let db = SqliteRecoveryDb::open(dir.path().join("recovery.db")).unwrap();
-    let ingest = IngestServer::open(
-        ledger.clone(),
-        db.clone(),
-        StateDir::new(dir.path().join("ingest")).unwrap(),
-        IngestConfig {
-            user_capacity: 1 << 10,
-            poll_interval: Duration::from_millis(20),
-            ..IngestConfig::default()
-        },
-        Box::new(NoEvidence),
-    )
-    .await
-    .unwrap();
+    let ingest = open_ingest(&ledger, &db, &dir.path().join("ingest")).await;
     let ingress = ingest.ingress_public_key();
     let mut funding: Vec<_> = (0..4)
         .map(|_| {
@@ -177,7 +60,7 @@ async fn fog_users_pay_each_other_and_every_balance_is_exact() {
         funding.push((stranger, Amount::new(MOB, TokenId::MOB)));
     }
     write_origin_block(&ledger, &funding, Some(&ingress), &mut rng).unwrap();
-    tokio::spawn(ingest.run(std::future::pending()));
+    let _ingest = run_ingest(ingest);
 
     // The node.
     let node = Arc::new(
@@ -191,66 +74,15 @@ async fn fog_users_pay_each_other_and_every_balance_is_exact() {
     tokio::spawn(fog_node::serve(node_listener, Arc::clone(&node)));
     std::mem::forget(node.start_block_cutter());
 
-    // View.
+    // View, fog ledger, and report (the ingest enclave's evidence binding the ingress key).
     let (view_provider, view_verifier) = provider(1, FogEnclave::View);
-    let view_config = ViewConfig {
-        partitions: 2,
-        capacity_per_partition: 1 << 10,
-        poll_interval: Duration::from_millis(20),
-        ..ViewConfig::default()
-    };
-    let enclave = build_enclave(responder(&view_provider), &view_config).unwrap();
-    let view = Arc::new(ViewServer::new(Arc::new(db.clone()), enclave, view_config));
-    tokio::spawn(Arc::clone(&view).run(std::future::pending()));
     let (view_listener, view_addr) = listener().await;
-    tokio::spawn(
-        tonic::transport::Server::builder()
-            .add_service(ViewService::new(Arc::clone(&view)).into_server())
-            .serve_with_incoming(tonic::transport::server::TcpIncoming::from(view_listener)),
-    );
-
-    // Fog ledger.
+    let _view = start_view(&db, &view_provider, view_listener);
     let (ledger_provider, ledger_verifier) = provider(2, FogEnclave::Ledger);
-    let ledger_server = LedgerServer::new(
-        ledger.clone(),
-        responder(&ledger_provider),
-        LedgerServerConfig {
-            key_image_capacity: 1 << 12,
-            poll_interval: Duration::from_millis(20),
-            ..LedgerServerConfig::default()
-        },
-    )
-    .unwrap();
     let (fog_ledger_listener, fog_ledger_addr) = listener().await;
-    tokio::spawn(fog_ledger_server::run(
-        Arc::new(ledger_server),
-        fog_ledger_listener,
-        std::future::pending(),
-    ));
-
-    // Report: the ingest enclave's evidence binding the ingress key.
+    let _fog_ledger = start_fog_ledger(&ledger, &ledger_provider, fog_ledger_listener);
     let (ingest_provider, ingest_verifier) = provider(3, FogEnclave::Ingest);
-    let channel = ChannelKeypair::generate().unwrap();
-    let custom = ingress.to_bytes();
-    let reports = Arc::new(InMemoryReportSource::new());
-    reports.set(Report {
-        fog_report_id: String::new(),
-        evidence: BoundEvidence {
-            evidence: ingest_provider
-                .evidence(&ReportData::bind(channel.public_key(), Some(&custom)))
-                .unwrap(),
-            channel_key: *channel.public_key(),
-            custom_identity: Some(custom),
-        },
-        pubkey_expiry: 1_000_000,
-    });
-    let signing = SigningConfig::load(&files.chain_pem, &files.leaf_key).unwrap();
-    tokio::spawn(fog_report_server::serve(
-        report_listener,
-        reports,
-        signing,
-        std::future::pending(),
-    ));
+    let _report = start_report(report_listener, &ingest_provider, &ingress, &files);
 
     let grpc = GrpcConfig::new(
         format!("http://{view_addr}"),
@@ -262,16 +94,17 @@ async fn fog_users_pay_each_other_and_every_balance_is_exact() {
     let mut config = ClientConfig::new(ingest_verifier);
     config.poll_interval = Duration::from_millis(100);
     config.confirm_timeout = Duration::from_secs(120);
-    let client = |account: AccountKey, name| Checked {
-        client: FogClient::new(
-            GrpcTransport::new(grpc.clone()),
-            account,
-            AccountState::new(),
-            config.clone(),
-        ),
-        ledger: ledger.clone(),
-        last: 0,
-        name,
+    let client = |account: AccountKey, name| {
+        Checked::new(
+            FogClient::new(
+                GrpcTransport::new(grpc.clone()),
+                account,
+                AccountState::new(),
+                config.clone(),
+            ),
+            ledger.clone(),
+            name,
+        )
     };
     let alice_address = alice.default_subaddress();
     let (mut alice, mut bob, mut carol) = (

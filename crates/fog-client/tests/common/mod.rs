@@ -1,8 +1,11 @@
 //! A scripted fog: a ledger, ingest invocations that write one record per fog TxOut, a view
 //! service and a key-image service whose progress the test sets, all in memory. It answers
 //! the sync core's requests, and knows the true balance of the account under test at every
-//! block count.
+//! block count. [`system`] runs the real services in-process instead, for the end-to-end
+//! tests.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+pub mod system;
 
 use std::collections::{BTreeMap, HashMap};
 

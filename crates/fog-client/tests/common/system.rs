@@ -1,0 +1,342 @@
+//! The real services in-process, for the end-to-end tests: attestation providers, port-0
+//! listeners (and binding an address again after a restart), ingest, view, fog ledger and
+//! report servers that can be stopped, the true balance by a view-key scan of the ledger,
+//! and a client whose every balance is checked against it.
+
+use std::{
+    collections::BTreeSet,
+    future::Future,
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    sync::Arc,
+    time::Duration,
+};
+
+use fog_account::{AccountKey, CHANGE_SUBADDRESS_INDEX, DEFAULT_SUBADDRESS_INDEX};
+use fog_attest::{
+    BoundEvidence, ChannelKeypair, EnclaveResponder, FogEnclave, IdentityRule, Policy, Provider,
+    Report, ReportData, SimProvider, Verifier,
+};
+use fog_client::{Balance, FogClient, GrpcTransport, Transport};
+use fog_crypto::RistrettoPublic;
+use fog_ingest_server::{IngestConfig, IngestServer, NoEvidence, StateDir};
+use fog_ledger_db::LedgerDb;
+use fog_ledger_server::{LedgerServer, LedgerServerConfig};
+use fog_recovery_db::SqliteRecoveryDb;
+use fog_report_server::{authority::AuthorityFiles, InMemoryReportSource, SigningConfig};
+use fog_transaction::{validation::MOB_MINIMUM_FEE, KeyImage};
+use fog_view_server::{build_enclave, ViewConfig, ViewServer, ViewService};
+use rand::SeedableRng;
+use rand_chacha::ChaCha20Rng;
+use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
+use tonic::transport::server::TcpIncoming;
+
+pub const MOB: u64 = 1_000_000_000_000;
+pub const FEE: u64 = MOB_MINIMUM_FEE;
+
+/// A simulated attestation provider for `enclave`, and the verifier that trusts it.
+pub fn provider(seed: u64, enclave: FogEnclave) -> (SimProvider, Verifier) {
+    let identity = fog_attest::fog_identity(enclave);
+    let p = SimProvider::generate(&mut ChaCha20Rng::seed_from_u64(seed), identity);
+    let v = Verifier::new(
+        p.trust_anchor(),
+        Policy::new(vec![IdentityRule::Measurement(identity.measurement)], 3600),
+    );
+    (p, v)
+}
+
+/// A fresh enclave identity on `p`'s platform: new channel keys, new evidence.
+pub fn responder(p: &SimProvider) -> EnclaveResponder {
+    let keys = ChannelKeypair::generate().unwrap();
+    let rd = ReportData::bind(keys.public_key(), None);
+    let bound = BoundEvidence {
+        evidence: p.evidence(&rd).unwrap(),
+        channel_key: *keys.public_key(),
+        custom_identity: None,
+    };
+    EnclaveResponder::new(keys, bound).unwrap()
+}
+
+/// A port-0 listener on the loopback interface, and its address.
+pub async fn listener() -> (TcpListener, SocketAddr) {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    (l, addr)
+}
+
+/// A listener on `addr` again, after the service that held it stopped: retried for up to
+/// 5 s in case the port is not free yet.
+pub async fn rebind(addr: SocketAddr) -> TcpListener {
+    let mut last = None;
+    for _ in 0..100 {
+        match TcpListener::bind(addr).await {
+            Ok(l) => return l,
+            Err(e) => last = Some(e),
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{addr} could not be bound again within 5 s: {last:?}");
+}
+
+/// Polls `done` every 20 ms for up to `seconds`; panics naming `what` if it never holds.
+pub async fn wait_until(what: &str, seconds: u64, mut done: impl FnMut() -> bool) {
+    for _ in 0..seconds * 50 {
+        if done() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("{what} did not happen within {seconds} s");
+}
+
+/// A service running on the test's runtime. [`Running::stop`] shuts it down and waits for
+/// its tasks; dropping it also shuts it down, without waiting.
+pub struct Running {
+    name: &'static str,
+    stop: Vec<oneshot::Sender<()>>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+/// A shutdown future and the sender that resolves it (as does dropping the sender).
+fn shutdown_signal() -> (
+    oneshot::Sender<()>,
+    impl Future<Output = ()> + Send + 'static,
+) {
+    let (tx, rx) = oneshot::channel::<()>();
+    (tx, async move {
+        let _ = rx.await;
+    })
+}
+
+impl Running {
+    /// Signals shutdown and waits (at most 10 s) until every task has returned: the
+    /// service's listener is closed when this returns.
+    pub async fn stop(self) {
+        for s in self.stop {
+            let _ = s.send(());
+        }
+        for t in self.tasks {
+            tokio::time::timeout(Duration::from_secs(10), t)
+                .await
+                .unwrap_or_else(|_| panic!("{} did not stop within 10 s", self.name))
+                .unwrap_or_else(|e| panic!("{} failed: {e}", self.name));
+        }
+    }
+}
+
+/// The ingest configuration every test opens ingest with.
+pub fn ingest_config() -> IngestConfig {
+    IngestConfig {
+        user_capacity: 1 << 10,
+        poll_interval: Duration::from_millis(20),
+        ..IngestConfig::default()
+    }
+}
+
+/// Opens ingest on `state` (creating or restoring its sealed ingress key) and `db`.
+pub async fn open_ingest(
+    ledger: &LedgerDb,
+    db: &SqliteRecoveryDb,
+    state: &Path,
+) -> IngestServer<SqliteRecoveryDb> {
+    IngestServer::open(
+        ledger.clone(),
+        db.clone(),
+        StateDir::new(PathBuf::from(state)).unwrap(),
+        ingest_config(),
+        Box::new(NoEvidence),
+    )
+    .await
+    .unwrap()
+}
+
+/// Runs an opened ingest server: it follows the ledger until stopped.
+pub fn run_ingest(server: IngestServer<SqliteRecoveryDb>) -> Running {
+    let (stop, shutdown) = shutdown_signal();
+    let task = tokio::spawn(async move { server.run(shutdown).await.unwrap() });
+    Running {
+        name: "ingest",
+        stop: vec![stop],
+        tasks: vec![task],
+    }
+}
+
+/// A new view server (a new enclave on `p`'s platform, loading the recovery DB from the
+/// start) serving on `listener`.
+pub fn start_view(db: &SqliteRecoveryDb, p: &SimProvider, listener: TcpListener) -> Running {
+    let config = ViewConfig {
+        partitions: 2,
+        capacity_per_partition: 1 << 10,
+        poll_interval: Duration::from_millis(20),
+        ..ViewConfig::default()
+    };
+    let enclave = build_enclave(responder(p), &config).unwrap();
+    let view = Arc::new(ViewServer::new(Arc::new(db.clone()), enclave, config));
+    let (stop_loading, loading_shutdown) = shutdown_signal();
+    let (stop_serving, serving_shutdown) = shutdown_signal();
+    let loading = tokio::spawn(Arc::clone(&view).run(loading_shutdown));
+    let serving = tokio::spawn(async move {
+        tonic::transport::Server::builder()
+            .add_service(ViewService::new(view).into_server())
+            .serve_with_incoming_shutdown(TcpIncoming::from(listener), serving_shutdown)
+            .await
+            .unwrap()
+    });
+    Running {
+        name: "view",
+        stop: vec![stop_serving, stop_loading],
+        tasks: vec![serving, loading],
+    }
+}
+
+/// A new fog ledger server (a new enclave on `p`'s platform, its key-image store filled from
+/// the ledger DB) serving on `listener`.
+pub fn start_fog_ledger(ledger: &LedgerDb, p: &SimProvider, listener: TcpListener) -> Running {
+    let server = LedgerServer::new(
+        ledger.clone(),
+        responder(p),
+        LedgerServerConfig {
+            key_image_capacity: 1 << 12,
+            poll_interval: Duration::from_millis(20),
+            ..LedgerServerConfig::default()
+        },
+    )
+    .unwrap();
+    let (stop, shutdown) = shutdown_signal();
+    let task = tokio::spawn(async move {
+        fog_ledger_server::run(Arc::new(server), listener, shutdown)
+            .await
+            .unwrap()
+    });
+    Running {
+        name: "fog ledger",
+        stop: vec![stop],
+        tasks: vec![task],
+    }
+}
+
+/// A report server on `listener` publishing one report: `p`'s evidence for an ingest enclave
+/// binding `ingress`, signed with `authority`'s chain and leaf key.
+pub fn start_report(
+    listener: TcpListener,
+    p: &SimProvider,
+    ingress: &RistrettoPublic,
+    authority: &AuthorityFiles,
+) -> Running {
+    let channel = ChannelKeypair::generate().unwrap();
+    let custom = ingress.to_bytes();
+    let reports = Arc::new(InMemoryReportSource::new());
+    reports.set(Report {
+        fog_report_id: String::new(),
+        evidence: BoundEvidence {
+            evidence: p
+                .evidence(&ReportData::bind(channel.public_key(), Some(&custom)))
+                .unwrap(),
+            channel_key: *channel.public_key(),
+            custom_identity: Some(custom),
+        },
+        pubkey_expiry: 1_000_000,
+    });
+    let signing = SigningConfig::load(&authority.chain_pem, &authority.leaf_key).unwrap();
+    let (stop, shutdown) = shutdown_signal();
+    let task = tokio::spawn(async move {
+        fog_report_server::serve(listener, reports, signing, shutdown)
+            .await
+            .unwrap()
+    });
+    Running {
+        name: "report",
+        stop: vec![stop],
+        tasks: vec![task],
+    }
+}
+
+/// The true balance of `account` (default and change subaddresses) for blocks below `n`,
+/// by scanning the ledger with the view key: what a user without fog must do.
+pub fn truth(ledger: &LedgerDb, account: &AccountKey, n: u64) -> u128 {
+    let a = account.view_private_key();
+    let mut owned: Vec<(KeyImage, u64)> = Vec::new();
+    let mut spent: BTreeSet<KeyImage> = BTreeSet::new();
+    for b in 0..n {
+        let contents = ledger.get_block_contents(b).unwrap().unwrap();
+        spent.extend(contents.key_images.iter().copied());
+        for o in &contents.outputs {
+            let Ok((amount, _)) = o.view_key_match(a) else {
+                continue;
+            };
+            let d = o.subaddress_spend_public_key(a).unwrap();
+            for i in [DEFAULT_SUBADDRESS_INDEX, CHANGE_SUBADDRESS_INDEX] {
+                let spend = account.subaddress_spend_private(i);
+                if spend.public_key().to_bytes() == d.to_bytes() {
+                    owned.push((o.key_image(a, &spend).unwrap(), amount.value));
+                }
+            }
+        }
+    }
+    owned
+        .iter()
+        .filter(|(k, _)| !spent.contains(k))
+        .map(|(_, v)| u128::from(*v))
+        .sum()
+}
+
+/// One client with the invariant checked on every balance it reports: exact for its block
+/// count, and the block count never goes back.
+pub struct Checked<T = GrpcTransport> {
+    pub client: FogClient<T>,
+    pub ledger: LedgerDb,
+    /// The block count of the last balance checked.
+    pub last: u64,
+    pub name: &'static str,
+}
+
+impl<T: Transport> Checked<T> {
+    pub fn new(client: FogClient<T>, ledger: LedgerDb, name: &'static str) -> Self {
+        Self {
+            client,
+            ledger,
+            last: 0,
+            name,
+        }
+    }
+
+    pub async fn balance(&mut self) -> Balance {
+        let b = self
+            .client
+            .check_balance()
+            .await
+            .unwrap_or_else(|e| panic!("{}: the balance check failed: {e}", self.name));
+        assert!(
+            b.block_count >= self.last,
+            "{}: block count went back from {} to {}",
+            self.name,
+            self.last,
+            b.block_count
+        );
+        assert!(b.block_count <= self.ledger.num_blocks().unwrap());
+        assert_eq!(
+            b.of(0),
+            truth(&self.ledger, self.client.account(), b.block_count),
+            "{}: balance at block count {} is not exact",
+            self.name,
+            b.block_count
+        );
+        self.last = b.block_count;
+        b
+    }
+
+    /// Checks until the balance covers `blocks` blocks.
+    pub async fn balance_at_least(&mut self, blocks: u64) -> Balance {
+        for _ in 0..600 {
+            let b = self.balance().await;
+            if b.block_count >= blocks {
+                return b;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!(
+            "{}: the balance never reached block count {blocks}",
+            self.name
+        );
+    }
+}
