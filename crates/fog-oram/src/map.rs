@@ -1,8 +1,8 @@
 //! An oblivious hash map over the tree ORAM: fixed-size keys and values, three-table
 //! ("d-left", d = 3) hashing with buckets of 16 slots.
 //!
-//! Trusted side. The map keeps two ORAMs: an *index* ORAM whose blocks are buckets of 16
-//! `(occupied, key)` slots, and a *value* ORAM with one block per slot. Every operation —
+//! Trusted side. The map keeps two ORAMs: an *index* ORAM whose blocks are buckets of 16 key
+//! slots with one word of occupancy bits, and a *value* ORAM with one block per slot. Every operation —
 //! [`ObliviousMap::get`], [`ObliviousMap::insert`], [`ObliviousMap::upsert`],
 //! [`ObliviousMap::remove`], hit or miss, new key or update, full or not — does exactly one index
 //! ORAM operation on three blocks (one bucket in each table, in table order), a constant-time
@@ -28,7 +28,7 @@ use zeroize::Zeroize;
 
 use crate::ct::{
     barrier, bytes_to_words, choice_from_mask, cmov_words_mask, eq_mask, eq_words_mask, lt_mask,
-    sel, words_to_bytes, Mask,
+    mask_from_bit, sel, words_to_bytes, Mask,
 };
 use crate::oram::{OramCore, OramParams};
 use crate::storage::{MemoryUse, StoreFactory};
@@ -38,6 +38,8 @@ use crate::OramError;
 pub const TABLES: usize = 3;
 /// Slots per bucket (one bucket is one block of the index ORAM).
 pub const SLOTS_PER_BUCKET: usize = 16;
+// A bucket's occupancy bits fit one word.
+const _: () = assert!(SLOTS_PER_BUCKET <= 64);
 /// Largest key or value size in bytes.
 pub const MAX_ITEM_BYTES: usize = 4096;
 
@@ -153,7 +155,7 @@ impl<F: StoreFactory, R: RngCore + CryptoRng> ObliviousMap<F, R> {
         let sip_key = [rng.next_u64(), rng.next_u64()];
         let index = OramCore::new(
             per_table * TABLES as u64,
-            (1 + key_words) * SLOTS_PER_BUCKET * 8,
+            bucket_words(key_words) * 8,
             params,
             &mut factory,
             &mut rng,
@@ -321,8 +323,17 @@ fn full_to_error((found, full): (Choice, Mask)) -> Result<Choice, OramError> {
     }
 }
 
-/// The constant-time scan over the 48 `(occupied, key)` slots of the three buckets: finds the
-/// key or the slot a new key would take, and updates the slot's key part.
+/// Words of one index bucket: a word of occupancy bits (bit `s` for slot `s`), then the 16
+/// slots' keys. One bitmap word instead of one occupancy word per slot makes a bucket of
+/// 16-byte keys 33 words instead of 48, and the index ORAM's buckets are most of what every
+/// operation moves.
+fn bucket_words(key_words: usize) -> usize {
+    1 + SLOTS_PER_BUCKET * key_words
+}
+
+/// The constant-time scan over the 48 slots of the three buckets: finds the key or the slot a
+/// new key would take, and updates the slot's key and occupancy bit. Loops run over public
+/// counts (tables, slots, key words) only.
 fn index_kernel(
     buf: &mut [u64],
     kw: usize,
@@ -330,16 +341,19 @@ fn index_kernel(
     mode: Mode,
     indices: &[u64; TABLES],
 ) -> Decision {
-    let slot_words = 1 + kw;
+    let bw = bucket_words(kw);
     let mut found: Mask = 0;
     let mut hit_slot = 0u64;
     let mut loads = [0u64; TABLES];
-    for (s, slot) in buf.chunks_exact(slot_words).enumerate() {
-        let occ = !eq_mask(slot[0], 0);
-        let m = occ & eq_words_mask(&slot[1..], key);
-        hit_slot = sel(m, s as u64, hit_slot);
-        found |= m;
-        loads[s / SLOTS_PER_BUCKET] += occ & 1;
+    for (t, bucket) in buf.chunks_exact(bw).enumerate() {
+        let bits = bucket[0];
+        for (s, slot) in bucket[1..].chunks_exact(kw).enumerate() {
+            let occ = mask_from_bit(bits >> s);
+            let m = occ & eq_words_mask(slot, key);
+            hit_slot = sel(m, (t * SLOTS_PER_BUCKET + s) as u64, hit_slot);
+            found |= m;
+            loads[t] += occ & 1;
+        }
     }
     let mut best = loads[0];
     let mut best_table = 0u64;
@@ -351,12 +365,15 @@ fn index_kernel(
     let has_space = lt_mask(best, SLOTS_PER_BUCKET as u64);
     let mut empty_slot = best_table * SLOTS_PER_BUCKET as u64;
     let mut got: Mask = 0;
-    for (s, slot) in buf.chunks_exact(slot_words).enumerate() {
-        let occ = !eq_mask(slot[0], 0);
-        let in_table = eq_mask((s / SLOTS_PER_BUCKET) as u64, best_table);
-        let e = !occ & in_table & !got;
-        empty_slot = sel(e, s as u64, empty_slot);
-        got |= e;
+    for (t, bucket) in buf.chunks_exact(bw).enumerate() {
+        let bits = bucket[0];
+        let in_table = eq_mask(t as u64, best_table);
+        for s in 0..SLOTS_PER_BUCKET {
+            let occ = mask_from_bit(bits >> s);
+            let e = !occ & in_table & !got;
+            empty_slot = sel(e, (t * SLOTS_PER_BUCKET + s) as u64, empty_slot);
+            got |= e;
+        }
     }
     let found = barrier(found);
     let created = barrier(!found & mode.create & has_space);
@@ -364,11 +381,17 @@ fn index_kernel(
     let active = found | created;
     let target = sel(found, hit_slot, empty_slot);
     let keep = !mode.remove;
-    for (s, slot) in buf.chunks_exact_mut(slot_words).enumerate() {
-        let w = barrier(eq_mask(s as u64, target) & active & mode.write);
-        slot[0] = sel(w, keep & 1, slot[0]);
-        for (d, k) in slot[1..].iter_mut().zip(key) {
-            *d = sel(w, *k & keep, *d);
+    for (t, bucket) in buf.chunks_exact_mut(bw).enumerate() {
+        let (bits, slots) = bucket.split_at_mut(1);
+        for (s, slot) in slots.chunks_exact_mut(kw).enumerate() {
+            let w =
+                barrier(eq_mask((t * SLOTS_PER_BUCKET + s) as u64, target) & active & mode.write);
+            // The slot's bit becomes 1 (set) or 0 (remove) where `w`, stays otherwise.
+            let bit = 1u64 << s;
+            bits[0] = sel(w, (bits[0] & !bit) | (bit & keep), bits[0]);
+            for (d, k) in slot.iter_mut().zip(key) {
+                *d = sel(w, *k & keep, *d);
+            }
         }
     }
     let table = target / SLOTS_PER_BUCKET as u64;
