@@ -29,7 +29,7 @@ use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 use serde_json::json;
 
-use crate::{emit, get, round2, Args};
+use crate::{emit, get, round2, round5, Args};
 
 /// The value of each of the wallet's TxOuts.
 const AMOUNT: u64 = 1_000_000;
@@ -344,12 +344,12 @@ async fn balance_check_in(
         "ledger_txouts": txouts,
         "wallet_txouts": wallet_txouts,
         "blocks": blocks,
-        "seconds": round2(fresh_s * 1e3) / 1e3,
+        "seconds": round5(fresh_s),
         "round_trips": fresh.round_trips,
         "bytes": fresh.bytes_sent + fresh.bytes_received,
         "bytes_sent": fresh.bytes_sent,
         "bytes_received": fresh.bytes_received,
-        "incremental_seconds": round2(again_s * 1e3) / 1e3,
+        "incremental_seconds": round5(again_s),
         "incremental_round_trips": total.round_trips - fresh.round_trips,
         "incremental_bytes": (total.bytes_sent + total.bytes_received)
             - (fresh.bytes_sent + fresh.bytes_received),
@@ -402,7 +402,7 @@ pub fn view_key_scan(args: &Args) -> Result<(), String> {
             "workload": "view-key-scan",
             "ledger_txouts": txouts,
             "wallet_txouts": wallet_txouts,
-            "seconds": round2(secs * 1e3) / 1e3,
+            "seconds": round5(secs),
             "txouts_per_s": round2(txouts as f64 / secs),
         }));
         Ok(())

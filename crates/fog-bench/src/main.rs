@@ -105,6 +105,12 @@ fn round2(x: f64) -> f64 {
     (x * 100.0).round() / 100.0
 }
 
+/// Rounds to five decimals (seconds to 10 µs), dividing an integer-valued float so that the
+/// JSON shows the short decimal.
+fn round5(x: f64) -> f64 {
+    (x * 1e5).round() / 1e5
+}
+
 fn emit(mut v: Value) {
     if let Some(m) = v.as_object_mut() {
         m.insert(
