@@ -51,7 +51,7 @@ fn parse_args(rest: &[String]) -> Result<Args, String> {
             .strip_prefix("--")
             .ok_or_else(|| format!("unexpected argument {a}"))?;
         // Flags without a value.
-        if name == "max-load" {
+        if name == "max-load" || name == "no-workers" {
             out.insert(name.to_string(), "true".to_string());
             continue;
         }
@@ -82,6 +82,21 @@ fn peak_rss_mib() -> Option<f64> {
 fn thread_cpu_ns() -> Option<u64> {
     let s = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
     s.split_whitespace().next()?.parse().ok()
+}
+
+/// On-CPU nanoseconds of this process's live threads whose name starts with `prefix`
+/// (e.g. the view enclave's partition workers), from `/proc/self/task/*/schedstat`.
+fn named_threads_cpu_ns(prefix: &str) -> Option<u64> {
+    let mut total = 0u64;
+    for task in std::fs::read_dir("/proc/self/task").ok()? {
+        let dir = task.ok()?.path();
+        let name = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
+        if name.trim_end().starts_with(prefix) {
+            let s = std::fs::read_to_string(dir.join("schedstat")).ok()?;
+            total += s.split_whitespace().next()?.parse::<u64>().ok()?;
+        }
+    }
+    Some(total)
 }
 
 fn cpu_mean_us(start: Option<u64>, ops: usize) -> Value {
@@ -512,7 +527,7 @@ fn ct_timing(args: &Args) -> Result<(), String> {
 
 fn main() -> ExitCode {
     let argv: Vec<String> = std::env::args().collect();
-    let usage = "usage: fog-bench <oram|map|stash-sim|map-load-sim|ct-timing|ingest|ingest-breakdown|tx-validate|ledger-append|membership-proof|key-image-check> [--option value ...]";
+    let usage = "usage: fog-bench <oram|map|stash-sim|map-load-sim|ct-timing|ingest|ingest-breakdown|tx-validate|ledger-append|membership-proof|view-query|view-load|balance-check|view-key-scan|key-image-check> [--option value ...]";
     let Some(workload) = argv.get(1) else {
         eprintln!("{usage}");
         return ExitCode::from(2);

@@ -59,16 +59,19 @@ fn config(records: u64, partitions: usize) -> ViewConfig {
     }
 }
 
-/// `view-query --records N --batch K [--threads T[,T2...]] [--partitions P] [--queries Q]
-/// [--capacity C] [--seed S]`: fills a view store of P partitions (default the largest T) with
-/// N records (C slots per partition; default 1.25·N/P rounded up to a power of two), then for
-/// each thread count T, T threads each send Q
-/// batches of K keys (half stored, half absent). `keys_per_s` counts the client's keys (not
+/// `view-query --records N --batch K[,K2...] [--threads T[,T2...]] [--partitions P]
+/// [--queries Q] [--capacity C] [--no-workers] [--seed S]`: fills a view store of P partitions (default the
+/// largest T) with N records (C slots per partition; default 1.25·N/P rounded up to a power of
+/// two), then for each batch size K and thread count T (one JSON line each, all over the same
+/// filled store), T threads each send Q batches of K keys (half stored, half absent). `keys_per_s` counts the client's keys (not
 /// padding); `keys_per_s_per_core` divides by min(T, cores); `keys_per_cpu_s` divides by the
 /// query threads' on-CPU time.
 pub fn view_query(args: &Args) -> Result<(), String> {
     let records: u64 = get(args, "records", Some(1 << 20))?;
-    let batch: usize = get(args, "batch", Some(256))?;
+    let batches: Vec<usize> = get::<String>(args, "batch", Some("256".into()))?
+        .split(',')
+        .map(|b| b.trim().parse().map_err(|_| format!("bad --batch {b}")))
+        .collect::<Result<_, String>>()?;
     // `--threads 1,2` measures each count over the same filled store.
     let thread_counts: Vec<usize> = get::<String>(args, "threads", Some("1".into()))?
         .split(',')
@@ -78,7 +81,10 @@ pub fn view_query(args: &Args) -> Result<(), String> {
     let partitions: usize = get(args, "partitions", Some(threads))?;
     let queries: usize = get(args, "queries", Some(40))?;
     let seed: u64 = get(args, "seed", Some(1))?;
-    if batch == 0 || batch > fog_enclave::view_enclave::MAX_SEARCH_KEYS {
+    if batches
+        .iter()
+        .any(|&b| b == 0 || b > fog_enclave::view_enclave::MAX_SEARCH_KEYS)
+    {
         return Err("--batch must be between 1 and 4096".into());
     }
     if thread_counts.contains(&0) || partitions == 0 {
@@ -90,6 +96,11 @@ pub fn view_query(args: &Args) -> Result<(), String> {
     }
     let enclave: Arc<Enclave> =
         Arc::new(build_enclave(responder(seed)?, &cfg).map_err(|e| e.to_string())?);
+    // As `fogd view` runs it: one worker thread per partition (`--no-workers`: the client
+    // threads search every partition themselves, taking turns on the partition locks).
+    if !args.contains_key("no-workers") {
+        enclave.start_workers();
+    }
     let mut rng = ChaCha20Rng::seed_from_u64(seed);
     let fill = Instant::now();
     let mut stored: Vec<[u8; 16]> = Vec::new();
@@ -109,19 +120,22 @@ pub fn view_query(args: &Args) -> Result<(), String> {
         }
     }
     let fill_s = fill.elapsed().as_secs_f64();
-    for threads in thread_counts {
-        query_round(
-            &enclave,
-            &stored,
-            threads,
-            partitions,
-            batch,
-            queries,
-            seed,
-            records,
-            fill_s,
-            cfg.capacity_per_partition,
-        )?;
+    for &batch in &batches {
+        for &threads in &thread_counts {
+            query_round(
+                &enclave,
+                &stored,
+                threads,
+                partitions,
+                batch,
+                queries,
+                seed,
+                records,
+                fill_s,
+                cfg.capacity_per_partition,
+                partitions > 1 && !args.contains_key("no-workers"),
+            )?;
+        }
     }
     Ok(())
 }
@@ -139,7 +153,10 @@ fn query_round(
     records: u64,
     fill_s: f64,
     capacity_per_partition: u64,
+    workers: bool,
 ) -> Result<(), String> {
+    // Thread names are cut to 15 bytes in /proc: "view-partition-".
+    let workers0 = crate::named_threads_cpu_ns("view-partition");
     let start = Instant::now();
     let latencies: Vec<(Vec<f64>, u64)> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..threads)
@@ -181,11 +198,20 @@ fn query_round(
             .map(|h| h.join().map_err(|_| "thread panicked".to_string())?)
             .collect::<Result<Vec<(Vec<f64>, u64)>, String>>()
     })?;
-    let cpu_s = latencies.iter().map(|(_, c)| *c).sum::<u64>() as f64 / 1e9;
+    let worker_ns = match (workers0, crate::named_threads_cpu_ns("view-partition")) {
+        (Some(a), Some(b)) => b.saturating_sub(a),
+        _ => 0,
+    };
+    let cpu_s = (latencies.iter().map(|(_, c)| *c).sum::<u64>() + worker_ns) as f64 / 1e9;
     let latencies: Vec<f64> = latencies.into_iter().flat_map(|(l, _)| l).collect();
     let wall = start.elapsed().as_secs_f64();
     let keys = (threads * queries * batch) as f64;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let busy = if workers {
+        threads.max(partitions)
+    } else {
+        threads
+    };
     let mut lat = latencies;
     let (median, p99) = stats(&mut lat);
     let k = padded_batch(batch);
@@ -198,14 +224,18 @@ fn query_round(
         "threads": threads,
         "partitions": partitions,
         "keys_per_s": round2(keys / wall),
-        "keys_per_s_per_core": round2(keys / wall / threads.min(cores) as f64),
-        // Keys per second of on-CPU time of the query threads: the per-core rate with time
-        // spent preempted by other processes left out (use it on a busy machine).
+        // Divided by the cores the search could use: the client threads, or the partition
+        // workers when they run (the client threads then mostly wait for them).
+        "keys_per_s_per_core": round2(keys / wall / busy.min(cores) as f64),
+        // Keys per second of on-CPU time of the query threads and the partition workers: the
+        // per-core rate with time spent preempted by other processes left out (use it on a
+        // busy machine).
         "keys_per_cpu_s": if cpu_s > 0.0 { round2(keys / cpu_s) } else { 0.0 },
         "batch_median_ms": round2(median),
         "batch_p99_ms": round2(p99),
         "fill_s": round2(fill_s),
         "capacity_per_partition": capacity_per_partition,
+        "partition_workers": workers,
     }));
     Ok(())
 }

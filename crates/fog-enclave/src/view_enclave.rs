@@ -5,7 +5,9 @@
 //! A record goes to partition `PRF(k, search key) mod P`, with `k` drawn inside the enclave.
 //! Each partition is a [`ViewStore`] behind its own lock, so `P` queries (or the partitions
 //! of one query) run on `P` cores at once; MobileCoin's store serialises everything behind
-//! one lock.
+//! one lock. With [`ViewEnclave::start_workers`] each partition is searched by its own
+//! thread, so one query's partitions run in parallel and a partition's hot tree levels stay
+//! in one core's cache.
 //!
 //! What the host sees of a query must not depend on which keys it holds, so a batch of `n`
 //! keys is first padded to `K` = the next power of two, and every partition then answers
@@ -34,7 +36,7 @@
 use alloc::vec;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{mpsc, Arc, Mutex, MutexGuard, OnceLock, PoisonError, Weak};
 
 use fog_attest::{wire::NonceMessage, EnclaveResponder, SessionLimits, UnixSeconds};
 use fog_crypto::hash::blake2b256;
@@ -100,6 +102,16 @@ pub struct ViewEnclave<F: StoreFactory, M> {
     partition_key: Zeroizing<[u8; 32]>,
     rotor: AtomicUsize,
     padded_keys: AtomicU64,
+    /// One job queue per partition once [`ViewEnclave::start_workers`] ran.
+    workers: OnceLock<Vec<Mutex<mpsc::Sender<Job>>>>,
+}
+
+/// A partition's share of one search: its slots, which of them are real, and where to answer
+/// (with the partition's index, so answers can be put back in order).
+struct Job {
+    slots: Vec<[u8; SEARCH_KEY_LEN]>,
+    real: Vec<Choice>,
+    reply: mpsc::Sender<(usize, Result<Vec<FixedSearchResult>, ViewError>)>,
 }
 
 impl<F: StoreFactory, M> core::fmt::Debug for ViewEnclave<F, M> {
@@ -132,7 +144,57 @@ impl<F: StoreFactory, M: RngCore + CryptoRng> ViewEnclave<F, M> {
             partition_key,
             rotor: AtomicUsize::new(0),
             padded_keys: AtomicU64::new(0),
+            workers: OnceLock::new(),
         })
+    }
+
+    /// Starts one worker thread per partition (when there are at least two); from then on
+    /// every search hands each partition's slots to that partition's worker, so the
+    /// partitions of one query are searched at the same time and each partition's hot tree
+    /// levels stay in the cache of the core its worker runs on. (Client threads that took
+    /// turns locking every partition moved each partition's working set from core to core:
+    /// with two threads the CPU time per key rose by about 60 %.) Calling it again does
+    /// nothing. The workers hold only a weak reference: they stop when the enclave is dropped.
+    ///
+    /// In simulation the enclave starts the threads; on hardware the host would lend one
+    /// thread per partition, as for [`ViewEnclave::load_records`]. What the host sees of a
+    /// query is unchanged: each partition answers the same `q` lookups.
+    pub fn start_workers(self: &Arc<Self>)
+    where
+        F: Send + Sync + 'static,
+        M: Send + Sync + 'static,
+        ViewStore<F, M>: Send,
+    {
+        if self.parts.len() < 2 {
+            return;
+        }
+        self.workers.get_or_init(|| {
+            (0..self.parts.len())
+                .map(|pi| {
+                    let (tx, rx) = mpsc::channel::<Job>();
+                    let weak: Weak<Self> = Arc::downgrade(self);
+                    std::thread::Builder::new()
+                        .name(alloc::format!("view-partition-{pi}"))
+                        .spawn(move || {
+                            while let Ok(mut job) = rx.recv() {
+                                let Some(enclave) = weak.upgrade() else {
+                                    break;
+                                };
+                                let r = lock(&enclave.parts[pi]).query_slots(&job.slots, &job.real);
+                                drop(enclave);
+                                for s in &mut job.slots {
+                                    s.fill(0);
+                                }
+                                // The searcher may have given up; nothing to do then.
+                                let _ = job.reply.send((pi, r));
+                            }
+                        })
+                        .map(|_| Mutex::new(tx))
+                })
+                .collect::<Result<Vec<_>, _>>()
+                // Without threads the searches stay on the caller's thread.
+                .unwrap_or_default()
+        });
     }
 
     /// The client sessions (handshakes, evidence).
@@ -237,7 +299,10 @@ impl<F: StoreFactory, M: RngCore + CryptoRng> ViewEnclave<F, M> {
     }
 
     /// Looks up a batch of keys (see the module docs for what the host sees). Returns one
-    /// result per slot: the client's keys' results and padding, partition by partition.
+    /// result per slot: the client's keys' results and padding, partition by partition. With
+    /// workers started ([`ViewEnclave::start_workers`]) the partitions are searched in
+    /// parallel; the slots each partition answers, and the order of the results, are the same
+    /// either way.
     pub fn search(
         &self,
         keys: &[[u8; SEARCH_KEY_LEN]],
@@ -253,22 +318,56 @@ impl<F: StoreFactory, M: RngCore + CryptoRng> ViewEnclave<F, M> {
         let mut pending = vec![Choice::from(1u8); keys.len()];
         let start = self.rotor.fetch_add(1, Ordering::Relaxed) % p;
         let mut out = Vec::with_capacity(p * q);
-        let mut slots = vec![[0u8; SEARCH_KEY_LEN]; q];
-        let mut real = vec![Choice::from(0u8); q];
+        let workers = self.workers.get().filter(|w| w.len() == p);
         loop {
+            // Deal every partition's slots first (in the same order as before), then search.
+            let mut dealt: Vec<(usize, Vec<[u8; SEARCH_KEY_LEN]>, Vec<Choice>)> =
+                Vec::with_capacity(p);
             for j in 0..p {
                 let pi = (start + j) % p;
+                let mut slots = vec![[0u8; SEARCH_KEY_LEN]; q];
+                let mut real = vec![Choice::from(0u8); q];
                 deal(keys, &part, &mut pending, pi as u64, &mut slots, &mut real);
-                out.extend(lock(&self.parts[pi]).query_slots(&slots, &real)?);
+                dealt.push((pi, slots, real));
+            }
+            match workers {
+                Some(workers) => {
+                    let (tx, rx) = mpsc::channel();
+                    for (pi, slots, real) in dealt {
+                        let job = Job {
+                            slots,
+                            real,
+                            reply: tx.clone(),
+                        };
+                        lock(&workers[pi])
+                            .send(job)
+                            .map_err(|_| ViewError::Storage)?;
+                    }
+                    drop(tx);
+                    let mut answers: Vec<Option<Vec<FixedSearchResult>>> = vec![None; p];
+                    for _ in 0..p {
+                        let (pi, r) = rx.recv().map_err(|_| ViewError::Storage)?;
+                        answers[pi] = Some(r?);
+                    }
+                    for j in 0..p {
+                        let pi = (start + j) % p;
+                        out.extend(answers[pi].take().ok_or(ViewError::Storage)?);
+                    }
+                }
+                None => {
+                    for (pi, mut slots, real) in dealt {
+                        out.extend(lock(&self.parts[pi]).query_slots(&slots, &real)?);
+                        for s in &mut slots {
+                            s.fill(0);
+                        }
+                    }
+                }
             }
             // The one declassified bit: whether some partition overflowed its quota.
             let left = pending.iter().fold(0u8, |acc, c| acc | c.unwrap_u8());
             if left == 0 {
                 break;
             }
-        }
-        for s in &mut slots {
-            s.fill(0);
         }
         Ok(out)
     }

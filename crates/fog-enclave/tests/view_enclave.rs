@@ -153,6 +153,58 @@ fn every_record_is_found_in_whichever_partition_holds_it() {
     }
 }
 
+#[test]
+fn partition_workers_answer_exactly_as_the_calling_thread_does() {
+    // Two enclaves built from the same seeds hold the same records in the same partitions;
+    // one searches on the caller's thread, the other through its partition workers. Every
+    // answer, padding included, must be the same, in the same order (the workers run the
+    // same dealt slots through the same `query_slots`, so the per-partition trace, checked
+    // on the caller's thread by the test below, is the same too).
+    let p = provider();
+    for parts in [2usize, 3] {
+        let plain = enclave(&p, vec![HeapFactory; parts], 1 << 10);
+        let pooled = std::sync::Arc::new(enclave(&p, vec![HeapFactory; parts], 1 << 10));
+        pooled.start_workers();
+        pooled.start_workers(); // a second call changes nothing
+        let recs = records(500, 40 + parts as u64);
+        plain.load_records(&recs).unwrap();
+        pooled.load_records(&recs).unwrap();
+        let mut keys: Vec<[u8; 16]> = recs
+            .iter()
+            .map(|r| r.search_key.clone().try_into().unwrap())
+            .collect();
+        keys.extend(random_keys(40, 41));
+        keys.push([0u8; 16]);
+        for batch in keys.chunks(61) {
+            let a = plain.search(batch).unwrap();
+            let b = pooled.search(batch).unwrap();
+            assert_eq!(a.len(), b.len());
+            assert!(a == b, "{parts} partitions: answers differ");
+            let found = b.iter().filter(|r| r.result_code == RESULT_FOUND).count();
+            let want = batch
+                .iter()
+                .filter(|k| recs.iter().any(|r| r.search_key == k[..]))
+                .count();
+            assert_eq!(found, want);
+        }
+        // Searches from several threads at once share the workers.
+        std::thread::scope(|scope| {
+            for t in 0..3 {
+                let pooled = &pooled;
+                let keys = &keys;
+                scope.spawn(move || {
+                    for batch in keys.chunks(50 + t) {
+                        let r = pooled.search(batch).unwrap();
+                        for key in batch.iter().filter(|k| **k != [0u8; 16]) {
+                            assert_eq!(r.iter().filter(|x| &x.search_key == key).count(), 1);
+                        }
+                    }
+                });
+            }
+        });
+    }
+}
+
 fn shapes(logs: &[TraceLog]) -> Vec<Vec<(u32, TraceOp)>> {
     logs.iter()
         .map(|l| l.take().iter().map(|e| (e.store, e.op)).collect())

@@ -70,10 +70,14 @@ impl<D> ViewServer<D> {
 impl<D: RecoveryDb> ViewServer<D> {
     /// A server over `db` and `enclave`; nothing is loaded until [`ViewServer::poll`] or
     /// [`ViewServer::run`].
+    /// With two or more partitions the enclave's partition workers are started (one thread
+    /// each; see `ViewEnclave::start_workers`).
     pub fn new(db: Arc<D>, enclave: Enclave, config: ViewConfig) -> Self {
+        let enclave = Arc::new(enclave);
+        enclave.start_workers();
         Self {
             db,
-            enclave: Arc::new(enclave),
+            enclave,
             state: Mutex::new(State::default()),
             config,
             queries: AtomicU64::new(0),
