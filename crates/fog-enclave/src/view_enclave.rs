@@ -40,15 +40,15 @@ use std::sync::{mpsc, Arc, Mutex, MutexGuard, OnceLock, PoisonError, Weak};
 
 use fog_attest::{wire::NonceMessage, EnclaveResponder, SessionLimits, UnixSeconds};
 use fog_crypto::hash::blake2b256;
-use fog_oram::ct::{ct_eq_u64, ct_lt_u64};
+use fog_oram::ct::{cswap_u64, ct_eq_u64, ct_lt_u64, mask_from_choice};
 use fog_oram::StoreFactory;
 use fog_transaction::wire::ETxOutRecord;
 use fog_types::view::{FixedTxOutSearchResult, QueryRequest, QueryResponse};
 use prost::Message as _;
 use rand_core::{CryptoRng, RngCore};
-use subtle::{Choice, ConditionallySelectable};
+use subtle::Choice;
 use thiserror::Error;
-use zeroize::Zeroizing;
+use zeroize::{Zeroize, Zeroizing};
 
 use crate::sessions::{ClientSessions, SessionError};
 use crate::view::{FixedSearchResult, ViewError, ViewStore, SEARCH_KEY_LEN};
@@ -412,7 +412,15 @@ impl<F: StoreFactory, M: RngCore + CryptoRng> ViewEnclave<F, M> {
 
 /// Deals the pending keys of partition `pi` into `slots` (at most `slots.len()` of them, in
 /// order), marking them `real` and no longer pending; every other slot becomes padding.
-/// Constant time: each key is offered to every slot with a conditional move.
+///
+/// Constant time, by oblivious compaction: each key of the partition is marked and given its
+/// distance `d` to the left (the number of unmarked keys before it), then in round `j` every
+/// marked key whose `d` has bit `j` set is swapped `2^j` places left, for `j` = 0, 1, … while
+/// `2^j` < n. Marked keys keep their order and never land on one another (after rounds
+/// `0..j` a key has moved `d mod 2^j`; for marked keys `a` < `b` the gap `b − a` exceeds
+/// `d_b − d_a`, which is at least the difference of their moves), so the partition's keys
+/// end up first, in order. Every round swaps every position with a mask: n·log n swaps of
+/// four words, instead of offering every key to every slot (n·q moves).
 fn deal(
     keys: &[[u8; SEARCH_KEY_LEN]],
     part: &[u64],
@@ -421,23 +429,53 @@ fn deal(
     slots: &mut [[u8; SEARCH_KEY_LEN]],
     real: &mut [Choice],
 ) {
-    for (s, r) in slots.iter_mut().zip(real.iter_mut()) {
-        s.fill(0);
-        *r = Choice::from(0u8);
-    }
+    let n = keys.len();
     let q = slots.len() as u64;
+    // Entry: key words, mark mask, distance.
+    let mut entries: Vec<[u64; 4]> = Vec::with_capacity(n);
     let mut count = 0u64;
-    for ((key, &kp), pend) in keys.iter().zip(part).zip(pending.iter_mut()) {
-        let take = ct_eq_u64(kp, pi) & *pend & ct_lt_u64(count, q);
-        for (idx, (slot, r)) in slots.iter_mut().zip(real.iter_mut()).enumerate() {
-            let hit = take & ct_eq_u64(idx as u64, count);
-            for (d, s) in slot.iter_mut().zip(key) {
-                d.conditional_assign(s, hit);
-            }
-            *r |= hit;
-        }
+    for (i, ((key, &kp), pend)) in keys.iter().zip(part).zip(pending.iter_mut()).enumerate() {
+        let mark = ct_eq_u64(kp, pi) & *pend;
+        let m = mask_from_choice(mark);
+        let take = mark & ct_lt_u64(count, q);
         *pend &= !take;
-        count += u64::from(take.unwrap_u8());
+        let mut lo = [0u8; 8];
+        let mut hi = [0u8; 8];
+        lo.copy_from_slice(&key[..8]);
+        hi.copy_from_slice(&key[8..]);
+        entries.push([
+            u64::from_le_bytes(lo),
+            u64::from_le_bytes(hi),
+            m,
+            (i as u64).wrapping_sub(count) & m,
+        ]);
+        count += m & 1;
+    }
+    let mut step = 1usize;
+    let mut bit = 0u32;
+    while step < n {
+        for x in step..n {
+            let (left, right) = entries.split_at_mut(x);
+            let (a, b) = (&mut left[x - step], &mut right[0]);
+            let c = Choice::from(((b[2] & (b[3] >> bit)) & 1) as u8);
+            for (u, v) in a.iter_mut().zip(b.iter_mut()) {
+                cswap_u64(c, u, v);
+            }
+        }
+        step <<= 1;
+        bit += 1;
+    }
+    for (i, (slot, r)) in slots.iter_mut().zip(real.iter_mut()).enumerate() {
+        // `i < n` is public (batch sizes are); `i < count` is not.
+        let e = entries.get(i).copied().unwrap_or([0; 4]);
+        let is_real = ct_lt_u64(i as u64, count) & Choice::from((e[2] & 1) as u8);
+        let m = mask_from_choice(is_real);
+        slot[..8].copy_from_slice(&(e[0] & m).to_le_bytes());
+        slot[8..].copy_from_slice(&(e[1] & m).to_le_bytes());
+        *r = is_real;
+    }
+    for e in &mut entries {
+        e.zeroize();
     }
 }
 
@@ -445,4 +483,74 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // A poisoned partition is one whose ORAM failed mid-operation; the store itself is
     // poisoned then too and refuses further use, so the guard is safe to hand out.
     m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand_chacha::rand_core::SeedableRng;
+    use rand_chacha::ChaCha20Rng;
+
+    /// The obvious dealing: the first `q` pending keys of the partition, in order.
+    fn reference(
+        keys: &[[u8; SEARCH_KEY_LEN]],
+        part: &[u64],
+        pending: &mut [bool],
+        pi: u64,
+        q: usize,
+    ) -> Vec<Option<[u8; SEARCH_KEY_LEN]>> {
+        let mut out = Vec::new();
+        for ((k, &p), pend) in keys.iter().zip(part).zip(pending.iter_mut()) {
+            if p == pi && *pend && out.len() < q {
+                out.push(Some(*k));
+                *pend = false;
+            }
+        }
+        out.resize(q, None);
+        out
+    }
+
+    #[test]
+    fn dealing_matches_the_obvious_one_including_overflow() {
+        let mut rng = ChaCha20Rng::seed_from_u64(3);
+        for n in [0usize, 1, 2, 3, 7, 8, 33, 100, 257] {
+            for parts in [1u64, 2, 3, 5] {
+                for q in [0usize, 1, 4, n / 3 + 1, n] {
+                    let keys: Vec<[u8; SEARCH_KEY_LEN]> = (0..n)
+                        .map(|_| {
+                            let mut k = [0u8; SEARCH_KEY_LEN];
+                            rng.fill_bytes(&mut k);
+                            k
+                        })
+                        .collect();
+                    // Skewed partitions, so that some overflow their quota.
+                    let part: Vec<u64> = (0..n)
+                        .map(|_| (rng.next_u64() % (parts * 2)).min(parts - 1))
+                        .collect();
+                    let mut pending: Vec<Choice> = (0..n)
+                        .map(|_| Choice::from((rng.next_u32() % 4 != 0) as u8))
+                        .collect();
+                    let mut pend_ref: Vec<bool> = pending.iter().map(|c| bool::from(*c)).collect();
+                    for round in 0..2 {
+                        for pi in 0..parts {
+                            let want = reference(&keys, &part, &mut pend_ref, pi, q);
+                            let mut slots = vec![[0xAAu8; SEARCH_KEY_LEN]; q];
+                            let mut real = vec![Choice::from(1u8); q];
+                            deal(&keys, &part, &mut pending, pi, &mut slots, &mut real);
+                            for (i, w) in want.iter().enumerate() {
+                                assert_eq!(
+                                    bool::from(real[i]),
+                                    w.is_some(),
+                                    "{n} {parts} {q} {round} {pi} {i}"
+                                );
+                                assert_eq!(slots[i], w.unwrap_or([0u8; SEARCH_KEY_LEN]));
+                            }
+                            let got: Vec<bool> = pending.iter().map(|c| bool::from(*c)).collect();
+                            assert_eq!(got, pend_ref);
+                        }
+                    }
+                }
+            }
+        }
+    }
 }
