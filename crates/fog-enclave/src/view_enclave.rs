@@ -12,8 +12,8 @@
 //! What the host sees of a query must not depend on which keys it holds, so a batch of `n`
 //! keys is first padded to `K` = the next power of two, and every partition then answers
 //! exactly `q(K, P)` slots ([`partition_quota`]: `K/P` plus six standard deviations of the
-//! binomial spread, plus 2). The keys are dealt into the partitions' slot lists with
-//! constant-time moves (each key is offered to every slot of every list); unused slots are
+//! binomial spread, plus 2). The keys are dealt into the partitions' slot lists by an
+//! oblivious compaction (masked swaps at public positions, see `deal`); unused slots are
 //! padding lookups of the all-zero key, which are indistinguishable in the ORAM trace. The
 //! host therefore sees `P` lists of `q` lookups for every query of padded size `K`.
 //!
