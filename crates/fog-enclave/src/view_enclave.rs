@@ -104,12 +104,17 @@ pub struct ViewEnclave<F: StoreFactory, M> {
     padded_keys: AtomicU64,
     /// One job queue per partition once [`ViewEnclave::start_workers`] ran.
     workers: OnceLock<Vec<Mutex<mpsc::Sender<Job>>>>,
+    /// Partition jobs the workers answered (public: the host lends the threads).
+    worker_jobs: AtomicU64,
 }
+
+/// One partition's slot list of a search: the client's keys, wiped on drop.
+type Slots = Zeroizing<Vec<[u8; SEARCH_KEY_LEN]>>;
 
 /// A partition's share of one search: its slots, which of them are real, and where to answer
 /// (with the partition's index, so answers can be put back in order).
 struct Job {
-    slots: Vec<[u8; SEARCH_KEY_LEN]>,
+    slots: Slots,
     real: Vec<Choice>,
     reply: mpsc::Sender<(usize, Result<Vec<FixedSearchResult>, ViewError>)>,
 }
@@ -145,6 +150,7 @@ impl<F: StoreFactory, M: RngCore + CryptoRng> ViewEnclave<F, M> {
             rotor: AtomicUsize::new(0),
             padded_keys: AtomicU64::new(0),
             workers: OnceLock::new(),
+            worker_jobs: AtomicU64::new(0),
         })
     }
 
@@ -176,16 +182,22 @@ impl<F: StoreFactory, M: RngCore + CryptoRng> ViewEnclave<F, M> {
                     std::thread::Builder::new()
                         .name(alloc::format!("view-partition-{pi}"))
                         .spawn(move || {
-                            while let Ok(mut job) = rx.recv() {
+                            while let Ok(job) = rx.recv() {
                                 let Some(enclave) = weak.upgrade() else {
                                     break;
                                 };
-                                let r = lock(&enclave.parts[pi]).query_slots(&job.slots, &job.real);
+                                // A panic inside the store (a bug) answers `Storage` instead
+                                // of leaving the searcher without a reply; the store then
+                                // refuses further use, as after any ORAM failure.
+                                let r =
+                                    std::panic::catch_unwind(core::panic::AssertUnwindSafe(|| {
+                                        lock(&enclave.parts[pi]).query_slots(&job.slots, &job.real)
+                                    }))
+                                    .unwrap_or(Err(ViewError::Storage));
+                                enclave.worker_jobs.fetch_add(1, Ordering::Relaxed);
                                 drop(enclave);
-                                for s in &mut job.slots {
-                                    s.fill(0);
-                                }
-                                // The searcher may have given up; nothing to do then.
+                                // The searcher may have given up; nothing to do then. The
+                                // slots are wiped when the job drops.
                                 let _ = job.reply.send((pi, r));
                             }
                         })
@@ -195,6 +207,15 @@ impl<F: StoreFactory, M: RngCore + CryptoRng> ViewEnclave<F, M> {
                 // Without threads the searches stay on the caller's thread.
                 .unwrap_or_default()
         });
+    }
+
+    /// Whether partition workers run ([`ViewEnclave::start_workers`]), and how many partition
+    /// jobs they have answered.
+    pub fn worker_jobs(&self) -> Option<u64> {
+        self.workers
+            .get()
+            .filter(|w| !w.is_empty())
+            .map(|_| self.worker_jobs.load(Ordering::Relaxed))
     }
 
     /// The client sessions (handshakes, evidence).
@@ -321,11 +342,11 @@ impl<F: StoreFactory, M: RngCore + CryptoRng> ViewEnclave<F, M> {
         let workers = self.workers.get().filter(|w| w.len() == p);
         loop {
             // Deal every partition's slots first (in the same order as before), then search.
-            let mut dealt: Vec<(usize, Vec<[u8; SEARCH_KEY_LEN]>, Vec<Choice>)> =
-                Vec::with_capacity(p);
+            // Slot lists hold the client's keys: wiped on drop, on every path.
+            let mut dealt: Vec<(usize, Slots, Vec<Choice>)> = Vec::with_capacity(p);
             for j in 0..p {
                 let pi = (start + j) % p;
-                let mut slots = vec![[0u8; SEARCH_KEY_LEN]; q];
+                let mut slots = Zeroizing::new(vec![[0u8; SEARCH_KEY_LEN]; q]);
                 let mut real = vec![Choice::from(0u8); q];
                 deal(keys, &part, &mut pending, pi as u64, &mut slots, &mut real);
                 dealt.push((pi, slots, real));
@@ -355,11 +376,8 @@ impl<F: StoreFactory, M: RngCore + CryptoRng> ViewEnclave<F, M> {
                     }
                 }
                 None => {
-                    for (pi, mut slots, real) in dealt {
+                    for (pi, slots, real) in dealt {
                         out.extend(lock(&self.parts[pi]).query_slots(&slots, &real)?);
-                        for s in &mut slots {
-                            s.fill(0);
-                        }
                     }
                 }
             }
@@ -449,6 +467,8 @@ fn deal(
             m,
             (i as u64).wrapping_sub(count) & m,
         ]);
+        lo.zeroize();
+        hi.zeroize();
         count += m & 1;
     }
     let mut step = 1usize;
@@ -467,12 +487,13 @@ fn deal(
     }
     for (i, (slot, r)) in slots.iter_mut().zip(real.iter_mut()).enumerate() {
         // `i < n` is public (batch sizes are); `i < count` is not.
-        let e = entries.get(i).copied().unwrap_or([0; 4]);
+        let mut e = entries.get(i).copied().unwrap_or([0; 4]);
         let is_real = ct_lt_u64(i as u64, count) & Choice::from((e[2] & 1) as u8);
         let m = mask_from_choice(is_real);
         slot[..8].copy_from_slice(&(e[0] & m).to_le_bytes());
         slot[8..].copy_from_slice(&(e[1] & m).to_le_bytes());
         *r = is_real;
+        e.zeroize();
     }
     for e in &mut entries {
         e.zeroize();
@@ -515,7 +536,7 @@ mod tests {
         let mut rng = ChaCha20Rng::seed_from_u64(3);
         for n in [0usize, 1, 2, 3, 7, 8, 33, 100, 257] {
             for parts in [1u64, 2, 3, 5] {
-                for q in [0usize, 1, 4, n / 3 + 1, n] {
+                for q in [0usize, 1, 4, n / 3 + 1, n, n + 1, padded_batch(n)] {
                     let keys: Vec<[u8; SEARCH_KEY_LEN]> = (0..n)
                         .map(|_| {
                             let mut k = [0u8; SEARCH_KEY_LEN];

@@ -187,6 +187,24 @@ fn partition_workers_answer_exactly_as_the_calling_thread_does() {
                 .count();
             assert_eq!(found, want);
         }
+        assert!(pooled.worker_jobs().unwrap() > 0, "the workers answered");
+        assert_eq!(plain.worker_jobs(), None);
+        // One key 64 times: all in one partition, more than its quota (59 of 64 slots with two
+        // partitions), so a second round runs, through the workers as on the caller's thread.
+        let repeated = vec![keys[0]; 64];
+        let before = pooled.worker_jobs().unwrap();
+        let a = plain.search(&repeated).unwrap();
+        let b = pooled.search(&repeated).unwrap();
+        assert!(a == b, "{parts} partitions: overflow answers differ");
+        assert!(
+            a.len() > parts * partition_quota(64, parts),
+            "a second round ran"
+        );
+        assert_eq!(
+            b.iter().filter(|r| r.result_code == RESULT_FOUND).count(),
+            64
+        );
+        assert_eq!(pooled.worker_jobs().unwrap() - before, 2 * parts as u64);
         // Searches from several threads at once share the workers.
         std::thread::scope(|scope| {
             for t in 0..3 {
