@@ -301,7 +301,12 @@ pub fn view_load(args: &Args) -> Result<(), String> {
         let server = ViewServer::new(Arc::new(db), enclave, cfg.clone());
         let start = Instant::now();
         let loaded = server
-            .poll_with_progress(|n| eprintln!("view-load: {n} records loaded"))
+            .poll_with_progress(|n| {
+                eprintln!(
+                    "view-load: {n} records loaded ({:.1} s)",
+                    start.elapsed().as_secs_f64()
+                )
+            })
             .await
             .map_err(|e| e.to_string())?;
         let secs = start.elapsed().as_secs_f64();
