@@ -7,11 +7,11 @@
 
 mod common;
 
-use std::{sync::Arc, time::Duration};
+use std::time::Duration;
 
 use common::system::{
-    listener, open_ingest, provider, run_ingest, start_fog_ledger, start_report, start_view,
-    Checked, FEE, MOB,
+    listener, open_ingest, provider, run_ingest, start_fog_ledger, start_node, start_report,
+    start_view, write_funded_origin, Checked, FEE, MOB,
 };
 use fog_account::AccountKey;
 use fog_attest::FogEnclave;
@@ -21,7 +21,6 @@ use fog_client::{
     Transport,
 };
 use fog_ledger_db::LedgerDb;
-use fog_node::{write_origin_block, Node, NodeConfig};
 use fog_recovery_db::SqliteRecoveryDb;
 use fog_report_server::authority::new_authority;
 use fog_transaction::{Amount, TokenId};
@@ -47,32 +46,12 @@ async fn fog_users_pay_each_other_and_every_balance_is_exact() {
     let db = SqliteRecoveryDb::open(dir.path().join("recovery.db")).unwrap();
     let ingest = open_ingest(&ledger, &db, &dir.path().join("ingest")).await;
     let ingress = ingest.ingress_public_key();
-    let mut funding: Vec<_> = (0..4)
-        .map(|_| {
-            (
-                alice.default_subaddress(),
-                Amount::new(10 * MOB, TokenId::MOB),
-            )
-        })
-        .collect();
-    for _ in 0..30 {
-        let stranger = AccountKey::random(&mut rng).default_subaddress();
-        funding.push((stranger, Amount::new(MOB, TokenId::MOB)));
-    }
-    write_origin_block(&ledger, &funding, Some(&ingress), &mut rng).unwrap();
+    write_funded_origin(&ledger, &alice, &ingress, &mut rng);
     let _ingest = run_ingest(ingest);
 
     // The node.
-    let node = Arc::new(
-        Node::new(
-            ledger.clone(),
-            NodeConfig::default().with_block_interval(Duration::from_millis(100)),
-        )
-        .unwrap(),
-    );
-    let (node_listener, node_addr) = listener().await;
-    tokio::spawn(fog_node::serve(node_listener, Arc::clone(&node)));
-    std::mem::forget(node.start_block_cutter());
+    let (_node, node_addr, cutter) = start_node(&ledger).await;
+    std::mem::forget(cutter);
 
     // View, fog ledger, and report (the ingest enclave's evidence binding the ingress key).
     let (view_provider, view_verifier) = provider(1, FogEnclave::View);

@@ -11,11 +11,11 @@
 
 mod common;
 
-use std::{sync::Arc, time::Duration};
+use std::time::Duration;
 
 use common::system::{
-    listener, open_ingest, provider, rebind, run_ingest, start_fog_ledger, start_report,
-    start_view, wait_until, Checked, FEE, MOB,
+    listener, open_ingest, provider, rebind, run_ingest, start_fog_ledger, start_node,
+    start_report, start_view, wait_until, write_funded_origin, Checked, FEE, MOB,
 };
 use fog_account::AccountKey;
 use fog_api::fog_node::{LedgerInfo, SubmitTxResponse, SubmitTxResult};
@@ -26,7 +26,6 @@ use fog_client::{
 };
 use fog_crypto::CompressedRistrettoPublic;
 use fog_ledger_db::LedgerDb;
-use fog_node::{write_origin_block, Node, NodeConfig};
 use fog_recovery_db::{RecoveryDb, SqliteRecoveryDb};
 use fog_report_server::authority::new_authority;
 use fog_transaction::{wire::Tx, Amount, TokenId};
@@ -116,32 +115,11 @@ async fn balances_stay_exact_across_a_restart_of_ingest_view_and_fog_ledger() {
     let ingest = open_ingest(&ledger, &db, &state_dir).await;
     let ingress = ingest.ingress_public_key();
     let ingress_key = CompressedRistrettoPublic::from(&ingress);
-    let mut funding: Vec<_> = (0..4)
-        .map(|_| {
-            (
-                alice.default_subaddress(),
-                Amount::new(10 * MOB, TokenId::MOB),
-            )
-        })
-        .collect();
-    for _ in 0..30 {
-        let stranger = AccountKey::random(&mut rng).default_subaddress();
-        funding.push((stranger, Amount::new(MOB, TokenId::MOB)));
-    }
-    write_origin_block(&ledger, &funding, Some(&ingress), &mut rng).unwrap();
+    write_funded_origin(&ledger, &alice, &ingress, &mut rng);
     let ingest_running = run_ingest(ingest);
 
     // The node, up for the whole test.
-    let node = Arc::new(
-        Node::new(
-            ledger.clone(),
-            NodeConfig::default().with_block_interval(Duration::from_millis(100)),
-        )
-        .unwrap(),
-    );
-    let (node_listener, node_addr) = listener().await;
-    tokio::spawn(fog_node::serve(node_listener, Arc::clone(&node)));
-    let _cutter = node.start_block_cutter();
+    let (_node, node_addr, _cutter) = start_node(&ledger).await;
 
     // View, fog ledger and report.
     let (view_provider, view_verifier) = provider(1, FogEnclave::View);

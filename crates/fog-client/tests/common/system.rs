@@ -22,9 +22,10 @@ use fog_crypto::RistrettoPublic;
 use fog_ingest_server::{IngestConfig, IngestServer, NoEvidence, StateDir};
 use fog_ledger_db::LedgerDb;
 use fog_ledger_server::{LedgerServer, LedgerServerConfig};
+use fog_node::{write_origin_block, BlockCutter, Node, NodeConfig};
 use fog_recovery_db::SqliteRecoveryDb;
 use fog_report_server::{authority::AuthorityFiles, InMemoryReportSource, SigningConfig};
-use fog_transaction::{validation::MOB_MINIMUM_FEE, KeyImage};
+use fog_transaction::{validation::MOB_MINIMUM_FEE, Amount, KeyImage, TokenId};
 use fog_view_server::{build_enclave, ViewConfig, ViewServer, ViewService};
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
@@ -33,6 +34,40 @@ use tonic::transport::server::TcpIncoming;
 
 pub const MOB: u64 = 1_000_000_000_000;
 pub const FEE: u64 = MOB_MINIMUM_FEE;
+
+/// Writes the origin block: four 10-MOB TxOuts to `to` among 30 strangers' 1-MOB TxOuts, all
+/// with fog hints to `ingress`.
+pub fn write_funded_origin(
+    ledger: &LedgerDb,
+    to: &AccountKey,
+    ingress: &RistrettoPublic,
+    rng: &mut ChaCha20Rng,
+) {
+    let mut funding: Vec<_> = (0..4)
+        .map(|_| (to.default_subaddress(), Amount::new(10 * MOB, TokenId::MOB)))
+        .collect();
+    for _ in 0..30 {
+        let stranger = AccountKey::random(rng).default_subaddress();
+        funding.push((stranger, Amount::new(MOB, TokenId::MOB)));
+    }
+    write_origin_block(ledger, &funding, Some(ingress), rng).unwrap();
+}
+
+/// The ledger node on a port-0 listener, cutting a block every 100 ms until the returned
+/// cutter is dropped.
+pub async fn start_node(ledger: &LedgerDb) -> (Arc<Node>, SocketAddr, BlockCutter) {
+    let node = Arc::new(
+        Node::new(
+            ledger.clone(),
+            NodeConfig::default().with_block_interval(Duration::from_millis(100)),
+        )
+        .unwrap(),
+    );
+    let (node_listener, node_addr) = listener().await;
+    tokio::spawn(fog_node::serve(node_listener, Arc::clone(&node)));
+    let cutter = node.start_block_cutter();
+    (node, node_addr, cutter)
+}
 
 /// A simulated attestation provider for `enclave`, and the verifier that trusts it.
 pub fn provider(seed: u64, enclave: FogEnclave) -> (SimProvider, Verifier) {
