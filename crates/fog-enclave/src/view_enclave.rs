@@ -341,7 +341,7 @@ impl<F: StoreFactory, M: RngCore + CryptoRng> ViewEnclave<F, M> {
         let mut out = Vec::with_capacity(p * q);
         let workers = self.workers.get().filter(|w| w.len() == p);
         loop {
-            // Deal every partition's slots first (in the same order as before), then search.
+            // Deal every partition's slots first, in partition order from `start`, then search.
             // Slot lists hold the client's keys: wiped on drop, on every path.
             let mut dealt: Vec<(usize, Slots, Vec<Choice>)> = Vec::with_capacity(p);
             for j in 0..p {
