@@ -47,10 +47,11 @@ pub fn ingest_sim_identity() -> EnclaveIdentity {
     fog_attest::fog_identity(fog_attest::FogEnclave::Ingest)
 }
 
-/// Evidence from the simulation provider, binding the ingest channel key and the ingress key.
-struct SimEvidence {
-    provider: SimProvider,
-    channel: ChannelKeypair,
+/// Evidence from the simulation provider, binding the ingest channel key and the ingress key
+/// (`fogd ingest` and `fogd local-network`).
+pub(crate) struct SimEvidence {
+    pub(crate) provider: SimProvider,
+    pub(crate) channel: ChannelKeypair,
 }
 
 impl EvidenceSource for SimEvidence {
@@ -65,7 +66,7 @@ impl EvidenceSource for SimEvidence {
             }
             .encode_to_vec(),
             Err(e) => {
-                tracing::warn!("no evidence: {e}");
+                tracing::warn!("no ingest evidence: {e}");
                 Vec::new()
             }
         }

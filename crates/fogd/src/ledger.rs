@@ -36,21 +36,6 @@ pub struct LedgerArgs {
     key_image_capacity: u64,
 }
 
-async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-            return;
-        }
-    }
-    let _ = tokio::signal::ctrl_c().await;
-}
-
 /// Runs the ledger service until Ctrl-C or SIGTERM.
 pub fn run(args: LedgerArgs) -> Result<(), CliError> {
     if args.key_image_capacity == 0
@@ -130,7 +115,7 @@ pub fn run(args: LedgerArgs) -> Result<(), CliError> {
                 }
             }
         });
-        let result = fog_ledger_server::run(server, listener, shutdown_signal()).await;
+        let result = fog_ledger_server::run(server, listener, crate::shutdown_signal()).await;
         eprintln!("fogd ledger stopped");
         result.map_err(|e| failed(format!("the ledger service failed: {e}")))
     })

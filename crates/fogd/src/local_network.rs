@@ -24,18 +24,15 @@ use clap::Args;
 use fog_account::{
     b58_encode_public_address, AccountKey, CHANGE_SUBADDRESS_INDEX, DEFAULT_SUBADDRESS_INDEX,
 };
-use fog_attest::{
-    BoundEvidence, ChannelKeypair, EnclaveResponder, FogEnclave, Provider, Report, ReportData,
-    SimProvider,
-};
+use fog_attest::{ChannelKeypair, EnclaveResponder, FogEnclave, SimProvider};
 use fog_client::history::{EntryKind, Sender};
 use fog_crypto::RistrettoPublic;
-use fog_ingest_server::{admin, EvidenceSource, IngestConfig, IngestServer, StateDir};
+use fog_ingest_server::{admin, IngestConfig, IngestServer, StateDir};
 use fog_ledger_db::LedgerDb;
 use fog_ledger_server::{LedgerServer, LedgerServerConfig};
 use fog_node::{write_origin_block, Node, NodeConfig};
-use fog_recovery_db::{ReportDb, SqliteRecoveryDb};
-use fog_report_server::{ReportSource, SigningConfig};
+use fog_recovery_db::SqliteRecoveryDb;
+use fog_report_server::SigningConfig;
 use fog_transaction::{validation::MOB_MINIMUM_FEE, Amount, KeyImage, TokenId};
 use fog_view_server::{build_enclave, ViewConfig, ViewServer, ViewService};
 use fog_wallet::{
@@ -157,79 +154,6 @@ impl Paths {
     fn wallet(&self, name: &str) -> PathBuf {
         self.dir.join("wallets").join(format!("{name}.json"))
     }
-}
-
-/// Ingest's evidence: the simulated ingest identity binding the ingress key.
-struct SimIngestEvidence {
-    provider: SimProvider,
-    channel: ChannelKeypair,
-}
-
-impl EvidenceSource for SimIngestEvidence {
-    fn evidence(&self, ingress_public: &RistrettoPublic) -> Vec<u8> {
-        let custom = ingress_public.to_bytes();
-        let report_data = ReportData::bind(self.channel.public_key(), Some(&custom));
-        match self.provider.evidence(&report_data) {
-            Ok(evidence) => BoundEvidence {
-                evidence,
-                channel_key: *self.channel.public_key(),
-                custom_identity: Some(custom),
-            }
-            .encode_to_vec(),
-            Err(e) => {
-                tracing::warn!("no ingest evidence: {e}");
-                Vec::new()
-            }
-        }
-    }
-}
-
-/// The reports ingest published to the recovery DB.
-struct DbReports {
-    db: SqliteRecoveryDb,
-    runtime: tokio::runtime::Handle,
-}
-
-impl ReportSource for DbReports {
-    fn reports(&self) -> Result<Vec<Report>, fog_report_server::Error> {
-        // Called on a blocking thread, where blocking on the runtime is allowed.
-        let rows = self
-            .runtime
-            .block_on(self.db.get_all_reports())
-            .map_err(|e| {
-                tracing::warn!("recovery DB: {e}");
-                fog_report_server::Error::Source
-            })?;
-        Ok(rows
-            .into_iter()
-            .filter_map(|(id, data)| match BoundEvidence::decode(&data.evidence) {
-                Ok(evidence) => Some(Report {
-                    fog_report_id: id,
-                    evidence,
-                    pubkey_expiry: data.pubkey_expiry.0,
-                }),
-                Err(e) => {
-                    tracing::warn!(report_id = %id, "report evidence does not decode: {e}");
-                    None
-                }
-            })
-            .collect())
-    }
-}
-
-async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-            return;
-        }
-    }
-    let _ = tokio::signal::ctrl_c().await;
 }
 
 /// A future that completes when the stop signal is sent.
@@ -657,7 +581,7 @@ async fn start_services(
                 "cannot load the authority's chain and leaf key: {e}"
             ))
         })?;
-    let source = Arc::new(DbReports {
+    let source = Arc::new(crate::report::RecoveryDbReports {
         db: db.clone(),
         runtime: tokio::runtime::Handle::current(),
     });
@@ -727,7 +651,7 @@ async fn run_async(args: LocalNetworkArgs) -> Result<(), CliError> {
     let ingest_state =
         StateDir::new(paths.state()).map_err(|e| failed(format!("ingest state directory: {e}")))?;
     let channel = ChannelKeypair::generate().map_err(|e| failed(format!("channel key: {e}")))?;
-    let evidence = SimIngestEvidence {
+    let evidence = crate::ingest::SimEvidence {
         provider: SimProvider::from_quoting_key(
             quoting.clone(),
             fog_attest::fog_identity(FogEnclave::Ingest),
@@ -791,7 +715,7 @@ async fn run_async(args: LocalNetworkArgs) -> Result<(), CliError> {
         demo(&paths, &layout, &ledger).await
     } else {
         tokio::select! {
-            _ = shutdown_signal() => {}
+            _ = crate::shutdown_signal() => {}
             _ = async {
                 loop {
                     tokio::time::sleep(Duration::from_millis(500)).await;

@@ -79,6 +79,22 @@ pub(crate) enum CliError {
     Failed(String),
 }
 
+/// Resolves on Ctrl-C or SIGTERM: how every long-running `fogd` command is stopped.
+pub(crate) async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}
+
 pub(crate) fn input(msg: impl Into<String>) -> CliError {
     CliError::Input(msg.into())
 }

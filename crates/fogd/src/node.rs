@@ -22,21 +22,6 @@ pub struct NodeArgs {
     block_interval_ms: u64,
 }
 
-async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-            return;
-        }
-    }
-    let _ = tokio::signal::ctrl_c().await;
-}
-
 /// Opens the ledger (it must exist), serves until Ctrl-C or SIGTERM, cuts what is pending,
 /// and returns.
 pub fn run(args: NodeArgs) -> Result<(), CliError> {
@@ -75,7 +60,7 @@ pub fn run(args: NodeArgs) -> Result<(), CliError> {
             .local_addr()
             .map_err(|e| failed(format!("no local address: {e}")))?;
         tracing::info!(%addr, "fogd node listening");
-        fog_node::run(listener, Arc::new(node), shutdown_signal())
+        fog_node::run(listener, Arc::new(node), crate::shutdown_signal())
             .await
             .map_err(|e| failed(format!("the node failed: {e}")))?;
         tracing::info!("fogd node stopped");

@@ -4,7 +4,7 @@ use std::{net::SocketAddr, path::PathBuf, sync::Arc};
 
 use clap::Args;
 use fog_attest::{BoundEvidence, Report};
-use fog_recovery_db::{AnyRecoveryDb, ReportDb};
+use fog_recovery_db::ReportDb;
 use fog_report_server::{ReportSource, SigningConfig};
 
 use crate::{failed, input, CliError};
@@ -27,13 +27,14 @@ pub struct ReportArgs {
     recovery_db: String,
 }
 
-/// Reads the reports that ingest published to the recovery DB.
-struct RecoveryDbReports {
-    db: AnyRecoveryDb,
-    runtime: tokio::runtime::Handle,
+/// Reads the reports that ingest published to the recovery DB (`fogd report` and
+/// `fogd local-network`).
+pub(crate) struct RecoveryDbReports<D> {
+    pub(crate) db: D,
+    pub(crate) runtime: tokio::runtime::Handle,
 }
 
-impl ReportSource for RecoveryDbReports {
+impl<D: ReportDb> ReportSource for RecoveryDbReports<D> {
     fn reports(&self) -> Result<Vec<Report>, fog_report_server::Error> {
         // The report server calls this on a blocking thread, where blocking on the runtime is
         // allowed.
