@@ -270,9 +270,7 @@ async fn balance_check_in(
     let partitions = std::thread::available_parallelism().map_or(1, |n| n.get());
     let view_config = ViewConfig {
         partitions,
-        capacity_per_partition: (txouts.div_ceil(partitions as u64) * 5 / 4)
-            .next_power_of_two()
-            .max(1024),
+        capacity_per_partition: crate::view::capacity_for(txouts, partitions),
         ..ViewConfig::default()
     };
     let enclave = build_enclave(responder(&view_p)?, &view_config).map_err(|e| s(&e))?;

@@ -15,6 +15,14 @@ use serde_json::{json, Value};
 
 use crate::{cpu_mean_us, get, peak_rss_mib, round2, stats, thread_cpu_ns, Args};
 
+/// The RNG map size for `users` users: room for a quarter more, at least 2^10 slots.
+fn default_map_log2(users: u64) -> u32 {
+    (users + users / 4)
+        .max(1024)
+        .next_power_of_two()
+        .trailing_zeros()
+}
+
 /// `ingest --users U --txouts N [--map-log2 L] [--block T] [--fog-fraction F] [--backend none]`:
 /// TxOuts ingested per second with U distinct recipients already in the RNG store (a map of
 /// 2^L entries, default the next power of two ≥ 1.25·U), blocks of T TxOuts, a fraction F of
@@ -31,15 +39,7 @@ pub fn ingest(args: &Args) -> Result<(), String> {
             "unknown backend {backend}: use none, sqlite or postgres"
         ));
     }
-    let map_log2: u32 = get(
-        args,
-        "map-log2",
-        Some(
-            ((users + users / 4).max(1024))
-                .next_power_of_two()
-                .trailing_zeros(),
-        ),
-    )?;
+    let map_log2: u32 = get(args, "map-log2", Some(default_map_log2(users)))?;
     let mut rng = ChaCha20Rng::seed_from_u64(seed);
     let mut map_seed = seed;
     let make = move || {
@@ -277,15 +277,7 @@ pub fn ingest_breakdown(args: &Args) -> Result<(), String> {
     let samples: usize = get(args, "samples", Some(20_000))?;
     let fog_fraction: f64 = get(args, "fog-fraction", Some(0.5))?;
     let seed: u64 = get(args, "seed", Some(1))?;
-    let map_log2: u32 = get(
-        args,
-        "map-log2",
-        Some(
-            ((users + users / 4).max(1024))
-                .next_power_of_two()
-                .trailing_zeros(),
-        ),
-    )?;
+    let map_log2: u32 = get(args, "map-log2", Some(default_map_log2(users)))?;
     if samples == 0 {
         return Err("--samples must be at least 1".into());
     }

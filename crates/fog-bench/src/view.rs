@@ -44,7 +44,8 @@ fn record(rng: &mut ChaCha20Rng) -> ETxOutRecord {
     }
 }
 
-fn capacity_for(records: u64, partitions: usize) -> u64 {
+/// Slots per view partition for `records` records over `partitions` partitions.
+pub(crate) fn capacity_for(records: u64, partitions: usize) -> u64 {
     // The map holds ~93 % of its capacity before the first insert failure: leave room.
     (records.div_ceil(partitions as u64) * 5 / 4)
         .max(1024)
