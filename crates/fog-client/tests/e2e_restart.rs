@@ -14,8 +14,8 @@ mod common;
 use std::time::Duration;
 
 use common::system::{
-    listener, open_ingest, provider, rebind, run_ingest, start_fog_ledger, start_node,
-    start_report, start_view, wait_until, write_funded_origin, Checked, FEE, MOB,
+    fog_users, listener, open_ingest, provider, rebind, run_ingest, start_fog_ledger, start_node,
+    start_report, start_view, wait_until, write_funded_origin, Checked, FogUsers, FEE, MOB,
 };
 use fog_account::AccountKey;
 use fog_api::fog_node::{LedgerInfo, SubmitTxResponse, SubmitTxResult};
@@ -27,7 +27,6 @@ use fog_client::{
 use fog_crypto::CompressedRistrettoPublic;
 use fog_ledger_db::LedgerDb;
 use fog_recovery_db::{RecoveryDb, SqliteRecoveryDb};
-use fog_report_server::authority::new_authority;
 use fog_transaction::{wire::Tx, Amount, TokenId};
 use fog_types::{
     ledger::{
@@ -102,11 +101,13 @@ async fn balances_stay_exact_across_a_restart_of_ingest_view_and_fog_ledger() {
     let dir = tempfile::tempdir().unwrap();
 
     // The fog authority and the report server's address, which the accounts carry.
-    let files = new_authority(&dir.path().join("authority"), "Test fog", 30).unwrap();
-    let (report_listener, report_addr) = listener().await;
-    let url = format!("insecure-fog://{report_addr}");
-    let mut account = || AccountKey::random(&mut rng).with_fog(&url, "", &files.root_spki_der);
-    let (alice, bob, carol) = (account(), account(), account());
+    let FogUsers {
+        files,
+        report_listener,
+        alice,
+        bob,
+        carol,
+    } = fog_users(dir.path(), &mut rng).await;
 
     // Ledger, recovery DB, ingest; the origin block funds Alice among strangers.
     let ledger = LedgerDb::create(dir.path().join("ledger.redb")).unwrap();

@@ -35,6 +35,32 @@ use tonic::transport::server::TcpIncoming;
 pub const MOB: u64 = 1_000_000_000_000;
 pub const FEE: u64 = MOB_MINIMUM_FEE;
 
+/// A test's fog authority (written under `dir`), the report server's listener, and three
+/// accounts whose fog addresses point at it.
+pub struct FogUsers {
+    pub files: AuthorityFiles,
+    pub report_listener: TcpListener,
+    pub alice: AccountKey,
+    pub bob: AccountKey,
+    pub carol: AccountKey,
+}
+
+pub async fn fog_users(dir: &Path, rng: &mut ChaCha20Rng) -> FogUsers {
+    let files = fog_report_server::authority::new_authority(&dir.join("authority"), "Test fog", 30)
+        .unwrap();
+    let (report_listener, report_addr) = listener().await;
+    let url = format!("insecure-fog://{report_addr}");
+    let mut account = || AccountKey::random(rng).with_fog(&url, "", &files.root_spki_der);
+    let (alice, bob, carol) = (account(), account(), account());
+    FogUsers {
+        files,
+        report_listener,
+        alice,
+        bob,
+        carol,
+    }
+}
+
 /// Writes the origin block: four 10-MOB TxOuts to `to` among 30 strangers' 1-MOB TxOuts, all
 /// with fog hints to `ingress`.
 pub fn write_funded_origin(
