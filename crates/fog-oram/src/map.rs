@@ -2,11 +2,15 @@
 //! ("d-left", d = 3) hashing with buckets of 16 slots.
 //!
 //! Trusted side. The map keeps two ORAMs: an *index* ORAM whose blocks are buckets of 16 key
-//! slots with one word of occupancy bits, and a *value* ORAM with one block per slot. Every operation —
+//! slots with one word of occupancy bits, and a *value* ORAM with one block per slot. The value
+//! ORAM has no position map of its own: each slot of a bucket also holds the current position
+//! (leaf) of its value block, which the index operation reads and replaces with a fresh one
+//! (the pointer technique of Wang et al., "Oblivious Data Structures", CCS 2014). Every operation —
 //! [`ObliviousMap::get`], [`ObliviousMap::insert`], [`ObliviousMap::upsert`],
 //! [`ObliviousMap::remove`], hit or miss, new key or update, full or not — does exactly one index
 //! ORAM operation on three blocks (one bucket in each table, in table order), a constant-time
-//! scan of their 48 slots, and then one value ORAM access on the chosen slot (the key's slot,
+//! scan of their 48 slots, and then one value ORAM access (one path, no position map) on the
+//! chosen slot (the key's slot,
 //! the slot a new key gets, or, when there is none, a slot that is read and written back
 //! unchanged). The bucket indices come from a keyed hash (SipHash-2-4 under a key drawn from the
 //! caller's RNG); the ORAMs hide them anyway.
@@ -30,7 +34,7 @@ use crate::ct::{
     barrier, bytes_to_words, choice_from_mask, cmov_words_mask, eq_mask, eq_words_mask, lt_mask,
     mask_from_bit, sel, words_to_bytes, Mask,
 };
-use crate::oram::{OramCore, OramParams};
+use crate::oram::{block_swap, OramCore, OramParams};
 use crate::storage::{MemoryUse, StoreFactory};
 use crate::OramError;
 
@@ -104,6 +108,8 @@ struct Decision {
     created: Mask,
     /// Value ORAM block of the chosen slot.
     value_index: u64,
+    /// Its position as the bucket held it (leaf + 1, 0 = never placed).
+    value_position: u64,
 }
 
 impl<F: StoreFactory, R: RngCore + CryptoRng> ObliviousMap<F, R> {
@@ -160,7 +166,7 @@ impl<F: StoreFactory, R: RngCore + CryptoRng> ObliviousMap<F, R> {
             &mut factory,
             &mut rng,
         )?;
-        let values = OramCore::new(
+        let values = OramCore::new_unmapped(
             per_table * (TABLES * SLOTS_PER_BUCKET) as u64,
             value_bytes,
             params,
@@ -290,12 +296,14 @@ impl<F: StoreFactory, R: RngCore + CryptoRng> ObliviousMap<F, R> {
             ..
         } = self;
         let kw = *key_words;
+        // The chosen slot's value block moves to this leaf; the index operation records it.
+        let next = values.fresh_position(rng);
         let r = index
             .access_many(rng, &indices, |buf| {
-                index_kernel(buf, kw, key_buf, mode, &indices)
+                index_kernel(buf, kw, key_buf, mode, &indices, next)
             })
             .and_then(|d| {
-                values.access_many(rng, &[d.value_index], |block| {
+                values.access_at(rng, d.value_index, d.value_position, next, |block| {
                     value_kernel(block, val_buf, bytes, d, mode, user);
                 })?;
                 Ok(d)
@@ -324,22 +332,29 @@ fn full_to_error((found, full): (Choice, Mask)) -> Result<Choice, OramError> {
 }
 
 /// Words of one index bucket: a word of occupancy bits (bit `s` for slot `s`), then the 16
-/// slots' keys. One bitmap word instead of one occupancy word per slot makes a bucket of
-/// 16-byte keys 33 words instead of 48, and the index ORAM's buckets are most of what every
-/// operation moves.
+/// slots' keys, then the 16 slots' value positions as `u32`s packed two to a word (value-ORAM
+/// leaf + 1; leaves are below 2^31 since the value ORAM has at most 2^32 blocks). One bitmap
+/// word instead of one occupancy word per slot keeps a bucket of 16-byte keys at 41 words, and
+/// the index ORAM's buckets are most of what every operation moves.
 fn bucket_words(key_words: usize) -> usize {
-    1 + SLOTS_PER_BUCKET * key_words
+    1 + SLOTS_PER_BUCKET * key_words + POSITION_WORDS
 }
 
+/// Words of a bucket's packed value positions.
+const POSITION_WORDS: usize = SLOTS_PER_BUCKET / 2;
+const _: () = assert!(SLOTS_PER_BUCKET % 2 == 0);
+
 /// The constant-time scan over the 48 slots of the three buckets: finds the key or the slot a
-/// new key would take, and updates the slot's key and occupancy bit. Loops run over public
-/// counts (tables, slots, key words) only.
+/// new key would take, updates the slot's key and occupancy bit, and swaps the slot's value
+/// position for `next` (whatever the operation, since its value block is accessed either way).
+/// Loops run over public counts (tables, slots, key words) only.
 fn index_kernel(
     buf: &mut [u64],
     kw: usize,
     key: &[u64],
     mode: Mode,
     indices: &[u64; TABLES],
+    next: u64,
 ) -> Decision {
     let bw = bucket_words(kw);
     let mut found: Mask = 0;
@@ -347,7 +362,8 @@ fn index_kernel(
     let mut loads = [0u64; TABLES];
     for (t, bucket) in buf.chunks_exact(bw).enumerate() {
         let bits = bucket[0];
-        for (s, slot) in bucket[1..].chunks_exact(kw).enumerate() {
+        let keys = &bucket[1..1 + SLOTS_PER_BUCKET * kw];
+        for (s, slot) in keys.chunks_exact(kw).enumerate() {
             let occ = mask_from_bit(bits >> s);
             let m = occ & eq_words_mask(slot, key);
             hit_slot = sel(m, (t * SLOTS_PER_BUCKET + s) as u64, hit_slot);
@@ -381,8 +397,13 @@ fn index_kernel(
     let active = found | created;
     let target = sel(found, hit_slot, empty_slot);
     let keep = !mode.remove;
+    let mut value_position = 0u64;
     for (t, bucket) in buf.chunks_exact_mut(bw).enumerate() {
-        let (bits, slots) = bucket.split_at_mut(1);
+        let (bits, rest) = bucket.split_at_mut(1);
+        let (slots, positions) = rest.split_at_mut(SLOTS_PER_BUCKET * kw);
+        // Entries of other tables fall outside this bucket's 16 (the subtraction wraps).
+        let entry = target.wrapping_sub((t * SLOTS_PER_BUCKET) as u64);
+        value_position |= block_swap(positions, entry, next);
         for (s, slot) in slots.chunks_exact_mut(kw).enumerate() {
             let w =
                 barrier(eq_mask((t * SLOTS_PER_BUCKET + s) as u64, target) & active & mode.write);
@@ -404,6 +425,7 @@ fn index_kernel(
         full,
         created,
         value_index: bucket * SLOTS_PER_BUCKET as u64 + target % SLOTS_PER_BUCKET as u64,
+        value_position,
     }
 }
 

@@ -212,6 +212,30 @@ impl<S: BucketStore> OramCore<S> {
         factory: &mut F,
         rng: &mut R,
     ) -> Result<Self, OramError> {
+        Self::build(capacity, value_bytes, params, factory, rng, true)
+    }
+
+    /// An ORAM of the data tree alone, without position map: the caller keeps every block's
+    /// position and passes it to [`OramCore::access_at`] (the map keeps each value block's
+    /// position in the index bucket, next to its key).
+    pub(crate) fn new_unmapped<F: StoreFactory<Store = S>, R: RngCore + CryptoRng>(
+        capacity: u64,
+        value_bytes: usize,
+        params: OramParams,
+        factory: &mut F,
+        rng: &mut R,
+    ) -> Result<Self, OramError> {
+        Self::build(capacity, value_bytes, params, factory, rng, false)
+    }
+
+    fn build<F: StoreFactory<Store = S>, R: RngCore + CryptoRng>(
+        capacity: u64,
+        value_bytes: usize,
+        params: OramParams,
+        factory: &mut F,
+        rng: &mut R,
+        position_map: bool,
+    ) -> Result<Self, OramError> {
         if capacity == 0
             || capacity > MAX_CAPACITY
             || value_bytes == 0
@@ -241,6 +265,10 @@ impl<S: BucketStore> OramCore<S> {
                 params.stash_slots,
             )?);
             let next = blocks.div_ceil(POS_PER_BLOCK);
+            if !position_map {
+                blocks = 0;
+                break;
+            }
             if blocks <= params.scan_threshold {
                 break;
             }
@@ -292,7 +320,7 @@ impl<S: BucketStore> OramCore<S> {
         if self.poisoned {
             return Err(OramError::Poisoned);
         }
-        if indices.is_empty() || indices.len() > 8 {
+        if indices.is_empty() || indices.len() > 8 || self.top.is_empty() {
             return Err(OramError::InvalidConfig);
         }
         let mut bad = 0u64;
@@ -312,10 +340,61 @@ impl<S: BucketStore> OramCore<S> {
         r
     }
 
+    /// A fresh uniformly random leaf of the data tree, as a stored position (leaf + 1): what
+    /// the caller of [`OramCore::access_at`] records for the block before accessing it.
+    pub(crate) fn fresh_position<R: RngCore + CryptoRng>(&self, rng: &mut R) -> u64 {
+        self.random_leaf(rng, 0) + 1
+    }
+
+    /// Accesses block `index` of an ORAM made by [`OramCore::new_unmapped`]. `stored` is the
+    /// block's position as the caller kept it (leaf + 1; 0 = never placed, then a fresh random
+    /// path is read), `next` the position the caller has already recorded for it (from
+    /// [`OramCore::fresh_position`]). Same access pattern as a one-block
+    /// [`OramCore::access_many`] minus the position-map trees: one path to a uniformly random
+    /// leaf, then the evictions fixed by the public counter.
+    pub(crate) fn access_at<R: RngCore + CryptoRng, T>(
+        &mut self,
+        rng: &mut R,
+        index: u64,
+        stored: u64,
+        next: u64,
+        f: impl FnOnce(&mut [u64]) -> T,
+    ) -> Result<T, OramError> {
+        if self.poisoned {
+            return Err(OramError::Poisoned);
+        }
+        if self.levels.len() != 1 || !self.top.is_empty() {
+            return Err(OramError::InvalidConfig);
+        }
+        if barrier(!crate::ct::lt_mask(index, self.capacity)) != 0 {
+            return Err(OramError::IndexOutOfRange);
+        }
+        let read = self.resolve(rng, 0, stored);
+        let new = next.wrapping_sub(1) & self.levels[0].leaf_mask();
+        let r = self.access_inner(rng, &[index], Some((read, new)), f);
+        if r.is_err() {
+            self.poisoned = true;
+        }
+        r
+    }
+
     fn access_many_inner<R: RngCore + CryptoRng, T>(
         &mut self,
         rng: &mut R,
         indices: &[u64],
+        f: impl FnOnce(&mut [u64]) -> T,
+    ) -> Result<T, OramError> {
+        self.access_inner(rng, indices, None, f)
+    }
+
+    /// The access itself. `known` is the (leaf to read, new leaf) of a single block whose
+    /// position the caller keeps; `None` walks the position map for each index. Which of the
+    /// two is public (it is fixed by how the ORAM was made).
+    fn access_inner<R: RngCore + CryptoRng, T>(
+        &mut self,
+        rng: &mut R,
+        indices: &[u64],
+        known: Option<(u64, u64)>,
         f: impl FnOnce(&mut [u64]) -> T,
     ) -> Result<T, OramError> {
         let w = self.value_words;
@@ -326,7 +405,11 @@ impl<S: BucketStore> OramCore<S> {
         let mut new_leaves = [0u64; 8];
         let mut result = Ok(());
         for (j, &index) in indices.iter().enumerate() {
-            let r = self.fetch_position(rng, index).and_then(|(old, new)| {
+            let position = match known {
+                Some(p) => Ok(p),
+                None => self.fetch_position(rng, index),
+            };
+            let r = position.and_then(|(old, new)| {
                 new_leaves[j % 8] = new;
                 self.levels[0].remove(index, old, &mut scratch[j * w..(j + 1) * w])
             });
@@ -431,8 +514,10 @@ fn scan_swap(table: &mut [u32], index: u64, new: u64) -> u64 {
     u64::from(old)
 }
 
-/// Replaces `u32` entry `entry` of a position block with `new`, returning the old entry.
-fn block_swap(block: &mut [u64], entry: u64, new: u64) -> u64 {
+/// Replaces `u32` entry `entry` of a block of packed `u32`s (entry `2i` in the low half of word
+/// `i`) with `new`, returning the old entry; reads and writes every word. An `entry` past the
+/// block changes nothing and returns 0.
+pub(crate) fn block_swap(block: &mut [u64], entry: u64, new: u64) -> u64 {
     let mut old = 0u64;
     for (i, w) in block.iter_mut().enumerate() {
         let lo_m = eq_mask(2 * i as u64, entry);
@@ -500,6 +585,11 @@ mod tests {
         for e in 0..POS_PER_BLOCK {
             assert_eq!(block_swap(&mut b, e, 1), e + 100);
         }
+        let before = b.clone();
+        for e in [POS_PER_BLOCK, POS_PER_BLOCK + 1, u64::MAX] {
+            assert_eq!(block_swap(&mut b, e, 77), 0);
+            assert_eq!(b, before);
+        }
     }
 
     #[test]
@@ -563,6 +653,55 @@ mod tests {
             ..params
         };
         roundtrip(300, 40, params, 3_000, 14);
+    }
+
+    #[test]
+    fn unmapped_core_keeps_positions_with_the_caller() {
+        let mut factory = HeapFactory;
+        let mut r = rng(3);
+        let mut core =
+            OramCore::new_unmapped(100, 8, OramParams::default(), &mut factory, &mut r).unwrap();
+        assert_eq!(core.levels.len(), 1);
+        assert!(core.top.is_empty());
+        // The caller's position table and a model of the values.
+        let mut positions = vec![0u64; 100];
+        let mut model = vec![0u64; 100];
+        for step in 0..3000u64 {
+            let i = (step * 37 + step / 7) % 100;
+            let next = core.fresh_position(&mut r);
+            assert!(next >= 1 && next - 1 <= core.levels[0].leaf_mask());
+            let got = core
+                .access_at(&mut r, i, positions[i as usize], next, |w| {
+                    let old = w[0];
+                    w[0] = step + 1;
+                    old
+                })
+                .unwrap();
+            assert_eq!(got, model[i as usize], "step {step} block {i}");
+            model[i as usize] = step + 1;
+            positions[i as usize] = next;
+        }
+        // Misuse is refused before anything is touched: a position-map access on an unmapped
+        // core, an out-of-range block, and a caller-kept position on a mapped core.
+        assert_eq!(
+            core.access_many(&mut r, &[1], |_| ()),
+            Err(OramError::InvalidConfig)
+        );
+        assert_eq!(
+            core.access_at(&mut r, 100, 0, 1, |_| ()),
+            Err(OramError::IndexOutOfRange)
+        );
+        let i = 5usize;
+        assert_eq!(
+            core.access_at(&mut r, i as u64, positions[i], positions[i], |w| w[0]),
+            Ok(model[i])
+        );
+        let mut mapped =
+            OramCore::new(100, 8, OramParams::default(), &mut factory, &mut r).unwrap();
+        assert_eq!(
+            mapped.access_at(&mut r, 1, 0, 1, |_| ()),
+            Err(OramError::InvalidConfig)
+        );
     }
 
     #[test]

@@ -167,6 +167,52 @@ fn map_operations_have_identical_trace_shapes() {
     assert_eq!(map.len(), 501);
 }
 
+/// The value ORAM keeps no position map: its block positions live in the index buckets. Reading
+/// the same key over and over must still read a fresh, uniformly random value path each time,
+/// exactly as reading a key that is absent does.
+#[test]
+fn map_value_paths_are_fresh_and_uniform() {
+    const OPS: usize = 2000;
+    let factory = TracingFactory::new(HeapFactory);
+    let log = factory.log();
+    // 2048 items: 126 index buckets (one tree, scanned position table) and 2016 value blocks
+    // (1024 leaves, 11 levels).
+    let mut map = ObliviousMap::new(2048, 16, 8, factory, rng(310)).unwrap();
+    let present = [1u8; 16];
+    map.insert(&present, &[5; 8]).unwrap();
+    log.take();
+    let mut out = [0u8; 8];
+    for (k, key) in [present, [2u8; 16]].iter().enumerate() {
+        let mut leaves = Vec::with_capacity(OPS);
+        let mut shapes = Vec::new();
+        for _ in 0..OPS {
+            map.get(key, &mut out).unwrap();
+            let trace = log.take();
+            let stores: std::collections::BTreeSet<u32> = trace.iter().map(|e| e.store).collect();
+            assert_eq!(stores.len(), 2, "index tree and value tree, nothing else");
+            let value: Vec<&TraceEvent> = trace.iter().filter(|e| e.store == 1).collect();
+            // Three paths of 11 buckets read and written: the read path (evicted on the way
+            // back) and two evictions.
+            assert_eq!(value.len(), 3 * 2 * 11);
+            assert!(value[..11].iter().all(|e| e.op == TraceOp::Read));
+            leaves.push(value[10].bucket - ((1u64 << 10) - 1));
+            shapes.push(shape(&trace));
+        }
+        assert_eq!(out, if k == 0 { [5; 8] } else { [0; 8] });
+        // 16 bins of 64 leaves; 15 degrees of freedom, 99.9% quantile 37.7.
+        let chi = chi_square(&leaves, 16, 64);
+        println!("key {k}: chi-square {chi:.1}");
+        assert!(chi < 37.7, "value paths not uniform: chi-square {chi}");
+        // Consecutive reads of one key land on the same path only by chance (1 in 1024).
+        let repeats = leaves.windows(2).filter(|w| w[0] == w[1]).count();
+        assert!(
+            repeats < 12,
+            "{repeats} repeated value paths in {OPS} reads"
+        );
+        assert!(shapes.windows(2).all(|w| w[0] == w[1]));
+    }
+}
+
 #[test]
 fn map_full_is_an_error_with_the_same_shape() {
     let factory = TracingFactory::new(HeapFactory);
