@@ -34,7 +34,7 @@ use crate::ct::{
     barrier, bytes_to_words, choice_from_mask, cmov_words_mask, eq_mask, eq_words_mask, lt_mask,
     mask_from_bit, sel, words_to_bytes, Mask,
 };
-use crate::oram::{block_swap, OramCore, OramParams};
+use crate::oram::{block_swap, OramCore, OramParams, Positions};
 use crate::storage::{MemoryUse, StoreFactory};
 use crate::OramError;
 
@@ -165,13 +165,15 @@ impl<F: StoreFactory, R: RngCore + CryptoRng> ObliviousMap<F, R> {
             params,
             &mut factory,
             &mut rng,
+            Positions::Recursive,
         )?;
-        let values = OramCore::new_unmapped(
+        let values = OramCore::new(
             per_table * (TABLES * SLOTS_PER_BUCKET) as u64,
             value_bytes,
             params,
             &mut factory,
             &mut rng,
+            Positions::Caller,
         )?;
         Ok(Self {
             index,

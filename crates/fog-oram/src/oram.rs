@@ -84,7 +84,14 @@ impl<F: StoreFactory, R: RngCore + CryptoRng> Oram<F, R> {
         mut factory: F,
         mut rng: R,
     ) -> Result<Self, OramError> {
-        let core = OramCore::new(capacity, value_bytes, params, &mut factory, &mut rng)?;
+        let core = OramCore::new(
+            capacity,
+            value_bytes,
+            params,
+            &mut factory,
+            &mut rng,
+            Positions::Recursive,
+        )?;
         Ok(Self {
             core,
             rng,
@@ -189,6 +196,15 @@ impl<F: StoreFactory, R: RngCore + CryptoRng> Oram<F, R> {
     }
 }
 
+/// Who keeps the blocks' positions (leaves) of an [`OramCore`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Positions {
+    /// The ORAM, in its recursive position map.
+    Recursive,
+    /// The caller, who passes them to [`OramCore::access_at`].
+    Caller,
+}
+
 /// The ORAM without its RNG, so that several can share one (the map has two).
 pub(crate) struct OramCore<S> {
     /// `levels[0]` holds the data, `levels[k]` the positions of `levels[k - 1]`'s blocks.
@@ -205,37 +221,20 @@ pub(crate) struct OramCore<S> {
 }
 
 impl<S: BucketStore> OramCore<S> {
+    /// An ORAM of `capacity` zeroed blocks. With [`Positions::Recursive`] it keeps its own
+    /// position map (trees of position blocks and a scanned table); with [`Positions::Caller`]
+    /// it is the data tree alone and the caller keeps every block's position, passing it to
+    /// [`OramCore::access_at`] (the map keeps each value block's position in the index bucket,
+    /// next to its key).
     pub(crate) fn new<F: StoreFactory<Store = S>, R: RngCore + CryptoRng>(
         capacity: u64,
         value_bytes: usize,
         params: OramParams,
         factory: &mut F,
         rng: &mut R,
+        positions: Positions,
     ) -> Result<Self, OramError> {
-        Self::build(capacity, value_bytes, params, factory, rng, true)
-    }
-
-    /// An ORAM of the data tree alone, without position map: the caller keeps every block's
-    /// position and passes it to [`OramCore::access_at`] (the map keeps each value block's
-    /// position in the index bucket, next to its key).
-    pub(crate) fn new_unmapped<F: StoreFactory<Store = S>, R: RngCore + CryptoRng>(
-        capacity: u64,
-        value_bytes: usize,
-        params: OramParams,
-        factory: &mut F,
-        rng: &mut R,
-    ) -> Result<Self, OramError> {
-        Self::build(capacity, value_bytes, params, factory, rng, false)
-    }
-
-    fn build<F: StoreFactory<Store = S>, R: RngCore + CryptoRng>(
-        capacity: u64,
-        value_bytes: usize,
-        params: OramParams,
-        factory: &mut F,
-        rng: &mut R,
-        position_map: bool,
-    ) -> Result<Self, OramError> {
+        let position_map = positions == Positions::Recursive;
         if capacity == 0
             || capacity > MAX_CAPACITY
             || value_bytes == 0
@@ -346,7 +345,7 @@ impl<S: BucketStore> OramCore<S> {
         self.random_leaf(rng, 0) + 1
     }
 
-    /// Accesses block `index` of an ORAM made by [`OramCore::new_unmapped`]. `stored` is the
+    /// Accesses block `index` of an ORAM made with [`Positions::Caller`]. `stored` is the
     /// block's position as the caller kept it (leaf + 1; 0 = never placed, then a fresh random
     /// path is read), `next` the position the caller has already recorded for it (from
     /// [`OramCore::fresh_position`]). Same access pattern as a one-block
@@ -659,8 +658,15 @@ mod tests {
     fn unmapped_core_keeps_positions_with_the_caller() {
         let mut factory = HeapFactory;
         let mut r = rng(3);
-        let mut core =
-            OramCore::new_unmapped(100, 8, OramParams::default(), &mut factory, &mut r).unwrap();
+        let mut core = OramCore::new(
+            100,
+            8,
+            OramParams::default(),
+            &mut factory,
+            &mut r,
+            Positions::Caller,
+        )
+        .unwrap();
         assert_eq!(core.levels.len(), 1);
         assert!(core.top.is_empty());
         // The caller's position table and a model of the values.
@@ -696,8 +702,15 @@ mod tests {
             core.access_at(&mut r, i as u64, positions[i], positions[i], |w| w[0]),
             Ok(model[i])
         );
-        let mut mapped =
-            OramCore::new(100, 8, OramParams::default(), &mut factory, &mut r).unwrap();
+        let mut mapped = OramCore::new(
+            100,
+            8,
+            OramParams::default(),
+            &mut factory,
+            &mut r,
+            Positions::Recursive,
+        )
+        .unwrap();
         assert_eq!(
             mapped.access_at(&mut r, 1, 0, 1, |_| ()),
             Err(OramError::InvalidConfig)
