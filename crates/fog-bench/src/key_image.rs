@@ -43,7 +43,7 @@ fn key_image(seed: u64, i: u64) -> KeyImage {
 
 /// `key-image-check --key-images N [--batch K] [--checks M] [--capacity C] [--block B]
 /// [--seed S]`: a store holding N spent key images (added in blocks of B, default 1000) in a
-/// map of C slots (default the next power of two ≥ N / 0.9), then M checks (default 20000) in
+/// map of C slots (default the next power of two ≥ N / 0.85), then M checks (default 20000) in
 /// requests of K key images (default 100, MobileCoin's client batch), half spent, half not.
 pub fn key_image_check(args: &Args) -> Result<(), String> {
     let n: u64 = get(args, "key-images", None)?;
@@ -55,7 +55,7 @@ pub fn key_image_check(args: &Args) -> Result<(), String> {
         args,
         "capacity",
         Some(
-            ((n as f64 / 0.9).ceil() as u64)
+            ((n as f64 / 0.85).ceil() as u64)
                 .max(1024)
                 .next_power_of_two(),
         ),

@@ -380,7 +380,7 @@ fn stash_sim(args: &Args) -> Result<(), String> {
     let mut done = 0u64;
     let mut idx = vec![0u64; per_op];
     while done < accesses {
-        // Distinct indices, as the map's three tables guarantee.
+        // Distinct indices, as the map's tables guarantee.
         let part = n / per_op as u64;
         for (j, slot) in idx.iter_mut().enumerate() {
             *slot = j as u64 * part + rng.gen_range(0..part.max(1));
@@ -405,8 +405,8 @@ fn stash_sim(args: &Args) -> Result<(), String> {
     Ok(())
 }
 
-/// Simulates the map's placement rule (three tables, buckets of 16, least loaded, leftmost on
-/// ties) with uniformly random hashes and reports the load at the first failed insert.
+/// Simulates the map's placement rule (`TABLES` tables, buckets of 16, least loaded, leftmost
+/// on ties) with uniformly random hashes and reports the load at the first failed insert.
 fn map_load_sim(args: &Args) -> Result<(), String> {
     let log2_cap: u32 = get(args, "log2-capacity", None)?;
     let trials: u32 = get(args, "trials", Some(3))?;

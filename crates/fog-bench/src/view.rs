@@ -46,7 +46,8 @@ fn record(rng: &mut ChaCha20Rng) -> ETxOutRecord {
 
 /// Slots per view partition for `records` records over `partitions` partitions.
 pub(crate) fn capacity_for(records: u64, partitions: usize) -> u64 {
-    // The map holds ~93 % of its capacity before the first insert failure: leave room.
+    // The map holds ~86 % of its capacity (2^24 slots) before the first insert failure: leave
+    // room.
     (records.div_ceil(partitions as u64) * 5 / 4)
         .max(1024)
         .next_power_of_two()

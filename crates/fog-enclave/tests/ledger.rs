@@ -149,7 +149,7 @@ fn a_full_store_takes_nothing_of_the_block() {
     let too_many: Vec<KeyImage> = (0..cap as u32 + 1).map(ki).collect();
     assert_eq!(store.add(&too_many, 0, 0), Err(LedgerEnclaveError::Full));
     assert_eq!(store.len(), 0);
-    // Fill until an insert finds its three buckets full: that block is rolled back.
+    // Fill until an insert finds both its buckets full: that block is rolled back.
     let mut next = 0u32;
     let mut block = 0u64;
     loop {
@@ -161,7 +161,7 @@ fn a_full_store_takes_nothing_of_the_block() {
                 block += 1;
             }
             Err(LedgerEnclaveError::Full) => {
-                // The map filled up mid-block (three full buckets), not at the slot count:
+                // The map filled up mid-block (two full buckets), not at the slot count:
                 // part of the block went in and was taken out again.
                 assert!(before + 8 <= cap, "{before} of {cap}");
                 assert_eq!(store.len(), before);

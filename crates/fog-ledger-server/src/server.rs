@@ -42,8 +42,8 @@ const FOLLOW_BATCH: u64 = 256;
 /// Configuration.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct LedgerServerConfig {
-    /// Key images the store has room for (rounded by the oblivious map; about 93 % of it can
-    /// be filled).
+    /// Key images the store has room for (rounded by the oblivious map; plan for about 85 % of
+    /// it: the first failed insert comes at 86–90 % depending on the size).
     pub key_image_capacity: u64,
     /// How long the follower waits before looking for new blocks again.
     pub poll_interval: Duration,

@@ -175,7 +175,7 @@ fn map_value_paths_are_fresh_and_uniform() {
     const OPS: usize = 2000;
     let factory = TracingFactory::new(HeapFactory);
     let log = factory.log();
-    // 2048 items: 126 index buckets (one tree, scanned position table) and 2016 value blocks
+    // 2048 items: 128 index buckets (one tree, scanned position table) and 2048 value blocks
     // (1024 leaves, 11 levels).
     let mut map = ObliviousMap::new(2048, 16, 8, factory, rng(310)).unwrap();
     let present = [1u8; 16];
@@ -217,9 +217,9 @@ fn map_value_paths_are_fresh_and_uniform() {
 fn map_full_is_an_error_with_the_same_shape() {
     let factory = TracingFactory::new(HeapFactory);
     let log = factory.log();
-    // 4 buckets of which 3 used: 48 slots.
-    let mut map = ObliviousMap::new(48, 8, 8, factory, rng(400)).unwrap();
-    assert_eq!(map.capacity(), 48);
+    // 2 buckets, one per table: 32 slots.
+    let mut map = ObliviousMap::new(32, 8, 8, factory, rng(400)).unwrap();
+    assert_eq!(map.capacity(), 32);
     let mut inserted = 0u64;
     let mut full_trace = None;
     let mut ok_trace = None;
@@ -236,9 +236,9 @@ fn map_full_is_an_error_with_the_same_shape() {
             }
         }
     }
-    // All three buckets are shared by every key here, so the map fills completely.
-    assert_eq!(inserted, 48);
-    assert_eq!(map.len(), 48);
+    // Both buckets are shared by every key here, so the map fills completely.
+    assert_eq!(inserted, 32);
+    assert_eq!(map.len(), 32);
     assert!(shape(&full_trace.unwrap()) == shape(&ok_trace.unwrap()));
     // Still usable: existing keys read back, updates succeed.
     let mut out = [0u8; 8];
@@ -411,8 +411,8 @@ proptest! {
     #[test]
     fn map_matches_hashmap_tiny(ops in prop::collection::vec(op_strategy(120), OPS_PER_CASE),
                                 seed in any::<u64>()) {
-        // 48 slots, 120 keys: the map is full most of the time.
-        check_against_model(48, &ops, seed);
+        // 32 slots, 120 keys: the map is full most of the time.
+        check_against_model(32, &ops, seed);
     }
 
     #[test]

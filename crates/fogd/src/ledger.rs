@@ -31,7 +31,7 @@ pub struct LedgerArgs {
     /// Address of the metrics endpoint (`GET /metrics`, `GET /ready`).
     #[arg(long, value_name = "ADDR")]
     metrics: Option<SocketAddr>,
-    /// Key images the store has room for (a power of two; about 93 % of it can be filled).
+    /// Key images the store has room for (a power of two; plan for about 85 % of it).
     #[arg(long = "key-image-capacity", default_value_t = 1 << 20)]
     key_image_capacity: u64,
 }
