@@ -104,7 +104,9 @@ pub struct IngestEnclave<F: StoreFactory, M, R, S> {
     store: ObliviousMap<F, M>,
     make_map: S,
     map_capacity: u64,
-    /// Rotate before a block once this many entries are in the map.
+    /// Rotate before a block once this many entries are in the map: 80 % of its slots, below
+    /// where the map's first failed insert comes (86–90 %, fog-oram's README), so rotation is
+    /// planned rather than forced by a full map mid-block.
     rotate_at: u64,
     rng: R,
 }
@@ -141,7 +143,7 @@ where
             store,
             make_map,
             map_capacity: user_capacity,
-            rotate_at: user_capacity - user_capacity / 10,
+            rotate_at: user_capacity - user_capacity / 5,
             rng,
         })
     }

@@ -21,7 +21,8 @@ pub type Enclave =
 pub struct ViewConfig {
     /// Partitions (threads that can search at once); default: the number of cores.
     pub partitions: usize,
-    /// Records each partition can hold (rounded by the map).
+    /// Slots of each partition (rounded by the map); plan for records to fill about 85 % of
+    /// them.
     pub capacity_per_partition: u64,
     /// How often the recovery DB is polled for new records.
     pub poll_interval: Duration,

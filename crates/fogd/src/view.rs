@@ -33,7 +33,7 @@ pub struct ViewArgs {
     /// Store partitions (threads that search at once); default: one per core.
     #[arg(long)]
     partitions: Option<usize>,
-    /// Records each partition holds (a power of two).
+    /// Slots of each partition (a power of two); plan for records to fill about 85 % of them.
     #[arg(long = "capacity-per-partition", default_value_t = 1 << 20)]
     capacity_per_partition: u64,
 }
