@@ -11,8 +11,8 @@
 //! ORAM operation on two blocks (one bucket in each table, in table order), a constant-time
 //! scan of their 32 slots, and then one value ORAM access (one path, no position map) on the
 //! chosen slot (the key's slot, the slot a new key gets, or, when there is none, a slot that is
-//! read and written back unchanged). The bucket indices come from a keyed hash (SipHash-2-4 under a key drawn from the
-//! caller's RNG); the ORAMs hide them anyway.
+//! read and written back unchanged). The bucket indices come from a keyed hash (SipHash-2-4
+//! under a key drawn from the caller's RNG); the ORAMs hide them anyway.
 //!
 //! Placement: a new key goes into the less loaded of its two buckets (the left one on ties,
 //! Vöcking's rule), chosen with constant-time arithmetic. No key is ever moved, so inserts are
