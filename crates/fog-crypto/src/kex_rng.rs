@@ -22,7 +22,7 @@ use subtle::{Choice, ConstantTimeEq};
 use thiserror::Error;
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
-use crate::{hash::blake2b512, KeyError, RistrettoPrivate, RistrettoPublic};
+use crate::{hash::blake2b512_secret, KeyError, RistrettoPrivate, RistrettoPublic};
 
 /// The version id of `KexRng20201124`.
 pub const VERSION_ID: u32 = 0;
@@ -109,7 +109,7 @@ impl fmt::Debug for StoredRng {
 
 /// The KexRng PRF: output `counter` of the RNG keyed by `secret`.
 pub fn prf(secret: &[u8; 32], counter: u64) -> [u8; OUTPUT_LEN] {
-    let digest = blake2b512(&[PRF_TAG, secret, &counter.to_le_bytes()]);
+    let digest = blake2b512_secret(&[PRF_TAG, secret, &counter.to_le_bytes()]);
     let mut out = [0u8; OUTPUT_LEN];
     out.copy_from_slice(&digest[..OUTPUT_LEN]);
     out

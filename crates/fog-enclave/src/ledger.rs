@@ -44,7 +44,7 @@ use alloc::vec::Vec;
 use std::sync::Mutex;
 
 use fog_attest::{wire::NonceMessage, UnixSeconds};
-use fog_crypto::hash::blake2b256;
+use fog_crypto::hash::blake2b256_secret;
 use fog_oram::{ObliviousMap, OramError, StoreFactory};
 use fog_transaction::{wire::KeyImage as WireKeyImage, BlockVersion, KeyImage};
 use fog_types::ledger::{
@@ -143,14 +143,13 @@ impl<F: StoreFactory, M: RngCore + CryptoRng> KeyImageStore<F, M> {
     /// The store key of a key image: BLAKE2b(domain ‖ hash key ‖ key image), first 16 bytes.
     /// Constant time in the key image (BLAKE2 is add-rotate-xor on fixed-size input).
     fn store_key(&self, key_image: &[u8; KEY_IMAGE_LEN]) -> Zeroizing<[u8; STORE_KEY_LEN]> {
-        let mut h = blake2b256(&[
+        let h = blake2b256_secret(&[
             b"fog ledger key-image store",
             self.hash_key.as_ref(),
             key_image,
         ]);
         let mut key = Zeroizing::new([0u8; STORE_KEY_LEN]);
         key.copy_from_slice(&h[..STORE_KEY_LEN]);
-        h.zeroize();
         key
     }
 

@@ -39,7 +39,7 @@ use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex, MutexGuard, OnceLock, PoisonError, Weak};
 
 use fog_attest::{wire::NonceMessage, EnclaveResponder, SessionLimits, UnixSeconds};
-use fog_crypto::hash::blake2b256;
+use fog_crypto::hash::blake2b256_secret;
 use fog_oram::ct::{cswap_u64, ct_eq_u64, ct_lt_u64, mask_from_choice};
 use fog_oram::StoreFactory;
 use fog_transaction::wire::ETxOutRecord;
@@ -255,11 +255,13 @@ impl<F: StoreFactory, M: RngCore + CryptoRng> ViewEnclave<F, M> {
     }
 
     fn partition_of(&self, key: &[u8]) -> u64 {
-        let h = blake2b256(&[b"fog view partition", self.partition_key.as_ref(), key]);
+        let h = blake2b256_secret(&[b"fog view partition", self.partition_key.as_ref(), key]);
         let mut w = [0u8; 8];
         w.copy_from_slice(&h[..8]);
         // Multiply-high instead of `%`: no data-dependent division.
-        ((u128::from(u64::from_le_bytes(w)) * self.parts.len() as u128) >> 64) as u64
+        let part = ((u128::from(u64::from_le_bytes(w)) * self.parts.len() as u128) >> 64) as u64;
+        w.zeroize();
+        part
     }
 
     /// Adds records as ingest wrote them, one partition after another. The batch is checked
