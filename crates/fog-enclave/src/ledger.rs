@@ -8,12 +8,11 @@
 //! map's index buckets (with the value positions they carry) shrink from 73 to 41 words, which
 //! is most of a lookup's cost, and two key images share a store key only with probability
 //! about n²/2¹²⁹ (2⁻⁸¹ for 2²⁴ key images), and the host cannot aim for a collision without
-//! the key. The value is 16 bytes,
-//! `spent_at` (the spending block's index) as u64 little-endian then that block's timestamp
-//! as u64 little-endian, as in MobileCoin. A check of one key image is one oblivious-map `get`, whose
-//! memory accesses do not depend on the key image or on whether it is present; the result
-//! (code, `spent_at`, `timestamp`) is made with constant-time selects from a buffer preset to
-//! `0xFF`, so a key image that is not spent reads `u64::MAX` for both numbers. Every result
+//! the key. The value is 16 bytes, `spent_at` (the spending block's index) as u64
+//! little-endian then that block's timestamp as u64 little-endian, as in MobileCoin. A check
+//! of one key image is one oblivious-map `get`, whose memory accesses do not depend on the
+//! key image or on whether it is present; the result (code, `spent_at`, `timestamp`) is made
+//! with constant-time selects from a buffer preset to `0xFF`, so a key image that is not spent reads `u64::MAX` for both numbers. Every result
 //! encodes to the same size for a key image of a given length: the numbers are fixed-width
 //! on the wire. A key image that is not 32 bytes long is answered `KeyImageError`; that is
 //! decided by its length alone, which the client chose and the frame's size shows anyway, and

@@ -488,9 +488,10 @@ fn deal(
         bit += 1;
     }
     for (i, (slot, r)) in slots.iter_mut().zip(real.iter_mut()).enumerate() {
-        // `i < n` is public (batch sizes are); `i < count` is not.
+        // `i < n` is public (batch sizes are); `i < count` is not. After the compaction the
+        // first `count` entries are exactly the marked ones.
         let mut e = entries.get(i).copied().unwrap_or([0; 4]);
-        let is_real = ct_lt_u64(i as u64, count) & Choice::from((e[2] & 1) as u8);
+        let is_real = ct_lt_u64(i as u64, count);
         let m = mask_from_choice(is_real);
         slot[..8].copy_from_slice(&(e[0] & m).to_le_bytes());
         slot[8..].copy_from_slice(&(e[1] & m).to_le_bytes());

@@ -209,7 +209,8 @@ pub(crate) enum Positions {
 pub(crate) struct OramCore<S> {
     /// `levels[0]` holds the data, `levels[k]` the positions of `levels[k - 1]`'s blocks.
     levels: Vec<TreeLevel<S>>,
-    /// Positions (leaf + 1, 0 = never assigned) of the blocks of the last level.
+    /// Positions (leaf + 1, 0 = never assigned) of the blocks of the last level; empty when
+    /// the caller keeps the positions ([`Positions::Caller`]: the data tree is the only level).
     top: Vec<u32>,
     params: OramParams,
     capacity: u64,
@@ -332,7 +333,7 @@ impl<S: BucketStore> OramCore<S> {
         if barrier(bad) != 0 {
             return Err(OramError::IndexOutOfRange);
         }
-        let r = self.access_many_inner(rng, indices, f);
+        let r = self.access_inner(rng, indices, None, f);
         if r.is_err() {
             self.poisoned = true;
         }
@@ -362,7 +363,7 @@ impl<S: BucketStore> OramCore<S> {
         if self.poisoned {
             return Err(OramError::Poisoned);
         }
-        if self.levels.len() != 1 || !self.top.is_empty() {
+        if !self.top.is_empty() {
             return Err(OramError::InvalidConfig);
         }
         if barrier(!crate::ct::lt_mask(index, self.capacity)) != 0 {
@@ -375,15 +376,6 @@ impl<S: BucketStore> OramCore<S> {
             self.poisoned = true;
         }
         r
-    }
-
-    fn access_many_inner<R: RngCore + CryptoRng, T>(
-        &mut self,
-        rng: &mut R,
-        indices: &[u64],
-        f: impl FnOnce(&mut [u64]) -> T,
-    ) -> Result<T, OramError> {
-        self.access_inner(rng, indices, None, f)
     }
 
     /// The access itself. `known` is the (leaf to read, new leaf) of a single block whose
