@@ -41,10 +41,13 @@
 //!
 //! # Failure
 //! Every answer is checked before it changes anything that matters: result counts and keys,
-//! result codes (anything but found/not found is an error), records that do not open, block
-//! indices outside the request, key images out of order. Facts learned before an error
-//! (found TxOuts, RNG records, spent statuses) stay in the state; the confirmed count and
-//! the balance only move when a check completes.
+//! result codes (anything but found/not found is an error), block indices outside the
+//! request, key images out of order. A found record that does not open with `c_0`, or opens
+//! to a TxOut this account does not own, is not an error: anyone can name this account in
+//! the fog hint of a TxOut that pays someone else, so such a record counts as found (the RNG
+//! moves past it), is skipped, and is counted in [`SyncProgress::records_rejected`]. Facts
+//! learned before an error (found TxOuts, RNG records, spent statuses) stay in the state;
+//! the confirmed count and the balance only move when a check completes.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -65,7 +68,7 @@ use fog_types::{
 use crate::{
     error::{ClientError, Result, Service},
     rng::{SearchKey, UserRng},
-    scan::OwnerKeys,
+    scan::{OwnerKeys, RecordOpenError},
     state::{AccountState, Balance, Discovery, RngState, SpentStatus},
 };
 
@@ -139,6 +142,11 @@ pub struct SyncProgress {
     pub search_keys: u64,
     /// Records found and opened (this account's).
     pub records_found: u64,
+    /// Records found under this account's search keys that were skipped: they do not open
+    /// with `c_0`, or they open to a TxOut this account does not own (a sender who named
+    /// this account in the fog hint of someone else's TxOut, or a faulty service). Each
+    /// still counts as found, so the RNG moves past it.
+    pub records_rejected: u64,
     /// Missed blocks scanned with the view key.
     pub blocks_scanned: u64,
     /// Key images checked.
@@ -450,6 +458,7 @@ impl Sync {
         let answer = self.counts.len();
         let results = Self::search_results(asked, r)?;
         let mut opened = Vec::new();
+        let mut rejected = 0u64;
         let mut moves = Vec::with_capacity(asked.len());
         for (egress, keys) in asked {
             let mut gap = false;
@@ -457,11 +466,17 @@ impl Sync {
             for key in keys {
                 match results.get(key) {
                     Some(Some(payload)) if !gap => {
-                        let owned = self
-                            .keys
-                            .open_record(payload)
-                            .map_err(|e| ClientError::bad(Service::View, e.to_string()))?;
-                        opened.push(owned);
+                        // Found: the RNG moves past this key whatever the record holds. A
+                        // record that does not open, or opens to a TxOut that is not ours,
+                        // is skipped: any sender can put our public `C_0` in a fog hint of
+                        // a TxOut that pays someone else, and refusing the answer would stop
+                        // every later check on the same record.
+                        match self.keys.open_record(payload) {
+                            Ok(owned) => opened.push(owned),
+                            Err(RecordOpenError::Open(_) | RecordOpenError::NotOurs) => {
+                                rejected += 1;
+                            }
+                        }
                         found += 1;
                     }
                     Some(Some(_)) => {
@@ -519,6 +534,7 @@ impl Sync {
                 }
             }
         }
+        self.progress.records_rejected += rejected;
         for owned in opened.into_iter().flatten() {
             if state.add_tx_out(owned) {
                 self.progress.records_found += 1;

@@ -179,6 +179,28 @@ impl TransactionBuilder {
         self
     }
 
+    /// Pays `amount` to `recipient` with a fog hint that names `hint_address` instead (as
+    /// MobileCoin's builder allows). The builder's own change output uses this shape: change
+    /// goes to the change subaddress while the hint names the default one. Nothing ties a
+    /// hint to its output, so a sender can name anyone here; fog clients must treat what
+    /// view finds as untrusted (a record that is not theirs is skipped).
+    pub fn add_output_with_fog_hint_address(
+        &mut self,
+        amount: Amount,
+        recipient: &PublicAddress,
+        hint_address: &PublicAddress,
+        fog_ingest_key: Option<&RistrettoPublic>,
+    ) -> &mut Self {
+        self.outputs.push(PendingOutput {
+            amount,
+            recipient: recipient.clone(),
+            hint_address: hint_address.clone(),
+            fog_key: fog_ingest_key.copied(),
+            change: false,
+        });
+        self
+    }
+
     /// Returns `amount` to the sender's change subaddress. The fog hint names the default
     /// subaddress, which is what the sender's fog client searches.
     pub fn add_change_output(

@@ -271,9 +271,15 @@ impl Progress {
     }
 
     fn line(p: &SyncProgress) -> String {
+        // Records skipped are named only when there are any: a sender who named this
+        // wallet in someone else's TxOut, or a faulty service.
+        let skipped = match p.records_rejected {
+            0 => String::new(),
+            n => format!(" ({n} skipped: not this wallet's)"),
+        };
         format!(
-            "view at block count {}, {} view request(s), {} record(s) found, {} block(s) \
-             scanned, {} key image(s) checked",
+            "view at block count {}, {} view request(s), {} record(s) found{skipped}, {} \
+             block(s) scanned, {} key image(s) checked",
             p.view_block_count,
             p.view_requests,
             p.records_found,

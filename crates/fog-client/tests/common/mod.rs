@@ -83,6 +83,9 @@ pub enum To {
     Stranger,
     /// The user, signed by the sender account (authenticated sender memo).
     UserFromSender,
+    /// The sender's own TxOut whose fog hint names the user (a hostile sender): ingest files
+    /// its record under the user's RNG, encrypted to the user's `C_0`.
+    SenderHintingUser,
 }
 
 pub struct FakeFog {
@@ -205,7 +208,7 @@ impl FakeFog {
         match to {
             To::User | To::UserFromSender => self.user.default_subaddress(),
             To::UserChange => self.user.change_subaddress(),
-            To::Stranger => self.sender.default_subaddress(),
+            To::Stranger | To::SenderHintingUser => self.sender.default_subaddress(),
         }
     }
 
@@ -240,7 +243,7 @@ impl FakeFog {
             )
             .unwrap();
             let global = self.txo_count + outputs.len() as u64;
-            if to != To::Stranger {
+            if !matches!(to, To::Stranger | To::SenderHintingUser) {
                 let sub = if to == To::UserChange {
                     fog_account::CHANGE_SUBADDRESS_INDEX
                 } else {
