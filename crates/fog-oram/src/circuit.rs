@@ -425,6 +425,23 @@ impl<S: BucketStore> TreeLevel<S> {
         self.stash_meta.len() / META
     }
 
+    /// Whether `word` appears anywhere in this tree's memory: every bucket of the store, the
+    /// stash, the path buffer and the hold. Tests only: not oblivious.
+    #[cfg(test)]
+    pub(crate) fn memory_contains(&mut self, word: u64) -> Result<bool, OramError> {
+        let nb = Self::num_buckets(self.leaf_bits);
+        let mut buf = vec![0u64; self.bucket_words];
+        let mut found = false;
+        for b in 0..nb {
+            self.store.read_bucket(b, &mut buf)?;
+            found |= buf.contains(&word);
+        }
+        Ok(found
+            || self.stash_data.contains(&word)
+            || self.path.contains(&word)
+            || self.hold.contains(&word))
+    }
+
     /// Checks the structural invariant (every real block is on the path to its leaf or in the
     /// stash) by reading the whole tree. Tests only: not oblivious.
     #[cfg(test)]
