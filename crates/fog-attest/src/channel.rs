@@ -35,7 +35,7 @@ use crate::wire::NonceMessage;
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
 use snow::{Builder, HandshakeState};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use zeroize::{Zeroize, Zeroizing};
 
 /// The client → enclave protocol.
@@ -495,28 +495,118 @@ impl PeerHandshake {
     }
 }
 
-/// The enclave's table of client sessions, keyed by channel id, with a capacity: when full,
-/// the least recently used session is dropped (its client must re-authenticate).
+/// Who a session came from, as the host names it: the session table bounds sessions per
+/// peer with it, so one peer's handshakes can only push out that peer's own sessions (and,
+/// once the table is full, those of peers holding at least as many).
+///
+/// Clients are anonymous in the Noise sense (NX), so the enclave cannot know who a peer is:
+/// the server chooses the key from what its transport sees, normally the client's IP address
+/// ([`PeerKey::from_ip`]). It is a scheduling hint, not an identity: a hostile host can give
+/// every session the same key or a fresh one (it can drop every session anyway), and a client
+/// with many addresses counts as many peers. The enclave never returns it.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PeerKey([u8; 16]);
+
+impl PeerKey {
+    /// Sessions whose transport gave no address (in-process tests, Unix sockets). All of them
+    /// share one per-peer budget.
+    pub const UNKNOWN: PeerKey = PeerKey([0xff; 16]);
+
+    /// The key for a client at `ip`: an IPv4 address as its IPv4-mapped IPv6 form, an IPv6
+    /// address cut to its /64 prefix (one host or site normally holds a whole /64, so its
+    /// addresses count as one peer).
+    pub fn from_ip(ip: std::net::IpAddr) -> Self {
+        match ip {
+            std::net::IpAddr::V4(v4) => PeerKey(v4.to_ipv6_mapped().octets()),
+            std::net::IpAddr::V6(v6) => {
+                if let Some(v4) = v6.to_ipv4_mapped() {
+                    return PeerKey(v4.to_ipv6_mapped().octets());
+                }
+                let mut o = v6.octets();
+                o[8..].fill(0);
+                PeerKey(o)
+            }
+        }
+    }
+
+    /// A key from bytes of the server's choosing (at most 16; longer input is refused).
+    pub fn from_bytes(bytes: &[u8]) -> Option<Self> {
+        if bytes.len() > 16 {
+            return None;
+        }
+        let mut k = [0u8; 16];
+        k[..bytes.len()].copy_from_slice(bytes);
+        Some(PeerKey(k))
+    }
+}
+
+impl core::fmt::Debug for PeerKey {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        // A client's address is user-identifying: never printed.
+        f.write_str("PeerKey(…)")
+    }
+}
+
+/// A session in the table, with its owner and its place in the owner's recency order.
+struct Held {
+    channel: Channel,
+    peer: PeerKey,
+    tick: u64,
+}
+
+/// The enclave's table of client sessions, keyed by channel id.
+///
+/// Bounds: at most `capacity` sessions in all and at most `per_peer` for one [`PeerKey`].
+/// A new session from a peer at its bound replaces that peer's least recently used session.
+/// When the whole table is full, the new session replaces the least recently used session of
+/// the peer holding the most sessions (the newcomer's own when it holds as many as anyone):
+/// a flood of handshakes from one peer only ever displaces sessions of that peer, or of peers
+/// holding more, so a peer with one session is displaced only when every live peer holds at
+/// most one (ties between equal peers are broken by key order). An evicted client must
+/// authenticate again.
+///
+/// Cost: every operation is O(log n) (hash lookups and ordered-set updates); nothing scans
+/// the table.
 pub struct SessionTable {
-    sessions: HashMap<ChannelId, Channel>,
+    sessions: HashMap<ChannelId, Held>,
+    /// Each peer's sessions by last use (tick → id), oldest first.
+    peers: HashMap<PeerKey, BTreeMap<u64, ChannelId>>,
+    /// Peers by how many sessions they hold.
+    by_count: BTreeSet<(usize, PeerKey)>,
     capacity: usize,
+    per_peer: usize,
+    tick: u64,
 }
 
 impl core::fmt::Debug for SessionTable {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("SessionTable")
             .field("sessions", &self.sessions.len())
+            .field("peers", &self.peers.len())
             .field("capacity", &self.capacity)
+            .field("per_peer", &self.per_peer)
             .finish()
     }
 }
 
 impl SessionTable {
-    /// A table holding at most `capacity` sessions (at least one).
+    /// A table holding at most `capacity` sessions (at least one), with no bound per peer
+    /// beyond the fair share of a full table.
     pub fn new(capacity: usize) -> Self {
+        Self::with_per_peer(capacity, capacity)
+    }
+
+    /// A table holding at most `capacity` sessions and at most `per_peer` for one peer (both
+    /// at least one).
+    pub fn with_per_peer(capacity: usize, per_peer: usize) -> Self {
+        let capacity = capacity.max(1);
         Self {
             sessions: HashMap::new(),
-            capacity: capacity.max(1),
+            peers: HashMap::new(),
+            by_count: BTreeSet::new(),
+            capacity,
+            per_peer: per_peer.clamp(1, capacity),
+            tick: 0,
         }
     }
 
@@ -530,34 +620,105 @@ impl SessionTable {
         self.sessions.is_empty()
     }
 
-    /// Adds a session, evicting the least recently used one when full.
-    pub fn insert(&mut self, channel: Channel) {
-        if self.sessions.len() >= self.capacity && !self.sessions.contains_key(&channel.id) {
-            let oldest = self
-                .sessions
-                .iter()
-                .min_by_key(|(_, c)| c.last_used)
-                .map(|(id, _)| id.clone());
-            if let Some(id) = oldest {
-                self.sessions.remove(&id);
-            }
+    /// How many sessions `peer` holds.
+    pub fn peer_len(&self, peer: &PeerKey) -> usize {
+        self.peers.get(peer).map_or(0, BTreeMap::len)
+    }
+
+    fn next_tick(&mut self) -> u64 {
+        self.tick += 1;
+        self.tick
+    }
+
+    /// Adds `peer`'s new session, first making room as the type's documentation says.
+    pub fn insert(&mut self, peer: PeerKey, channel: Channel) {
+        // A handshake hash repeats only if the same handshake is inserted twice: replace it.
+        self.remove(&channel.id);
+        let own = self.peer_len(&peer);
+        if own >= self.per_peer {
+            self.evict_oldest_of(peer);
+        } else if self.sessions.len() >= self.capacity {
+            let victim = match self.by_count.last() {
+                Some(&(most, p)) if most > own => p,
+                _ => peer,
+            };
+            self.evict_oldest_of(victim);
         }
-        self.sessions.insert(channel.id.clone(), channel);
+        let tick = self.next_tick();
+        let id = channel.id.clone();
+        let before = self.peer_len(&peer);
+        self.peers.entry(peer).or_default().insert(tick, id.clone());
+        self.recount(peer, before);
+        self.sessions.insert(
+            id,
+            Held {
+                channel,
+                peer,
+                tick,
+            },
+        );
+    }
+
+    /// Moves `peer`'s entry in `by_count` from `before` sessions to what it holds now.
+    fn recount(&mut self, peer: PeerKey, before: usize) {
+        let now = self.peer_len(&peer);
+        if before > 0 {
+            self.by_count.remove(&(before, peer));
+        }
+        if now > 0 {
+            self.by_count.insert((now, peer));
+        } else {
+            self.peers.remove(&peer);
+        }
+    }
+
+    fn evict_oldest_of(&mut self, peer: PeerKey) {
+        let oldest = self
+            .peers
+            .get(&peer)
+            .and_then(|s| s.first_key_value())
+            .map(|(_, id)| id.clone());
+        if let Some(id) = oldest {
+            self.remove(&id);
+        }
+    }
+
+    /// Removes session `id`; true if it was there.
+    fn remove(&mut self, id: &ChannelId) -> bool {
+        let Some(held) = self.sessions.remove(id) else {
+            return false;
+        };
+        let before = self.peer_len(&held.peer);
+        if let Some(s) = self.peers.get_mut(&held.peer) {
+            s.remove(&held.tick);
+        }
+        self.recount(held.peer, before);
+        true
+    }
+
+    /// Marks session `id` as just used.
+    fn touch(&mut self, id: &ChannelId) {
+        let tick = self.next_tick();
+        if let Some(held) = self.sessions.get_mut(id) {
+            if let Some(s) = self.peers.get_mut(&held.peer) {
+                s.remove(&held.tick);
+                s.insert(tick, id.clone());
+            }
+            held.tick = tick;
+        }
     }
 
     /// Removes a session; true if it was there.
     pub fn close(&mut self, id: &[u8]) -> bool {
-        self.sessions.remove(&ChannelId(id.to_vec())).is_some()
+        self.remove(&ChannelId(id.to_vec()))
     }
 
     /// Opens a frame on the session it names. An expired session is dropped.
     pub fn open(&mut self, frame: &NonceMessage, now: UnixSeconds) -> Result<Vec<u8>> {
         let id = ChannelId(frame.channel_id.clone());
-        let channel = self.sessions.get_mut(&id).ok_or(Error::UnknownChannel)?;
-        let out = channel.open(frame, now);
-        if matches!(out, Err(Error::SessionExpired | Error::SessionIdle)) {
-            self.sessions.remove(&id);
-        }
+        let held = self.sessions.get_mut(&id).ok_or(Error::UnknownChannel)?;
+        let out = held.channel.open(frame, now);
+        self.after_use(&id, &out);
         out
     }
 
@@ -570,11 +731,20 @@ impl SessionTable {
         now: UnixSeconds,
     ) -> Result<NonceMessage> {
         let key = ChannelId(id.to_vec());
-        let channel = self.sessions.get_mut(&key).ok_or(Error::UnknownChannel)?;
-        let out = channel.seal(aad, plaintext, now);
-        if matches!(out, Err(Error::SessionExpired | Error::SessionIdle)) {
-            self.sessions.remove(&key);
-        }
+        let held = self.sessions.get_mut(&key).ok_or(Error::UnknownChannel)?;
+        let out = held.channel.seal(aad, plaintext, now);
+        self.after_use(&key, &out);
         out
+    }
+
+    /// Drops an expired session; moves a live one that carried a frame to the recent end.
+    fn after_use<T>(&mut self, id: &ChannelId, out: &Result<T>) {
+        match out {
+            Err(Error::SessionExpired | Error::SessionIdle) => {
+                self.remove(id);
+            }
+            Ok(_) => self.touch(id),
+            Err(_) => {}
+        }
     }
 }

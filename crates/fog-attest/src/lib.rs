@@ -12,7 +12,7 @@ pub mod verifier;
 pub mod wire;
 
 pub use channel::{
-    Channel, ChannelId, ChannelKeypair, ClientHandshake, EnclaveResponder, PeerHandshake,
+    Channel, ChannelId, ChannelKeypair, ClientHandshake, EnclaveResponder, PeerHandshake, PeerKey,
     SessionLimits, SessionTable,
 };
 pub use error::{Error, Result, VerifyError};

@@ -257,7 +257,7 @@ fn session_table_routes_by_channel_id_and_evicts() {
         let (hs, hello) = ClientHandshake::start(measurement_verifier(&p)).unwrap();
         let now = UnixSeconds(NOW.0 + i);
         let (server, answer) = e.accept(&hello, now, SessionLimits::default()).unwrap();
-        table.insert(server);
+        table.insert(PeerKey::UNKNOWN, server);
         clients.push(hs.finish(&answer, now, SessionLimits::default()).unwrap());
     }
     assert_eq!(table.len(), 2);
@@ -274,6 +274,100 @@ fn session_table_routes_by_channel_id_and_evicts() {
     assert!(table.close(&clients[1].id().0));
     let f = clients[1].seal(b"", b"a", now).unwrap();
     assert_eq!(table.open(&f, now), Err(Error::UnknownChannel));
+}
+
+/// An anonymous NX session of `peer`, made at `now`, kept in `table`; returns the client end.
+fn handshake_into(
+    table: &mut SessionTable,
+    e: &EnclaveResponder,
+    p: &SimProvider,
+    peer: PeerKey,
+    now: UnixSeconds,
+) -> Channel {
+    let (hs, hello) = ClientHandshake::start(measurement_verifier(p)).unwrap();
+    let (server, answer) = e.accept(&hello, now, SessionLimits::default()).unwrap();
+    table.insert(peer, server);
+    hs.finish(&answer, now, SessionLimits::default()).unwrap()
+}
+
+fn ip(s: &str) -> PeerKey {
+    PeerKey::from_ip(s.parse().unwrap())
+}
+
+/// Attack: one peer (one IP) opens handshake after handshake, three times the table's
+/// capacity, as an anonymous client can for free. The other peer's session, made first and
+/// not used since (the least recently used of all), must stay live.
+#[test]
+fn a_handshake_flood_from_one_peer_does_not_evict_another_peers_session() {
+    let p = provider(15);
+    let e = enclave(&p);
+    let capacity = 16;
+    let mut table = SessionTable::with_per_peer(capacity, 4);
+    let victim = ip("192.0.2.7");
+    let attacker = ip("198.51.100.9");
+    let mut alice = handshake_into(&mut table, &e, &p, victim, NOW);
+    for i in 0..3 * capacity as u64 {
+        handshake_into(&mut table, &e, &p, attacker, UnixSeconds(NOW.0 + 1 + i));
+    }
+    assert_eq!(
+        table.peer_len(&attacker),
+        4,
+        "the flood holds its own budget only"
+    );
+    assert_eq!(table.peer_len(&victim), 1);
+    let now = UnixSeconds(NOW.0 + 100);
+    let f = alice.seal(b"", b"balance?", now).unwrap();
+    assert_eq!(table.open(&f, now).unwrap(), b"balance?");
+
+    // With no per-peer bound at all, a full table still takes the flood's sessions from the
+    // flooding peer (the one holding the most), never from a peer with fewer.
+    let mut table = SessionTable::new(capacity);
+    let mut alice = handshake_into(&mut table, &e, &p, victim, NOW);
+    for i in 0..3 * capacity as u64 {
+        handshake_into(&mut table, &e, &p, attacker, UnixSeconds(NOW.0 + 1 + i));
+    }
+    assert_eq!(table.len(), capacity);
+    assert_eq!(table.peer_len(&attacker), capacity - 1);
+    let f = alice.seal(b"", b"still here", now).unwrap();
+    assert_eq!(table.open(&f, now).unwrap(), b"still here");
+}
+
+#[test]
+fn a_peer_at_its_bound_replaces_its_own_least_recently_used_session() {
+    let p = provider(16);
+    let e = enclave(&p);
+    let mut table = SessionTable::with_per_peer(8, 2);
+    let me = ip("2001:db8:1:2:aaaa::1");
+    // Another address of the same /64 is the same peer; an IPv4-mapped address is its IPv4.
+    assert_eq!(me, ip("2001:db8:1:2:ffff::9"));
+    assert_eq!(ip("::ffff:192.0.2.1"), ip("192.0.2.1"));
+    assert_ne!(me, ip("2001:db8:1:3::1"));
+    let mut a = handshake_into(&mut table, &e, &p, me, NOW);
+    let mut b = handshake_into(&mut table, &e, &p, me, NOW);
+    // `a` is used after `b`, so `b` is the least recently used when a third arrives.
+    let f = a.seal(b"", b"1", NOW).unwrap();
+    table.open(&f, NOW).unwrap();
+    let mut c = handshake_into(&mut table, &e, &p, me, NOW);
+    assert_eq!(table.len(), 2);
+    let f = b.seal(b"", b"2", NOW).unwrap();
+    assert_eq!(table.open(&f, NOW), Err(Error::UnknownChannel));
+    for ch in [&mut a, &mut c] {
+        let f = ch.seal(b"", b"3", NOW).unwrap();
+        assert_eq!(table.open(&f, NOW).unwrap(), b"3");
+    }
+    // Closing and expiry give the budget back.
+    assert!(table.close(&a.id().0));
+    assert_eq!(table.peer_len(&me), 1);
+    let late = UnixSeconds(NOW.0 + SessionLimits::default().idle_secs + 1);
+    let f = c.seal(b"", b"4", NOW).unwrap();
+    assert_eq!(table.open(&f, late), Err(Error::SessionIdle));
+    assert_eq!(table.peer_len(&me), 0);
+    assert!(table.is_empty());
+    assert_eq!(
+        format!("{me:?}"),
+        "PeerKey(…)",
+        "addresses are never printed"
+    );
 }
 
 #[test]

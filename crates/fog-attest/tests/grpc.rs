@@ -34,7 +34,10 @@ impl AttestedApi for Upper {
             .responder
             .accept(&request.into_inner().data, NOW, SessionLimits::default())
             .map_err(|e| status(&e))?;
-        self.sessions.lock().unwrap().insert(channel);
+        self.sessions
+            .lock()
+            .unwrap()
+            .insert(fog_attest::PeerKey::UNKNOWN, channel);
         Ok(Response::new(AuthMessage { data: answer }))
     }
 

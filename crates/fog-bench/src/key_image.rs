@@ -125,7 +125,9 @@ pub fn key_image_check(args: &Args) -> Result<(), String> {
         Policy::new(vec![IdentityRule::Measurement(identity.measurement)], 3600),
     );
     let (hs, hello) = ClientHandshake::start(verifier).map_err(|e| e.to_string())?;
-    let answer = enclave.accept(&hello, now).map_err(|e| e.to_string())?;
+    let answer = enclave
+        .accept(&hello, fog_attest::PeerKey::UNKNOWN, now)
+        .map_err(|e| e.to_string())?;
     let mut channel = hs
         .finish(&answer, now, SessionLimits::default())
         .map_err(|e| e.to_string())?;

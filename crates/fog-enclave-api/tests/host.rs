@@ -66,7 +66,10 @@ impl EchoEnclave {
                 let (channel, answer) = r
                     .accept(&hello.data, UnixSeconds(now), SessionLimits::default())
                     .map_err(|_| EnclaveError::Attestation)?;
-                self.sessions.lock().map_err(poisoned)?.insert(channel);
+                self.sessions
+                    .lock()
+                    .map_err(poisoned)?
+                    .insert(fog_attest::PeerKey::UNKNOWN, channel);
                 Ok(Answer::Hello(ChannelHello { data: answer }))
             }
             Call::ClientRequest(client::ClientRequest { frame, now }) => {

@@ -42,7 +42,7 @@
 use alloc::vec::Vec;
 use std::sync::Mutex;
 
-use fog_attest::{wire::NonceMessage, UnixSeconds};
+use fog_attest::{wire::NonceMessage, PeerKey, UnixSeconds};
 use fog_crypto::hash::blake2b256_secret;
 use fog_oram::{ObliviousMap, OramError, StoreFactory};
 use fog_transaction::{wire::KeyImage as WireKeyImage, BlockVersion, KeyImage};
@@ -383,8 +383,15 @@ impl<F: StoreFactory, M: RngCore + CryptoRng> LedgerEnclave<F, M> {
 
     /// Answers a client's NX hello (`Auth` of either attested service: one session serves
     /// both key-image checks and `GetOutputs`).
-    pub fn accept(&self, hello: &[u8], now: UnixSeconds) -> Result<Vec<u8>, LedgerEnclaveError> {
-        Ok(self.sessions.accept(hello, now)?)
+    /// `peer` is the server's name for the client (normally its IP address), which bounds
+    /// how many sessions one client can hold (see [`ClientSessions`]).
+    pub fn accept(
+        &self,
+        hello: &[u8],
+        peer: PeerKey,
+        now: UnixSeconds,
+    ) -> Result<Vec<u8>, LedgerEnclaveError> {
+        Ok(self.sessions.accept(hello, peer, now)?)
     }
 
     /// What the store holds.

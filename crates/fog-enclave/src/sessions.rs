@@ -11,12 +11,18 @@ use alloc::vec::Vec;
 use std::sync::{Mutex, RwLock};
 
 use fog_attest::{
-    wire::NonceMessage, BoundEvidence, EnclaveResponder, SessionLimits, SessionTable, UnixSeconds,
+    wire::NonceMessage, BoundEvidence, EnclaveResponder, PeerKey, SessionLimits, SessionTable,
+    UnixSeconds,
 };
 use zeroize::Zeroizing;
 
 /// MobileCoin's client-session cache size.
 pub const DEFAULT_SESSION_CAPACITY: usize = 10_000;
+
+/// Sessions one peer (one client IP address, or IPv6 /64, as the server names it) may hold at
+/// once; its next handshake replaces its own least recently used session. A tenth of the
+/// default table, so a hundred busy NATs fit, and one flooding address never fills it.
+pub const DEFAULT_SESSIONS_PER_PEER: usize = 1_000;
 
 /// The largest request frame the enclave opens (a view query of 4096 keys is ~70 KiB).
 pub const MAX_REQUEST_FRAME: usize = 1 << 20;
@@ -70,11 +76,23 @@ impl core::fmt::Debug for ClientSessions {
 }
 
 impl ClientSessions {
-    /// Sessions answered by `responder`, at most `capacity` live at once.
+    /// Sessions answered by `responder`, at most `capacity` live at once and at most
+    /// [`DEFAULT_SESSIONS_PER_PEER`] (or `capacity`, if smaller) for one peer. See
+    /// [`SessionTable`] for which session a new one replaces.
     pub fn new(responder: EnclaveResponder, capacity: usize, limits: SessionLimits) -> Self {
+        Self::with_per_peer(responder, capacity, DEFAULT_SESSIONS_PER_PEER, limits)
+    }
+
+    /// Like [`ClientSessions::new`] with an explicit bound per peer.
+    pub fn with_per_peer(
+        responder: EnclaveResponder,
+        capacity: usize,
+        per_peer: usize,
+        limits: SessionLimits,
+    ) -> Self {
         Self {
             responder: RwLock::new(responder),
-            table: Mutex::new(SessionTable::new(capacity)),
+            table: Mutex::new(SessionTable::with_per_peer(capacity, per_peer)),
             limits,
         }
     }
@@ -100,8 +118,15 @@ impl ClientSessions {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Answers a client's NX hello and keeps the new session.
-    pub fn accept(&self, hello: &[u8], now: UnixSeconds) -> Result<Vec<u8>, SessionError> {
+    /// Answers a client's NX hello and keeps the new session, counted against `peer` (the
+    /// host's name for where the hello came from, see [`PeerKey`]). The handshake's key
+    /// agreement runs before the table is locked; the insertion is O(log n).
+    pub fn accept(
+        &self,
+        hello: &[u8],
+        peer: PeerKey,
+        now: UnixSeconds,
+    ) -> Result<Vec<u8>, SessionError> {
         if hello.len() > fog_attest::channel::MAX_HANDSHAKE_MESSAGE {
             return Err(SessionError::TooLarge);
         }
@@ -109,7 +134,7 @@ impl ClientSessions {
             .responder()
             .accept(hello, now, self.limits)
             .map_err(|_| SessionError::Handshake)?;
-        self.lock().insert(channel);
+        self.lock().insert(peer, channel);
         Ok(answer)
     }
 

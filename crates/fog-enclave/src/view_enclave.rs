@@ -38,7 +38,7 @@ use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex, MutexGuard, OnceLock, PoisonError, Weak};
 
-use fog_attest::{wire::NonceMessage, EnclaveResponder, SessionLimits, UnixSeconds};
+use fog_attest::{wire::NonceMessage, EnclaveResponder, PeerKey, SessionLimits, UnixSeconds};
 use fog_crypto::hash::blake2b256_secret;
 use fog_oram::ct::{cswap_u64, ct_eq_u64, ct_lt_u64, mask_from_choice};
 use fog_oram::StoreFactory;
@@ -249,9 +249,16 @@ impl<F: StoreFactory, M: RngCore + CryptoRng> ViewEnclave<F, M> {
         self.padded_keys.load(Ordering::Relaxed)
     }
 
-    /// Answers a client's NX hello.
-    pub fn auth(&self, hello: &[u8], now: UnixSeconds) -> Result<Vec<u8>, ViewEnclaveError> {
-        Ok(self.sessions.accept(hello, now)?)
+    /// Answers a client's NX hello from `peer` (the server's name for the client, normally
+    /// its IP address: it bounds how many sessions one client can hold, see
+    /// [`ClientSessions`]).
+    pub fn auth(
+        &self,
+        hello: &[u8],
+        peer: PeerKey,
+        now: UnixSeconds,
+    ) -> Result<Vec<u8>, ViewEnclaveError> {
+        Ok(self.sessions.accept(hello, peer, now)?)
     }
 
     fn partition_of(&self, key: &[u8]) -> u64 {

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use fog_attest::{
     fog_identity, BoundEvidence, Channel, ChannelKeypair, ClientHandshake, EnclaveResponder,
-    FogEnclave, IdentityRule, Policy, ReportData, SessionLimits, SimProvider, UnixSeconds,
+    FogEnclave, IdentityRule, PeerKey, Policy, ReportData, SessionLimits, SimProvider, UnixSeconds,
     Verifier,
 };
 use fog_enclave::{
@@ -215,8 +215,16 @@ fn enclave(seed: u64) -> (LedgerEnclave<HeapFactory, ChaCha20Rng>, Verifier) {
 }
 
 fn connect(enclave: &LedgerEnclave<HeapFactory, ChaCha20Rng>, verifier: Verifier) -> Channel {
+    connect_from(enclave, verifier, PeerKey::UNKNOWN)
+}
+
+fn connect_from(
+    enclave: &LedgerEnclave<HeapFactory, ChaCha20Rng>,
+    verifier: Verifier,
+    peer: PeerKey,
+) -> Channel {
     let (hs, hello) = ClientHandshake::start(verifier).unwrap();
-    let answer = enclave.accept(&hello, NOW).unwrap();
+    let answer = enclave.accept(&hello, peer, NOW).unwrap();
     hs.finish(&answer, NOW, SessionLimits::default()).unwrap()
 }
 
@@ -302,6 +310,27 @@ fn check_key_images_over_the_channel() {
     }
     assert_eq!(enclave.counters().unwrap(), counters);
     assert_eq!(enclave.load().unwrap().0, 3);
+}
+
+/// Attack: anonymous handshakes are free, so one address opens three times as many sessions
+/// as the enclave keeps (16 here). The client that connected first from another address, and
+/// has not used its session since, still gets its key images checked.
+#[test]
+fn a_handshake_flood_from_one_address_leaves_other_clients_sessions_alone() {
+    let (enclave, verifier) = enclave(12);
+    add(&enclave, 0, &[ki(1)]);
+    let alice = PeerKey::from_ip("203.0.113.5".parse().unwrap());
+    let mallory = PeerKey::from_ip("198.51.100.66".parse().unwrap());
+    let mut channel = connect_from(&enclave, verifier.clone(), alice);
+    for _ in 0..48 {
+        connect_from(&enclave, verifier.clone(), mallory);
+    }
+    assert_eq!(enclave.sessions().len(), 16);
+    let r = ask(&enclave, &mut channel, vec![query(ki(1).as_bytes())]).unwrap();
+    assert_eq!(
+        r.results[0].key_image_result_code,
+        KeyImageResultCode::Spent as u32
+    );
 }
 
 #[test]

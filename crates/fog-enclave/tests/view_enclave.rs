@@ -289,7 +289,9 @@ fn connect<F: StoreFactory>(p: &SimProvider, view: &ViewEnclave<F, ChaCha20Rng>)
         ),
     );
     let (hs, hello) = ClientHandshake::start(verifier).unwrap();
-    let answer = view.auth(&hello, NOW).unwrap();
+    let answer = view
+        .auth(&hello, fog_attest::PeerKey::UNKNOWN, NOW)
+        .unwrap();
     hs.finish(&answer, NOW, SessionLimits::default()).unwrap()
 }
 

@@ -9,7 +9,9 @@ use std::{
     time::Duration,
 };
 
-use fog_attest::{wire::NonceMessage, BoundEvidence, EnclaveResponder, SessionLimits, UnixSeconds};
+use fog_attest::{
+    wire::NonceMessage, BoundEvidence, EnclaveResponder, PeerKey, SessionLimits, UnixSeconds,
+};
 use fog_enclave::{
     ledger::{
         max_block_version, CheckOutcome, LedgerBlock, LedgerCounters, LedgerEnclave, LedgerView,
@@ -284,9 +286,11 @@ impl LedgerServer {
             .map_err(|e| LedgerServerError::Enclave(e.into()))
     }
 
-    /// Answers an NX hello.
-    pub fn auth(&self, hello: &[u8]) -> Result<Vec<u8>, LedgerServerError> {
-        Ok(self.enclave.accept(hello, now())?)
+    /// Answers an NX hello from `peer` (the client's address as the transport saw it, see
+    /// [`PeerKey::from_ip`]): one peer's sessions are bounded so that its handshakes cannot
+    /// push out other clients' sessions.
+    pub fn auth(&self, hello: &[u8], peer: PeerKey) -> Result<Vec<u8>, LedgerServerError> {
+        Ok(self.enclave.accept(hello, peer, now())?)
     }
 
     /// One `CheckKeyImages` call, answered by the enclave; refused (the frame consumed) while

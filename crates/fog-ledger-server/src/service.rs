@@ -10,7 +10,10 @@ use fog_api::fog_ledger::{
     fog_untrusted_tx_out_api_server::{FogUntrustedTxOutApi, FogUntrustedTxOutApiServer},
     BlockRequest, BlockResponse, TxOutRequest, TxOutResponse,
 };
-use fog_attest::wire::{AuthMessage, NonceMessage};
+use fog_attest::{
+    wire::{AuthMessage, NonceMessage},
+    PeerKey,
+};
 use fog_enclave::{ledger::LedgerEnclaveError, sessions::SessionError};
 use std::sync::atomic::Ordering;
 use tokio::net::TcpListener;
@@ -105,8 +108,13 @@ impl LedgerService {
     }
 
     async fn auth(&self, request: Request<AuthMessage>) -> Result<Response<AuthMessage>, Status> {
+        // The client's IP address bounds how many sessions it can hold (`PeerKey`); a
+        // transport without one (in-process tests) shares one budget.
+        let peer = request
+            .remote_addr()
+            .map_or(PeerKey::UNKNOWN, |a| PeerKey::from_ip(a.ip()));
         let hello = request.into_inner().data;
-        let data = self.blocking(move |s| s.auth(&hello)).await?;
+        let data = self.blocking(move |s| s.auth(&hello, peer)).await?;
         self.server.metrics().auths.fetch_add(1, Ordering::Relaxed);
         Ok(Response::new(AuthMessage { data }))
     }

@@ -10,6 +10,8 @@
 use alloc::vec;
 use alloc::vec::Vec;
 
+use zeroize::Zeroize;
+
 use crate::ct::{barrier, cmov_words_mask, cswap_words_mask, eq_mask, lt_mask, sel, Mask};
 use crate::storage::{BucketStore, MemoryUse};
 use crate::OramError;
@@ -41,6 +43,18 @@ fn reverse_bits(v: u64, bits: u32) -> u64 {
     }
 }
 
+/// `dst = src` and `src = 0` where `m` is set, touching every word either way: moves a block
+/// out of a slot without leaving a copy behind. Same loop shape as [`cmov_words_mask`].
+#[inline]
+fn move_out_mask(m: Mask, src: &mut [u64], dst: &mut [u64]) {
+    let n = src.len().min(dst.len());
+    let (src, dst) = (&mut src[..n], &mut dst[..n]);
+    for i in 0..n {
+        dst[i] ^= m & (dst[i] ^ src[i]);
+        src[i] &= !m;
+    }
+}
+
 /// A single tree with its stash.
 pub(crate) struct TreeLevel<S> {
     store: S,
@@ -62,9 +76,56 @@ pub(crate) struct TreeLevel<S> {
     target: Vec<u64>,
     hold: Vec<u64>,
     evict_counter: u64,
-    stash_peak: usize,
-    /// `stash_hist[k]`: how many times the stash held `k` blocks right after an insert.
-    stash_hist: Vec<u64>,
+    #[cfg(any(test, feature = "stash-stats"))]
+    stats: StashStats,
+}
+
+/// Stash occupancy statistics for simulations and benchmarks (the `stash-stats` feature, which
+/// `fog-bench` enables; tests have them too). The occupancy depends on which blocks were
+/// accessed, so it is updated without a branch or a secret-indexed write: the peak by a masked
+/// select, the histogram by a masked add to every bin.
+#[cfg(any(test, feature = "stash-stats"))]
+struct StashStats {
+    peak: u64,
+    /// `hist[k]`: how many times the stash held `k` blocks right after an insert.
+    hist: Vec<u64>,
+}
+
+#[cfg(any(test, feature = "stash-stats"))]
+impl StashStats {
+    fn new(stash_slots: usize) -> Self {
+        Self {
+            peak: 0,
+            hist: vec![0; stash_slots + 1],
+        }
+    }
+
+    /// Counts one observation of `occupied` blocks (at most the stash size): every bin is read
+    /// and written.
+    #[inline]
+    fn record(&mut self, occupied: u64) {
+        let occupied = barrier(occupied);
+        self.peak = sel(lt_mask(self.peak, occupied), occupied, self.peak);
+        for (k, h) in self.hist.iter_mut().enumerate() {
+            *h += eq_mask(k as u64, occupied) & 1;
+        }
+    }
+}
+
+impl<S> Drop for TreeLevel<S> {
+    /// Wipes the stash, the loaded path and the hold (they hold blocks' values and leaves); the
+    /// store wipes itself.
+    fn drop(&mut self) {
+        self.stash_meta.zeroize();
+        self.stash_data.zeroize();
+        self.path.zeroize();
+        self.hold.zeroize();
+        self.deepest.zeroize();
+        self.deepest_slot.zeroize();
+        self.empty_slot.zeroize();
+        self.has_empty.zeroize();
+        self.target.zeroize();
+    }
 }
 
 impl<S: BucketStore> TreeLevel<S> {
@@ -110,8 +171,8 @@ impl<S: BucketStore> TreeLevel<S> {
             target: vec![NONE; positions],
             hold: vec![0; w],
             evict_counter: 0,
-            stash_peak: 0,
-            stash_hist: vec![0; stash_slots + 1],
+            #[cfg(any(test, feature = "stash-stats"))]
+            stats: StashStats::new(stash_slots),
         })
     }
 
@@ -119,12 +180,14 @@ impl<S: BucketStore> TreeLevel<S> {
         (1u64 << self.leaf_bits) - 1
     }
 
+    #[cfg(any(test, feature = "stash-stats"))]
     pub(crate) fn stash_peak(&self) -> usize {
-        self.stash_peak
+        self.stats.peak as usize
     }
 
+    #[cfg(any(test, feature = "stash-stats"))]
     pub(crate) fn stash_histogram(&self) -> &[u64] {
-        &self.stash_hist
+        &self.stats.hist
     }
 
     pub(crate) fn memory_bytes(&self) -> MemoryUse {
@@ -182,15 +245,17 @@ impl<S: BucketStore> TreeLevel<S> {
     }
 
     /// Removes block `index` from the loaded path and the stash, moving its value into `out`
-    /// (left as it was when the block is absent; callers pass zeros).
+    /// (left as it was when the block is absent; callers pass zeros). The slot it leaves is
+    /// wiped, so no stale copy of the old value stays behind in the tree.
     fn take_from_loaded(&mut self, index1: u64, out: &mut [u64]) {
         let w = self.w;
         for p in 0..=self.depth {
             let (meta, data) = self.position(p);
-            for (m, d) in meta.chunks_exact_mut(META).zip(data.chunks_exact(w)) {
+            for (m, d) in meta.chunks_exact_mut(META).zip(data.chunks_exact_mut(w)) {
                 let hit = barrier(eq_mask(m[0], index1));
-                cmov_words_mask(hit, d, out);
+                move_out_mask(hit, d, out);
                 m[0] = sel(hit, 0, m[0]);
+                m[1] = sel(hit, 0, m[1]);
             }
         }
     }
@@ -277,11 +342,13 @@ impl<S: BucketStore> TreeLevel<S> {
                 let c = barrier(act & eq_mask(j as u64, slot));
                 if p == 0 {
                     // The stash only gives blocks up during an eviction (the hold is empty
-                    // and targets are strictly deeper), so its data is only read.
+                    // and targets are strictly deeper): the block moves out and its slot is
+                    // wiped.
                     hold_meta[0] = sel(c, m[0], hold_meta[0]);
                     hold_meta[1] = sel(c, m[1], hold_meta[1]);
                     m[0] = sel(c, 0, m[0]);
-                    cmov_words_mask(c, d, &mut hold);
+                    m[1] = sel(c, 0, m[1]);
+                    move_out_mask(c, d, &mut hold);
                 } else {
                     for k in 0..META {
                         let t = c & (m[k] ^ hold_meta[k]);
@@ -317,7 +384,8 @@ impl<S: BucketStore> TreeLevel<S> {
     pub(crate) fn insert(&mut self, index: u64, leaf: u64, data: &[u64]) -> Result<(), OramError> {
         let w = self.w;
         let mut done: Mask = 0;
-        let mut occupied = 0usize;
+        #[cfg(any(test, feature = "stash-stats"))]
+        let mut occupied = 0u64;
         for (m, d) in self
             .stash_meta
             .chunks_exact_mut(META)
@@ -328,13 +396,14 @@ impl<S: BucketStore> TreeLevel<S> {
             m[1] = sel(put, leaf, m[1]);
             cmov_words_mask(put, data, d);
             done |= put;
-            occupied += (!eq_mask(m[0], 0) & 1) as usize;
+            #[cfg(any(test, feature = "stash-stats"))]
+            {
+                occupied += !eq_mask(m[0], 0) & 1;
+            }
         }
-        // The peak is a statistic for the stash simulation; it is not used for control flow.
-        self.stash_peak = self.stash_peak.max(occupied);
-        if let Some(h) = self.stash_hist.get_mut(occupied) {
-            *h += 1;
-        }
+        #[cfg(any(test, feature = "stash-stats"))]
+        self.stats.record(occupied);
+        // A full stash is the one outcome that leaves: the ORAM is poisoned from here on.
         if done == 0 {
             return Err(OramError::StashOverflow);
         }
@@ -354,6 +423,23 @@ impl<S: BucketStore> TreeLevel<S> {
     #[cfg(test)]
     pub(crate) fn stash_slots(&self) -> usize {
         self.stash_meta.len() / META
+    }
+
+    /// Whether `word` appears anywhere in this tree's memory: every bucket of the store, the
+    /// stash, the path buffer and the hold. Tests only: not oblivious.
+    #[cfg(test)]
+    pub(crate) fn memory_contains(&mut self, word: u64) -> Result<bool, OramError> {
+        let nb = Self::num_buckets(self.leaf_bits);
+        let mut buf = vec![0u64; self.bucket_words];
+        let mut found = false;
+        for b in 0..nb {
+            self.store.read_bucket(b, &mut buf)?;
+            found |= buf.contains(&word);
+        }
+        Ok(found
+            || self.stash_data.contains(&word)
+            || self.path.contains(&word)
+            || self.hold.contains(&word))
     }
 
     /// Checks the structural invariant (every real block is on the path to its leaf or in the
@@ -391,6 +477,19 @@ mod tests {
         for v in [0u64, 1, 2, 3, 4, 255, 256, 1 << 40, u64::MAX, (1 << 63) + 5] {
             assert_eq!(bit_len(v), u64::from(64 - v.leading_zeros()), "{v}");
         }
+    }
+
+    #[test]
+    fn masked_stash_stats_match_a_direct_count() {
+        let mut stats = StashStats::new(12);
+        let mut want = vec![0u64; 13];
+        let seen = [1u64, 1, 2, 12, 0, 5, 1, 12, 3];
+        for &k in &seen {
+            stats.record(k);
+            want[k as usize] += 1;
+        }
+        assert_eq!(stats.hist, want);
+        assert_eq!(stats.peak, 12);
     }
 
     #[test]

@@ -224,7 +224,9 @@ impl<F: StoreFactory, R: RngCore + CryptoRng> ObliviousMap<F, R> {
         self.index.memory_bytes() + self.values.memory_bytes()
     }
 
-    /// Largest stash occupancy seen in either ORAM.
+    /// Largest stash occupancy seen in either ORAM (`stash-stats` feature; see
+    /// [`crate::Oram::stash_peak`]).
+    #[cfg(any(test, feature = "stash-stats"))]
     pub fn stash_peak(&self) -> usize {
         self.index.stash_peak().max(self.values.stash_peak())
     }
@@ -314,6 +316,7 @@ impl<F: StoreFactory, R: RngCore + CryptoRng> ObliviousMap<F, R> {
             });
         self.bytes.as_mut_slice().zeroize();
         self.val_buf.as_mut_slice().zeroize();
+        self.key_buf.as_mut_slice().zeroize();
         let d = match r {
             Ok(d) => d,
             Err(e) => {
@@ -502,6 +505,36 @@ fn siphash24(key: [u64; 2], words: &[u64], tweak: u64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn no_key_or_value_stays_in_the_map_buffers_after_an_operation() {
+        use crate::storage::HeapFactory;
+        use rand_chacha::rand_core::SeedableRng;
+        let mut map = ObliviousMap::new(
+            64,
+            16,
+            8,
+            HeapFactory,
+            rand_chacha::ChaCha20Rng::seed_from_u64(5),
+        )
+        .unwrap();
+        let key = [0x5au8; 16];
+        let mut out = [0u8; 8];
+        map.insert(&key, &[7; 8]).unwrap();
+        assert!(map.key_buf.iter().all(|&w| w == 0), "key after insert");
+        map.get(&key, &mut out).unwrap();
+        assert_eq!(out, [7; 8]);
+        assert!(map.key_buf.iter().all(|&w| w == 0), "key after get");
+        assert!(map.val_buf.iter().all(|&w| w == 0), "value after get");
+        assert!(map.bytes.iter().all(|&b| b == 0), "value bytes after get");
+        // A refused call leaves nothing behind either.
+        assert!(matches!(
+            map.get(&key, &mut [0u8; 3]),
+            Err(OramError::LengthMismatch)
+        ));
+        map.remove(&key).unwrap();
+        assert!(map.key_buf.iter().all(|&w| w == 0), "key after remove");
+    }
 
     #[test]
     #[allow(deprecated)]

@@ -8,6 +8,7 @@ use alloc::vec;
 use alloc::vec::Vec;
 
 use rand_core::{CryptoRng, RngCore};
+use zeroize::Zeroize;
 
 use crate::circuit::TreeLevel;
 use crate::ct::{barrier, bytes_to_words, eq_mask, sel, words_to_bytes};
@@ -70,6 +71,12 @@ pub struct Oram<F: StoreFactory, R> {
     bytes: Vec<u8>,
 }
 
+impl<F: StoreFactory, R> Drop for Oram<F, R> {
+    fn drop(&mut self) {
+        self.bytes.zeroize();
+    }
+}
+
 impl<F: StoreFactory, R: RngCore + CryptoRng> Oram<F, R> {
     /// An ORAM of `capacity` zeroed blocks of `value_bytes` bytes with the default parameters.
     pub fn new(capacity: u64, value_bytes: usize, factory: F, rng: R) -> Result<Self, OramError> {
@@ -120,15 +127,19 @@ impl<F: StoreFactory, R: RngCore + CryptoRng> Oram<F, R> {
     }
 
     /// Largest stash occupancy seen so far in any tree, counted right after accessed blocks are
-    /// put back (the moment the stash is fullest). A statistic for simulations: it depends only
-    /// on the random leaves, not on indices or data.
+    /// put back (the moment the stash is fullest). A statistic for simulations and benchmarks,
+    /// only built with the `stash-stats` feature: the occupancy depends on which blocks were
+    /// accessed, so it is secret in production (it is kept with masked updates, never by a
+    /// branch or a secret-indexed write).
+    #[cfg(any(test, feature = "stash-stats"))]
     pub fn stash_peak(&self) -> usize {
         self.core.stash_peak()
     }
 
     /// Stash occupancy histogram of the data tree: entry `k` counts the accesses after which
     /// the stash held `k` blocks (counted right after the accessed block was put back). A
-    /// statistic for simulations, like [`Oram::stash_peak`].
+    /// statistic for simulations, like [`Oram::stash_peak`] (`stash-stats` feature).
+    #[cfg(any(test, feature = "stash-stats"))]
     pub fn stash_histogram(&self) -> &[u64] {
         self.core.levels[0].stash_histogram()
     }
@@ -221,6 +232,15 @@ pub(crate) struct OramCore<S> {
     poisoned: bool,
 }
 
+impl<S> Drop for OramCore<S> {
+    /// Wipes the position table and the scratch buffers (the trees wipe themselves).
+    fn drop(&mut self) {
+        self.top.zeroize();
+        self.scratch.zeroize();
+        self.pos_block.zeroize();
+    }
+}
+
 impl<S: BucketStore> OramCore<S> {
     /// An ORAM of `capacity` zeroed blocks. With [`Positions::Recursive`] it keeps its own
     /// position map (trees of position blocks and a scanned table); with [`Positions::Caller`]
@@ -292,6 +312,7 @@ impl<S: BucketStore> OramCore<S> {
         })
     }
 
+    #[cfg(any(test, feature = "stash-stats"))]
     pub(crate) fn stash_peak(&self) -> usize {
         self.levels
             .iter()

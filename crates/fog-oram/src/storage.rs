@@ -113,6 +113,14 @@ impl HeapStore {
     }
 }
 
+impl Drop for HeapStore {
+    /// Wipes every bucket: a dropped tree (ingest drops its whole RNG map at rotation) leaves
+    /// no value behind in freed memory.
+    fn drop(&mut self) {
+        self.words.zeroize();
+    }
+}
+
 impl BucketStore for HeapStore {
     fn num_buckets(&self) -> u64 {
         (self.words.len() / self.bucket_words.max(1)) as u64
@@ -249,6 +257,15 @@ impl EncryptedStore {
         n[..4].copy_from_slice(&(bucket as u32).to_le_bytes());
         n[4..].copy_from_slice(&counter.to_le_bytes());
         n
+    }
+}
+
+impl Drop for EncryptedStore {
+    /// Wipes the plaintext kept in trusted memory (the top levels and the sealing buffer); the
+    /// cipher wipes its key itself, and host memory holds only ciphertext.
+    fn drop(&mut self) {
+        self.trusted.zeroize();
+        self.buf.zeroize();
     }
 }
 

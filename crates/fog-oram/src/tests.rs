@@ -449,3 +449,38 @@ fn map_reaches_high_load_before_first_failure() {
     assert!(load > 0.85, "load {load}");
     assert!(map.stash_peak() <= crate::OramParams::default().stash_slots);
 }
+
+/// Forward secrecy inside a live ORAM: once a block is overwritten, its old value is nowhere in
+/// the tree's memory (store, stash, path or hold). Before, the slot a block left kept the old
+/// value under empty metadata, and evictions moved that stale copy around with the empty slot.
+#[test]
+fn an_overwritten_value_leaves_no_stale_copy_in_the_tree() {
+    const OLD: u64 = 0x0DD0_5EC2_E7C0_FFEE;
+    for seed in 0..20 {
+        let mut o = Oram::new(64, 32, HeapFactory, rng(900 + seed)).unwrap();
+        for i in 0..64u64 {
+            o.access_words(i, |w| w.fill(i + 1)).unwrap();
+        }
+        o.access_words(5, |w| w.fill(OLD)).unwrap();
+        let levels = o.levels_mut();
+        assert!(
+            levels[0].memory_contains(OLD).unwrap(),
+            "the value is stored"
+        );
+        o.access_words(5, |w| {
+            assert_eq!(w[0], OLD);
+            w.fill(0);
+        })
+        .unwrap();
+        // A few more accesses move blocks through the emptied slots.
+        for i in [1u64, 9, 33, 60] {
+            o.access_words(i, |w| w[0] += 1).unwrap();
+        }
+        for level in o.levels_mut() {
+            assert!(
+                !level.memory_contains(OLD).unwrap(),
+                "seed {seed}: a stale copy of the old value stays in the tree"
+            );
+        }
+    }
+}

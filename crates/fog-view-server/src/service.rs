@@ -6,7 +6,7 @@ use std::sync::Arc;
 use fog_api::fog_view::fog_view_api_server::{FogViewApi, FogViewApiServer};
 use fog_attest::{
     wire::{AuthMessage, NonceMessage},
-    UnixSeconds,
+    PeerKey, UnixSeconds,
 };
 use fog_enclave::{sessions::SessionError, view_enclave::ViewEnclaveError};
 use fog_recovery_db::{FogUserEvent, RecoveryDb, UserEventId};
@@ -109,13 +109,22 @@ pub(crate) fn to_status(e: ViewEnclaveError) -> Status {
     }
 }
 
+/// The client's IP address, which bounds how many sessions it can hold (`PeerKey`); a
+/// transport without one (in-process tests) shares one budget.
+fn peer_key<T>(request: &Request<T>) -> PeerKey {
+    request
+        .remote_addr()
+        .map_or(PeerKey::UNKNOWN, |a| PeerKey::from_ip(a.ip()))
+}
+
 #[tonic::async_trait]
 impl<D: RecoveryDb> FogViewApi for ViewService<D> {
     async fn auth(&self, request: Request<AuthMessage>) -> Result<Response<AuthMessage>, Status> {
+        let peer = peer_key(&request);
         let hello = request.into_inner().data;
         let enclave = self.server.enclave.clone();
         let data = enclave
-            .auth(&hello, UnixSeconds::now())
+            .auth(&hello, peer, UnixSeconds::now())
             .map_err(to_status)?;
         Ok(Response::new(AuthMessage { data }))
     }
