@@ -215,17 +215,18 @@ fn enclave(seed: u64) -> (LedgerEnclave<HeapFactory, ChaCha20Rng>, Verifier) {
 }
 
 fn connect(enclave: &LedgerEnclave<HeapFactory, ChaCha20Rng>, verifier: Verifier) -> Channel {
-    connect_from(enclave, verifier, PeerKey::UNKNOWN)
+    connect_from(enclave, verifier, PeerKey::UNKNOWN, NOW)
 }
 
 fn connect_from(
     enclave: &LedgerEnclave<HeapFactory, ChaCha20Rng>,
     verifier: Verifier,
     peer: PeerKey,
+    now: UnixSeconds,
 ) -> Channel {
     let (hs, hello) = ClientHandshake::start(verifier).unwrap();
-    let answer = enclave.accept(&hello, peer, NOW).unwrap();
-    hs.finish(&answer, NOW, SessionLimits::default()).unwrap()
+    let answer = enclave.accept(&hello, peer, now).unwrap();
+    hs.finish(&answer, now, SessionLimits::default()).unwrap()
 }
 
 fn add(enclave: &LedgerEnclave<HeapFactory, ChaCha20Rng>, index: u64, key_images: &[KeyImage]) {
@@ -313,17 +314,23 @@ fn check_key_images_over_the_channel() {
 }
 
 /// Attack: anonymous handshakes are free, so one address opens three times as many sessions
-/// as the enclave keeps (16 here). The client that connected first from another address, and
-/// has not used its session since, still gets its key images checked.
+/// as the enclave keeps (16 here), each a second after the last. The client that connected
+/// first from another address, and has not used its session since (the least recently used
+/// of all), still gets its key images checked.
 #[test]
 fn a_handshake_flood_from_one_address_leaves_other_clients_sessions_alone() {
     let (enclave, verifier) = enclave(12);
     add(&enclave, 0, &[ki(1)]);
     let alice = PeerKey::from_ip("203.0.113.5".parse().unwrap());
     let mallory = PeerKey::from_ip("198.51.100.66".parse().unwrap());
-    let mut channel = connect_from(&enclave, verifier.clone(), alice);
-    for _ in 0..48 {
-        connect_from(&enclave, verifier.clone(), mallory);
+    let mut channel = connect_from(&enclave, verifier.clone(), alice, NOW);
+    for i in 0..48 {
+        connect_from(
+            &enclave,
+            verifier.clone(),
+            mallory,
+            UnixSeconds(NOW.0 + 1 + i),
+        );
     }
     assert_eq!(enclave.sessions().len(), 16);
     let r = ask(&enclave, &mut channel, vec![query(ki(1).as_bytes())]).unwrap();
