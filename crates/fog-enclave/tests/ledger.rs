@@ -529,3 +529,41 @@ proptest! {
         prop_assert_eq!(enclave.counters().unwrap().num_blocks, 1);
     }
 }
+
+/// Attack on the answer size: a key image spent in block 0, whose timestamp is 0, must not
+/// answer shorter than one spent elsewhere or not spent (proto3 would leave the zeros out).
+/// Every answer to one request shape, sealed, has one length.
+#[test]
+fn answers_of_one_request_shape_have_one_length() {
+    let (enclave, verifier) = enclave(12);
+    enclave
+        .add_block(&LedgerBlock {
+            index: 0,
+            timestamp: 0,
+            key_images: &[ki(1)],
+            cumulative_txo_count: 2,
+            version: 3,
+        })
+        .unwrap();
+    add(&enclave, 1, &[ki(2)]);
+    let mut channel = connect(&enclave, verifier);
+    let mut lengths = Vec::new();
+    for asked in [ki(1), ki(2), ki(3)] {
+        let request = CheckKeyImagesRequest {
+            queries: vec![query(asked.as_bytes())],
+        }
+        .encode_to_vec();
+        let frame = channel.seal(&[], &request, NOW).unwrap();
+        let out = enclave.check_key_images(&frame, VIEW, NOW).unwrap();
+        let plain = channel.open(&out.response, NOW).unwrap();
+        let r = CheckKeyImagesResponse::decode(plain.as_slice()).unwrap();
+        lengths.push((r.results[0].spent_at, plain.len(), out.response.data.len()));
+    }
+    assert_eq!(lengths[0].0, 0, "the first key image was spent in block 0");
+    assert!(
+        lengths
+            .iter()
+            .all(|&(_, p, c)| (p, c) == (lengths[0].1, lengths[0].2)),
+        "{lengths:?}"
+    );
+}

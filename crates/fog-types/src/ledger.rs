@@ -46,23 +46,76 @@ pub enum KeyImageResultCode {
 }
 
 /// `KeyImageResult`.
-#[derive(Clone, PartialEq, Eq, prost::Message)]
+///
+/// Its encoding always carries all five fields, zeros included: proto3 leaves out a field
+/// that holds its default, so an answer "spent at block 0" or "timestamp 0" would be nine
+/// bytes shorter than any other and tell its size to whoever sees the ciphertext. With every
+/// field present, the length of a result depends only on the length of the key image echoed
+/// (the asker's own). Decoding is ordinary proto3 (a missing field is zero), so it reads
+/// MobileCoin's encoding and MobileCoin's decoders read this one.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct KeyImageResult {
     /// The key image asked about.
-    #[prost(message, optional, tag = "1")]
     pub key_image: Option<KeyImage>,
     /// The block that spent it, or `u64::MAX`.
-    #[prost(fixed64, tag = "2")]
     pub spent_at: u64,
     /// That block's timestamp, or `u64::MAX`.
-    #[prost(fixed64, tag = "3")]
     pub timestamp: u64,
     /// Legacy: always [`TIMESTAMP_FOUND`].
-    #[prost(fixed32, tag = "4")]
     pub timestamp_result_code: u32,
     /// A [`KeyImageResultCode`] as u32.
-    #[prost(fixed32, tag = "5")]
     pub key_image_result_code: u32,
+}
+
+impl prost::Message for KeyImageResult {
+    fn encode_raw(&self, buf: &mut impl prost::bytes::BufMut) {
+        use prost::encoding::{fixed32, fixed64, message};
+        if let Some(k) = &self.key_image {
+            message::encode(1, k, buf);
+        }
+        fixed64::encode(2, &self.spent_at, buf);
+        fixed64::encode(3, &self.timestamp, buf);
+        fixed32::encode(4, &self.timestamp_result_code, buf);
+        fixed32::encode(5, &self.key_image_result_code, buf);
+    }
+
+    fn merge_field(
+        &mut self,
+        tag: u32,
+        wire_type: prost::encoding::WireType,
+        buf: &mut impl prost::bytes::Buf,
+        ctx: prost::encoding::DecodeContext,
+    ) -> Result<(), prost::DecodeError> {
+        use prost::encoding::{fixed32, fixed64, message, skip_field};
+        match tag {
+            1 => message::merge(
+                wire_type,
+                self.key_image.get_or_insert_with(KeyImage::default),
+                buf,
+                ctx,
+            ),
+            2 => fixed64::merge(wire_type, &mut self.spent_at, buf, ctx),
+            3 => fixed64::merge(wire_type, &mut self.timestamp, buf, ctx),
+            4 => fixed32::merge(wire_type, &mut self.timestamp_result_code, buf, ctx),
+            5 => fixed32::merge(wire_type, &mut self.key_image_result_code, buf, ctx),
+            _ => skip_field(wire_type, tag, buf, ctx),
+        }
+    }
+
+    fn encoded_len(&self) -> usize {
+        use prost::encoding::{fixed32, fixed64, message};
+        self.key_image
+            .as_ref()
+            .map_or(0, |k| message::encoded_len(1, k))
+            + fixed64::encoded_len(2, &self.spent_at)
+            + fixed64::encoded_len(3, &self.timestamp)
+            + fixed32::encoded_len(4, &self.timestamp_result_code)
+            + fixed32::encoded_len(5, &self.key_image_result_code)
+    }
+
+    fn clear(&mut self) {
+        *self = Self::default();
+    }
 }
 
 /// `CheckKeyImagesResponse`.
@@ -246,4 +299,101 @@ pub struct TxOutResponse {
     /// TxOuts in the ledger.
     #[prost(uint64, tag = "3")]
     pub global_txo_count: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use prost::Message;
+
+    /// The derived proto3 encoding, as MobileCoin's and any generated code write it: zero
+    /// fields left out.
+    #[derive(Clone, PartialEq, prost::Message)]
+    struct Proto3KeyImageResult {
+        #[prost(message, optional, tag = "1")]
+        key_image: Option<KeyImage>,
+        #[prost(fixed64, tag = "2")]
+        spent_at: u64,
+        #[prost(fixed64, tag = "3")]
+        timestamp: u64,
+        #[prost(fixed32, tag = "4")]
+        timestamp_result_code: u32,
+        #[prost(fixed32, tag = "5")]
+        key_image_result_code: u32,
+    }
+
+    fn result(spent_at: u64, timestamp: u64, code: KeyImageResultCode) -> KeyImageResult {
+        KeyImageResult {
+            key_image: Some(KeyImage {
+                data: alloc::vec![7; 32],
+            }),
+            spent_at,
+            timestamp,
+            timestamp_result_code: TIMESTAMP_FOUND,
+            key_image_result_code: code as u32,
+        }
+    }
+
+    #[test]
+    fn every_key_image_result_has_one_length() {
+        let results = [
+            result(0, 0, KeyImageResultCode::Spent),
+            result(0, 1_700_000_000, KeyImageResultCode::Spent),
+            result(5, 0, KeyImageResultCode::Spent),
+            result(123_456, 1_700_000_000, KeyImageResultCode::Spent),
+            result(u64::MAX, u64::MAX, KeyImageResultCode::NotSpent),
+            result(u64::MAX, u64::MAX, KeyImageResultCode::KeyImageError),
+            KeyImageResult {
+                timestamp_result_code: 0,
+                key_image_result_code: 0,
+                ..result(0, 0, KeyImageResultCode::Unused)
+            },
+        ];
+        let lengths: alloc::vec::Vec<usize> =
+            results.iter().map(|r| r.encode_to_vec().len()).collect();
+        assert!(lengths.iter().all(|&n| n == lengths[0]), "{lengths:?}");
+        for r in &results {
+            assert_eq!(r.encoded_len(), r.encode_to_vec().len());
+            assert_eq!(&KeyImageResult::decode(&*r.encode_to_vec()).unwrap(), r);
+        }
+        // The derived encoding is what this replaces: its zero fields go missing.
+        let derived = |r: &KeyImageResult| Proto3KeyImageResult {
+            key_image: r.key_image.clone(),
+            spent_at: r.spent_at,
+            timestamp: r.timestamp,
+            timestamp_result_code: r.timestamp_result_code,
+            key_image_result_code: r.key_image_result_code,
+        };
+        assert!(derived(&results[0]).encoded_len() < results[0].encoded_len());
+    }
+
+    #[test]
+    fn key_image_results_read_and_are_read_by_the_proto3_encoding() {
+        for r in [
+            result(0, 0, KeyImageResultCode::Spent),
+            result(9, 1_700_000_009, KeyImageResultCode::Spent),
+            result(u64::MAX, u64::MAX, KeyImageResultCode::NotSpent),
+        ] {
+            let theirs = Proto3KeyImageResult {
+                key_image: r.key_image.clone(),
+                spent_at: r.spent_at,
+                timestamp: r.timestamp,
+                timestamp_result_code: r.timestamp_result_code,
+                key_image_result_code: r.key_image_result_code,
+            };
+            assert_eq!(KeyImageResult::decode(&*theirs.encode_to_vec()).unwrap(), r);
+            assert_eq!(
+                Proto3KeyImageResult::decode(&*r.encode_to_vec()).unwrap(),
+                theirs
+            );
+        }
+        // Unknown fields are skipped; a wrong wire type is an error.
+        let mut bytes = result(1, 2, KeyImageResultCode::Spent).encode_to_vec();
+        bytes.extend_from_slice(&[0x30, 0x05]); // field 6, varint 5
+        assert_eq!(
+            KeyImageResult::decode(&*bytes).unwrap(),
+            result(1, 2, KeyImageResultCode::Spent)
+        );
+        assert!(KeyImageResult::decode(&[0x10, 0x01][..]).is_err()); // field 2 as a varint
+    }
 }
