@@ -13,7 +13,11 @@ use fog_enclave::{
     sessions::ClientSessions,
 };
 use fog_oram::HeapFactory;
-use fog_transaction::{wire::KeyImage as WireKeyImage, KeyImage};
+use fog_transaction::{
+    block::{Block, BlockContents},
+    wire::KeyImage as WireKeyImage,
+    KeyImage,
+};
 use fog_types::ledger::{
     CheckKeyImagesRequest, CheckKeyImagesResponse, KeyImageQuery, KeyImageResultCode,
 };
@@ -95,20 +99,27 @@ pub fn key_image_check(args: &Args) -> Result<(), String> {
     let mut added = 0u64;
     let mut index = 0u64;
     let mut next_report = 1u64 << 20;
+    let mut parent: Option<Block> = None;
     while added < n {
         let take = per_block.min(n - added);
-        let block: Vec<KeyImage> = (added..added + take).map(|i| key_image(seed, i)).collect();
+        let contents = BlockContents {
+            key_images: (added..added + take).map(|i| key_image(seed, i)).collect(),
+            outputs: Vec::new(),
+        };
+        let header = match &parent {
+            None => Block::new_origin(&contents),
+            Some(p) => Block::new_with_parent(3, p, p.root_element, &contents),
+        };
         enclave
             .add_block(&LedgerBlock {
-                index,
+                block: &header,
+                contents: &contents,
                 timestamp: 1_700_000_000 + index,
-                key_images: &block,
-                cumulative_txo_count: (index + 1) * 2,
-                version: 3,
             })
             .map_err(|e| format!("adding block {index} ({added} key images stored): {e}"))?;
         added += take;
         index += 1;
+        parent = Some(header);
         if added >= next_report {
             eprintln!(
                 "filled {added} of {n} key images in {:.0} s",

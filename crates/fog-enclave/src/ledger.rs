@@ -20,7 +20,17 @@
 //!
 //! Key images come into the store from the ledger, block by block, in order
 //! ([`LedgerEnclave::add_block`]); they are public ledger data, and adding them may branch on
-//! whether one is already stored. The store's own block count is the `num_blocks` of every
+//! whether one is already stored. The host passes each block's header and whole contents, and
+//! the enclave takes them only if they extend the chain it verified from the origin block:
+//! the header's id matches its fields, its parent is the last block taken (zero for the
+//! origin), its contents hash to its `contents_hash`, and its cumulative TxOut count is the
+//! last one plus the block's outputs; otherwise nothing is stored ([`LedgerEnclaveError::NotInChain`]).
+//! So the host cannot mark a key image spent that no block of that chain spends, nor leave
+//! one out of a block it feeds. What the enclave cannot check alone: that the chain is the
+//! one consensus agreed on (the origin and every later block are the host's, so a host may
+//! feed a whole other chain from block 0; a client that knows a block id of the real chain
+//! can compare it with [`LedgerCounters::last_block_id`]), the block's Merkle root element
+//! (it holds no TxOut tree), and the timestamp, which no block id covers. The store's own block count is the `num_blocks` of every
 //! answer: "not spent" always means "not spent in the blocks this store holds", whatever the
 //! host says about the ledger.
 //!
@@ -45,7 +55,11 @@ use std::sync::Mutex;
 use fog_attest::{wire::NonceMessage, PeerKey, UnixSeconds};
 use fog_crypto::hash::blake2b256_secret;
 use fog_oram::{ObliviousMap, OramError, StoreFactory};
-use fog_transaction::{wire::KeyImage as WireKeyImage, BlockVersion, KeyImage};
+use fog_transaction::{
+    block::{Block, BlockContents},
+    wire::KeyImage as WireKeyImage,
+    BlockVersion, KeyImage,
+};
 use fog_types::ledger::{
     CheckKeyImagesRequest, CheckKeyImagesResponse, GetOutputsRequest, GetOutputsResponse,
     KeyImageQuery, KeyImageResult, KeyImageResultCode, MAX_GET_OUTPUTS, TIMESTAMP_FOUND,
@@ -89,6 +103,11 @@ pub enum LedgerEnclaveError {
     /// A block other than the next one was offered (the store holds blocks `0..n` only).
     #[error("block out of order")]
     BlockOutOfOrder,
+    /// The offered block does not extend the chain the store verified: its id does not
+    /// match its fields, its parent is not the last block taken, its contents do not hash
+    /// to its contents hash, or its TxOut count does not follow (nothing was stored).
+    #[error("block not in the verified chain")]
+    NotInChain,
     /// The store has no room for the block's key images (nothing of the block was stored).
     #[error("key-image store full")]
     Full,
@@ -299,21 +318,22 @@ pub struct LedgerCounters {
     pub global_txo_count: u64,
     /// The version of the last of those blocks.
     pub latest_block_version: u32,
+    /// The id of the last of those blocks (zero before the first): every block taken is
+    /// this chain's, checked from the origin block on.
+    pub last_block_id: [u8; 32],
 }
 
-/// One ledger block as the store takes it.
+/// One ledger block as the store takes it: the header and its whole contents, which the
+/// enclave checks against the chain it holds before it stores a key image (the host cannot
+/// feed key images that no block of the chain spends).
 #[derive(Clone, Copy, Debug)]
 pub struct LedgerBlock<'a> {
-    /// The block's index.
-    pub index: u64,
-    /// Its timestamp (seconds).
+    /// The block header.
+    pub block: &'a Block,
+    /// Its contents (key images and outputs), which its `contents_hash` commits to.
+    pub contents: &'a BlockContents,
+    /// Its timestamp (seconds). Not covered by the block id: the host's word.
     pub timestamp: u64,
-    /// The key images it spends.
-    pub key_images: &'a [KeyImage],
-    /// TxOuts in blocks `0..=index`.
-    pub cumulative_txo_count: u64,
-    /// The block's version.
-    pub version: u32,
 }
 
 /// What the host knows of the ledger when it passes a request in: public block counts.
@@ -408,18 +428,33 @@ impl<F: StoreFactory, M: RngCore + CryptoRng> LedgerEnclave<F, M> {
     /// Adds the next block's key images. The block must be the next one
     /// (`index == counters().num_blocks`); all or nothing.
     pub fn add_block(&self, block: &LedgerBlock<'_>) -> Result<LedgerCounters, LedgerEnclaveError> {
+        let LedgerBlock {
+            block: header,
+            contents,
+            timestamp,
+        } = *block;
         let mut s = self.lock()?;
-        if block.index != s.counters.num_blocks
-            || block.cumulative_txo_count < s.counters.global_txo_count
-        {
+        if header.index != s.counters.num_blocks {
             return Err(LedgerEnclaveError::BlockOutOfOrder);
         }
-        s.store
-            .add(block.key_images, block.index, block.timestamp)?;
+        // The chain: the id is the header's, the parent is the last block taken (zero for
+        // the origin), the contents are the ones the header commits to, and the TxOut count
+        // follows from them. Public data only: these branches reveal nothing secret.
+        let outputs = contents.outputs.len() as u64;
+        let follows = header.is_id_valid()
+            && header.parent_id == s.counters.last_block_id
+            && contents.hash() == header.contents_hash
+            && s.counters.global_txo_count.checked_add(outputs)
+                == Some(header.cumulative_txo_count);
+        if !follows {
+            return Err(LedgerEnclaveError::NotInChain);
+        }
+        s.store.add(&contents.key_images, header.index, timestamp)?;
         s.counters = LedgerCounters {
-            num_blocks: block.index + 1,
-            global_txo_count: block.cumulative_txo_count,
-            latest_block_version: block.version,
+            num_blocks: header.index + 1,
+            global_txo_count: header.cumulative_txo_count,
+            latest_block_version: header.version,
+            last_block_id: header.id,
         };
         Ok(s.counters)
     }

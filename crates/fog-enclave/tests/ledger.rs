@@ -10,6 +10,7 @@ use fog_attest::{
     FogEnclave, IdentityRule, PeerKey, Policy, ReportData, SessionLimits, SimProvider, UnixSeconds,
     Verifier,
 };
+use fog_crypto::CompressedRistrettoPublic;
 use fog_enclave::{
     ledger::{
         KeyImageStore, LedgerBlock, LedgerCounters, LedgerEnclave, LedgerEnclaveError, LedgerView,
@@ -18,7 +19,12 @@ use fog_enclave::{
     sessions::{ClientSessions, SessionError},
 };
 use fog_oram::{HeapFactory, TraceOp, TracingFactory};
-use fog_transaction::{wire::KeyImage as WireKeyImage, KeyImage};
+use fog_transaction::{
+    block::{Block, BlockContents},
+    membership::{Range, TxOutMembershipElement},
+    wire::KeyImage as WireKeyImage,
+    EncryptedFogHint, KeyImage, TxOut,
+};
 use fog_types::ledger::{
     CheckKeyImagesRequest, CheckKeyImagesResponse, GetOutputsRequest, GetOutputsResponse,
     KeyImageQuery, KeyImageResult, KeyImageResultCode, OutputResult, MAX_GET_OUTPUTS,
@@ -229,17 +235,64 @@ fn connect_from(
     hs.finish(&answer, now, SessionLimits::default()).unwrap()
 }
 
-fn add(enclave: &LedgerEnclave<HeapFactory, ChaCha20Rng>, index: u64, key_images: &[KeyImage]) {
-    let before = enclave.counters().unwrap().global_txo_count;
+/// Two stand-in TxOuts for block `index` (the enclave only hashes them).
+fn outputs(index: u64) -> Vec<TxOut> {
+    (0..2u8)
+        .map(|i| TxOut {
+            masked_amount: None,
+            target_key: CompressedRistrettoPublic([i; 32]),
+            public_key: CompressedRistrettoPublic([index as u8 ^ 0x5a; 32]),
+            e_fog_hint: EncryptedFogHint::default(),
+            e_memo: None,
+        })
+        .collect()
+}
+
+const ROOT: TxOutMembershipElement = TxOutMembershipElement {
+    range: Range { from: 0, to: 0 },
+    hash: [3; 32],
+};
+
+/// Block `index` of the enclave's chain holding `key_images`, with its header.
+fn next_block(
+    enclave: &LedgerEnclave<HeapFactory, ChaCha20Rng>,
+    index: u64,
+    key_images: &[KeyImage],
+) -> (Block, BlockContents) {
+    let c = enclave.counters().unwrap();
+    let contents = BlockContents {
+        key_images: key_images.to_vec(),
+        outputs: outputs(index),
+    };
+    let header = Block::new(
+        3,
+        c.last_block_id,
+        index,
+        c.global_txo_count + 2,
+        ROOT,
+        &contents,
+    );
+    (header, contents)
+}
+
+fn add_at(
+    enclave: &LedgerEnclave<HeapFactory, ChaCha20Rng>,
+    index: u64,
+    key_images: &[KeyImage],
+    timestamp: u64,
+) {
+    let (header, contents) = next_block(enclave, index, key_images);
     enclave
         .add_block(&LedgerBlock {
-            index,
-            timestamp: 1_700_000_000 + index,
-            key_images,
-            cumulative_txo_count: before + 2,
-            version: 3,
+            block: &header,
+            contents: &contents,
+            timestamp,
         })
         .unwrap();
+}
+
+fn add(enclave: &LedgerEnclave<HeapFactory, ChaCha20Rng>, index: u64, key_images: &[KeyImage]) {
+    add_at(enclave, index, key_images, 1_700_000_000 + index);
 }
 
 fn ask(
@@ -298,13 +351,12 @@ fn check_key_images_over_the_channel() {
     // Out-of-order blocks are refused and change nothing.
     let counters = enclave.counters().unwrap();
     for index in [2, 4] {
+        let (header, contents) = next_block(&enclave, index, &[ki(50)]);
         assert_eq!(
             enclave.add_block(&LedgerBlock {
-                index,
+                block: &header,
+                contents: &contents,
                 timestamp: 0,
-                key_images: &[ki(50)],
-                cumulative_txo_count: 100,
-                version: 3,
             }),
             Err(LedgerEnclaveError::BlockOutOfOrder)
         );
@@ -536,15 +588,7 @@ proptest! {
 #[test]
 fn answers_of_one_request_shape_have_one_length() {
     let (enclave, verifier) = enclave(12);
-    enclave
-        .add_block(&LedgerBlock {
-            index: 0,
-            timestamp: 0,
-            key_images: &[ki(1)],
-            cumulative_txo_count: 2,
-            version: 3,
-        })
-        .unwrap();
+    add_at(&enclave, 0, &[ki(1)], 0);
     add(&enclave, 1, &[ki(2)]);
     let mut channel = connect(&enclave, verifier);
     let mut lengths = Vec::new();
@@ -566,4 +610,98 @@ fn answers_of_one_request_shape_have_one_length() {
             .all(|&(_, p, c)| (p, c) == (lengths[0].1, lengths[0].2)),
         "{lengths:?}"
     );
+}
+
+/// Attack: a host feeds the enclave key images that no block of its chain spends, or leaves
+/// some out. Each feed below is refused, stores nothing, and the key images stay unspent; the
+/// honest block is taken afterwards.
+#[test]
+fn a_block_that_does_not_extend_the_verified_chain_is_refused() {
+    let (enclave, verifier) = enclave(13);
+    add(&enclave, 0, &[ki(1)]);
+    let before = enclave.counters().unwrap();
+    let (header, contents) = next_block(&enclave, 1, &[ki(2)]);
+    let resealed = |h: &Block| {
+        let mut h = h.clone();
+        h.id = Block::compute_id(
+            h.version,
+            &h.parent_id,
+            h.index,
+            h.cumulative_txo_count,
+            &h.root_element,
+            &h.contents_hash,
+        );
+        h
+    };
+    let mut extra = contents.clone();
+    extra.key_images.push(ki(7));
+    let mut dropped = contents.clone();
+    dropped.key_images.clear();
+    let mut bad_id = header.clone();
+    bad_id.id[0] ^= 1;
+    let mut parent = header.clone();
+    parent.parent_id[5] ^= 1;
+    let mut count = header.clone();
+    count.cumulative_txo_count += 1;
+    let cases: Vec<(&str, Block, &BlockContents)> = vec![
+        ("a key image added to the contents", header.clone(), &extra),
+        ("the block's key image left out", header.clone(), &dropped),
+        ("an id that is not the header's", bad_id, &contents),
+        (
+            "another parent, id recomputed",
+            resealed(&parent),
+            &contents,
+        ),
+        (
+            "a TxOut count that does not follow",
+            resealed(&count),
+            &contents,
+        ),
+        (
+            "another block's contents under a recomputed header",
+            {
+                let mut h = header.clone();
+                h.contents_hash = extra.hash();
+                resealed(&h)
+            },
+            &contents,
+        ),
+    ];
+    for (what, h, c) in &cases {
+        assert_eq!(
+            enclave.add_block(&LedgerBlock {
+                block: h,
+                contents: c,
+                timestamp: 5,
+            }),
+            Err(LedgerEnclaveError::NotInChain),
+            "{what}"
+        );
+        assert_eq!(
+            enclave.counters().unwrap(),
+            before,
+            "{what} changed the store"
+        );
+    }
+    let mut channel = connect(&enclave, verifier);
+    let r = ask(
+        &enclave,
+        &mut channel,
+        vec![query(ki(2).as_bytes()), query(ki(7).as_bytes())],
+    )
+    .unwrap();
+    assert!(r
+        .results
+        .iter()
+        .all(|r| r.key_image_result_code == KeyImageResultCode::NotSpent as u32));
+    // The honest block extends the chain.
+    let counters = enclave
+        .add_block(&LedgerBlock {
+            block: &header,
+            contents: &contents,
+            timestamp: 5,
+        })
+        .unwrap();
+    assert_eq!(counters.last_block_id, header.id);
+    assert_eq!(counters.global_txo_count, 4);
 }

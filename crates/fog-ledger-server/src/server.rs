@@ -223,11 +223,9 @@ impl LedgerServer {
                 LedgerServerError::Inconsistent(format!("block {index} has no timestamp"))
             })?;
             self.enclave.add_block(&LedgerBlock {
-                index,
+                block: &block,
+                contents: &contents,
                 timestamp,
-                key_images: &contents.key_images,
-                cumulative_txo_count: block.cumulative_txo_count,
-                version: block.version,
             })?;
             self.metrics.blocks_added.fetch_add(1, Ordering::Relaxed);
         }

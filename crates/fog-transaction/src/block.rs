@@ -174,6 +174,24 @@ impl Block {
         }
     }
 
+    /// The block after `parent` holding `contents`: index and cumulative TxOut count follow
+    /// from the parent, the id is computed.
+    pub fn new_with_parent(
+        version: u32,
+        parent: &Block,
+        root_element: TxOutMembershipElement,
+        contents: &BlockContents,
+    ) -> Self {
+        Self::new(
+            version,
+            parent.id,
+            parent.index + 1,
+            parent.cumulative_txo_count + contents.outputs.len() as u64,
+            root_element,
+            contents,
+        )
+    }
+
     /// The origin block: version 0, index 0, zero parent, default root element.
     pub fn new_origin(contents: &BlockContents) -> Self {
         Self::new(
