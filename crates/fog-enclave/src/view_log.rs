@@ -18,7 +18,8 @@
 //! decommissioned; the excuse is what lets an invocation that stopped without a
 //! decommission (an ingest restarted without its state), or one whose decommission says 0
 //! (it scanned nothing), be followed by its successor. The processed count is the end of
-//! the run of processed blocks from 0; it never goes backwards.
+//! the run of processed blocks from 0, and never beyond the highest block loaded (a missed
+//! range may reach past the ledger's end); it never goes backwards.
 //!
 //! A decommission is checked against what was loaded: its last block may not be below the
 //! invocation's highest loaded block, and once accepted no block after it is taken for that
@@ -146,6 +147,8 @@ pub struct LoadLog {
     invocations: BTreeMap<i64, Invocation>,
     missed: Vec<(u64, u64)>,
     timestamps: BTreeMap<u64, u64>,
+    /// One past the highest block any invocation loaded.
+    loaded_end: u64,
     processed: u64,
     epoch: u64,
 }
@@ -242,6 +245,7 @@ impl LoadLog {
                 inv.next = m.block_index + 1;
             }
             self.timestamps.entry(m.block_index).or_insert(m.timestamp);
+            self.loaded_end = self.loaded_end.max(m.block_index + 1);
         }
         self.epoch = self.epoch.max(epoch);
         self.advance();
@@ -269,7 +273,7 @@ impl LoadLog {
     }
 
     fn advance(&mut self) {
-        while self.processed < u64::MAX && self.processed_block(self.processed) {
+        while self.processed < self.loaded_end && self.processed_block(self.processed) {
             self.processed += 1;
         }
     }

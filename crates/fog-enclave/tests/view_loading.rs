@@ -277,7 +277,8 @@ fn event_ids_and_pages_come_from_the_enclave() {
         UserEvent::Missing(BlockRange::new(6, 8)),
     ])
     .unwrap();
-    assert_eq!(view.loaded(), (8, 7));
+    // Blocks 4..8 are missed ranges, but no block past 3 was loaded: the count stays at 4.
+    assert_eq!(view.loaded(), (4, 7));
     // Repeated or out-of-order RNG records are refused whole.
     assert_eq!(
         view.add_user_events(&[rng(4, 8), rng(4, 9)]),
@@ -309,14 +310,17 @@ fn event_ids_and_pages_come_from_the_enclave() {
     let r = ask(&view, &mut c, 6, 2, &[]);
     assert_eq!(r.next_start_from_user_event_id, 7);
     assert_eq!(r.missed_block_ranges, vec![BlockRange::new(6, 8)]);
-    assert_eq!(r.highest_processed_block_count, 8);
+    assert_eq!(r.highest_processed_block_count, 4);
     // Past the end (or the "no events" id): nothing, and the id asked for comes back.
     for since in [7, 100, i64::MAX] {
-        let r = ask(&view, &mut c, since, 8, &[]);
+        let r = ask(&view, &mut c, since, 4, &[]);
         assert!(r.rngs.is_empty() && r.missed_block_ranges.is_empty());
         assert_eq!(r.next_start_from_user_event_id, since);
-        assert_eq!(r.highest_processed_block_count, 8);
+        assert_eq!(r.highest_processed_block_count, 4);
     }
+    // Invocation 3 loads blocks 6..9: with the missed ranges, blocks up to 8 are processed.
+    load(&view, 3, 6..9).unwrap();
+    assert_eq!(view.loaded().0, 9);
     assert!(MAX_EVENTS_PER_ANSWER >= 1000);
 }
 
