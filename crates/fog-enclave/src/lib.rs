@@ -13,3 +13,4 @@ pub mod ledger;
 pub mod sessions;
 pub mod view;
 pub mod view_enclave;
+pub mod view_log;

@@ -15,6 +15,7 @@
 
 use alloc::vec::Vec;
 
+use fog_oram::ct::ct_lt_u64;
 use fog_oram::{ObliviousMap, OramError, StoreFactory};
 use fog_transaction::wire::ETxOutRecord;
 use rand_core::{CryptoRng, RngCore};
@@ -28,6 +29,9 @@ pub const SEARCH_KEY_LEN: usize = 16;
 pub const VALUE_LEN: usize = 240;
 /// The largest payload a record may have.
 pub const MAX_PAYLOAD_LEN: usize = VALUE_LEN - 1;
+/// Bytes of a map entry: the value, then the little-endian epoch of the batch that stored it
+/// (see [`ViewStore::add_records_at`]).
+const STORED_LEN: usize = VALUE_LEN + 8;
 /// The size of every result's ciphertext field.
 pub const FIXED_CIPHERTEXT_LENGTH: usize = 255;
 
@@ -91,7 +95,7 @@ pub struct ViewStore<F: StoreFactory, M> {
 impl<F: StoreFactory, M: RngCore + CryptoRng> ViewStore<F, M> {
     /// A store for about `capacity` records.
     pub fn new(capacity: u64, factory: F, rng: M) -> Result<Self, ViewError> {
-        let map = ObliviousMap::new(capacity, SEARCH_KEY_LEN, VALUE_LEN, factory, rng)
+        let map = ObliviousMap::new(capacity, SEARCH_KEY_LEN, STORED_LEN, factory, rng)
             .map_err(|_| ViewError::InvalidConfig)?;
         Ok(Self { map })
     }
@@ -115,6 +119,18 @@ impl<F: StoreFactory, M: RngCore + CryptoRng> ViewStore<F, M> {
     /// stores nothing of its batch. Empty payloads and the all-zero search key are refused (it marks padding
     /// slots, as MobileCoin's store refuses it).
     pub fn add_records(&mut self, records: &[ETxOutRecord]) -> Result<(), ViewError> {
+        self.add_records_at(records, 0)
+    }
+
+    /// [`ViewStore::add_records`] for a batch that becomes visible with `epoch`: a query
+    /// sees a record only if its epoch is at most the query's visible epoch
+    /// ([`ViewStore::query_slots_visible`]), so a batch can be stored while queries run and
+    /// published all at once.
+    pub fn add_records_at(
+        &mut self,
+        records: &[ETxOutRecord],
+        epoch: u64,
+    ) -> Result<(), ViewError> {
         if records.iter().any(|r| {
             r.search_key.len() != SEARCH_KEY_LEN
                 || r.payload.is_empty()
@@ -123,11 +139,12 @@ impl<F: StoreFactory, M: RngCore + CryptoRng> ViewStore<F, M> {
         }) {
             return Err(ViewError::MalformedRecord);
         }
-        let mut value = [0u8; VALUE_LEN];
+        let mut value = [0u8; STORED_LEN];
         for r in records {
             value.fill(0);
             value[0] = r.payload.len() as u8;
             value[1..=r.payload.len()].copy_from_slice(&r.payload);
+            value[VALUE_LEN..].copy_from_slice(&epoch.to_le_bytes());
             match self.map.insert(&r.search_key, &value) {
                 Ok(_) => {}
                 Err(OramError::MapFull) => return Err(ViewError::Full),
@@ -157,18 +174,36 @@ impl<F: StoreFactory, M: RngCore + CryptoRng> ViewStore<F, M> {
         slots: &[[u8; SEARCH_KEY_LEN]],
         real: &[Choice],
     ) -> Result<Vec<FixedSearchResult>, ViewError> {
+        self.query_slots_visible(slots, real, u64::MAX)
+    }
+
+    /// [`ViewStore::query_slots`] seeing only records stored with an epoch of at most
+    /// `visible`; a later one answers "not found", by a constant-time select.
+    pub fn query_slots_visible(
+        &mut self,
+        slots: &[[u8; SEARCH_KEY_LEN]],
+        real: &[Choice],
+        visible: u64,
+    ) -> Result<Vec<FixedSearchResult>, ViewError> {
         if slots.len() != real.len() {
             return Err(ViewError::MalformedRecord);
         }
-        let mut value = [0u8; VALUE_LEN];
+        let mut value = [0u8; STORED_LEN];
         let mut out = Vec::with_capacity(slots.len());
         for (key, is_real) in slots.iter().zip(real) {
             let found = self
                 .map
                 .get(key, &mut value)
                 .map_err(|_| ViewError::Storage)?;
+            let mut epoch = [0u8; 8];
+            epoch.copy_from_slice(&value[VALUE_LEN..]);
+            let found = found & !ct_gt_u64(u64::from_le_bytes(epoch), visible);
+            epoch.zeroize();
             let mut ciphertext = [0u8; FIXED_CIPHERTEXT_LENGTH];
-            ciphertext[..MAX_PAYLOAD_LEN].copy_from_slice(&value[1..]);
+            // A record of a batch not yet published answers like a miss: no payload.
+            for (c, v) in ciphertext.iter_mut().zip(&value[1..VALUE_LEN]) {
+                *c = u8::conditional_select(&0, v, found);
+            }
             // A miss reports a nonzero length too: protobuf leaves out a zero `fixed32`, which
             // would make a miss 5 bytes shorter on the wire than a hit (the host sees
             // ciphertext sizes). Clients read the payload only of a Found result.
@@ -188,4 +223,9 @@ impl<F: StoreFactory, M: RngCore + CryptoRng> ViewStore<F, M> {
         value.zeroize();
         Ok(out)
     }
+}
+
+/// `a > b` in constant time.
+fn ct_gt_u64(a: u64, b: u64) -> Choice {
+    ct_lt_u64(b, a)
 }

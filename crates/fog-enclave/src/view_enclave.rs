@@ -30,8 +30,23 @@
 //! key): clients match results by search key, as MobileCoin's do, so no oblivious sort back
 //! into request order is needed.
 //!
-//! Trust side: trusted. No I/O; the host supplies threads, time and the public parts of the
-//! answer (user events, block counts).
+//! # What an answer vouches for
+//! The host feeds user events and blocks (block marks with their records) through
+//! [`ViewEnclave::add_user_events`] and [`ViewEnclave::load_blocks`]; the enclave checks them
+//! ([`crate::view_log`]) and answers every query's public part from its own copy: the
+//! processed block count it computed, the events after the client's event id (at most
+//! [`MAX_EVENTS_PER_ANSWER`] per answer) and the next event id. Only the last known block
+//! count and its cumulative TxOut count, which no client decision rests on, come from the
+//! host ([`HostCounters`]).
+//!
+//! # Batches become visible at once
+//! A batch is stored with a new epoch number beside every record, while queries go on; a
+//! query sees only records of the epoch published when it started, by a constant-time
+//! compare. When every partition holds the batch, the enclave publishes its epoch together
+//! with its block marks, so a query sees all of a batch or none of it, and never a processed
+//! count ahead of the records it rests on.
+//!
+//! Trust side: trusted. No I/O; the host supplies threads, time and the stream it loads.
 
 use alloc::vec;
 use alloc::vec::Vec;
@@ -43,7 +58,11 @@ use fog_crypto::hash::blake2b256_secret;
 use fog_oram::ct::{cswap_u64, ct_eq_u64, ct_lt_u64, mask_from_choice};
 use fog_oram::StoreFactory;
 use fog_transaction::wire::ETxOutRecord;
-use fog_types::view::{FixedTxOutSearchResult, QueryRequest, QueryResponse};
+use fog_types::common::BlockRange;
+use fog_types::view::{
+    DecommissionedIngestInvocation, FixedTxOutSearchResult, QueryRequest, QueryRequestAad,
+    QueryResponse, RngRecord,
+};
 use prost::Message as _;
 use rand_core::{CryptoRng, RngCore};
 use subtle::Choice;
@@ -52,6 +71,8 @@ use zeroize::{Zeroize, Zeroizing};
 
 use crate::sessions::{ClientSessions, SessionError};
 use crate::view::{FixedSearchResult, ViewError, ViewStore, SEARCH_KEY_LEN};
+use crate::view_log::LoadLog;
+pub use crate::view_log::{BlockMark, LoadError, UserEvent, MAX_EVENTS_PER_ANSWER};
 
 /// Batches of at least this many records are inserted into the partitions in parallel.
 pub const PARALLEL_LOAD_MIN: usize = 256;
@@ -95,10 +116,33 @@ pub fn partition_quota(k: usize, p: usize) -> usize {
     usize::try_from(mean + six_sd + 2).map_or(k, |q| q.min(k))
 }
 
+/// The public counters the host adds to an answer (informational: the client's balance does
+/// not rest on them).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct HostCounters {
+    /// Blocks the recovery DB knows.
+    pub last_known_block_count: u64,
+    /// TxOuts up to the last known block.
+    pub last_known_block_cumulative_txo_count: u64,
+}
+
+/// The loader's side: one load at a time.
+#[derive(Debug, Default)]
+struct Loading {
+    /// The last epoch handed to a batch.
+    last_epoch: u64,
+    /// A batch failed half-stored (store full or failed): no more loads.
+    broken: bool,
+}
+
 /// The view enclave.
 pub struct ViewEnclave<F: StoreFactory, M> {
     sessions: ClientSessions,
     parts: Vec<Mutex<ViewStore<F, M>>>,
+    /// What the enclave vouches for; read by every query, written when a batch publishes.
+    log: Mutex<LoadLog>,
+    loading: Mutex<Loading>,
+    events_page: usize,
     partition_key: Zeroizing<[u8; 32]>,
     rotor: AtomicUsize,
     padded_keys: AtomicU64,
@@ -116,6 +160,7 @@ type Slots = Zeroizing<Vec<[u8; SEARCH_KEY_LEN]>>;
 struct Job {
     slots: Slots,
     real: Vec<Choice>,
+    visible: u64,
     reply: mpsc::Sender<(usize, Result<Vec<FixedSearchResult>, ViewError>)>,
 }
 
@@ -146,6 +191,9 @@ impl<F: StoreFactory, M: RngCore + CryptoRng> ViewEnclave<F, M> {
         Ok(Self {
             sessions: ClientSessions::new(responder, session_capacity, limits),
             parts: partitions.into_iter().map(Mutex::new).collect(),
+            log: Mutex::new(LoadLog::default()),
+            loading: Mutex::new(Loading::default()),
+            events_page: MAX_EVENTS_PER_ANSWER,
             partition_key,
             rotor: AtomicUsize::new(0),
             padded_keys: AtomicU64::new(0),
@@ -191,7 +239,11 @@ impl<F: StoreFactory, M: RngCore + CryptoRng> ViewEnclave<F, M> {
                                 // refuses further use, as after any ORAM failure.
                                 let r =
                                     std::panic::catch_unwind(core::panic::AssertUnwindSafe(|| {
-                                        lock(&enclave.parts[pi]).query_slots(&job.slots, &job.real)
+                                        lock(&enclave.parts[pi]).query_slots_visible(
+                                            &job.slots,
+                                            &job.real,
+                                            job.visible,
+                                        )
                                     }))
                                     .unwrap_or(Err(ViewError::Storage));
                                 enclave.worker_jobs.fetch_add(1, Ordering::Relaxed);
@@ -271,17 +323,51 @@ impl<F: StoreFactory, M: RngCore + CryptoRng> ViewEnclave<F, M> {
         part
     }
 
-    /// Adds records as ingest wrote them, one partition after another. The batch is checked
-    /// first: a malformed record stores nothing. A full partition fails the batch with
-    /// [`ViewError::Full`] after the records before it were stored; the host rebuilds with a
-    /// larger capacity.
+    /// Events per answer from now on (at least 1; default [`MAX_EVENTS_PER_ANSWER`]).
+    pub fn set_events_page(&mut self, events: usize) {
+        self.events_page = events.max(1);
+    }
+
+    /// The processed block count the enclave vouches for, and the user events it holds.
+    pub fn loaded(&self) -> (u64, u64) {
+        let log = lock(&self.log);
+        (log.processed(), log.event_count())
+    }
+
+    /// Appends user events, in the recovery DB's order, after checking them (all or nothing;
+    /// see [`crate::view_log`]).
+    pub fn add_user_events(&self, events: &[UserEvent]) -> Result<(), LoadError> {
+        let _loading = lock(&self.loading);
+        lock(&self.log).add_events(events)
+    }
+
+    /// Loads whole blocks: their marks (in the recovery DB's write order) and all their
+    /// records. The marks are checked first (a refused batch stores nothing); the records
+    /// are stored in parallel, one thread per partition for a large batch, and the batch
+    /// becomes visible to queries at once, with its marks. A store that fills up or fails
+    /// halfway refuses every later load: the host rebuilds with a larger capacity.
+    pub fn load_blocks(
+        &self,
+        marks: &[BlockMark],
+        records: &[ETxOutRecord],
+    ) -> Result<(), LoadError>
+    where
+        ViewStore<F, M>: Send,
+    {
+        self.load_batch(marks, records, true)
+    }
+
+    /// Adds records outside any block (benchmarks and tests): visible at once, but no block
+    /// count rests on them. A malformed record stores nothing.
     pub fn add_records(&self, records: &[ETxOutRecord]) -> Result<(), ViewError> {
-        for (part, recs) in self.parts.iter().zip(&self.split(records)?) {
-            if !recs.is_empty() {
-                lock(part).add_records(recs)?;
-            }
-        }
-        Ok(())
+        self.load_with(&[], records, |by_part, epoch| {
+            self.parts
+                .iter()
+                .zip(by_part)
+                .filter(|(_, recs)| !recs.is_empty())
+                .try_for_each(|(part, recs)| lock(part).add_records_at(recs, epoch))
+        })
+        .map_err(store_error)
     }
 
     /// [`ViewEnclave::add_records`] with one thread per partition for a large batch (at least
@@ -291,24 +377,73 @@ impl<F: StoreFactory, M: RngCore + CryptoRng> ViewEnclave<F, M> {
     where
         ViewStore<F, M>: Send,
     {
-        if self.parts.len() == 1 || records.len() < PARALLEL_LOAD_MIN {
-            return self.add_records(records);
+        self.load_batch(&[], records, true).map_err(store_error)
+    }
+
+    fn load_batch(
+        &self,
+        marks: &[BlockMark],
+        records: &[ETxOutRecord],
+        parallel: bool,
+    ) -> Result<(), LoadError>
+    where
+        ViewStore<F, M>: Send,
+    {
+        self.load_with(marks, records, |by_part, epoch| {
+            if parallel && self.parts.len() > 1 && records.len() >= PARALLEL_LOAD_MIN {
+                std::thread::scope(|scope| {
+                    let handles: Vec<_> = self
+                        .parts
+                        .iter()
+                        .zip(by_part)
+                        .filter(|(_, recs)| !recs.is_empty())
+                        .map(|(part, recs)| {
+                            scope.spawn(move || lock(part).add_records_at(recs, epoch))
+                        })
+                        .collect();
+                    handles
+                        .into_iter()
+                        .map(|h| h.join().unwrap_or(Err(ViewError::Storage)))
+                        .collect::<Result<Vec<()>, ViewError>>()
+                })
+                .map(|_| ())
+            } else {
+                self.parts
+                    .iter()
+                    .zip(by_part)
+                    .filter(|(_, recs)| !recs.is_empty())
+                    .try_for_each(|(part, recs)| lock(part).add_records_at(recs, epoch))
+            }
+        })
+    }
+
+    /// Checks the marks, stores the records with `store` under a new epoch, then publishes
+    /// the epoch with the marks.
+    fn load_with(
+        &self,
+        marks: &[BlockMark],
+        records: &[ETxOutRecord],
+        store: impl FnOnce(&[Vec<ETxOutRecord>], u64) -> Result<(), ViewError>,
+    ) -> Result<(), LoadError> {
+        let mut loading = lock(&self.loading);
+        if loading.broken {
+            return Err(LoadError::Store);
         }
-        let by_part = self.split(records)?;
-        std::thread::scope(|scope| {
-            let handles: Vec<_> = self
-                .parts
-                .iter()
-                .zip(&by_part)
-                .filter(|(_, recs)| !recs.is_empty())
-                .map(|(part, recs)| scope.spawn(move || lock(part).add_records(recs)))
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| h.join().unwrap_or(Err(ViewError::Storage)))
-                .collect::<Result<Vec<()>, ViewError>>()
-        })?;
-        Ok(())
+        lock(&self.log).check_marks(marks)?;
+        let by_part = self.split(records).map_err(|_| LoadError::Malformed)?;
+        let epoch = loading.last_epoch + 1;
+        let stored = store(&by_part, epoch);
+        if let Err(e) = stored {
+            // Part of the batch is stored under an epoch never published; a later epoch
+            // would show it, so nothing more is loaded.
+            loading.broken = true;
+            return Err(match e {
+                ViewError::Full => LoadError::Full,
+                _ => LoadError::Store,
+            });
+        }
+        loading.last_epoch = epoch;
+        lock(&self.log).publish(marks, epoch)
     }
 
     /// Checks a batch and deals it into partitions.
@@ -337,6 +472,16 @@ impl<F: StoreFactory, M: RngCore + CryptoRng> ViewEnclave<F, M> {
         &self,
         keys: &[[u8; SEARCH_KEY_LEN]],
     ) -> Result<Vec<FixedSearchResult>, ViewEnclaveError> {
+        let visible = lock(&self.log).epoch();
+        self.search_visible(keys, visible)
+    }
+
+    /// [`ViewEnclave::search`] seeing the batches published up to epoch `visible`.
+    fn search_visible(
+        &self,
+        keys: &[[u8; SEARCH_KEY_LEN]],
+        visible: u64,
+    ) -> Result<Vec<FixedSearchResult>, ViewEnclaveError> {
         if keys.len() > MAX_SEARCH_KEYS {
             return Err(ViewEnclaveError::TooManyKeys);
         }
@@ -344,7 +489,9 @@ impl<F: StoreFactory, M: RngCore + CryptoRng> ViewEnclave<F, M> {
         let k = padded_batch(keys.len());
         self.padded_keys.fetch_add(k as u64, Ordering::Relaxed);
         let q = partition_quota(k, p);
-        let part: Vec<u64> = keys.iter().map(|k| self.partition_of(k)).collect();
+        // Which partition holds each key is secret: wiped on drop.
+        let part: Zeroizing<Vec<u64>> =
+            Zeroizing::new(keys.iter().map(|k| self.partition_of(k)).collect());
         let mut pending = vec![Choice::from(1u8); keys.len()];
         let start = self.rotor.fetch_add(1, Ordering::Relaxed) % p;
         let mut out = Vec::with_capacity(p * q);
@@ -367,6 +514,7 @@ impl<F: StoreFactory, M: RngCore + CryptoRng> ViewEnclave<F, M> {
                         let job = Job {
                             slots,
                             real,
+                            visible,
                             reply: tx.clone(),
                         };
                         lock(&workers[pi])
@@ -386,7 +534,9 @@ impl<F: StoreFactory, M: RngCore + CryptoRng> ViewEnclave<F, M> {
                 }
                 None => {
                     for (pi, slots, real) in dealt {
-                        out.extend(lock(&self.parts[pi]).query_slots(&slots, &real)?);
+                        out.extend(
+                            lock(&self.parts[pi]).query_slots_visible(&slots, &real, visible)?,
+                        );
                     }
                 }
             }
@@ -399,32 +549,67 @@ impl<F: StoreFactory, M: RngCore + CryptoRng> ViewEnclave<F, M> {
         Ok(out)
     }
 
-    /// Answers an encrypted `QueryRequest` frame. `base` carries the public parts of the
-    /// answer (block counts and the user events since the frame's aad asked); the enclave adds
-    /// one fixed-size result per slot and seals the answer to the client's session.
+    /// Answers an encrypted `QueryRequest` frame. The frame is opened (authenticated) before
+    /// anything else; its aad (authenticated with it) says which events the client has. The
+    /// answer's processed count, events and next event id come from the enclave's own log
+    /// (module docs); `host` adds the last known block count. The enclave adds one
+    /// fixed-size result per slot and seals the answer to the client's session.
     pub fn query(
         &self,
         frame: &NonceMessage,
-        mut base: QueryResponse,
+        host: HostCounters,
         now: UnixSeconds,
     ) -> Result<NonceMessage, ViewEnclaveError> {
         let plaintext = self.sessions.open(frame, now)?;
-        let request =
+        let aad = QueryRequestAad::decode(frame.aad.as_slice())
+            .map_err(|_| ViewEnclaveError::Malformed)?;
+        let mut request =
             QueryRequest::decode(plaintext.as_slice()).map_err(|_| ViewEnclaveError::Malformed)?;
         drop(plaintext);
+        // The client's search keys: every copy is wiped.
+        let wipe =
+            |request: &mut QueryRequest| request.get_txos.iter_mut().for_each(|k| k.zeroize());
         if request.get_txos.len() > MAX_SEARCH_KEYS {
+            wipe(&mut request);
             return Err(ViewEnclaveError::TooManyKeys);
         }
         // A key of the wrong length is answered as the bad (all-zero) key.
-        let keys: Vec<[u8; SEARCH_KEY_LEN]> = request
-            .get_txos
+        let keys: Zeroizing<Vec<[u8; SEARCH_KEY_LEN]>> = Zeroizing::new(
+            request
+                .get_txos
+                .iter()
+                .map(|k| <[u8; SEARCH_KEY_LEN]>::try_from(k.as_slice()).unwrap_or_default())
+                .collect(),
+        );
+        wipe(&mut request);
+        let snap = lock(&self.log).snapshot(
+            aad.start_from_user_event_id,
+            aad.start_from_block_index,
+            self.events_page,
+        );
+        let mut results = self.search_visible(&keys, snap.epoch)?;
+        drop(keys);
+        let mut answer = QueryResponse {
+            highest_processed_block_count: snap.processed,
+            highest_processed_block_signature_timestamp: snap.processed_timestamp,
+            next_start_from_user_event_id: snap.next_event_id,
+            last_known_block_count: host.last_known_block_count,
+            last_known_block_cumulative_txo_count: host.last_known_block_cumulative_txo_count,
+            ..QueryResponse::default()
+        };
+        for e in snap.events {
+            match e {
+                UserEvent::NewRng(r) => answer.rngs.push(RngRecord { ..r }),
+                UserEvent::Decommission(d) => answer
+                    .decommissioned_ingest_invocations
+                    .push(DecommissionedIngestInvocation { ..d }),
+                UserEvent::Missing(m) => answer
+                    .missed_block_ranges
+                    .push(BlockRange::new(m.start_block, m.end_block)),
+            }
+        }
+        answer.fixed_tx_out_search_results = results
             .iter()
-            .map(|k| <[u8; SEARCH_KEY_LEN]>::try_from(k.as_slice()).unwrap_or_default())
-            .collect();
-        let results = self.search(&keys)?;
-        base.tx_out_search_results.clear();
-        base.fixed_tx_out_search_results = results
-            .into_iter()
             .map(|r| FixedTxOutSearchResult {
                 search_key: r.search_key.to_vec(),
                 result_code: r.result_code,
@@ -432,8 +617,25 @@ impl<F: StoreFactory, M: RngCore + CryptoRng> ViewEnclave<F, M> {
                 payload_length: r.payload_length,
             })
             .collect();
-        let answer = Zeroizing::new(base.encode_to_vec());
-        Ok(self.sessions.seal(&frame.channel_id, &answer, now)?)
+        for r in &mut results {
+            r.search_key.zeroize();
+            r.ciphertext.zeroize();
+        }
+        let encoded = Zeroizing::new(answer.encode_to_vec());
+        for r in &mut answer.fixed_tx_out_search_results {
+            r.search_key.zeroize();
+            r.ciphertext.zeroize();
+        }
+        Ok(self.sessions.seal(&frame.channel_id, &encoded, now)?)
+    }
+}
+
+/// A load error as the record-only calls report it.
+fn store_error(e: LoadError) -> ViewError {
+    match e {
+        LoadError::Malformed => ViewError::MalformedRecord,
+        LoadError::Full => ViewError::Full,
+        _ => ViewError::Storage,
     }
 }
 

@@ -13,11 +13,12 @@ use fog_enclave::view::{
     ViewStore, MISS_PAYLOAD_LENGTH, RESULT_BAD_SEARCH_KEY, RESULT_FOUND, RESULT_NOT_FOUND,
 };
 use fog_enclave::view_enclave::{
-    padded_batch, partition_quota, ViewEnclave, ViewEnclaveError, MAX_SEARCH_KEYS,
+    padded_batch, partition_quota, HostCounters, UserEvent, ViewEnclave, ViewEnclaveError,
+    MAX_SEARCH_KEYS,
 };
 use fog_oram::{HeapFactory, StoreFactory, TraceLog, TraceOp, TracingFactory};
 use fog_transaction::wire::ETxOutRecord;
-use fog_types::view::{QueryRequest, QueryResponse, RngRecord};
+use fog_types::view::{QueryRequest, QueryRequestAad, QueryResponse, RngRecord};
 use prost::Message as _;
 use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha20Rng;
@@ -295,16 +296,10 @@ fn connect<F: StoreFactory>(p: &SimProvider, view: &ViewEnclave<F, ChaCha20Rng>)
     hs.finish(&answer, NOW, SessionLimits::default()).unwrap()
 }
 
-fn base() -> QueryResponse {
-    QueryResponse {
-        highest_processed_block_count: 12,
-        next_start_from_user_event_id: 3,
-        rngs: vec![RngRecord {
-            ingest_invocation_id: 1,
-            pubkey: None,
-            start_block: 0,
-        }],
-        ..QueryResponse::default()
+fn base() -> HostCounters {
+    HostCounters {
+        last_known_block_count: 12,
+        last_known_block_cumulative_txo_count: 120,
     }
 }
 
@@ -312,7 +307,8 @@ fn frame(channel: &mut Channel, keys: &[[u8; 16]]) -> NonceMessage {
     let req = QueryRequest {
         get_txos: keys.iter().map(|k| k.to_vec()).collect(),
     };
-    channel.seal(b"aad", &req.encode_to_vec(), NOW).unwrap()
+    let aad = QueryRequestAad::default().encode_to_vec();
+    channel.seal(&aad, &req.encode_to_vec(), NOW).unwrap()
 }
 
 #[test]
@@ -321,14 +317,22 @@ fn the_attested_query_answers_and_bad_requests_change_nothing() {
     let view = enclave(&p, vec![HeapFactory; 2], 1 << 10);
     let recs = records(50, 8);
     view.add_records(&recs).unwrap();
+    view.add_user_events(&[UserEvent::NewRng(RngRecord {
+        ingest_invocation_id: 1,
+        pubkey: Some(Default::default()),
+        start_block: 0,
+    })])
+    .unwrap();
     let mut client = connect(&p, &view);
 
     let key: [u8; 16] = recs[7].search_key.clone().try_into().unwrap();
     let f = frame(&mut client, &[key, [9u8; 16]]);
     let answer = view.query(&f, base(), NOW).unwrap();
     let resp = QueryResponse::decode(client.open(&answer, NOW).unwrap().as_slice()).unwrap();
-    assert_eq!(resp.highest_processed_block_count, 12);
-    assert_eq!(resp.next_start_from_user_event_id, 3);
+    // Nothing of invocation 1 is loaded: no block is vouched for; the host's counters pass.
+    assert_eq!(resp.highest_processed_block_count, 0);
+    assert_eq!(resp.last_known_block_count, 12);
+    assert_eq!(resp.next_start_from_user_event_id, 1);
     assert_eq!(resp.rngs.len(), 1);
     let hit = resp
         .fixed_tx_out_search_results

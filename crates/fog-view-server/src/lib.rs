@@ -54,6 +54,11 @@ pub enum ViewServerError {
     /// The enclave refused records (store full or a malformed record in the DB).
     #[error("view store: {0}")]
     Store(#[from] fog_enclave::view::ViewError),
+    /// The enclave refused a user event or block from the recovery DB (out of order,
+    /// inconsistent, or the store is full); loading stops there until the DB is repaired or
+    /// the enclave rebuilt.
+    #[error("view enclave refused the load: {0}")]
+    Load(#[from] fog_enclave::view_enclave::LoadError),
     /// The enclave could not be built.
     #[error("view enclave: {0}")]
     Enclave(#[from] fog_enclave::view_enclave::ViewEnclaveError),

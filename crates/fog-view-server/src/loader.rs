@@ -1,24 +1,26 @@
-//! Loading: the recovery DB's stored blocks, in write order, into the enclave; and the
-//! highest processed block count (services.md 3.3, "Loading").
+//! Loading: the recovery DB's user events, in id order, then its stored blocks, in write
+//! order, into the enclave (services.md 3.3, "Loading"). The enclave checks both and
+//! computes the highest processed block count itself (`fog_enclave::view_log`); the loader
+//! only moves data and adds the last known block count.
 
-use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use fog_recovery_db::{
-    BlockIndex, IngressPublicKey, IngressPublicKeyFilters, RecordCursor, RecoveryDb,
-};
+use fog_enclave::view_enclave::{BlockMark, UserEvent};
+use fog_recovery_db::{FogUserEvent, RecordCursor, RecoveryDb, UserEventId};
 use fog_transaction::wire::ETxOutRecord;
+use fog_types::common::BlockRange;
+use fog_types::view::{DecommissionedIngestInvocation, RngRecord};
 
 use crate::{Enclave, ViewConfig, ViewServerError};
 
 /// Where loading stands.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct LoadStatus {
-    /// Every block below this is in the store (or covered by no ingress key).
+    /// The processed block count the enclave vouches for.
     pub highest_processed_block_count: u64,
-    /// The timestamp of block `highest_processed_block_count - 1` (0 if unknown).
-    pub highest_processed_block_timestamp: u64,
+    /// User events the enclave holds.
+    pub user_events: u64,
     /// Blocks the recovery DB knows (highest stored block + 1).
     pub last_known_block_count: u64,
     /// TxOuts up to the last known block.
@@ -32,11 +34,30 @@ pub struct LoadStatus {
 #[derive(Default)]
 struct State {
     cursor: RecordCursor,
-    /// Per ingress key: one past the highest block loaded.
-    next_by_key: HashMap<IngressPublicKey, u64>,
-    /// Timestamps of loaded blocks not yet below the processed count.
-    timestamps: BTreeMap<u64, u64>,
+    /// The recovery DB's id of the last user event loaded.
+    events: UserEventId,
     status: LoadStatus,
+}
+
+/// A recovery-DB event as the enclave takes it.
+fn to_enclave_event(e: FogUserEvent) -> UserEvent {
+    match e {
+        FogUserEvent::NewRngRecord(rec) => UserEvent::NewRng(RngRecord {
+            ingest_invocation_id: rec.ingest_invocation_id.0,
+            pubkey: Some(rec.pubkey),
+            start_block: rec.start_block.0,
+        }),
+        FogUserEvent::DecommissionIngestInvocation {
+            id,
+            last_ingested_block,
+        } => UserEvent::Decommission(DecommissionedIngestInvocation {
+            ingest_invocation_id: id.0,
+            last_ingested_block: last_ingested_block.0,
+        }),
+        FogUserEvent::MissingBlocks(range) => {
+            UserEvent::Missing(BlockRange::new(range.start().0, range.end().0))
+        }
+    }
 }
 
 /// The view server: the enclave and the loading state. Share it in an `Arc`.
@@ -105,6 +126,14 @@ impl<D: RecoveryDb> ViewServer<D> {
         &self,
         mut progress: impl FnMut(u64),
     ) -> Result<u64, ViewServerError> {
+        // Events first: every block read below was written after its invocation's event.
+        let since = self.lock().events;
+        let (events, next) = self.db.search_user_events(since).await?;
+        if !events.is_empty() {
+            let events: Vec<UserEvent> = events.into_iter().map(to_enclave_event).collect();
+            self.enclave.add_user_events(&events)?;
+        }
+        self.lock().events = next;
         let mut loaded = 0u64;
         loop {
             let cursor = self.lock().cursor;
@@ -120,19 +149,22 @@ impl<D: RecoveryDb> ViewServer<D> {
                 .iter()
                 .flat_map(|b| b.records.iter().cloned())
                 .collect();
+            let marks: Vec<BlockMark> = batch
+                .blocks
+                .iter()
+                .map(|b| BlockMark {
+                    invocation: b.ingest_invocation_id.0,
+                    block_index: b.block_index.0,
+                    timestamp: b.block_signature_timestamp,
+                })
+                .collect();
             let enclave = self.enclave.clone();
             // ORAM inserts are CPU work: off the async threads.
-            tokio::task::spawn_blocking(move || enclave.load_records(&records))
+            tokio::task::spawn_blocking(move || enclave.load_blocks(&marks, &records))
                 .await
                 .map_err(|_| ViewServerError::Worker)??;
+            loaded += batch.record_count() as u64;
             let mut st = self.lock();
-            for b in &batch.blocks {
-                loaded += b.records.len() as u64;
-                let next = st.next_by_key.entry(b.ingress_key).or_insert(0);
-                *next = (*next).max(b.block_index.0 + 1);
-                st.timestamps
-                    .insert(b.block_index.0, b.block_signature_timestamp);
-            }
             st.cursor = batch.next;
             st.status.records = self.enclave.len();
             drop(st);
@@ -148,13 +180,8 @@ impl<D: RecoveryDb> ViewServer<D> {
         self.poll_with_progress(|_| {}).await
     }
 
-    /// Moves the processed block count forward while every ingress key responsible for the
-    /// next block has that block loaded.
+    /// Reads the enclave's processed count and the recovery DB's last known block.
     async fn advance(&self) -> Result<(), ViewServerError> {
-        let keys = self
-            .db
-            .get_ingress_key_records(BlockIndex(0), &IngressPublicKeyFilters::ALL)
-            .await?;
         let highest = self.db.get_highest_known_block_index().await?;
         let known = highest.map_or(0, |b| b.0 + 1);
         let txos = match highest {
@@ -165,25 +192,10 @@ impl<D: RecoveryDb> ViewServer<D> {
                 .unwrap_or(0),
             None => 0,
         };
+        let (processed, events) = self.enclave.loaded();
         let mut st = self.lock();
-        let mut h = st.status.highest_processed_block_count;
-        while h < known {
-            let blocked = keys.iter().any(|r| {
-                r.covered_block_range().contains(BlockIndex(h))
-                    && st.next_by_key.get(&r.key).copied().unwrap_or(0) <= h
-            });
-            if blocked {
-                break;
-            }
-            h += 1;
-        }
-        if h > st.status.highest_processed_block_count {
-            st.status.highest_processed_block_count = h;
-            if let Some(ts) = st.timestamps.get(&(h - 1)).copied() {
-                st.status.highest_processed_block_timestamp = ts;
-            }
-            st.timestamps = st.timestamps.split_off(&(h - 1));
-        }
+        st.status.highest_processed_block_count = processed;
+        st.status.user_events = events;
         st.status.last_known_block_count = known;
         st.status.last_known_cumulative_txo_count = txos;
         Ok(())

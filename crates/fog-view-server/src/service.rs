@@ -8,11 +8,11 @@ use fog_attest::{
     wire::{AuthMessage, NonceMessage},
     PeerKey, UnixSeconds,
 };
-use fog_enclave::{sessions::SessionError, view_enclave::ViewEnclaveError};
-use fog_recovery_db::{FogUserEvent, RecoveryDb, UserEventId};
-use fog_types::common::BlockRange;
-use fog_types::view::{DecommissionedIngestInvocation, QueryRequestAad, QueryResponse, RngRecord};
-use prost::Message as _;
+use fog_enclave::{
+    sessions::SessionError,
+    view_enclave::{HostCounters, ViewEnclaveError},
+};
+use fog_recovery_db::RecoveryDb;
 use tonic::{Request, Response, Status};
 
 use crate::ViewServer;
@@ -33,55 +33,13 @@ impl<D: RecoveryDb> ViewService<D> {
         FogViewApiServer::new(self)
     }
 
-    /// The public part of an answer: counters and the user events after `since`.
-    async fn base_response(&self, since: i64) -> Result<QueryResponse, Status> {
-        // The processed count is read before the events: every block below it was written by
-        // an invocation whose RNG record (an earlier event) the events read next will carry,
-        // so an answer never counts blocks whose RNG it leaves out.
+    /// The counters the host adds to an answer (the enclave vouches for everything else).
+    fn host_counters(&self) -> HostCounters {
         let status = self.server.status();
-        let (events, next) = self
-            .server
-            .db
-            .search_user_events(UserEventId(since))
-            .await
-            .map_err(|e| {
-                tracing::warn!("user events: {e}");
-                if e.should_retry() {
-                    Status::unavailable("recovery DB unavailable")
-                } else {
-                    Status::internal("internal error")
-                }
-            })?;
-        let mut r = QueryResponse {
-            highest_processed_block_count: status.highest_processed_block_count,
-            highest_processed_block_signature_timestamp: status.highest_processed_block_timestamp,
-            next_start_from_user_event_id: next.0,
+        HostCounters {
             last_known_block_count: status.last_known_block_count,
             last_known_block_cumulative_txo_count: status.last_known_cumulative_txo_count,
-            ..QueryResponse::default()
-        };
-        for e in events {
-            match e {
-                FogUserEvent::NewRngRecord(rec) => r.rngs.push(RngRecord {
-                    ingest_invocation_id: rec.ingest_invocation_id.0,
-                    pubkey: Some(rec.pubkey),
-                    start_block: rec.start_block.0,
-                }),
-                FogUserEvent::DecommissionIngestInvocation {
-                    id,
-                    last_ingested_block,
-                } => r
-                    .decommissioned_ingest_invocations
-                    .push(DecommissionedIngestInvocation {
-                        ingest_invocation_id: id.0,
-                        last_ingested_block: last_ingested_block.0,
-                    }),
-                FogUserEvent::MissingBlocks(range) => r
-                    .missed_block_ranges
-                    .push(BlockRange::new(range.start().0, range.end().0)),
-            }
         }
-        Ok(r)
     }
 }
 
@@ -133,13 +91,13 @@ impl<D: RecoveryDb> FogViewApi for ViewService<D> {
         &self,
         request: Request<NonceMessage>,
     ) -> Result<Response<NonceMessage>, Status> {
+        // No recovery-DB work here: the enclave authenticates the frame (and its aad) first
+        // and answers the events from its own copy, a bounded page at a time.
         let frame = request.into_inner();
-        let aad = QueryRequestAad::decode(frame.aad.as_slice())
-            .map_err(|_| Status::invalid_argument("malformed QueryRequestAAD"))?;
-        let base = self.base_response(aad.start_from_user_event_id).await?;
+        let host = self.host_counters();
         let enclave = self.server.enclave.clone();
         let answer =
-            tokio::task::spawn_blocking(move || enclave.query(&frame, base, UnixSeconds::now()))
+            tokio::task::spawn_blocking(move || enclave.query(&frame, host, UnixSeconds::now()))
                 .await
                 .map_err(|_| Status::internal("internal error"))?
                 .map_err(to_status)?;
