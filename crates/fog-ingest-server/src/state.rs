@@ -7,8 +7,9 @@
 //! atomically (temporary file, fsync, rename).
 //!
 //! One server per directory: [`StateDir::new`] takes an exclusive OS advisory lock on
-//! `lock` in the directory (std's `File::try_lock`: `flock` on Unix, `LockFileEx` on Windows)
-//! and holds it as long as any clone of the `StateDir` lives; the kernel drops it when the
+//! `lock` in the directory (`flock(LOCK_EX | LOCK_NB)` through rustix; std's
+//! `File::try_lock` does the same but needs Rust 1.89, past our rust-version 1.85, and can
+//! replace it once that moves) and holds it as long as any clone of the `StateDir` lives; the kernel drops it when the
 //! process dies, so a crash leaves no stale lock. A second server on the same directory (the
 //! same ingress key) fails with [`IngestError::StateDirInUse`] instead of opening an
 //! invocation that decommissions the first one's while that one keeps writing. The lock is
@@ -68,11 +69,7 @@ impl StateDir {
             .truncate(false)
             .open(dir.join("lock"))
             .map_err(IngestError::State)?;
-        match lock.try_lock() {
-            Ok(()) => {}
-            Err(fs::TryLockError::WouldBlock) => return Err(IngestError::StateDirInUse),
-            Err(fs::TryLockError::Error(e)) => return Err(IngestError::State(e)),
-        }
+        lock_exclusive(&lock)?;
         Ok(Self {
             dir,
             _lock: Arc::new(lock),
@@ -129,4 +126,24 @@ impl StateDir {
         write_atomic(&self.dir.join("invocation"), id.to_string().as_bytes())
             .map_err(IngestError::State)
     }
+}
+
+/// Takes the exclusive advisory lock on `file` without waiting.
+#[cfg(unix)]
+fn lock_exclusive(file: &fs::File) -> Result<(), IngestError> {
+    use rustix::fs::{flock, FlockOperation};
+    match flock(file, FlockOperation::NonBlockingLockExclusive) {
+        Ok(()) => Ok(()),
+        Err(e) if e == rustix::io::Errno::WOULDBLOCK => Err(IngestError::StateDirInUse),
+        Err(e) => Err(IngestError::State(e.into())),
+    }
+}
+
+/// Elsewhere there is no lock to take: refuse rather than run unprotected.
+#[cfg(not(unix))]
+fn lock_exclusive(_: &fs::File) -> Result<(), IngestError> {
+    Err(IngestError::State(std::io::Error::new(
+        std::io::ErrorKind::Unsupported,
+        "the state directory lock needs a Unix system",
+    )))
 }
