@@ -1,5 +1,18 @@
 //! The admin gRPC API (`fog_ingest.IngestAdmin`) and the Prometheus metrics endpoint.
+//!
+//! Untrusted side. Access ([`AdminAccess`]): the API rotates keys, retires the ingress key and
+//! reports keys lost, so it is not open to whoever reaches the port. By default it listens on
+//! loopback only and the interceptor also refuses peers that are not loopback. On any other
+//! address a bearer token is required (`authorization: Bearer <token>` in the gRPC metadata),
+//! compared in constant time; [`AdminAccess::for_address`] refuses to build an access policy
+//! for a non-loopback address without one, so the server cannot start that way. The token is
+//! never logged and never in `Debug`. (mTLS would also do; a token keeps the deployment to
+//! one secret file.)
+//!
+//! Neither the status nor the metrics carry the RNG store's exact entry count: see
+//! [`crate::coarse_load_percent`].
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use fog_api::fog_ingest::{
@@ -9,14 +22,86 @@ use fog_api::fog_ingest::{
 };
 use fog_crypto::CompressedRistrettoPublic;
 use fog_recovery_db::{RecoveryDb, RecoveryDbError};
+use subtle::ConstantTimeEq;
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::TcpListener,
     sync::Mutex,
 };
-use tonic::{Request, Response, Status};
+use tonic::{service::Interceptor, Request, Response, Status};
+use zeroize::Zeroizing;
 
 use crate::{IngestError, IngestServer};
+
+/// The admin API's bearer token: at least [`AdminToken::MIN_LEN`] bytes, zeroized on drop,
+/// never printed.
+pub struct AdminToken(Zeroizing<Vec<u8>>);
+
+impl core::fmt::Debug for AdminToken {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("AdminToken(..)")
+    }
+}
+
+impl AdminToken {
+    /// The shortest token accepted: 16 bytes (of a random hex or base64 string, say).
+    pub const MIN_LEN: usize = 16;
+
+    /// A token from its text (e.g. a file's content); surrounding whitespace is trimmed.
+    pub fn new(text: &str) -> Result<Self, IngestError> {
+        let t = text.trim();
+        if t.len() < Self::MIN_LEN {
+            return Err(IngestError::AdminTokenTooShort);
+        }
+        if !t.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(IngestError::AdminTokenNotAscii);
+        }
+        Ok(Self(Zeroizing::new(t.as_bytes().to_vec())))
+    }
+
+    fn matches(&self, presented: &[u8]) -> bool {
+        // `ct_eq` on slices of different lengths is false without comparing; the length of
+        // the token is not the secret.
+        bool::from(self.0.as_slice().ct_eq(presented))
+    }
+}
+
+/// Who may call the admin API: a tonic interceptor.
+#[derive(Clone, Debug)]
+pub struct AdminAccess(Option<Arc<AdminToken>>);
+
+impl AdminAccess {
+    /// The policy for an admin API listening on `addr`: with a token, calls must carry it;
+    /// without one, `addr` must be loopback and so must each caller.
+    pub fn for_address(addr: SocketAddr, token: Option<AdminToken>) -> Result<Self, IngestError> {
+        match token {
+            Some(t) => Ok(Self(Some(Arc::new(t)))),
+            None if addr.ip().is_loopback() => Ok(Self(None)),
+            None => Err(IngestError::AdminTokenRequired(addr)),
+        }
+    }
+}
+
+impl Interceptor for AdminAccess {
+    fn call(&mut self, request: Request<()>) -> Result<Request<()>, Status> {
+        match &self.0 {
+            None => match request.remote_addr() {
+                Some(peer) if peer.ip().is_loopback() => Ok(request),
+                _ => Err(Status::permission_denied("admin API: loopback only")),
+            },
+            Some(token) => {
+                let presented = request
+                    .metadata()
+                    .get("authorization")
+                    .and_then(|v| v.as_bytes().strip_prefix(b"Bearer "));
+                match presented {
+                    Some(p) if token.matches(p) => Ok(request),
+                    _ => Err(Status::unauthenticated("admin API: bad or missing token")),
+                }
+            }
+        }
+    }
+}
 
 /// The one place an ingest error becomes a gRPC status: the detail is logged, the client gets
 /// a fixed message.
@@ -49,9 +134,12 @@ impl<D: RecoveryDb> AdminService<D> {
         Self { server }
     }
 
-    /// The tonic service.
-    pub fn into_server(self) -> IngestAdminServer<Self> {
-        IngestAdminServer::new(self)
+    /// The tonic service, behind `access`.
+    pub fn into_server(
+        self,
+        access: AdminAccess,
+    ) -> tonic::service::interceptor::InterceptedService<IngestAdminServer<Self>, AdminAccess> {
+        IngestAdminServer::with_interceptor(self, access)
     }
 
     async fn status(&self) -> Result<WireStatus, IngestError> {
@@ -63,8 +151,8 @@ impl<D: RecoveryDb> AdminService<D> {
             ingress_public_key: s.ingress_public_key.to_vec(),
             egress_public_key: s.egress.public_key.clone(),
             ingest_invocation_id: s.invocation,
-            map_len: s.map_load.0,
-            map_capacity: s.map_load.1,
+            map_capacity: s.map_capacity,
+            map_load_percent: u32::from(s.map_load_percent),
             retired: key.retired,
             pubkey_expiry: key.pubkey_expiry.0,
             ledger_block_count: server.ledger_block_count()?,
@@ -145,27 +233,27 @@ pub async fn metrics_text<D: RecoveryDb>(server: &Mutex<IngestServer<D>>) -> Str
     let (blocks, txouts) = server.processed();
     let ledger = server.ledger_block_count().unwrap_or(0);
     let lag = ledger.saturating_sub(s.next_block);
-    let load = if s.map_load.1 == 0 {
-        0.0
-    } else {
-        s.map_load.0 as f64 / s.map_load.1 as f64
-    };
+    let load = s.map_load_percent;
+    let capacity = s.map_capacity;
     format!(
-        "# HELP fog_ingest_blocks_total Blocks ingested since start.\n\\
-         # TYPE fog_ingest_blocks_total counter\n\\
-         fog_ingest_blocks_total {blocks}\n\\
-         # HELP fog_ingest_txouts_total TxOuts ingested since start.\n\\
-         # TYPE fog_ingest_txouts_total counter\n\\
-         fog_ingest_txouts_total {txouts}\n\\
-         # HELP fog_ingest_next_block The next block to ingest.\n\\
-         # TYPE fog_ingest_next_block gauge\n\\
-         fog_ingest_next_block {}\n\\
-         # HELP fog_ingest_lag_blocks Ledger blocks not yet ingested.\n\\
-         # TYPE fog_ingest_lag_blocks gauge\n\\
-         fog_ingest_lag_blocks {lag}\n\\
-         # HELP fog_ingest_map_load RNG store entries over capacity.\n\\
-         # TYPE fog_ingest_map_load gauge\n\\
-         fog_ingest_map_load {load:.6}\n",
+        "# HELP fog_ingest_blocks_total Blocks ingested since start.\n\
+         # TYPE fog_ingest_blocks_total counter\n\
+         fog_ingest_blocks_total {blocks}\n\
+         # HELP fog_ingest_txouts_total TxOuts ingested since start.\n\
+         # TYPE fog_ingest_txouts_total counter\n\
+         fog_ingest_txouts_total {txouts}\n\
+         # HELP fog_ingest_next_block The next block to ingest.\n\
+         # TYPE fog_ingest_next_block gauge\n\
+         fog_ingest_next_block {}\n\
+         # HELP fog_ingest_lag_blocks Ledger blocks not yet ingested.\n\
+         # TYPE fog_ingest_lag_blocks gauge\n\
+         fog_ingest_lag_blocks {lag}\n\
+         # HELP fog_ingest_map_capacity RNG store capacity.\n\
+         # TYPE fog_ingest_map_capacity gauge\n\
+         fog_ingest_map_capacity {capacity}\n\
+         # HELP fog_ingest_map_load_percent RNG store load in steps of 10 percent, rounded down.\n\
+         # TYPE fog_ingest_map_load_percent gauge\n\
+         fog_ingest_map_load_percent {load}\n",
         s.next_block
     )
 }

@@ -7,6 +7,7 @@ mod server;
 mod state;
 
 pub use server::{
-    EvidenceSource, IngestConfig, IngestError, IngestServer, IngestStatus, NoEvidence,
+    coarse_load_percent, EvidenceSource, IngestConfig, IngestError, IngestServer, IngestStatus,
+    NoEvidence, DEFAULT_REPORT_REPUBLISH_INTERVAL,
 };
 pub use state::StateDir;

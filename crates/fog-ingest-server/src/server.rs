@@ -1,6 +1,6 @@
 //! The ingest controller: one block at a time, in order, exactly once.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use fog_crypto::{kex_rng::KexRngPubkey, CompressedRistrettoPublic, RistrettoPublic};
 use fog_enclave::ingest::{IngestEnclave, IngestError as EnclaveError};
@@ -29,6 +29,10 @@ pub enum IngestError {
     /// The state directory could not be read or written.
     #[error("state directory: {0}")]
     State(std::io::Error),
+    /// Another ingest server holds the state directory's lock: two processes on one ingress
+    /// key would each open an invocation and decommission the other's.
+    #[error("the state directory is in use by another ingest server")]
+    StateDirInUse,
     /// A state file is corrupt.
     #[error("state file {0} is corrupt")]
     CorruptState(&'static str),
@@ -41,6 +45,18 @@ pub enum IngestError {
     /// Another ingest server with the same ingress key already processed this block.
     #[error("block {0} was already processed with this ingress key by another server")]
     LostRace(u64),
+    /// The admin token is shorter than [`crate::admin::AdminToken::MIN_LEN`] bytes.
+    #[error(
+        "the admin token is too short: at least {} bytes",
+        crate::admin::AdminToken::MIN_LEN
+    )]
+    AdminTokenTooShort,
+    /// The admin token is not visible ASCII (it must fit in a gRPC metadata value).
+    #[error("the admin token must be visible ASCII without spaces")]
+    AdminTokenNotAscii,
+    /// The admin API would listen beyond loopback with no token.
+    #[error("the admin API on {0} (not loopback) needs a token")]
+    AdminTokenRequired(std::net::SocketAddr),
     /// The key reported lost is the one this server still scans with.
     #[error("this server still scans with that ingress key; it is not lost")]
     KeyInUse,
@@ -74,7 +90,17 @@ pub struct IngestConfig {
     pub start_block: u64,
     /// How long to wait for a new block.
     pub poll_interval: Duration,
+    /// How often the report is published again while no block arrives. The report carries
+    /// fresh attestation evidence, and senders refuse evidence older than their limit (the
+    /// wallet's is a day), so on an idle chain a report published only per block would age
+    /// until nobody could pay. Default [`DEFAULT_REPORT_REPUBLISH_INTERVAL`].
+    pub report_republish_interval: Duration,
 }
+
+/// The default [`IngestConfig::report_republish_interval`]: one hour, a 24th of the day of
+/// evidence age senders accept, so a few failed publishes in a row still leave the served
+/// evidence well inside that limit.
+pub const DEFAULT_REPORT_REPUBLISH_INTERVAL: Duration = Duration::from_secs(3600);
 
 impl Default for IngestConfig {
     fn default() -> Self {
@@ -84,6 +110,7 @@ impl Default for IngestConfig {
             fog_report_id: String::new(),
             start_block: 0,
             poll_interval: Duration::from_millis(250),
+            report_republish_interval: DEFAULT_REPORT_REPUBLISH_INTERVAL,
         }
     }
 }
@@ -102,8 +129,32 @@ pub struct IngestStatus {
     pub egress: KexRngPubkey,
     /// The current ingest invocation.
     pub invocation: i64,
-    /// RNG-store entries and capacity.
-    pub map_load: (u64, u64),
+    /// The RNG store's load, coarse: see [`coarse_load_percent`].
+    pub map_load_percent: u8,
+    /// The RNG store's capacity (configured, public).
+    pub map_capacity: u64,
+}
+
+/// The RNG store's load in whole steps of 10 % (rounded down): 0, 10, …, 100.
+///
+/// The exact entry count is never exported. It grows by one for each output to a recipient
+/// not seen since the last rotation, so its value after every block tells the operator (and
+/// anyone reading metrics) how many of that block's outputs went to new recipients, and
+/// links payments across blocks. In steps of 10 % the value changes once per
+/// `capacity / 10` new recipients, which is enough to see when rotation approaches.
+///
+/// What stays visible: the block at which the load crosses a step, and the block at which the
+/// enclave rotates (the new egress key and invocation are public in the recovery DB). The
+/// enclave rotates before a block that could take the store past its threshold, and again if
+/// a block hits `MapFull`, so the rotation block says that the store was near full then; with
+/// the step it says roughly how many distinct recipients the epoch had. Both are bounded by
+/// capacity and say nothing about which outputs were new.
+pub fn coarse_load_percent(len: u64, capacity: u64) -> u8 {
+    if capacity == 0 {
+        return 0;
+    }
+    let tenths = (u128::from(len.min(capacity)) * 10 / u128::from(capacity)) as u8;
+    tenths * 10
 }
 
 /// The ingest server: a ledger to follow, a recovery DB to write, an enclave in between.
@@ -125,6 +176,8 @@ pub struct IngestServer<D: RecoveryDb> {
     pending: Option<PendingBlock>,
     /// An egress key the enclave uses that has no ingest invocation in the recovery DB yet.
     unregistered_egress: Option<KexRngPubkey>,
+    /// When the report was last published (`None`: not yet).
+    last_published: std::sync::Mutex<Option<Instant>>,
 }
 
 struct PendingBlock {
@@ -205,6 +258,7 @@ impl<D: RecoveryDb> IngestServer<D> {
             txouts_processed: 0,
             pending: None,
             unregistered_egress: None,
+            last_published: std::sync::Mutex::new(None),
         })
     }
 
@@ -220,7 +274,11 @@ impl<D: RecoveryDb> IngestServer<D> {
             ingress_public_key: self.ingress_key.0,
             egress: self.enclave.kex_rng_pubkey(),
             invocation: self.invocation.0,
-            map_load: (self.enclave.map_len(), self.enclave.map_capacity()),
+            map_load_percent: coarse_load_percent(
+                self.enclave.map_len(),
+                self.enclave.map_capacity(),
+            ),
+            map_capacity: self.enclave.map_capacity(),
         }
     }
 
@@ -332,10 +390,41 @@ impl<D: RecoveryDb> IngestServer<D> {
             .db
             .set_report(&self.ingress_key, &self.config.fog_report_id, &data)
             .await?;
+        *self
+            .last_published
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
         if status.retired && self.next_block > status.pubkey_expiry.0 {
             return Err(IngestError::Retired);
         }
         Ok(())
+    }
+
+    /// Whether [`IngestConfig::report_republish_interval`] has passed since the report was
+    /// last published (or it never was).
+    pub fn report_due(&self) -> bool {
+        self.last_published
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_none_or(|t| t.elapsed() >= self.config.report_republish_interval)
+    }
+
+    /// Whether the block `p` is stored under this server's ingress key exactly as it would
+    /// write it: by this invocation (its last stored block) with these records. That is a
+    /// write whose commit succeeded but whose answer was lost; anything else is another
+    /// server's block.
+    async fn stored_by_us(&self, p: &PendingBlock) -> Result<bool, IngestError> {
+        let stored = self
+            .db
+            .get_tx_outs_by_block_and_key(&self.ingress_key, BlockIndex(p.index))
+            .await?;
+        if stored.as_deref() != Some(&p.records[..]) {
+            return Ok(false);
+        }
+        let ranges = self.db.get_ingestable_ranges().await?;
+        Ok(ranges
+            .iter()
+            .any(|r| r.id == self.invocation && r.last_ingested_block == Some(BlockIndex(p.index))))
     }
 
     /// Processes the next block if the ledger has it. Returns whether a block was processed.
@@ -346,6 +435,12 @@ impl<D: RecoveryDb> IngestServer<D> {
         if self.pending.is_none() {
             let snapshot = self.ledger.snapshot()?;
             if self.next_block >= snapshot.num_blocks()? {
+                drop(snapshot);
+                // An idle chain: keep the published evidence fresh.
+                if self.report_due() {
+                    self.publish_report().await?;
+                    tracing::debug!("report republished on an idle chain");
+                }
                 return Ok(false);
             }
             let index = self.next_block;
@@ -393,13 +488,23 @@ impl<D: RecoveryDb> IngestServer<D> {
                 &p.records,
             )
             .await?;
+        if status.block_already_scanned_with_this_key {
+            // A retry after a commit whose answer was lost finds its own block: success.
+            if !self.stored_by_us(p).await? {
+                let index = p.index;
+                self.pending = None;
+                return Err(IngestError::LostRace(index));
+            }
+            tracing::info!(
+                block = p.index,
+                "block already stored by this invocation with these records: an earlier \
+                 commit succeeded"
+            );
+        }
         let p = self
             .pending
             .take()
             .ok_or(IngestError::CorruptState("pending block"))?;
-        if status.block_already_scanned_with_this_key {
-            return Err(IngestError::LostRace(p.index));
-        }
         self.next_block += 1;
         self.blocks_processed += 1;
         self.txouts_processed += p.txouts;

@@ -5,11 +5,21 @@
 //! only sealed to it (`ingress.sealed`), so a restart on the same platform restores the same
 //! ingress key, and the egress key, which is never stored, starts afresh. Files are written
 //! atomically (temporary file, fsync, rename).
+//!
+//! One server per directory: [`StateDir::new`] takes an exclusive OS advisory lock on
+//! `lock` in the directory (`flock(LOCK_EX | LOCK_NB)` through rustix; std's
+//! `File::try_lock` does the same but needs Rust 1.89, past our rust-version 1.85, and can
+//! replace it once that moves) and holds it as long as any clone of the `StateDir` lives; the kernel drops it when the
+//! process dies, so a crash leaves no stale lock. A second server on the same directory (the
+//! same ingress key) fails with [`IngestError::StateDirInUse`] instead of opening an
+//! invocation that decommissions the first one's while that one keeps writing. The lock is
+//! advisory: it stops a second Fog ingest, not a person editing the files.
 
 use std::{
     fs,
     io::Write,
     path::{Path, PathBuf},
+    sync::Arc,
 };
 
 use fog_crypto::RistrettoPrivate;
@@ -17,9 +27,13 @@ use rand::{CryptoRng, RngCore};
 
 use crate::IngestError;
 
-/// The state directory.
+/// The state directory, locked for this process while any clone lives.
 #[derive(Clone, Debug)]
-pub struct StateDir(PathBuf);
+pub struct StateDir {
+    dir: PathBuf,
+    /// Held for the lock, never read.
+    _lock: Arc<fs::File>,
+}
 
 fn write_atomic(path: &Path, data: &[u8]) -> std::io::Result<()> {
     let tmp = path.with_extension("tmp");
@@ -43,11 +57,23 @@ fn write_atomic(path: &Path, data: &[u8]) -> std::io::Result<()> {
 }
 
 impl StateDir {
-    /// Uses (and creates) `dir`.
+    /// Uses (and creates) `dir`, and locks it. Fails with [`IngestError::StateDirInUse`] if
+    /// another `StateDir` (in this process or another) holds the lock.
     pub fn new(dir: impl Into<PathBuf>) -> Result<Self, IngestError> {
         let dir = dir.into();
         fs::create_dir_all(&dir).map_err(IngestError::State)?;
-        Ok(Self(dir))
+        let lock = fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(dir.join("lock"))
+            .map_err(IngestError::State)?;
+        lock_exclusive(&lock)?;
+        Ok(Self {
+            dir,
+            _lock: Arc::new(lock),
+        })
     }
 
     /// The simulated platform sealing key, created on first use.
@@ -55,7 +81,7 @@ impl StateDir {
         &self,
         rng: &mut R,
     ) -> Result<RistrettoPrivate, IngestError> {
-        let path = self.0.join("platform.key");
+        let path = self.dir.join("platform.key");
         match fs::read(&path) {
             Ok(bytes) => RistrettoPrivate::from_bytes(&zeroize::Zeroizing::new(bytes))
                 .map_err(|_| IngestError::CorruptState("platform.key")),
@@ -70,7 +96,7 @@ impl StateDir {
 
     /// The sealed ingress key, if one was stored.
     pub fn sealed_ingress_key(&self) -> Result<Option<Vec<u8>>, IngestError> {
-        match fs::read(self.0.join("ingress.sealed")) {
+        match fs::read(self.dir.join("ingress.sealed")) {
             Ok(b) => Ok(Some(b)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(IngestError::State(e)),
@@ -79,12 +105,12 @@ impl StateDir {
 
     /// Stores the sealed ingress key.
     pub fn store_sealed_ingress_key(&self, sealed: &[u8]) -> Result<(), IngestError> {
-        write_atomic(&self.0.join("ingress.sealed"), sealed).map_err(IngestError::State)
+        write_atomic(&self.dir.join("ingress.sealed"), sealed).map_err(IngestError::State)
     }
 
     /// The last ingest invocation this server opened, if any.
     pub fn invocation(&self) -> Result<Option<i64>, IngestError> {
-        match fs::read_to_string(self.0.join("invocation")) {
+        match fs::read_to_string(self.dir.join("invocation")) {
             Ok(s) => s
                 .trim()
                 .parse()
@@ -97,7 +123,27 @@ impl StateDir {
 
     /// Records the current ingest invocation.
     pub fn store_invocation(&self, id: i64) -> Result<(), IngestError> {
-        write_atomic(&self.0.join("invocation"), id.to_string().as_bytes())
+        write_atomic(&self.dir.join("invocation"), id.to_string().as_bytes())
             .map_err(IngestError::State)
     }
+}
+
+/// Takes the exclusive advisory lock on `file` without waiting.
+#[cfg(unix)]
+fn lock_exclusive(file: &fs::File) -> Result<(), IngestError> {
+    use rustix::fs::{flock, FlockOperation};
+    match flock(file, FlockOperation::NonBlockingLockExclusive) {
+        Ok(()) => Ok(()),
+        Err(e) if e == rustix::io::Errno::WOULDBLOCK => Err(IngestError::StateDirInUse),
+        Err(e) => Err(IngestError::State(e.into())),
+    }
+}
+
+/// Elsewhere there is no lock to take: refuse rather than run unprotected.
+#[cfg(not(unix))]
+fn lock_exclusive(_: &fs::File) -> Result<(), IngestError> {
+    Err(IngestError::State(std::io::Error::new(
+        std::io::ErrorKind::Unsupported,
+        "the state directory lock needs a Unix system",
+    )))
 }

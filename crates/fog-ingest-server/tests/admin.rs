@@ -44,7 +44,8 @@ async fn status_rotation_retirement_and_metrics() {
     let shared = Arc::new(Mutex::new(server));
     let grpc = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let grpc_addr = grpc.local_addr().unwrap();
-    let service = admin::AdminService::new(shared.clone()).into_server();
+    let access = admin::AdminAccess::for_address(grpc_addr, None).unwrap();
+    let service = admin::AdminService::new(shared.clone()).into_server(access);
     tokio::spawn(
         tonic::transport::Server::builder()
             .add_service(service)
@@ -94,7 +95,7 @@ async fn status_rotation_retirement_and_metrics() {
     stream.read_to_string(&mut text).await.unwrap();
     assert!(text.starts_with("HTTP/1.1 200 OK"), "{text}");
     assert!(text.contains("fog_ingest_next_block 0"), "{text}");
-    assert!(text.contains("fog_ingest_map_load "), "{text}");
+    assert!(text.contains("fog_ingest_map_load_percent 0"), "{text}");
     let mut stream = TcpStream::connect(metrics_addr).await.unwrap();
     stream
         .write_all(b"GET /other HTTP/1.1\r\n\r\n")
@@ -172,7 +173,10 @@ async fn report_lost_ingress_key_becomes_a_missed_range() {
     let grpc_addr = grpc.local_addr().unwrap();
     tokio::spawn(
         tonic::transport::Server::builder()
-            .add_service(admin::AdminService::new(shared.clone()).into_server())
+            .add_service(
+                admin::AdminService::new(shared.clone())
+                    .into_server(admin::AdminAccess::for_address(grpc_addr, None).unwrap()),
+            )
             .serve_with_incoming(tonic::transport::server::TcpIncoming::from(grpc)),
     );
     let mut client = IngestAdminClient::connect(format!("http://{grpc_addr}"))
@@ -274,4 +278,70 @@ async fn report_lost_ingress_key_becomes_a_missed_range() {
             .unwrap()
             .lost
     );
+}
+
+#[tokio::test]
+async fn admin_api_off_loopback_needs_a_token_and_refuses_a_wrong_one() {
+    // Not loopback, no token: no access policy, so no server.
+    let open: std::net::SocketAddr = "0.0.0.0:0".parse().unwrap();
+    assert!(matches!(
+        admin::AdminAccess::for_address(open, None),
+        Err(fog_ingest_server::IngestError::AdminTokenRequired(_))
+    ));
+    assert!(admin::AdminToken::new("short").is_err());
+    let token = admin::AdminToken::new("correct-horse-battery-staple\n").unwrap();
+    assert_eq!(format!("{token:?}"), "AdminToken(..)");
+    let access = admin::AdminAccess::for_address(open, Some(token)).unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = LedgerDb::create(dir.path().join("ledger.redb")).unwrap();
+    let server = IngestServer::open(
+        ledger,
+        MemoryRecoveryDb::new(),
+        StateDir::new(dir.path().join("state")).unwrap(),
+        IngestConfig::default(),
+        Box::new(NoEvidence),
+    )
+    .await
+    .unwrap();
+    let shared = Arc::new(Mutex::new(server));
+    // Bound to loopback for the test; the policy is the one for an open address.
+    let grpc = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let grpc_addr = grpc.local_addr().unwrap();
+    tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(admin::AdminService::new(shared.clone()).into_server(access))
+            .serve_with_incoming(tonic::transport::server::TcpIncoming::from(grpc)),
+    );
+    let mut client = IngestAdminClient::connect(format!("http://{grpc_addr}"))
+        .await
+        .unwrap();
+    let with = |value: Option<&str>| {
+        let mut r = tonic::Request::new(SetRetiredRequest { retired: true });
+        if let Some(v) = value {
+            r.metadata_mut().insert("authorization", v.parse().unwrap());
+        }
+        r
+    };
+    for bad in [
+        None,
+        Some("Bearer correct-horse-battery-stapl"),
+        Some("Bearer correct-horse-battery-staple-and-more"),
+        Some("correct-horse-battery-staple"),
+        Some("Basic correct-horse-battery-staple"),
+    ] {
+        let err = client.set_retired(with(bad)).await.unwrap_err();
+        assert_eq!(err.code(), Code::Unauthenticated, "{bad:?}: {err:?}");
+        assert!(!err.message().contains("staple"), "{err:?}");
+    }
+    assert!(
+        !shared.lock().await.key_status().await.unwrap().retired,
+        "a refused call changed nothing"
+    );
+    let ok = client
+        .set_retired(with(Some("Bearer correct-horse-battery-staple")))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(ok.retired);
 }

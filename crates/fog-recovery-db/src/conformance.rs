@@ -26,6 +26,8 @@ pub const CHECKS: &[&str] = &[
     "big_batch_round_trips",
     "records_since_pages_in_write_order",
     "bad_input_is_refused",
+    "decommissioned_invocation_refuses_writes",
+    "decommission_races_a_writer",
 ];
 
 /// Defines one `#[tokio::test]` per check. `$runner` is an async function taking a closure
@@ -46,7 +48,9 @@ macro_rules! conformance_tests {
             expired_invocations,
             big_batch_round_trips,
             records_since_pages_in_write_order,
-            bad_input_is_refused
+            bad_input_is_refused,
+            decommissioned_invocation_refuses_writes,
+            decommission_races_a_writer
         );
     };
     (@each $runner:path; $($name:ident),*) => {
@@ -78,6 +82,8 @@ where
     big_batch_round_trips(&make().await).await;
     records_since_pages_in_write_order(&make().await).await;
     bad_input_is_refused(&make().await).await;
+    decommissioned_invocation_refuses_writes(&make().await).await;
+    decommission_races_a_writer(&make().await).await;
 }
 
 /// A test ingress key.
@@ -950,5 +956,119 @@ pub async fn failed_block_write_leaves_nothing<D: RecoveryDb>(db: &D, arm: impl 
             .await
             .unwrap(),
         Some(test_block(1, 50))
+    );
+}
+
+/// Two ingest processes on one ingress key: the second decommissions the first's invocation
+/// (as `new_ingest_invocation(Some(prev))` does at start-up) while the first keeps writing.
+/// Clients that saw the decommission stop drawing from that RNG after its last block, so a
+/// later block written under it would be lost to them for good: the write is refused, nothing
+/// of it is stored, and the last block the event names stays what it was at decommission.
+pub async fn decommissioned_invocation_refuses_writes<D: RecoveryDb>(db: &D) {
+    let k = test_key(1);
+    let first = setup_invocation(db, 1, 1, 0).await;
+    for blk in 0..3 {
+        assert!(!add(db, first, blk, 2).await);
+    }
+    let second = db
+        .new_ingest_invocation(Some(first), &k, &test_egress(2), b(3))
+        .await
+        .unwrap();
+    // The first process has not noticed and writes block 3 under its old invocation.
+    let err = db
+        .add_block_data(first, b(3), 99, 99, &test_block(3, 4))
+        .await
+        .expect_err("a write to a decommissioned invocation must be refused");
+    assert!(
+        matches!(err, RecoveryDbError::InvocationDecommissioned(id) if id == first.0),
+        "{err:?}"
+    );
+    assert!(!err.should_retry(), "retrying cannot help: {err:?}");
+    assert_eq!(
+        db.get_tx_outs_by_block_and_key(&k, b(3)).await.unwrap(),
+        None
+    );
+    assert_eq!(
+        db.get_last_scanned_block_index(&k).await.unwrap(),
+        Some(b(2))
+    );
+    // The same for the block it already wrote (no "already scanned" answer either).
+    assert!(matches!(
+        db.add_block_data(first, b(2), 99, 99, &test_block(2, 2))
+            .await,
+        Err(RecoveryDbError::InvocationDecommissioned(_))
+    ));
+    // The live invocation takes block 3.
+    assert!(!add(db, second, 3, 1).await);
+    let (events, _) = db.search_user_events(UserEventId::START).await.unwrap();
+    assert!(
+        events.contains(&FogUserEvent::DecommissionIngestInvocation {
+            id: first,
+            last_ingested_block: b(2)
+        }),
+        "{events:?}"
+    );
+    let ranges = db.get_ingestable_ranges().await.unwrap();
+    let r = ranges.iter().find(|r| r.id == first).unwrap();
+    assert!(r.decommissioned);
+    assert_eq!(r.last_ingested_block, Some(b(2)));
+}
+
+/// The same race with real concurrency: one writer streams blocks under its invocation while
+/// the other decommissions it part way. Every block the stream got in is at or below the
+/// frozen last block; every one after it was refused; the event names exactly the last one
+/// stored.
+pub async fn decommission_races_a_writer<D: RecoveryDb>(db: &D) {
+    let k = test_key(1);
+    let first = setup_invocation(db, 1, 1, 0).await;
+    let writer = async {
+        let mut stored = Vec::new();
+        let mut refused = Vec::new();
+        for blk in 0..40u64 {
+            match db
+                .add_block_data(first, b(blk), blk, blk, &test_block(blk, 2))
+                .await
+            {
+                Ok(st) => {
+                    assert!(!st.block_already_scanned_with_this_key);
+                    stored.push(blk);
+                }
+                Err(RecoveryDbError::InvocationDecommissioned(_)) => refused.push(blk),
+                Err(e) => panic!("unexpected error: {e:?}"),
+            }
+            tokio::task::yield_now().await;
+        }
+        (stored, refused)
+    };
+    let decommissioner = async {
+        // Let a few blocks land first.
+        while db.get_last_scanned_block_index(&k).await.unwrap() < Some(b(3)) {
+            tokio::task::yield_now().await;
+        }
+        db.new_ingest_invocation(Some(first), &k, &test_egress(2), b(0))
+            .await
+            .unwrap()
+    };
+    let ((stored, refused), _second) = tokio::join!(writer, decommissioner);
+    assert!(
+        !refused.is_empty(),
+        "the decommission came too late to test anything"
+    );
+    let last = *stored.last().expect("a few blocks landed first");
+    assert!(
+        refused.iter().all(|&r| r > last),
+        "a block was stored after one was refused: stored={stored:?} refused={refused:?}"
+    );
+    assert_eq!(
+        db.get_last_scanned_block_index(&k).await.unwrap(),
+        Some(b(last))
+    );
+    let (events, _) = db.search_user_events(UserEventId::START).await.unwrap();
+    assert!(
+        events.contains(&FogUserEvent::DecommissionIngestInvocation {
+            id: first,
+            last_ingested_block: b(last)
+        }),
+        "{events:?}"
     );
 }

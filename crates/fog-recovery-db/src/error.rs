@@ -23,6 +23,10 @@ pub enum RecoveryDbError {
     /// The ingest invocation is not in the database.
     #[error("unknown ingest invocation {0}")]
     UnknownIngestInvocation(i64),
+    /// `add_block_data` for an invocation that was decommissioned: clients stopped drawing
+    /// from its RNG after its last block, so nothing more may be written under it.
+    #[error("ingest invocation {0} is decommissioned")]
+    InvocationDecommissioned(i64),
     /// `new_ingest_invocation` with an egress key already used by another invocation.
     #[error("the egress public key is already used by another invocation")]
     DuplicateEgressKey,

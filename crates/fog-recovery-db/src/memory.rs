@@ -40,6 +40,9 @@ struct Invocation {
     egress: KexRngPubkey,
     start_block: BlockIndex,
     decommissioned: bool,
+    /// The last block stored under this invocation when it was decommissioned: frozen then,
+    /// so the decommission event never moves.
+    frozen_last_block: Option<BlockIndex>,
     last_active_at: i64,
 }
 
@@ -88,6 +91,7 @@ impl Model {
     }
 
     fn decommission(&mut self, id: i64) -> Result<()> {
+        let last = self.last_ingested(id);
         let inv = self
             .invocations
             .get_mut(&id)
@@ -96,6 +100,7 @@ impl Model {
             return Ok(());
         }
         inv.decommissioned = true;
+        inv.frozen_last_block = last;
         inv.last_active_at = now_millis();
         let eid = self.next_event_id();
         self.events.push((eid, Event::Decommission(id)));
@@ -283,6 +288,7 @@ impl RecoveryDb for MemoryRecoveryDb {
                 egress: egress.clone(),
                 start_block,
                 decommissioned: false,
+                frozen_last_block: None,
                 last_active_at: now_millis(),
             },
         );
@@ -346,11 +352,14 @@ impl RecoveryDb for MemoryRecoveryDb {
         to_i64(cumulative_txo_count)?;
         to_i64(block_signature_timestamp)?;
         let mut m = self.lock();
-        let key = m
+        let inv = m
             .invocations
             .get(&invocation.0)
-            .ok_or(RecoveryDbError::UnknownIngestInvocation(invocation.0))?
-            .ingress_key;
+            .ok_or(RecoveryDbError::UnknownIngestInvocation(invocation.0))?;
+        if inv.decommissioned {
+            return Err(RecoveryDbError::InvocationDecommissioned(invocation.0));
+        }
+        let key = inv.ingress_key;
         if m.by_key_block.contains_key(&(key, block_index.0))
             || m.by_invocation_block
                 .contains(&(invocation.0, block_index.0))
@@ -493,7 +502,11 @@ impl RecoveryDb for MemoryRecoveryDb {
                 }
                 Event::Decommission(iid) => FogUserEvent::DecommissionIngestInvocation {
                     id: IngestInvocationId(*iid),
-                    last_ingested_block: m.last_ingested(*iid).unwrap_or(BlockIndex(0)),
+                    last_ingested_block: m
+                        .invocations
+                        .get(iid)
+                        .and_then(|inv| inv.frozen_last_block)
+                        .unwrap_or(BlockIndex(0)),
                 },
                 Event::Missing(r) => FogUserEvent::MissingBlocks(*r),
             });

@@ -30,9 +30,10 @@ const WRITE_ORDER_LOCK: i64 = 0x0066_6f67_2d72_6462;
 const RECORDS_CHUNK_BLOCKS: i64 = 32;
 
 /// The schema, one migration per version. Never edit a shipped migration: add one.
-const MIGRATIONS: &[(i64, &str)] = &[(
-    1,
-    "CREATE TABLE ingress_keys (
+const MIGRATIONS: &[(i64, &str)] = &[
+    (
+        1,
+        "CREATE TABLE ingress_keys (
         ingress_public_key BYTEA PRIMARY KEY,
         start_block BIGINT NOT NULL,
         pubkey_expiry BIGINT NOT NULL DEFAULT 0,
@@ -78,7 +79,18 @@ const MIGRATIONS: &[(i64, &str)] = &[(
         report BYTEA NOT NULL,
         pubkey_expiry BIGINT NOT NULL
     );",
-)];
+    ),
+    // The frozen last block of a decommissioned invocation (`sql::DECOMMISSION`), filled in
+    // for invocations decommissioned before this version.
+    (
+        2,
+        "ALTER TABLE ingest_invocations ADD COLUMN decommissioned_last_block BIGINT;
+        UPDATE ingest_invocations SET decommissioned_last_block =
+            (SELECT MAX(b.block_number) FROM ingested_blocks b
+             WHERE b.ingest_invocation_id = ingest_invocations.id)
+        WHERE decommissioned;",
+    ),
+];
 
 /// The Postgres recovery database. Clones share the pool.
 #[derive(Clone)]
@@ -611,11 +623,17 @@ impl RecoveryDb for PostgresRecoveryDb {
         let mut c = self.conn().await?;
         let tx = c.transaction().await?;
         order_writes(&tx).await?;
-        let key: Vec<u8> = tx
+        // After `order_writes`, which every decommission takes too: a decommission commits
+        // either before this read (and the write is refused) or after this commit (and
+        // freezes this block in).
+        let state = tx
             .query_opt(sql::INVOCATION_STATE, &[&invocation.0])
             .await?
-            .ok_or(RecoveryDbError::UnknownIngestInvocation(invocation.0))?
-            .try_get(0)?;
+            .ok_or(RecoveryDbError::UnknownIngestInvocation(invocation.0))?;
+        let key: Vec<u8> = state.try_get(0)?;
+        if state.try_get::<_, bool>(1)? {
+            return Err(RecoveryDbError::InvocationDecommissioned(invocation.0));
+        }
         let inserted = tx
             .execute(
                 sql::INSERT_BLOCK,

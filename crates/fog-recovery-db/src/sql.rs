@@ -39,8 +39,13 @@ pub(crate) const KEY_RECORDS: &str = "SELECT k.ingress_public_key, k.start_block
 pub(crate) const INVOCATION_STATE: &str =
     "SELECT ingress_public_key, decommissioned FROM ingest_invocations WHERE id = $1";
 
-pub(crate) const DECOMMISSION: &str =
-    "UPDATE ingest_invocations SET decommissioned = TRUE, last_active_at = $1 WHERE id = $2";
+/// Decommissions and freezes the invocation's last block: the decommission event reports that
+/// column, never a value computed when the event is read, and `add_block_data` refuses the
+/// invocation from then on (in the same transaction as its insert), so the two agree.
+pub(crate) const DECOMMISSION: &str = "UPDATE ingest_invocations SET decommissioned = TRUE, \
+     last_active_at = $1, decommissioned_last_block = \
+     (SELECT MAX(b.block_number) FROM ingested_blocks b WHERE b.ingest_invocation_id = $2) \
+     WHERE id = $2";
 
 pub(crate) const INSERT_DECOMMISSION_EVENT: &str = "INSERT INTO user_events \
      (event_type, decommission_ingest_invocation_id) VALUES (2, $1)";
@@ -92,11 +97,10 @@ pub(crate) const MISSED_RANGES: &str = "SELECT missing_blocks_start, missing_blo
 
 pub(crate) const USER_EVENTS: &str = "SELECT e.id, e.event_type, \
      e.new_ingest_invocation_id, i.egress_public_key, i.rng_version, i.start_block, \
-     e.decommission_ingest_invocation_id, \
-     (SELECT MAX(b.block_number) FROM ingested_blocks b \
-      WHERE b.ingest_invocation_id = e.decommission_ingest_invocation_id), \
+     e.decommission_ingest_invocation_id, d.decommissioned_last_block, \
      e.missing_blocks_start, e.missing_blocks_end \
      FROM user_events e LEFT JOIN ingest_invocations i ON i.id = e.new_ingest_invocation_id \
+     LEFT JOIN ingest_invocations d ON d.id = e.decommission_ingest_invocation_id \
      WHERE e.id > $1 ORDER BY e.id";
 
 pub(crate) const ALL_REPORTS: &str =

@@ -21,9 +21,10 @@ const MAX_IDLE_READERS: usize = 4;
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The schema, one migration per version. Never edit a shipped migration: add one.
-const MIGRATIONS: &[(i64, &str)] = &[(
-    1,
-    "CREATE TABLE ingress_keys (
+const MIGRATIONS: &[(i64, &str)] = &[
+    (
+        1,
+        "CREATE TABLE ingress_keys (
         ingress_public_key BLOB PRIMARY KEY NOT NULL,
         start_block INTEGER NOT NULL,
         pubkey_expiry INTEGER NOT NULL DEFAULT 0,
@@ -69,7 +70,18 @@ const MIGRATIONS: &[(i64, &str)] = &[(
         report BLOB NOT NULL,
         pubkey_expiry INTEGER NOT NULL
     );",
-)];
+    ),
+    // The frozen last block of a decommissioned invocation (`sql::DECOMMISSION`), filled in
+    // for invocations decommissioned before this version.
+    (
+        2,
+        "ALTER TABLE ingest_invocations ADD COLUMN decommissioned_last_block INTEGER;
+        UPDATE ingest_invocations SET decommissioned_last_block =
+            (SELECT MAX(b.block_number) FROM ingested_blocks b
+             WHERE b.ingest_invocation_id = ingest_invocations.id)
+        WHERE decommissioned;",
+    ),
+];
 
 /// The SQLite recovery database. Clones share the same connections.
 #[derive(Clone)]
@@ -589,10 +601,18 @@ impl RecoveryDb for SqliteRecoveryDb {
         let blob = encode_records(records);
         self.write(move |inner, conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let key: Option<Vec<u8>> = tx
-                .query_row(sql::INVOCATION_STATE, params![invocation.0], |r| r.get(0))
+            // Inside the write transaction: a decommission commits either before this check
+            // (and the write is refused) or after this commit (and freezes this block in).
+            let state: Option<(Vec<u8>, bool)> = tx
+                .query_row(sql::INVOCATION_STATE, params![invocation.0], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })
                 .optional()?;
-            let key = key.ok_or(RecoveryDbError::UnknownIngestInvocation(invocation.0))?;
+            let (key, decommissioned) =
+                state.ok_or(RecoveryDbError::UnknownIngestInvocation(invocation.0))?;
+            if decommissioned {
+                return Err(RecoveryDbError::InvocationDecommissioned(invocation.0));
+            }
             let inserted = tx.prepare_cached(sql::INSERT_BLOCK)?.execute(params![
                 invocation.0,
                 key,

@@ -98,8 +98,10 @@ pub trait RecoveryDb: ReportDb {
         start_block: BlockIndex,
     ) -> impl Future<Output = Result<IngestInvocationId>> + Send;
 
-    /// Decommissions an invocation: sets the flag, touches `last_active_at` and adds a
-    /// `DecommissionIngestInvocation` event. A second call is a no-op. Fails on an unknown id.
+    /// Decommissions an invocation: sets the flag, freezes its last stored block (the one its
+    /// `DecommissionIngestInvocation` event reports from then on), touches `last_active_at`
+    /// and adds the event. Later `add_block_data` calls for it are refused. A second call is
+    /// a no-op. Fails on an unknown id.
     fn decommission_ingest_invocation(
         &self,
         id: IngestInvocationId,
@@ -126,6 +128,10 @@ pub trait RecoveryDb: ReportDb {
     /// key, in one transaction, and touches the invocation's `last_active_at`. If the block
     /// is already stored for this invocation or this ingress key, nothing is written and
     /// `block_already_scanned_with_this_key` is true. Every search key must be 16 bytes.
+    ///
+    /// Fails with [`RecoveryDbError::InvocationDecommissioned`] once the invocation is
+    /// decommissioned, checked inside the write transaction: clients stop drawing from its RNG
+    /// after the last block the decommission froze, so a later block would be lost to them.
     fn add_block_data(
         &self,
         invocation: IngestInvocationId,

@@ -1,4 +1,10 @@
 //! `fogd ingest`: the ingest service with its admin API and metrics.
+//!
+//! The admin API listens on loopback unless `--listen` says otherwise; any other address
+//! needs a bearer token, read from `--admin-token-file` or the `FOG_INGEST_ADMIN_TOKEN`
+//! environment variable (at least 16 visible ASCII characters; never logged), and fogd
+//! refuses to start without one. The report is published again every
+//! `--report-republish-secs` while the chain is idle, so its evidence stays fresh.
 
 use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
 
@@ -25,9 +31,19 @@ pub struct IngestArgs {
     /// the state directory.
     #[arg(long = "recovery-db", value_name = "URL")]
     recovery_db: Option<String>,
-    /// Address of the admin gRPC API (`fog_ingest.IngestAdmin`).
-    #[arg(long, value_name = "ADDR")]
+    /// Address of the admin gRPC API (`fog_ingest.IngestAdmin`). Loopback by default; any
+    /// other address needs an admin token.
+    #[arg(long, value_name = "ADDR", default_value = DEFAULT_ADMIN_LISTEN)]
     listen: SocketAddr,
+    /// File holding the admin API's bearer token (`authorization: Bearer <token>`); the
+    /// `FOG_INGEST_ADMIN_TOKEN` environment variable is read when this is not given. Required
+    /// when `--listen` is not loopback.
+    #[arg(long = "admin-token-file", value_name = "PATH")]
+    admin_token_file: Option<PathBuf>,
+    /// Seconds between report publications while no block arrives (the evidence in it must
+    /// stay younger than what senders accept, a day for Fog's wallet).
+    #[arg(long = "report-republish-secs", default_value_t = fog_ingest_server::DEFAULT_REPORT_REPUBLISH_INTERVAL.as_secs())]
+    report_republish_secs: u64,
     /// Address of the Prometheus metrics endpoint (`GET /metrics`).
     #[arg(long, value_name = "ADDR")]
     metrics: Option<SocketAddr>,
@@ -40,6 +56,44 @@ pub struct IngestArgs {
     /// Blocks a published ingress key stays valid past the current block.
     #[arg(long = "pubkey-expiry-window", default_value_t = 10)]
     pubkey_expiry_window: u64,
+}
+
+/// Where the admin API listens unless told otherwise: loopback only.
+pub const DEFAULT_ADMIN_LISTEN: &str = "127.0.0.1:3226";
+
+/// The environment variable read for the admin token when no `--admin-token-file` is given.
+pub const ADMIN_TOKEN_ENV: &str = "FOG_INGEST_ADMIN_TOKEN";
+
+/// The admin access policy for `listen`: the token from `file` or, failing that, the
+/// environment; refused for a non-loopback address without a token. Errors never repeat the
+/// token.
+pub(crate) fn admin_access(
+    listen: SocketAddr,
+    file: Option<&std::path::Path>,
+) -> Result<admin::AdminAccess, CliError> {
+    let text = match file {
+        Some(path) => Some(zeroize::Zeroizing::new(
+            std::fs::read_to_string(path).map_err(|e| {
+                input(format!(
+                    "cannot read the admin token file {}: {e}",
+                    path.display()
+                ))
+            })?,
+        )),
+        None => std::env::var(ADMIN_TOKEN_ENV)
+            .ok()
+            .filter(|t| !t.trim().is_empty())
+            .map(zeroize::Zeroizing::new),
+    };
+    let token = text
+        .map(|t| admin::AdminToken::new(&t))
+        .transpose()
+        .map_err(|e| input(format!("admin token: {e}")))?;
+    admin::AdminAccess::for_address(listen, token).map_err(|e| {
+        input(format!(
+            "{e}: give --admin-token-file or {ADMIN_TOKEN_ENV}, or listen on loopback"
+        ))
+    })
 }
 
 /// The simulated identity of the ingest enclave: what verifier policies name.
@@ -129,6 +183,11 @@ pub fn run(args: IngestArgs) -> Result<(), CliError> {
     if args.report_id.len() > 64 {
         return Err(input("--report-id is at most 64 characters"));
     }
+    if args.report_republish_secs == 0 {
+        return Err(input("--report-republish-secs must be at least 1"));
+    }
+    // Before anything is opened: a non-loopback admin API without a token does not start.
+    let access = admin_access(args.listen, args.admin_token_file.as_deref())?;
     let ledger = LedgerDb::open(&args.ledger_db).map_err(|e| {
         input(format!(
             "cannot open the ledger DB {}: {e}",
@@ -153,6 +212,7 @@ pub fn run(args: IngestArgs) -> Result<(), CliError> {
         fog_report_id: args.report_id.clone(),
         start_block: 0,
         poll_interval: Duration::from_millis(250),
+        report_republish_interval: Duration::from_secs(args.report_republish_secs),
     };
     let runtime = tokio::runtime::Runtime::new()
         .map_err(|e| failed(format!("cannot start the runtime: {e}")))?;
@@ -175,7 +235,7 @@ pub fn run(args: IngestArgs) -> Result<(), CliError> {
             "fogd ingest: admin API on {}",
             listener.local_addr().map_err(|e| failed(e.to_string()))?
         );
-        let admin = admin::AdminService::new(shared.clone()).into_server();
+        let admin = admin::AdminService::new(shared.clone()).into_server(access);
         tokio::spawn(
             tonic::transport::Server::builder()
                 .add_service(admin)
@@ -198,4 +258,31 @@ pub fn run(args: IngestArgs) -> Result<(), CliError> {
         eprintln!("fogd ingest stopped");
         result.map_err(|e| failed(format!("ingest stopped: {e}")))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use super::*;
+
+    #[test]
+    fn non_loopback_admin_without_token_is_refused() {
+        let open: SocketAddr = "0.0.0.0:3226".parse().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        // No file; the environment variable is not set in the test runner.
+        if std::env::var(ADMIN_TOKEN_ENV).is_err() {
+            let err = admin_access(open, None).unwrap_err();
+            assert!(matches!(err, CliError::Input(ref m) if m.contains("needs a token")));
+        }
+        // Loopback without a token is fine.
+        admin_access("127.0.0.1:3226".parse().unwrap(), None).unwrap();
+        // A token file makes the open address acceptable; its content never shows in errors.
+        let short = dir.path().join("short");
+        std::fs::write(&short, "s3cret").unwrap();
+        let err = admin_access(open, Some(&short)).unwrap_err();
+        assert!(!format!("{err:?}").contains("s3cret"));
+        let good = dir.path().join("token");
+        std::fs::write(&good, "0123456789abcdef0123\n").unwrap();
+        admin_access(open, Some(&good)).unwrap();
+    }
 }

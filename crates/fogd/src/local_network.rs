@@ -435,7 +435,15 @@ async fn start_services(
         "ingest admin API",
         tokio::spawn({
             let s = stopped(&stop_rx);
-            let service = admin::AdminService::new(Arc::clone(&shared)).into_server();
+            // Loopback only, no token: `for_address` refuses anything else.
+            let access = ingest_l
+                .local_addr()
+                .map_err(|e| failed(format!("ingest admin address: {e}")))
+                .and_then(|a| {
+                    admin::AdminAccess::for_address(a, None)
+                        .map_err(|e| failed(format!("ingest admin API: {e}")))
+                })?;
+            let service = admin::AdminService::new(Arc::clone(&shared)).into_server(access);
             async move {
                 tonic::transport::Server::builder()
                     .add_service(service)

@@ -561,3 +561,21 @@ fn ingest_processes_blocks_and_publishes_an_attested_report() {
     );
     verifier.verify_bound(&bound, UnixSeconds::now()).unwrap();
 }
+
+#[test]
+fn ingest_admin_api_off_loopback_without_a_token_does_not_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let ledger = dir.path().join("ledger.redb");
+    let line = assert_input_error(&[
+        "ingest",
+        "--ledger-db",
+        ledger.to_str().unwrap(),
+        "--state-dir",
+        state.to_str().unwrap(),
+        "--listen",
+        "0.0.0.0:0",
+    ]);
+    assert!(line.contains("needs a token"), "{line}");
+    assert!(!state.exists(), "nothing was created: {line}");
+}

@@ -1,0 +1,529 @@
+//! Adversarial tests of ingest's hardening: one server per state directory, no exact RNG-store
+//! size in status or metrics, the report republished on an idle chain, and a commit whose
+//! answer was lost treated as success (while another server's block is still a lost race).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::{
+    sync::{
+        atomic::{AtomicUsize, Ordering},
+        Arc, Mutex,
+    },
+    time::{Duration, SystemTime},
+};
+
+use fog_crypto::{kex_rng::KexRngPubkey, CompressedRistrettoPublic, RistrettoPublic};
+use fog_ingest_server::{
+    admin, EvidenceSource, IngestConfig, IngestError, IngestServer, NoEvidence, StateDir,
+};
+use fog_ledger_db::LedgerDb;
+use fog_recovery_db::*;
+
+use fog_account::AccountKey;
+use fog_transaction::{
+    block::{Block, BlockContents},
+    Amount, BlockVersion, EncryptedFogHint, KeyImage, TokenId, TxOut,
+};
+use rand::{RngCore, SeedableRng};
+use rand_chacha::ChaCha20Rng;
+
+/// Appends `blocks` blocks of `per_block` TxOuts to random recipients (fake fog hints: each
+/// still takes an RNG-store entry, as a real new recipient would).
+fn build_ledger(ledger: &LedgerDb, blocks: u64, per_block: usize, seed: u8) {
+    let mut rng = ChaCha20Rng::from_seed([seed; 32]);
+    println!("ledger seed {seed}");
+    for b in 0..blocks {
+        let mut outputs: Vec<TxOut> = (0..per_block)
+            .map(|_| {
+                let to = AccountKey::random(&mut rng).default_subaddress();
+                let r = fog_crypto::RistrettoPrivate::random(&mut rng);
+                let hint = EncryptedFogHint::fake_onetime_hint(&mut rng);
+                TxOut::new(
+                    BlockVersion::THREE,
+                    Amount::new(5, TokenId::MOB),
+                    &to,
+                    &r,
+                    hint,
+                )
+                .unwrap()
+            })
+            .collect();
+        outputs.sort_by_key(|t| t.public_key);
+        let (block, contents) = match ledger.last_block().unwrap() {
+            None => {
+                let contents = BlockContents {
+                    key_images: vec![],
+                    outputs,
+                };
+                (Block::new_origin(&contents), contents)
+            }
+            Some(last) => {
+                let mut ki = [0u8; 32];
+                rng.fill_bytes(&mut ki);
+                let contents = BlockContents {
+                    key_images: vec![KeyImage(ki)],
+                    outputs,
+                };
+                let n = contents.outputs.len() as u64;
+                let block = Block::new(
+                    3,
+                    last.id,
+                    last.index + 1,
+                    last.cumulative_txo_count + n,
+                    ledger.root_element().unwrap(),
+                    &contents,
+                );
+                (block, contents)
+            }
+        };
+        ledger
+            .append_block(&block, &contents, 1_700_000_000 + b)
+            .unwrap();
+    }
+}
+
+/// How the wrapper treats the next `add_block_data`.
+enum Mode {
+    /// Pass it through.
+    Pass,
+    /// Commit it, then report a retryable error.
+    LoseAnswer,
+    /// First let this other invocation write the same block with different records.
+    RaceWith(IngestInvocationId),
+}
+
+/// A recovery DB that misbehaves on demand around a real one.
+struct Wrapped<D> {
+    inner: D,
+    mode: Arc<Mutex<Mode>>,
+}
+
+impl<D: RecoveryDb> ReportDb for Wrapped<D> {
+    async fn get_all_reports(&self) -> Result<Vec<(String, ReportData)>> {
+        self.inner.get_all_reports().await
+    }
+    async fn set_report(
+        &self,
+        ingress_key: &IngressPublicKey,
+        report_id: &str,
+        data: &ReportData,
+    ) -> Result<IngressPublicKeyStatus> {
+        self.inner.set_report(ingress_key, report_id, data).await
+    }
+    async fn remove_report(&self, report_id: &str) -> Result<()> {
+        self.inner.remove_report(report_id).await
+    }
+}
+
+impl<D: RecoveryDb> RecoveryDb for Wrapped<D> {
+    async fn get_ingress_key_status(
+        &self,
+        key: &IngressPublicKey,
+    ) -> Result<Option<IngressPublicKeyStatus>> {
+        self.inner.get_ingress_key_status(key).await
+    }
+    async fn new_ingress_key(
+        &self,
+        key: &IngressPublicKey,
+        start_block: BlockIndex,
+    ) -> Result<BlockIndex> {
+        self.inner.new_ingress_key(key, start_block).await
+    }
+    async fn retire_ingress_key(&self, key: &IngressPublicKey, set_retired: bool) -> Result<()> {
+        self.inner.retire_ingress_key(key, set_retired).await
+    }
+    async fn report_lost_ingress_key(&self, key: &IngressPublicKey) -> Result<()> {
+        self.inner.report_lost_ingress_key(key).await
+    }
+    async fn get_last_scanned_block_index(
+        &self,
+        key: &IngressPublicKey,
+    ) -> Result<Option<BlockIndex>> {
+        self.inner.get_last_scanned_block_index(key).await
+    }
+    async fn get_ingress_key_records(
+        &self,
+        start_block_at_least: BlockIndex,
+        filters: &IngressPublicKeyFilters,
+    ) -> Result<Vec<IngressPublicKeyRecord>> {
+        self.inner
+            .get_ingress_key_records(start_block_at_least, filters)
+            .await
+    }
+    async fn new_ingest_invocation(
+        &self,
+        prev: Option<IngestInvocationId>,
+        ingress_key: &IngressPublicKey,
+        egress: &KexRngPubkey,
+        start_block: BlockIndex,
+    ) -> Result<IngestInvocationId> {
+        self.inner
+            .new_ingest_invocation(prev, ingress_key, egress, start_block)
+            .await
+    }
+    async fn decommission_ingest_invocation(&self, id: IngestInvocationId) -> Result<()> {
+        self.inner.decommission_ingest_invocation(id).await
+    }
+    async fn update_last_active_at(&self, id: IngestInvocationId) -> Result<()> {
+        self.inner.update_last_active_at(id).await
+    }
+    async fn get_expired_invocations(&self, before: SystemTime) -> Result<Vec<ExpiredInvocation>> {
+        self.inner.get_expired_invocations(before).await
+    }
+    async fn get_ingestable_ranges(&self) -> Result<Vec<IngestableRange>> {
+        self.inner.get_ingestable_ranges().await
+    }
+    async fn add_block_data(
+        &self,
+        invocation: IngestInvocationId,
+        block_index: BlockIndex,
+        cumulative_txo_count: u64,
+        block_signature_timestamp: u64,
+        records: &[ETxOutRecord],
+    ) -> Result<AddBlockDataStatus> {
+        let mode = std::mem::replace(&mut *self.mode.lock().unwrap(), Mode::Pass);
+        if let Mode::RaceWith(other) = mode {
+            // Another invocation on the same ingress key gets this block in first, with
+            // records of its own.
+            let mut theirs = records.to_vec();
+            for r in &mut theirs {
+                r.payload[0] ^= 1;
+            }
+            theirs.push(ETxOutRecord {
+                search_key: vec![9; 16],
+                payload: vec![9; 100],
+            });
+            let st = self
+                .inner
+                .add_block_data(
+                    other,
+                    block_index,
+                    cumulative_txo_count,
+                    block_signature_timestamp,
+                    &theirs,
+                )
+                .await?;
+            assert!(!st.block_already_scanned_with_this_key);
+        }
+        let result = self
+            .inner
+            .add_block_data(
+                invocation,
+                block_index,
+                cumulative_txo_count,
+                block_signature_timestamp,
+                records,
+            )
+            .await;
+        if let Mode::LoseAnswer = mode {
+            // The commit went through; its answer did not (a dropped connection, say).
+            result?;
+            return Err(RecoveryDbError::PoolTimeout);
+        }
+        result
+    }
+    async fn get_tx_outs_by_block_and_key(
+        &self,
+        key: &IngressPublicKey,
+        block_index: BlockIndex,
+    ) -> Result<Option<Vec<ETxOutRecord>>> {
+        self.inner
+            .get_tx_outs_by_block_and_key(key, block_index)
+            .await
+    }
+    async fn get_tx_outs_by_block_range_and_key(
+        &self,
+        key: &IngressPublicKey,
+        range: BlockRange,
+    ) -> Result<Vec<Vec<ETxOutRecord>>> {
+        self.inner
+            .get_tx_outs_by_block_range_and_key(key, range)
+            .await
+    }
+    async fn get_records_since(
+        &self,
+        cursor: RecordCursor,
+        max_records: usize,
+    ) -> Result<RecordBatch> {
+        self.inner.get_records_since(cursor, max_records).await
+    }
+    async fn get_highest_known_block_index(&self) -> Result<Option<BlockIndex>> {
+        self.inner.get_highest_known_block_index().await
+    }
+    async fn get_missed_block_ranges(&self) -> Result<Vec<BlockRange>> {
+        self.inner.get_missed_block_ranges().await
+    }
+    async fn get_cumulative_txo_count_for_block(
+        &self,
+        block_index: BlockIndex,
+    ) -> Result<Option<u64>> {
+        self.inner
+            .get_cumulative_txo_count_for_block(block_index)
+            .await
+    }
+    async fn get_block_signature_timestamp_for_block(
+        &self,
+        block_index: BlockIndex,
+    ) -> Result<Option<u64>> {
+        self.inner
+            .get_block_signature_timestamp_for_block(block_index)
+            .await
+    }
+    async fn search_user_events(
+        &self,
+        since: UserEventId,
+    ) -> Result<(Vec<FogUserEvent>, UserEventId)> {
+        self.inner.search_user_events(since).await
+    }
+}
+
+fn config() -> IngestConfig {
+    IngestConfig {
+        user_capacity: 1 << 10,
+        poll_interval: Duration::from_millis(10),
+        ..IngestConfig::default()
+    }
+}
+
+#[tokio::test]
+async fn a_second_ingest_on_the_same_state_dir_refuses_to_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = LedgerDb::create(dir.path().join("ledger.redb")).unwrap();
+    let db = MemoryRecoveryDb::new();
+    let first = IngestServer::open(
+        ledger.clone(),
+        db.clone(),
+        StateDir::new(dir.path().join("state")).unwrap(),
+        config(),
+        Box::new(NoEvidence),
+    )
+    .await
+    .unwrap();
+    let first_invocation = first.status().invocation;
+    // A second process (or a second server in this one) on the same directory, hence the
+    // same ingress key: it would decommission the first's invocation while that one writes.
+    let second = StateDir::new(dir.path().join("state"));
+    assert!(
+        matches!(second, Err(IngestError::StateDirInUse)),
+        "a second StateDir on a locked directory opened: {second:?}"
+    );
+    let ranges = db.get_ingestable_ranges().await.unwrap();
+    assert_eq!(ranges.len(), 1);
+    assert!(!ranges[0].decommissioned && ranges[0].id.0 == first_invocation);
+    // Once the first is gone the directory is free again.
+    drop(first);
+    StateDir::new(dir.path().join("state")).unwrap();
+}
+
+#[tokio::test]
+async fn a_second_process_on_the_same_state_dir_refuses_to_start() {
+    // The lock is the OS's: a child process holding it keeps this one out.
+    if let Ok(dir) = std::env::var("FOG_INGEST_LOCK_CHILD") {
+        let _state = StateDir::new(dir).unwrap();
+        std::thread::sleep(Duration::from_secs(30));
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    std::fs::create_dir_all(&state).unwrap();
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "a_second_process_on_the_same_state_dir_refuses_to_start",
+        ])
+        .env("FOG_INGEST_LOCK_CHILD", &state)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut refused = false;
+    for _ in 0..200 {
+        match StateDir::new(&state) {
+            Err(IngestError::StateDirInUse) => {
+                refused = true;
+                break;
+            }
+            // The child has not taken the lock yet: let go and look again.
+            Ok(s) => drop(s),
+            Err(e) => panic!("{e}"),
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(refused, "the child's lock never kept this process out");
+    // The child died: the kernel released its lock.
+    StateDir::new(&state).unwrap();
+}
+
+#[tokio::test]
+async fn status_and_metrics_show_no_exact_rng_store_size() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = LedgerDb::create(dir.path().join("ledger.redb")).unwrap();
+    build_ledger(&ledger, 3, 7, 11);
+    let server = IngestServer::open(
+        ledger,
+        MemoryRecoveryDb::new(),
+        StateDir::new(dir.path().join("state")).unwrap(),
+        config(),
+        Box::new(NoEvidence),
+    )
+    .await
+    .unwrap();
+    let shared = tokio::sync::Mutex::new(server);
+    let mut seen = Vec::new();
+    while shared.lock().await.process_next_block().await.unwrap() {
+        let text = admin::metrics_text(&shared).await;
+        let status = shared.lock().await.status();
+        // 7, 14, 21 entries of 1024: always "0 %".
+        assert_eq!(status.map_load_percent, 0, "{status:?}");
+        assert_eq!(status.map_capacity, 1 << 10);
+        for line in text.lines().filter(|l| !l.starts_with('#')) {
+            let (name, value) = line.rsplit_once(' ').unwrap();
+            assert!(
+                value.parse::<u64>().is_ok(),
+                "{name} is not a whole number: {line}"
+            );
+            assert!(!name.contains("map_len"), "{line}");
+            if name.starts_with("fog_ingest_map_load") {
+                assert_eq!(value, "0", "{line}");
+            }
+        }
+        seen.push(text);
+    }
+    assert_eq!(seen.len(), 3);
+    // Block by block, the map lines are identical although the store grew by 7 each time.
+    let map_lines = |t: &String| {
+        t.lines()
+            .filter(|l| l.starts_with("fog_ingest_map"))
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(map_lines(&seen[0]), map_lines(&seen[2]));
+    assert_eq!(fog_ingest_server::coarse_load_percent(0, 1024), 0);
+    assert_eq!(fog_ingest_server::coarse_load_percent(102, 1024), 0);
+    assert_eq!(fog_ingest_server::coarse_load_percent(103, 1024), 10);
+    assert_eq!(fog_ingest_server::coarse_load_percent(1023, 1024), 90);
+    assert_eq!(fog_ingest_server::coarse_load_percent(1024, 1024), 100);
+    assert_eq!(fog_ingest_server::coarse_load_percent(5, 0), 0);
+}
+
+/// Counts evidence requests, i.e. report publications.
+struct CountingEvidence(Arc<AtomicUsize>);
+
+impl EvidenceSource for CountingEvidence {
+    fn evidence(&self, _: &RistrettoPublic) -> Vec<u8> {
+        let n = self.0.fetch_add(1, Ordering::SeqCst);
+        // Distinct evidence per publication, so the stored report shows it was replaced.
+        (n as u64).to_le_bytes().to_vec()
+    }
+}
+
+#[tokio::test]
+async fn an_idle_chain_gets_its_report_republished_on_a_timer() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = LedgerDb::create(dir.path().join("ledger.redb")).unwrap();
+    build_ledger(&ledger, 1, 2, 12);
+    let db = MemoryRecoveryDb::new();
+    let published = Arc::new(AtomicUsize::new(0));
+    let server = IngestServer::open(
+        ledger,
+        db.clone(),
+        StateDir::new(dir.path().join("state")).unwrap(),
+        IngestConfig {
+            report_republish_interval: Duration::from_millis(100),
+            ..config()
+        },
+        Box::new(CountingEvidence(published.clone())),
+    )
+    .await
+    .unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let run = tokio::spawn(server.run(async {
+        let _ = stopped.await;
+    }));
+    // Block 0 is processed (one publication); then nothing comes for a while.
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    stop.send(()).unwrap();
+    run.await.unwrap().unwrap();
+    let n = published.load(Ordering::SeqCst);
+    assert!(
+        n >= 4,
+        "idle for 1 s with a 100 ms interval, the report was published {n} times"
+    );
+    let reports = db.get_all_reports().await.unwrap();
+    assert_eq!(reports.len(), 1);
+    assert_ne!(
+        reports[0].1.evidence,
+        0u64.to_le_bytes().to_vec(),
+        "evidence refreshed"
+    );
+}
+
+#[tokio::test]
+async fn a_lost_commit_answer_is_success_but_another_writer_is_still_a_lost_race() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = LedgerDb::create(dir.path().join("ledger.redb")).unwrap();
+    build_ledger(&ledger, 3, 4, 13);
+    let inner = MemoryRecoveryDb::new();
+    let mode = Arc::new(Mutex::new(Mode::Pass));
+    let db = Wrapped {
+        inner: inner.clone(),
+        mode: mode.clone(),
+    };
+    let mut server = IngestServer::open(
+        ledger,
+        db,
+        StateDir::new(dir.path().join("state")).unwrap(),
+        config(),
+        Box::new(NoEvidence),
+    )
+    .await
+    .unwrap();
+    let key = CompressedRistrettoPublic::from(&server.ingress_public_key());
+
+    // Block 0 commits but the answer is an error; the retry writes the identical records.
+    *mode.lock().unwrap() = Mode::LoseAnswer;
+    let err = server.process_next_block().await.unwrap_err();
+    assert!(
+        matches!(&err, IngestError::RecoveryDb(e) if e.should_retry()),
+        "{err:?}"
+    );
+    let stored = inner
+        .get_tx_outs_by_block_and_key(&key, BlockIndex(0))
+        .await
+        .unwrap()
+        .expect("the commit went through");
+    assert_eq!(stored.len(), 4);
+    let retried = server.process_next_block().await;
+    assert!(
+        matches!(retried, Ok(true)),
+        "the retry of a committed block must succeed: {retried:?}"
+    );
+    assert_eq!(server.status().next_block, 1);
+    assert_eq!(
+        inner
+            .get_tx_outs_by_block_and_key(&key, BlockIndex(0))
+            .await
+            .unwrap(),
+        Some(stored),
+        "written once, unchanged"
+    );
+    assert!(server.process_next_block().await.unwrap());
+
+    // Block 2: another invocation on this ingress key (another server) writes it first, with
+    // other records. That is still a lost race.
+    let other = inner
+        .new_ingest_invocation(
+            None,
+            &key,
+            &KexRngPubkey {
+                public_key: vec![0xab; 32],
+                version: 0,
+            },
+            BlockIndex(2),
+        )
+        .await
+        .unwrap();
+    *mode.lock().unwrap() = Mode::RaceWith(other);
+    let err = server.process_next_block().await.unwrap_err();
+    assert!(matches!(err, IngestError::LostRace(2)), "{err:?}");
+}
