@@ -74,7 +74,9 @@ fn connect(p: &SimProvider, view: &View) -> Channel {
         ),
     );
     let (hs, hello) = ClientHandshake::start(verifier).unwrap();
-    let answer = view.auth(&hello, NOW).unwrap();
+    let answer = view
+        .auth(&hello, fog_attest::PeerKey::UNKNOWN, NOW)
+        .unwrap();
     hs.finish(&answer, NOW, SessionLimits::default()).unwrap()
 }
 
