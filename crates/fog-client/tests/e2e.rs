@@ -7,18 +7,14 @@
 
 mod common;
 
-use std::time::Duration;
-
 use common::system::{
-    fog_users, listener, open_ingest, provider, run_ingest, start_fog_ledger, start_node,
-    start_report, start_view, write_funded_origin, Checked, FogUsers, FEE, MOB,
+    fog_users, open_ingest, run_ingest, start_node, write_funded_origin, FogServices, FogUsers,
+    FEE, MOB,
 };
 use fog_account::AccountKey;
-use fog_attest::FogEnclave;
 use fog_client::{
     history::{EntryKind, Sender},
-    AccountState, ClientConfig, ClientError, FogClient, GrpcConfig, GrpcTransport, Service,
-    Transport,
+    AccountState, ClientError, FogClient, GrpcTransport, Service, Transport,
 };
 use fog_ledger_db::LedgerDb;
 use fog_recovery_db::SqliteRecoveryDb;
@@ -55,37 +51,9 @@ async fn fog_users_pay_each_other_and_every_balance_is_exact() {
     std::mem::forget(cutter);
 
     // View, fog ledger, and report (the ingest enclave's evidence binding the ingress key).
-    let (view_provider, view_verifier) = provider(1, FogEnclave::View);
-    let (view_listener, view_addr) = listener().await;
-    let _view = start_view(&db, &view_provider, view_listener);
-    let (ledger_provider, ledger_verifier) = provider(2, FogEnclave::Ledger);
-    let (fog_ledger_listener, fog_ledger_addr) = listener().await;
-    let _fog_ledger = start_fog_ledger(&ledger, &ledger_provider, fog_ledger_listener);
-    let (ingest_provider, ingest_verifier) = provider(3, FogEnclave::Ingest);
-    let _report = start_report(report_listener, &ingest_provider, &ingress, &files);
-
-    let grpc = GrpcConfig::new(
-        format!("http://{view_addr}"),
-        format!("http://{fog_ledger_addr}"),
-        format!("http://{node_addr}"),
-        view_verifier.clone(),
-        ledger_verifier.clone(),
-    );
-    let mut config = ClientConfig::new(ingest_verifier);
-    config.poll_interval = Duration::from_millis(100);
-    config.confirm_timeout = Duration::from_secs(120);
-    let client = |account: AccountKey, name| {
-        Checked::new(
-            FogClient::new(
-                GrpcTransport::new(grpc.clone()),
-                account,
-                AccountState::new(),
-                config.clone(),
-            ),
-            ledger.clone(),
-            name,
-        )
-    };
+    let fog = FogServices::start(&db, &ledger, node_addr, report_listener, &ingress, &files).await;
+    let (grpc, config) = (fog.grpc.clone(), fog.config.clone());
+    let client = |account: AccountKey, name| fog.client(account, &ledger, name);
     let alice_address = alice.default_subaddress();
     let (mut alice, mut bob, mut carol) = (
         client(alice, "alice"),
@@ -238,7 +206,7 @@ async fn fog_users_pay_each_other_and_every_balance_is_exact() {
         "{e}"
     );
     let mut wrong = grpc.clone();
-    wrong.ledger_verifier = view_verifier;
+    wrong.ledger_verifier = grpc.view_verifier.clone();
     let mut t = GrpcTransport::new(wrong);
     let e = t.check_key_images(Default::default()).await.unwrap_err();
     assert!(

@@ -10,12 +10,9 @@ mod common;
 use std::time::Duration;
 
 use common::system::{
-    fog_users, listener, open_ingest, provider, run_ingest, start_fog_ledger, start_node,
-    start_report, start_view, Checked, FogUsers, FEE, MOB,
+    fog_users, open_ingest, run_ingest, start_node, Checked, FogServices, FogUsers, FEE, MOB,
 };
 use fog_account::AccountKey;
-use fog_attest::FogEnclave;
-use fog_client::{AccountState, ClientConfig, FogClient, GrpcConfig, GrpcTransport};
 use fog_ledger_db::LedgerDb;
 use fog_node::write_origin_block;
 use fog_recovery_db::SqliteRecoveryDb;
@@ -136,38 +133,11 @@ async fn a_sender_naming_the_victim_in_a_hint_cannot_stop_the_victims_checks() {
     let (node, node_addr, cutter) = start_node(&ledger).await;
     std::mem::forget(cutter);
 
-    let (view_provider, view_verifier) = provider(1, FogEnclave::View);
-    let (view_listener, view_addr) = listener().await;
-    let _view = start_view(&db, &view_provider, view_listener);
-    let (ledger_provider, ledger_verifier) = provider(2, FogEnclave::Ledger);
-    let (fog_ledger_listener, fog_ledger_addr) = listener().await;
-    let _fog_ledger = start_fog_ledger(&ledger, &ledger_provider, fog_ledger_listener);
-    let (ingest_provider, ingest_verifier) = provider(3, FogEnclave::Ingest);
-    let _report = start_report(report_listener, &ingest_provider, &ingress, &files);
-
-    let grpc = GrpcConfig::new(
-        format!("http://{view_addr}"),
-        format!("http://{fog_ledger_addr}"),
-        format!("http://{node_addr}"),
-        view_verifier,
-        ledger_verifier,
+    let fog = FogServices::start(&db, &ledger, node_addr, report_listener, &ingress, &files).await;
+    let (mut alice, mut bob) = (
+        fog.client(alice, &ledger, "alice"),
+        fog.client(bob, &ledger, "bob"),
     );
-    let mut config = ClientConfig::new(ingest_verifier);
-    config.poll_interval = Duration::from_millis(100);
-    config.confirm_timeout = Duration::from_secs(120);
-    let client = |account: AccountKey, name| {
-        Checked::new(
-            FogClient::new(
-                GrpcTransport::new(grpc.clone()),
-                account,
-                AccountState::new(),
-                config.clone(),
-            ),
-            ledger.clone(),
-            name,
-        )
-    };
-    let (mut alice, mut bob) = (client(alice, "alice"), client(bob, "bob"));
 
     // Alice pays Bob 3 MOB: a real record under Bob's RNG before the hostile one.
     alice.balance_at_least(1).await;

@@ -17,7 +17,9 @@ use fog_attest::{
     BoundEvidence, ChannelKeypair, EnclaveResponder, FogEnclave, IdentityRule, Policy, Provider,
     Report, ReportData, SimProvider, Verifier,
 };
-use fog_client::{Balance, FogClient, GrpcTransport, Transport};
+use fog_client::{
+    AccountState, Balance, ClientConfig, FogClient, GrpcConfig, GrpcTransport, Transport,
+};
 use fog_crypto::RistrettoPublic;
 use fog_ingest_server::{IngestConfig, IngestServer, NoEvidence, StateDir};
 use fog_ledger_db::LedgerDb;
@@ -399,5 +401,64 @@ impl<T: Transport> Checked<T> {
             "{}: the balance never reached block count {blocks}",
             self.name
         );
+    }
+}
+
+/// View, fog ledger and report running for a test (each on a fresh enclave of its own
+/// simulated platform), and the client settings that reach them and the node.
+pub struct FogServices {
+    pub running: Vec<Running>,
+    pub grpc: GrpcConfig,
+    pub config: ClientConfig,
+}
+
+impl FogServices {
+    /// Starts view on `db`, fog ledger on `ledger` and the report server on
+    /// `report_listener` (the ingest enclave's evidence binding `ingress`).
+    pub async fn start(
+        db: &SqliteRecoveryDb,
+        ledger: &LedgerDb,
+        node_addr: SocketAddr,
+        report_listener: TcpListener,
+        ingress: &RistrettoPublic,
+        files: &AuthorityFiles,
+    ) -> Self {
+        let (view_provider, view_verifier) = provider(1, FogEnclave::View);
+        let (view_listener, view_addr) = listener().await;
+        let view = start_view(db, &view_provider, view_listener);
+        let (ledger_provider, ledger_verifier) = provider(2, FogEnclave::Ledger);
+        let (fog_ledger_listener, fog_ledger_addr) = listener().await;
+        let fog_ledger = start_fog_ledger(ledger, &ledger_provider, fog_ledger_listener);
+        let (ingest_provider, ingest_verifier) = provider(3, FogEnclave::Ingest);
+        let report = start_report(report_listener, &ingest_provider, ingress, files);
+        let grpc = GrpcConfig::new(
+            format!("http://{view_addr}"),
+            format!("http://{fog_ledger_addr}"),
+            format!("http://{node_addr}"),
+            view_verifier,
+            ledger_verifier,
+        );
+        let mut config = ClientConfig::new(ingest_verifier);
+        config.poll_interval = Duration::from_millis(100);
+        config.confirm_timeout = Duration::from_secs(120);
+        Self {
+            running: vec![view, fog_ledger, report],
+            grpc,
+            config,
+        }
+    }
+
+    /// A checked client of `account` with a fresh state, over gRPC.
+    pub fn client(&self, account: AccountKey, ledger: &LedgerDb, name: &'static str) -> Checked {
+        Checked::new(
+            FogClient::new(
+                GrpcTransport::new(self.grpc.clone()),
+                account,
+                AccountState::new(),
+                self.config.clone(),
+            ),
+            ledger.clone(),
+            name,
+        )
     }
 }
