@@ -529,14 +529,10 @@ impl PeerKey {
         }
     }
 
-    /// A key from bytes of the server's choosing (at most 16; longer input is refused).
-    pub fn from_bytes(bytes: &[u8]) -> Option<Self> {
-        if bytes.len() > 16 {
-            return None;
-        }
-        let mut k = [0u8; 16];
-        k[..bytes.len()].copy_from_slice(bytes);
-        Some(PeerKey(k))
+    /// The key for a transport's remote address: [`PeerKey::from_ip`], or
+    /// [`PeerKey::UNKNOWN`] when the transport gives none.
+    pub fn from_remote(addr: Option<std::net::SocketAddr>) -> Self {
+        addr.map_or(Self::UNKNOWN, |a| Self::from_ip(a.ip()))
     }
 }
 

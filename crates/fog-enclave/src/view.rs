@@ -197,7 +197,8 @@ impl<F: StoreFactory, M: RngCore + CryptoRng> ViewStore<F, M> {
                 .map_err(|_| ViewError::Storage)?;
             let mut epoch = [0u8; 8];
             epoch.copy_from_slice(&value[VALUE_LEN..]);
-            let found = found & !ct_gt_u64(u64::from_le_bytes(epoch), visible);
+            // Visible when `epoch <= visible`, that is, not `visible < epoch`.
+            let found = found & !ct_lt_u64(visible, u64::from_le_bytes(epoch));
             epoch.zeroize();
             let mut ciphertext = [0u8; FIXED_CIPHERTEXT_LENGTH];
             // A record of a batch not yet published answers like a miss: no payload.
@@ -223,9 +224,4 @@ impl<F: StoreFactory, M: RngCore + CryptoRng> ViewStore<F, M> {
         value.zeroize();
         Ok(out)
     }
-}
-
-/// `a > b` in constant time.
-fn ct_gt_u64(a: u64, b: u64) -> Choice {
-    ct_lt_u64(b, a)
 }

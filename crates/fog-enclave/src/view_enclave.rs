@@ -58,11 +58,7 @@ use fog_crypto::hash::blake2b256_secret;
 use fog_oram::ct::{cswap_u64, ct_eq_u64, ct_lt_u64, mask_from_choice};
 use fog_oram::StoreFactory;
 use fog_transaction::wire::ETxOutRecord;
-use fog_types::common::BlockRange;
-use fog_types::view::{
-    DecommissionedIngestInvocation, FixedTxOutSearchResult, QueryRequest, QueryRequestAad,
-    QueryResponse, RngRecord,
-};
+use fog_types::view::{FixedTxOutSearchResult, QueryRequest, QueryRequestAad, QueryResponse};
 use prost::Message as _;
 use rand_core::{CryptoRng, RngCore};
 use subtle::Choice;
@@ -354,18 +350,14 @@ impl<F: StoreFactory, M: RngCore + CryptoRng> ViewEnclave<F, M> {
     where
         ViewStore<F, M>: Send,
     {
-        self.load_batch(marks, records, true)
+        self.load_batch(marks, records)
     }
 
     /// Adds records outside any block (benchmarks and tests): visible at once, but no block
     /// count rests on them. A malformed record stores nothing.
     pub fn add_records(&self, records: &[ETxOutRecord]) -> Result<(), ViewError> {
         self.load_with(&[], records, |by_part, epoch| {
-            self.parts
-                .iter()
-                .zip(by_part)
-                .filter(|(_, recs)| !recs.is_empty())
-                .try_for_each(|(part, recs)| lock(part).add_records_at(recs, epoch))
+            self.store_in_turn(by_part, epoch)
         })
         .map_err(store_error)
     }
@@ -377,44 +369,40 @@ impl<F: StoreFactory, M: RngCore + CryptoRng> ViewEnclave<F, M> {
     where
         ViewStore<F, M>: Send,
     {
-        self.load_batch(&[], records, true).map_err(store_error)
+        self.load_batch(&[], records).map_err(store_error)
     }
 
-    fn load_batch(
-        &self,
-        marks: &[BlockMark],
-        records: &[ETxOutRecord],
-        parallel: bool,
-    ) -> Result<(), LoadError>
+    /// Stores a batch with one thread per partition when it is large enough to pay.
+    fn load_batch(&self, marks: &[BlockMark], records: &[ETxOutRecord]) -> Result<(), LoadError>
     where
         ViewStore<F, M>: Send,
     {
         self.load_with(marks, records, |by_part, epoch| {
-            if parallel && self.parts.len() > 1 && records.len() >= PARALLEL_LOAD_MIN {
-                std::thread::scope(|scope| {
-                    let handles: Vec<_> = self
-                        .parts
-                        .iter()
-                        .zip(by_part)
-                        .filter(|(_, recs)| !recs.is_empty())
-                        .map(|(part, recs)| {
-                            scope.spawn(move || lock(part).add_records_at(recs, epoch))
-                        })
-                        .collect();
-                    handles
-                        .into_iter()
-                        .map(|h| h.join().unwrap_or(Err(ViewError::Storage)))
-                        .collect::<Result<Vec<()>, ViewError>>()
-                })
-                .map(|_| ())
-            } else {
-                self.parts
+            if self.parts.len() == 1 || records.len() < PARALLEL_LOAD_MIN {
+                return self.store_in_turn(by_part, epoch);
+            }
+            std::thread::scope(|scope| {
+                let handles: Vec<_> = self
+                    .parts
                     .iter()
                     .zip(by_part)
                     .filter(|(_, recs)| !recs.is_empty())
-                    .try_for_each(|(part, recs)| lock(part).add_records_at(recs, epoch))
-            }
+                    .map(|(part, recs)| scope.spawn(move || lock(part).add_records_at(recs, epoch)))
+                    .collect();
+                handles
+                    .into_iter()
+                    .try_for_each(|h| h.join().unwrap_or(Err(ViewError::Storage)))
+            })
         })
+    }
+
+    /// Stores each partition's share of a batch, one partition after another.
+    fn store_in_turn(&self, by_part: &[Vec<ETxOutRecord>], epoch: u64) -> Result<(), ViewError> {
+        self.parts
+            .iter()
+            .zip(by_part)
+            .filter(|(_, recs)| !recs.is_empty())
+            .try_for_each(|(part, recs)| lock(part).add_records_at(recs, epoch))
     }
 
     /// Checks the marks, stores the records with `store` under a new epoch, then publishes
@@ -599,13 +587,9 @@ impl<F: StoreFactory, M: RngCore + CryptoRng> ViewEnclave<F, M> {
         };
         for e in snap.events {
             match e {
-                UserEvent::NewRng(r) => answer.rngs.push(RngRecord { ..r }),
-                UserEvent::Decommission(d) => answer
-                    .decommissioned_ingest_invocations
-                    .push(DecommissionedIngestInvocation { ..d }),
-                UserEvent::Missing(m) => answer
-                    .missed_block_ranges
-                    .push(BlockRange::new(m.start_block, m.end_block)),
+                UserEvent::NewRng(r) => answer.rngs.push(r),
+                UserEvent::Decommission(d) => answer.decommissioned_ingest_invocations.push(d),
+                UserEvent::Missing(m) => answer.missed_block_ranges.push(m),
             }
         }
         answer.fixed_tx_out_search_results = results

@@ -177,7 +177,7 @@ pub struct IngestServer<D: RecoveryDb> {
     /// An egress key the enclave uses that has no ingest invocation in the recovery DB yet.
     unregistered_egress: Option<KexRngPubkey>,
     /// When the report was last published (`None`: not yet).
-    last_published: std::sync::Mutex<Option<Instant>>,
+    last_published: Option<Instant>,
 }
 
 struct PendingBlock {
@@ -258,7 +258,7 @@ impl<D: RecoveryDb> IngestServer<D> {
             txouts_processed: 0,
             pending: None,
             unregistered_egress: None,
-            last_published: std::sync::Mutex::new(None),
+            last_published: None,
         })
     }
 
@@ -377,7 +377,7 @@ impl<D: RecoveryDb> IngestServer<D> {
 
     /// Publishes the report: the ingress key with its evidence, valid until
     /// `next_block + pubkey_expiry_window`.
-    pub async fn publish_report(&self) -> Result<(), IngestError> {
+    pub async fn publish_report(&mut self) -> Result<(), IngestError> {
         let data = ReportData {
             ingest_invocation_id: Some(self.invocation),
             evidence: self.evidence.evidence(&self.enclave.ingress_public_key()),
@@ -390,10 +390,7 @@ impl<D: RecoveryDb> IngestServer<D> {
             .db
             .set_report(&self.ingress_key, &self.config.fog_report_id, &data)
             .await?;
-        *self
-            .last_published
-            .lock()
-            .unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
+        self.last_published = Some(Instant::now());
         if status.retired && self.next_block > status.pubkey_expiry.0 {
             return Err(IngestError::Retired);
         }
@@ -404,8 +401,6 @@ impl<D: RecoveryDb> IngestServer<D> {
     /// last published (or it never was).
     pub fn report_due(&self) -> bool {
         self.last_published
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
             .is_none_or(|t| t.elapsed() >= self.config.report_republish_interval)
     }
 

@@ -155,7 +155,7 @@ async fn report_lost_ingress_key_becomes_a_missed_range() {
         user_capacity: 1 << 10,
         ..IngestConfig::default()
     };
-    let server = IngestServer::open(
+    let mut server = IngestServer::open(
         ledger,
         db.clone(),
         StateDir::new(dir.path().join("state")).unwrap(),

@@ -6,9 +6,9 @@
 use std::{
     sync::{
         atomic::{AtomicUsize, Ordering},
-        Arc, Mutex,
+        Arc,
     },
-    time::{Duration, SystemTime},
+    time::Duration,
 };
 
 use fog_crypto::{kex_rng::KexRngPubkey, CompressedRistrettoPublic, RistrettoPublic};
@@ -78,201 +78,6 @@ fn build_ledger(ledger: &LedgerDb, blocks: u64, per_block: usize, seed: u8) {
         ledger
             .append_block(&block, &contents, 1_700_000_000 + b)
             .unwrap();
-    }
-}
-
-/// How the wrapper treats the next `add_block_data`.
-enum Mode {
-    /// Pass it through.
-    Pass,
-    /// Commit it, then report a retryable error.
-    LoseAnswer,
-    /// First let this other invocation write the same block with different records.
-    RaceWith(IngestInvocationId),
-}
-
-/// A recovery DB that misbehaves on demand around a real one.
-struct Wrapped<D> {
-    inner: D,
-    mode: Arc<Mutex<Mode>>,
-}
-
-impl<D: RecoveryDb> ReportDb for Wrapped<D> {
-    async fn get_all_reports(&self) -> Result<Vec<(String, ReportData)>> {
-        self.inner.get_all_reports().await
-    }
-    async fn set_report(
-        &self,
-        ingress_key: &IngressPublicKey,
-        report_id: &str,
-        data: &ReportData,
-    ) -> Result<IngressPublicKeyStatus> {
-        self.inner.set_report(ingress_key, report_id, data).await
-    }
-    async fn remove_report(&self, report_id: &str) -> Result<()> {
-        self.inner.remove_report(report_id).await
-    }
-}
-
-impl<D: RecoveryDb> RecoveryDb for Wrapped<D> {
-    async fn get_ingress_key_status(
-        &self,
-        key: &IngressPublicKey,
-    ) -> Result<Option<IngressPublicKeyStatus>> {
-        self.inner.get_ingress_key_status(key).await
-    }
-    async fn new_ingress_key(
-        &self,
-        key: &IngressPublicKey,
-        start_block: BlockIndex,
-    ) -> Result<BlockIndex> {
-        self.inner.new_ingress_key(key, start_block).await
-    }
-    async fn retire_ingress_key(&self, key: &IngressPublicKey, set_retired: bool) -> Result<()> {
-        self.inner.retire_ingress_key(key, set_retired).await
-    }
-    async fn report_lost_ingress_key(&self, key: &IngressPublicKey) -> Result<()> {
-        self.inner.report_lost_ingress_key(key).await
-    }
-    async fn get_last_scanned_block_index(
-        &self,
-        key: &IngressPublicKey,
-    ) -> Result<Option<BlockIndex>> {
-        self.inner.get_last_scanned_block_index(key).await
-    }
-    async fn get_ingress_key_records(
-        &self,
-        start_block_at_least: BlockIndex,
-        filters: &IngressPublicKeyFilters,
-    ) -> Result<Vec<IngressPublicKeyRecord>> {
-        self.inner
-            .get_ingress_key_records(start_block_at_least, filters)
-            .await
-    }
-    async fn new_ingest_invocation(
-        &self,
-        prev: Option<IngestInvocationId>,
-        ingress_key: &IngressPublicKey,
-        egress: &KexRngPubkey,
-        start_block: BlockIndex,
-    ) -> Result<IngestInvocationId> {
-        self.inner
-            .new_ingest_invocation(prev, ingress_key, egress, start_block)
-            .await
-    }
-    async fn decommission_ingest_invocation(&self, id: IngestInvocationId) -> Result<()> {
-        self.inner.decommission_ingest_invocation(id).await
-    }
-    async fn update_last_active_at(&self, id: IngestInvocationId) -> Result<()> {
-        self.inner.update_last_active_at(id).await
-    }
-    async fn get_expired_invocations(&self, before: SystemTime) -> Result<Vec<ExpiredInvocation>> {
-        self.inner.get_expired_invocations(before).await
-    }
-    async fn get_ingestable_ranges(&self) -> Result<Vec<IngestableRange>> {
-        self.inner.get_ingestable_ranges().await
-    }
-    async fn add_block_data(
-        &self,
-        invocation: IngestInvocationId,
-        block_index: BlockIndex,
-        cumulative_txo_count: u64,
-        block_signature_timestamp: u64,
-        records: &[ETxOutRecord],
-    ) -> Result<AddBlockDataStatus> {
-        let mode = std::mem::replace(&mut *self.mode.lock().unwrap(), Mode::Pass);
-        if let Mode::RaceWith(other) = mode {
-            // Another invocation on the same ingress key gets this block in first, with
-            // records of its own.
-            let mut theirs = records.to_vec();
-            for r in &mut theirs {
-                r.payload[0] ^= 1;
-            }
-            theirs.push(ETxOutRecord {
-                search_key: vec![9; 16],
-                payload: vec![9; 100],
-            });
-            let st = self
-                .inner
-                .add_block_data(
-                    other,
-                    block_index,
-                    cumulative_txo_count,
-                    block_signature_timestamp,
-                    &theirs,
-                )
-                .await?;
-            assert!(!st.block_already_scanned_with_this_key);
-        }
-        let result = self
-            .inner
-            .add_block_data(
-                invocation,
-                block_index,
-                cumulative_txo_count,
-                block_signature_timestamp,
-                records,
-            )
-            .await;
-        if let Mode::LoseAnswer = mode {
-            // The commit went through; its answer did not (a dropped connection, say).
-            result?;
-            return Err(RecoveryDbError::PoolTimeout);
-        }
-        result
-    }
-    async fn get_tx_outs_by_block_and_key(
-        &self,
-        key: &IngressPublicKey,
-        block_index: BlockIndex,
-    ) -> Result<Option<Vec<ETxOutRecord>>> {
-        self.inner
-            .get_tx_outs_by_block_and_key(key, block_index)
-            .await
-    }
-    async fn get_tx_outs_by_block_range_and_key(
-        &self,
-        key: &IngressPublicKey,
-        range: BlockRange,
-    ) -> Result<Vec<Vec<ETxOutRecord>>> {
-        self.inner
-            .get_tx_outs_by_block_range_and_key(key, range)
-            .await
-    }
-    async fn get_records_since(
-        &self,
-        cursor: RecordCursor,
-        max_records: usize,
-    ) -> Result<RecordBatch> {
-        self.inner.get_records_since(cursor, max_records).await
-    }
-    async fn get_highest_known_block_index(&self) -> Result<Option<BlockIndex>> {
-        self.inner.get_highest_known_block_index().await
-    }
-    async fn get_missed_block_ranges(&self) -> Result<Vec<BlockRange>> {
-        self.inner.get_missed_block_ranges().await
-    }
-    async fn get_cumulative_txo_count_for_block(
-        &self,
-        block_index: BlockIndex,
-    ) -> Result<Option<u64>> {
-        self.inner
-            .get_cumulative_txo_count_for_block(block_index)
-            .await
-    }
-    async fn get_block_signature_timestamp_for_block(
-        &self,
-        block_index: BlockIndex,
-    ) -> Result<Option<u64>> {
-        self.inner
-            .get_block_signature_timestamp_for_block(block_index)
-            .await
-    }
-    async fn search_user_events(
-        &self,
-        since: UserEventId,
-    ) -> Result<(Vec<FogUserEvent>, UserEventId)> {
-        self.inner.search_user_events(since).await
     }
 }
 
@@ -463,15 +268,10 @@ async fn a_lost_commit_answer_is_success_but_another_writer_is_still_a_lost_race
     let dir = tempfile::tempdir().unwrap();
     let ledger = LedgerDb::create(dir.path().join("ledger.redb")).unwrap();
     build_ledger(&ledger, 3, 4, 13);
-    let inner = MemoryRecoveryDb::new();
-    let mode = Arc::new(Mutex::new(Mode::Pass));
-    let db = Wrapped {
-        inner: inner.clone(),
-        mode: mode.clone(),
-    };
+    let inner = SqliteRecoveryDb::open(dir.path().join("recovery.db")).unwrap();
     let mut server = IngestServer::open(
         ledger,
-        db,
+        inner.clone(),
         StateDir::new(dir.path().join("state")).unwrap(),
         config(),
         Box::new(NoEvidence),
@@ -481,7 +281,7 @@ async fn a_lost_commit_answer_is_success_but_another_writer_is_still_a_lost_race
     let key = CompressedRistrettoPublic::from(&server.ingress_public_key());
 
     // Block 0 commits but the answer is an error; the retry writes the identical records.
-    *mode.lock().unwrap() = Mode::LoseAnswer;
+    inner.lose_answer_of_next_block_write();
     let err = server.process_next_block().await.unwrap_err();
     assert!(
         matches!(&err, IngestError::RecoveryDb(e) if e.should_retry()),
@@ -523,7 +323,15 @@ async fn a_lost_commit_answer_is_success_but_another_writer_is_still_a_lost_race
         )
         .await
         .unwrap();
-    *mode.lock().unwrap() = Mode::RaceWith(other);
+    let theirs = vec![ETxOutRecord {
+        search_key: vec![9; 16],
+        payload: vec![9; 100],
+    }];
+    let st = inner
+        .add_block_data(other, BlockIndex(2), 99, 99, &theirs)
+        .await
+        .unwrap();
+    assert!(!st.block_already_scanned_with_this_key);
     let err = server.process_next_block().await.unwrap_err();
     assert!(matches!(err, IngestError::LostRace(2)), "{err:?}");
 }

@@ -110,9 +110,7 @@ impl LedgerService {
     async fn auth(&self, request: Request<AuthMessage>) -> Result<Response<AuthMessage>, Status> {
         // The client's IP address bounds how many sessions it can hold (`PeerKey`); a
         // transport without one (in-process tests) shares one budget.
-        let peer = request
-            .remote_addr()
-            .map_or(PeerKey::UNKNOWN, |a| PeerKey::from_ip(a.ip()));
+        let peer = PeerKey::from_remote(request.remote_addr());
         let hello = request.into_inner().data;
         let data = self.blocking(move |s| s.auth(&hello, peer)).await?;
         self.server.metrics().auths.fetch_add(1, Ordering::Relaxed);

@@ -94,6 +94,7 @@ struct Inner {
     writer: Mutex<Connection>,
     readers: Mutex<Vec<Connection>>,
     fail_next_block_write: AtomicBool,
+    lose_next_block_write_answer: AtomicBool,
 }
 
 impl core::fmt::Debug for SqliteRecoveryDb {
@@ -181,6 +182,7 @@ impl SqliteRecoveryDb {
                 writer: Mutex::new(writer),
                 readers: Mutex::new(Vec::new()),
                 fail_next_block_write: AtomicBool::new(false),
+                lose_next_block_write_answer: AtomicBool::new(false),
             }),
         })
     }
@@ -191,6 +193,16 @@ impl SqliteRecoveryDb {
     pub fn inject_fault_in_next_block_write(&self) {
         self.inner
             .fail_next_block_write
+            .store(true, Ordering::SeqCst);
+    }
+
+    /// Test hook: the next `add_block_data` that stores a block commits it, then answers
+    /// [`RecoveryDbError::PoolTimeout`] (retryable), as a connection lost after the commit
+    /// would: the caller cannot tell that its write went through.
+    #[doc(hidden)]
+    pub fn lose_answer_of_next_block_write(&self) {
+        self.inner
+            .lose_next_block_write_answer
             .store(true, Ordering::SeqCst);
     }
 
@@ -632,6 +644,12 @@ impl RecoveryDb for SqliteRecoveryDb {
             }
             tx.execute(sql::TOUCH_INVOCATION, params![now_millis(), invocation.0])?;
             tx.commit()?;
+            if inner
+                .lose_next_block_write_answer
+                .swap(false, Ordering::SeqCst)
+            {
+                return Err(RecoveryDbError::PoolTimeout);
+            }
             Ok(AddBlockDataStatus {
                 block_already_scanned_with_this_key: false,
             })

@@ -67,18 +67,11 @@ pub(crate) fn to_status(e: ViewEnclaveError) -> Status {
     }
 }
 
-/// The client's IP address, which bounds how many sessions it can hold (`PeerKey`); a
-/// transport without one (in-process tests) shares one budget.
-fn peer_key<T>(request: &Request<T>) -> PeerKey {
-    request
-        .remote_addr()
-        .map_or(PeerKey::UNKNOWN, |a| PeerKey::from_ip(a.ip()))
-}
-
 #[tonic::async_trait]
 impl<D: RecoveryDb> FogViewApi for ViewService<D> {
     async fn auth(&self, request: Request<AuthMessage>) -> Result<Response<AuthMessage>, Status> {
-        let peer = peer_key(&request);
+        // The client's IP address bounds how many sessions it can hold.
+        let peer = PeerKey::from_remote(request.remote_addr());
         let hello = request.into_inner().data;
         let enclave = self.server.enclave.clone();
         let data = enclave

@@ -71,6 +71,15 @@ pub(crate) fn admin_access(
     listen: SocketAddr,
     file: Option<&std::path::Path>,
 ) -> Result<admin::AdminAccess, CliError> {
+    admin_access_with(listen, file, std::env::var(ADMIN_TOKEN_ENV).ok())
+}
+
+/// [`admin_access`] with the environment variable's value passed in.
+fn admin_access_with(
+    listen: SocketAddr,
+    file: Option<&std::path::Path>,
+    env: Option<String>,
+) -> Result<admin::AdminAccess, CliError> {
     let text = match file {
         Some(path) => Some(zeroize::Zeroizing::new(
             std::fs::read_to_string(path).map_err(|e| {
@@ -80,8 +89,7 @@ pub(crate) fn admin_access(
                 ))
             })?,
         )),
-        None => std::env::var(ADMIN_TOKEN_ENV)
-            .ok()
+        None => env
             .filter(|t| !t.trim().is_empty())
             .map(zeroize::Zeroizing::new),
     };
@@ -269,20 +277,24 @@ mod tests {
     fn non_loopback_admin_without_token_is_refused() {
         let open: SocketAddr = "0.0.0.0:3226".parse().unwrap();
         let dir = tempfile::tempdir().unwrap();
-        // No file; the environment variable is not set in the test runner.
-        if std::env::var(ADMIN_TOKEN_ENV).is_err() {
-            let err = admin_access(open, None).unwrap_err();
+        // No file and no environment variable (a blank one counts as none).
+        for env in [None, Some("  ".to_string())] {
+            let err = admin_access_with(open, None, env).unwrap_err();
             assert!(matches!(err, CliError::Input(ref m) if m.contains("needs a token")));
         }
         // Loopback without a token is fine.
-        admin_access("127.0.0.1:3226".parse().unwrap(), None).unwrap();
-        // A token file makes the open address acceptable; its content never shows in errors.
+        admin_access_with("127.0.0.1:3226".parse().unwrap(), None, None).unwrap();
+        // A token file or the variable makes the open address acceptable; a short token is
+        // refused, and its content never shows in errors.
         let short = dir.path().join("short");
         std::fs::write(&short, "s3cret").unwrap();
-        let err = admin_access(open, Some(&short)).unwrap_err();
+        let err = admin_access_with(open, Some(&short), None).unwrap_err();
+        assert!(!format!("{err:?}").contains("s3cret"));
+        let err = admin_access_with(open, None, Some("s3cret".into())).unwrap_err();
         assert!(!format!("{err:?}").contains("s3cret"));
         let good = dir.path().join("token");
         std::fs::write(&good, "0123456789abcdef0123\n").unwrap();
-        admin_access(open, Some(&good)).unwrap();
+        admin_access_with(open, Some(&good), None).unwrap();
+        admin_access_with(open, None, Some("0123456789abcdef0123".into())).unwrap();
     }
 }
