@@ -84,6 +84,7 @@ pub fn run(args: LedgerArgs) -> Result<(), CliError> {
     let runtime = tokio::runtime::Runtime::new()
         .map_err(|e| failed(format!("cannot start the runtime: {e}")))?;
     runtime.block_on(async move {
+        let shutdown = crate::shutdown_signal();
         let listener = tokio::net::TcpListener::bind(args.listen)
             .await
             .map_err(|e| input(format!("cannot listen on {}: {e}", args.listen)))?;
@@ -115,7 +116,7 @@ pub fn run(args: LedgerArgs) -> Result<(), CliError> {
                 }
             }
         });
-        let result = fog_ledger_server::run(server, listener, crate::shutdown_signal()).await;
+        let result = fog_ledger_server::run(server, listener, shutdown).await;
         eprintln!("fogd ledger stopped");
         result.map_err(|e| failed(format!("the ledger service failed: {e}")))
     })

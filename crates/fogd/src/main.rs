@@ -79,20 +79,34 @@ pub(crate) enum CliError {
     Failed(String),
 }
 
-/// Resolves on Ctrl-C or SIGTERM: how every long-running `fogd` command is stopped.
-pub(crate) async fn shutdown_signal() {
+/// A future that resolves on Ctrl-C (SIGINT) or SIGTERM: how every long-running `fogd`
+/// command is stopped. The handlers are installed by this call, not when the future is first
+/// polled, so a command that calls it before it says it is listening cannot be killed by a
+/// signal sent right after that line. Needs a Tokio runtime.
+pub(crate) fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
+        let interrupt = signal(SignalKind::interrupt());
+        let terminate = signal(SignalKind::terminate());
+        async move {
+            match (interrupt, terminate) {
+                (Ok(mut i), Ok(mut t)) => {
+                    tokio::select! {
+                        _ = i.recv() => {}
+                        _ = t.recv() => {}
+                    }
+                }
+                _ => {
+                    let _ = tokio::signal::ctrl_c().await;
+                }
             }
-            return;
         }
     }
-    let _ = tokio::signal::ctrl_c().await;
+    #[cfg(not(unix))]
+    async {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }
 
 pub(crate) fn input(msg: impl Into<String>) -> CliError {

@@ -59,8 +59,9 @@ pub fn run(args: NodeArgs) -> Result<(), CliError> {
         let addr = listener
             .local_addr()
             .map_err(|e| failed(format!("no local address: {e}")))?;
+        let shutdown = crate::shutdown_signal();
         tracing::info!(%addr, "fogd node listening");
-        fog_node::run(listener, Arc::new(node), crate::shutdown_signal())
+        fog_node::run(listener, Arc::new(node), shutdown)
             .await
             .map_err(|e| failed(format!("the node failed: {e}")))?;
         tracing::info!("fogd node stopped");

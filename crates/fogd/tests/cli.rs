@@ -337,9 +337,6 @@ fn node_starts_on_a_ledger_and_stops_on_ctrl_c() {
         .find(|l| l.contains("fogd node listening"))
         .expect("the node logs its address");
     println!("{listening}");
-    // The node logs before its signal handlers are installed (its shutdown future installs
-    // them when first polled): give it a moment so the SIGINT is handled, not fatal.
-    std::thread::sleep(std::time::Duration::from_millis(500));
     let status = Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()
