@@ -17,6 +17,8 @@ pub enum Service {
     MerkleProofs,
     /// The fog ledger's untrusted block service (`FogBlockAPI`).
     Blocks,
+    /// The fog ledger enclave's attested block ids (`FogKeyImageAPI.GetBlockIds`).
+    BlockIds,
     /// A fog report server (`ReportAPI`).
     Report,
     /// The ledger node (`LedgerNode`): submit and ledger info.
@@ -30,6 +32,7 @@ impl fmt::Display for Service {
             Self::KeyImages => "fog ledger (key images)",
             Self::MerkleProofs => "fog ledger (outputs and membership proofs)",
             Self::Blocks => "fog ledger (blocks)",
+            Self::BlockIds => "fog ledger (attested block ids)",
             Self::Report => "fog report",
             Self::Node => "ledger node",
         })

@@ -4,7 +4,7 @@
 //!   attested: the first call makes an NX handshake (`Auth`), verifies the enclave's evidence
 //!   with the configured [`Verifier`] *before* any request is sent, and keeps the session.
 //!   Each request is sealed into a `NonceMessage`, each answer opened. One ledger session
-//!   serves both key-image checks and `GetOutputs` (authenticated through
+//!   serves key-image checks, `GetOutputs` and `GetBlockIds` (authenticated through
 //!   `FogKeyImageAPI.Auth`).
 //! - An UNAUTHENTICATED answer (unknown or expired session on the server) drops the session,
 //!   authenticates again and retries once. Any other failure also drops the session (its
@@ -39,8 +39,8 @@ use fog_attest::{
 };
 use fog_types::{
     ledger::{
-        BlockRequest, BlockResponse, CheckKeyImagesRequest, CheckKeyImagesResponse,
-        GetOutputsRequest, GetOutputsResponse,
+        BlockIdsRequest, BlockIdsResponse, BlockRequest, BlockResponse, CheckKeyImagesRequest,
+        CheckKeyImagesResponse, GetOutputsRequest, GetOutputsResponse,
     },
     view::{QueryRequest, QueryRequestAad, QueryResponse},
 };
@@ -376,6 +376,12 @@ impl GrpcTransport {
                         FogKeyImageApiClient::new(ch).max_decoding_message_size(MAX_MESSAGE);
                     c.check_key_images(self.request(frame)).await
                 }
+                Service::BlockIds => {
+                    let ch = self.ledger_channel(which).await?;
+                    let mut c =
+                        FogKeyImageApiClient::new(ch).max_decoding_message_size(MAX_MESSAGE);
+                    c.get_block_ids(self.request(frame)).await
+                }
                 _ => {
                     let ch = self.ledger_channel(which).await?;
                     let mut c =
@@ -471,6 +477,13 @@ impl Transport for GrpcTransport {
             .attested(Service::KeyImages, &[], &request.encode_to_vec())
             .await?;
         decode(Service::KeyImages, &plain)
+    }
+
+    async fn block_ids(&mut self, request: BlockIdsRequest) -> Result<BlockIdsResponse> {
+        let plain = self
+            .attested(Service::BlockIds, &[], &request.encode_to_vec())
+            .await?;
+        decode(Service::BlockIds, &plain)
     }
 
     async fn get_outputs(&mut self, request: GetOutputsRequest) -> Result<GetOutputsResponse> {

@@ -12,8 +12,9 @@
 //!   not spent as of a key-image answer whose `num_blocks` reaches it.
 //!
 //! A TxOut counts when its block is below `block_count` and it is not spent below
-//! `block_count`. Owned TxOuts are keyed by global index, so one found twice (through view
-//! and through a missed-range scan) counts once. The reported `block_count` never goes
+//! `block_count`. Owned TxOuts are keyed by global index and kept unique by public key, so
+//! one found twice (through view and through a missed-range scan, even at two indices) counts
+//! once. The reported `block_count` never goes
 //! backwards: if the services fall back (a restarted store), the last balance is repeated.
 //!
 //! Only TxOuts paying the default or the change subaddress are tracked: those are the ones
@@ -189,9 +190,16 @@ impl AccountState {
     }
 
     /// Records an owned TxOut. Returns false (and changes nothing) if one with this global
-    /// index is already known: a TxOut never counts twice.
+    /// index, or with this public key at another index, is already known: a TxOut never
+    /// counts twice, even when a service reports it at two indices (the ledger never holds
+    /// two TxOuts with one public key). The first one found stays.
     pub fn add_tx_out(&mut self, tx_out: OwnedTxOut) -> bool {
-        if self.tx_outs.contains_key(&tx_out.global_index) {
+        if self.tx_outs.contains_key(&tx_out.global_index)
+            || self
+                .tx_outs
+                .values()
+                .any(|t| t.public_key == tx_out.public_key)
+        {
             return false;
         }
         self.tx_outs.insert(tx_out.global_index, tx_out);
@@ -343,6 +351,11 @@ mod tests {
         s.view_block_count = 100;
         assert!(s.add_tx_out(txo(1, 10, 7, SpentStatus::NotSpent { as_of: 100 })));
         assert!(!s.add_tx_out(txo(1, 10, 7, SpentStatus::Unknown)));
+        // The same TxOut (public key) reported at another index does not count again.
+        assert!(!s.add_tx_out(OwnedTxOut {
+            global_index: 9,
+            ..txo(1, 10, 7, SpentStatus::Unknown)
+        }));
         s.add_tx_out(txo(2, 20, 3, SpentStatus::Spent { block_index: 50 }));
         s.add_tx_out(txo(3, 60, 11, SpentStatus::NotSpent { as_of: 100 }));
         let b = s.balance();

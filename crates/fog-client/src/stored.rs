@@ -455,7 +455,7 @@ mod tests {
                 amount: Amount::new(5 + u64::from(seed), TokenId(i as u64)),
                 subaddress_index: fog_account::CHANGE_SUBADDRESS_INDEX,
                 key_image: KeyImage([i as u8; 32]),
-                public_key: [seed; 32],
+                public_key: [seed.wrapping_add(i as u8); 32],
                 memo: MemoPayload([seed; MEMO_LEN]),
                 spent,
                 discovery: if i == 0 {

@@ -19,8 +19,16 @@
 //!    that answers "not found" is dry. Found records are opened with `c_0`, rebuilt into
 //!    TxOuts with the view key and stored by global index.
 //! 2. **Missed ranges.** Each pending missed range is fetched with `FogBlockAPI.GetBlocks`
-//!    and every TxOut is trial-decrypted with the view key; a range shrinks from its start
-//!    as blocks are scanned, and stays pending past the ledger's end.
+//!    (untrusted: the operator or anyone on the path may change it) and then authenticated
+//!    before anything found in it counts. Each block's contents (its key images and TxOuts)
+//!    must hash to its header's contents hash, its header must hash to its id, its parent id
+//!    must be the id of the block before it and its cumulative TxOut count must follow from
+//!    its TxOuts. Then `FogKeyImageAPI.GetBlockIds`, over the fog ledger enclave's attested
+//!    channel, gives the id of the last block fetched, from the chain the enclave verified
+//!    from the origin block: if it matches, every block fetched is that chain's, and so are
+//!    the global indices of its TxOuts. Only then is every TxOut trial-decrypted with the
+//!    view key counted. A range shrinks from its start as blocks are authenticated, and stays
+//!    pending past the ledger's end or past the enclave's last block.
 //! 3. **Key images.** Every owned TxOut not known spent is checked, at most
 //!    [`SyncLimits::max_key_images`] per request.
 //!
@@ -52,12 +60,15 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use fog_account::AccountKey;
-use fog_transaction::KeyImage;
+use fog_transaction::{
+    block::{Block, BlockContents},
+    KeyImage,
+};
 use fog_types::{
     common::BlockRange,
     ledger::{
-        BlockRequest, BlockResponse, CheckKeyImagesRequest, CheckKeyImagesResponse, KeyImageQuery,
-        KeyImageResultCode,
+        BlockIdsRequest, BlockIdsResponse, BlockRequest, BlockResponse, CheckKeyImagesRequest,
+        CheckKeyImagesResponse, KeyImageQuery, KeyImageResultCode,
     },
     view::{
         FixedTxOutSearchResult, QueryRequest, QueryRequestAad, QueryResponse,
@@ -69,7 +80,7 @@ use crate::{
     error::{ClientError, Result, Service},
     rng::{SearchKey, UserRng},
     scan::{OwnerKeys, RecordOpenError},
-    state::{AccountState, Balance, Discovery, RngState, SpentStatus},
+    state::{AccountState, Balance, Discovery, OwnedTxOut, RngState, SpentStatus},
 };
 
 /// Request sizes and bounds of one sync.
@@ -109,6 +120,8 @@ pub enum Request {
     },
     /// `FogBlockAPI.GetBlocks` (untrusted).
     GetBlocks(BlockRequest),
+    /// `FogKeyImageAPI.GetBlockIds` (attested, Fog's own).
+    BlockIds(BlockIdsRequest),
     /// `FogKeyImageAPI.CheckKeyImages`.
     CheckKeyImages(CheckKeyImagesRequest),
 }
@@ -120,6 +133,8 @@ pub enum Response {
     ViewQuery(QueryResponse),
     /// To [`Request::GetBlocks`].
     GetBlocks(BlockResponse),
+    /// To [`Request::BlockIds`].
+    BlockIds(BlockIdsResponse),
     /// To [`Request::CheckKeyImages`].
     CheckKeyImages(CheckKeyImagesResponse),
 }
@@ -147,7 +162,7 @@ pub struct SyncProgress {
     /// this account in the fog hint of someone else's TxOut, or a faulty service). Each
     /// still counts as found, so the RNG moves past it.
     pub records_rejected: u64,
-    /// Missed blocks scanned with the view key.
+    /// Missed blocks scanned with the view key and authenticated.
     pub blocks_scanned: u64,
     /// Key images checked.
     pub key_images_checked: u64,
@@ -189,7 +204,19 @@ impl LiveRng {
 enum InFlight {
     View(Vec<(Vec<u8>, Vec<SearchKey>)>),
     Blocks(BlockRange),
+    BlockIds(Fetched),
     KeyImages(Vec<(u64, KeyImage)>),
+}
+
+/// Blocks of a missed range that were fetched, checked to form a chain and scanned, waiting
+/// for the attested id that authenticates them.
+struct Fetched {
+    /// The first block's index.
+    start: u64,
+    /// The id of each block from `start` on, recomputed from its header.
+    ids: Vec<[u8; 32]>,
+    /// What the scan found in them.
+    found: Vec<OwnedTxOut>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -216,6 +243,8 @@ pub struct Sync {
     chased: bool,
     /// Key images still to check, in global-index order.
     key_image_queue: Vec<(u64, KeyImage)>,
+    /// Blocks fetched whose attested id is to be asked next.
+    fetched: Option<Fetched>,
     progress: SyncProgress,
 }
 
@@ -266,6 +295,7 @@ impl Sync {
             last_new_rng: None,
             chased: false,
             key_image_queue: Vec::new(),
+            fetched: None,
             progress: SyncProgress::default(),
         })
     }
@@ -292,6 +322,9 @@ impl Sync {
             }
             (Some(InFlight::Blocks(range)), Response::GetBlocks(r)) => {
                 self.on_blocks(state, range, &r)?
+            }
+            (Some(InFlight::BlockIds(fetched)), Response::BlockIds(r)) => {
+                self.on_block_ids(state, fetched, &r)?
             }
             (Some(InFlight::KeyImages(asked)), Response::CheckKeyImages(r)) => {
                 self.on_key_images(state, &asked, &r)?
@@ -321,6 +354,13 @@ impl Sync {
             self.phase = Phase::Missed;
         }
         if self.phase == Phase::Missed {
+            if let Some(fetched) = self.fetched.take() {
+                let last = fetched.start + fetched.ids.len() as u64 - 1;
+                self.in_flight = Some(InFlight::BlockIds(fetched));
+                return Ok(Step::Send(Request::BlockIds(BlockIdsRequest {
+                    indices: vec![last],
+                })));
+            }
             if let Some(first) = state.missed_ranges.first() {
                 let end = first
                     .end_block
@@ -691,42 +731,16 @@ impl Sync {
         }
     }
 
+    /// Checks that the blocks of `r` are the ones asked for and form a chain (each one's
+    /// contents hash to its header, its header to its id, its parent is the block before and
+    /// its TxOut count follows), and scans them. Nothing counts until their last id is
+    /// attested ([`Self::on_block_ids`]).
     fn on_blocks(
         &mut self,
         state: &mut AccountState,
         range: BlockRange,
         r: &BlockResponse,
     ) -> Result<()> {
-        let mut expected = range.start_block;
-        let mut found = Vec::new();
-        for b in &r.blocks {
-            if b.index != expected || !range.contains(b.index) {
-                return Err(ClientError::bad(
-                    Service::Blocks,
-                    format!("block {} in the answer for {range}", b.index),
-                ));
-            }
-            let first = b
-                .global_txo_count
-                .checked_sub(b.outputs.len() as u64)
-                .ok_or_else(|| {
-                    ClientError::bad(Service::Blocks, "a block with fewer TxOuts than outputs")
-                })?;
-            for (i, w) in b.outputs.iter().enumerate() {
-                let tx_out = fog_transaction::TxOut::try_from_wire(w)
-                    .map_err(|_| ClientError::bad(Service::Blocks, "a malformed TxOut"))?;
-                if let Some(owned) = self.keys.recognize(
-                    &tx_out,
-                    first + i as u64,
-                    b.index,
-                    b.timestamp,
-                    Discovery::MissedRangeScan,
-                ) {
-                    found.push(owned);
-                }
-            }
-            expected += 1;
-        }
         if r.blocks.is_empty() {
             if r.num_blocks > range.start_block {
                 return Err(ClientError::bad(
@@ -739,11 +753,144 @@ impl Sync {
             self.enter_key_images(state);
             return Ok(());
         }
-        self.progress.blocks_scanned += r.blocks.len() as u64;
-        for owned in found {
-            state.add_tx_out(owned);
+        let mut ids: Vec<[u8; 32]> = Vec::with_capacity(r.blocks.len());
+        let mut last_count = None;
+        let mut found = Vec::new();
+        for (b, index) in r.blocks.iter().zip(range.start_block..) {
+            let bad = |what: &str| {
+                ClientError::bad(Service::Blocks, format!("block {}: {what}", b.index))
+            };
+            if b.index != index || !range.contains(b.index) {
+                return Err(ClientError::bad(
+                    Service::Blocks,
+                    format!("block {} in the answer for {range}", b.index),
+                ));
+            }
+            let header = b.block.as_ref().ok_or_else(|| {
+                bad("no header (this fog ledger does not serve blocks a client can authenticate)")
+            })?;
+            let header = Block::try_from_wire(header).map_err(|_| bad("a malformed header"))?;
+            let contents = BlockContents {
+                key_images: b
+                    .key_images
+                    .iter()
+                    .map(|k| <[u8; 32]>::try_from(k.data.as_slice()).map(KeyImage))
+                    .collect::<core::result::Result<_, _>>()
+                    .map_err(|_| bad("a key image is not 32 bytes"))?,
+                outputs: b
+                    .outputs
+                    .iter()
+                    .map(fog_transaction::TxOut::try_from_wire)
+                    .collect::<core::result::Result<_, _>>()
+                    .map_err(|_| bad("a malformed TxOut"))?,
+            };
+            let outputs = contents.outputs.len() as u64;
+            if header.index != b.index || header.cumulative_txo_count != b.global_txo_count {
+                return Err(bad("the header is another block's"));
+            }
+            if contents.hash() != header.contents_hash {
+                return Err(bad("its contents do not match its header"));
+            }
+            if !header.is_id_valid() {
+                return Err(bad("its id does not match its header"));
+            }
+            if let (Some(parent), Some(count)) = (ids.last(), last_count) {
+                if header.parent_id != *parent
+                    || Some(header.cumulative_txo_count) != outputs.checked_add(count)
+                {
+                    return Err(bad("it does not follow the block before it"));
+                }
+            }
+            let first = header
+                .cumulative_txo_count
+                .checked_sub(outputs)
+                .ok_or_else(|| bad("fewer TxOuts in the ledger than in the block"))?;
+            for (i, tx_out) in contents.outputs.iter().enumerate() {
+                if let Some(owned) = self.keys.recognize(
+                    tx_out,
+                    first + i as u64,
+                    b.index,
+                    b.timestamp,
+                    Discovery::MissedRangeScan,
+                ) {
+                    found.push(owned);
+                }
+            }
+            ids.push(header.id);
+            last_count = Some(header.cumulative_txo_count);
         }
-        state.missed_scanned_up_to(expected);
+        self.fetched = Some(Fetched {
+            start: range.start_block,
+            ids,
+            found,
+        });
+        Ok(())
+    }
+
+    /// Authenticates the fetched blocks with the fog ledger enclave's answer: the id of the
+    /// last one, or, while the enclave has not reached it, the enclave's last block when that
+    /// is among them (the blocks up to it count, the rest stay pending). A mismatch is an
+    /// error and nothing found in the blocks counts.
+    fn on_block_ids(
+        &mut self,
+        state: &mut AccountState,
+        fetched: Fetched,
+        r: &BlockIdsResponse,
+    ) -> Result<()> {
+        let n = fetched.ids.len() as u64;
+        let last = fetched.start + n - 1;
+        let [asked] = r.ids.as_slice() else {
+            return Err(ClientError::bad(
+                Service::BlockIds,
+                format!("{} block ids for one block", r.ids.len()),
+            ));
+        };
+        let id32 = |data: &[u8]| {
+            <[u8; 32]>::try_from(data)
+                .map_err(|_| ClientError::bad(Service::BlockIds, "a block id is not 32 bytes"))
+        };
+        let (verified, attested) = if r.num_blocks > last {
+            (n, id32(&asked.data)?)
+        } else if !asked.data.is_empty() {
+            return Err(ClientError::bad(
+                Service::BlockIds,
+                format!(
+                    "an id for block {last} from a chain of {} blocks",
+                    r.num_blocks
+                ),
+            ));
+        } else if r.num_blocks > fetched.start {
+            let tip = r
+                .last_block_id
+                .as_ref()
+                .ok_or_else(|| ClientError::bad(Service::BlockIds, "no id of the last block"))?;
+            (r.num_blocks - fetched.start, id32(&tip.data)?)
+        } else {
+            // The enclave has not verified any of these blocks yet: the range stays pending.
+            self.enter_key_images(state);
+            return Ok(());
+        };
+        let index = fetched.start + verified - 1;
+        if fetched.ids[(verified - 1) as usize] != attested {
+            return Err(ClientError::bad(
+                Service::Blocks,
+                format!(
+                    "block {index} is not the block of the chain the fog ledger enclave verified"
+                ),
+            ));
+        }
+        let end = fetched.start + verified;
+        for owned in fetched.found {
+            if owned.block_index < end {
+                state.add_tx_out(owned);
+            }
+        }
+        self.progress.blocks_scanned += verified;
+        state.missed_scanned_up_to(end);
+        if verified < n {
+            // The rest waits for the enclave.
+            self.enter_key_images(state);
+        }
         Ok(())
     }
 

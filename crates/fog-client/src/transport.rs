@@ -10,8 +10,8 @@ use fog_api::fog_node::{LedgerInfo, SubmitTxResponse};
 use fog_attest::wire::ReportResponse;
 use fog_types::{
     ledger::{
-        BlockRequest, BlockResponse, CheckKeyImagesRequest, CheckKeyImagesResponse,
-        GetOutputsRequest, GetOutputsResponse,
+        BlockIdsRequest, BlockIdsResponse, BlockRequest, BlockResponse, CheckKeyImagesRequest,
+        CheckKeyImagesResponse, GetOutputsRequest, GetOutputsResponse,
     },
     view::{QueryRequest, QueryRequestAad, QueryResponse},
 };
@@ -42,6 +42,12 @@ pub trait Transport: Send {
         request: GetOutputsRequest,
     ) -> impl Future<Output = Result<GetOutputsResponse>> + Send;
 
+    /// `FogKeyImageAPI.GetBlockIds` over the fog ledger session (Fog's own).
+    fn block_ids(
+        &mut self,
+        request: BlockIdsRequest,
+    ) -> impl Future<Output = Result<BlockIdsResponse>> + Send;
+
     /// `FogBlockAPI.GetBlocks` (untrusted, unattested).
     fn get_blocks(
         &mut self,
@@ -71,6 +77,7 @@ pub async fn call<T: Transport>(transport: &mut T, request: Request) -> Result<R
             Response::ViewQuery(transport.view_query(aad, request).await?)
         }
         Request::GetBlocks(r) => Response::GetBlocks(transport.get_blocks(r).await?),
+        Request::BlockIds(r) => Response::BlockIds(transport.block_ids(r).await?),
         Request::CheckKeyImages(r) => {
             Response::CheckKeyImages(transport.check_key_images(r).await?)
         }

@@ -15,11 +15,12 @@ use std::time::Duration;
 
 use common::system::{
     fog_users, listener, open_ingest, provider, rebind, run_ingest, start_fog_ledger, start_node,
-    start_report, start_view, wait_until, write_funded_origin, Checked, FogUsers, FEE, MOB,
+    start_report, start_view, wait_until, write_funded_origin, Checked, FogUsers, Hooks,
+    Intercepted, FEE, MOB,
 };
 use fog_account::AccountKey;
-use fog_api::fog_node::{LedgerInfo, SubmitTxResponse, SubmitTxResult};
-use fog_attest::{wire::ReportResponse, FogEnclave};
+use fog_api::fog_node::{SubmitTxResponse, SubmitTxResult};
+use fog_attest::FogEnclave;
 use fog_client::{
     history::EntryKind, AccountState, ClientConfig, ClientError, FogClient, GrpcConfig,
     GrpcTransport, Service, Transport,
@@ -28,68 +29,26 @@ use fog_crypto::CompressedRistrettoPublic;
 use fog_ledger_db::LedgerDb;
 use fog_recovery_db::{RecoveryDb, SqliteRecoveryDb};
 use fog_transaction::{wire::Tx, Amount, TokenId};
-use fog_types::{
-    ledger::{
-        BlockRequest, BlockResponse, CheckKeyImagesRequest, CheckKeyImagesResponse,
-        GetOutputsRequest, GetOutputsResponse,
-    },
-    view::{QueryRequest, QueryRequestAad, QueryResponse},
-};
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 
-/// The gRPC transport, except that while `hold` is set a submitted transaction is kept in
-/// `held` (and reported accepted) instead of reaching the node.
+/// While `hold` is set a submitted transaction is kept in `held` (and reported accepted)
+/// instead of reaching the node.
 struct Holding {
-    inner: GrpcTransport,
     hold: bool,
     held: Vec<Tx>,
 }
 
-impl Transport for Holding {
-    async fn view_query(
-        &mut self,
-        aad: QueryRequestAad,
-        request: QueryRequest,
-    ) -> fog_client::Result<QueryResponse> {
-        self.inner.view_query(aad, request).await
-    }
-
-    async fn check_key_images(
-        &mut self,
-        request: CheckKeyImagesRequest,
-    ) -> fog_client::Result<CheckKeyImagesResponse> {
-        self.inner.check_key_images(request).await
-    }
-
-    async fn get_outputs(
-        &mut self,
-        request: GetOutputsRequest,
-    ) -> fog_client::Result<GetOutputsResponse> {
-        self.inner.get_outputs(request).await
-    }
-
-    async fn get_blocks(&mut self, request: BlockRequest) -> fog_client::Result<BlockResponse> {
-        self.inner.get_blocks(request).await
-    }
-
-    async fn get_reports(&mut self, fog_report_url: &str) -> fog_client::Result<ReportResponse> {
-        self.inner.get_reports(fog_report_url).await
-    }
-
-    async fn submit_tx(&mut self, tx: Tx) -> fog_client::Result<SubmitTxResponse> {
+impl Hooks for Holding {
+    fn submit(&mut self, tx: &Tx) -> Option<SubmitTxResponse> {
         if !self.hold {
-            return self.inner.submit_tx(tx).await;
+            return None;
         }
-        self.held.push(tx);
-        Ok(SubmitTxResponse {
+        self.held.push(tx.clone());
+        Some(SubmitTxResponse {
             result: SubmitTxResult::Accepted.into(),
             ..SubmitTxResponse::default()
         })
-    }
-
-    async fn ledger_info(&mut self) -> fog_client::Result<LedgerInfo> {
-        self.inner.ledger_info().await
     }
 }
 
@@ -145,10 +104,12 @@ async fn balances_stay_exact_across_a_restart_of_ingest_view_and_fog_ledger() {
     let carol_address = carol.default_subaddress();
     let mut alice = Checked::new(
         FogClient::new(
-            Holding {
+            Intercepted {
                 inner: GrpcTransport::new(grpc.clone()),
-                hold: false,
-                held: Vec::new(),
+                hooks: Holding {
+                    hold: false,
+                    held: Vec::new(),
+                },
             },
             alice,
             AccountState::new(),
@@ -198,7 +159,7 @@ async fn balances_stay_exact_across_a_restart_of_ingest_view_and_fog_ledger() {
     // transaction needs view (her inputs), the fog ledger (rings and their membership
     // proofs) and the report server. Her transport holds them back from the node, to be
     // submitted while ingest, view and fog ledger are down.
-    alice.client.transport_mut().hold = true;
+    alice.client.transport_mut().hooks.hold = true;
     let mut to_carol = Vec::new();
     for value in [MOB, 2 * MOB] {
         let r = alice
@@ -213,8 +174,8 @@ async fn balances_stay_exact_across_a_restart_of_ingest_view_and_fog_ledger() {
             .unwrap();
         to_carol.push(r);
     }
-    alice.client.transport_mut().hold = false;
-    let held = std::mem::take(&mut alice.client.transport_mut().held);
+    alice.client.transport_mut().hooks.hold = false;
+    let held = std::mem::take(&mut alice.client.transport_mut().hooks.held);
     assert_eq!(held.len(), 2);
     assert_eq!(alice.client.pending_sends().len(), 2);
 

@@ -55,14 +55,16 @@ use std::sync::Mutex;
 use fog_attest::{wire::NonceMessage, PeerKey, UnixSeconds};
 use fog_crypto::hash::blake2b256_secret;
 use fog_oram::{ObliviousMap, OramError, StoreFactory};
+use fog_transaction::wire::Bytes32;
 use fog_transaction::{
     block::{Block, BlockContents},
     wire::KeyImage as WireKeyImage,
     BlockVersion, KeyImage,
 };
 use fog_types::ledger::{
-    CheckKeyImagesRequest, CheckKeyImagesResponse, GetOutputsRequest, GetOutputsResponse,
-    KeyImageQuery, KeyImageResult, KeyImageResultCode, MAX_GET_OUTPUTS, TIMESTAMP_FOUND,
+    BlockIdsRequest, BlockIdsResponse, CheckKeyImagesRequest, CheckKeyImagesResponse,
+    GetOutputsRequest, GetOutputsResponse, KeyImageQuery, KeyImageResult, KeyImageResultCode,
+    MAX_BLOCK_IDS, MAX_GET_OUTPUTS, TIMESTAMP_FOUND,
 };
 use prost::Message as _;
 use rand_core::{CryptoRng, RngCore};
@@ -357,6 +359,8 @@ pub struct CheckOutcome {
 struct Store<F: StoreFactory, M> {
     store: KeyImageStore<F, M>,
     counters: LedgerCounters,
+    /// The id of every block taken, by index (32 bytes a block).
+    block_ids: Vec<[u8; 32]>,
 }
 
 /// The ledger enclave: the attested sessions and the key-image store, each behind its own
@@ -392,6 +396,7 @@ impl<F: StoreFactory, M: RngCore + CryptoRng> LedgerEnclave<F, M> {
             store: Mutex::new(Store {
                 store: KeyImageStore::new(capacity, factory, rng)?,
                 counters: LedgerCounters::default(),
+                block_ids: Vec::new(),
             }),
         })
     }
@@ -450,6 +455,7 @@ impl<F: StoreFactory, M: RngCore + CryptoRng> LedgerEnclave<F, M> {
             return Err(LedgerEnclaveError::NotInChain);
         }
         s.store.add(&contents.key_images, header.index, timestamp)?;
+        s.block_ids.push(header.id);
         s.counters = LedgerCounters {
             num_blocks: header.index + 1,
             global_txo_count: header.cumulative_txo_count,
@@ -503,6 +509,44 @@ impl<F: StoreFactory, M: RngCore + CryptoRng> LedgerEnclave<F, M> {
             response: sealed,
             key_images,
         })
+    }
+
+    /// Opens a `BlockIdsRequest` frame and seals the `BlockIdsResponse`: the id of each block
+    /// asked for that this enclave has taken (empty past `num_blocks`), and the id of the last
+    /// one. These are the ids of the chain verified from the origin block, so a client can
+    /// authenticate untrusted blocks by recomputing their ids and following parent ids back
+    /// from one of these. More than [`MAX_BLOCK_IDS`] indices are refused (the frame is still
+    /// consumed). Block ids are public ledger data: which ones a client asks for is what its
+    /// plain `GetBlocks` call shows anyway, so the lookups need not be oblivious.
+    pub fn block_ids(
+        &self,
+        frame: &NonceMessage,
+        now: UnixSeconds,
+    ) -> Result<NonceMessage, LedgerEnclaveError> {
+        let plain = self.sessions.open(frame, now)?;
+        let request = BlockIdsRequest::decode(plain.as_slice())
+            .map_err(|_| LedgerEnclaveError::MalformedRequest)?;
+        if request.indices.len() > MAX_BLOCK_IDS {
+            return Err(LedgerEnclaveError::TooManyItems);
+        }
+        let response = {
+            let s = self.lock()?;
+            let id = |index: u64| Bytes32 {
+                data: usize::try_from(index)
+                    .ok()
+                    .and_then(|i| s.block_ids.get(i))
+                    .map_or_else(Vec::new, |id| id.to_vec()),
+            };
+            BlockIdsResponse {
+                ids: request.indices.iter().map(|&i| id(i)).collect(),
+                num_blocks: s.counters.num_blocks,
+                global_txo_count: s.counters.global_txo_count,
+                last_block_id: s.counters.num_blocks.checked_sub(1).map(id),
+            }
+        };
+        Ok(self
+            .sessions
+            .seal(&frame.channel_id, &response.encode_to_vec(), now)?)
     }
 
     /// Opens a `GetOutputsRequest` frame: returns the session it came on and the request, for

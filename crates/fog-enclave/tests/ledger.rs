@@ -26,8 +26,9 @@ use fog_transaction::{
     EncryptedFogHint, KeyImage, TxOut,
 };
 use fog_types::ledger::{
-    CheckKeyImagesRequest, CheckKeyImagesResponse, GetOutputsRequest, GetOutputsResponse,
-    KeyImageQuery, KeyImageResult, KeyImageResultCode, OutputResult, MAX_GET_OUTPUTS,
+    BlockIdsRequest, BlockIdsResponse, CheckKeyImagesRequest, CheckKeyImagesResponse,
+    GetOutputsRequest, GetOutputsResponse, KeyImageQuery, KeyImageResult, KeyImageResultCode,
+    OutputResult, MAX_BLOCK_IDS, MAX_GET_OUTPUTS,
 };
 use proptest::prelude::*;
 use prost::Message;
@@ -580,6 +581,28 @@ proptest! {
         prop_assert_eq!(enclave.load().unwrap().0, 1);
         prop_assert_eq!(enclave.counters().unwrap().num_blocks, 1);
     }
+
+    /// The same for `GetBlockIds`: one id answered per index asked, or a refusal.
+    #[test]
+    fn any_block_ids_plaintext_is_answered_or_refused(
+        bytes in prop::collection::vec(any::<u8>(), 0..300),
+    ) {
+        let (enclave, verifier) = enclave(21);
+        add(&enclave, 0, &[ki(1)]);
+        let mut channel = connect(&enclave, verifier);
+        let frame = channel.seal(&[], &bytes, NOW).unwrap();
+        match enclave.block_ids(&frame, NOW) {
+            Ok(sealed) => {
+                let plain = channel.open(&sealed, NOW).unwrap();
+                let r = BlockIdsResponse::decode(plain.as_slice()).unwrap();
+                let asked = BlockIdsRequest::decode(bytes.as_slice()).unwrap();
+                prop_assert_eq!(r.ids.len(), asked.indices.len());
+                prop_assert_eq!(r.num_blocks, 1);
+            }
+            Err(e) => prop_assert_eq!(e, LedgerEnclaveError::MalformedRequest),
+        }
+        prop_assert_eq!(enclave.counters().unwrap().num_blocks, 1);
+    }
 }
 
 /// Attack on the answer size: a key image spent in block 0, whose timestamp is 0, must not
@@ -704,4 +727,74 @@ fn a_block_that_does_not_extend_the_verified_chain_is_refused() {
         .unwrap();
     assert_eq!(counters.last_block_id, header.id);
     assert_eq!(counters.global_txo_count, 4);
+}
+
+fn block_ids(
+    enclave: &LedgerEnclave<HeapFactory, ChaCha20Rng>,
+    channel: &mut Channel,
+    indices: Vec<u64>,
+) -> Result<BlockIdsResponse, LedgerEnclaveError> {
+    let request = BlockIdsRequest { indices }.encode_to_vec();
+    let frame = channel.seal(&[], &request, NOW).unwrap();
+    let out = enclave.block_ids(&frame, NOW)?;
+    let plain = channel.open(&out, NOW).unwrap();
+    Ok(BlockIdsResponse::decode(plain.as_slice()).unwrap())
+}
+
+/// The ids answered are those of the blocks the enclave took, none of a refused block, and
+/// nothing past the last one.
+#[test]
+fn block_ids_are_the_ids_of_the_verified_chain() {
+    let (enclave, verifier) = enclave(14);
+    let mut channel = connect(&enclave, verifier);
+    let r = block_ids(&enclave, &mut channel, vec![0]).unwrap();
+    assert_eq!((r.num_blocks, r.global_txo_count), (0, 0));
+    assert!(r.ids[0].data.is_empty() && r.last_block_id.is_none());
+
+    let mut headers = Vec::new();
+    for index in 0..3 {
+        let (header, contents) = next_block(&enclave, index, &[ki(index as u32)]);
+        enclave
+            .add_block(&LedgerBlock {
+                block: &header,
+                contents: &contents,
+                timestamp: 9,
+            })
+            .unwrap();
+        headers.push(header);
+    }
+    // A block that does not extend the chain leaves no id.
+    let (mut other, contents) = next_block(&enclave, 3, &[]);
+    other.parent_id = [9; 32];
+    assert_eq!(
+        enclave.add_block(&LedgerBlock {
+            block: &other,
+            contents: &contents,
+            timestamp: 9,
+        }),
+        Err(LedgerEnclaveError::NotInChain)
+    );
+
+    let r = block_ids(&enclave, &mut channel, vec![2, 0, 3, u64::MAX, 1, 1]).unwrap();
+    let id = |i: usize| headers[i].id.to_vec();
+    let got: Vec<Vec<u8>> = r.ids.iter().map(|b| b.data.clone()).collect();
+    assert_eq!(got, vec![id(2), id(0), vec![], vec![], id(1), id(1)]);
+    assert_eq!(r.num_blocks, 3);
+    assert_eq!(r.global_txo_count, headers[2].cumulative_txo_count);
+    assert_eq!(r.last_block_id.unwrap().data, id(2));
+    assert_eq!(enclave.counters().unwrap().last_block_id, headers[2].id);
+
+    // Too many indices, or a frame that is no request: refused, and the session goes on.
+    assert_eq!(
+        block_ids(&enclave, &mut channel, vec![0; MAX_BLOCK_IDS + 1]),
+        Err(LedgerEnclaveError::TooManyItems)
+    );
+    let frame = channel.seal(&[], &[0xff, 0xff, 0xff], NOW).unwrap();
+    assert_eq!(
+        enclave.block_ids(&frame, NOW),
+        Err(LedgerEnclaveError::MalformedRequest)
+    );
+    let r = block_ids(&enclave, &mut channel, vec![]).unwrap();
+    assert!(r.ids.is_empty());
+    assert_eq!(r.num_blocks, 3);
 }

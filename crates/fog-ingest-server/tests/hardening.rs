@@ -3,6 +3,8 @@
 //! answer was lost treated as success (while another server's block is still a lost race).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
 use std::{
     sync::{
         atomic::{AtomicUsize, Ordering},
@@ -18,67 +20,11 @@ use fog_ingest_server::{
 use fog_ledger_db::LedgerDb;
 use fog_recovery_db::*;
 
-use fog_account::AccountKey;
-use fog_transaction::{
-    block::{Block, BlockContents},
-    Amount, BlockVersion, EncryptedFogHint, KeyImage, TokenId, TxOut,
-};
-use rand::{RngCore, SeedableRng};
-use rand_chacha::ChaCha20Rng;
-
-/// Appends `blocks` blocks of `per_block` TxOuts to random recipients (fake fog hints: each
-/// still takes an RNG-store entry, as a real new recipient would).
+/// `blocks` blocks of `per_block` TxOuts to random recipients (fake fog hints: each still
+/// takes an RNG-store entry, as a real new recipient would).
 fn build_ledger(ledger: &LedgerDb, blocks: u64, per_block: usize, seed: u8) {
-    let mut rng = ChaCha20Rng::from_seed([seed; 32]);
-    println!("ledger seed {seed}");
-    for b in 0..blocks {
-        let mut outputs: Vec<TxOut> = (0..per_block)
-            .map(|_| {
-                let to = AccountKey::random(&mut rng).default_subaddress();
-                let r = fog_crypto::RistrettoPrivate::random(&mut rng);
-                let hint = EncryptedFogHint::fake_onetime_hint(&mut rng);
-                TxOut::new(
-                    BlockVersion::THREE,
-                    Amount::new(5, TokenId::MOB),
-                    &to,
-                    &r,
-                    hint,
-                )
-                .unwrap()
-            })
-            .collect();
-        outputs.sort_by_key(|t| t.public_key);
-        let (block, contents) = match ledger.last_block().unwrap() {
-            None => {
-                let contents = BlockContents {
-                    key_images: vec![],
-                    outputs,
-                };
-                (Block::new_origin(&contents), contents)
-            }
-            Some(last) => {
-                let mut ki = [0u8; 32];
-                rng.fill_bytes(&mut ki);
-                let contents = BlockContents {
-                    key_images: vec![KeyImage(ki)],
-                    outputs,
-                };
-                let n = contents.outputs.len() as u64;
-                let block = Block::new(
-                    3,
-                    last.id,
-                    last.index + 1,
-                    last.cumulative_txo_count + n,
-                    ledger.root_element().unwrap(),
-                    &contents,
-                );
-                (block, contents)
-            }
-        };
-        ledger
-            .append_block(&block, &contents, 1_700_000_000 + b)
-            .unwrap();
-    }
+    let nobody = fog_crypto::RistrettoPrivate::from_scalar(Default::default()).public_key();
+    common::build_ledger(ledger, &[], &nobody, blocks, per_block, seed);
 }
 
 fn config() -> IngestConfig {

@@ -3,19 +3,20 @@
 //! through the RNG records.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
 use std::{collections::HashMap, path::Path, process::Command, time::Duration};
 
 use fog_account::AccountKey;
-use fog_crypto::{kex_rng::KexRng, CompressedRistrettoPublic, RistrettoPrivate, RistrettoPublic};
+use fog_crypto::{kex_rng::KexRng, CompressedRistrettoPublic};
 use fog_ingest_server::{IngestConfig, IngestServer, NoEvidence, StateDir};
 use fog_ledger_db::LedgerDb;
 use fog_recovery_db::{BlockIndex, FogUserEvent, RecoveryDb, SqliteRecoveryDb, UserEventId};
-use fog_transaction::{
-    block::{Block, BlockContents},
-    Amount, BlockVersion, EncryptedFogHint, FogHint, KeyImage, TokenId, TxOut, TxOutRecord,
-};
-use rand::{RngCore, SeedableRng};
+use fog_transaction::TxOutRecord;
+use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
+
+use common::build_ledger;
 
 const CHILD: &str = "FOG_INGEST_TEST_CHILD";
 
@@ -29,90 +30,6 @@ fn config_with(user_capacity: u64) -> IngestConfig {
         poll_interval: Duration::from_millis(10),
         ..IngestConfig::default()
     }
-}
-
-/// Appends `blocks` blocks of 12 TxOuts: to fog users (hint to `ingest`) and to others.
-fn build_ledger(
-    ledger: &LedgerDb,
-    users: &[AccountKey],
-    ingest: &RistrettoPublic,
-    blocks: u64,
-    seed: u8,
-) -> HashMap<usize, Vec<u64>> {
-    let mut rng = ChaCha20Rng::from_seed([seed; 32]);
-    println!("ledger seed {seed}");
-    let mut expected: HashMap<usize, Vec<u64>> = HashMap::new();
-    for b in 0..blocks {
-        let mut made: Vec<(TxOut, Option<usize>)> = (0..12)
-            .map(|i| {
-                let fog_user = (i % 3 != 2).then(|| (rng.next_u32() as usize) % users.len());
-                let (to, hint) = match fog_user {
-                    Some(u) => {
-                        let to = users[u].default_subaddress();
-                        let hint = FogHint::from_address(&to).encrypt(ingest, &mut rng);
-                        (to, hint)
-                    }
-                    None => (
-                        AccountKey::random(&mut rng).default_subaddress(),
-                        EncryptedFogHint::fake_onetime_hint(&mut rng),
-                    ),
-                };
-                let r = RistrettoPrivate::random(&mut rng);
-                (
-                    TxOut::new(
-                        BlockVersion::THREE,
-                        Amount::new(5, TokenId::MOB),
-                        &to,
-                        &r,
-                        hint,
-                    )
-                    .unwrap(),
-                    fog_user,
-                )
-            })
-            .collect();
-        made.sort_by_key(|(t, _)| t.public_key);
-        let first = ledger.num_txos().unwrap();
-        for (i, (_, u)) in made.iter().enumerate() {
-            if let Some(u) = u {
-                expected.entry(*u).or_default().push(first + i as u64);
-            }
-        }
-        let outputs: Vec<TxOut> = made.into_iter().map(|(t, _)| t).collect();
-        let (block, contents) = match ledger.last_block().unwrap() {
-            None => {
-                let contents = BlockContents {
-                    key_images: vec![],
-                    outputs,
-                };
-                (Block::new_origin(&contents), contents)
-            }
-            Some(last) => {
-                let mut ki = [0u8; 32];
-                rng.fill_bytes(&mut ki);
-                let contents = BlockContents {
-                    key_images: vec![KeyImage(ki)],
-                    outputs,
-                };
-                let n = contents.outputs.len() as u64;
-                (
-                    Block::new(
-                        3,
-                        last.id,
-                        last.index + 1,
-                        last.cumulative_txo_count + n,
-                        ledger.root_element().unwrap(),
-                        &contents,
-                    ),
-                    contents,
-                )
-            }
-        };
-        ledger
-            .append_block(&block, &contents, 1_700_000_000 + b)
-            .unwrap();
-    }
-    expected
 }
 
 /// What clients do, across every RNG record: walk the search keys over all records.
@@ -198,7 +115,14 @@ async fn setup(dir: &Path, blocks: u64) -> HashMap<usize, Vec<u64>> {
     let server = IngestServer::open(ledger.clone(), db, state, config(), Box::new(NoEvidence))
         .await
         .unwrap();
-    build_ledger(&ledger, &users(), &server.ingress_public_key(), blocks, 3)
+    build_ledger(
+        &ledger,
+        &users(),
+        &server.ingress_public_key(),
+        blocks,
+        12,
+        3,
+    )
 }
 
 #[tokio::test]

@@ -34,6 +34,8 @@ pub struct Metrics {
     pub outputs_requested: AtomicU64,
     /// `GetBlocks` calls answered.
     pub get_blocks: AtomicU64,
+    /// `GetBlockIds` calls answered.
+    pub get_block_ids: AtomicU64,
     /// `GetTxOuts` calls answered.
     pub get_tx_outs: AtomicU64,
     /// `Auth` handshakes completed.
@@ -125,6 +127,12 @@ pub fn metrics_text(server: &LedgerServer) -> String {
         "fog_ledger_get_blocks_requests_total",
         "GetBlocks calls answered.",
         get(&m.get_blocks),
+    );
+    counter(
+        &mut out,
+        "fog_ledger_get_block_ids_requests_total",
+        "GetBlockIds calls answered (attested block ids).",
+        get(&m.get_block_ids),
     );
     counter(
         &mut out,

@@ -309,6 +309,13 @@ impl LedgerServer {
         Ok(response)
     }
 
+    /// One `GetBlockIds` call, answered by the enclave from the chain it verified. Blocking.
+    pub fn block_ids(&self, frame: &NonceMessage) -> Result<NonceMessage, LedgerServerError> {
+        let sealed = self.enclave.block_ids(frame, now())?;
+        self.metrics.get_block_ids.fetch_add(1, Ordering::Relaxed);
+        Ok(sealed)
+    }
+
     /// One `GetOutputs` call: the enclave opens the request, the outputs and their proofs come
     /// from one ledger snapshot, the enclave seals the answer. Blocking.
     pub fn get_outputs(&self, frame: &NonceMessage) -> Result<NonceMessage, LedgerServerError> {
@@ -365,7 +372,9 @@ impl LedgerServer {
         Ok(sealed)
     }
 
-    /// One `GetBlocks` call: every block of the ranges that the ledger holds, in order. A
+    /// One `GetBlocks` call: every block of the ranges that the ledger holds, in order, each
+    /// with its header and key images (Fog's own fields), so that clients can check it against
+    /// the ids the enclave attests ([`LedgerServer::block_ids`]). A
     /// range with its start after its end, or more than [`MAX_BLOCKS_PER_CALL`] blocks in all,
     /// is refused. Blocking.
     pub fn get_blocks(&self, ranges: &[BlockRange]) -> Result<BlockResponse, LedgerServerError> {
@@ -459,12 +468,15 @@ fn block_data(snapshot: &LedgerSnapshot, index: u64) -> Result<BlockData, Ledger
         Some(t) => (t, TIMESTAMP_FOUND),
         None => (0, TIMESTAMP_UNAVAILABLE),
     };
+    let contents = contents.to_wire();
     Ok(BlockData {
         index,
         global_txo_count: block.cumulative_txo_count,
-        outputs: contents.outputs.iter().map(|o| o.to_wire()).collect(),
+        outputs: contents.outputs,
         timestamp,
         timestamp_result_code,
+        block: Some(block.to_wire()),
+        key_images: contents.key_images,
     })
 }
 

@@ -57,7 +57,7 @@ fn to_status(e: &LedgerServerError, metrics: &Metrics) -> Status {
         ),
         LedgerServerError::Enclave(E::TooManyItems) => (
             Status::invalid_argument(
-                "too many items in one request (at most 4096 key images or 2000 outputs)",
+                "too many items in one request (at most 4096 key images, 2000 outputs or 1000 block ids)",
             ),
             &metrics.invalid,
         ),
@@ -158,6 +158,16 @@ impl FogKeyImageApi for LedgerService {
     ) -> Result<Response<NonceMessage>, Status> {
         let frame = request.into_inner();
         self.blocking(move |s| s.check_key_images(&frame))
+            .await
+            .map(Response::new)
+    }
+
+    async fn get_block_ids(
+        &self,
+        request: Request<NonceMessage>,
+    ) -> Result<Response<NonceMessage>, Status> {
+        let frame = request.into_inner();
+        self.blocking(move |s| s.block_ids(&frame))
             .await
             .map(Response::new)
     }

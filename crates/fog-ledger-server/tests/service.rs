@@ -31,9 +31,9 @@ use fog_transaction::{
 use fog_types::{
     common::BlockRange,
     ledger::{
-        BlockRequest, CheckKeyImagesRequest, CheckKeyImagesResponse, GetOutputsRequest,
-        GetOutputsResponse, KeyImageQuery, KeyImageResultCode, OutputResultCode, TxOutRequest,
-        TxOutResultCode,
+        BlockIdsRequest, BlockIdsResponse, BlockRequest, CheckKeyImagesRequest,
+        CheckKeyImagesResponse, GetOutputsRequest, GetOutputsResponse, KeyImageQuery,
+        KeyImageResultCode, OutputResultCode, TxOutRequest, TxOutResultCode,
     },
 };
 use prost::Message;
@@ -546,7 +546,51 @@ async fn get_blocks_and_get_tx_outs_return_the_ledger() {
         assert_eq!(b.global_txo_count, 3 * (b.index + 1));
         assert_eq!(b.timestamp, ts(b.index));
         assert_eq!(b.timestamp_result_code, 1);
+        // Fog's own fields: the header, and the key images that with the outputs make the
+        // contents its hash commits to.
+        let header = f.ledger.get_block(b.index).unwrap().unwrap();
+        assert_eq!(b.block.as_ref(), Some(&header.to_wire()));
+        assert_eq!(b.key_images, contents.to_wire().key_images);
+        let rebuilt = BlockContents::try_from_wire(&fog_transaction::wire::BlockContents {
+            key_images: b.key_images.clone(),
+            outputs: b.outputs.clone(),
+        })
+        .unwrap();
+        assert_eq!(rebuilt.hash(), header.contents_hash);
     }
+
+    // The attested ids of those blocks, from the enclave's verified chain.
+    f.caught_up().await;
+    let mut client = f.key_images().await;
+    let mut channel = f.session(&mut client).await;
+    let request = BlockIdsRequest {
+        indices: vec![0, 5, 6],
+    }
+    .encode_to_vec();
+    let frame = channel.seal(&[], &request, UnixSeconds::now()).unwrap();
+    let answer = client.get_block_ids(frame).await.unwrap().into_inner();
+    let plain = channel.open(&answer, UnixSeconds::now()).unwrap();
+    let ids = BlockIdsResponse::decode(plain.as_slice()).unwrap();
+    let id = |i: u64| f.ledger.get_block(i).unwrap().unwrap().id.to_vec();
+    assert_eq!(ids.ids[0].data, id(0));
+    assert_eq!(ids.ids[1].data, id(5));
+    assert!(ids.ids[2].data.is_empty());
+    assert_eq!((ids.num_blocks, ids.global_txo_count), (6, 18));
+    assert_eq!(ids.last_block_id.unwrap().data, id(5));
+    let too_many = BlockIdsRequest {
+        indices: vec![0; 1001],
+    }
+    .encode_to_vec();
+    let frame = channel.seal(&[], &too_many, UnixSeconds::now()).unwrap();
+    let status = client.get_block_ids(frame).await.unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+    assert_eq!(
+        f.server
+            .metrics()
+            .get_block_ids
+            .load(std::sync::atomic::Ordering::Relaxed),
+        1
+    );
     for ranges in [
         vec![BlockRange::new(0, 1001)],
         vec![BlockRange::new(0, 600), BlockRange::new(0, 600)],

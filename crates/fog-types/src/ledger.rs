@@ -3,7 +3,9 @@
 
 use alloc::vec::Vec;
 
-use fog_transaction::wire::{CompressedRistretto, KeyImage, TxOut, TxOutMembershipProof};
+use fog_transaction::wire::{
+    Block, Bytes32, CompressedRistretto, KeyImage, TxOut, TxOutMembershipProof,
+};
 
 use crate::common::BlockRange;
 
@@ -226,6 +228,15 @@ pub struct BlockData {
     /// Legacy: [`TIMESTAMP_FOUND`].
     #[prost(uint32, tag = "5")]
     pub timestamp_result_code: u32,
+    /// Fog's own: the block header, whose id the client checks against the ids the fog
+    /// ledger enclave attests ([`BlockIdsResponse`]). Not in MobileCoin's `BlockData`; its
+    /// clients skip it.
+    #[prost(message, optional, tag = "101")]
+    pub block: Option<Block>,
+    /// Fog's own: the key images the block spends, which with `outputs` make the contents
+    /// that the header's `contents_hash` commits to.
+    #[prost(message, repeated, tag = "102")]
+    pub key_images: Vec<KeyImage>,
 }
 
 /// `BlockResponse`.
@@ -240,6 +251,37 @@ pub struct BlockResponse {
     /// TxOuts in the ledger.
     #[prost(uint64, tag = "3")]
     pub global_txo_count: u64,
+}
+
+/// The most indices one [`BlockIdsRequest`] may carry.
+pub const MAX_BLOCK_IDS: usize = 1000;
+
+/// Fog's own `BlockIdsRequest` (over the attested channel of the fog ledger enclave): the
+/// ids of these blocks, as the enclave verified them.
+#[derive(Clone, PartialEq, Eq, prost::Message)]
+pub struct BlockIdsRequest {
+    /// Block indices.
+    #[prost(fixed64, repeated, tag = "1")]
+    pub indices: Vec<u64>,
+}
+
+/// Fog's own `BlockIdsResponse`: block ids of the chain the fog ledger enclave verified from
+/// the origin block (every parent id, contents hash and TxOut count checked), so a client
+/// can authenticate the untrusted blocks of `GetBlocks` by their ids and parent links.
+#[derive(Clone, PartialEq, Eq, prost::Message)]
+pub struct BlockIdsResponse {
+    /// One per index asked, in order; empty `data` for an index at or past `num_blocks`.
+    #[prost(message, repeated, tag = "1")]
+    pub ids: Vec<Bytes32>,
+    /// Blocks the enclave has verified (`0..num_blocks`).
+    #[prost(uint64, tag = "2")]
+    pub num_blocks: u64,
+    /// TxOuts in those blocks.
+    #[prost(uint64, tag = "3")]
+    pub global_txo_count: u64,
+    /// The id of block `num_blocks - 1` (absent before the first block).
+    #[prost(message, optional, tag = "4")]
+    pub last_block_id: Option<Bytes32>,
 }
 
 /// `TxOutRequest`.

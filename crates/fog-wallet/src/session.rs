@@ -195,7 +195,7 @@ impl Session {
         };
         let at = service.and_then(|s| match s {
             Service::View => Some(self.network.view_url.clone()),
-            Service::KeyImages | Service::MerkleProofs | Service::Blocks => {
+            Service::KeyImages | Service::MerkleProofs | Service::Blocks | Service::BlockIds => {
                 Some(self.network.ledger_url.clone())
             }
             Service::Node => Some(self.network.node_url.clone()),

@@ -19,14 +19,16 @@ use fog_crypto::{
     RistrettoPrivate,
 };
 use fog_transaction::{
+    block::{Block, BlockContents},
+    membership::{Range, TxOutMembershipElement},
     memo::{authenticated_sender_memo, AuthenticatedId, SenderMemoCredential},
     Amount, BlockVersion, EncryptedFogHint, KeyImage, TokenId, TxOut, TxOutRecord,
 };
 use fog_types::{
     common::BlockRange,
     ledger::{
-        BlockData, BlockResponse, CheckKeyImagesResponse, KeyImageResult, KeyImageResultCode,
-        TIMESTAMP_FOUND,
+        BlockData, BlockIdsResponse, BlockResponse, CheckKeyImagesResponse, KeyImageResult,
+        KeyImageResultCode, TIMESTAMP_FOUND,
     },
     view::{
         DecommissionedIngestInvocation, FixedTxOutSearchResult, QueryResponse, RngRecord,
@@ -38,6 +40,31 @@ use rand_chacha::ChaCha20Rng;
 
 /// Changes an answer; returns whether it applied.
 pub type Tamper = Box<dyn FnMut(&mut Response) -> bool + Send>;
+
+/// Makes the headers of a changed answer agree with its blocks again: each block's contents
+/// hash, TxOut count (from its `global_txo_count`), parent (the forged block before it) and
+/// id are recomputed.
+pub fn reforge(r: &mut BlockResponse) {
+    let mut parent: Option<[u8; 32]> = None;
+    for b in &mut r.blocks {
+        let header = Block::try_from_wire(b.block.as_ref().unwrap()).unwrap();
+        let contents = BlockContents::try_from_wire(&fog_transaction::wire::BlockContents {
+            key_images: b.key_images.clone(),
+            outputs: b.outputs.clone(),
+        })
+        .unwrap();
+        let forged = Block::new(
+            header.version,
+            parent.unwrap_or(header.parent_id),
+            header.index,
+            b.global_txo_count,
+            header.root_element,
+            &contents,
+        );
+        parent = Some(forged.id);
+        b.block = Some(forged.to_wire());
+    }
+}
 
 pub fn rng(seed: u64) -> ChaCha20Rng {
     println!("seed {seed}");
@@ -94,6 +121,8 @@ pub struct FakeFog {
     pub sender: AccountKey,
     user_c0_public: fog_crypto::RistrettoPublic,
     pub blocks: Vec<BlockData>,
+    /// The true chain's headers (what the fog ledger enclave verified).
+    pub headers: Vec<Block>,
     pub truth: BTreeMap<u64, Truth>,
     txo_count: u64,
     invocations: Vec<Invocation>,
@@ -119,6 +148,7 @@ pub struct FakeFog {
     pub view_requests: u64,
     pub key_image_requests: u64,
     pub block_requests: u64,
+    pub block_id_requests: u64,
     pub keys_per_view_request: Vec<usize>,
     pub key_images_per_request: Vec<usize>,
     /// The largest answer, encoded.
@@ -142,6 +172,7 @@ impl FakeFog {
             sender,
             user_c0_public,
             blocks: Vec::new(),
+            headers: Vec::new(),
             truth: BTreeMap::new(),
             txo_count: 0,
             invocations: Vec::new(),
@@ -157,6 +188,7 @@ impl FakeFog {
             view_requests: 0,
             key_image_requests: 0,
             block_requests: 0,
+            block_id_requests: 0,
             keys_per_view_request: Vec::new(),
             key_images_per_request: Vec::new(),
             max_answer_bytes: 0,
@@ -297,19 +329,44 @@ impl FakeFog {
             };
             self.records.insert(key, (payload, block));
         }
+        let mut key_images = Vec::new();
         for g in spends {
             let t = self.truth.get_mut(g).unwrap();
             assert!(t.spent_at.is_none());
             t.spent_at = Some(block);
+            key_images.push(t.key_image);
         }
+        key_images.sort();
         self.txo_count += outputs.len() as u64;
+        let contents = BlockContents {
+            key_images,
+            outputs: outputs.iter().map(|(t, _)| t.clone()).collect(),
+        };
+        let header = match self.headers.last() {
+            None => Block::new_origin(&contents),
+            Some(parent) => {
+                let root = TxOutMembershipElement {
+                    range: Range {
+                        from: 0,
+                        to: parent.cumulative_txo_count.next_power_of_two() - 1,
+                    },
+                    hash: [block as u8; 32],
+                };
+                Block::new_with_parent(3, parent, root, &contents)
+            }
+        };
+        assert_eq!(header.cumulative_txo_count, self.txo_count);
+        let wire = contents.to_wire();
         self.blocks.push(BlockData {
             index: block,
             global_txo_count: self.txo_count,
-            outputs: outputs.iter().map(|(t, _)| t.to_wire()).collect(),
+            outputs: wire.outputs,
             timestamp: 1_700_000_000 + block,
             timestamp_result_code: TIMESTAMP_FOUND,
+            block: Some(header.to_wire()),
+            key_images: wire.key_images,
         });
+        self.headers.push(header);
         mine
     }
 
@@ -459,12 +516,33 @@ impl FakeFog {
                     global_txo_count: self.txo_count,
                 })
             }
+            Request::BlockIds(req) => {
+                // The fog ledger enclave: ids of the true chain, as far as its store goes.
+                self.block_id_requests += 1;
+                let n = self.ledger_count;
+                let id = |i: u64| fog_transaction::wire::Bytes32 {
+                    data: if i < n {
+                        self.headers[i as usize].id.to_vec()
+                    } else {
+                        Vec::new()
+                    },
+                };
+                Response::BlockIds(BlockIdsResponse {
+                    ids: req.indices.iter().map(|&i| id(i)).collect(),
+                    num_blocks: n,
+                    global_txo_count: self.headers[..n as usize]
+                        .last()
+                        .map_or(0, |h| h.cumulative_txo_count),
+                    last_block_id: n.checked_sub(1).map(id),
+                })
+            }
         };
         use prost::Message as _;
         let size = match &response {
             Response::ViewQuery(r) => r.encoded_len(),
             Response::CheckKeyImages(r) => r.encoded_len(),
             Response::GetBlocks(r) => r.encoded_len(),
+            Response::BlockIds(r) => r.encoded_len(),
         };
         self.max_answer_bytes = self.max_answer_bytes.max(size);
         if let Some(mut t) = self.tamper.take() {

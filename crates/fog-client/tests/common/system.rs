@@ -13,6 +13,8 @@ use std::{
 };
 
 use fog_account::{AccountKey, CHANGE_SUBADDRESS_INDEX, DEFAULT_SUBADDRESS_INDEX};
+use fog_api::fog_node::{LedgerInfo, SubmitTxResponse};
+use fog_attest::wire::ReportResponse;
 use fog_attest::{
     BoundEvidence, ChannelKeypair, EnclaveResponder, FogEnclave, IdentityRule, Policy, Provider,
     Report, ReportData, SimProvider, Verifier,
@@ -28,6 +30,13 @@ use fog_node::{write_origin_block, BlockCutter, Node, NodeConfig};
 use fog_recovery_db::SqliteRecoveryDb;
 use fog_report_server::{authority::AuthorityFiles, InMemoryReportSource, SigningConfig};
 use fog_transaction::{validation::MOB_MINIMUM_FEE, Amount, KeyImage, TokenId};
+use fog_types::{
+    ledger::{
+        BlockIdsRequest, BlockIdsResponse, BlockRequest, BlockResponse, CheckKeyImagesRequest,
+        CheckKeyImagesResponse, GetOutputsRequest, GetOutputsResponse,
+    },
+    view::{QueryRequest, QueryRequestAad, QueryResponse},
+};
 use fog_view_server::{build_enclave, ViewConfig, ViewServer, ViewService};
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
@@ -460,5 +469,78 @@ impl FogServices {
             ledger.clone(),
             name,
         )
+    }
+}
+
+/// What a test changes in the traffic of an [`Intercepted`] transport; every call not named
+/// here goes to the real services as it is.
+pub trait Hooks: Send {
+    /// Changes a `GetBlocks` answer (an operator's host, or anyone on the plain gRPC path).
+    fn blocks(&mut self, _answer: &mut BlockResponse) {}
+
+    /// Answers a submission instead of the node (`None`: the node gets it).
+    fn submit(&mut self, _tx: &fog_transaction::wire::Tx) -> Option<SubmitTxResponse> {
+        None
+    }
+}
+
+/// The gRPC transport with a test's [`Hooks`] on its way.
+pub struct Intercepted<H> {
+    pub inner: GrpcTransport,
+    pub hooks: H,
+}
+
+impl<H: Hooks> Transport for Intercepted<H> {
+    async fn view_query(
+        &mut self,
+        aad: QueryRequestAad,
+        request: QueryRequest,
+    ) -> fog_client::Result<QueryResponse> {
+        self.inner.view_query(aad, request).await
+    }
+
+    async fn check_key_images(
+        &mut self,
+        request: CheckKeyImagesRequest,
+    ) -> fog_client::Result<CheckKeyImagesResponse> {
+        self.inner.check_key_images(request).await
+    }
+
+    async fn get_outputs(
+        &mut self,
+        request: GetOutputsRequest,
+    ) -> fog_client::Result<GetOutputsResponse> {
+        self.inner.get_outputs(request).await
+    }
+
+    async fn block_ids(
+        &mut self,
+        request: BlockIdsRequest,
+    ) -> fog_client::Result<BlockIdsResponse> {
+        self.inner.block_ids(request).await
+    }
+
+    async fn get_blocks(&mut self, request: BlockRequest) -> fog_client::Result<BlockResponse> {
+        let mut answer = self.inner.get_blocks(request).await?;
+        self.hooks.blocks(&mut answer);
+        Ok(answer)
+    }
+
+    async fn get_reports(&mut self, fog_report_url: &str) -> fog_client::Result<ReportResponse> {
+        self.inner.get_reports(fog_report_url).await
+    }
+
+    async fn submit_tx(
+        &mut self,
+        tx: fog_transaction::wire::Tx,
+    ) -> fog_client::Result<SubmitTxResponse> {
+        match self.hooks.submit(&tx) {
+            Some(answer) => Ok(answer),
+            None => self.inner.submit_tx(tx).await,
+        }
+    }
+
+    async fn ledger_info(&mut self) -> fog_client::Result<LedgerInfo> {
+        self.inner.ledger_info().await
     }
 }

@@ -1,0 +1,85 @@
+//! What the ingest tests share: a ledger of made-up blocks.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::HashMap;
+
+use fog_account::AccountKey;
+use fog_crypto::{RistrettoPrivate, RistrettoPublic};
+use fog_ledger_db::LedgerDb;
+use fog_transaction::{
+    block::{Block, BlockContents},
+    Amount, BlockVersion, EncryptedFogHint, FogHint, KeyImage, TokenId, TxOut,
+};
+use rand::{RngCore, SeedableRng};
+use rand_chacha::ChaCha20Rng;
+
+/// Appends `blocks` blocks of `per_block` TxOuts of 5 each. Two in three pay a random one of
+/// `users` with a fog hint to `ingest`; the rest (all of them when `users` is empty) pay
+/// strangers with fake hints, each still a new recipient to ingest. Every block after the
+/// origin spends one made-up key image. Returns, per user, the global indices paid to it.
+pub fn build_ledger(
+    ledger: &LedgerDb,
+    users: &[AccountKey],
+    ingest: &RistrettoPublic,
+    blocks: u64,
+    per_block: usize,
+    seed: u8,
+) -> HashMap<usize, Vec<u64>> {
+    let mut rng = ChaCha20Rng::from_seed([seed; 32]);
+    println!("ledger seed {seed}");
+    let mut expected: HashMap<usize, Vec<u64>> = HashMap::new();
+    for b in 0..blocks {
+        let mut made: Vec<(TxOut, Option<usize>)> = (0..per_block)
+            .map(|i| {
+                let fog_user = (!users.is_empty() && i % 3 != 2)
+                    .then(|| (rng.next_u32() as usize) % users.len());
+                let (to, hint) = match fog_user {
+                    Some(u) => {
+                        let to = users[u].default_subaddress();
+                        let hint = FogHint::from_address(&to).encrypt(ingest, &mut rng);
+                        (to, hint)
+                    }
+                    None => (
+                        AccountKey::random(&mut rng).default_subaddress(),
+                        EncryptedFogHint::fake_onetime_hint(&mut rng),
+                    ),
+                };
+                let r = RistrettoPrivate::random(&mut rng);
+                let amount = Amount::new(5, TokenId::MOB);
+                let tx_out = TxOut::new(BlockVersion::THREE, amount, &to, &r, hint).unwrap();
+                (tx_out, fog_user)
+            })
+            .collect();
+        made.sort_by_key(|(t, _)| t.public_key);
+        let first = ledger.num_txos().unwrap();
+        for (i, (_, u)) in made.iter().enumerate() {
+            if let Some(u) = u {
+                expected.entry(*u).or_default().push(first + i as u64);
+            }
+        }
+        let outputs: Vec<TxOut> = made.into_iter().map(|(t, _)| t).collect();
+        let (block, contents) = match ledger.last_block().unwrap() {
+            None => {
+                let contents = BlockContents {
+                    key_images: vec![],
+                    outputs,
+                };
+                (Block::new_origin(&contents), contents)
+            }
+            Some(last) => {
+                let mut ki = [0u8; 32];
+                rng.fill_bytes(&mut ki);
+                let contents = BlockContents {
+                    key_images: vec![KeyImage(ki)],
+                    outputs,
+                };
+                let root = ledger.root_element().unwrap();
+                (Block::new_with_parent(3, &last, root, &contents), contents)
+            }
+        };
+        ledger
+            .append_block(&block, &contents, 1_700_000_000 + b)
+            .unwrap();
+    }
+    expected
+}
