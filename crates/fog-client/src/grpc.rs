@@ -40,7 +40,7 @@ use fog_attest::{
 use fog_types::{
     ledger::{
         BlockIdsRequest, BlockIdsResponse, BlockRequest, BlockResponse, CheckKeyImagesRequest,
-        CheckKeyImagesResponse, GetOutputsRequest, GetOutputsResponse,
+        CheckKeyImagesResponse, GetOutputsRequest, GetOutputsResponse, BLOCK_IDS_AAD,
     },
     view::{QueryRequest, QueryRequestAad, QueryResponse},
 };
@@ -481,7 +481,7 @@ impl Transport for GrpcTransport {
 
     async fn block_ids(&mut self, request: BlockIdsRequest) -> Result<BlockIdsResponse> {
         let plain = self
-            .attested(Service::BlockIds, &[], &request.encode_to_vec())
+            .attested(Service::BlockIds, BLOCK_IDS_AAD, &request.encode_to_vec())
             .await?;
         decode(Service::BlockIds, &plain)
     }

@@ -753,10 +753,16 @@ impl Sync {
             self.enter_key_images(state);
             return Ok(());
         }
+        if r.blocks.len() as u64 > range.len() {
+            return Err(ClientError::bad(
+                Service::Blocks,
+                format!("{} blocks in the answer for {range}", r.blocks.len()),
+            ));
+        }
         let mut ids: Vec<[u8; 32]> = Vec::with_capacity(r.blocks.len());
         let mut last_count = None;
         let mut found = Vec::new();
-        for (b, index) in r.blocks.iter().zip(range.start_block..) {
+        for (b, index) in r.blocks.iter().zip(range.start_block..range.end_block) {
             let bad = |what: &str| {
                 ClientError::bad(Service::Blocks, format!("block {}: {what}", b.index))
             };

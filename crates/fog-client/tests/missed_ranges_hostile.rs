@@ -2,9 +2,9 @@
 //! `GetBlocks` returns are changed to add a made-up TxOut paying the user, to drop the
 //! user's TxOut, or to shift global indices so one TxOut counts twice, and their headers are
 //! forged to match (contents hashes, ids, parent ids and TxOut counts recomputed, as an
-//! attacker would). Each check must fail naming the fog ledger, or end with a balance that
-//! is exact for its block count. Only the ids that the fog ledger enclave attests are out of
-//! the attacker's reach.
+//! attacker would). Each check must fail naming the fog ledger (before the fix each ended
+//! with a wrong balance). Only the ids that the fog ledger enclave attests are out of the
+//! attacker's reach.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
@@ -31,36 +31,33 @@ fn with_missed_blocks(seed: u64) -> FakeFog {
     f
 }
 
-/// One check with `tamper` changing every `GetBlocks` answer. It must fail naming the fog
-/// ledger (and then a check with honest answers is exact), or be exact.
+/// One check with `tamper` changing the first `GetBlocks` answer. It must fail naming the
+/// fog ledger, with no balance reported; then a check with honest answers is exact.
 fn check_against(f: &mut FakeFog, tamper: impl FnMut(&mut Response) -> bool + Send + 'static) {
     let mut state = AccountState::new();
     f.tamper = Some(Box::new(tamper));
     let outcome = f.sync(&mut state);
     f.tamper = None;
-    match outcome {
-        Ok((b, _)) => f.assert_exact(&b),
-        Err(e) => {
-            assert!(
-                matches!(
-                    &e,
-                    ClientError::BadResponse {
-                        service: Service::Blocks,
-                        ..
-                    }
-                ),
-                "{e}"
-            );
-            println!("refused: {e}");
-            assert!(
-                state.last_balance.is_none(),
-                "a refused check reported a balance"
-            );
-            let (b, _) = f.sync(&mut state).unwrap();
+    let e = match outcome {
+        Ok((b, _)) => {
             f.assert_exact(&b);
-            assert_eq!((b.block_count, b.of(0)), (4, 131));
+            panic!("the changed blocks were taken (balance {b:?})");
         }
-    }
+        Err(e) => e,
+    };
+    println!("refused: {e}");
+    assert!(
+        matches!(&e, ClientError::BadResponse { service: Service::Blocks, what }
+            if what.contains("is not the block of the chain the fog ledger enclave verified")),
+        "{e}"
+    );
+    assert!(
+        state.last_balance.is_none(),
+        "a refused check reported a balance"
+    );
+    let (b, _) = f.sync(&mut state).unwrap();
+    f.assert_exact(&b);
+    assert_eq!((b.block_count, b.of(0)), (4, 131));
 }
 
 /// Makes a TxOut paying the user 1 000 000 with the real crates, as anyone can (the user's
@@ -317,4 +314,27 @@ fn a_malformed_block_ids_answer_is_refused() {
         "{e}"
     );
     assert!(state.last_balance.is_none());
+}
+
+#[test]
+fn a_forged_block_below_the_enclaves_last_one_is_refused() {
+    // The enclave has verified blocks 0 and 1 only: block 1 is checked against its last id.
+    let mut f = with_missed_blocks(48);
+    f.ledger_count = 2;
+    let forged = made_up_payment(&mut f).to_wire();
+    let e = refusal(&mut f, move |r| {
+        let Response::GetBlocks(b) = r else {
+            return false;
+        };
+        b.blocks[0].outputs.push(forged.clone());
+        for block in &mut b.blocks {
+            block.global_txo_count += 1;
+        }
+        reforge(b);
+        true
+    });
+    assert!(
+        e.contains("block 1 is not the block of the chain the fog ledger enclave verified"),
+        "{e}"
+    );
 }

@@ -1,5 +1,5 @@
 //! The fog ledger enclave: which key images are spent, answered obliviously over the attested
-//! channel; and the channel ends of `GetOutputs`.
+//! channel; the ids of the blocks it verified; and the channel ends of `GetOutputs`.
 //!
 //! # The key-image store
 //! [`KeyImageStore`] keeps every key image the ledger has spent in an oblivious map. The key
@@ -29,7 +29,7 @@
 //! one out of a block it feeds. What the enclave cannot check alone: that the chain is the
 //! one consensus agreed on (the origin and every later block are the host's, so a host may
 //! feed a whole other chain from block 0; a client that knows a block id of the real chain
-//! can compare it with [`LedgerCounters::last_block_id`]), the block's Merkle root element
+//! can compare it with the ids [`LedgerEnclave::block_ids`] answers), the block's Merkle root element
 //! (it holds no TxOut tree), and the timestamp, which no block id covers. The store's own block count is the `num_blocks` of every
 //! answer: "not spent" always means "not spent in the blocks this store holds", whatever the
 //! host says about the ledger.
@@ -40,7 +40,12 @@
 //! metrics), never which ones or their answers. `GetOutputs` is different, as in MobileCoin:
 //! the enclave only opens the request and seals the answer, and the untrusted host looks the
 //! outputs up in the ledger DB, so the host learns which global indices were asked for
-//! (clients mix their real inputs with random ring members).
+//! (clients mix their real inputs with random ring members). The host has an answer of its own
+//! sealed only once per `GetOutputs` request opened on a session, and a frame carries its call
+//! in its authenticated associated data (empty for key images and `GetOutputs`, as in
+//! MobileCoin; [`BLOCK_IDS_AAD`] for `GetBlockIds`), so the host can neither pass a frame to
+//! another call nor answer another call with its own words. For `GetBlockIds` the host sees
+//! how many ids are asked for, as for `GetBlocks`, whose blocks they authenticate.
 //!
 //! # Failure
 //! Every error is a payload-free [`LedgerEnclaveError`] and changes nothing: a refused block
@@ -49,7 +54,7 @@
 //!
 //! Trust side: trusted. No I/O, no clock (the caller passes the time), no logging.
 
-use alloc::vec::Vec;
+use alloc::{collections::BTreeSet, vec::Vec};
 use std::sync::Mutex;
 
 use fog_attest::{wire::NonceMessage, PeerKey, UnixSeconds};
@@ -80,6 +85,12 @@ pub const KEY_IMAGE_LEN: usize = 32;
 pub const STORE_KEY_LEN: usize = 16;
 /// Bytes of a store value: `spent_at` LE ‖ `timestamp` LE.
 pub const VALUE_LEN: usize = 16;
+/// Sessions that may wait for a `GetOutputs` answer at once; past this the list starts anew
+/// (a session dropped from it gets its answer refused and asks again).
+pub const MAX_AWAITING_OUTPUTS: usize = 1 << 16;
+/// The associated data of a `GetBlockIds` frame. Check-key-images and `GetOutputs` frames
+/// carry none (as MobileCoin's), so the host cannot pass a frame of one call to another.
+pub use fog_types::ledger::BLOCK_IDS_AAD;
 /// MobileCoin's default key-image store capacity.
 pub const DEFAULT_CAPACITY: u64 = 1 << 20;
 /// The most key images one `CheckKeyImages` request may carry. MobileCoin sets no limit; its
@@ -368,6 +379,9 @@ struct Store<F: StoreFactory, M> {
 pub struct LedgerEnclave<F: StoreFactory, M> {
     sessions: ClientSessions,
     store: Mutex<Store<F, M>>,
+    /// Sessions with a `GetOutputs` request opened and not yet answered: the only ones on
+    /// which the host may have an answer of its own sealed.
+    awaiting_outputs: Mutex<BTreeSet<Vec<u8>>>,
 }
 
 impl<F: StoreFactory, M> core::fmt::Debug for LedgerEnclave<F, M> {
@@ -398,6 +412,7 @@ impl<F: StoreFactory, M: RngCore + CryptoRng> LedgerEnclave<F, M> {
                 counters: LedgerCounters::default(),
                 block_ids: Vec::new(),
             }),
+            awaiting_outputs: Mutex::new(BTreeSet::new()),
         })
     }
 
@@ -407,7 +422,7 @@ impl<F: StoreFactory, M: RngCore + CryptoRng> LedgerEnclave<F, M> {
     }
 
     /// Answers a client's NX hello (`Auth` of either attested service: one session serves
-    /// both key-image checks and `GetOutputs`).
+    /// key-image checks, `GetBlockIds` and `GetOutputs`).
     /// `peer` is the server's name for the client (normally its IP address), which bounds
     /// how many sessions one client can hold (see [`ClientSessions`]).
     pub fn accept(
@@ -478,6 +493,9 @@ impl<F: StoreFactory, M: RngCore + CryptoRng> LedgerEnclave<F, M> {
         now: UnixSeconds,
     ) -> Result<CheckOutcome, LedgerEnclaveError> {
         let plain = self.sessions.open(frame, now)?;
+        if !frame.aad.is_empty() {
+            return Err(LedgerEnclaveError::MalformedRequest);
+        }
         let request = CheckKeyImagesRequest::decode(plain.as_slice())
             .map_err(|_| LedgerEnclaveError::MalformedRequest)?;
         drop(plain);
@@ -524,6 +542,9 @@ impl<F: StoreFactory, M: RngCore + CryptoRng> LedgerEnclave<F, M> {
         now: UnixSeconds,
     ) -> Result<NonceMessage, LedgerEnclaveError> {
         let plain = self.sessions.open(frame, now)?;
+        if frame.aad != BLOCK_IDS_AAD {
+            return Err(LedgerEnclaveError::MalformedRequest);
+        }
         let request = BlockIdsRequest::decode(plain.as_slice())
             .map_err(|_| LedgerEnclaveError::MalformedRequest)?;
         if request.indices.len() > MAX_BLOCK_IDS {
@@ -557,21 +578,42 @@ impl<F: StoreFactory, M: RngCore + CryptoRng> LedgerEnclave<F, M> {
         now: UnixSeconds,
     ) -> Result<(Vec<u8>, GetOutputsRequest), LedgerEnclaveError> {
         let plain = self.sessions.open(frame, now)?;
+        if !frame.aad.is_empty() {
+            return Err(LedgerEnclaveError::MalformedRequest);
+        }
         let request = GetOutputsRequest::decode(plain.as_slice())
             .map_err(|_| LedgerEnclaveError::MalformedRequest)?;
         if request.indices.len() > MAX_GET_OUTPUTS {
             return Err(LedgerEnclaveError::TooManyItems);
         }
+        let mut awaiting = self
+            .awaiting_outputs
+            .lock()
+            .map_err(|_| LedgerEnclaveError::Storage)?;
+        if awaiting.len() >= MAX_AWAITING_OUTPUTS {
+            awaiting.clear();
+        }
+        awaiting.insert(frame.channel_id.clone());
         Ok((frame.channel_id.clone(), request))
     }
 
-    /// Seals the host's `GetOutputsResponse` on the session `channel_id`.
+    /// Seals the host's `GetOutputsResponse` on the session `channel_id`, once for each
+    /// `GetOutputs` request opened on it: the host cannot have words of its own sealed as the
+    /// answer to any other call (a key-image check or `GetBlockIds`).
     pub fn seal_get_outputs(
         &self,
         channel_id: &[u8],
         response: &GetOutputsResponse,
         now: UnixSeconds,
     ) -> Result<NonceMessage, LedgerEnclaveError> {
+        let was_awaited = self
+            .awaiting_outputs
+            .lock()
+            .map_err(|_| LedgerEnclaveError::Storage)?
+            .remove(channel_id);
+        if !was_awaited {
+            return Err(LedgerEnclaveError::Session(SessionError::UnknownSession));
+        }
         let bytes = Zeroizing::new(response.encode_to_vec());
         Ok(self.sessions.seal(channel_id, &bytes, now)?)
     }

@@ -28,7 +28,7 @@ use fog_transaction::{
 use fog_types::ledger::{
     BlockIdsRequest, BlockIdsResponse, CheckKeyImagesRequest, CheckKeyImagesResponse,
     GetOutputsRequest, GetOutputsResponse, KeyImageQuery, KeyImageResult, KeyImageResultCode,
-    OutputResult, MAX_BLOCK_IDS, MAX_GET_OUTPUTS,
+    OutputResult, BLOCK_IDS_AAD, MAX_BLOCK_IDS, MAX_GET_OUTPUTS,
 };
 use proptest::prelude::*;
 use prost::Message;
@@ -590,7 +590,7 @@ proptest! {
         let (enclave, verifier) = enclave(21);
         add(&enclave, 0, &[ki(1)]);
         let mut channel = connect(&enclave, verifier);
-        let frame = channel.seal(&[], &bytes, NOW).unwrap();
+        let frame = channel.seal(BLOCK_IDS_AAD, &bytes, NOW).unwrap();
         match enclave.block_ids(&frame, NOW) {
             Ok(sealed) => {
                 let plain = channel.open(&sealed, NOW).unwrap();
@@ -735,7 +735,7 @@ fn block_ids(
     indices: Vec<u64>,
 ) -> Result<BlockIdsResponse, LedgerEnclaveError> {
     let request = BlockIdsRequest { indices }.encode_to_vec();
-    let frame = channel.seal(&[], &request, NOW).unwrap();
+    let frame = channel.seal(BLOCK_IDS_AAD, &request, NOW).unwrap();
     let out = enclave.block_ids(&frame, NOW)?;
     let plain = channel.open(&out, NOW).unwrap();
     Ok(BlockIdsResponse::decode(plain.as_slice()).unwrap())
@@ -789,7 +789,9 @@ fn block_ids_are_the_ids_of_the_verified_chain() {
         block_ids(&enclave, &mut channel, vec![0; MAX_BLOCK_IDS + 1]),
         Err(LedgerEnclaveError::TooManyItems)
     );
-    let frame = channel.seal(&[], &[0xff, 0xff, 0xff], NOW).unwrap();
+    let frame = channel
+        .seal(BLOCK_IDS_AAD, &[0xff, 0xff, 0xff], NOW)
+        .unwrap();
     assert_eq!(
         enclave.block_ids(&frame, NOW),
         Err(LedgerEnclaveError::MalformedRequest)
@@ -797,4 +799,66 @@ fn block_ids_are_the_ids_of_the_verified_chain() {
     let r = block_ids(&enclave, &mut channel, vec![]).unwrap();
     assert!(r.ids.is_empty());
     assert_eq!(r.num_blocks, 3);
+}
+
+/// Attack: the host passes a client's frame to another call than the one it was sealed for,
+/// or has an answer of its own sealed where no `GetOutputs` request waits. Each is refused,
+/// and the session stays usable.
+#[test]
+fn frames_go_only_to_their_own_call_and_the_host_seals_only_awaited_answers() {
+    let (enclave, verifier) = enclave(15);
+    add(&enclave, 0, &[ki(1)]);
+    let mut channel = connect(&enclave, verifier);
+    let ids = BlockIdsRequest { indices: vec![0] }.encode_to_vec();
+    let outputs = GetOutputsRequest {
+        indices: vec![0],
+        merkle_root_block: 0,
+    }
+    .encode_to_vec();
+
+    // A GetBlockIds frame given to GetOutputs or to a key-image check.
+    let frame = channel.seal(BLOCK_IDS_AAD, &ids, NOW).unwrap();
+    assert_eq!(
+        enclave.open_get_outputs(&frame, NOW).unwrap_err(),
+        LedgerEnclaveError::MalformedRequest
+    );
+    let frame = channel.seal(BLOCK_IDS_AAD, &ids, NOW).unwrap();
+    assert_eq!(
+        enclave.check_key_images(&frame, VIEW, NOW).unwrap_err(),
+        LedgerEnclaveError::MalformedRequest
+    );
+    // A GetOutputs frame given to GetBlockIds.
+    let frame = channel.seal(&[], &outputs, NOW).unwrap();
+    assert_eq!(
+        enclave.block_ids(&frame, NOW),
+        Err(LedgerEnclaveError::MalformedRequest)
+    );
+
+    // The host's own answer, sealed with no GetOutputs request waiting: refused.
+    let forged = GetOutputsResponse {
+        results: vec![],
+        num_blocks: 1_000_000,
+        global_txo_count: 0,
+        latest_block_version: 0,
+        max_block_version: 0,
+    };
+    let channel_id = channel.id().0.clone();
+    assert_eq!(
+        enclave.seal_get_outputs(&channel_id, &forged, NOW),
+        Err(LedgerEnclaveError::Session(SessionError::UnknownSession))
+    );
+    // One waiting request: one answer sealed, not two.
+    let frame = channel.seal(&[], &outputs, NOW).unwrap();
+    let (opened_on, _) = enclave.open_get_outputs(&frame, NOW).unwrap();
+    let sealed = enclave.seal_get_outputs(&opened_on, &forged, NOW).unwrap();
+    let plain = channel.open(&sealed, NOW).unwrap();
+    assert_eq!(
+        GetOutputsResponse::decode(plain.as_slice()).unwrap(),
+        forged
+    );
+    assert!(enclave.seal_get_outputs(&opened_on, &forged, NOW).is_err());
+
+    // The session goes on.
+    let r = block_ids(&enclave, &mut channel, vec![0]).unwrap();
+    assert_eq!(r.num_blocks, 1);
 }

@@ -81,8 +81,9 @@ fn to_status(e: &LedgerServerError, metrics: &Metrics) -> Status {
     status
 }
 
-/// The services of one [`LedgerServer`]: `FogKeyImageAPI` and `FogMerkleProofAPI` (attested,
-/// one session serves both), `FogBlockAPI` and `FogUntrustedTxOutApi` (plain).
+/// The services of one [`LedgerServer`]: `FogKeyImageAPI` (key images and block ids) and
+/// `FogMerkleProofAPI` (attested, one session serves both), `FogBlockAPI` and
+/// `FogUntrustedTxOutApi` (plain).
 #[derive(Clone, Debug)]
 pub struct LedgerService {
     server: Arc<LedgerServer>,

@@ -33,7 +33,7 @@ use fog_types::{
     ledger::{
         BlockIdsRequest, BlockIdsResponse, BlockRequest, CheckKeyImagesRequest,
         CheckKeyImagesResponse, GetOutputsRequest, GetOutputsResponse, KeyImageQuery,
-        KeyImageResultCode, OutputResultCode, TxOutRequest, TxOutResultCode,
+        KeyImageResultCode, OutputResultCode, TxOutRequest, TxOutResultCode, BLOCK_IDS_AAD,
     },
 };
 use prost::Message;
@@ -567,7 +567,9 @@ async fn get_blocks_and_get_tx_outs_return_the_ledger() {
         indices: vec![0, 5, 6],
     }
     .encode_to_vec();
-    let frame = channel.seal(&[], &request, UnixSeconds::now()).unwrap();
+    let frame = channel
+        .seal(BLOCK_IDS_AAD, &request, UnixSeconds::now())
+        .unwrap();
     let answer = client.get_block_ids(frame).await.unwrap().into_inner();
     let plain = channel.open(&answer, UnixSeconds::now()).unwrap();
     let ids = BlockIdsResponse::decode(plain.as_slice()).unwrap();
@@ -581,7 +583,9 @@ async fn get_blocks_and_get_tx_outs_return_the_ledger() {
         indices: vec![0; 1001],
     }
     .encode_to_vec();
-    let frame = channel.seal(&[], &too_many, UnixSeconds::now()).unwrap();
+    let frame = channel
+        .seal(BLOCK_IDS_AAD, &too_many, UnixSeconds::now())
+        .unwrap();
     let status = client.get_block_ids(frame).await.unwrap_err();
     assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
     assert_eq!(

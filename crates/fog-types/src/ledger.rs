@@ -255,6 +255,11 @@ pub struct BlockResponse {
 
 /// The most indices one [`BlockIdsRequest`] may carry.
 pub const MAX_BLOCK_IDS: usize = 1000;
+/// The associated data of every `GetBlockIds` frame (authenticated by the channel): the
+/// enclave opens a `BlockIdsRequest` only from a frame that carries it, and a key-image or
+/// `GetOutputs` request only from one with none, so the host cannot pass a frame of one call
+/// to another.
+pub const BLOCK_IDS_AAD: &[u8] = b"fog_ledger.GetBlockIds";
 
 /// Fog's own `BlockIdsRequest` (over the attested channel of the fog ledger enclave): the
 /// ids of these blocks, as the enclave verified them.
