@@ -370,17 +370,15 @@ impl GrpcTransport {
                     let mut c = self.view_client().await?;
                     c.query(self.request(frame)).await
                 }
-                Service::KeyImages => {
+                Service::KeyImages | Service::BlockIds => {
                     let ch = self.ledger_channel(which).await?;
                     let mut c =
                         FogKeyImageApiClient::new(ch).max_decoding_message_size(MAX_MESSAGE);
-                    c.check_key_images(self.request(frame)).await
-                }
-                Service::BlockIds => {
-                    let ch = self.ledger_channel(which).await?;
-                    let mut c =
-                        FogKeyImageApiClient::new(ch).max_decoding_message_size(MAX_MESSAGE);
-                    c.get_block_ids(self.request(frame)).await
+                    if which == Service::KeyImages {
+                        c.check_key_images(self.request(frame)).await
+                    } else {
+                        c.get_block_ids(self.request(frame)).await
+                    }
                 }
                 _ => {
                     let ch = self.ledger_channel(which).await?;

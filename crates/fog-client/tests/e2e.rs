@@ -8,7 +8,7 @@
 mod common;
 
 use common::system::{
-    fog_users, open_ingest, run_ingest, start_node, write_funded_origin, FogServices, FogUsers,
+    fog_users, open_stores, run_ingest, start_node, write_funded_origin, FogServices, FogUsers,
     FEE, MOB,
 };
 use fog_account::AccountKey;
@@ -16,8 +16,6 @@ use fog_client::{
     history::{EntryKind, Sender},
     AccountState, ClientError, FogClient, GrpcTransport, Service, Transport,
 };
-use fog_ledger_db::LedgerDb;
-use fog_recovery_db::SqliteRecoveryDb;
 use fog_transaction::{Amount, TokenId};
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
@@ -39,9 +37,7 @@ async fn fog_users_pay_each_other_and_every_balance_is_exact() {
     } = fog_users(dir.path(), &mut rng).await;
 
     // Ledger, recovery DB, ingest; the origin block funds Alice among strangers.
-    let ledger = LedgerDb::create(dir.path().join("ledger.redb")).unwrap();
-    let db = SqliteRecoveryDb::open(dir.path().join("recovery.db")).unwrap();
-    let ingest = open_ingest(&ledger, &db, &dir.path().join("ingest")).await;
+    let (ledger, db, ingest) = open_stores(dir.path()).await;
     let ingress = ingest.ingress_public_key();
     write_funded_origin(&ledger, &alice, &ingress, &mut rng);
     let _ingest = run_ingest(ingest);

@@ -10,12 +10,11 @@ mod common;
 use std::time::Duration;
 
 use common::system::{
-    fog_users, open_ingest, run_ingest, start_node, Checked, FogServices, FogUsers, FEE, MOB,
+    fog_users, open_stores, run_ingest, start_node, Checked, FogServices, FogUsers, FEE, MOB,
 };
 use fog_account::AccountKey;
 use fog_ledger_db::LedgerDb;
 use fog_node::write_origin_block;
-use fog_recovery_db::SqliteRecoveryDb;
 use fog_transaction::{
     builder::{InputCredentials, TransactionBuilder},
     validation::RING_SIZE,
@@ -101,9 +100,7 @@ async fn a_sender_naming_the_victim_in_a_hint_cannot_stop_the_victims_checks() {
     } = fog_users(dir.path(), &mut rng).await;
 
     // The origin block funds Alice and Mallory among strangers, with fog hints to ingest.
-    let ledger = LedgerDb::create(dir.path().join("ledger.redb")).unwrap();
-    let db = SqliteRecoveryDb::open(dir.path().join("recovery.db")).unwrap();
-    let ingest = open_ingest(&ledger, &db, &dir.path().join("ingest")).await;
+    let (ledger, db, ingest) = open_stores(dir.path()).await;
     let ingress = ingest.ingress_public_key();
     let mut funding = vec![
         (

@@ -16,15 +16,12 @@ use std::{
 };
 
 use common::system::{
-    fog_users, open_ingest, run_ingest, start_node, truth, write_funded_origin, Checked,
+    fog_users, open_stores, run_ingest, start_node, truth, write_funded_origin, Checked,
     FogServices, FogUsers, Hooks, Intercepted, MOB,
 };
 use fog_client::{AccountState, ClientError, FogClient, GrpcTransport, Service};
 use fog_crypto::RistrettoPrivate;
-use fog_ledger_db::LedgerDb;
-use fog_recovery_db::{
-    BlockIndex, IngressPublicKey, RecoveryDb, ReportData, ReportDb, SqliteRecoveryDb,
-};
+use fog_recovery_db::{BlockIndex, IngressPublicKey, RecoveryDb, ReportData, ReportDb};
 use fog_transaction::{Amount, BlockVersion, EncryptedFogHint, TokenId, TxOut};
 use fog_types::ledger::BlockResponse;
 use rand::SeedableRng;
@@ -63,9 +60,7 @@ async fn a_made_up_tx_out_in_a_missed_range_is_refused_through_the_real_services
         ..
     } = fog_users(dir.path(), &mut rng).await;
 
-    let ledger = LedgerDb::create(dir.path().join("ledger.redb")).unwrap();
-    let db = SqliteRecoveryDb::open(dir.path().join("recovery.db")).unwrap();
-    let ingest = open_ingest(&ledger, &db, &dir.path().join("ingest")).await;
+    let (ledger, db, ingest) = open_stores(dir.path()).await;
     let ingress = ingest.ingress_public_key();
     write_funded_origin(&ledger, &bob, &ingress, &mut rng);
 

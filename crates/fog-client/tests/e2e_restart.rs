@@ -14,9 +14,9 @@ mod common;
 use std::time::Duration;
 
 use common::system::{
-    fog_users, listener, open_ingest, provider, rebind, run_ingest, start_fog_ledger, start_node,
-    start_report, start_view, wait_until, write_funded_origin, Checked, FogUsers, Hooks,
-    Intercepted, FEE, MOB,
+    fog_users, listener, open_ingest, open_stores, provider, rebind, run_ingest, start_fog_ledger,
+    start_node, start_report, start_view, wait_until, write_funded_origin, Checked, FogUsers,
+    Hooks, Intercepted, FEE, MOB,
 };
 use fog_account::AccountKey;
 use fog_api::fog_node::{SubmitTxResponse, SubmitTxResult};
@@ -26,8 +26,7 @@ use fog_client::{
     GrpcTransport, Service, Transport,
 };
 use fog_crypto::CompressedRistrettoPublic;
-use fog_ledger_db::LedgerDb;
-use fog_recovery_db::{RecoveryDb, SqliteRecoveryDb};
+use fog_recovery_db::RecoveryDb;
 use fog_transaction::{wire::Tx, Amount, TokenId};
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
@@ -69,10 +68,8 @@ async fn balances_stay_exact_across_a_restart_of_ingest_view_and_fog_ledger() {
     } = fog_users(dir.path(), &mut rng).await;
 
     // Ledger, recovery DB, ingest; the origin block funds Alice among strangers.
-    let ledger = LedgerDb::create(dir.path().join("ledger.redb")).unwrap();
-    let db = SqliteRecoveryDb::open(dir.path().join("recovery.db")).unwrap();
+    let (ledger, db, ingest) = open_stores(dir.path()).await;
     let state_dir = dir.path().join("ingest");
-    let ingest = open_ingest(&ledger, &db, &state_dir).await;
     let ingress = ingest.ingress_public_key();
     let ingress_key = CompressedRistrettoPublic::from(&ingress);
     write_funded_origin(&ledger, &alice, &ingress, &mut rng);

@@ -369,9 +369,23 @@ pub struct CheckOutcome {
 
 struct Store<F: StoreFactory, M> {
     store: KeyImageStore<F, M>,
-    counters: LedgerCounters,
     /// The id of every block taken, by index (32 bytes a block).
     block_ids: Vec<[u8; 32]>,
+    /// TxOuts in those blocks.
+    global_txo_count: u64,
+    /// The version of the last of those blocks.
+    latest_block_version: u32,
+}
+
+impl<F: StoreFactory, M> Store<F, M> {
+    fn counters(&self) -> LedgerCounters {
+        LedgerCounters {
+            num_blocks: self.block_ids.len() as u64,
+            global_txo_count: self.global_txo_count,
+            latest_block_version: self.latest_block_version,
+            last_block_id: self.block_ids.last().copied().unwrap_or_default(),
+        }
+    }
 }
 
 /// The ledger enclave: the attested sessions and the key-image store, each behind its own
@@ -409,8 +423,9 @@ impl<F: StoreFactory, M: RngCore + CryptoRng> LedgerEnclave<F, M> {
             sessions,
             store: Mutex::new(Store {
                 store: KeyImageStore::new(capacity, factory, rng)?,
-                counters: LedgerCounters::default(),
                 block_ids: Vec::new(),
+                global_txo_count: 0,
+                latest_block_version: 0,
             }),
             awaiting_outputs: Mutex::new(BTreeSet::new()),
         })
@@ -436,7 +451,7 @@ impl<F: StoreFactory, M: RngCore + CryptoRng> LedgerEnclave<F, M> {
 
     /// What the store holds.
     pub fn counters(&self) -> Result<LedgerCounters, LedgerEnclaveError> {
-        Ok(self.lock()?.counters)
+        Ok(self.lock()?.counters())
     }
 
     /// Key images stored, and the store's capacity.
@@ -454,7 +469,8 @@ impl<F: StoreFactory, M: RngCore + CryptoRng> LedgerEnclave<F, M> {
             timestamp,
         } = *block;
         let mut s = self.lock()?;
-        if header.index != s.counters.num_blocks {
+        let before = s.counters();
+        if header.index != before.num_blocks {
             return Err(LedgerEnclaveError::BlockOutOfOrder);
         }
         // The chain: the id is the header's, the parent is the last block taken (zero for
@@ -462,22 +478,17 @@ impl<F: StoreFactory, M: RngCore + CryptoRng> LedgerEnclave<F, M> {
         // follows from them. Public data only: these branches reveal nothing secret.
         let outputs = contents.outputs.len() as u64;
         let follows = header.is_id_valid()
-            && header.parent_id == s.counters.last_block_id
+            && header.parent_id == before.last_block_id
             && contents.hash() == header.contents_hash
-            && s.counters.global_txo_count.checked_add(outputs)
-                == Some(header.cumulative_txo_count);
+            && before.global_txo_count.checked_add(outputs) == Some(header.cumulative_txo_count);
         if !follows {
             return Err(LedgerEnclaveError::NotInChain);
         }
         s.store.add(&contents.key_images, header.index, timestamp)?;
         s.block_ids.push(header.id);
-        s.counters = LedgerCounters {
-            num_blocks: header.index + 1,
-            global_txo_count: header.cumulative_txo_count,
-            latest_block_version: header.version,
-            last_block_id: header.id,
-        };
-        Ok(s.counters)
+        s.global_txo_count = header.cumulative_txo_count;
+        s.latest_block_version = header.version;
+        Ok(s.counters())
     }
 
     /// Opens a `CheckKeyImagesRequest` frame, checks each key image and seals the
@@ -505,17 +516,18 @@ impl<F: StoreFactory, M: RngCore + CryptoRng> LedgerEnclave<F, M> {
             return Err(LedgerEnclaveError::TooManyItems);
         }
         let answered = self.lock().and_then(|mut s| {
-            let behind = ledger.ledger_blocks.saturating_sub(s.counters.num_blocks);
+            let c = s.counters();
+            let behind = ledger.ledger_blocks.saturating_sub(c.num_blocks);
             if behind > ledger.max_blocks_behind {
                 return Err(LedgerEnclaveError::StoreBehind { behind });
             }
             let results = s.store.check_queries(&request.queries)?;
             Ok(CheckKeyImagesResponse {
-                num_blocks: s.counters.num_blocks,
-                global_txo_count: s.counters.global_txo_count,
+                num_blocks: c.num_blocks,
+                global_txo_count: c.global_txo_count,
                 results,
-                latest_block_version: s.counters.latest_block_version,
-                max_block_version: max_block_version(s.counters.latest_block_version),
+                latest_block_version: c.latest_block_version,
+                max_block_version: max_block_version(c.latest_block_version),
             })
         });
         wipe_queries(request.queries);
@@ -560,9 +572,9 @@ impl<F: StoreFactory, M: RngCore + CryptoRng> LedgerEnclave<F, M> {
             };
             BlockIdsResponse {
                 ids: request.indices.iter().map(|&i| id(i)).collect(),
-                num_blocks: s.counters.num_blocks,
-                global_txo_count: s.counters.global_txo_count,
-                last_block_id: s.counters.num_blocks.checked_sub(1).map(id),
+                num_blocks: s.block_ids.len() as u64,
+                global_txo_count: s.global_txo_count,
+                last_block_id: s.block_ids.last().map(|id| Bytes32 { data: id.to_vec() }),
             }
         };
         Ok(self

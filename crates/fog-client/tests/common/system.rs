@@ -206,6 +206,17 @@ pub fn ingest_config() -> IngestConfig {
 }
 
 /// Opens ingest on `state` (creating or restoring its sealed ingress key) and `db`.
+/// A test's ledger (`dir/ledger.redb`), recovery DB (`dir/recovery.db`) and ingest server on
+/// them (state in `dir/ingest`).
+pub async fn open_stores(
+    dir: &Path,
+) -> (LedgerDb, SqliteRecoveryDb, IngestServer<SqliteRecoveryDb>) {
+    let ledger = LedgerDb::create(dir.join("ledger.redb")).unwrap();
+    let db = SqliteRecoveryDb::open(dir.join("recovery.db")).unwrap();
+    let ingest = open_ingest(&ledger, &db, &dir.join("ingest")).await;
+    (ledger, db, ingest)
+}
+
 pub async fn open_ingest(
     ledger: &LedgerDb,
     db: &SqliteRecoveryDb,
