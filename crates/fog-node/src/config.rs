@@ -33,6 +33,10 @@ pub struct NodeConfig {
     /// A block holds at most this many transactions, and a full batch is cut at once
     /// without waiting for the interval. Default 5,000 (MobileCoin's limit).
     pub max_txs_per_block: usize,
+    /// Whether the node takes whole blocks from outside ([`crate::Node::append_test_block`],
+    /// the `LedgerNodeTestBlocks` gRPC service): for tests and acceptance runs only. Default
+    /// off; `fogd node --allow-test-blocks` turns it on.
+    pub allow_test_blocks: bool,
 }
 
 impl Default for NodeConfig {
@@ -44,6 +48,7 @@ impl Default for NodeConfig {
             max_pending: 10_000,
             block_interval: Duration::from_secs(1),
             max_txs_per_block: MAX_TXS_PER_BLOCK,
+            allow_test_blocks: false,
         }
     }
 }
@@ -52,6 +57,12 @@ impl NodeConfig {
     /// The default config with another block interval.
     pub fn with_block_interval(mut self, interval: Duration) -> Self {
         self.block_interval = interval;
+        self
+    }
+
+    /// This config, taking scripted blocks from outside or not.
+    pub fn with_test_blocks(mut self, allow: bool) -> Self {
+        self.allow_test_blocks = allow;
         self
     }
 

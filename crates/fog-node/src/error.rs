@@ -7,7 +7,7 @@ use thiserror::Error;
 /// Why a node operation failed. A transaction refused by a validation rule is not an error:
 /// it is a [`crate::Verdict`].
 ///
-/// Three kinds stay apart: **bad input from a client** (`MissingTx`, `MalformedTx`), **caller
+/// Three kinds stay apart: **bad input from a client** (`MissingTx`, `MalformedTx`, `MalformedBlock`, `TestBlocksNotAllowed`), **caller
 /// or operator misuse** (`EmptyLedger`, `BlockVersionBehindLedger`, `LedgerNotEmpty`,
 /// `BadFunding`), and **internal trouble** (`Ledger`, `Task`, `Transport`).
 #[derive(Debug, Error)]
@@ -36,6 +36,12 @@ pub enum NodeError {
     /// Origin funding that cannot be minted (no outputs, or an amount a TxOut cannot hold).
     #[error("bad funding: {0}")]
     BadFunding(&'static str),
+    /// A scripted block was offered to a node that does not take them.
+    #[error("this node does not take test blocks: start it with --allow-test-blocks")]
+    TestBlocksNotAllowed,
+    /// A scripted block whose header or contents do not decode.
+    #[error("malformed block: {0}")]
+    MalformedBlock(String),
     /// The ledger store failed.
     #[error("ledger: {0}")]
     Ledger(#[from] LedgerError),

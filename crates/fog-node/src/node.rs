@@ -398,6 +398,32 @@ impl Node {
         Ok(Some(block))
     }
 
+    /// Appends a whole block made elsewhere (`fogd ledger-tool add-block --node`), when the
+    /// config allows test blocks ([`NodeError::TestBlocksNotAllowed`] otherwise). The
+    /// ledger's rules check it exactly as they check a block this node cuts; a refused block
+    /// is [`NodeError::Ledger`] with the rule, and the ledger is unchanged. Serialized with
+    /// the block cutter; pending transactions that the block invalidates are dropped at the
+    /// next cut. Returns the ledger's block count after the append.
+    pub fn append_test_block(
+        &self,
+        block: &Block,
+        contents: &BlockContents,
+        timestamp: u64,
+    ) -> Result<u64, NodeError> {
+        if !self.config.allow_test_blocks {
+            return Err(NodeError::TestBlocksNotAllowed);
+        }
+        let _cutting = lock(&self.cutting);
+        self.ledger.append_block(block, contents, timestamp)?;
+        tracing::info!(
+            index = block.index,
+            outputs = contents.outputs.len(),
+            key_images = contents.key_images.len(),
+            "appended a test block"
+        );
+        Ok(block.index + 1)
+    }
+
     /// Starts the block cutter on the current tokio runtime: a task that cuts a block every
     /// `block_interval`, and at once when `max_txs_per_block` transactions are pending.
     pub fn start_block_cutter(self: &Arc<Self>) -> BlockCutter {

@@ -4,10 +4,14 @@ use std::{future::Future, sync::Arc};
 
 use fog_api::fog_node::{
     ledger_node_server::{LedgerNode, LedgerNodeServer},
-    BlockData, GetBlocksRequest, GetBlocksResponse, GetLedgerInfoRequest, LedgerInfo,
-    SubmitTxRequest, SubmitTxResponse, SubmitTxResult,
+    ledger_node_test_blocks_server::{LedgerNodeTestBlocks, LedgerNodeTestBlocksServer},
+    AppendBlockResponse, BlockData, GetBlocksRequest, GetBlocksResponse, GetLedgerInfoRequest,
+    LedgerInfo, SubmitTxRequest, SubmitTxResponse, SubmitTxResult,
 };
-use fog_transaction::tx::Tx;
+use fog_transaction::{
+    block::{Block, BlockContents},
+    tx::Tx,
+};
 use tokio::net::TcpListener;
 use tonic::{transport::server::TcpIncoming, Request, Response, Status};
 
@@ -46,6 +50,14 @@ impl LedgerNodeService {
             .max_decoding_message_size(MAX_REQUEST_BYTES)
             .max_encoding_message_size(MAX_RESPONSE_BYTES)
     }
+
+    /// The tonic server of the `LedgerNodeTestBlocks` service over the same node. It is
+    /// always served; a node whose config does not allow test blocks refuses every call with
+    /// FAILED_PRECONDITION, so a tool pointed at the wrong node learns why.
+    pub fn into_test_blocks_server(self) -> LedgerNodeTestBlocksServer<Self> {
+        // A block's request is its TxOuts: up to the GetBlocks answer limit.
+        LedgerNodeTestBlocksServer::new(self).max_decoding_message_size(MAX_RESPONSE_BYTES)
+    }
 }
 
 /// The one place a [`NodeError`] becomes a gRPC status: the detail goes to the log, the client
@@ -53,6 +65,15 @@ impl LedgerNodeService {
 fn to_status(error: NodeError) -> Status {
     match error {
         NodeError::MissingTx => Status::invalid_argument("the request carries no transaction"),
+        NodeError::TestBlocksNotAllowed => Status::failed_precondition(
+            "this node does not take test blocks: start it with --allow-test-blocks",
+        ),
+        NodeError::MalformedBlock(why) => {
+            Status::invalid_argument(format!("malformed block: {why}"))
+        }
+        NodeError::Ledger(e) if e.is_invalid_block() => {
+            Status::invalid_argument(format!("the ledger refused the block: {e}"))
+        }
         NodeError::MalformedTx(e) => {
             tracing::debug!(error = %e, "refusing a malformed transaction");
             Status::invalid_argument("malformed transaction")
@@ -110,6 +131,7 @@ impl LedgerNode for LedgerNodeService {
                 block_count: s.num_blocks()?,
                 txo_count: s.num_txos()?,
                 last_block: s.last_block()?.map(|b| b.to_wire()),
+                root_element: Some(s.root_element()?.to_wire()),
             })
         })
         .await?;
@@ -157,6 +179,34 @@ impl LedgerNode for LedgerNodeService {
     }
 }
 
+#[tonic::async_trait]
+impl LedgerNodeTestBlocks for LedgerNodeService {
+    async fn append_block(
+        &self,
+        request: Request<BlockData>,
+    ) -> Result<Response<AppendBlockResponse>, Status> {
+        if !self.node.config().allow_test_blocks {
+            return Err(to_status(NodeError::TestBlocksNotAllowed));
+        }
+        let data = request.into_inner();
+        let malformed = |why: String| to_status(NodeError::MalformedBlock(why));
+        let block = data
+            .block
+            .as_ref()
+            .ok_or_else(|| malformed("no header".into()))
+            .and_then(|b| Block::try_from_wire(b).map_err(|e| malformed(e.to_string())))?;
+        let contents = data
+            .contents
+            .as_ref()
+            .ok_or_else(|| malformed("no contents".into()))
+            .and_then(|c| BlockContents::try_from_wire(c).map_err(|e| malformed(e.to_string())))?;
+        let node = Arc::clone(&self.node);
+        let block_count =
+            blocking(move || node.append_test_block(&block, &contents, data.timestamp)).await?;
+        Ok(Response::new(AppendBlockResponse { block_count }))
+    }
+}
+
 /// Serves `node`'s gRPC API on `listener` until the server fails. Does not cut blocks: start
 /// [`Node::start_block_cutter`] beside it, or use [`run`]. Bind the listener to port 0 in
 /// tests.
@@ -170,8 +220,10 @@ pub async fn serve_with_shutdown(
     node: Arc<Node>,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), NodeError> {
+    let service = LedgerNodeService::new(node);
     tonic::transport::Server::builder()
-        .add_service(LedgerNodeService::new(node).into_server())
+        .add_service(service.clone().into_server())
+        .add_service(service.into_test_blocks_server())
         .serve_with_incoming_shutdown(TcpIncoming::from(listener), shutdown)
         .await?;
     Ok(())
