@@ -128,7 +128,7 @@ async fn forged_blocks_are_refused_and_the_good_chain_kept() {
         [7; 32],
         5,
         b5.cumulative_txo_count,
-        b5.root_element.clone(),
+        b5.root_element,
         &c5,
     );
     forgeries.push(("wrong parent id", encode(&wp, &c5, 0)));
@@ -146,12 +146,12 @@ async fn forged_blocks_are_refused_and_the_good_chain_kept() {
         b4.id,
         5,
         b5.cumulative_txo_count + 1,
-        b5.root_element.clone(),
+        b5.root_element,
         &c5,
     );
     forgeries.push(("wrong cumulative TxOut count", encode(&cc, &c5, 0)));
     // A root element that is not the tree's, with a consistent id.
-    let mut root = b5.root_element.clone();
+    let mut root = b5.root_element;
     root.hash[0] ^= 1;
     let wr = Block::new(b5.version, b4.id, 5, b5.cumulative_txo_count, root, &c5);
     forgeries.push(("wrong root element", encode(&wr, &c5, 0)));
@@ -361,7 +361,7 @@ async fn a_follower_stopped_mid_sync_resumes_where_it_was() {
         }
     };
     let resumed_at = held.num_blocks().unwrap();
-    assert!(resumed_at >= 150 && resumed_at < 300, "held {resumed_at}");
+    assert!((150..300).contains(&resumed_at), "held {resumed_at}");
     node.release();
     let calls_before = node.calls().len();
     let mut follower = Follower::new(held.clone(), config(vec![node.url()]))

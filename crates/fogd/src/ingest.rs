@@ -14,16 +14,22 @@ use fog_attest::{
 };
 use fog_crypto::RistrettoPublic;
 use fog_ingest_server::{admin, EvidenceSource, IngestConfig, IngestServer, StateDir};
-use fog_ledger_db::LedgerDb;
 
-use crate::{failed, input, CliError};
+use crate::{
+    failed,
+    follow::{self, FollowArgs},
+    input, CliError,
+};
 
 /// Arguments of `fogd ingest`.
 #[derive(Debug, Args)]
 pub struct IngestArgs {
-    /// The ledger DB to follow.
+    /// The ledger DB to process: this service's own copy with `--node`, else a file no other
+    /// process holds open.
     #[arg(long = "ledger-db", value_name = "PATH")]
     ledger_db: PathBuf,
+    #[command(flatten)]
+    follow: FollowArgs,
     /// Where the sealed ingress key and the simulation keys live (created).
     #[arg(long = "state-dir", value_name = "DIR")]
     state_dir: PathBuf,
@@ -180,8 +186,10 @@ pub(crate) fn write_private(path: &std::path::Path, data: &[u8]) -> std::io::Res
     file.sync_all()
 }
 
-/// Runs ingest until Ctrl-C.
+/// Runs ingest until Ctrl-C or SIGTERM.
 pub fn run(args: IngestArgs) -> Result<(), CliError> {
+    crate::init_tracing();
+    follow::check(&args.follow)?;
     if args.user_capacity == 0
         || !args.user_capacity.is_power_of_two()
         || args.user_capacity > 1 << 28
@@ -196,12 +204,7 @@ pub fn run(args: IngestArgs) -> Result<(), CliError> {
     }
     // Before anything is opened: a non-loopback admin API without a token does not start.
     let access = admin_access(args.listen, args.admin_token_file.as_deref())?;
-    let ledger = LedgerDb::open(&args.ledger_db).map_err(|e| {
-        input(format!(
-            "cannot open the ledger DB {}: {e}",
-            args.ledger_db.display()
-        ))
-    })?;
+    let ledger = follow::open_ledger(&args.ledger_db, &args.follow)?;
     let state =
         StateDir::new(&args.state_dir).map_err(|e| input(format!("state directory: {e}")))?;
     let quoting = sim_quoting_key(&args.state_dir)?;
@@ -219,12 +222,16 @@ pub fn run(args: IngestArgs) -> Result<(), CliError> {
         pubkey_expiry_window: args.pubkey_expiry_window,
         fog_report_id: args.report_id.clone(),
         start_block: 0,
-        poll_interval: Duration::from_millis(250),
+        // A followed ledger changes as soon as the follower appends: look often (a read of
+        // the block count).
+        poll_interval: Duration::from_millis(if args.follow.following() { 50 } else { 250 }),
         report_republish_interval: Duration::from_secs(args.report_republish_secs),
     };
     let runtime = tokio::runtime::Runtime::new()
         .map_err(|e| failed(format!("cannot start the runtime: {e}")))?;
     runtime.block_on(async move {
+        let shutdown = crate::shutdown_signal();
+        let follower = follow::start(&ledger, &args.follow).await?;
         let db = fog_recovery_db::open(&url)
             .await
             .map_err(|e| input(format!("cannot open the recovery DB: {e}")))?;
@@ -259,12 +266,14 @@ pub fn run(args: IngestArgs) -> Result<(), CliError> {
             );
             tokio::spawn(admin::serve_metrics(metrics, shared.clone()));
         }
-        let shutdown = async {
-            let _ = tokio::signal::ctrl_c().await;
-        };
         let result = IngestServer::run_shared(shared, shutdown).await;
+        let followed = match follower {
+            Some(f) => f.stop().await,
+            None => Ok(()),
+        };
         eprintln!("fogd ingest stopped");
-        result.map_err(|e| failed(format!("ingest stopped: {e}")))
+        result.map_err(|e| failed(format!("ingest stopped: {e}")))?;
+        followed
     })
 }
 

@@ -5,10 +5,15 @@ use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
 
 use clap::Args;
 use fog_attest::{ChannelKeypair, EnclaveResponder, FogEnclave, SimProvider};
-use fog_ledger_db::{LedgerDb, LedgerError};
 use fog_ledger_server::{metrics::serve_metrics, LedgerServer, LedgerServerConfig};
 
-use crate::{failed, input, view::sim_evidence, CliError};
+use crate::{
+    failed,
+    follow::{self, FollowArgs},
+    input,
+    view::sim_evidence,
+    CliError,
+};
 
 /// How often the ledger enclave's evidence is renewed (clients refuse evidence older than
 /// their policy's maximum age).
@@ -17,9 +22,12 @@ const EVIDENCE_REFRESH: Duration = Duration::from_secs(3600);
 /// Arguments of `fogd ledger`.
 #[derive(Debug, Args)]
 pub struct LedgerArgs {
-    /// The ledger DB to follow and serve.
+    /// The ledger DB to serve: this service's own copy with `--node`, else a file no other
+    /// process holds open.
     #[arg(long = "ledger-db", value_name = "PATH")]
     ledger_db: PathBuf,
+    #[command(flatten)]
+    follow: FollowArgs,
     /// Where the simulated quoting key lives (shared with the other services of one
     /// deployment; created if absent). Its public half is written to `sim-quoting.pub`.
     #[arg(long = "state-dir", value_name = "DIR")]
@@ -46,21 +54,9 @@ pub fn run(args: LedgerArgs) -> Result<(), CliError> {
             "--key-image-capacity must be a power of two up to 2^28",
         ));
     }
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_max_level(tracing::Level::INFO)
-        .with_ansi(false)
-        .init();
-    let ledger = LedgerDb::open(&args.ledger_db).map_err(|e| match e {
-        LedgerError::NotFound(_) => input(format!(
-            "no ledger DB at {}: create one with `fogd ledger-tool init` or `fogd generate-ledger`",
-            args.ledger_db.display()
-        )),
-        e => input(format!(
-            "cannot open the ledger DB {}: {e}",
-            args.ledger_db.display()
-        )),
-    })?;
+    crate::init_tracing();
+    follow::check(&args.follow)?;
+    let ledger = follow::open_ledger(&args.ledger_db, &args.follow)?;
     std::fs::create_dir_all(&args.state_dir).map_err(|e| input(format!("state directory: {e}")))?;
     let quoting = crate::ingest::sim_quoting_key(&args.state_dir)?;
     let provider =
@@ -69,14 +65,19 @@ pub fn run(args: LedgerArgs) -> Result<(), CliError> {
     let channel_key = *channel.public_key();
     let responder = EnclaveResponder::new(channel, sim_evidence(&provider, &channel_key)?)
         .map_err(|e| failed(format!("ledger enclave: {e}")))?;
-    let config = LedgerServerConfig {
+    let mut config = LedgerServerConfig {
         key_image_capacity: args.key_image_capacity,
         ..LedgerServerConfig::default()
     };
+    if args.follow.following() {
+        // The follower appends as blocks come: look often (a read of the block count).
+        config.poll_interval = Duration::from_millis(50);
+    }
     eprintln!(
         "fogd ledger: building a key-image store for {} key images",
         args.key_image_capacity
     );
+    let ledger_for_follower = ledger.clone();
     let server = Arc::new(
         LedgerServer::new(ledger, responder, config)
             .map_err(|e| failed(format!("ledger enclave: {e}")))?,
@@ -85,6 +86,7 @@ pub fn run(args: LedgerArgs) -> Result<(), CliError> {
         .map_err(|e| failed(format!("cannot start the runtime: {e}")))?;
     runtime.block_on(async move {
         let shutdown = crate::shutdown_signal();
+        let follower = follow::start(&ledger_for_follower, &args.follow).await?;
         let listener = tokio::net::TcpListener::bind(args.listen)
             .await
             .map_err(|e| input(format!("cannot listen on {}: {e}", args.listen)))?;
@@ -117,7 +119,12 @@ pub fn run(args: LedgerArgs) -> Result<(), CliError> {
             }
         });
         let result = fog_ledger_server::run(server, listener, shutdown).await;
+        let followed = match follower {
+            Some(f) => f.stop().await,
+            None => Ok(()),
+        };
         eprintln!("fogd ledger stopped");
-        result.map_err(|e| failed(format!("the ledger service failed: {e}")))
+        result.map_err(|e| failed(format!("the ledger service failed: {e}")))?;
+        followed
     })
 }

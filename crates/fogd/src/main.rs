@@ -3,6 +3,7 @@
 
 mod accounts;
 mod authority;
+mod follow;
 mod generate;
 mod ingest;
 mod ledger;
@@ -60,6 +61,10 @@ enum LedgerTool {
     Init(ledger_tool::InitArgs),
     /// Append one block crediting the given accounts and spending the given key images.
     AddBlock(ledger_tool::AddBlockArgs),
+    /// Append a block saved by `add-block --out` to a ledger DB or to nodes.
+    AppendBlock(ledger_tool::AppendBlockArgs),
+    /// Copy a ledger from ledger nodes into a ledger DB, verifying every block.
+    Sync(follow::SyncArgs),
 }
 
 /// Where a ledger DB is.
@@ -109,6 +114,16 @@ pub(crate) fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send 
     }
 }
 
+/// Logs (`tracing`, INFO and above) to stderr, for every long-running command. A second call
+/// does nothing.
+pub(crate) fn init_tracing() {
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_max_level(tracing::Level::INFO)
+        .with_ansi(false)
+        .try_init();
+}
+
 pub(crate) fn input(msg: impl Into<String>) -> CliError {
     CliError::Input(msg.into())
 }
@@ -156,6 +171,8 @@ fn main() -> ExitCode {
         Command::GenerateLedger(args) => generate::run(args),
         Command::LedgerTool(LedgerTool::Init(args)) => ledger_tool::init(args),
         Command::LedgerTool(LedgerTool::AddBlock(args)) => ledger_tool::add_block(args),
+        Command::LedgerTool(LedgerTool::AppendBlock(args)) => ledger_tool::append_block(args),
+        Command::LedgerTool(LedgerTool::Sync(args)) => follow::sync(args),
         Command::Authority(Authority::New(args)) => authority::new(args),
         Command::Report(args) => report::run(args),
         Command::Ingest(args) => ingest::run(args),

@@ -20,16 +20,17 @@ pub struct NodeArgs {
     /// Cut a block this often (milliseconds) when transactions are pending.
     #[arg(long = "block-interval-ms", value_name = "N", default_value_t = 1000)]
     block_interval_ms: u64,
+    /// Take whole blocks from `fogd ledger-tool add-block --node` and `append-block --node`
+    /// (scripted credits and spends, for tests and acceptance runs). Never on a node real
+    /// users pay through: it lets whoever reaches the port write the ledger.
+    #[arg(long = "allow-test-blocks")]
+    allow_test_blocks: bool,
 }
 
 /// Opens the ledger (it must exist), serves until Ctrl-C or SIGTERM, cuts what is pending,
 /// and returns.
 pub fn run(args: NodeArgs) -> Result<(), CliError> {
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_max_level(tracing::Level::INFO)
-        .with_ansi(false)
-        .init();
+    crate::init_tracing();
     if args.block_interval_ms == 0 {
         return Err(input("--block-interval-ms must be at least 1"));
     }
@@ -41,8 +42,12 @@ pub fn run(args: NodeArgs) -> Result<(), CliError> {
         )),
         e => failed(format!("cannot open the ledger DB {}: {e}", path.display())),
     })?;
-    let config =
-        NodeConfig::default().with_block_interval(Duration::from_millis(args.block_interval_ms));
+    let config = NodeConfig::default()
+        .with_block_interval(Duration::from_millis(args.block_interval_ms))
+        .with_test_blocks(args.allow_test_blocks);
+    if args.allow_test_blocks {
+        tracing::warn!("this node takes test blocks from anybody who reaches its port");
+    }
     let node = Node::new(ledger, config).map_err(|e| match e {
         NodeError::EmptyLedger => input(format!(
             "{} has no origin block: use `fogd ledger-tool init`",

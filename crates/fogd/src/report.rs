@@ -62,13 +62,15 @@ impl<D: ReportDb> ReportSource for RecoveryDbReports<D> {
     }
 }
 
-/// Runs the report service until Ctrl-C.
+/// Runs the report service until Ctrl-C or SIGTERM.
 pub fn run(args: ReportArgs) -> Result<(), CliError> {
+    crate::init_tracing();
     let signing = SigningConfig::load(&args.chain, &args.key)
         .map_err(|e| input(format!("cannot load the signing chain and key: {e}")))?;
     let runtime = tokio::runtime::Runtime::new()
         .map_err(|e| failed(format!("cannot start the runtime: {e}")))?;
     runtime.block_on(async {
+        let shutdown = crate::shutdown_signal();
         let db = fog_recovery_db::open(&args.recovery_db)
             .await
             .map_err(|e| input(format!("cannot open the recovery DB: {e}")))?;
@@ -80,9 +82,6 @@ pub fn run(args: ReportArgs) -> Result<(), CliError> {
             db,
             runtime: tokio::runtime::Handle::current(),
         });
-        let shutdown = async {
-            let _ = tokio::signal::ctrl_c().await;
-        };
         fog_report_server::serve(listener, source, signing, shutdown)
             .await
             .map_err(|e| failed(format!("report service stopped: {e}")))

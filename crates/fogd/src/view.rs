@@ -54,8 +54,9 @@ pub(crate) fn sim_evidence(
     })
 }
 
-/// Runs the view service until Ctrl-C.
+/// Runs the view service until Ctrl-C or SIGTERM.
 pub fn run(args: ViewArgs) -> Result<(), CliError> {
+    crate::init_tracing();
     if args.capacity_per_partition == 0
         || !args.capacity_per_partition.is_power_of_two()
         || args.capacity_per_partition > 1 << 28
@@ -91,6 +92,7 @@ pub fn run(args: ViewArgs) -> Result<(), CliError> {
     let runtime = tokio::runtime::Runtime::new()
         .map_err(|e| failed(format!("cannot start the runtime: {e}")))?;
     runtime.block_on(async move {
+        let shutdown = crate::shutdown_signal();
         let db = fog_recovery_db::open(&args.recovery_db)
             .await
             .map_err(|e| input(format!("cannot open the recovery DB: {e}")))?;
@@ -142,9 +144,6 @@ pub fn run(args: ViewArgs) -> Result<(), CliError> {
                 }
             }
         });
-        let shutdown = async {
-            let _ = tokio::signal::ctrl_c().await;
-        };
         server.run(shutdown).await;
         eprintln!("fogd view stopped");
         Ok(())
