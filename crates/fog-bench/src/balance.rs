@@ -295,7 +295,7 @@ async fn balance_check_in(
     tokio::spawn(
         tonic::transport::Server::builder()
             .add_service(ViewService::new(view.clone()).into_server())
-            .serve_with_incoming(tonic::transport::server::TcpIncoming::from(view_listener)),
+            .serve_with_incoming(fog_host::incoming(view_listener)),
     );
     let ledger_listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await

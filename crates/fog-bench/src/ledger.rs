@@ -7,48 +7,19 @@ use fog_account::AccountKey;
 use fog_crypto::RistrettoPrivate;
 use fog_ledger_db::{Durability, LedgerDb};
 use fog_transaction::{
-    amount::{MaskedAmount, MaskedAmountVersion},
-    block::{Block, BlockContents},
     builder::{InputCredentials, TransactionBuilder},
     membership::{self, Range, TxOutMembershipProof},
     tx::Tx,
     validation::{self, ValidationContext, MOB_MINIMUM_FEE, RING_SIZE},
-    Amount, BlockVersion, EncryptedFogHint, KeyImage, TokenId, TxOut,
+    Amount, BlockVersion, EncryptedFogHint, TokenId, TxOut,
 };
-use rand::{Rng, RngCore, SeedableRng};
+use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 use serde_json::json;
 
 use crate::{get, peak_rss_mib, round2, stats, Args};
 
 const BV: BlockVersion = BlockVersion::THREE;
-
-/// A ledger TxOut whose fields are random bytes of the right sizes: the ledger store hashes
-/// and indexes it exactly like a real one, without the cost of real key exchanges.
-fn synthetic_tx_out(rng: &mut ChaCha20Rng) -> TxOut {
-    let mut b = || {
-        let mut x = [0u8; 32];
-        rng.fill_bytes(&mut x);
-        x
-    };
-    let (commitment, target, public) = (b(), b(), b());
-    let mut hint = [0u8; 84];
-    let mut memo = [0u8; 66];
-    rng.fill_bytes(&mut hint);
-    rng.fill_bytes(&mut memo);
-    TxOut {
-        masked_amount: Some(MaskedAmount {
-            version: MaskedAmountVersion::V2,
-            commitment,
-            masked_value: rng.gen(),
-            masked_token_id: rng.gen::<u64>().to_le_bytes().to_vec(),
-        }),
-        target_key: fog_crypto::CompressedRistrettoPublic(target),
-        public_key: fog_crypto::CompressedRistrettoPublic(public),
-        e_fog_hint: EncryptedFogHint(hint),
-        e_memo: Some(fog_transaction::EncryptedMemo(memo)),
-    }
-}
 
 /// Appends `blocks` blocks of `per_block` synthetic TxOuts (and one key image each after the
 /// origin) to `db`.
@@ -60,37 +31,8 @@ fn fill(db: &LedgerDb, blocks: u64, per_block: usize, rng: &mut ChaCha20Rng) -> 
 }
 
 fn append_one(db: &LedgerDb, per_block: usize, rng: &mut ChaCha20Rng) -> Result<(), String> {
-    let mut outputs: Vec<TxOut> = (0..per_block).map(|_| synthetic_tx_out(rng)).collect();
-    outputs.sort_by_key(|o| o.public_key);
-    let last = db.last_block().map_err(|e| e.to_string())?;
-    let (block, contents) = match last {
-        None => {
-            let contents = BlockContents {
-                key_images: vec![],
-                outputs,
-            };
-            (Block::new_origin(&contents), contents)
-        }
-        Some(last) => {
-            let mut ki = [0u8; 32];
-            rng.fill_bytes(&mut ki);
-            let contents = BlockContents {
-                key_images: vec![KeyImage(ki)],
-                outputs,
-            };
-            let root = db.root_element().map_err(|e| e.to_string())?;
-            let block = Block::new(
-                3,
-                last.id,
-                last.index + 1,
-                last.cumulative_txo_count + per_block as u64,
-                root,
-                &contents,
-            );
-            (block, contents)
-        }
-    };
-    db.append_block(&block, &contents, 0)
+    fog_test_support::chain::append_synthetic_block(db, per_block, 0, rng)
+        .map(|_| ())
         .map_err(|e| e.to_string())
 }
 

@@ -24,6 +24,7 @@
 //! operations. `peak_rss_mib` is the process's VmHWM from /proc/self/status (Linux only).
 
 mod balance;
+mod follower;
 mod ingest;
 mod key_image;
 mod ledger;
@@ -527,7 +528,7 @@ fn ct_timing(args: &Args) -> Result<(), String> {
 
 fn main() -> ExitCode {
     let argv: Vec<String> = std::env::args().collect();
-    let usage = "usage: fog-bench <oram|map|stash-sim|map-load-sim|ct-timing|ingest|ingest-breakdown|tx-validate|ledger-append|membership-proof|view-query|view-load|balance-check|view-key-scan|key-image-check> [--option value ...]";
+    let usage = "usage: fog-bench <oram|map|stash-sim|map-load-sim|ct-timing|ingest|ingest-breakdown|tx-validate|ledger-append|follower-catch-up|membership-proof|view-query|view-load|balance-check|view-key-scan|key-image-check> [--option value ...]";
     let Some(workload) = argv.get(1) else {
         eprintln!("{usage}");
         return ExitCode::from(2);
@@ -549,6 +550,7 @@ fn main() -> ExitCode {
         "ingest-breakdown" => ingest::ingest_breakdown(&args),
         "tx-validate" => ledger::tx_validate(&args),
         "ledger-append" => ledger::ledger_append(&args),
+        "follower-catch-up" => follower::follower_catch_up(&args),
         "membership-proof" => ledger::membership_proof(&args),
         "view-query" => view::view_query(&args),
         "view-load" => view::view_load(&args),

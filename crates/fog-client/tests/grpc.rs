@@ -54,7 +54,7 @@ async fn one_session_view(p: &SimProvider) -> String {
     tokio::spawn(
         tonic::transport::Server::builder()
             .add_service(ViewService::new(view).into_server())
-            .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener)),
+            .serve_with_incoming(fog_host::incoming(listener)),
     );
     format!("http://{addr}")
 }

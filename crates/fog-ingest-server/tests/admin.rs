@@ -49,7 +49,7 @@ async fn status_rotation_retirement_and_metrics() {
     tokio::spawn(
         tonic::transport::Server::builder()
             .add_service(service)
-            .serve_with_incoming(tonic::transport::server::TcpIncoming::from(grpc)),
+            .serve_with_incoming(fog_host::incoming(grpc)),
     );
     let metrics = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let metrics_addr = metrics.local_addr().unwrap();
@@ -177,7 +177,7 @@ async fn report_lost_ingress_key_becomes_a_missed_range() {
                 admin::AdminService::new(shared.clone())
                     .into_server(admin::AdminAccess::for_address(grpc_addr, None).unwrap()),
             )
-            .serve_with_incoming(tonic::transport::server::TcpIncoming::from(grpc)),
+            .serve_with_incoming(fog_host::incoming(grpc)),
     );
     let mut client = IngestAdminClient::connect(format!("http://{grpc_addr}"))
         .await
@@ -311,7 +311,7 @@ async fn admin_api_off_loopback_needs_a_token_and_refuses_a_wrong_one() {
     tokio::spawn(
         tonic::transport::Server::builder()
             .add_service(admin::AdminService::new(shared.clone()).into_server(access))
-            .serve_with_incoming(tonic::transport::server::TcpIncoming::from(grpc)),
+            .serve_with_incoming(fog_host::incoming(grpc)),
     );
     let mut client = IngestAdminClient::connect(format!("http://{grpc_addr}"))
         .await

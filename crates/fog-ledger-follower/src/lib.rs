@@ -13,7 +13,7 @@ use std::{
 use fog_api::fog_node::{
     ledger_node_client::LedgerNodeClient, BlockData, GetBlocksRequest, GetBlocksResponse,
 };
-use fog_ledger_db::{LedgerDb, LedgerError};
+use fog_ledger_db::{Durability, LedgerDb, LedgerError};
 use fog_transaction::block::{Block, BlockContents};
 use thiserror::Error;
 use tokio::{sync::watch, task::JoinHandle};
@@ -417,7 +417,15 @@ impl Follower {
                 in_flight = Some(tokio::spawn(fetch(client.clone(), new_local - 1, limit)));
             }
             let tip = batch.last().map(|(b, _, _)| b.id);
-            self.append(batch).await?;
+            // While more blocks are coming, commit without waiting for the disk: a killed
+            // process keeps every commit, and what a power loss takes (never half a block)
+            // is fetched again. The batch that reaches the node's tip is made durable.
+            let durability = if node_count > new_local {
+                Durability::Eventual
+            } else {
+                Durability::Immediate
+            };
+            self.append(batch, durability).await?;
             local = new_local;
             last_id = tip;
         }
@@ -525,8 +533,8 @@ impl Follower {
 
     /// Verifies and appends `batch` in one transaction. When a block fails verification, the
     /// blocks before it are appended (they are valid) and the node is refused.
-    async fn append(&self, batch: Vec<Fetched>) -> Result<(), PullError> {
-        let ledger = self.ledger.clone();
+    async fn append(&self, batch: Vec<Fetched>, durability: Durability) -> Result<(), PullError> {
+        let ledger = self.ledger.with_durability(durability);
         let (outcome, batch) = tokio::task::spawn_blocking(move || {
             let blocks = |n: usize| batch[..n].iter().map(|(b, c, t)| (b, c, *t));
             let outcome = match ledger.append_blocks(blocks(batch.len())) {

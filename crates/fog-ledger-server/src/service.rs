@@ -17,7 +17,7 @@ use fog_attest::{
 use fog_enclave::{ledger::LedgerEnclaveError, sessions::SessionError};
 use std::sync::atomic::Ordering;
 use tokio::net::TcpListener;
-use tonic::{transport::server::TcpIncoming, Request, Response, Status};
+use tonic::{Request, Response, Status};
 
 use crate::{metrics::Metrics, LedgerServer, LedgerServerError};
 
@@ -233,7 +233,7 @@ pub async fn run(
     let mut builder = tonic::transport::Server::builder();
     let served = LedgerService::new(server)
         .add_to(&mut builder)
-        .serve_with_incoming_shutdown(TcpIncoming::from(listener), async move {
+        .serve_with_incoming_shutdown(fog_host::incoming(listener), async move {
             shutdown.await;
             let _ = stop_tx.send(true);
         })

@@ -161,10 +161,7 @@ impl Fixture {
                 let mut builder = tonic::transport::Server::builder();
                 LedgerService::new(s)
                     .add_to(&mut builder)
-                    .serve_with_incoming_shutdown(
-                        tonic::transport::server::TcpIncoming::from(listener),
-                        shutdown,
-                    )
+                    .serve_with_incoming_shutdown(fog_host::incoming(listener), shutdown)
                     .await
                     .unwrap();
             })

@@ -13,7 +13,7 @@ use fog_transaction::{
     tx::Tx,
 };
 use tokio::net::TcpListener;
-use tonic::{transport::server::TcpIncoming, Request, Response, Status};
+use tonic::{Request, Response, Status};
 
 use crate::{
     error::NodeError,
@@ -224,7 +224,7 @@ pub async fn serve_with_shutdown(
     tonic::transport::Server::builder()
         .add_service(service.clone().into_server())
         .add_service(service.into_test_blocks_server())
-        .serve_with_incoming_shutdown(TcpIncoming::from(listener), shutdown)
+        .serve_with_incoming_shutdown(fog_host::incoming(listener), shutdown)
         .await?;
     Ok(())
 }

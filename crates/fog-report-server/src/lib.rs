@@ -217,7 +217,7 @@ pub async fn serve<S: ReportSource>(
     shutdown: impl std::future::Future<Output = ()> + Send,
 ) -> Result<(), Error> {
     let service = ReportService::new(source, Arc::new(signing)).into_server();
-    let incoming = tonic::transport::server::TcpIncoming::from(listener);
+    let incoming = fog_host::incoming(listener);
     tonic::transport::Server::builder()
         .add_service(service)
         .serve_with_incoming_shutdown(incoming, shutdown)

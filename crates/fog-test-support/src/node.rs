@@ -59,7 +59,7 @@ impl ScriptedNode {
         tokio::spawn(
             tonic::transport::Server::builder()
                 .add_service(LedgerNodeServer::new(service))
-                .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener)),
+                .serve_with_incoming(fog_host::incoming(listener)),
         );
         node
     }

@@ -275,7 +275,7 @@ async fn ingest_to_view_to_client() {
     tokio::spawn(
         tonic::transport::Server::builder()
             .add_service(ViewService::new(view.clone()).into_server())
-            .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener)),
+            .serve_with_incoming(fog_host::incoming(listener)),
     );
     let mut client = Client::connect(addr, verifier.clone()).await;
 
@@ -453,7 +453,7 @@ async fn queries_do_no_recovery_db_work() {
     tokio::spawn(
         tonic::transport::Server::builder()
             .add_service(ViewService::new(view.clone()).into_server())
-            .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener)),
+            .serve_with_incoming(fog_host::incoming(listener)),
     );
     let mut client = Client::connect(addr, verifier.clone()).await;
 

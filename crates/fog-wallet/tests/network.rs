@@ -285,7 +285,7 @@ async fn wallets_pay_each_other_through_the_real_services() {
     tokio::spawn(
         tonic::transport::Server::builder()
             .add_service(ViewService::new(view).into_server())
-            .serve_with_incoming(tonic::transport::server::TcpIncoming::from(view_listener)),
+            .serve_with_incoming(fog_host::incoming(view_listener)),
     );
 
     let ledger_server = LedgerServer::new(

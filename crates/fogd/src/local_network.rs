@@ -447,10 +447,7 @@ async fn start_services(
             async move {
                 tonic::transport::Server::builder()
                     .add_service(service)
-                    .serve_with_incoming_shutdown(
-                        tonic::transport::server::TcpIncoming::from(ingest_l),
-                        s,
-                    )
+                    .serve_with_incoming_shutdown(fog_host::incoming(ingest_l), s)
                     .await
                     .map_err(|e| e.to_string())
             }
@@ -504,10 +501,7 @@ async fn start_services(
             async move {
                 tonic::transport::Server::builder()
                     .add_service(service)
-                    .serve_with_incoming_shutdown(
-                        tonic::transport::server::TcpIncoming::from(view_l),
-                        s,
-                    )
+                    .serve_with_incoming_shutdown(fog_host::incoming(view_l), s)
                     .await
                     .map_err(|e| e.to_string())
             }

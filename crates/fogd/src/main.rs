@@ -84,44 +84,14 @@ pub(crate) enum CliError {
     Failed(String),
 }
 
-/// A future that resolves on Ctrl-C (SIGINT) or SIGTERM: how every long-running `fogd`
-/// command is stopped. The handlers are installed by this call, not when the future is first
-/// polled, so a command that calls it before it says it is listening cannot be killed by a
-/// signal sent right after that line. Needs a Tokio runtime.
+/// See [`fog_host::shutdown_signal`].
 pub(crate) fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        let interrupt = signal(SignalKind::interrupt());
-        let terminate = signal(SignalKind::terminate());
-        async move {
-            match (interrupt, terminate) {
-                (Ok(mut i), Ok(mut t)) => {
-                    tokio::select! {
-                        _ = i.recv() => {}
-                        _ = t.recv() => {}
-                    }
-                }
-                _ => {
-                    let _ = tokio::signal::ctrl_c().await;
-                }
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    async {
-        let _ = tokio::signal::ctrl_c().await;
-    }
+    fog_host::shutdown_signal()
 }
 
-/// Logs (`tracing`, INFO and above) to stderr, for every long-running command. A second call
-/// does nothing.
+/// See [`fog_host::init_tracing`].
 pub(crate) fn init_tracing() {
-    let _ = tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_max_level(tracing::Level::INFO)
-        .with_ansi(false)
-        .try_init();
+    fog_host::init_tracing();
 }
 
 pub(crate) fn input(msg: impl Into<String>) -> CliError {

@@ -118,7 +118,7 @@ pub fn run(args: ViewArgs) -> Result<(), CliError> {
         tokio::spawn(
             tonic::transport::Server::builder()
                 .add_service(ViewService::new(server.clone()).into_server())
-                .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener)),
+                .serve_with_incoming(fog_host::incoming(listener)),
         );
         if let Some(addr) = args.metrics {
             let metrics = tokio::net::TcpListener::bind(addr)

@@ -41,7 +41,6 @@ use fog_view_server::{build_enclave, ViewConfig, ViewServer, ViewService};
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
-use tonic::transport::server::TcpIncoming;
 
 pub const MOB: u64 = 1_000_000_000_000;
 pub const FEE: u64 = MOB_MINIMUM_FEE;
@@ -261,7 +260,7 @@ pub fn start_view(db: &SqliteRecoveryDb, p: &SimProvider, listener: TcpListener)
     let serving = tokio::spawn(async move {
         tonic::transport::Server::builder()
             .add_service(ViewService::new(view).into_server())
-            .serve_with_incoming_shutdown(TcpIncoming::from(listener), serving_shutdown)
+            .serve_with_incoming_shutdown(fog_host::incoming(listener), serving_shutdown)
             .await
             .unwrap()
     });
