@@ -24,6 +24,8 @@ const POOL_SIZE: usize = 8;
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long a new connection may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// The environment variable a URL without a password takes it from (libpq's).
+pub const PASSWORD_ENV: &str = "PGPASSWORD";
 /// The advisory lock that orders block and event inserts (any constant; "fog-rdb").
 const WRITE_ORDER_LOCK: i64 = 0x0066_6f67_2d72_6462;
 /// Blocks fetched per round trip in `get_records_since`.
@@ -159,10 +161,18 @@ impl PostgresRecoveryDb {
 
     /// Connects with a libpq-style URL (`postgres://user:password@host:port/dbname`) and runs
     /// the migrations. Errors never repeat the URL.
+    ///
+    /// A URL without a password takes the one in `PGPASSWORD`, if set, as libpq does.
     pub async fn connect(url: &str) -> Result<Self> {
-        let config: tokio_postgres::Config = url
+        let mut config: tokio_postgres::Config = url
             .parse()
             .map_err(|_| RecoveryDbError::BadUrl("not a valid postgres URL"))?;
+        if config.get_password().is_none() {
+            // libpq's variable, so that the password need not be on the command line.
+            if let Some(password) = std::env::var_os(PASSWORD_ENV) {
+                config.password(password.as_encoded_bytes());
+            }
+        }
         Self::connect_with(config).await
     }
 
