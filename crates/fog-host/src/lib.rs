@@ -2,7 +2,16 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod observe;
+mod ops;
+mod serve;
+
 use std::future::Future;
+
+pub use observe::{encode, All, BoxFuture, Metric, Observation, Observe, Readiness, Value};
+pub use ops::{serve_ops, CONNECTION_TIMEOUT, HEADER_TIMEOUT, MAX_CONNECTIONS};
+pub use serve::{serve, spawn_refresh, Limits, Serve};
+pub use tonic::service::Routes;
 
 use tokio::net::TcpListener;
 use tonic::transport::server::TcpIncoming;

@@ -1,4 +1,5 @@
-//! The admin gRPC API (`fog_ingest.IngestAdmin`) and the Prometheus metrics endpoint.
+//! The admin gRPC API (`fog_ingest.IngestAdmin`), and ingest's metrics and readiness
+//! (served by `fog_host`).
 //!
 //! Untrusted side. Access ([`AdminAccess`]): the API rotates keys, retires the ingress key and
 //! reports keys lost, so it is not open to whoever reaches the port. By default it listens on
@@ -21,13 +22,10 @@ use fog_api::fog_ingest::{
     ReportLostIngressKeyResponse, RotateEgressKeyRequest, SetRetiredRequest,
 };
 use fog_crypto::CompressedRistrettoPublic;
+use fog_host::{BoxFuture, Observation, Observe, Readiness};
 use fog_recovery_db::{RecoveryDb, RecoveryDbError};
 use subtle::ConstantTimeEq;
-use tokio::{
-    io::{AsyncReadExt, AsyncWriteExt},
-    net::TcpListener,
-    sync::Mutex,
-};
+use tokio::sync::Mutex;
 use tonic::{service::Interceptor, Request, Response, Status};
 use zeroize::Zeroizing;
 
@@ -226,72 +224,47 @@ impl<D: RecoveryDb> IngestAdmin for AdminService<D> {
     }
 }
 
-/// The metrics in Prometheus' text format.
-pub async fn metrics_text<D: RecoveryDb>(server: &Mutex<IngestServer<D>>) -> String {
+/// The prefix of ingest's metric names.
+pub const PREFIX: &str = "fog_ingest";
+
+/// The metrics and readiness of `server` (names without the prefix). Ready means every
+/// block of the ledger has been ingested.
+pub async fn observation<D: RecoveryDb>(server: &Mutex<IngestServer<D>>) -> Observation {
     let server = server.lock().await;
     let s = server.status();
     let (blocks, txouts) = server.processed();
     let ledger = server.ledger_block_count().unwrap_or(0);
+    drop(server);
     let lag = ledger.saturating_sub(s.next_block);
-    let load = s.map_load_percent;
-    let capacity = s.map_capacity;
-    format!(
-        "# HELP fog_ingest_blocks_total Blocks ingested since start.\n\
-         # TYPE fog_ingest_blocks_total counter\n\
-         fog_ingest_blocks_total {blocks}\n\
-         # HELP fog_ingest_txouts_total TxOuts ingested since start.\n\
-         # TYPE fog_ingest_txouts_total counter\n\
-         fog_ingest_txouts_total {txouts}\n\
-         # HELP fog_ingest_next_block The next block to ingest.\n\
-         # TYPE fog_ingest_next_block gauge\n\
-         fog_ingest_next_block {}\n\
-         # HELP fog_ingest_lag_blocks Ledger blocks not yet ingested.\n\
-         # TYPE fog_ingest_lag_blocks gauge\n\
-         fog_ingest_lag_blocks {lag}\n\
-         # HELP fog_ingest_map_capacity RNG store capacity.\n\
-         # TYPE fog_ingest_map_capacity gauge\n\
-         fog_ingest_map_capacity {capacity}\n\
-         # HELP fog_ingest_map_load_percent RNG store load in steps of 10 percent, rounded down.\n\
-         # TYPE fog_ingest_map_load_percent gauge\n\
-         fog_ingest_map_load_percent {load}\n",
-        s.next_block
-    )
+    let readiness = if lag == 0 {
+        Readiness::ready(format!("ingested every block of the ledger ({ledger})"))
+    } else {
+        Readiness::not_ready(format!("{lag} ledger blocks not yet ingested"))
+    };
+    let mut o = Observation::new(readiness);
+    o.counter("blocks", "Blocks ingested since start.", blocks)
+        .counter("txouts", "TxOuts ingested since start.", txouts)
+        .gauge("next_block", "The next block to ingest.", s.next_block)
+        .gauge("lag_blocks", "Ledger blocks not yet ingested.", lag)
+        .gauge("map_capacity", "RNG store capacity.", s.map_capacity)
+        .gauge(
+            "map_load_percent",
+            "RNG store load in steps of 10 percent, rounded down.",
+            u64::from(s.map_load_percent),
+        );
+    o
 }
 
-/// Serves `GET /metrics` over plain HTTP/1.1 on `listener` until the task is dropped. Any
-/// other request gets 404; requests larger than 8 KiB are cut off.
-pub async fn serve_metrics<D: RecoveryDb>(
-    listener: TcpListener,
-    server: Arc<Mutex<IngestServer<D>>>,
-) {
-    loop {
-        let Ok((mut stream, _)) = listener.accept().await else {
-            continue;
-        };
-        let server = server.clone();
-        tokio::spawn(async move {
-            let mut buf = vec![0u8; 8192];
-            let mut len = 0;
-            while len < buf.len() {
-                match stream.read(&mut buf[len..]).await {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => len += n,
-                }
-                if buf[..len].windows(4).any(|w| w == b"\r\n\r\n") {
-                    break;
-                }
-            }
-            let request = String::from_utf8_lossy(&buf[..len]);
-            let (status, body) = if request.starts_with("GET /metrics ") {
-                ("200 OK", metrics_text(&server).await)
-            } else {
-                ("404 Not Found", String::from("not found\n"))
-            };
-            let response = format!(
-                "HTTP/1.1 {status}\r\ncontent-type: text/plain; version=0.0.4\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                body.len()
-            );
-            let _ = stream.write_all(response.as_bytes()).await;
-        });
+/// The metrics in Prometheus' text format, names prefixed `fog_ingest_`.
+pub async fn metrics_text<D: RecoveryDb>(server: &Mutex<IngestServer<D>>) -> String {
+    fog_host::encode(PREFIX, &observation(server).await.metrics)
+}
+
+/// Ingest as `fog_host` observes it.
+pub struct IngestObserver<D: RecoveryDb>(pub Arc<Mutex<IngestServer<D>>>);
+
+impl<D: RecoveryDb> Observe for IngestObserver<D> {
+    fn observe(&self) -> BoxFuture<'_, Observation> {
+        Box::pin(observation(&self.0))
     }
 }

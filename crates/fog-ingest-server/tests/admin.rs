@@ -53,7 +53,12 @@ async fn status_rotation_retirement_and_metrics() {
     );
     let metrics = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let metrics_addr = metrics.local_addr().unwrap();
-    tokio::spawn(admin::serve_metrics(metrics, shared.clone()));
+    tokio::spawn(fog_host::serve_ops(
+        metrics,
+        admin::PREFIX,
+        Arc::new(admin::IngestObserver(shared.clone())),
+        std::future::pending(),
+    ));
 
     let mut client = IngestAdminClient::connect(format!("http://{grpc_addr}"))
         .await

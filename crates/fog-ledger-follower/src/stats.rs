@@ -2,6 +2,8 @@
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
+use fog_host::{BoxFuture, Observation, Observe, Readiness};
+
 /// What the follower did, for metrics and readiness. Counters only grow; the gauges say
 /// where the ledger stands.
 #[derive(Debug, Default)]
@@ -48,66 +50,60 @@ impl FollowerStats {
         self.local_blocks.store(local, Ordering::Relaxed);
     }
 
-    /// The counters in Prometheus' text format, each name prefixed with `prefix` (for example
-    /// `fog_ingest_follower`).
-    pub fn render(&self, prefix: &str) -> String {
+    /// The counters as metrics (names start with `follower_`), ready when caught up.
+    pub fn observation(&self) -> Observation {
         let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        let rows: [(&str, &str, &str, u64); 8] = [
-            (
-                "blocks_appended_total",
-                "counter",
-                "Blocks verified and appended.",
-                load(&self.blocks_appended),
-            ),
-            (
-                "tx_outs_appended_total",
-                "counter",
-                "TxOuts in the appended blocks.",
-                load(&self.tx_outs_appended),
-            ),
-            (
-                "batches_total",
-                "counter",
-                "Batches committed.",
-                load(&self.batches),
-            ),
-            (
-                "contradictions_total",
-                "counter",
-                "Answers refused: a fork or a block failing verification.",
-                load(&self.contradictions),
-            ),
-            (
-                "node_errors_total",
-                "counter",
-                "Calls to a ledger node that failed.",
-                load(&self.node_errors),
-            ),
-            (
-                "local_blocks",
-                "gauge",
-                "Blocks in the local ledger.",
-                load(&self.local_blocks),
-            ),
-            (
-                "node_blocks",
-                "gauge",
-                "The highest block count a node reported.",
-                load(&self.node_blocks),
-            ),
-            (
-                "caught_up",
-                "gauge",
-                "1 when the local ledger holds every block a node had.",
-                u64::from(self.is_caught_up()),
-            ),
-        ];
-        let mut out = String::new();
-        for (name, kind, help, value) in rows {
-            out.push_str(&format!(
-                "# HELP {prefix}_{name} {help}\n# TYPE {prefix}_{name} {kind}\n{prefix}_{name} {value}\n"
-            ));
-        }
-        out
+        let (local, nodes) = (load(&self.local_blocks), load(&self.node_blocks));
+        let readiness = if self.is_caught_up() {
+            Readiness::ready(format!("the ledger copy holds {local} blocks"))
+        } else {
+            Readiness::not_ready(format!(
+                "the ledger copy holds {local} blocks; the nodes have {nodes}"
+            ))
+        };
+        let mut o = Observation::new(readiness);
+        o.counter(
+            "follower_blocks_appended",
+            "Blocks verified and appended to the ledger copy.",
+            load(&self.blocks_appended),
+        )
+        .counter(
+            "follower_tx_outs_appended",
+            "TxOuts in the appended blocks.",
+            load(&self.tx_outs_appended),
+        )
+        .counter(
+            "follower_batches",
+            "Batches committed.",
+            load(&self.batches),
+        )
+        .counter(
+            "follower_contradictions",
+            "Node answers refused: a fork, or a block failing verification.",
+            load(&self.contradictions),
+        )
+        .counter(
+            "follower_node_errors",
+            "Calls to a ledger node that failed.",
+            load(&self.node_errors),
+        )
+        .gauge("follower_local_blocks", "Blocks in the ledger copy.", local)
+        .gauge(
+            "follower_node_blocks",
+            "The highest block count a node reported.",
+            nodes,
+        )
+        .gauge(
+            "follower_caught_up",
+            "1 when the copy holds every block a node had.",
+            u64::from(self.is_caught_up()),
+        );
+        o
+    }
+}
+
+impl Observe for FollowerStats {
+    fn observe(&self) -> BoxFuture<'_, Observation> {
+        Box::pin(async move { self.observation() })
     }
 }

@@ -11,5 +11,5 @@ pub use server::{
     MAX_TX_OUT_LOOKUPS,
 };
 pub use service::{
-    run, LedgerService, MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES, TIMESTAMP_UNAVAILABLE,
+    run, run_with, LedgerService, MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES, TIMESTAMP_UNAVAILABLE,
 };

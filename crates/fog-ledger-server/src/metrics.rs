@@ -1,18 +1,11 @@
-//! Prometheus metrics and the readiness endpoint, over a minimal HTTP/1.1 listener.
+//! Prometheus metrics and readiness, served by `fog_host` (`/metrics`, `/ready`, gRPC health).
 //!
-//! `GET /metrics` answers the text format; `GET /ready` answers 200 when the key-image store
-//! is at most `max_blocks_behind` blocks behind the ledger and 503 otherwise, with the number
-//! of blocks behind in the body either way. No metric carries user data: only counts.
+//! Ready means the key-image store is at most `max_blocks_behind` blocks behind the ledger;
+//! the detail says how far behind either way. No metric carries user data: only counts.
 
-use std::sync::{
-    atomic::{AtomicU64, Ordering},
-    Arc,
-};
+use std::sync::atomic::{AtomicU64, Ordering};
 
-use tokio::{
-    io::{AsyncReadExt, AsyncWriteExt},
-    net::TcpListener,
-};
+use fog_host::{BoxFuture, Observation, Observe, Readiness, Value};
 
 use crate::LedgerServer;
 
@@ -67,106 +60,84 @@ impl Metrics {
     }
 }
 
-fn counter(out: &mut String, name: &str, help: &str, value: u64) {
-    out.push_str(&format!(
-        "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}\n"
-    ));
-}
-
-fn gauge(out: &mut String, name: &str, help: &str, value: impl std::fmt::Display) {
-    out.push_str(&format!(
-        "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}\n"
-    ));
-}
-
-/// The metrics in Prometheus' text format.
-pub fn metrics_text(server: &LedgerServer) -> String {
+/// The metrics and readiness of `server` (names without the `fog_ledger` prefix).
+pub fn observation(server: &LedgerServer) -> Observation {
     let m = server.metrics();
     let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
-    let mut out = String::new();
-    counter(
-        &mut out,
-        "fog_ledger_key_image_requests_total",
+    let (ready, detail) = readiness(server);
+    let mut o = Observation::new(Readiness {
+        ready,
+        detail: detail.trim_end().to_string(),
+    });
+    o.counter(
+        "key_image_requests",
         "CheckKeyImages calls answered.",
         get(&m.key_image_requests),
-    );
-    counter(
-        &mut out,
-        "fog_ledger_key_images_checked_total",
+    )
+    .counter(
+        "key_images_checked",
         "Key images checked.",
         get(&m.key_images),
-    );
-    let name = "fog_ledger_key_images_per_request";
-    out.push_str(&format!(
-        "# HELP {name} Key images per CheckKeyImages call.\n# TYPE {name} histogram\n"
-    ));
-    let mut cumulative = 0;
-    for (bound, count) in KEY_IMAGE_BUCKETS.iter().zip(&m.key_image_hist) {
-        cumulative += get(count);
-        out.push_str(&format!("{name}_bucket{{le=\"{bound}\"}} {cumulative}\n"));
-    }
-    out.push_str(&format!(
-        "{name}_bucket{{le=\"+Inf\"}} {cumulative}\n{name}_sum {}\n{name}_count {}\n",
-        get(&m.key_images),
-        get(&m.key_image_requests)
-    ));
-    counter(
-        &mut out,
-        "fog_ledger_get_outputs_requests_total",
+    )
+    .push(
+        "key_images_per_request",
+        "Key images per CheckKeyImages call.",
+        Value::Histogram {
+            buckets: KEY_IMAGE_BUCKETS
+                .iter()
+                .zip(&m.key_image_hist)
+                .map(|(bound, n)| (*bound as f64, get(n)))
+                .collect(),
+            sum: get(&m.key_images) as f64,
+            count: get(&m.key_image_requests),
+        },
+    )
+    .counter(
+        "get_outputs_requests",
         "GetOutputs calls answered.",
         get(&m.get_outputs),
-    );
-    counter(
-        &mut out,
-        "fog_ledger_outputs_requested_total",
+    )
+    .counter(
+        "outputs_requested",
         "Global indices asked for in GetOutputs calls.",
         get(&m.outputs_requested),
-    );
-    counter(
-        &mut out,
-        "fog_ledger_get_blocks_requests_total",
+    )
+    .counter(
+        "get_blocks_requests",
         "GetBlocks calls answered.",
         get(&m.get_blocks),
-    );
-    counter(
-        &mut out,
-        "fog_ledger_get_block_ids_requests_total",
+    )
+    .counter(
+        "get_block_ids_requests",
         "GetBlockIds calls answered (attested block ids).",
         get(&m.get_block_ids),
-    );
-    counter(
-        &mut out,
-        "fog_ledger_get_tx_outs_requests_total",
+    )
+    .counter(
+        "get_tx_outs_requests",
         "GetTxOuts calls answered.",
         get(&m.get_tx_outs),
-    );
-    counter(
-        &mut out,
-        "fog_ledger_auths_total",
-        "Attested handshakes completed.",
-        get(&m.auths),
-    );
-    let name = "fog_ledger_request_errors_total";
-    out.push_str(&format!(
-        "# HELP {name} Calls refused or failed, by gRPC status.\n# TYPE {name} counter\n"
-    ));
-    for (code, a) in [
-        ("invalid_argument", &m.invalid),
-        ("unauthenticated", &m.unauthenticated),
-        ("unavailable", &m.unavailable),
-        ("internal", &m.internal),
-    ] {
-        out.push_str(&format!("{name}{{code=\"{code}\"}} {}\n", get(a)));
-    }
-    counter(
-        &mut out,
-        "fog_ledger_blocks_added_total",
+    )
+    .counter("auths", "Attested handshakes completed.", get(&m.auths))
+    .push(
+        "request_errors",
+        "Calls refused or failed, by gRPC status.",
+        Value::Counters(
+            "code",
+            vec![
+                ("invalid_argument", get(&m.invalid)),
+                ("unauthenticated", get(&m.unauthenticated)),
+                ("unavailable", get(&m.unavailable)),
+                ("internal", get(&m.internal)),
+            ],
+        ),
+    )
+    .counter(
+        "blocks_added",
         "Blocks whose key images were stored since start.",
         get(&m.blocks_added),
-    );
-    counter(
-        &mut out,
-        "fog_ledger_follow_errors_total",
+    )
+    .counter(
+        "follow_errors",
         "Failed attempts to store the next block's key images.",
         get(&m.follow_errors),
     );
@@ -177,54 +148,53 @@ pub fn metrics_text(server: &LedgerServer) -> String {
             } else {
                 s.key_images as f64 / s.capacity as f64
             };
-            gauge(
-                &mut out,
-                "fog_ledger_store_blocks",
+            o.gauge(
+                "store_blocks",
                 "Blocks whose key images are in the store.",
                 s.store.num_blocks,
-            );
-            gauge(
-                &mut out,
-                "fog_ledger_ledger_blocks",
-                "Blocks in the ledger DB.",
-                s.ledger_blocks,
-            );
-            gauge(
-                &mut out,
-                "fog_ledger_blocks_behind",
+            )
+            .gauge("ledger_blocks", "Blocks in the ledger DB.", s.ledger_blocks)
+            .gauge(
+                "blocks_behind",
                 "Ledger blocks the key-image store lacks.",
                 s.blocks_behind(),
-            );
-            gauge(
-                &mut out,
-                "fog_ledger_store_key_images",
-                "Key images in the store.",
-                s.key_images,
-            );
-            gauge(
-                &mut out,
-                "fog_ledger_store_capacity",
+            )
+            .gauge("store_key_images", "Key images in the store.", s.key_images)
+            .gauge(
+                "store_capacity",
                 "Key images the store has room for.",
                 s.capacity,
-            );
-            gauge(
-                &mut out,
-                "fog_ledger_store_load",
+            )
+            .gauge_f(
+                "store_load",
                 "Key images in the store over its capacity.",
-                format!("{load:.6}"),
-            );
-            gauge(
-                &mut out,
-                "fog_ledger_sessions",
+                load,
+            )
+            .gauge(
+                "sessions",
                 "Live attested client sessions.",
-                s.sessions,
+                s.sessions as u64,
             );
         }
         Err(e) => {
             tracing::warn!(error = %e, "metrics: no status");
         }
     }
-    out
+    o
+}
+
+/// The metrics in Prometheus' text format, names prefixed `fog_ledger_`.
+pub fn metrics_text(server: &LedgerServer) -> String {
+    fog_host::encode(PREFIX, &observation(server).metrics)
+}
+
+/// The prefix of this service's metric names.
+pub const PREFIX: &str = "fog_ledger";
+
+impl Observe for LedgerServer {
+    fn observe(&self) -> BoxFuture<'_, Observation> {
+        Box::pin(async move { observation(self) })
+    }
 }
 
 /// The readiness answer: (ready, body).
@@ -256,51 +226,5 @@ pub fn readiness(server: &LedgerServer) -> (bool, String) {
             tracing::warn!(error = %e, "readiness: no status");
             (false, "not ready: status unavailable\n".into())
         }
-    }
-}
-
-/// Serves `GET /metrics` and `GET /ready` over plain HTTP/1.1 on `listener` until the task is
-/// dropped. Any other request gets 404; requests larger than 8 KiB are cut off.
-pub async fn serve_metrics(listener: TcpListener, server: Arc<LedgerServer>) {
-    loop {
-        let Ok((mut stream, _)) = listener.accept().await else {
-            continue;
-        };
-        let server = Arc::clone(&server);
-        tokio::spawn(async move {
-            let mut buf = vec![0u8; 8192];
-            let mut len = 0;
-            while len < buf.len() {
-                match stream.read(&mut buf[len..]).await {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => len += n,
-                }
-                if buf[..len].windows(4).any(|w| w == b"\r\n\r\n") {
-                    break;
-                }
-            }
-            let request = String::from_utf8_lossy(&buf[..len]).into_owned();
-            let (status, body) = if request.starts_with("GET /metrics ") {
-                let s = Arc::clone(&server);
-                match tokio::task::spawn_blocking(move || metrics_text(&s)).await {
-                    Ok(body) => ("200 OK", body),
-                    Err(_) => ("500 Internal Server Error", "internal error\n".into()),
-                }
-            } else if request.starts_with("GET /ready ") {
-                let s = Arc::clone(&server);
-                match tokio::task::spawn_blocking(move || readiness(&s)).await {
-                    Ok((true, body)) => ("200 OK", body),
-                    Ok((false, body)) => ("503 Service Unavailable", body),
-                    Err(_) => ("500 Internal Server Error", "internal error\n".into()),
-                }
-            } else {
-                ("404 Not Found", String::from("not found\n"))
-            };
-            let response = format!(
-                "HTTP/1.1 {status}\r\ncontent-type: text/plain; version=0.0.4\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                body.len()
-            );
-            let _ = stream.write_all(response.as_bytes()).await;
-        });
     }
 }

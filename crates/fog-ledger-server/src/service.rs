@@ -118,33 +118,37 @@ impl LedgerService {
         Ok(Response::new(AuthMessage { data }))
     }
 
-    /// Adds the four services, with their size limits, to a tonic server.
-    pub fn add_to(
-        self,
-        builder: &mut tonic::transport::Server,
-    ) -> tonic::transport::server::Router {
-        builder
-            .add_service(
-                FogKeyImageApiServer::new(self.clone())
-                    .max_decoding_message_size(MAX_REQUEST_BYTES)
-                    .max_encoding_message_size(MAX_RESPONSE_BYTES),
-            )
-            .add_service(
-                FogMerkleProofApiServer::new(self.clone())
-                    .max_decoding_message_size(MAX_REQUEST_BYTES)
-                    .max_encoding_message_size(MAX_RESPONSE_BYTES),
-            )
-            .add_service(
-                FogBlockApiServer::new(self.clone())
-                    .max_decoding_message_size(MAX_REQUEST_BYTES)
-                    .max_encoding_message_size(MAX_RESPONSE_BYTES),
-            )
-            .add_service(
-                FogUntrustedTxOutApiServer::new(self)
-                    .max_decoding_message_size(MAX_REQUEST_BYTES)
-                    .max_encoding_message_size(MAX_RESPONSE_BYTES),
-            )
+    /// The four services, with their size limits.
+    pub fn routes(self) -> fog_host::Routes {
+        fog_host::Routes::new(
+            FogKeyImageApiServer::new(self.clone())
+                .max_decoding_message_size(MAX_REQUEST_BYTES)
+                .max_encoding_message_size(MAX_RESPONSE_BYTES),
+        )
+        .add_service(
+            FogMerkleProofApiServer::new(self.clone())
+                .max_decoding_message_size(MAX_REQUEST_BYTES)
+                .max_encoding_message_size(MAX_RESPONSE_BYTES),
+        )
+        .add_service(
+            FogBlockApiServer::new(self.clone())
+                .max_decoding_message_size(MAX_REQUEST_BYTES)
+                .max_encoding_message_size(MAX_RESPONSE_BYTES),
+        )
+        .add_service(
+            FogUntrustedTxOutApiServer::new(self)
+                .max_decoding_message_size(MAX_REQUEST_BYTES)
+                .max_encoding_message_size(MAX_RESPONSE_BYTES),
+        )
     }
+
+    /// The gRPC service names, for health.
+    pub const SERVICE_NAMES: [&'static str; 4] = [
+        "fog_ledger.FogKeyImageAPI",
+        "fog_ledger.FogMerkleProofAPI",
+        "fog_ledger.FogBlockAPI",
+        "fog_ledger.FogUntrustedTxOutApi",
+    ];
 }
 
 #[tonic::async_trait]
@@ -217,10 +221,28 @@ impl FogUntrustedTxOutApi for LedgerService {
     }
 }
 
-/// Follows the ledger and serves the four services on `listener` until `shutdown` resolves.
+/// Follows the ledger and serves the four services on `listener` (default limits, gRPC
+/// health, no operations endpoint) until `shutdown` resolves.
 pub async fn run(
     server: Arc<LedgerServer>,
     listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), LedgerServerError> {
+    run_with(
+        server,
+        fog_host::Serve::new(crate::metrics::PREFIX, listener),
+        Vec::new(),
+        shutdown,
+    )
+    .await
+}
+
+/// [`run`] as `spec` says (limits, health names, an operations endpoint), with `extra`
+/// observers beside the server's own (a ledger follower: ready only when all are).
+pub async fn run_with(
+    server: Arc<LedgerServer>,
+    mut spec: fog_host::Serve,
+    extra: Vec<Arc<dyn fog_host::Observe>>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), LedgerServerError> {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -230,14 +252,22 @@ pub async fn run(
             let _ = rx.wait_for(|stop| *stop).await;
         }))
     };
-    let mut builder = tonic::transport::Server::builder();
-    let served = LedgerService::new(server)
-        .add_to(&mut builder)
-        .serve_with_incoming_shutdown(fog_host::incoming(listener), async move {
+    if spec.health_names.is_empty() {
+        spec.health_names = LedgerService::SERVICE_NAMES.to_vec();
+    }
+    let mut observers: Vec<Arc<dyn fog_host::Observe>> = vec![server.clone()];
+    observers.extend(extra);
+    let observer: Arc<dyn fog_host::Observe> = Arc::new(fog_host::All(observers));
+    let served = fog_host::serve(
+        spec,
+        LedgerService::new(server).routes(),
+        observer,
+        async move {
             shutdown.await;
             let _ = stop_tx.send(true);
-        })
-        .await;
+        },
+    )
+    .await;
     drop(stop_rx);
     let _ = follower.await;
     Ok(served?)

@@ -158,9 +158,8 @@ impl Fixture {
         } else {
             let s = Arc::clone(&server);
             tokio::spawn(async move {
-                let mut builder = tonic::transport::Server::builder();
-                LedgerService::new(s)
-                    .add_to(&mut builder)
+                tonic::transport::Server::builder()
+                    .add_routes(LedgerService::new(s).routes())
                     .serve_with_incoming_shutdown(fog_host::incoming(listener), shutdown)
                     .await
                     .unwrap();

@@ -11,11 +11,12 @@ mod service;
 pub use config::NodeConfig;
 pub use error::NodeError;
 pub use node::{
-    rule_name, BlockCutter, Node, SubmitOutcome, Verdict, RULE_KEY_IMAGE_ALREADY_PENDING,
-    RULE_OUTPUT_PUBLIC_KEY_ALREADY_PENDING, RULE_PENDING_SET_FULL,
+    rule_name, BlockCutter, Node, NodeCounters, SubmitOutcome, Verdict,
+    RULE_KEY_IMAGE_ALREADY_PENDING, RULE_OUTPUT_PUBLIC_KEY_ALREADY_PENDING, RULE_PENDING_SET_FULL,
 };
 pub use origin::{init_ledger, make_tx_out, write_origin_block, ORIGIN_TXOUT_VERSION};
 pub use service::{
-    run, serve, serve_with_shutdown, LedgerNodeService, MAX_BLOCKS_PER_CALL, MAX_REQUEST_BYTES,
-    MAX_RESPONSE_BYTES, MAX_TXOUTS_PER_CALL,
+    observation, run, run_spec, serve, serve_spec, serve_with_shutdown, LedgerNodeService,
+    MAX_BLOCKS_PER_CALL, MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES, MAX_TXOUTS_PER_CALL,
+    METRICS_PREFIX,
 };

@@ -3,7 +3,10 @@
 use std::{
     cell::RefCell,
     collections::{BTreeSet, HashSet, VecDeque},
-    sync::{Arc, Mutex, MutexGuard, PoisonError},
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc, Mutex, MutexGuard, PoisonError,
+    },
     time::{SystemTime, UNIX_EPOCH},
 };
 
@@ -130,6 +133,24 @@ pub struct Node {
     pending: Mutex<Pending>,
     batch_ready: Notify,
     cutting: Mutex<()>,
+    counters: NodeCounters,
+}
+
+/// What a node counts: submissions by verdict, and blocks.
+#[derive(Debug, Default)]
+pub struct NodeCounters {
+    /// Transactions accepted into the pending set.
+    pub accepted: AtomicU64,
+    /// Transactions refused by a validation rule.
+    pub invalid: AtomicU64,
+    /// Transactions refused as double spends.
+    pub double_spend: AtomicU64,
+    /// Transactions turned away because the pending set was full.
+    pub busy: AtomicU64,
+    /// Blocks the node cut.
+    pub blocks_cut: AtomicU64,
+    /// Test blocks appended from outside.
+    pub test_blocks: AtomicU64,
 }
 
 impl std::fmt::Debug for Node {
@@ -171,6 +192,7 @@ impl Node {
             pending: Mutex::new(Pending::default()),
             batch_ready: Notify::new(),
             cutting: Mutex::new(()),
+            counters: NodeCounters::default(),
         })
     }
 
@@ -215,6 +237,23 @@ impl Node {
     ///
     /// `Err` only for storage trouble; every refusal is a [`Verdict`].
     pub fn submit_tx(&self, tx: Tx) -> Result<SubmitOutcome, NodeError> {
+        let outcome = self.decide(tx)?;
+        let counter = match outcome.verdict {
+            Verdict::Accepted => &self.counters.accepted,
+            Verdict::Invalid { .. } => &self.counters.invalid,
+            Verdict::DoubleSpend { .. } => &self.counters.double_spend,
+            Verdict::Busy => &self.counters.busy,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        Ok(outcome)
+    }
+
+    /// What the node counted since it started.
+    pub fn counters(&self) -> &NodeCounters {
+        &self.counters
+    }
+
+    fn decide(&self, tx: Tx) -> Result<SubmitOutcome, NodeError> {
         let snapshot = self.ledger.snapshot()?;
         let block_count = snapshot.num_blocks()?;
         let outcome = |verdict| {
@@ -395,6 +434,7 @@ impl Node {
             outputs = contents.outputs.len(),
             "cut a block"
         );
+        self.counters.blocks_cut.fetch_add(1, Ordering::Relaxed);
         Ok(Some(block))
     }
 
@@ -415,6 +455,7 @@ impl Node {
         }
         let _cutting = lock(&self.cutting);
         self.ledger.append_block(block, contents, timestamp)?;
+        self.counters.test_blocks.fetch_add(1, Ordering::Relaxed);
         tracing::info!(
             index = block.index,
             outputs = contents.outputs.len(),

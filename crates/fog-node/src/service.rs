@@ -8,6 +8,7 @@ use fog_api::fog_node::{
     AppendBlockResponse, BlockData, GetBlocksRequest, GetBlocksResponse, GetLedgerInfoRequest,
     LedgerInfo, SubmitTxRequest, SubmitTxResponse, SubmitTxResult,
 };
+use fog_host::{BoxFuture, Observation, Observe, Readiness, Value};
 use fog_transaction::{
     block::{Block, BlockContents},
     tx::Tx,
@@ -207,6 +208,58 @@ impl LedgerNodeTestBlocks for LedgerNodeService {
     }
 }
 
+/// The prefix of the node's metric names.
+pub const METRICS_PREFIX: &str = "fog_node";
+
+/// The node's metrics (names without the prefix); always ready.
+pub fn observation(node: &Node) -> Result<Observation, NodeError> {
+    let s = node.ledger().snapshot()?;
+    let (blocks, txos) = (s.num_blocks()?, s.num_txos()?);
+    drop(s);
+    let c = node.counters();
+    let get = |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed);
+    let mut o = Observation::new(Readiness::ready(format!(
+        "the ledger holds {blocks} blocks"
+    )));
+    o.push(
+        "submitted",
+        "Transactions submitted, by verdict.",
+        Value::Counters(
+            "verdict",
+            vec![
+                ("accepted", get(&c.accepted)),
+                ("invalid", get(&c.invalid)),
+                ("double_spend", get(&c.double_spend)),
+                ("busy", get(&c.busy)),
+            ],
+        ),
+    )
+    .counter("blocks_cut", "Blocks the node cut.", get(&c.blocks_cut))
+    .counter(
+        "test_blocks",
+        "Test blocks appended from outside (--allow-test-blocks).",
+        get(&c.test_blocks),
+    )
+    .gauge("ledger_blocks", "Blocks in the ledger.", blocks)
+    .gauge("ledger_txos", "TxOuts in the ledger.", txos)
+    .gauge(
+        "pending_txs",
+        "Transactions waiting for a block.",
+        node.pending_count() as u64,
+    );
+    Ok(o)
+}
+
+impl Observe for Node {
+    fn observe(&self) -> BoxFuture<'_, Observation> {
+        Box::pin(async move {
+            observation(self).unwrap_or_else(|e| {
+                Observation::new(Readiness::not_ready(format!("the ledger DB failed: {e}")))
+            })
+        })
+    }
+}
+
 /// Serves `node`'s gRPC API on `listener` until the server fails. Does not cut blocks: start
 /// [`Node::start_block_cutter`] beside it, or use [`run`]. Bind the listener to port 0 in
 /// tests.
@@ -220,12 +273,27 @@ pub async fn serve_with_shutdown(
     node: Arc<Node>,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), NodeError> {
-    let service = LedgerNodeService::new(node);
-    tonic::transport::Server::builder()
-        .add_service(service.clone().into_server())
-        .add_service(service.into_test_blocks_server())
-        .serve_with_incoming_shutdown(fog_host::incoming(listener), shutdown)
-        .await?;
+    serve_spec(
+        fog_host::Serve::new(METRICS_PREFIX, listener),
+        node,
+        shutdown,
+    )
+    .await
+}
+
+/// [`serve_with_shutdown`] as `spec` says: limits, an operations endpoint.
+pub async fn serve_spec(
+    mut spec: fog_host::Serve,
+    node: Arc<Node>,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), NodeError> {
+    let service = LedgerNodeService::new(Arc::clone(&node));
+    let routes = fog_host::Routes::new(service.clone().into_server())
+        .add_service(service.into_test_blocks_server());
+    if spec.health_names.is_empty() {
+        spec.health_names = vec!["fog_node.LedgerNode"];
+    }
+    fog_host::serve(spec, routes, node, shutdown).await?;
     Ok(())
 }
 
@@ -237,8 +305,22 @@ pub async fn run(
     node: Arc<Node>,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), NodeError> {
+    run_spec(
+        fog_host::Serve::new(METRICS_PREFIX, listener),
+        node,
+        shutdown,
+    )
+    .await
+}
+
+/// [`run`] as `spec` says: limits, an operations endpoint.
+pub async fn run_spec(
+    spec: fog_host::Serve,
+    node: Arc<Node>,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), NodeError> {
     let cutter = node.start_block_cutter();
-    let served = serve_with_shutdown(listener, Arc::clone(&node), shutdown).await;
+    let served = serve_spec(spec, Arc::clone(&node), shutdown).await;
     cutter.stop().await;
     served
 }

@@ -10,8 +10,10 @@ use fog_api::report::report_api_server::{ReportApi, ReportApiServer};
 use fog_attest::report::sign_reports;
 use fog_attest::wire::{ReportRequest, ReportResponse};
 use fog_attest::Report;
+use fog_host::{BoxFuture, Observation, Observe, Readiness};
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use tonic::{Request, Response, Status};
 use x509_cert::der::Encode;
@@ -160,6 +162,42 @@ impl SigningConfig {
 pub struct ReportService<S> {
     source: Arc<S>,
     signing: Arc<SigningConfig>,
+    stats: Arc<ReportStats>,
+}
+
+/// What the report service counts.
+#[derive(Debug, Default)]
+pub struct ReportStats {
+    /// `GetReports` calls answered.
+    pub answered: AtomicU64,
+    /// Calls that failed (the source was unavailable).
+    pub failed: AtomicU64,
+    /// Reports in the last answer.
+    pub reports: AtomicU64,
+}
+
+/// The prefix of the report service's metric names.
+pub const METRICS_PREFIX: &str = "fog_report";
+
+impl Observe for ReportStats {
+    fn observe(&self) -> BoxFuture<'_, Observation> {
+        Box::pin(async move {
+            let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+            let mut o = Observation::new(Readiness::ready("serving reports"));
+            o.counter(
+                "answered",
+                "GetReports calls answered.",
+                get(&self.answered),
+            )
+            .counter(
+                "failed",
+                "GetReports calls that failed (source unavailable).",
+                get(&self.failed),
+            )
+            .gauge("reports", "Reports in the last answer.", get(&self.reports));
+            o
+        })
+    }
 }
 
 impl<S> core::fmt::Debug for ReportService<S> {
@@ -173,7 +211,16 @@ impl<S> core::fmt::Debug for ReportService<S> {
 impl<S: ReportSource> ReportService<S> {
     /// A service over a source and a signing configuration.
     pub fn new(source: Arc<S>, signing: Arc<SigningConfig>) -> Self {
-        Self { source, signing }
+        Self {
+            source,
+            signing,
+            stats: Arc::default(),
+        }
+    }
+
+    /// The counters, shared.
+    pub fn stats(&self) -> Arc<ReportStats> {
+        Arc::clone(&self.stats)
     }
 
     /// The tonic server for this service.
@@ -203,9 +250,20 @@ impl<S: ReportSource> ReportApi for ReportService<S> {
             source.reports().map(|reports| signing.sign(&reports))
         })
         .await
-        .map_err(|_| Status::internal("internal error"))?
-        .map_err(|e| to_status(&e))?;
-        Ok(Response::new(response))
+        .map_err(|_| Status::internal("internal error"))?;
+        match response {
+            Ok(response) => {
+                self.stats.answered.fetch_add(1, Ordering::Relaxed);
+                self.stats
+                    .reports
+                    .store(response.reports.len() as u64, Ordering::Relaxed);
+                Ok(Response::new(response))
+            }
+            Err(e) => {
+                self.stats.failed.fetch_add(1, Ordering::Relaxed);
+                Err(to_status(&e))
+            }
+        }
     }
 }
 
@@ -216,11 +274,33 @@ pub async fn serve<S: ReportSource>(
     signing: SigningConfig,
     shutdown: impl std::future::Future<Output = ()> + Send,
 ) -> Result<(), Error> {
-    let service = ReportService::new(source, Arc::new(signing)).into_server();
-    let incoming = fog_host::incoming(listener);
-    tonic::transport::Server::builder()
-        .add_service(service)
-        .serve_with_incoming_shutdown(incoming, shutdown)
-        .await?;
+    serve_spec(
+        fog_host::Serve::new(METRICS_PREFIX, listener),
+        source,
+        signing,
+        shutdown,
+    )
+    .await
+}
+
+/// [`serve`] as `spec` says: limits, an operations endpoint.
+pub async fn serve_spec<S: ReportSource>(
+    mut spec: fog_host::Serve,
+    source: Arc<S>,
+    signing: SigningConfig,
+    shutdown: impl std::future::Future<Output = ()> + Send,
+) -> Result<(), Error> {
+    let service = ReportService::new(source, Arc::new(signing));
+    let stats = service.stats();
+    if spec.health_names.is_empty() {
+        spec.health_names = vec!["report.ReportAPI"];
+    }
+    fog_host::serve(
+        spec,
+        fog_host::Routes::new(service.into_server()),
+        stats,
+        shutdown,
+    )
+    .await?;
     Ok(())
 }

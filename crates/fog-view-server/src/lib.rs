@@ -3,11 +3,11 @@
 #![deny(missing_docs)]
 
 mod loader;
-mod metrics;
+pub mod metrics;
 mod service;
 
 pub use loader::{LoadStatus, ViewServer};
-pub use metrics::serve_metrics;
+
 pub use service::ViewService;
 
 use std::time::Duration;

@@ -18,6 +18,7 @@ use fog_ingest_server::{admin, EvidenceSource, IngestConfig, IngestServer, State
 use crate::{
     failed,
     follow::{self, FollowArgs},
+    host::ServeArgs,
     input, CliError,
 };
 
@@ -50,9 +51,6 @@ pub struct IngestArgs {
     /// stay younger than what senders accept, a day for Fog's wallet).
     #[arg(long = "report-republish-secs", default_value_t = fog_ingest_server::DEFAULT_REPORT_REPUBLISH_INTERVAL.as_secs())]
     report_republish_secs: u64,
-    /// Address of the Prometheus metrics endpoint (`GET /metrics`).
-    #[arg(long, value_name = "ADDR")]
-    metrics: Option<SocketAddr>,
     /// RNG-store capacity (a power of two).
     #[arg(long = "user-capacity", default_value_t = 1 << 18)]
     user_capacity: u64,
@@ -62,6 +60,8 @@ pub struct IngestArgs {
     /// Blocks a published ingress key stays valid past the current block.
     #[arg(long = "pubkey-expiry-window", default_value_t = 10)]
     pubkey_expiry_window: u64,
+    #[command(flatten)]
+    serve: ServeArgs,
 }
 
 /// Where the admin API listens unless told otherwise: loopback only.
@@ -189,6 +189,7 @@ pub(crate) fn write_private(path: &std::path::Path, data: &[u8]) -> std::io::Res
 /// Runs ingest until Ctrl-C or SIGTERM.
 pub fn run(args: IngestArgs) -> Result<(), CliError> {
     crate::init_tracing();
+    args.serve.check()?;
     follow::check(&args.follow)?;
     if args.user_capacity == 0
         || !args.user_capacity.is_power_of_two()
@@ -251,28 +252,34 @@ pub fn run(args: IngestArgs) -> Result<(), CliError> {
             listener.local_addr().map_err(|e| failed(e.to_string()))?
         );
         let admin = admin::AdminService::new(shared.clone()).into_server(access);
-        tokio::spawn(
-            tonic::transport::Server::builder()
-                .add_service(admin)
-                .serve_with_incoming(fog_host::incoming(listener)),
-        );
-        if let Some(addr) = args.metrics {
-            let metrics = tokio::net::TcpListener::bind(addr)
-                .await
-                .map_err(|e| input(format!("cannot listen on {addr}: {e}")))?;
-            eprintln!(
-                "fogd ingest: metrics on http://{}/metrics",
-                metrics.local_addr().map_err(|e| failed(e.to_string()))?
-            );
-            tokio::spawn(admin::serve_metrics(metrics, shared.clone()));
+        let mut spec = args.serve.spec("ingest", admin::PREFIX, listener).await?;
+        spec.health_names = vec!["fog_ingest.IngestAdmin"];
+        let mut observers: Vec<Arc<dyn fog_host::Observe>> =
+            vec![Arc::new(admin::IngestObserver(shared.clone()))];
+        if let Some(f) = &follower {
+            observers.push(f.stats.clone());
         }
-        let result = IngestServer::run_shared(shared, shutdown).await;
+        let shutdown = crate::host::Fanout::new(shutdown);
+        let admin_task = tokio::spawn(fog_host::serve(
+            spec,
+            fog_host::Routes::new(admin),
+            Arc::new(fog_host::All(observers)),
+            shutdown.wait(),
+        ));
+        let result = IngestServer::run_shared(shared, shutdown.wait()).await;
+        shutdown.stop();
+        let admin_result = admin_task.await;
         let followed = match follower {
             Some(f) => f.stop().await,
             None => Ok(()),
         };
         eprintln!("fogd ingest stopped");
         result.map_err(|e| failed(format!("ingest stopped: {e}")))?;
+        match admin_result {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(failed(format!("the admin API failed: {e}"))),
+            Err(_) => return Err(failed("the admin API task panicked")),
+        }
         followed
     })
 }

@@ -5,19 +5,16 @@ use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
 
 use clap::Args;
 use fog_attest::{ChannelKeypair, EnclaveResponder, FogEnclave, SimProvider};
-use fog_ledger_server::{metrics::serve_metrics, LedgerServer, LedgerServerConfig};
+use fog_ledger_server::{LedgerServer, LedgerServerConfig};
 
 use crate::{
     failed,
     follow::{self, FollowArgs},
+    host::ServeArgs,
     input,
     view::sim_evidence,
     CliError,
 };
-
-/// How often the ledger enclave's evidence is renewed (clients refuse evidence older than
-/// their policy's maximum age).
-const EVIDENCE_REFRESH: Duration = Duration::from_secs(3600);
 
 /// Arguments of `fogd ledger`.
 #[derive(Debug, Args)]
@@ -36,12 +33,11 @@ pub struct LedgerArgs {
     /// `FogUntrustedTxOutApi`).
     #[arg(long, value_name = "ADDR")]
     listen: SocketAddr,
-    /// Address of the metrics endpoint (`GET /metrics`, `GET /ready`).
-    #[arg(long, value_name = "ADDR")]
-    metrics: Option<SocketAddr>,
     /// Key images the store has room for (a power of two; plan for about 85 % of it).
     #[arg(long = "key-image-capacity", default_value_t = 1 << 20)]
     key_image_capacity: u64,
+    #[command(flatten)]
+    serve: ServeArgs,
 }
 
 /// Runs the ledger service until Ctrl-C or SIGTERM.
@@ -55,6 +51,7 @@ pub fn run(args: LedgerArgs) -> Result<(), CliError> {
         ));
     }
     crate::init_tracing();
+    args.serve.check()?;
     follow::check(&args.follow)?;
     let ledger = follow::open_ledger(&args.ledger_db, &args.follow)?;
     std::fs::create_dir_all(&args.state_dir).map_err(|e| input(format!("state directory: {e}")))?;
@@ -94,31 +91,25 @@ pub fn run(args: LedgerArgs) -> Result<(), CliError> {
             "fogd ledger: gRPC on {}",
             listener.local_addr().map_err(|e| failed(e.to_string()))?
         );
-        if let Some(addr) = args.metrics {
-            let metrics = tokio::net::TcpListener::bind(addr)
-                .await
-                .map_err(|e| input(format!("cannot listen on {addr}: {e}")))?;
-            eprintln!(
-                "fogd ledger: metrics on http://{}/metrics, readiness on /ready",
-                metrics.local_addr().map_err(|e| failed(e.to_string()))?
-            );
-            tokio::spawn(serve_metrics(metrics, server.clone()));
-        }
-        let refresher = server.clone();
-        tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(EVIDENCE_REFRESH).await;
-                match sim_evidence(&provider, &channel_key) {
-                    Ok(e) => {
-                        if refresher.set_evidence(e).is_err() {
-                            tracing::warn!("evidence refresh refused");
-                        }
-                    }
-                    Err(_) => tracing::warn!("evidence refresh failed"),
-                }
-            }
-        });
-        let result = fog_ledger_server::run(server, listener, shutdown).await;
+        let spec = args
+            .serve
+            .spec("ledger", fog_ledger_server::metrics::PREFIX, listener)
+            .await?;
+        let refresher = {
+            let server = server.clone();
+            crate::host::refresh_evidence(
+                "fog ledger evidence",
+                crate::host::sim_maker(provider, channel_key),
+                move |e| server.set_evidence(e).is_ok(),
+            )
+        };
+        let extra: Vec<Arc<dyn fog_host::Observe>> = follower
+            .as_ref()
+            .map(|f| f.stats.clone() as Arc<dyn fog_host::Observe>)
+            .into_iter()
+            .collect();
+        let result = fog_ledger_server::run_with(server, spec, extra, shutdown).await;
+        refresher.abort();
         let followed = match follower {
             Some(f) => f.stop().await,
             None => Ok(()),

@@ -62,9 +62,6 @@ const STRANGERS: usize = 20;
 /// The default first port: node, ingest admin, view, fog ledger, report follow.
 const DEFAULT_BASE_PORT: u16 = 3223;
 
-/// How often the view and ledger enclaves' evidence is renewed.
-const EVIDENCE_REFRESH: Duration = Duration::from_secs(3600);
-
 /// How long the services may take to catch up with the ledger at start.
 const READY_TIMEOUT: Duration = Duration::from_secs(180);
 
@@ -444,12 +441,16 @@ async fn start_services(
                         .map_err(|e| failed(format!("ingest admin API: {e}")))
                 })?;
             let service = admin::AdminService::new(Arc::clone(&shared)).into_server(access);
+            let observer = Arc::new(admin::IngestObserver(Arc::clone(&shared)));
             async move {
-                tonic::transport::Server::builder()
-                    .add_service(service)
-                    .serve_with_incoming_shutdown(fog_host::incoming(ingest_l), s)
-                    .await
-                    .map_err(|e| e.to_string())
+                fog_host::serve(
+                    fog_host::Serve::new(admin::PREFIX, ingest_l),
+                    fog_host::Routes::new(service),
+                    observer,
+                    s,
+                )
+                .await
+                .map_err(|e| e.to_string())
             }
         }),
     ));
@@ -498,12 +499,16 @@ async fn start_services(
         tokio::spawn({
             let s = stopped(&stop_rx);
             let service = ViewService::new(Arc::clone(&view)).into_server();
+            let observer = Arc::clone(&view);
             async move {
-                tonic::transport::Server::builder()
-                    .add_service(service)
-                    .serve_with_incoming_shutdown(fog_host::incoming(view_l), s)
-                    .await
-                    .map_err(|e| e.to_string())
+                fog_host::serve(
+                    fog_host::Serve::new(fog_view_server::metrics::PREFIX, view_l),
+                    fog_host::Routes::new(service),
+                    observer,
+                    s,
+                )
+                .await
+                .map_err(|e| e.to_string())
             }
         }),
     ));
@@ -546,31 +551,34 @@ async fn start_services(
     ));
 
     // Evidence renewal for view and fog ledger (clients refuse evidence older than a day).
+    let renewals = [
+        crate::host::refresh_evidence(
+            "view evidence",
+            crate::host::sim_maker(view_provider, view_channel_key),
+            {
+                let view = Arc::clone(&view);
+                move |e| view.enclave().sessions().set_evidence(e).is_ok()
+            },
+        ),
+        crate::host::refresh_evidence(
+            "fog ledger evidence",
+            crate::host::sim_maker(ledger_provider, ledger_channel_key),
+            {
+                let ledger_server = Arc::clone(&ledger_server);
+                move |e| ledger_server.set_evidence(e).is_ok()
+            },
+        ),
+    ];
     tasks.push((
         "evidence renewal",
         tokio::spawn({
             let mut s = stop_rx.clone();
-            let view = Arc::clone(&view);
-            let ledger_server = Arc::clone(&ledger_server);
             async move {
-                loop {
-                    tokio::select! {
-                        _ = tokio::time::sleep(EVIDENCE_REFRESH) => {}
-                        _ = s.wait_for(|stop| *stop) => return Ok(()),
-                    }
-                    let renewed = sim_evidence(&view_provider, &view_channel_key)
-                        .ok()
-                        .is_some_and(|e| view.enclave().sessions().set_evidence(e).is_ok());
-                    if !renewed {
-                        tracing::warn!("view evidence renewal failed");
-                    }
-                    let renewed = sim_evidence(&ledger_provider, &ledger_channel_key)
-                        .ok()
-                        .is_some_and(|e| ledger_server.set_evidence(e).is_ok());
-                    if !renewed {
-                        tracing::warn!("fog ledger evidence renewal failed");
-                    }
+                let _ = s.wait_for(|stop| *stop).await;
+                for r in renewals {
+                    r.abort();
                 }
+                Ok(())
             }
         }),
     ));

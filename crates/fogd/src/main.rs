@@ -5,6 +5,7 @@ mod accounts;
 mod authority;
 mod follow;
 mod generate;
+mod host;
 mod ingest;
 mod ledger;
 mod ledger_tool;

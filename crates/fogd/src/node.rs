@@ -6,7 +6,7 @@ use clap::Args;
 use fog_ledger_db::{LedgerDb, LedgerError};
 use fog_node::{Node, NodeConfig, NodeError};
 
-use crate::{failed, input, CliError, LedgerPath};
+use crate::{failed, host::ServeArgs, input, CliError, LedgerPath};
 
 /// `fogd node`.
 #[derive(Debug, Args)]
@@ -25,12 +25,15 @@ pub struct NodeArgs {
     /// users pay through: it lets whoever reaches the port write the ledger.
     #[arg(long = "allow-test-blocks")]
     allow_test_blocks: bool,
+    #[command(flatten)]
+    serve: ServeArgs,
 }
 
 /// Opens the ledger (it must exist), serves until Ctrl-C or SIGTERM, cuts what is pending,
 /// and returns.
 pub fn run(args: NodeArgs) -> Result<(), CliError> {
     crate::init_tracing();
+    args.serve.check()?;
     if args.block_interval_ms == 0 {
         return Err(input("--block-interval-ms must be at least 1"));
     }
@@ -65,8 +68,12 @@ pub fn run(args: NodeArgs) -> Result<(), CliError> {
             .local_addr()
             .map_err(|e| failed(format!("no local address: {e}")))?;
         let shutdown = crate::shutdown_signal();
+        let spec = args
+            .serve
+            .spec("node", fog_node::METRICS_PREFIX, listener)
+            .await?;
         tracing::info!(%addr, "fogd node listening");
-        fog_node::run(listener, Arc::new(node), shutdown)
+        fog_node::run_spec(spec, Arc::new(node), shutdown)
             .await
             .map_err(|e| failed(format!("the node failed: {e}")))?;
         tracing::info!("fogd node stopped");

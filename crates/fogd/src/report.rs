@@ -7,7 +7,7 @@ use fog_attest::{BoundEvidence, Report};
 use fog_recovery_db::ReportDb;
 use fog_report_server::{ReportSource, SigningConfig};
 
-use crate::{failed, input, CliError};
+use crate::{failed, host::ServeArgs, input, CliError};
 
 /// Arguments of `fogd report`.
 #[derive(Debug, Args)]
@@ -25,6 +25,8 @@ pub struct ReportArgs {
     /// `postgres://...`).
     #[arg(long = "recovery-db", value_name = "URL")]
     recovery_db: String,
+    #[command(flatten)]
+    serve: ServeArgs,
 }
 
 /// Reads the reports that ingest published to the recovery DB (`fogd report` and
@@ -65,6 +67,7 @@ impl<D: ReportDb> ReportSource for RecoveryDbReports<D> {
 /// Runs the report service until Ctrl-C or SIGTERM.
 pub fn run(args: ReportArgs) -> Result<(), CliError> {
     crate::init_tracing();
+    args.serve.check()?;
     let signing = SigningConfig::load(&args.chain, &args.key)
         .map_err(|e| input(format!("cannot load the signing chain and key: {e}")))?;
     let runtime = tokio::runtime::Runtime::new()
@@ -77,12 +80,19 @@ pub fn run(args: ReportArgs) -> Result<(), CliError> {
         let listener = tokio::net::TcpListener::bind(args.listen)
             .await
             .map_err(|e| input(format!("cannot listen on {}: {e}", args.listen)))?;
-        eprintln!("fogd report: serving on {}", args.listen);
+        eprintln!(
+            "fogd report: serving on {}",
+            listener.local_addr().map_err(|e| failed(e.to_string()))?
+        );
+        let spec = args
+            .serve
+            .spec("report", fog_report_server::METRICS_PREFIX, listener)
+            .await?;
         let source = Arc::new(RecoveryDbReports {
             db,
             runtime: tokio::runtime::Handle::current(),
         });
-        fog_report_server::serve(listener, source, signing, shutdown)
+        fog_report_server::serve_spec(spec, source, signing, shutdown)
             .await
             .map_err(|e| failed(format!("report service stopped: {e}")))
     })

@@ -1,18 +1,14 @@
 //! `fogd view`: the view service over the recovery DB.
 
-use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
+use std::{net::SocketAddr, path::PathBuf, sync::Arc};
 
 use clap::Args;
 use fog_attest::{
     BoundEvidence, ChannelKeypair, EnclaveResponder, FogEnclave, Provider, ReportData, SimProvider,
 };
-use fog_view_server::{build_enclave, serve_metrics, ViewConfig, ViewServer, ViewService};
+use fog_view_server::{build_enclave, ViewConfig, ViewServer, ViewService};
 
-use crate::{failed, input, CliError};
-
-/// How often the view enclave's evidence is renewed (clients refuse evidence older than
-/// their policy's maximum age, a day by default).
-const EVIDENCE_REFRESH: Duration = Duration::from_secs(3600);
+use crate::{failed, host::ServeArgs, input, CliError};
 
 /// Arguments of `fogd view`.
 #[derive(Debug, Args)]
@@ -27,15 +23,14 @@ pub struct ViewArgs {
     /// Address of the gRPC API (`fog_view.FogViewAPI`).
     #[arg(long, value_name = "ADDR")]
     listen: SocketAddr,
-    /// Address of the metrics endpoint (`GET /metrics`, `GET /ready`).
-    #[arg(long, value_name = "ADDR")]
-    metrics: Option<SocketAddr>,
     /// Store partitions (threads that search at once); default: one per core.
     #[arg(long)]
     partitions: Option<usize>,
     /// Slots of each partition (a power of two); plan for records to fill about 85 % of them.
     #[arg(long = "capacity-per-partition", default_value_t = 1 << 20)]
     capacity_per_partition: u64,
+    #[command(flatten)]
+    serve: ServeArgs,
 }
 
 /// Evidence binding `channel_key` (and no custom identity), from the simulation provider.
@@ -57,6 +52,7 @@ pub(crate) fn sim_evidence(
 /// Runs the view service until Ctrl-C or SIGTERM.
 pub fn run(args: ViewArgs) -> Result<(), CliError> {
     crate::init_tracing();
+    args.serve.check()?;
     if args.capacity_per_partition == 0
         || !args.capacity_per_partition.is_power_of_two()
         || args.capacity_per_partition > 1 << 28
@@ -115,37 +111,37 @@ pub fn run(args: ViewArgs) -> Result<(), CliError> {
             "fogd view: FogViewAPI on {}",
             listener.local_addr().map_err(|e| failed(e.to_string()))?
         );
-        tokio::spawn(
-            tonic::transport::Server::builder()
-                .add_service(ViewService::new(server.clone()).into_server())
-                .serve_with_incoming(fog_host::incoming(listener)),
-        );
-        if let Some(addr) = args.metrics {
-            let metrics = tokio::net::TcpListener::bind(addr)
-                .await
-                .map_err(|e| input(format!("cannot listen on {addr}: {e}")))?;
-            eprintln!(
-                "fogd view: metrics on http://{}/metrics",
-                metrics.local_addr().map_err(|e| failed(e.to_string()))?
-            );
-            tokio::spawn(serve_metrics(metrics, server.clone()));
-        }
-        let refresher = server.clone();
-        tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(EVIDENCE_REFRESH).await;
-                match sim_evidence(&provider, &channel_key) {
-                    Ok(e) => {
-                        if refresher.enclave().sessions().set_evidence(e).is_err() {
-                            tracing::warn!("evidence refresh refused");
-                        }
-                    }
-                    Err(_) => tracing::warn!("evidence refresh failed"),
-                }
-            }
+        let spec = args
+            .serve
+            .spec("view", fog_view_server::metrics::PREFIX, listener)
+            .await?;
+        let refresher = {
+            let server = server.clone();
+            crate::host::refresh_evidence(
+                "view evidence",
+                crate::host::sim_maker(provider, channel_key),
+                move |e| server.enclave().sessions().set_evidence(e).is_ok(),
+            )
+        };
+        let shutdown = crate::host::Fanout::new(shutdown);
+        let loader = tokio::spawn({
+            let server = server.clone();
+            let stop = shutdown.wait();
+            async move { server.run(stop).await }
         });
-        server.run(shutdown).await;
+        let mut spec = spec;
+        spec.health_names = vec!["fog_view.FogViewAPI"];
+        let served = fog_host::serve(
+            spec,
+            fog_host::Routes::new(ViewService::new(server.clone()).into_server()),
+            server,
+            shutdown.wait(),
+        )
+        .await;
+        shutdown.stop();
+        refresher.abort();
+        let _ = loader.await;
         eprintln!("fogd view stopped");
-        Ok(())
+        served.map_err(|e| failed(format!("the view service failed: {e}")))
     })
 }

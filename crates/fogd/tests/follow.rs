@@ -148,6 +148,16 @@ fn node(ledger: &Path, test_blocks: bool) -> (Service, String) {
     (service, format!("http://{addr}"))
 }
 
+/// `GET path` over HTTP/1.1 from `addr`: the whole answer.
+fn http_get(addr: &str, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    write!(stream, "GET {path} HTTP/1.1\r\nhost: x\r\n\r\n").unwrap();
+    let mut text = String::new();
+    stream.read_to_string(&mut text).unwrap();
+    text
+}
+
 /// Polls `check` every 50 ms for up to a minute.
 fn eventually(what: &str, mut check: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -217,12 +227,21 @@ fn ingest_and_fog_ledger_follow_their_own_nodes_lag_and_catch_up() {
             "127.0.0.1:0",
             "--key-image-capacity",
             "1024",
+            "--metrics",
+            "127.0.0.1:0",
         ],
     );
     let ledger_url = format!(
         "http://{}",
         fog_ledger.wait_for_addr("fogd ledger: gRPC on")
     );
+    let ops_line = fog_ledger.wait_for("fogd ledger: metrics on http://");
+    let ops = ops_line
+        .split("http://")
+        .nth(1)
+        .and_then(|r| r.split('/').next())
+        .unwrap()
+        .to_string();
 
     let rt = tokio::runtime::Runtime::new().unwrap();
     let recovery = SqliteRecoveryDb::open(state.join("recovery.db")).unwrap();
@@ -295,6 +314,22 @@ fn ingest_and_fog_ledger_follow_their_own_nodes_lag_and_catch_up() {
     ]);
     assert_eq!(out["block_index"], 2);
     eventually("fog ledger catches up", || fog_ledger_blocks() == 3);
+    // Its operations endpoint shows the follower beside the service, and says ready.
+    eventually("fog ledger is ready", || {
+        http_get(&ops, "/ready").starts_with("HTTP/1.1 200")
+    });
+    eventually("the key-image store holds block 2", || {
+        http_get(&ops, "/metrics").contains("fog_ledger_store_blocks 3\n")
+    });
+    let metrics = http_get(&ops, "/metrics");
+    assert!(
+        metrics.contains("fog_ledger_follower_local_blocks 3\n"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("fog_ledger_follower_contradictions_total 0\n"),
+        "{metrics}"
+    );
 
     // The same block again, or to a node without the flag: clear refusals, exit code 2.
     let again = run(&[

@@ -1,0 +1,132 @@
+//! What every `fogd` service command shares: the operations endpoint and request limits
+//! (`fog_host`), one shutdown signal for several tasks, and the evidence refresh.
+
+use std::{future::Future, net::SocketAddr, time::Duration};
+
+use clap::Args;
+use fog_attest::{BoundEvidence, SimProvider};
+use tokio::{net::TcpListener, sync::watch};
+
+use crate::{failed, input, CliError};
+
+/// How often an enclave's evidence is renewed (clients refuse evidence older than their
+/// policy's maximum age, a day by default).
+pub const EVIDENCE_REFRESH: Duration = Duration::from_secs(3600);
+
+/// The flags every service takes for its operations endpoint and its limits.
+#[derive(Clone, Debug, Args)]
+pub struct ServeArgs {
+    /// Address of the operations endpoint: `/metrics` (Prometheus text), `/ready` (200 once
+    /// caught up or loaded, else 503) and `/live`. gRPC health (`grpc.health.v1.Health`) is
+    /// always served beside the service itself.
+    #[arg(long, value_name = "ADDR")]
+    pub metrics: Option<SocketAddr>,
+    /// Seconds a call may take before it is given up (the client gets CANCELLED).
+    #[arg(long = "request-timeout-secs", value_name = "S", default_value_t = 60)]
+    pub request_timeout_secs: u64,
+    /// Calls served at once across all connections; more wait their turn.
+    #[arg(
+        long = "max-concurrent-requests",
+        value_name = "N",
+        default_value_t = 256
+    )]
+    pub max_concurrent_requests: usize,
+}
+
+impl ServeArgs {
+    /// Refuses limits out of range.
+    pub fn check(&self) -> Result<(), CliError> {
+        if self.request_timeout_secs == 0 || self.request_timeout_secs > 3600 {
+            return Err(input("--request-timeout-secs must be between 1 and 3600"));
+        }
+        if self.max_concurrent_requests == 0 || self.max_concurrent_requests > 100_000 {
+            return Err(input(
+                "--max-concurrent-requests must be between 1 and 100000",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The serving spec for `grpc`: binds the operations endpoint (and says where).
+    pub async fn spec(
+        &self,
+        name: &str,
+        prefix: &'static str,
+        grpc: TcpListener,
+    ) -> Result<fog_host::Serve, CliError> {
+        let mut spec = fog_host::Serve::new(prefix, grpc);
+        spec.limits = fog_host::Limits {
+            request_timeout: Duration::from_secs(self.request_timeout_secs),
+            max_concurrent_requests: self.max_concurrent_requests,
+            ..fog_host::Limits::default()
+        };
+        if let Some(addr) = self.metrics {
+            let listener = TcpListener::bind(addr)
+                .await
+                .map_err(|e| input(format!("cannot listen on {addr}: {e}")))?;
+            eprintln!(
+                "fogd {name}: metrics on http://{}/metrics, readiness on /ready",
+                listener.local_addr().map_err(|e| failed(e.to_string()))?
+            );
+            spec.ops = Some(listener);
+        }
+        Ok(spec)
+    }
+}
+
+/// One shutdown for several tasks: each [`Fanout::wait`] resolves once `signal` has, or
+/// once [`Fanout::stop`] is called.
+pub struct Fanout {
+    tx: std::sync::Arc<watch::Sender<bool>>,
+}
+
+impl Fanout {
+    /// Fans `signal` out (spawns a task on the current runtime).
+    pub fn new(signal: impl Future<Output = ()> + Send + 'static) -> Self {
+        let tx = std::sync::Arc::new(watch::Sender::new(false));
+        let sender = std::sync::Arc::clone(&tx);
+        tokio::spawn(async move {
+            signal.await;
+            sender.send_replace(true);
+        });
+        Self { tx }
+    }
+
+    /// Stops every waiter now (one task failed: the others stop too).
+    pub fn stop(&self) {
+        self.tx.send_replace(true);
+    }
+
+    /// A future that resolves when the signal has come.
+    pub fn wait(&self) -> impl Future<Output = ()> + Send + 'static {
+        let mut rx = self.tx.subscribe();
+        async move {
+            let _ = rx.wait_for(|s| *s).await;
+        }
+    }
+}
+
+/// Renews an enclave's simulated evidence every [`EVIDENCE_REFRESH`]: `make` binds the
+/// channel key, `apply` installs it.
+pub fn refresh_evidence(
+    what: &'static str,
+    make: impl Fn() -> Result<BoundEvidence, CliError> + Send + 'static,
+    apply: impl Fn(BoundEvidence) -> bool + Send + 'static,
+) -> tokio::task::JoinHandle<()> {
+    fog_host::spawn_refresh(EVIDENCE_REFRESH, what, move || {
+        let evidence = make().map_err(|_| "no evidence".to_string())?;
+        if apply(evidence) {
+            Ok(())
+        } else {
+            Err("the enclave refused the evidence".into())
+        }
+    })
+}
+
+/// `make` for [`refresh_evidence`] from a simulation provider and a channel key.
+pub fn sim_maker(
+    provider: SimProvider,
+    channel_key: [u8; 32],
+) -> impl Fn() -> Result<BoundEvidence, CliError> + Send + 'static {
+    move || crate::view::sim_evidence(&provider, &channel_key)
+}
