@@ -16,6 +16,11 @@ pub const EVIDENCE_REFRESH: Duration = Duration::from_secs(3600);
 /// The flags every service takes for its operations endpoint and its limits.
 #[derive(Clone, Debug, Args)]
 pub struct ServeArgs {
+    /// A TOML file of flags (`recovery-db = "…"`, at the top level or in a `[view]`-style
+    /// table); `FOG_CONFIG` names one too. Flags on the command line win, then `FOG_<FLAG>`
+    /// environment variables, then the file (see the README).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<std::path::PathBuf>,
     /// Address of the operations endpoint: `/metrics` (Prometheus text), `/ready` (200 once
     /// caught up or loaded, else 503) and `/live`. gRPC health (`grpc.health.v1.Health`) is
     /// always served beside the service itself.

@@ -3,6 +3,7 @@
 
 mod accounts;
 mod authority;
+mod config;
 mod follow;
 mod generate;
 mod host;
@@ -16,7 +17,7 @@ mod view;
 
 use std::{path::PathBuf, process::ExitCode};
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
 
 /// Fog's operator binary: the ledger node and the ledger tools.
 #[derive(Debug, Parser)]
@@ -115,7 +116,13 @@ fn report(error: CliError) -> ExitCode {
 }
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let argv = match config::expand(std::env::args_os().collect(), &Cli::command(), |k| {
+        std::env::var(k).ok()
+    }) {
+        Ok(argv) => argv,
+        Err(e) => return report(e),
+    };
+    let cli = match Cli::try_parse_from(argv) {
         Ok(cli) => cli,
         Err(e) => {
             use clap::error::ErrorKind;

@@ -64,8 +64,13 @@ struct Service {
 
 impl Service {
     fn start(name: &'static str, args: &[&str]) -> Self {
+        Self::start_env(name, args, &[])
+    }
+
+    fn start_env(name: &'static str, args: &[&str], env: &[(&str, &str)]) -> Self {
         let mut child = fogd()
             .args(args)
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -213,23 +218,30 @@ fn ingest_and_fog_ledger_follow_their_own_nodes_lag_and_catch_up() {
     let ingress = fog_crypto::CompressedRistrettoPublic(ingress.try_into().unwrap());
     let ledger_state = dir.path().join("ledger-state");
     let ledger_copy = dir.path().join("fog-ledger.redb");
-    let fog_ledger = Service::start(
+    // Fog ledger is configured by a file, the environment (its metrics address) and one
+    // flag (its listen address, which the file gets wrong on purpose).
+    let config = dir.path().join("fog.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[ledger]\nnode = [{url_b:?}]\nledger-db = {:?}\nstate-dir = {:?}\n\
+             listen = \"127.0.0.1:1\"\nkey-image-capacity = 1024\n\n\
+             [view]\nlisten = \"not an address\"\n",
+            ledger_copy.to_str().unwrap(),
+            ledger_state.to_str().unwrap(),
+        ),
+    )
+    .unwrap();
+    let fog_ledger = Service::start_env(
         "ledger",
         &[
             "ledger",
-            "--node",
-            &url_b,
-            "--ledger-db",
-            ledger_copy.to_str().unwrap(),
-            "--state-dir",
-            ledger_state.to_str().unwrap(),
+            "--config",
+            config.to_str().unwrap(),
             "--listen",
             "127.0.0.1:0",
-            "--key-image-capacity",
-            "1024",
-            "--metrics",
-            "127.0.0.1:0",
         ],
+        &[("FOG_METRICS", "127.0.0.1:0")],
     );
     let ledger_url = format!(
         "http://{}",
