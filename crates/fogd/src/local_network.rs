@@ -31,7 +31,7 @@ use fog_ingest_server::{admin, IngestConfig, IngestServer, StateDir};
 use fog_ledger_db::LedgerDb;
 use fog_ledger_server::{LedgerServer, LedgerServerConfig};
 use fog_node::{write_origin_block, Node, NodeConfig};
-use fog_recovery_db::SqliteRecoveryDb;
+use fog_recovery_db::{RecoveryDb, SqliteRecoveryDb};
 use fog_report_server::SigningConfig;
 use fog_transaction::{validation::MOB_MINIMUM_FEE, Amount, KeyImage, TokenId};
 use fog_view_server::{build_enclave, ViewConfig, ViewServer, ViewService};
@@ -42,6 +42,8 @@ use serde::{Deserialize, Serialize};
 use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
 
 use crate::{failed, input, view::sim_evidence, CliError};
+
+mod processes;
 
 /// The file that makes a directory a local network.
 const LAYOUT_FILE: &str = "local-network.json";
@@ -85,6 +87,15 @@ pub struct LocalNetworkArgs {
     /// again keeps its ports.
     #[arg(long, value_name = "PORT")]
     base_port: Option<u16>,
+    /// Run each service as its own `fogd` child process (node, ingest, view, fog ledger,
+    /// report), as on separate hosts: ingest and fog ledger follow the node into ledger copies
+    /// of their own. Logs go to `DIR/logs/`.
+    #[arg(long)]
+    processes: bool,
+    /// The recovery DB for `--processes` (`postgres://…`; a new network needs an empty
+    /// database). Default: `recovery.db` (SQLite) in the directory.
+    #[arg(long = "recovery-db", value_name = "URL", requires = "processes")]
+    recovery_db: Option<String>,
 }
 
 /// `local-network.json`: where the services listen and which wallets exist.
@@ -97,6 +108,9 @@ struct Layout {
     ledger: SocketAddr,
     report: SocketAddr,
     wallets: Vec<String>,
+    /// The recovery DB is Postgres (its URL is given again at each start, never stored).
+    #[serde(default)]
+    postgres: bool,
 }
 
 impl Layout {
@@ -262,6 +276,7 @@ async fn bind_all(
             || WALLETS.iter().map(|s| s.to_string()).collect(),
             |l| l.wallets.clone(),
         ),
+        postgres: layout.is_some_and(|l| l.postgres),
     };
     Ok((listeners, layout))
 }
@@ -615,8 +630,81 @@ async fn start_services(
     })
 }
 
+/// The stores and keys of a network, made or opened.
+struct Prepared<D: RecoveryDb> {
+    ledger: LedgerDb,
+    ingest: IngestServer<D>,
+    quoting: fog_attest::ed25519_dalek::SigningKey,
+    attestation_key: String,
+}
+
+/// Opens (or, for a new network, creates) the ledger, the shared simulated quoting key and
+/// ingest over `db`; a new network also gets its authority, wallets and origin block (funded
+/// with fog hints to this ingest's key) and its layout file.
+async fn prepare<D: RecoveryDb>(
+    paths: &Paths,
+    layout: &Layout,
+    existing: bool,
+    db: D,
+) -> Result<Prepared<D>, CliError> {
+    // Storage, the shared simulated quoting key, ingest (its ingress key funds the demo).
+    std::fs::create_dir_all(paths.state())
+        .map_err(|e| failed(format!("cannot create the state directory: {e}")))?;
+    let quoting = crate::ingest::sim_quoting_key(&paths.state())?;
+    let attestation_key = hex::encode(quoting.verifying_key().as_bytes());
+    let ledger = if existing {
+        LedgerDb::open(paths.ledger())
+    } else {
+        LedgerDb::create(paths.ledger())
+    }
+    .map_err(|e| failed(format!("ledger DB {}: {e}", paths.ledger().display())))?;
+    let ingest_state =
+        StateDir::new(paths.state()).map_err(|e| failed(format!("ingest state directory: {e}")))?;
+    let channel = ChannelKeypair::generate().map_err(|e| failed(format!("channel key: {e}")))?;
+    let evidence = crate::ingest::SimEvidence {
+        provider: SimProvider::from_quoting_key(
+            quoting.clone(),
+            fog_attest::fog_identity(FogEnclave::Ingest),
+        ),
+        channel,
+    };
+    let ingest = IngestServer::open(
+        ledger.clone(),
+        db,
+        ingest_state,
+        IngestConfig {
+            user_capacity: 1 << 12,
+            poll_interval: Duration::from_millis(50),
+            ..IngestConfig::default()
+        },
+        Box::new(evidence),
+    )
+    .await
+    .map_err(|e| failed(format!("cannot start ingest: {e}")))?;
+
+    if !existing {
+        create(
+            paths,
+            layout,
+            &attestation_key,
+            &ingest.ingress_public_key(),
+            &ledger,
+        )?;
+        let text =
+            serde_json::to_string_pretty(layout).map_err(|e| failed(format!("layout: {e}")))?;
+        write_file(&paths.layout(), format!("{text}\n").as_bytes())?;
+    }
+
+    Ok(Prepared {
+        ledger,
+        ingest,
+        quoting,
+        attestation_key,
+    })
+}
+
 async fn run_async(args: LocalNetworkArgs) -> Result<(), CliError> {
-    let (dir, existing) = choose_dir(args.dir)?;
+    let (dir, existing) = choose_dir(args.dir.clone())?;
     let dir = std::path::absolute(&dir)
         .map_err(|e| input(format!("cannot resolve {}: {e}", dir.display())))?;
     let paths = Paths { dir };
@@ -645,55 +733,26 @@ async fn run_async(args: LocalNetworkArgs) -> Result<(), CliError> {
     )
     .await?;
 
-    // Storage, the shared simulated quoting key, ingest (its ingress key funds the demo).
-    std::fs::create_dir_all(paths.state())
-        .map_err(|e| failed(format!("cannot create the state directory: {e}")))?;
-    let quoting = crate::ingest::sim_quoting_key(&paths.state())?;
-    let attestation_key = hex::encode(quoting.verifying_key().as_bytes());
-    let ledger = if existing {
-        LedgerDb::open(paths.ledger())
-    } else {
-        LedgerDb::create(paths.ledger())
+    if layout.postgres && !args.processes {
+        return Err(input(format!(
+            "the network in {} keeps its recovery DB in Postgres: start it with --processes \
+             --recovery-db URL",
+            paths.dir.display()
+        )));
     }
-    .map_err(|e| failed(format!("ledger DB {}: {e}", paths.ledger().display())))?;
+    if args.processes {
+        // The children bind the addresses.
+        drop(listeners);
+        return processes::run(&args, &paths, layout, existing).await;
+    }
     let db = SqliteRecoveryDb::open(paths.recovery())
         .map_err(|e| failed(format!("recovery DB {}: {e}", paths.recovery().display())))?;
-    let ingest_state =
-        StateDir::new(paths.state()).map_err(|e| failed(format!("ingest state directory: {e}")))?;
-    let channel = ChannelKeypair::generate().map_err(|e| failed(format!("channel key: {e}")))?;
-    let evidence = crate::ingest::SimEvidence {
-        provider: SimProvider::from_quoting_key(
-            quoting.clone(),
-            fog_attest::fog_identity(FogEnclave::Ingest),
-        ),
-        channel,
-    };
-    let ingest = IngestServer::open(
-        ledger.clone(),
-        db.clone(),
-        ingest_state,
-        IngestConfig {
-            user_capacity: 1 << 12,
-            poll_interval: Duration::from_millis(50),
-            ..IngestConfig::default()
-        },
-        Box::new(evidence),
-    )
-    .await
-    .map_err(|e| failed(format!("cannot start ingest: {e}")))?;
-
-    if !existing {
-        create(
-            &paths,
-            &layout,
-            &attestation_key,
-            &ingest.ingress_public_key(),
-            &ledger,
-        )?;
-        let text =
-            serde_json::to_string_pretty(&layout).map_err(|e| failed(format!("layout: {e}")))?;
-        write_file(&paths.layout(), format!("{text}\n").as_bytes())?;
-    }
+    let Prepared {
+        ledger,
+        ingest,
+        quoting,
+        attestation_key,
+    } = prepare(&paths, &layout, existing, db.clone()).await?;
 
     let services = start_services(&paths, listeners, &ledger, &db, ingest, &quoting).await?;
     let started = Instant::now();
@@ -722,7 +781,7 @@ async fn run_async(args: LocalNetworkArgs) -> Result<(), CliError> {
     );
 
     let outcome = if args.demo {
-        demo(&paths, &layout, &ledger).await
+        demo(&paths, &layout, &ledger, "").await
     } else {
         tokio::select! {
             _ = crate::shutdown_signal() => {}
@@ -819,6 +878,14 @@ fn print_summary(
 /// The true balance of `account` (default and change subaddresses, MOB) for blocks below
 /// `n`, by trying the view key on every TxOut: what a user without Fog must do.
 fn view_key_scan(ledger: &LedgerDb, account: &AccountKey, n: u64) -> Result<u128, String> {
+    // A followed copy (`--processes`) may be a poll behind the services: wait for it.
+    let started = Instant::now();
+    while ledger.num_blocks().map_err(|e| format!("ledger DB: {e}"))? < n {
+        if started.elapsed() > Duration::from_secs(10) {
+            return Err(format!("the ledger does not reach block count {n}"));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let view = account.view_private_key();
     let spends = [DEFAULT_SUBADDRESS_INDEX, CHANGE_SUBADDRESS_INDEX]
         .map(|i| account.subaddress_spend_private(i));
@@ -952,7 +1019,14 @@ async fn show_balances(
 }
 
 /// The scripted demo: payments between the demo wallets, balances after each.
-async fn demo(paths: &Paths, layout: &Layout, ledger: &LedgerDb) -> Result<(), CliError> {
+/// `restart_flags`: what to add to `fogd local-network` to start this network again (`""`
+/// or `"--processes … "`).
+async fn demo(
+    paths: &Paths,
+    layout: &Layout,
+    ledger: &LedgerDb,
+    restart_flags: &str,
+) -> Result<(), CliError> {
     let mut wallets = Vec::new();
     for name in &layout.wallets {
         let session = Session::open(&paths.wallet(name), &NetworkOverrides::default(), false)
@@ -1046,8 +1120,9 @@ async fn demo(paths: &Paths, layout: &Layout, ledger: &LedgerDb) -> Result<(), C
     if tally.wrong.is_empty() {
         println!(
             "\ndemo passed: {} balances checked, every one exact.\n\
-             To keep the network running and use fog-wallet yourself: fogd local-network --dir {}",
+             To keep the network running and use fog-wallet yourself: fogd local-network {}--dir {}",
             tally.checked,
+            restart_flags,
             paths.dir.display()
         );
         Ok(())

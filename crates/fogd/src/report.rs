@@ -92,8 +92,8 @@ pub fn run(args: ReportArgs) -> Result<(), CliError> {
             db,
             runtime: tokio::runtime::Handle::current(),
         });
-        fog_report_server::serve_spec(spec, source, signing, shutdown)
-            .await
-            .map_err(|e| failed(format!("report service stopped: {e}")))
+        let served = fog_report_server::serve_spec(spec, source, signing, shutdown).await;
+        eprintln!("fogd report stopped");
+        served.map_err(|e| failed(format!("report service stopped: {e}")))
     })
 }

@@ -17,9 +17,15 @@ fn fogd() -> Command {
 }
 
 fn demo(dir: &std::path::Path) -> Output {
+    demo_with(dir, &[])
+}
+
+fn demo_with(dir: &std::path::Path, extra: &[&str]) -> Output {
     let started = Instant::now();
     let out = fogd()
-        .args(["local-network", "--demo", "--base-port", "0", "--dir"])
+        .args(["local-network", "--demo", "--base-port", "0"])
+        .args(extra)
+        .arg("--dir")
         .arg(dir)
         .output()
         .unwrap();
@@ -160,4 +166,39 @@ fn a_directory_that_is_not_a_network_is_refused() {
     assert!(stderr.starts_with("error: ") && stderr.contains("holds no local network"));
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+}
+
+/// The services as separate processes, on the network's SQLite file and on Postgres, across a
+/// restart; a Postgres network refuses to start in one process.
+#[test]
+fn the_demo_passes_with_every_service_a_process_of_its_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let net = dir.path().join("net");
+    let first = check_demo(&demo_with(&net, &["--processes"]));
+    assert!(first.contains("each service is a fogd process"), "{first}");
+    for name in ["node", "ingest", "view", "ledger", "report"] {
+        let log = std::fs::read_to_string(net.join("logs").join(format!("{name}.log"))).unwrap();
+        assert!(
+            log.contains("stopped"),
+            "fogd {name} did not stop cleanly: {log}"
+        );
+    }
+    // Ingest and fog ledger followed the node into copies of their own.
+    assert!(net.join("ingest").join("ledger.redb").exists());
+    assert!(net.join("fog-ledger").join("ledger.redb").exists());
+
+    let Some(db) = fog_test_support::postgres::TempDatabase::create() else {
+        return;
+    };
+    let pg = dir.path().join("pg");
+    let args = ["--processes", "--recovery-db", db.url()];
+    check_demo(&demo_with(&pg, &args));
+    let again = check_demo(&demo_with(&pg, &args));
+    assert!(again.contains("(6 blocks)"), "{again}");
+    let one_process = demo(&pg);
+    assert_eq!(one_process.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&one_process.stderr).contains("--processes --recovery-db"));
+    // The password-free URL is never stored in the network's directory.
+    let layout = std::fs::read_to_string(pg.join("local-network.json")).unwrap();
+    assert!(!layout.contains("postgres://"), "{layout}");
 }
