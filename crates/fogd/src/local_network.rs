@@ -12,7 +12,6 @@
 //! after each step, stops the network and exits 0 only if every balance was exact.
 
 use std::{
-    collections::BTreeSet,
     fmt::Write as _,
     net::SocketAddr,
     path::{Path, PathBuf},
@@ -21,23 +20,19 @@ use std::{
 };
 
 use clap::Args;
-use fog_account::{
-    b58_encode_public_address, AccountKey, CHANGE_SUBADDRESS_INDEX, DEFAULT_SUBADDRESS_INDEX,
-};
+use fog_account::AccountKey;
 use fog_attest::{ChannelKeypair, EnclaveResponder, FogEnclave, SimProvider};
 use fog_client::history::{EntryKind, Sender};
 use fog_crypto::RistrettoPublic;
 use fog_ingest_server::{admin, IngestConfig, IngestServer, StateDir};
 use fog_ledger_db::LedgerDb;
 use fog_ledger_server::{LedgerServer, LedgerServerConfig};
-use fog_node::{write_origin_block, Node, NodeConfig};
+use fog_node::{Node, NodeConfig};
 use fog_recovery_db::{RecoveryDb, SqliteRecoveryDb};
 use fog_report_server::SigningConfig;
-use fog_transaction::{validation::MOB_MINIMUM_FEE, Amount, KeyImage, TokenId};
+use fog_transaction::{validation::MOB_MINIMUM_FEE, Amount, TokenId};
 use fog_view_server::{build_enclave, ViewConfig, ViewServer, ViewService};
-use fog_wallet::{
-    amount::format_amount, FogSettings, NetworkOverrides, NetworkSettings, Session, WalletFile,
-};
+use fog_wallet::{amount::format_amount, NetworkOverrides, NetworkSettings, Session};
 use serde::{Deserialize, Serialize};
 use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
 
@@ -157,13 +152,18 @@ impl Paths {
         self.dir.join("state")
     }
     fn authority(&self) -> PathBuf {
-        self.dir.join("authority")
+        self.files().authority()
     }
     fn root_spki(&self) -> PathBuf {
-        self.authority().join("root-spki.der")
+        self.files().root_spki()
     }
     fn wallet(&self, name: &str) -> PathBuf {
-        self.dir.join("wallets").join(format!("{name}.json"))
+        self.files().wallet(name)
+    }
+    fn files(&self) -> fog_system::network::Files {
+        fog_system::network::Files {
+            dir: self.dir.clone(),
+        }
     }
 }
 
@@ -296,67 +296,15 @@ fn create(
     ingress: &RistrettoPublic,
     ledger: &LedgerDb,
 ) -> Result<(), CliError> {
-    let authority =
-        fog_report_server::authority::new_authority(&paths.authority(), "Fog local network", 3650)
-            .map_err(|e| failed(format!("cannot create the fog authority: {e}")))?;
-    write_file(&paths.root_spki(), &authority.root_spki_der)?;
-
-    // The demo wallets: fresh mnemonics, fog addresses under this authority, the services'
-    // addresses, and each other as contacts.
-    std::fs::create_dir_all(paths.dir.join("wallets"))
-        .map_err(|e| failed(format!("cannot create the wallets directory: {e}")))?;
-    let fog = FogSettings {
+    let plan = fog_system::network::Plan {
+        wallets: layout.wallets.clone(),
         report_url: layout.report_url(),
-        report_id: String::new(),
-        authority_spki: authority.root_spki_der.clone(),
+        network: layout.network(attestation_key),
+        funding_txouts: FUNDING_TXOUTS,
+        funding_value: FUNDING_VALUE,
+        strangers: STRANGERS,
     };
-    let mut wallets = Vec::new();
-    for name in &layout.wallets {
-        let mut w = WalletFile::generate(0, Some(fog.clone()))
-            .map_err(|e| failed(format!("wallet {name}: {e}")))?;
-        w.network = Some(layout.network(attestation_key));
-        let account = w
-            .fog_account_key()
-            .map_err(|e| failed(format!("wallet {name}: {e}")))?;
-        wallets.push((name.clone(), w, account));
-    }
-    let addresses: Vec<(String, String)> = wallets
-        .iter()
-        .map(|(n, _, a)| {
-            (
-                n.clone(),
-                b58_encode_public_address(&a.default_subaddress()),
-            )
-        })
-        .collect();
-    for (name, w, _) in &mut wallets {
-        for (other, address) in &addresses {
-            if other != name {
-                w.contacts.insert(other.clone(), address.clone());
-            }
-        }
-        w.save(&paths.wallet(name), false)
-            .map_err(|e| failed(format!("wallet {name}: {e}")))?;
-    }
-
-    // The origin block: each wallet gets its funding with fog hints to this ingest.
-    let mut rng = rand::rngs::OsRng;
-    let mut funding = Vec::new();
-    for (_, _, account) in &wallets {
-        for _ in 0..FUNDING_TXOUTS {
-            funding.push((
-                account.default_subaddress(),
-                Amount::new(FUNDING_VALUE, TokenId::MOB),
-            ));
-        }
-    }
-    for _ in 0..STRANGERS {
-        let stranger = AccountKey::random(&mut rng).default_subaddress();
-        funding.push((stranger, Amount::new(MOB, TokenId::MOB)));
-    }
-    write_origin_block(ledger, &funding, Some(ingress), &mut rng)
-        .map_err(|e| failed(format!("cannot write the origin block: {e}")))?;
-    Ok(())
+    fog_system::network::create(&paths.files(), &plan, ingress, ledger).map_err(failed)
 }
 
 /// The running services.
@@ -875,8 +823,7 @@ fn print_summary(
     print!("{out}");
 }
 
-/// The true balance of `account` (default and change subaddresses, MOB) for blocks below
-/// `n`, by trying the view key on every TxOut: what a user without Fog must do.
+/// The true balance of `account` at block count `n` ([`fog_system::oracle::balance`]).
 fn view_key_scan(ledger: &LedgerDb, account: &AccountKey, n: u64) -> Result<u128, String> {
     // A followed copy (`--processes`) may be a poll behind the services: wait for it.
     let started = Instant::now();
@@ -886,42 +833,7 @@ fn view_key_scan(ledger: &LedgerDb, account: &AccountKey, n: u64) -> Result<u128
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-    let view = account.view_private_key();
-    let spends = [DEFAULT_SUBADDRESS_INDEX, CHANGE_SUBADDRESS_INDEX]
-        .map(|i| account.subaddress_spend_private(i));
-    let mut owned: Vec<(KeyImage, u64)> = Vec::new();
-    let mut spent: BTreeSet<KeyImage> = BTreeSet::new();
-    for b in 0..n {
-        let contents = ledger
-            .get_block_contents(b)
-            .map_err(|e| format!("ledger DB: {e}"))?
-            .ok_or_else(|| format!("block {b} is missing"))?;
-        spent.extend(contents.key_images.iter().copied());
-        for o in &contents.outputs {
-            let Ok((amount, _)) = o.view_key_match(view) else {
-                continue;
-            };
-            if amount.token_id != TokenId::MOB {
-                continue;
-            }
-            let Ok(d) = o.subaddress_spend_public_key(view) else {
-                continue;
-            };
-            for spend in &spends {
-                if spend.public_key().to_bytes() == d.to_bytes() {
-                    let ki = o
-                        .key_image(view, spend)
-                        .map_err(|e| format!("key image: {e}"))?;
-                    owned.push((ki, amount.value));
-                }
-            }
-        }
-    }
-    Ok(owned
-        .iter()
-        .filter(|(k, _)| !spent.contains(k))
-        .map(|(_, v)| u128::from(*v))
-        .sum())
+    fog_system::oracle::balance(ledger, account, n)
 }
 
 /// One demo wallet: its session and the checks of what it reported.
