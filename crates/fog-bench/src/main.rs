@@ -27,6 +27,7 @@ mod balance;
 mod follower;
 mod ingest;
 mod key_image;
+mod latency;
 mod ledger;
 mod view;
 
@@ -528,7 +529,7 @@ fn ct_timing(args: &Args) -> Result<(), String> {
 
 fn main() -> ExitCode {
     let argv: Vec<String> = std::env::args().collect();
-    let usage = "usage: fog-bench <oram|map|stash-sim|map-load-sim|ct-timing|ingest|ingest-breakdown|tx-validate|ledger-append|follower-catch-up|membership-proof|view-query|view-load|balance-check|view-key-scan|key-image-check> [--option value ...]";
+    let usage = "usage: fog-bench <oram|map|stash-sim|map-load-sim|ct-timing|ingest|ingest-breakdown|tx-validate|ledger-append|follower-catch-up|block-to-wallet|membership-proof|view-query|view-load|balance-check|view-key-scan|key-image-check> [--option value ...]";
     let Some(workload) = argv.get(1) else {
         eprintln!("{usage}");
         return ExitCode::from(2);
@@ -551,6 +552,7 @@ fn main() -> ExitCode {
         "tx-validate" => ledger::tx_validate(&args),
         "ledger-append" => ledger::ledger_append(&args),
         "follower-catch-up" => follower::follower_catch_up(&args),
+        "block-to-wallet" => latency::block_to_wallet(&args),
         "membership-proof" => ledger::membership_proof(&args),
         "view-query" => view::view_query(&args),
         "view-load" => view::view_load(&args),
