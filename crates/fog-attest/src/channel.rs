@@ -364,6 +364,20 @@ impl core::fmt::Debug for EnclaveResponder {
 }
 
 impl EnclaveResponder {
+    /// A responder with fresh channel keys, its evidence from `provider` binding them (and
+    /// no custom identity): how every enclave that serves sessions starts. Renew the evidence
+    /// later with [`BoundEvidence::bind`] on the same [`Self::channel_key`].
+    pub fn from_provider(provider: &impl crate::sim::Provider) -> Result<Self> {
+        let keypair = ChannelKeypair::generate()?;
+        let evidence = BoundEvidence::bind(provider, keypair.public_key(), None)?;
+        Self::new(keypair, evidence)
+    }
+
+    /// The channel public key the evidence binds.
+    pub fn channel_key(&self) -> &[u8; 32] {
+        self.keypair.public_key()
+    }
+
     /// A responder. `evidence` must bind `keypair`'s public key (checked here, so a
     /// misconfigured enclave fails at start, not at its first client).
     pub fn new(keypair: ChannelKeypair, evidence: BoundEvidence) -> Result<Self> {

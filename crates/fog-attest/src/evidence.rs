@@ -235,6 +235,20 @@ pub struct BoundEvidence {
 }
 
 impl BoundEvidence {
+    /// Fresh evidence from `provider` binding `channel_key` and `custom_identity`.
+    pub fn bind(
+        provider: &impl crate::sim::Provider,
+        channel_key: &[u8; 32],
+        custom_identity: Option<&[u8; 32]>,
+    ) -> crate::error::Result<Self> {
+        let report_data = ReportData::bind(channel_key, custom_identity);
+        Ok(Self {
+            evidence: provider.evidence(&report_data)?,
+            channel_key: *channel_key,
+            custom_identity: custom_identity.copied(),
+        })
+    }
+
     /// The report data these keys should produce.
     pub fn expected_report_data(&self) -> ReportData {
         ReportData::bind(&self.channel_key, self.custom_identity.as_ref())

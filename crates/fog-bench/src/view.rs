@@ -5,9 +5,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use fog_attest::{
-    BoundEvidence, ChannelKeypair, EnclaveResponder, FogEnclave, ReportData, SimProvider,
-};
+use fog_attest::{EnclaveResponder, FogEnclave, SimProvider};
 use fog_enclave::view_enclave::{padded_batch, partition_quota};
 use fog_transaction::wire::ETxOutRecord;
 use fog_view_server::{build_enclave, Enclave, ViewConfig, ViewServer};
@@ -22,14 +20,7 @@ fn responder(seed: u64) -> Result<EnclaveResponder, String> {
         &mut ChaCha20Rng::seed_from_u64(seed),
         fog_attest::fog_identity(FogEnclave::View),
     );
-    let keys = ChannelKeypair::generate().map_err(|e| e.to_string())?;
-    let rd = ReportData::bind(keys.public_key(), None);
-    let bound = BoundEvidence {
-        evidence: provider.evidence_at(&rd, fog_attest::UnixSeconds::now()),
-        channel_key: *keys.public_key(),
-        custom_identity: None,
-    };
-    EnclaveResponder::new(keys, bound).map_err(|e| e.to_string())
+    EnclaveResponder::from_provider(&provider).map_err(|e| e.to_string())
 }
 
 /// A record as ingest writes it: 16-byte key, a crypto-box-sized payload (~130 bytes).

@@ -16,8 +16,8 @@ use fog_api::fog_ledger::{
 use fog_attest::{
     fog_identity,
     wire::{AuthMessage, NonceMessage},
-    BoundEvidence, Channel, ChannelKeypair, ClientHandshake, EnclaveResponder, FogEnclave,
-    IdentityRule, Policy, ReportData, SessionLimits, SimProvider, UnixSeconds, Verifier,
+    Channel, ClientHandshake, EnclaveResponder, FogEnclave, IdentityRule, Policy, SessionLimits,
+    SimProvider, UnixSeconds, Verifier,
 };
 use fog_crypto::RistrettoPrivate;
 use fog_ledger_db::{verify_membership_proof, LedgerDb};
@@ -129,16 +129,7 @@ impl Fixture {
         }
         let identity = fog_identity(FogEnclave::Ledger);
         let provider = SimProvider::generate(&mut rng, identity);
-        let keys = ChannelKeypair::generate().unwrap();
-        let evidence = BoundEvidence {
-            evidence: provider.evidence_at(
-                &ReportData::bind(keys.public_key(), None),
-                UnixSeconds::now(),
-            ),
-            channel_key: *keys.public_key(),
-            custom_identity: None,
-        };
-        let responder = EnclaveResponder::new(keys, evidence).unwrap();
+        let responder = EnclaveResponder::from_provider(&provider).unwrap();
         let server = Arc::new(LedgerServer::new(ledger.clone(), responder, config).unwrap());
         let verifier = Verifier::new(
             provider.trust_anchor(),

@@ -9,9 +9,8 @@ use std::{collections::HashMap, sync::Arc, time::Duration};
 use fog_account::AccountKey;
 use fog_api::fog_view::fog_view_api_client::FogViewApiClient;
 use fog_attest::{
-    wire::AuthMessage, BoundEvidence, Channel, ChannelKeypair, ClientHandshake, EnclaveResponder,
-    FogEnclave, IdentityRule, Policy, ReportData, SessionLimits, SimProvider, UnixSeconds,
-    Verifier,
+    wire::AuthMessage, Channel, ClientHandshake, EnclaveResponder, FogEnclave, IdentityRule,
+    Policy, SessionLimits, SimProvider, UnixSeconds, Verifier,
 };
 use fog_crypto::{kex_rng::KexRng, CompressedRistrettoPublic, RistrettoPrivate, RistrettoPublic};
 use fog_ingest_server::{IngestConfig, IngestServer, NoEvidence, StateDir};
@@ -214,14 +213,7 @@ fn sim() -> (SimProvider, Verifier) {
 }
 
 fn responder(provider: &SimProvider) -> EnclaveResponder {
-    let keys = ChannelKeypair::generate().unwrap();
-    let rd = ReportData::bind(keys.public_key(), None);
-    let bound = BoundEvidence {
-        evidence: fog_attest::Provider::evidence(provider, &rd).unwrap(),
-        channel_key: *keys.public_key(),
-        custom_identity: None,
-    };
-    EnclaveResponder::new(keys, bound).unwrap()
+    EnclaveResponder::from_provider(provider).unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

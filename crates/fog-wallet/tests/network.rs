@@ -35,15 +35,7 @@ const MOB: u64 = 1_000_000_000_000;
 
 fn responder(quoting: &SigningKey, enclave: FogEnclave) -> EnclaveResponder {
     let p = SimProvider::from_quoting_key(quoting.clone(), fog_attest::fog_identity(enclave));
-    let keys = ChannelKeypair::generate().unwrap();
-    let bound = BoundEvidence {
-        evidence: p
-            .evidence(&ReportData::bind(keys.public_key(), None))
-            .unwrap(),
-        channel_key: *keys.public_key(),
-        custom_identity: None,
-    };
-    EnclaveResponder::new(keys, bound).unwrap()
+    EnclaveResponder::from_provider(&p).unwrap()
 }
 
 /// Ingest's evidence: the simulated ingest identity binding the ingress key.

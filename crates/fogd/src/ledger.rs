@@ -4,16 +4,14 @@
 use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
 
 use clap::Args;
-use fog_attest::{ChannelKeypair, EnclaveResponder, FogEnclave, SimProvider};
+use fog_attest::{EnclaveResponder, FogEnclave, SimProvider};
 use fog_ledger_server::{LedgerServer, LedgerServerConfig};
 
 use crate::{
     failed,
     follow::{self, FollowArgs},
     host::ServeArgs,
-    input,
-    view::sim_evidence,
-    CliError,
+    input, CliError,
 };
 
 /// Arguments of `fogd ledger`.
@@ -58,10 +56,9 @@ pub fn run(args: LedgerArgs) -> Result<(), CliError> {
     let quoting = crate::ingest::sim_quoting_key(&args.state_dir)?;
     let provider =
         SimProvider::from_quoting_key(quoting, fog_attest::fog_identity(FogEnclave::Ledger));
-    let channel = ChannelKeypair::generate().map_err(|e| failed(format!("channel key: {e}")))?;
-    let channel_key = *channel.public_key();
-    let responder = EnclaveResponder::new(channel, sim_evidence(&provider, &channel_key)?)
+    let responder = EnclaveResponder::from_provider(&provider)
         .map_err(|e| failed(format!("ledger enclave: {e}")))?;
+    let channel_key = *responder.channel_key();
     let mut config = LedgerServerConfig {
         key_image_capacity: args.key_image_capacity,
         ..LedgerServerConfig::default()

@@ -36,7 +36,7 @@ use fog_wallet::{amount::format_amount, NetworkOverrides, NetworkSettings, Sessi
 use serde::{Deserialize, Serialize};
 use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
 
-use crate::{failed, input, view::sim_evidence, CliError};
+use crate::{failed, input, CliError};
 
 mod processes;
 
@@ -432,11 +432,9 @@ async fn start_services(
     // View.
     let view_provider =
         SimProvider::from_quoting_key(quoting.clone(), fog_attest::fog_identity(FogEnclave::View));
-    let channel = ChannelKeypair::generate().map_err(|e| failed(format!("channel key: {e}")))?;
-    let view_channel_key = *channel.public_key();
-    let responder =
-        EnclaveResponder::new(channel, sim_evidence(&view_provider, &view_channel_key)?)
-            .map_err(|e| failed(format!("view enclave: {e}")))?;
+    let responder = EnclaveResponder::from_provider(&view_provider)
+        .map_err(|e| failed(format!("view enclave: {e}")))?;
+    let view_channel_key = *responder.channel_key();
     let view_config = ViewConfig {
         partitions: 2,
         capacity_per_partition: 1 << 14,
@@ -481,13 +479,9 @@ async fn start_services(
         quoting.clone(),
         fog_attest::fog_identity(FogEnclave::Ledger),
     );
-    let channel = ChannelKeypair::generate().map_err(|e| failed(format!("channel key: {e}")))?;
-    let ledger_channel_key = *channel.public_key();
-    let responder = EnclaveResponder::new(
-        channel,
-        sim_evidence(&ledger_provider, &ledger_channel_key)?,
-    )
-    .map_err(|e| failed(format!("ledger enclave: {e}")))?;
+    let responder = EnclaveResponder::from_provider(&ledger_provider)
+        .map_err(|e| failed(format!("ledger enclave: {e}")))?;
+    let ledger_channel_key = *responder.channel_key();
     let ledger_server = Arc::new(
         LedgerServer::new(
             ledger.clone(),

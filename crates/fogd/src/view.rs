@@ -3,9 +3,7 @@
 use std::{net::SocketAddr, path::PathBuf, sync::Arc};
 
 use clap::Args;
-use fog_attest::{
-    BoundEvidence, ChannelKeypair, EnclaveResponder, FogEnclave, Provider, ReportData, SimProvider,
-};
+use fog_attest::{BoundEvidence, EnclaveResponder, FogEnclave, SimProvider};
 use fog_view_server::{build_enclave, ViewConfig, ViewServer, ViewService};
 
 use crate::{failed, host::ServeArgs, input, CliError};
@@ -38,15 +36,8 @@ pub(crate) fn sim_evidence(
     provider: &SimProvider,
     channel_key: &[u8; 32],
 ) -> Result<BoundEvidence, CliError> {
-    let report_data = ReportData::bind(channel_key, None);
-    let evidence = provider
-        .evidence(&report_data)
-        .map_err(|e| failed(format!("no evidence: {e}")))?;
-    Ok(BoundEvidence {
-        evidence,
-        channel_key: *channel_key,
-        custom_identity: None,
-    })
+    BoundEvidence::bind(provider, channel_key, None)
+        .map_err(|e| failed(format!("no evidence: {e}")))
 }
 
 /// Runs the view service until Ctrl-C or SIGTERM.
@@ -75,10 +66,9 @@ pub fn run(args: ViewArgs) -> Result<(), CliError> {
     let quoting = crate::ingest::sim_quoting_key(&args.state_dir)?;
     let provider =
         SimProvider::from_quoting_key(quoting, fog_attest::fog_identity(FogEnclave::View));
-    let channel = ChannelKeypair::generate().map_err(|e| failed(format!("channel key: {e}")))?;
-    let channel_key = *channel.public_key();
-    let responder = EnclaveResponder::new(channel, sim_evidence(&provider, &channel_key)?)
+    let responder = EnclaveResponder::from_provider(&provider)
         .map_err(|e| failed(format!("view enclave: {e}")))?;
+    let channel_key = *responder.channel_key();
     eprintln!(
         "fogd view: building {} partition(s) of {} records",
         config.partitions, config.capacity_per_partition

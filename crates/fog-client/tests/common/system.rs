@@ -118,14 +118,7 @@ pub fn provider(seed: u64, enclave: FogEnclave) -> (SimProvider, Verifier) {
 
 /// A fresh enclave identity on `p`'s platform: new channel keys, new evidence.
 pub fn responder(p: &SimProvider) -> EnclaveResponder {
-    let keys = ChannelKeypair::generate().unwrap();
-    let rd = ReportData::bind(keys.public_key(), None);
-    let bound = BoundEvidence {
-        evidence: p.evidence(&rd).unwrap(),
-        channel_key: *keys.public_key(),
-        custom_identity: None,
-    };
-    EnclaveResponder::new(keys, bound).unwrap()
+    EnclaveResponder::from_provider(p).unwrap()
 }
 
 /// A port-0 listener on the loopback interface, and its address.
