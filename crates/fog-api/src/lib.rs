@@ -6,6 +6,37 @@
 #[allow(missing_docs, clippy::all, clippy::pedantic, clippy::unwrap_used)]
 pub mod fog_node {
     tonic::include_proto!("fog_node");
+
+    use fog_transaction::block::{Block, BlockContents};
+
+    impl BlockData {
+        /// The header and contents, decoded (each field checked); the timestamp is
+        /// `self.timestamp`. The error says which part is missing or malformed.
+        pub fn decode_block(&self) -> Result<(Block, BlockContents), String> {
+            let block = self
+                .block
+                .as_ref()
+                .ok_or_else(|| "no header".to_string())
+                .and_then(|b| Block::try_from_wire(b).map_err(|e| format!("header: {e}")))?;
+            let contents = self
+                .contents
+                .as_ref()
+                .ok_or_else(|| "no contents".to_string())
+                .and_then(|c| {
+                    BlockContents::try_from_wire(c).map_err(|e| format!("contents: {e}"))
+                })?;
+            Ok((block, contents))
+        }
+
+        /// The wire form of a block, its contents and timestamp.
+        pub fn encode_block(block: &Block, contents: &BlockContents, timestamp: u64) -> Self {
+            Self {
+                block: Some(block.to_wire()),
+                contents: Some(contents.to_wire()),
+                timestamp,
+            }
+        }
+    }
 }
 
 /// The attested channel's gRPC API (`attest.proto`): the generic `AttestedApi` stubs; the

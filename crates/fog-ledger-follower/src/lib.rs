@@ -608,17 +608,6 @@ async fn fetch(
 }
 
 fn decode(data: BlockData) -> Result<Fetched, String> {
-    let block = data
-        .block
-        .as_ref()
-        .ok_or("no header")
-        .map_err(str::to_string)
-        .and_then(|b| Block::try_from_wire(b).map_err(|e| format!("header: {e}")))?;
-    let contents = data
-        .contents
-        .as_ref()
-        .ok_or("no contents")
-        .map_err(str::to_string)
-        .and_then(|c| BlockContents::try_from_wire(c).map_err(|e| format!("contents: {e}")))?;
+    let (block, contents) = data.decode_block()?;
     Ok((block, contents, data.timestamp))
 }

@@ -9,10 +9,7 @@ use fog_api::fog_node::{
     LedgerInfo, SubmitTxRequest, SubmitTxResponse, SubmitTxResult,
 };
 use fog_host::{BoxFuture, Observation, Observe, Readiness, Value};
-use fog_transaction::{
-    block::{Block, BlockContents},
-    tx::Tx,
-};
+use fog_transaction::tx::Tx;
 use tokio::net::TcpListener;
 use tonic::{Request, Response, Status};
 
@@ -164,11 +161,8 @@ impl LedgerNode for LedgerNodeService {
                     break;
                 };
                 tx_outs += contents.outputs.len();
-                blocks.push(BlockData {
-                    block: Some(block.to_wire()),
-                    contents: Some(contents.to_wire()),
-                    timestamp: s.block_timestamp(index)?.unwrap_or(0),
-                });
+                let timestamp = s.block_timestamp(index)?.unwrap_or(0);
+                blocks.push(BlockData::encode_block(&block, &contents, timestamp));
             }
             Ok(GetBlocksResponse {
                 blocks,
@@ -190,17 +184,9 @@ impl LedgerNodeTestBlocks for LedgerNodeService {
             return Err(to_status(NodeError::TestBlocksNotAllowed));
         }
         let data = request.into_inner();
-        let malformed = |why: String| to_status(NodeError::MalformedBlock(why));
-        let block = data
-            .block
-            .as_ref()
-            .ok_or_else(|| malformed("no header".into()))
-            .and_then(|b| Block::try_from_wire(b).map_err(|e| malformed(e.to_string())))?;
-        let contents = data
-            .contents
-            .as_ref()
-            .ok_or_else(|| malformed("no contents".into()))
-            .and_then(|c| BlockContents::try_from_wire(c).map_err(|e| malformed(e.to_string())))?;
+        let (block, contents) = data
+            .decode_block()
+            .map_err(|why| to_status(NodeError::MalformedBlock(why)))?;
         let node = Arc::clone(&self.node);
         let block_count =
             blocking(move || node.append_test_block(&block, &contents, data.timestamp)).await?;

@@ -116,11 +116,7 @@ impl SyntheticChain {
             let (block, contents) =
                 append_synthetic_block(&self.db, outputs, timestamp, &mut self.rng)
                     .expect("a synthetic block is valid");
-            self.blocks.push(BlockData {
-                block: Some(block.to_wire()),
-                contents: Some(contents.to_wire()),
-                timestamp,
-            });
+            self.blocks.push(encode(&block, &contents, timestamp));
         }
         self
     }
@@ -151,17 +147,10 @@ impl SyntheticChain {
 
 /// A wire block decoded; panics on a malformed one (tests build them).
 pub fn decode(data: &BlockData) -> (Block, BlockContents) {
-    let block = Block::try_from_wire(data.block.as_ref().expect("a header")).expect("a header");
-    let contents =
-        BlockContents::try_from_wire(data.contents.as_ref().expect("contents")).expect("contents");
-    (block, contents)
+    data.decode_block().expect("a well-formed block")
 }
 
 /// The wire form of a block.
 pub fn encode(block: &Block, contents: &BlockContents, timestamp: u64) -> BlockData {
-    BlockData {
-        block: Some(block.to_wire()),
-        contents: Some(contents.to_wire()),
-        timestamp,
-    }
+    BlockData::encode_block(block, contents, timestamp)
 }

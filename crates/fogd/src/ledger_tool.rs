@@ -358,11 +358,7 @@ pub fn add_block(args: AddBlockArgs) -> Result<(), CliError> {
         &contents,
     );
     let timestamp = now_secs();
-    let data = BlockData {
-        block: Some(block.to_wire()),
-        contents: Some(contents.to_wire()),
-        timestamp,
-    };
+    let data = BlockData::encode_block(&block, &contents, timestamp);
     match (&local, &rt) {
         (Some((path, ledger)), _) => ledger
             .append_block(&block, &contents, timestamp)
@@ -392,22 +388,12 @@ pub fn append_block(args: AppendBlockArgs) -> Result<(), CliError> {
             args.block.display()
         ))
     })?;
-    let malformed = |what: String| {
+    let (block, contents) = data.decode_block().map_err(|what| {
         input(format!(
             "{} holds a malformed block: {what}",
             args.block.display()
         ))
-    };
-    let block = data
-        .block
-        .as_ref()
-        .ok_or_else(|| malformed("no header".into()))
-        .and_then(|b| Block::try_from_wire(b).map_err(|e| malformed(e.to_string())))?;
-    let contents = data
-        .contents
-        .as_ref()
-        .ok_or_else(|| malformed("no contents".into()))
-        .and_then(|c| BlockContents::try_from_wire(c).map_err(|e| malformed(e.to_string())))?;
+    })?;
     match &args.ledger_db {
         Some(path) => {
             let ledger = LedgerDb::open(path).map_err(|e| ledger_error(path, e))?;

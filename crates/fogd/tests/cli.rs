@@ -2,11 +2,13 @@
 //! its ledger, the node's start and clean stop, and one-line errors with exit code 2.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
 use std::{
     collections::BTreeMap,
     io::{BufRead, BufReader},
-    path::{Path, PathBuf},
-    process::{Command, Output, Stdio},
+    path::Path,
+    process::{Command, Stdio},
 };
 
 use fog_account::AccountKey;
@@ -17,54 +19,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 use serde_json::Value;
 
-fn fogd() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_fogd"))
-}
-
-fn run(args: &[&str]) -> Output {
-    let out = fogd().args(args).output().unwrap();
-    println!(
-        "fogd {args:?}: {}\nstdout: {}\nstderr: {}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
-fn ok_json(args: &[&str]) -> Value {
-    let out = run(args);
-    assert!(out.status.success());
-    serde_json::from_slice(&out.stdout).unwrap()
-}
-
-/// Asserts a one-line `error:` and exit code 2.
-fn assert_input_error(args: &[&str]) -> String {
-    let out = run(args);
-    assert_eq!(out.status.code(), Some(2));
-    let stderr = String::from_utf8(out.stderr).unwrap();
-    let lines: Vec<&str> = stderr
-        .lines()
-        .filter(|l| !l.starts_with("fogd: "))
-        .collect();
-    assert_eq!(lines.len(), 1, "{stderr:?}");
-    assert!(lines[0].starts_with("error: "), "{stderr:?}");
-    lines[0].to_string()
-}
-
-fn keyfile(dir: &Path, name: &str, account: &AccountKey) -> PathBuf {
-    let spki = hex::encode(account.fog_authority_spki());
-    let json = serde_json::json!({
-        "view_private_hex": hex::encode(&account.view_private_key().to_bytes()[..]),
-        "spend_private_hex": hex::encode(&account.spend_private_key().to_bytes()[..]),
-        "fog_report_url": account.fog_report_url(),
-        "fog_report_id": account.fog_report_id(),
-        "fog_authority_spki_hex": spki,
-    });
-    let path = dir.join(name);
-    std::fs::write(&path, json.to_string()).unwrap();
-    path
-}
+use common::*;
 
 fn account_from_json(v: &Value) -> AccountKey {
     let key = |f: &str| {

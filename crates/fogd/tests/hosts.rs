@@ -11,15 +11,16 @@
 //! not skip.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
 use std::{
-    io::{BufRead, BufReader},
     net::{Ipv4Addr, SocketAddr},
     path::PathBuf,
-    process::{Child, Command, Stdio},
-    sync::mpsc,
+    process::{Command, Stdio},
     time::{Duration, Instant},
 };
 
+use common::Service;
 use fog_ledger_db::LedgerDb;
 use fog_ledger_follower::{Follower, FollowerConfig};
 use fog_recovery_db::{BlockIndex, RecoveryDb};
@@ -127,46 +128,6 @@ impl Drop for Hosts {
     }
 }
 
-/// A service process in its namespace; killed when dropped.
-struct Proc {
-    name: &'static str,
-    child: Child,
-    lines: mpsc::Receiver<String>,
-}
-
-impl Proc {
-    fn wait_for(&self, needle: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(120);
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(line) if line.contains(needle) => return line,
-                Ok(_) => {}
-                Err(e) => panic!("{}: no line with {needle:?}: {e}", self.name),
-            }
-        }
-    }
-
-    fn kill9(&mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-    }
-
-    fn terminate(mut self) {
-        let pid = rustix::process::Pid::from_raw(self.child.id() as i32).unwrap();
-        rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
-        let status = self.child.wait().unwrap();
-        assert!(status.success(), "{} stopped with {status}", self.name);
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// The network: where each service keeps its files, and how it is started.
 struct Net {
     hosts: Hosts,
@@ -255,7 +216,7 @@ impl Net {
         words
     }
 
-    fn start(&self, service: &'static str) -> Proc {
+    fn start(&self, service: &'static str) -> Service {
         let i = SERVICES.iter().position(|s| *s == service).unwrap();
         let mut command = Command::new("ip");
         command
@@ -271,20 +232,7 @@ impl Net {
         if matches!(service, "ingest" | "view" | "report") {
             command.env("FOG_RECOVERY_DB", &self.recovery_url);
         }
-        let mut child = command.spawn().unwrap();
-        let stderr = BufReader::new(child.stderr.take().unwrap()).lines();
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in stderr.map_while(Result::ok) {
-                println!("[{service}] {line}");
-                let _ = tx.send(line);
-            }
-        });
-        Proc {
-            name: service,
-            child,
-            lines,
-        }
+        Service::from_child(service, command.spawn().unwrap())
     }
 }
 
@@ -440,7 +388,7 @@ fn five_hosts_pay_and_survive_each_service_killed() {
     let attestation_key = hex::encode(quoting.verifying_key().as_bytes());
 
     // Ingest first (it waits for the node): its key funds the wallets.
-    let mut procs: Vec<Option<Proc>> = (0..SERVICES.len()).map(|_| None).collect();
+    let mut procs: Vec<Option<Service>> = (0..SERVICES.len()).map(|_| None).collect();
     let ingest = net.start("ingest");
     let key_line = ingest.wait_for("ingress key");
     let ingress: [u8; 32] = hex::decode(key_line.rsplit(' ').next().unwrap())
@@ -564,7 +512,7 @@ fn five_hosts_pay_and_survive_each_service_killed() {
 
     // Every service stops cleanly on SIGTERM.
     for p in procs.into_iter().rev().flatten() {
-        p.terminate();
+        p.stop();
     }
     drop(net);
 }

@@ -4,6 +4,8 @@
 //! `fog-wallet`) until SIGTERM; a directory that is not a network is refused.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
 use std::{
     io::{BufRead, BufReader},
     process::{Command, Output, Stdio},
@@ -12,9 +14,7 @@ use std::{
 
 use fog_wallet::{NetworkOverrides, Session, WalletFile};
 
-fn fogd() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_fogd"))
-}
+use common::fogd;
 
 fn demo(dir: &std::path::Path) -> Output {
     demo_with(dir, &[])

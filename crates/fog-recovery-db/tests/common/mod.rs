@@ -27,25 +27,7 @@ where
     test(db).await;
 }
 
-/// The server URL from `FOG_TEST_POSTGRES_URL`, or `None` if the developer opted out with
-/// `FOG_SKIP_POSTGRES=1`. Panics (fails the test) if it is unset without the opt-out.
-pub fn postgres_url() -> Option<String> {
-    match std::env::var("FOG_TEST_POSTGRES_URL") {
-        Ok(url) if !url.trim().is_empty() => Some(url),
-        _ if std::env::var("FOG_SKIP_POSTGRES").as_deref() == Ok("1") => {
-            eprintln!(
-                "SKIPPING this Postgres test: FOG_SKIP_POSTGRES=1 is set and \
-                 FOG_TEST_POSTGRES_URL is not"
-            );
-            None
-        }
-        _ => panic!(
-            "FOG_TEST_POSTGRES_URL is not set: set it to a server where this user may create \
-             databases (e.g. postgres://postgres@127.0.0.1:5432/test), or set \
-             FOG_SKIP_POSTGRES=1 to skip the Postgres tests on purpose"
-        ),
-    }
-}
+pub use fog_test_support::postgres::postgres_url;
 
 fn unique_db_name() -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
