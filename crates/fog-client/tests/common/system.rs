@@ -4,7 +4,6 @@
 //! and a client whose every balance is checked against it.
 
 use std::{
-    collections::BTreeSet,
     future::Future,
     net::SocketAddr,
     path::{Path, PathBuf},
@@ -12,7 +11,7 @@ use std::{
     time::Duration,
 };
 
-use fog_account::{AccountKey, CHANGE_SUBADDRESS_INDEX, DEFAULT_SUBADDRESS_INDEX};
+use fog_account::AccountKey;
 use fog_api::fog_node::{LedgerInfo, SubmitTxResponse};
 use fog_attest::wire::ReportResponse;
 use fog_attest::{
@@ -29,7 +28,7 @@ use fog_ledger_server::{LedgerServer, LedgerServerConfig};
 use fog_node::{write_origin_block, BlockCutter, Node, NodeConfig};
 use fog_recovery_db::SqliteRecoveryDb;
 use fog_report_server::{authority::AuthorityFiles, InMemoryReportSource, SigningConfig};
-use fog_transaction::{validation::MOB_MINIMUM_FEE, Amount, KeyImage, TokenId};
+use fog_transaction::{validation::MOB_MINIMUM_FEE, Amount, TokenId};
 use fog_types::{
     ledger::{
         BlockIdsRequest, BlockIdsResponse, BlockRequest, BlockResponse, CheckKeyImagesRequest,
@@ -326,33 +325,10 @@ pub fn start_report(
     }
 }
 
-/// The true balance of `account` (default and change subaddresses) for blocks below `n`,
-/// by scanning the ledger with the view key: what a user without fog must do.
+/// The true balance of `account` (MOB; default and change subaddresses) for blocks below
+/// `n`, by scanning the ledger with the view key: the one oracle, `fog_system::oracle`.
 pub fn truth(ledger: &LedgerDb, account: &AccountKey, n: u64) -> u128 {
-    let a = account.view_private_key();
-    let mut owned: Vec<(KeyImage, u64)> = Vec::new();
-    let mut spent: BTreeSet<KeyImage> = BTreeSet::new();
-    for b in 0..n {
-        let contents = ledger.get_block_contents(b).unwrap().unwrap();
-        spent.extend(contents.key_images.iter().copied());
-        for o in &contents.outputs {
-            let Ok((amount, _)) = o.view_key_match(a) else {
-                continue;
-            };
-            let d = o.subaddress_spend_public_key(a).unwrap();
-            for i in [DEFAULT_SUBADDRESS_INDEX, CHANGE_SUBADDRESS_INDEX] {
-                let spend = account.subaddress_spend_private(i);
-                if spend.public_key().to_bytes() == d.to_bytes() {
-                    owned.push((o.key_image(a, &spend).unwrap(), amount.value));
-                }
-            }
-        }
-    }
-    owned
-        .iter()
-        .filter(|(k, _)| !spent.contains(k))
-        .map(|(_, v)| u128::from(*v))
-        .sum()
+    fog_system::oracle::balance(ledger, account, n).unwrap()
 }
 
 /// One client with the invariant checked on every balance it reports: exact for its block
