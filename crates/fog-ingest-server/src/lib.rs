@@ -8,6 +8,6 @@ mod state;
 
 pub use server::{
     coarse_load_percent, EvidenceSource, IngestConfig, IngestError, IngestServer, IngestStatus,
-    NoEvidence, DEFAULT_REPORT_REPUBLISH_INTERVAL,
+    NoEvidence, SimEvidence, DEFAULT_REPORT_REPUBLISH_INTERVAL,
 };
 pub use state::StateDir;

@@ -68,6 +68,40 @@ pub trait EvidenceSource: Send + Sync + 'static {
     fn evidence(&self, ingress_public: &RistrettoPublic) -> Vec<u8>;
 }
 
+/// Evidence from the simulation provider, binding ingest's channel key and the ingress key
+/// (`fogd ingest`, `fogd local-network`, and the tests that run the system).
+pub struct SimEvidence {
+    provider: fog_attest::SimProvider,
+    channel: fog_attest::ChannelKeypair,
+}
+
+impl SimEvidence {
+    /// Evidence from `provider` for a fresh channel key.
+    pub fn new(provider: fog_attest::SimProvider) -> Result<Self, fog_attest::Error> {
+        Ok(Self {
+            provider,
+            channel: fog_attest::ChannelKeypair::generate()?,
+        })
+    }
+}
+
+impl EvidenceSource for SimEvidence {
+    fn evidence(&self, ingress_public: &RistrettoPublic) -> Vec<u8> {
+        let custom = ingress_public.to_bytes();
+        match fog_attest::BoundEvidence::bind(
+            &self.provider,
+            self.channel.public_key(),
+            Some(&custom),
+        ) {
+            Ok(bound) => bound.encode_to_vec(),
+            Err(e) => {
+                tracing::warn!("no ingest evidence: {e}");
+                Vec::new()
+            }
+        }
+    }
+}
+
 /// Publishes no evidence (tests, or a report service that attaches its own).
 pub struct NoEvidence;
 

@@ -3,6 +3,9 @@
 #![deny(missing_docs)]
 
 pub mod authority;
+mod recovery;
+
+pub use recovery::RecoveryDbReports;
 
 use ed25519_dalek::pkcs8::DecodePrivateKey;
 use ed25519_dalek::SigningKey;

@@ -14,17 +14,13 @@ use std::{
 };
 
 use fog_account::{b58_encode_public_address, AccountKey};
-use fog_attest::{
-    ed25519_dalek::SigningKey, BoundEvidence, ChannelKeypair, EnclaveResponder, FogEnclave,
-    Provider, Report, ReportData, SimProvider,
-};
-use fog_crypto::RistrettoPublic;
-use fog_ingest_server::{EvidenceSource, IngestConfig, IngestServer, StateDir};
+use fog_attest::{ed25519_dalek::SigningKey, EnclaveResponder, FogEnclave, SimProvider};
+use fog_ingest_server::{IngestConfig, IngestServer, StateDir};
 use fog_ledger_db::LedgerDb;
 use fog_ledger_server::{LedgerServer, LedgerServerConfig};
 use fog_node::{write_origin_block, Node, NodeConfig};
-use fog_recovery_db::{ReportDb, SqliteRecoveryDb};
-use fog_report_server::{authority::new_authority, ReportSource, SigningConfig};
+use fog_recovery_db::SqliteRecoveryDb;
+use fog_report_server::{authority::new_authority, SigningConfig};
 use fog_transaction::{validation::MOB_MINIMUM_FEE, Amount, TokenId};
 use fog_view_server::{build_enclave, ViewConfig, ViewServer, ViewService};
 use fog_wallet::WalletFile;
@@ -36,44 +32,6 @@ const MOB: u64 = 1_000_000_000_000;
 fn responder(quoting: &SigningKey, enclave: FogEnclave) -> EnclaveResponder {
     let p = SimProvider::from_quoting_key(quoting.clone(), fog_attest::fog_identity(enclave));
     EnclaveResponder::from_provider(&p).unwrap()
-}
-
-/// Ingest's evidence: the simulated ingest identity binding the ingress key.
-struct SimEvidence(SimProvider, ChannelKeypair);
-
-impl EvidenceSource for SimEvidence {
-    fn evidence(&self, ingress: &RistrettoPublic) -> Vec<u8> {
-        let custom = ingress.to_bytes();
-        BoundEvidence {
-            evidence: self
-                .0
-                .evidence(&ReportData::bind(self.1.public_key(), Some(&custom)))
-                .unwrap(),
-            channel_key: *self.1.public_key(),
-            custom_identity: Some(custom),
-        }
-        .encode_to_vec()
-    }
-}
-
-/// The reports ingest published to the recovery DB.
-struct DbReports(SqliteRecoveryDb, tokio::runtime::Handle);
-
-impl ReportSource for DbReports {
-    fn reports(&self) -> Result<Vec<Report>, fog_report_server::Error> {
-        let rows = self
-            .1
-            .block_on(self.0.get_all_reports())
-            .map_err(|_| fog_report_server::Error::Source)?;
-        Ok(rows
-            .into_iter()
-            .map(|(id, data)| Report {
-                fog_report_id: id,
-                evidence: BoundEvidence::decode(&data.evidence).unwrap(),
-                pubkey_expiry: data.pubkey_expiry.0,
-            })
-            .collect())
-    }
 }
 
 async fn listener() -> (tokio::net::TcpListener, String) {
@@ -230,13 +188,13 @@ async fn wallets_pay_each_other_through_the_real_services() {
             poll_interval: Duration::from_millis(20),
             ..IngestConfig::default()
         },
-        Box::new(SimEvidence(
-            SimProvider::from_quoting_key(
+        Box::new(
+            fog_ingest_server::SimEvidence::new(SimProvider::from_quoting_key(
                 quoting.clone(),
                 fog_attest::fog_identity(FogEnclave::Ingest),
-            ),
-            ChannelKeypair::generate().unwrap(),
-        )),
+            ))
+            .unwrap(),
+        ),
     )
     .await
     .unwrap();
@@ -299,7 +257,10 @@ async fn wallets_pay_each_other_through_the_real_services() {
     let signing = SigningConfig::load(&files.chain_pem, &files.leaf_key).unwrap();
     tokio::spawn(fog_report_server::serve(
         report_listener,
-        Arc::new(DbReports(db.clone(), tokio::runtime::Handle::current())),
+        Arc::new(fog_report_server::RecoveryDbReports::new(
+            db.clone(),
+            tokio::runtime::Handle::current(),
+        )),
         signing,
         std::future::pending(),
     ));

@@ -9,11 +9,8 @@
 use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
 
 use clap::Args;
-use fog_attest::{
-    BoundEvidence, ChannelKeypair, EnclaveIdentity, Provider, ReportData, SimProvider,
-};
-use fog_crypto::RistrettoPublic;
-use fog_ingest_server::{admin, EvidenceSource, IngestConfig, IngestServer, StateDir};
+use fog_attest::{EnclaveIdentity, SimProvider};
+use fog_ingest_server::{admin, IngestConfig, IngestServer, SimEvidence, StateDir};
 
 use crate::{
     failed,
@@ -115,32 +112,6 @@ pub fn ingest_sim_identity() -> EnclaveIdentity {
     fog_attest::fog_identity(fog_attest::FogEnclave::Ingest)
 }
 
-/// Evidence from the simulation provider, binding the ingest channel key and the ingress key
-/// (`fogd ingest` and `fogd local-network`).
-pub(crate) struct SimEvidence {
-    pub(crate) provider: SimProvider,
-    pub(crate) channel: ChannelKeypair,
-}
-
-impl EvidenceSource for SimEvidence {
-    fn evidence(&self, ingress_public: &RistrettoPublic) -> Vec<u8> {
-        let custom = ingress_public.to_bytes();
-        let report_data = ReportData::bind(self.channel.public_key(), Some(&custom));
-        match self.provider.evidence(&report_data) {
-            Ok(evidence) => BoundEvidence {
-                evidence,
-                channel_key: *self.channel.public_key(),
-                custom_identity: Some(custom),
-            }
-            .encode_to_vec(),
-            Err(e) => {
-                tracing::warn!("no ingest evidence: {e}");
-                Vec::new()
-            }
-        }
-    }
-}
-
 /// The simulated quoting key: kept in the state directory (mode 0600); its public half is
 /// written beside it for the verifiers (senders) to trust.
 pub(crate) fn sim_quoting_key(
@@ -209,11 +180,11 @@ pub fn run(args: IngestArgs) -> Result<(), CliError> {
     let state =
         StateDir::new(&args.state_dir).map_err(|e| input(format!("state directory: {e}")))?;
     let quoting = sim_quoting_key(&args.state_dir)?;
-    let channel = ChannelKeypair::generate().map_err(|e| failed(format!("channel key: {e}")))?;
-    let evidence = SimEvidence {
-        provider: SimProvider::from_quoting_key(quoting, ingest_sim_identity()),
-        channel,
-    };
+    let evidence = SimEvidence::new(SimProvider::from_quoting_key(
+        quoting,
+        ingest_sim_identity(),
+    ))
+    .map_err(|e| failed(format!("channel key: {e}")))?;
     let url = args
         .recovery_db
         .clone()

@@ -21,7 +21,7 @@ use std::{
 
 use clap::Args;
 use fog_account::AccountKey;
-use fog_attest::{ChannelKeypair, EnclaveResponder, FogEnclave, SimProvider};
+use fog_attest::{EnclaveResponder, FogEnclave, SimProvider};
 use fog_client::history::{EntryKind, Sender};
 use fog_crypto::RistrettoPublic;
 use fog_ingest_server::{admin, IngestConfig, IngestServer, StateDir};
@@ -548,10 +548,10 @@ async fn start_services(
                 "cannot load the authority's chain and leaf key: {e}"
             ))
         })?;
-    let source = Arc::new(crate::report::RecoveryDbReports {
-        db: db.clone(),
-        runtime: tokio::runtime::Handle::current(),
-    });
+    let source = Arc::new(fog_report_server::RecoveryDbReports::new(
+        db.clone(),
+        tokio::runtime::Handle::current(),
+    ));
     tasks.push((
         "report server",
         tokio::spawn({
@@ -602,14 +602,11 @@ async fn prepare<D: RecoveryDb>(
     .map_err(|e| failed(format!("ledger DB {}: {e}", paths.ledger().display())))?;
     let ingest_state =
         StateDir::new(paths.state()).map_err(|e| failed(format!("ingest state directory: {e}")))?;
-    let channel = ChannelKeypair::generate().map_err(|e| failed(format!("channel key: {e}")))?;
-    let evidence = crate::ingest::SimEvidence {
-        provider: SimProvider::from_quoting_key(
-            quoting.clone(),
-            fog_attest::fog_identity(FogEnclave::Ingest),
-        ),
-        channel,
-    };
+    let evidence = fog_ingest_server::SimEvidence::new(SimProvider::from_quoting_key(
+        quoting.clone(),
+        fog_attest::fog_identity(FogEnclave::Ingest),
+    ))
+    .map_err(|e| failed(format!("channel key: {e}")))?;
     let ingest = IngestServer::open(
         ledger.clone(),
         db,

@@ -3,9 +3,7 @@
 use std::{net::SocketAddr, path::PathBuf, sync::Arc};
 
 use clap::Args;
-use fog_attest::{BoundEvidence, Report};
-use fog_recovery_db::ReportDb;
-use fog_report_server::{ReportSource, SigningConfig};
+use fog_report_server::{RecoveryDbReports, SigningConfig};
 
 use crate::{failed, host::ServeArgs, input, CliError};
 
@@ -27,41 +25,6 @@ pub struct ReportArgs {
     recovery_db: String,
     #[command(flatten)]
     serve: ServeArgs,
-}
-
-/// Reads the reports that ingest published to the recovery DB (`fogd report` and
-/// `fogd local-network`).
-pub(crate) struct RecoveryDbReports<D> {
-    pub(crate) db: D,
-    pub(crate) runtime: tokio::runtime::Handle,
-}
-
-impl<D: ReportDb> ReportSource for RecoveryDbReports<D> {
-    fn reports(&self) -> Result<Vec<Report>, fog_report_server::Error> {
-        // The report server calls this on a blocking thread, where blocking on the runtime is
-        // allowed.
-        let rows = self
-            .runtime
-            .block_on(self.db.get_all_reports())
-            .map_err(|e| {
-                tracing::warn!("recovery DB: {e}");
-                fog_report_server::Error::Source
-            })?;
-        let mut reports = Vec::with_capacity(rows.len());
-        for (id, data) in rows {
-            // A report whose evidence does not decode is left out (and logged): a sender could
-            // not validate it anyway.
-            match BoundEvidence::decode(&data.evidence) {
-                Ok(evidence) => reports.push(Report {
-                    fog_report_id: id,
-                    evidence,
-                    pubkey_expiry: data.pubkey_expiry.0,
-                }),
-                Err(e) => tracing::warn!(report_id = %id, "report evidence does not decode: {e}"),
-            }
-        }
-        Ok(reports)
-    }
 }
 
 /// Runs the report service until Ctrl-C or SIGTERM.
@@ -88,10 +51,10 @@ pub fn run(args: ReportArgs) -> Result<(), CliError> {
             .serve
             .spec("report", fog_report_server::METRICS_PREFIX, listener)
             .await?;
-        let source = Arc::new(RecoveryDbReports {
+        let source = Arc::new(RecoveryDbReports::new(
             db,
-            runtime: tokio::runtime::Handle::current(),
-        });
+            tokio::runtime::Handle::current(),
+        ));
         let served = fog_report_server::serve_spec(spec, source, signing, shutdown).await;
         eprintln!("fogd report stopped");
         served.map_err(|e| failed(format!("report service stopped: {e}")))
