@@ -22,7 +22,7 @@ use fog_node::{write_origin_block, Node, NodeConfig};
 use fog_recovery_db::SqliteRecoveryDb;
 use fog_report_server::{authority::new_authority, SigningConfig};
 use fog_transaction::{validation::MOB_MINIMUM_FEE, Amount, TokenId};
-use fog_view_server::{build_enclave, ViewConfig, ViewServer, ViewService};
+use fog_view_server::{build_enclave, ViewConfig, ViewServer};
 use fog_wallet::WalletFile;
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
@@ -212,7 +212,10 @@ async fn wallets_pay_each_other_through_the_real_services() {
         funding.push((stranger, Amount::new(MOB, TokenId::MOB)));
     }
     write_origin_block(&ledger, &funding, Some(&ingress), &mut rng).unwrap();
-    tokio::spawn(ingest.run(std::future::pending()));
+    // The services, started the one way fogd local-network starts them (`fog_system::inproc`);
+    // they run until the test ends.
+    let mut running =
+        vec![fog_system::inproc::ingest(Arc::new(tokio::sync::Mutex::new(ingest)), None).unwrap()];
 
     let node = Arc::new(
         Node::new(
@@ -221,7 +224,7 @@ async fn wallets_pay_each_other_through_the_real_services() {
         )
         .unwrap(),
     );
-    tokio::spawn(fog_node::run(node_listener, node, std::future::pending()));
+    running.push(fog_system::inproc::node(node, node_listener));
 
     let view_config = ViewConfig {
         partitions: 2,
@@ -231,12 +234,7 @@ async fn wallets_pay_each_other_through_the_real_services() {
     };
     let enclave = build_enclave(responder(&quoting, FogEnclave::View), &view_config).unwrap();
     let view = Arc::new(ViewServer::new(Arc::new(db.clone()), enclave, view_config));
-    tokio::spawn(Arc::clone(&view).run(std::future::pending()));
-    tokio::spawn(
-        tonic::transport::Server::builder()
-            .add_service(ViewService::new(view).into_server())
-            .serve_with_incoming(fog_host::incoming(view_listener)),
-    );
+    running.push(fog_system::inproc::view(view, view_listener));
 
     let ledger_server = LedgerServer::new(
         ledger.clone(),
@@ -248,21 +246,19 @@ async fn wallets_pay_each_other_through_the_real_services() {
         },
     )
     .unwrap();
-    tokio::spawn(fog_ledger_server::run(
+    running.push(fog_system::inproc::fog_ledger(
         Arc::new(ledger_server),
         ledger_listener,
-        std::future::pending(),
     ));
 
     let signing = SigningConfig::load(&files.chain_pem, &files.leaf_key).unwrap();
-    tokio::spawn(fog_report_server::serve(
+    running.push(fog_system::inproc::report(
         report_listener,
         Arc::new(fog_report_server::RecoveryDbReports::new(
             db.clone(),
             tokio::runtime::Handle::current(),
         )),
         signing,
-        std::future::pending(),
     ));
 
     // Alice's first check finds her funding; progress and a summary go to stderr.
@@ -373,6 +369,11 @@ async fn wallets_pay_each_other_through_the_real_services() {
         "a refusal changed the wallet"
     );
     no_temp_files(&wallets);
+
+    // Every service stops cleanly.
+    for r in running.into_iter().rev() {
+        r.stop().await.unwrap();
+    }
 }
 
 #[test]

@@ -1,11 +1,11 @@
 //! What every `fogd` service command shares: the operations endpoint and request limits
-//! (`fog_host`), one shutdown signal for several tasks, and the evidence refresh.
+//! (`fog_host`), and the evidence refresh.
 
-use std::{future::Future, net::SocketAddr, time::Duration};
+use std::{net::SocketAddr, time::Duration};
 
 use clap::Args;
 use fog_attest::{BoundEvidence, SimProvider};
-use tokio::{net::TcpListener, sync::watch};
+use tokio::net::TcpListener;
 
 use crate::{failed, input, CliError};
 
@@ -76,38 +76,6 @@ impl ServeArgs {
             spec.ops = Some(listener);
         }
         Ok(spec)
-    }
-}
-
-/// One shutdown for several tasks: each [`Fanout::wait`] resolves once `signal` has, or
-/// once [`Fanout::stop`] is called.
-pub struct Fanout {
-    tx: std::sync::Arc<watch::Sender<bool>>,
-}
-
-impl Fanout {
-    /// Fans `signal` out (spawns a task on the current runtime).
-    pub fn new(signal: impl Future<Output = ()> + Send + 'static) -> Self {
-        let tx = std::sync::Arc::new(watch::Sender::new(false));
-        let sender = std::sync::Arc::clone(&tx);
-        tokio::spawn(async move {
-            signal.await;
-            sender.send_replace(true);
-        });
-        Self { tx }
-    }
-
-    /// Stops every waiter now (one task failed: the others stop too).
-    pub fn stop(&self) {
-        self.tx.send_replace(true);
-    }
-
-    /// A future that resolves when the signal has come.
-    pub fn wait(&self) -> impl Future<Output = ()> + Send + 'static {
-        let mut rx = self.tx.subscribe();
-        async move {
-            let _ = rx.wait_for(|s| *s).await;
-        }
     }
 }
 

@@ -222,35 +222,28 @@ pub fn run(args: IngestArgs) -> Result<(), CliError> {
             "fogd ingest: admin API on {}",
             listener.local_addr().map_err(|e| failed(e.to_string()))?
         );
-        let admin = admin::AdminService::new(shared.clone()).into_server(access);
-        let mut spec = args.serve.spec("ingest", admin::PREFIX, listener).await?;
-        spec.health_names = vec!["fog_ingest.IngestAdmin"];
-        let mut observers: Vec<Arc<dyn fog_host::Observe>> =
-            vec![Arc::new(admin::IngestObserver(shared.clone()))];
-        if let Some(f) = &follower {
-            observers.push(f.stats.clone());
-        }
-        let shutdown = crate::host::Fanout::new(shutdown);
-        let admin_task = tokio::spawn(fog_host::serve(
-            spec,
-            fog_host::Routes::new(admin),
-            Arc::new(fog_host::All(observers)),
-            shutdown.wait(),
-        ));
-        let result = IngestServer::run_shared(shared, shutdown.wait()).await;
-        shutdown.stop();
-        let admin_result = admin_task.await;
+        let spec = args.serve.spec("ingest", admin::PREFIX, listener).await?;
+        let observers: Vec<Arc<dyn fog_host::Observe>> = follower
+            .as_ref()
+            .map(|f| f.stats.clone() as Arc<dyn fog_host::Observe>)
+            .into_iter()
+            .collect();
+        let result = fog_system::inproc::ingest_with(
+            shared,
+            Some(fog_system::inproc::Admin {
+                spec,
+                access,
+                observers,
+            }),
+        )
+        .run_until(shutdown)
+        .await;
         let followed = match follower {
             Some(f) => f.stop().await,
             None => Ok(()),
         };
         eprintln!("fogd ingest stopped");
         result.map_err(|e| failed(format!("ingest stopped: {e}")))?;
-        match admin_result {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => return Err(failed(format!("the admin API failed: {e}"))),
-            Err(_) => return Err(failed("the admin API task panicked")),
-        }
         followed
     })
 }

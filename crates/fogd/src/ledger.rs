@@ -105,7 +105,9 @@ pub fn run(args: LedgerArgs) -> Result<(), CliError> {
             .map(|f| f.stats.clone() as Arc<dyn fog_host::Observe>)
             .into_iter()
             .collect();
-        let result = fog_ledger_server::run_with(server, spec, extra, shutdown).await;
+        let result = fog_system::inproc::fog_ledger_with(server, spec, extra)
+            .run_until(shutdown)
+            .await;
         refresher.abort();
         let followed = match follower {
             Some(f) => f.stop().await,

@@ -24,17 +24,17 @@ use fog_account::AccountKey;
 use fog_attest::{EnclaveResponder, FogEnclave, SimProvider};
 use fog_client::history::{EntryKind, Sender};
 use fog_crypto::RistrettoPublic;
-use fog_ingest_server::{admin, IngestConfig, IngestServer, StateDir};
+use fog_ingest_server::{IngestConfig, IngestServer, StateDir};
 use fog_ledger_db::LedgerDb;
 use fog_ledger_server::{LedgerServer, LedgerServerConfig};
 use fog_node::{Node, NodeConfig};
 use fog_recovery_db::{RecoveryDb, SqliteRecoveryDb};
 use fog_report_server::SigningConfig;
 use fog_transaction::{validation::MOB_MINIMUM_FEE, Amount, TokenId};
-use fog_view_server::{build_enclave, ViewConfig, ViewServer, ViewService};
+use fog_view_server::{build_enclave, ViewConfig, ViewServer};
 use fog_wallet::{amount::format_amount, NetworkOverrides, NetworkSettings, Session};
 use serde::{Deserialize, Serialize};
-use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
+use tokio::{net::TcpListener, task::JoinHandle};
 
 use crate::{failed, input, CliError};
 
@@ -164,14 +164,6 @@ impl Paths {
         fog_system::network::Files {
             dir: self.dir.clone(),
         }
-    }
-}
-
-/// A future that completes when the stop signal is sent.
-fn stopped(rx: &watch::Receiver<bool>) -> impl std::future::Future<Output = ()> + Send + 'static {
-    let mut rx = rx.clone();
-    async move {
-        let _ = rx.wait_for(|stop| *stop).await;
     }
 }
 
@@ -309,8 +301,8 @@ fn create(
 
 /// The running services.
 struct Services {
-    stop: watch::Sender<bool>,
-    tasks: Vec<(&'static str, JoinHandle<Result<(), String>>)>,
+    running: Vec<fog_system::inproc::Running>,
+    renewals: Vec<JoinHandle<()>>,
     view: Arc<ViewServer<SqliteRecoveryDb>>,
     ledger_server: Arc<LedgerServer>,
 }
@@ -329,23 +321,22 @@ impl Services {
         view && fog_ledger
     }
 
-    /// A task that ended early, with its error.
+    /// A service that stopped by itself.
     fn failure(&self) -> Option<String> {
-        self.tasks
+        self.running
             .iter()
-            .find(|(_, t)| t.is_finished())
-            .map(|(name, _)| format!("the {name} stopped unexpectedly"))
+            .find(|r| r.is_finished())
+            .map(|r| format!("the {} stopped unexpectedly", r.name()))
     }
 
     async fn shutdown(self) -> Vec<String> {
-        let _ = self.stop.send(true);
+        for r in &self.renewals {
+            r.abort();
+        }
         let mut errors = Vec::new();
-        for (name, task) in self.tasks {
-            match tokio::time::timeout(Duration::from_secs(15), task).await {
-                Ok(Ok(Ok(()))) => {}
-                Ok(Ok(Err(e))) => errors.push(format!("{name}: {e}")),
-                Ok(Err(e)) => errors.push(format!("{name}: {e}")),
-                Err(_) => errors.push(format!("{name}: did not stop within 15 s")),
+        for r in self.running {
+            if let Err(e) = r.stop().await {
+                errors.push(e);
             }
         }
         errors
@@ -360,8 +351,7 @@ async fn start_services(
     ingest: IngestServer<SqliteRecoveryDb>,
     quoting: &fog_attest::ed25519_dalek::SigningKey,
 ) -> Result<Services, CliError> {
-    let (stop, stop_rx) = watch::channel(false);
-    let mut tasks: Vec<(&'static str, JoinHandle<Result<(), String>>)> = Vec::new();
+    use fog_system::inproc;
     let mut listeners = listeners.into_iter();
     let mut next = || {
         listeners
@@ -370,6 +360,7 @@ async fn start_services(
     };
     let (node_l, ingest_l, view_l, ledger_l, report_l) =
         (next()?, next()?, next()?, next()?, next()?);
+    let mut running = Vec::new();
 
     // The ledger node, cutting a block every 250 ms while transactions are pending.
     let node = Node::new(
@@ -377,57 +368,14 @@ async fn start_services(
         NodeConfig::default().with_block_interval(Duration::from_millis(250)),
     )
     .map_err(|e| failed(format!("ledger node: {e}")))?;
-    tasks.push((
-        "ledger node",
-        tokio::spawn({
-            let s = stopped(&stop_rx);
-            async move {
-                fog_node::run(node_l, Arc::new(node), s)
-                    .await
-                    .map_err(|e| e.to_string())
-            }
-        }),
-    ));
+    running.push(inproc::node(Arc::new(node), node_l));
 
-    // Ingest and its admin API.
+    // Ingest and its admin API (loopback only, no token).
     let shared = Arc::new(tokio::sync::Mutex::new(ingest));
-    tasks.push((
-        "ingest admin API",
-        tokio::spawn({
-            let s = stopped(&stop_rx);
-            // Loopback only, no token: `for_address` refuses anything else.
-            let access = ingest_l
-                .local_addr()
-                .map_err(|e| failed(format!("ingest admin address: {e}")))
-                .and_then(|a| {
-                    admin::AdminAccess::for_address(a, None)
-                        .map_err(|e| failed(format!("ingest admin API: {e}")))
-                })?;
-            let service = admin::AdminService::new(Arc::clone(&shared)).into_server(access);
-            let observer = Arc::new(admin::IngestObserver(Arc::clone(&shared)));
-            async move {
-                fog_host::serve(
-                    fog_host::Serve::new(admin::PREFIX, ingest_l),
-                    fog_host::Routes::new(service),
-                    observer,
-                    s,
-                )
-                .await
-                .map_err(|e| e.to_string())
-            }
-        }),
-    ));
-    tasks.push((
-        "ingest service",
-        tokio::spawn({
-            let s = stopped(&stop_rx);
-            async move {
-                IngestServer::run_shared(shared, s)
-                    .await
-                    .map_err(|e| e.to_string())
-            }
-        }),
-    ));
+    running.push(
+        inproc::ingest(shared, Some(ingest_l))
+            .map_err(|e| failed(format!("ingest admin API: {e}")))?,
+    );
 
     // View.
     let view_provider =
@@ -444,35 +392,7 @@ async fn start_services(
     let enclave =
         build_enclave(responder, &view_config).map_err(|e| failed(format!("view enclave: {e}")))?;
     let view = Arc::new(ViewServer::new(Arc::new(db.clone()), enclave, view_config));
-    tasks.push((
-        "view loader",
-        tokio::spawn({
-            let s = stopped(&stop_rx);
-            let view = Arc::clone(&view);
-            async move {
-                view.run(s).await;
-                Ok(())
-            }
-        }),
-    ));
-    tasks.push((
-        "view service",
-        tokio::spawn({
-            let s = stopped(&stop_rx);
-            let service = ViewService::new(Arc::clone(&view)).into_server();
-            let observer = Arc::clone(&view);
-            async move {
-                fog_host::serve(
-                    fog_host::Serve::new(fog_view_server::metrics::PREFIX, view_l),
-                    fog_host::Routes::new(service),
-                    observer,
-                    s,
-                )
-                .await
-                .map_err(|e| e.to_string())
-            }
-        }),
-    ));
+    running.push(inproc::view(Arc::clone(&view), view_l));
 
     // Fog ledger.
     let ledger_provider = SimProvider::from_quoting_key(
@@ -494,21 +414,10 @@ async fn start_services(
         )
         .map_err(|e| failed(format!("ledger enclave: {e}")))?,
     );
-    tasks.push((
-        "fog ledger",
-        tokio::spawn({
-            let s = stopped(&stop_rx);
-            let server = Arc::clone(&ledger_server);
-            async move {
-                fog_ledger_server::run(server, ledger_l, s)
-                    .await
-                    .map_err(|e| e.to_string())
-            }
-        }),
-    ));
+    running.push(inproc::fog_ledger(Arc::clone(&ledger_server), ledger_l));
 
     // Evidence renewal for view and fog ledger (clients refuse evidence older than a day).
-    let renewals = [
+    let renewals = vec![
         crate::host::refresh_evidence(
             "view evidence",
             crate::host::sim_maker(view_provider, view_channel_key),
@@ -526,19 +435,6 @@ async fn start_services(
             },
         ),
     ];
-    tasks.push((
-        "evidence renewal",
-        tokio::spawn({
-            let mut s = stop_rx.clone();
-            async move {
-                let _ = s.wait_for(|stop| *stop).await;
-                for r in renewals {
-                    r.abort();
-                }
-                Ok(())
-            }
-        }),
-    ));
 
     // Report.
     let authority = paths.authority();
@@ -552,21 +448,11 @@ async fn start_services(
         db.clone(),
         tokio::runtime::Handle::current(),
     ));
-    tasks.push((
-        "report server",
-        tokio::spawn({
-            let s = stopped(&stop_rx);
-            async move {
-                fog_report_server::serve(report_l, source, signing, s)
-                    .await
-                    .map_err(|e| e.to_string())
-            }
-        }),
-    ));
+    running.push(inproc::report(report_l, source, signing));
 
     Ok(Services {
-        stop,
-        tasks,
+        running,
+        renewals,
         view,
         ledger_server,
     })

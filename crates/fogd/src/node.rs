@@ -73,7 +73,8 @@ pub fn run(args: NodeArgs) -> Result<(), CliError> {
             .spec("node", fog_node::METRICS_PREFIX, listener)
             .await?;
         tracing::info!(%addr, "fogd node listening");
-        fog_node::run_spec(spec, Arc::new(node), shutdown)
+        fog_system::inproc::node_with(Arc::new(node), spec)
+            .run_until(shutdown)
             .await
             .map_err(|e| failed(format!("the node failed: {e}")))?;
         tracing::info!("fogd node stopped");

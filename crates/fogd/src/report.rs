@@ -55,7 +55,9 @@ pub fn run(args: ReportArgs) -> Result<(), CliError> {
             db,
             tokio::runtime::Handle::current(),
         ));
-        let served = fog_report_server::serve_spec(spec, source, signing, shutdown).await;
+        let served = fog_system::inproc::report_with(spec, source, signing)
+            .run_until(shutdown)
+            .await;
         eprintln!("fogd report stopped");
         served.map_err(|e| failed(format!("report service stopped: {e}")))
     })

@@ -4,7 +4,7 @@ use std::{net::SocketAddr, path::PathBuf, sync::Arc};
 
 use clap::Args;
 use fog_attest::{BoundEvidence, EnclaveResponder, FogEnclave, SimProvider};
-use fog_view_server::{build_enclave, ViewConfig, ViewServer, ViewService};
+use fog_view_server::{build_enclave, ViewConfig, ViewServer};
 
 use crate::{failed, host::ServeArgs, input, CliError};
 
@@ -113,24 +113,10 @@ pub fn run(args: ViewArgs) -> Result<(), CliError> {
                 move |e| server.enclave().sessions().set_evidence(e).is_ok(),
             )
         };
-        let shutdown = crate::host::Fanout::new(shutdown);
-        let loader = tokio::spawn({
-            let server = server.clone();
-            let stop = shutdown.wait();
-            async move { server.run(stop).await }
-        });
-        let mut spec = spec;
-        spec.health_names = vec!["fog_view.FogViewAPI"];
-        let served = fog_host::serve(
-            spec,
-            fog_host::Routes::new(ViewService::new(server.clone()).into_server()),
-            server,
-            shutdown.wait(),
-        )
-        .await;
-        shutdown.stop();
+        let served = fog_system::inproc::view_with(server, spec)
+            .run_until(shutdown)
+            .await;
         refresher.abort();
-        let _ = loader.await;
         eprintln!("fogd view stopped");
         served.map_err(|e| failed(format!("the view service failed: {e}")))
     })

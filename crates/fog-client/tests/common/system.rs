@@ -4,7 +4,6 @@
 //! and a client whose every balance is checked against it.
 
 use std::{
-    future::Future,
     net::SocketAddr,
     path::{Path, PathBuf},
     sync::Arc,
@@ -15,8 +14,8 @@ use fog_account::AccountKey;
 use fog_api::fog_node::{LedgerInfo, SubmitTxResponse};
 use fog_attest::wire::ReportResponse;
 use fog_attest::{
-    BoundEvidence, ChannelKeypair, EnclaveResponder, FogEnclave, IdentityRule, Policy, Provider,
-    Report, ReportData, SimProvider, Verifier,
+    BoundEvidence, ChannelKeypair, EnclaveResponder, FogEnclave, IdentityRule, Policy, Report,
+    SimProvider, Verifier,
 };
 use fog_client::{
     AccountState, Balance, ClientConfig, FogClient, GrpcConfig, GrpcTransport, Transport,
@@ -36,10 +35,10 @@ use fog_types::{
     },
     view::{QueryRequest, QueryRequestAad, QueryResponse},
 };
-use fog_view_server::{build_enclave, ViewConfig, ViewServer, ViewService};
+use fog_view_server::{build_enclave, ViewConfig, ViewServer};
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
-use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
+use tokio::net::TcpListener;
 
 pub const MOB: u64 = 1_000_000_000_000;
 pub const FEE: u64 = MOB_MINIMUM_FEE;
@@ -152,38 +151,15 @@ pub async fn wait_until(what: &str, seconds: u64, mut done: impl FnMut() -> bool
     panic!("{what} did not happen within {seconds} s");
 }
 
-/// A service running on the test's runtime. [`Running::stop`] shuts it down and waits for
-/// its tasks; dropping it also shuts it down, without waiting.
-pub struct Running {
-    name: &'static str,
-    stop: Vec<oneshot::Sender<()>>,
-    tasks: Vec<JoinHandle<()>>,
-}
-
-/// A shutdown future and the sender that resolves it (as does dropping the sender).
-fn shutdown_signal() -> (
-    oneshot::Sender<()>,
-    impl Future<Output = ()> + Send + 'static,
-) {
-    let (tx, rx) = oneshot::channel::<()>();
-    (tx, async move {
-        let _ = rx.await;
-    })
-}
+/// A service running on the test's runtime (`fog_system::inproc`). [`Running::stop`] shuts
+/// it down and waits for its tasks; dropping it also shuts it down, without waiting.
+pub struct Running(fog_system::inproc::Running);
 
 impl Running {
-    /// Signals shutdown and waits (at most 10 s) until every task has returned: the
-    /// service's listener is closed when this returns.
+    /// Signals shutdown and waits until every task has returned: the service's listener is
+    /// closed when this returns.
     pub async fn stop(self) {
-        for s in self.stop {
-            let _ = s.send(());
-        }
-        for t in self.tasks {
-            tokio::time::timeout(Duration::from_secs(10), t)
-                .await
-                .unwrap_or_else(|_| panic!("{} did not stop within 10 s", self.name))
-                .unwrap_or_else(|e| panic!("{} failed: {e}", self.name));
-        }
+        self.0.stop().await.unwrap_or_else(|e| panic!("{e}"));
     }
 }
 
@@ -226,13 +202,7 @@ pub async fn open_ingest(
 
 /// Runs an opened ingest server: it follows the ledger until stopped.
 pub fn run_ingest(server: IngestServer<SqliteRecoveryDb>) -> Running {
-    let (stop, shutdown) = shutdown_signal();
-    let task = tokio::spawn(async move { server.run(shutdown).await.unwrap() });
-    Running {
-        name: "ingest",
-        stop: vec![stop],
-        tasks: vec![task],
-    }
+    Running(fog_system::inproc::ingest(Arc::new(tokio::sync::Mutex::new(server)), None).unwrap())
 }
 
 /// A new view server (a new enclave on `p`'s platform, loading the recovery DB from the
@@ -246,21 +216,7 @@ pub fn start_view(db: &SqliteRecoveryDb, p: &SimProvider, listener: TcpListener)
     };
     let enclave = build_enclave(responder(p), &config).unwrap();
     let view = Arc::new(ViewServer::new(Arc::new(db.clone()), enclave, config));
-    let (stop_loading, loading_shutdown) = shutdown_signal();
-    let (stop_serving, serving_shutdown) = shutdown_signal();
-    let loading = tokio::spawn(Arc::clone(&view).run(loading_shutdown));
-    let serving = tokio::spawn(async move {
-        tonic::transport::Server::builder()
-            .add_service(ViewService::new(view).into_server())
-            .serve_with_incoming_shutdown(fog_host::incoming(listener), serving_shutdown)
-            .await
-            .unwrap()
-    });
-    Running {
-        name: "view",
-        stop: vec![stop_serving, stop_loading],
-        tasks: vec![serving, loading],
-    }
+    Running(fog_system::inproc::view(view, listener))
 }
 
 /// A new fog ledger server (a new enclave on `p`'s platform, its key-image store filled from
@@ -276,17 +232,7 @@ pub fn start_fog_ledger(ledger: &LedgerDb, p: &SimProvider, listener: TcpListene
         },
     )
     .unwrap();
-    let (stop, shutdown) = shutdown_signal();
-    let task = tokio::spawn(async move {
-        fog_ledger_server::run(Arc::new(server), listener, shutdown)
-            .await
-            .unwrap()
-    });
-    Running {
-        name: "fog ledger",
-        stop: vec![stop],
-        tasks: vec![task],
-    }
+    Running(fog_system::inproc::fog_ledger(Arc::new(server), listener))
 }
 
 /// A report server on `listener` publishing one report: `p`'s evidence for an ingest enclave
@@ -302,27 +248,11 @@ pub fn start_report(
     let reports = Arc::new(InMemoryReportSource::new());
     reports.set(Report {
         fog_report_id: String::new(),
-        evidence: BoundEvidence {
-            evidence: p
-                .evidence(&ReportData::bind(channel.public_key(), Some(&custom)))
-                .unwrap(),
-            channel_key: *channel.public_key(),
-            custom_identity: Some(custom),
-        },
+        evidence: BoundEvidence::bind(p, channel.public_key(), Some(&custom)).unwrap(),
         pubkey_expiry: 1_000_000,
     });
     let signing = SigningConfig::load(&authority.chain_pem, &authority.leaf_key).unwrap();
-    let (stop, shutdown) = shutdown_signal();
-    let task = tokio::spawn(async move {
-        fog_report_server::serve(listener, reports, signing, shutdown)
-            .await
-            .unwrap()
-    });
-    Running {
-        name: "report",
-        stop: vec![stop],
-        tasks: vec![task],
-    }
+    Running(fog_system::inproc::report(listener, reports, signing))
 }
 
 /// The true balance of `account` (MOB; default and change subaddresses) for blocks below
