@@ -23,7 +23,7 @@ use fog_crypto::RistrettoPrivate;
 use fog_ledger_db::{verify_membership_proof, LedgerDb};
 use fog_ledger_server::{metrics, LedgerServer, LedgerServerConfig, LedgerService};
 use fog_transaction::{
-    block::{Block, BlockContents},
+    block::BlockContents,
     membership::TxOutMembershipProof,
     wire::{CompressedRistretto, KeyImage as WireKeyImage},
     Amount, BlockVersion, EncryptedFogHint, KeyImage, TokenId, TxOut,
@@ -50,7 +50,7 @@ fn ts(block: u64) -> u64 {
 /// Appends a block of three fresh TxOuts that spends `key_images` (the origin block when the
 /// ledger is empty, which spends none).
 fn append(ledger: &LedgerDb, rng: &mut ChaCha20Rng, key_images: Vec<KeyImage>) {
-    let mut outputs: Vec<TxOut> = (0..TXOUTS_PER_BLOCK)
+    let outputs: Vec<TxOut> = (0..TXOUTS_PER_BLOCK)
         .map(|_| {
             let to = AccountKey::random(rng).default_subaddress();
             TxOut::new(
@@ -63,33 +63,8 @@ fn append(ledger: &LedgerDb, rng: &mut ChaCha20Rng, key_images: Vec<KeyImage>) {
             .unwrap()
         })
         .collect();
-    outputs.sort_by_key(|t| t.public_key);
-    let (block, contents) = match ledger.last_block().unwrap() {
-        None => {
-            let contents = BlockContents {
-                key_images: vec![],
-                outputs,
-            };
-            (Block::new_origin(&contents), contents)
-        }
-        Some(last) => {
-            let contents = BlockContents {
-                key_images,
-                outputs,
-            };
-            let block = Block::new(
-                3,
-                last.id,
-                last.index + 1,
-                last.cumulative_txo_count + TXOUTS_PER_BLOCK as u64,
-                ledger.root_element().unwrap(),
-                &contents,
-            );
-            (block, contents)
-        }
-    };
-    let index = block.index;
-    ledger.append_block(&block, &contents, ts(index)).unwrap();
+    let index = ledger.num_blocks().unwrap();
+    fog_test_support::chain::append_next_block(ledger, outputs, key_images, ts(index)).unwrap();
 }
 
 fn random_key_image(rng: &mut ChaCha20Rng) -> KeyImage {

@@ -41,30 +41,28 @@ pub fn synthetic_tx_out(rng: &mut impl RngCore) -> TxOut {
     }
 }
 
-/// The next valid block on `db` with `outputs` synthetic TxOuts (and one random key image
-/// after the origin), appended to `db` with `timestamp`; returns it with its contents.
-pub fn append_synthetic_block(
+/// Appends the next valid block to `db`: `outputs` (sorted here by public key) spending
+/// `key_images` (ignored for the origin block, which spends none), version
+/// [`BLOCK_VERSION`] after the origin, with `timestamp`. Returns it with its contents.
+pub fn append_next_block(
     db: &LedgerDb,
-    outputs: usize,
+    mut outputs: Vec<TxOut>,
+    key_images: Vec<KeyImage>,
     timestamp: u64,
-    rng: &mut impl RngCore,
 ) -> Result<(Block, BlockContents), fog_ledger_db::LedgerError> {
-    let mut outs: Vec<TxOut> = (0..outputs.max(1)).map(|_| synthetic_tx_out(rng)).collect();
-    outs.sort_by_key(|o| o.public_key);
+    outputs.sort_by_key(|o| o.public_key);
     let (block, contents) = match db.last_block()? {
         None => {
             let contents = BlockContents {
                 key_images: vec![],
-                outputs: outs,
+                outputs,
             };
             (Block::new_origin(&contents), contents)
         }
         Some(last) => {
-            let mut ki = [0u8; 32];
-            rng.fill_bytes(&mut ki);
             let contents = BlockContents {
-                key_images: vec![KeyImage(ki)],
-                outputs: outs,
+                key_images,
+                outputs,
             };
             let block = Block::new(
                 BLOCK_VERSION.max(last.version),
@@ -79,6 +77,20 @@ pub fn append_synthetic_block(
     };
     db.append_block(&block, &contents, timestamp)?;
     Ok((block, contents))
+}
+
+/// The next valid block on `db` with `outputs` synthetic TxOuts (and one random key image
+/// after the origin), appended to `db` with `timestamp`; returns it with its contents.
+pub fn append_synthetic_block(
+    db: &LedgerDb,
+    outputs: usize,
+    timestamp: u64,
+    rng: &mut impl RngCore,
+) -> Result<(Block, BlockContents), fog_ledger_db::LedgerError> {
+    let outs: Vec<TxOut> = (0..outputs.max(1)).map(|_| synthetic_tx_out(rng)).collect();
+    let mut ki = [0u8; 32];
+    rng.fill_bytes(&mut ki);
+    append_next_block(db, outs, vec![KeyImage(ki)], timestamp)
 }
 
 /// A valid chain built in memory, with every block kept in its wire form.

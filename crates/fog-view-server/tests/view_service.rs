@@ -19,7 +19,6 @@ use fog_recovery_db::{
     BlockIndex, IngestInvocationId, RecoveryDb, ReportData as DbReport, ReportDb, SqliteRecoveryDb,
 };
 use fog_transaction::{
-    block::{Block, BlockContents},
     Amount, BlockVersion, EncryptedFogHint, FogHint, KeyImage, TokenId, TxOut, TxOutRecord,
 };
 use fog_types::view::{QueryRequest, QueryRequestAad, QueryResponse, TxOutSearchResultCode};
@@ -69,37 +68,16 @@ fn build_ledger(
             }
         }
         let outputs: Vec<TxOut> = made.into_iter().map(|(t, _)| t).collect();
-        let (block, contents) = match ledger.last_block().unwrap() {
-            None => {
-                let contents = BlockContents {
-                    key_images: vec![],
-                    outputs,
-                };
-                (Block::new_origin(&contents), contents)
-            }
-            Some(last) => {
-                let mut ki = [0u8; 32];
-                rng.fill_bytes(&mut ki);
-                let contents = BlockContents {
-                    key_images: vec![KeyImage(ki)],
-                    outputs,
-                };
-                let n = contents.outputs.len() as u64;
-                let block = Block::new(
-                    3,
-                    last.id,
-                    last.index + 1,
-                    last.cumulative_txo_count + n,
-                    ledger.root_element().unwrap(),
-                    &contents,
-                );
-                (block, contents)
-            }
-        };
-        let index = block.index;
-        ledger
-            .append_block(&block, &contents, 1_700_000_000 + index)
-            .unwrap();
+        let mut ki = [0u8; 32];
+        rng.fill_bytes(&mut ki);
+        let index = ledger.num_blocks().unwrap();
+        fog_test_support::chain::append_next_block(
+            ledger,
+            outputs,
+            vec![KeyImage(ki)],
+            1_700_000_000 + index,
+        )
+        .unwrap();
     }
     expected
 }

@@ -6,10 +6,7 @@ use std::collections::HashMap;
 use fog_account::AccountKey;
 use fog_crypto::{RistrettoPrivate, RistrettoPublic};
 use fog_ledger_db::LedgerDb;
-use fog_transaction::{
-    block::{Block, BlockContents},
-    Amount, BlockVersion, EncryptedFogHint, FogHint, KeyImage, TokenId, TxOut,
-};
+use fog_transaction::{Amount, BlockVersion, EncryptedFogHint, FogHint, KeyImage, TokenId, TxOut};
 use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 
@@ -58,28 +55,15 @@ pub fn build_ledger(
             }
         }
         let outputs: Vec<TxOut> = made.into_iter().map(|(t, _)| t).collect();
-        let (block, contents) = match ledger.last_block().unwrap() {
-            None => {
-                let contents = BlockContents {
-                    key_images: vec![],
-                    outputs,
-                };
-                (Block::new_origin(&contents), contents)
-            }
-            Some(last) => {
-                let mut ki = [0u8; 32];
-                rng.fill_bytes(&mut ki);
-                let contents = BlockContents {
-                    key_images: vec![KeyImage(ki)],
-                    outputs,
-                };
-                let root = ledger.root_element().unwrap();
-                (Block::new_with_parent(3, &last, root, &contents), contents)
-            }
-        };
-        ledger
-            .append_block(&block, &contents, 1_700_000_000 + b)
-            .unwrap();
+        let mut ki = [0u8; 32];
+        rng.fill_bytes(&mut ki);
+        fog_test_support::chain::append_next_block(
+            ledger,
+            outputs,
+            vec![KeyImage(ki)],
+            1_700_000_000 + b,
+        )
+        .unwrap();
     }
     expected
 }
