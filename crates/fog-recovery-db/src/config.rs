@@ -196,6 +196,26 @@ impl RecoveryDb for AnyRecoveryDb {
     async fn get_ingestable_ranges(&self) -> Result<Vec<IngestableRange>> {
         dispatch!(self, db => db.get_ingestable_ranges())
     }
+    async fn take_over_ingress_key(
+        &self,
+        key: &IngressPublicKey,
+        egress: &KexRngPubkey,
+        condition: TakeOver,
+    ) -> Result<Option<TookOver>> {
+        dispatch!(self, db => db.take_over_ingress_key(key, egress, condition))
+    }
+    async fn get_invocations(
+        &self,
+        key: Option<&IngressPublicKey>,
+    ) -> Result<Vec<InvocationRecord>> {
+        dispatch!(self, db => db.get_invocations(key))
+    }
+    async fn prune_empty_invocations(
+        &self,
+        decommissioned_before: SystemTime,
+    ) -> Result<Vec<IngestInvocationId>> {
+        dispatch!(self, db => db.prune_empty_invocations(decommissioned_before))
+    }
     async fn add_block_data(
         &self,
         invocation: IngestInvocationId,

@@ -28,6 +28,9 @@ pub const CHECKS: &[&str] = &[
     "bad_input_is_refused",
     "decommissioned_invocation_refuses_writes",
     "decommission_races_a_writer",
+    "take_over_fences_the_key",
+    "take_over_races_one_winner",
+    "invocation_records_and_pruning",
 ];
 
 /// Defines one `#[tokio::test]` per check. `$runner` is an async function taking a closure
@@ -50,7 +53,10 @@ macro_rules! conformance_tests {
             records_since_pages_in_write_order,
             bad_input_is_refused,
             decommissioned_invocation_refuses_writes,
-            decommission_races_a_writer
+            decommission_races_a_writer,
+            take_over_fences_the_key,
+            take_over_races_one_winner,
+            invocation_records_and_pruning
         );
     };
     (@each $runner:path; $($name:ident),*) => {
@@ -84,6 +90,9 @@ where
     bad_input_is_refused(&make().await).await;
     decommissioned_invocation_refuses_writes(&make().await).await;
     decommission_races_a_writer(&make().await).await;
+    take_over_fences_the_key(&make().await).await;
+    take_over_races_one_winner(&make().await).await;
+    invocation_records_and_pruning(&make().await).await;
 }
 
 /// A test ingress key.
@@ -1070,5 +1079,276 @@ pub async fn decommission_races_a_writer<D: RecoveryDb>(db: &D) {
             last_ingested_block: b(last)
         }),
         "{events:?}"
+    );
+}
+
+/// `take_over_ingress_key`: the new invocation starts after the key's last stored block,
+/// every other live invocation of the key is decommissioned in the same transaction and can
+/// write no more, a fresh invocation blocks a conditional take-over, and lost or unknown
+/// keys are refused.
+pub async fn take_over_fences_the_key<D: RecoveryDb>(db: &D) {
+    let k = test_key(1);
+    let other = test_key(2);
+    assert!(matches!(
+        db.take_over_ingress_key(&k, &test_egress(1), TakeOver::Always)
+            .await,
+        Err(RecoveryDbError::UnknownIngressKey)
+    ));
+    db.new_ingress_key(&k, b(3)).await.unwrap();
+    // No block yet: the key's start block.
+    let first = db
+        .take_over_ingress_key(&k, &test_egress(1), TakeOver::Always)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(first.start_block, b(3));
+    assert!(first.decommissioned.is_empty());
+    for blk in 3..=5 {
+        assert!(!add(db, first.invocation, blk, 2).await);
+    }
+    // Another key's invocation is not touched by a take-over of this one.
+    let bystander = setup_invocation(db, 2, 9, 0).await;
+    // A second live invocation of the key (opened the MobileCoin way).
+    let second = db
+        .new_ingest_invocation(None, &k, &test_egress(2), b(6))
+        .await
+        .unwrap();
+    // Both were just active: a conditional take-over finds them fresh and writes nothing.
+    let a_minute_ago = SystemTime::now() - Duration::from_secs(60);
+    let events_before = db.search_user_events(UserEventId::START).await.unwrap().0;
+    assert_eq!(
+        db.take_over_ingress_key(&k, &test_egress(3), TakeOver::IfIdleSince(a_minute_ago))
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        db.search_user_events(UserEventId::START).await.unwrap().0,
+        events_before
+    );
+    // Idle since a time in the future: both count as stale.
+    let later = SystemTime::now() + Duration::from_secs(60);
+    let third = db
+        .take_over_ingress_key(&k, &test_egress(3), TakeOver::IfIdleSince(later))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(third.start_block, b(6), "after the last stored block, 5");
+    assert_eq!(third.decommissioned, vec![first.invocation, second]);
+    // The fenced-off invocations write no more; the new one does.
+    for old in [first.invocation, second] {
+        assert!(matches!(
+            db.add_block_data(old, b(6), 60, 6, &test_block(6, 1)).await,
+            Err(RecoveryDbError::InvocationDecommissioned(_))
+        ));
+    }
+    assert!(!add(db, third.invocation, 6, 1).await);
+    assert!(
+        !add(db, bystander, 0, 1).await,
+        "the other key still writes"
+    );
+    // Events: the decommissions (by id), then the new RNG record.
+    let events = db.search_user_events(UserEventId::START).await.unwrap().0;
+    let tail: Vec<_> = events[events.len() - 3..].to_vec();
+    assert_eq!(
+        tail,
+        vec![
+            FogUserEvent::DecommissionIngestInvocation {
+                id: first.invocation,
+                last_ingested_block: b(5)
+            },
+            // `second` stored nothing: 0, as MobileCoin reports it.
+            FogUserEvent::DecommissionIngestInvocation {
+                id: second,
+                last_ingested_block: b(0)
+            },
+            FogUserEvent::NewRngRecord(RngRecord {
+                ingest_invocation_id: third.invocation,
+                pubkey: test_egress(3),
+                start_block: b(6),
+            }),
+        ]
+    );
+    let live: Vec<_> = db
+        .get_invocations(Some(&k))
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|i| !i.decommissioned)
+        .map(|i| i.id)
+        .collect();
+    assert_eq!(live, vec![third.invocation], "exactly one live invocation");
+    // A reused egress key is refused, a lost key too.
+    assert!(matches!(
+        db.take_over_ingress_key(&k, &test_egress(3), TakeOver::Always)
+            .await,
+        Err(RecoveryDbError::DuplicateEgressKey)
+    ));
+    db.report_lost_ingress_key(&other).await.unwrap();
+    assert!(matches!(
+        db.take_over_ingress_key(&other, &test_egress(4), TakeOver::Always)
+            .await,
+        Err(RecoveryDbError::IngressKeyLost)
+    ));
+}
+
+/// Several peers take over one stale key at once: exactly one gets it.
+pub async fn take_over_races_one_winner<D: RecoveryDb>(db: &D) {
+    let k = test_key(1);
+    let stale = setup_invocation(db, 1, 1, 0).await;
+    assert!(!add(db, stale, 0, 1).await);
+    // Everything active before now is stale; a winner's new invocation is active after.
+    let cutoff = SystemTime::now() + Duration::from_millis(1);
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let egress: Vec<KexRngPubkey> = (0..6u32).map(|i| test_egress(10 + i)).collect();
+    let attempts = egress
+        .iter()
+        .map(|e| db.take_over_ingress_key(&k, e, TakeOver::IfIdleSince(cutoff)));
+    let results = futures_join_all(attempts).await;
+    let winners: Vec<TookOver> = results.into_iter().map(|r| r.unwrap()).flatten().collect();
+    assert_eq!(winners.len(), 1, "exactly one peer takes over: {winners:?}");
+    assert_eq!(winners[0].start_block, b(1));
+    assert_eq!(winners[0].decommissioned, vec![stale]);
+    let live: Vec<_> = db
+        .get_invocations(Some(&k))
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|i| !i.decommissioned)
+        .collect();
+    assert_eq!(live.len(), 1);
+    assert_eq!(live[0].id, winners[0].invocation);
+}
+
+async fn futures_join_all<F: Future>(futures: impl Iterator<Item = F>) -> Vec<F::Output> {
+    let mut out = Vec::new();
+    let handles: Vec<_> = futures.collect();
+    // Poll them together so the backends see concurrent calls.
+    let mut pinned: Vec<_> = handles.into_iter().map(Box::pin).collect();
+    let mut done: Vec<Option<F::Output>> = (0..pinned.len()).map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (i, f) in pinned.iter_mut().enumerate() {
+            if done[i].is_none() {
+                match f.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => done[i] = Some(v),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    })
+    .await;
+    out.extend(done.into_iter().map(|v| v.expect("every future finished")));
+    out
+}
+
+/// `get_invocations` lists every invocation (or a key's) with its range and state;
+/// `prune_empty_invocations` removes only decommissioned invocations that stored nothing and
+/// no report names, with their events, and never reuses an id afterwards.
+pub async fn invocation_records_and_pruning<D: RecoveryDb>(db: &D) {
+    let k1 = test_key(1);
+    let k2 = test_key(2);
+    let with_blocks = setup_invocation(db, 1, 1, 0).await;
+    assert!(!add(db, with_blocks, 0, 1).await);
+    assert!(!add(db, with_blocks, 1, 1).await);
+    let empty = db
+        .new_ingest_invocation(Some(with_blocks), &k1, &test_egress(2), b(2))
+        .await
+        .unwrap();
+    let reported = setup_invocation(db, 2, 3, 0).await;
+    db.set_report(
+        &k2,
+        "r",
+        &ReportData {
+            ingest_invocation_id: Some(reported),
+            evidence: vec![1],
+            pubkey_expiry: b(3),
+        },
+    )
+    .await
+    .unwrap();
+    let live = db
+        .new_ingest_invocation(Some(empty), &k1, &test_egress(4), b(2))
+        .await
+        .unwrap();
+    db.decommission_ingest_invocation(reported).await.unwrap();
+
+    let all = db.get_invocations(None).await.unwrap();
+    assert_eq!(
+        all.iter().map(|i| i.id).collect::<Vec<_>>(),
+        vec![with_blocks, empty, reported, live]
+    );
+    assert_eq!(all[0].ingress_key, k1);
+    assert_eq!(all[0].egress_public_key, test_egress(1));
+    assert_eq!(all[0].start_block, b(0));
+    assert_eq!(all[0].last_ingested_block, Some(b(1)));
+    assert!(all[0].decommissioned);
+    assert_eq!(all[1].last_ingested_block, None);
+    assert!(!all[3].decommissioned);
+    assert_eq!(
+        db.get_invocations(Some(&k2))
+            .await
+            .unwrap()
+            .iter()
+            .map(|i| i.id)
+            .collect::<Vec<_>>(),
+        vec![reported]
+    );
+
+    // Nothing decommissioned before an hour ago.
+    let hour_ago = SystemTime::now() - Duration::from_secs(3600);
+    assert!(db
+        .prune_empty_invocations(hour_ago)
+        .await
+        .unwrap()
+        .is_empty());
+    let (events_before, _) = db.search_user_events(UserEventId::START).await.unwrap();
+    let later = SystemTime::now() + Duration::from_secs(3600);
+    assert_eq!(
+        db.prune_empty_invocations(later).await.unwrap(),
+        vec![empty]
+    );
+    let (events_after, _) = db.search_user_events(UserEventId::START).await.unwrap();
+    let mentions_empty = |e: &FogUserEvent| match e {
+        FogUserEvent::NewRngRecord(r) => r.ingest_invocation_id == empty,
+        FogUserEvent::DecommissionIngestInvocation { id, .. } => *id == empty,
+        FogUserEvent::MissingBlocks(_) => false,
+    };
+    assert_eq!(
+        events_after,
+        events_before
+            .iter()
+            .filter(|e| !mentions_empty(e))
+            .cloned()
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(events_before.len(), events_after.len() + 2);
+    assert_eq!(
+        db.get_invocations(None)
+            .await
+            .unwrap()
+            .iter()
+            .map(|i| i.id)
+            .collect::<Vec<_>>(),
+        vec![with_blocks, reported, live]
+    );
+    // Pruning again removes nothing; new ids and events still count up.
+    assert!(db.prune_empty_invocations(later).await.unwrap().is_empty());
+    let (_, cursor) = db.search_user_events(UserEventId::START).await.unwrap();
+    let next = db
+        .new_ingest_invocation(Some(live), &k1, &test_egress(5), b(2))
+        .await
+        .unwrap();
+    assert!(next.0 > live.0);
+    let (fresh, _) = db.search_user_events(cursor).await.unwrap();
+    assert_eq!(
+        fresh.len(),
+        2,
+        "decommission of `live`, new record of `next`"
     );
 }

@@ -20,6 +20,9 @@ pub enum RecoveryDbError {
     /// The ingress key is not in the database.
     #[error("unknown ingress key")]
     UnknownIngressKey,
+    /// The ingress key was reported lost: nobody may scan with it again.
+    #[error("the ingress key was reported lost")]
+    IngressKeyLost,
     /// The ingest invocation is not in the database.
     #[error("unknown ingest invocation {0}")]
     UnknownIngestInvocation(i64),

@@ -33,6 +33,10 @@ struct Model {
     by_invocation_block: HashSet<(i64, u64)>,
     events: Vec<(i64, Event)>,
     reports: BTreeMap<String, (IngressPublicKey, ReportData)>,
+    /// The last event id and invocation id handed out: ids are never reused, even after
+    /// [`RecoveryDb::prune_empty_invocations`] removed the newest (clients keep both).
+    last_event_id: i64,
+    last_invocation_id: i64,
 }
 
 struct Invocation {
@@ -86,8 +90,14 @@ impl Model {
         self.blocks.iter().map(|b| b.block_index).max()
     }
 
-    fn next_event_id(&self) -> i64 {
-        self.events.last().map_or(1, |(id, _)| id + 1)
+    fn next_event_id(&mut self) -> i64 {
+        self.last_event_id += 1;
+        self.last_event_id
+    }
+
+    fn next_invocation_id(&mut self) -> i64 {
+        self.last_invocation_id += 1;
+        self.last_invocation_id
     }
 
     fn decommission(&mut self, id: i64) -> Result<()> {
@@ -280,7 +290,7 @@ impl RecoveryDb for MemoryRecoveryDb {
         if let Some(p) = prev {
             m.decommission(p.0)?;
         }
-        let id = m.invocations.keys().next_back().map_or(1, |k| k + 1);
+        let id = m.next_invocation_id();
         m.invocations.insert(
             id,
             Invocation {
@@ -337,6 +347,117 @@ impl RecoveryDb for MemoryRecoveryDb {
                 last_ingested_block: m.last_ingested(*id),
             })
             .collect())
+    }
+
+    async fn take_over_ingress_key(
+        &self,
+        key: &IngressPublicKey,
+        egress: &KexRngPubkey,
+        condition: TakeOver,
+    ) -> Result<Option<TookOver>> {
+        let mut m = self.lock();
+        let status = m.keys.get(key).ok_or(RecoveryDbError::UnknownIngressKey)?;
+        if status.lost {
+            return Err(RecoveryDbError::IngressKeyLost);
+        }
+        let key_start = status.start_block;
+        if m.egress_keys.contains(&egress.public_key) {
+            return Err(RecoveryDbError::DuplicateEgressKey);
+        }
+        let live: Vec<i64> = m
+            .invocations
+            .iter()
+            .filter(|(_, inv)| inv.ingress_key == *key && !inv.decommissioned)
+            .map(|(id, _)| *id)
+            .collect();
+        if let TakeOver::IfIdleSince(t) = condition {
+            let t = crate::codec::time_to_millis(t);
+            if live.iter().any(|id| m.invocations[id].last_active_at >= t) {
+                return Ok(None);
+            }
+        }
+        let start_block = match m.last_scanned(key) {
+            Some(b) => BlockIndex(b.0.checked_add(1).ok_or(RecoveryDbError::InvalidInput(
+                "the key has scanned the last block there is",
+            ))?),
+            None => key_start,
+        };
+        to_i64(start_block.0)?;
+        for id in &live {
+            m.decommission(*id)?;
+        }
+        let id = m.next_invocation_id();
+        m.invocations.insert(
+            id,
+            Invocation {
+                ingress_key: *key,
+                egress: egress.clone(),
+                start_block,
+                decommissioned: false,
+                frozen_last_block: None,
+                last_active_at: now_millis(),
+            },
+        );
+        m.egress_keys.insert(egress.public_key.clone());
+        let eid = m.next_event_id();
+        m.events.push((eid, Event::New(id)));
+        Ok(Some(TookOver {
+            invocation: IngestInvocationId(id),
+            start_block,
+            decommissioned: live.into_iter().map(IngestInvocationId).collect(),
+        }))
+    }
+
+    async fn get_invocations(
+        &self,
+        key: Option<&IngressPublicKey>,
+    ) -> Result<Vec<InvocationRecord>> {
+        let m = self.lock();
+        Ok(m.invocations
+            .iter()
+            .filter(|(_, inv)| key.is_none_or(|k| inv.ingress_key == *k))
+            .map(|(id, inv)| InvocationRecord {
+                id: IngestInvocationId(*id),
+                ingress_key: inv.ingress_key,
+                egress_public_key: inv.egress.clone(),
+                start_block: inv.start_block,
+                last_ingested_block: m.last_ingested(*id),
+                decommissioned: inv.decommissioned,
+                last_active_at: millis_to_time(inv.last_active_at),
+            })
+            .collect())
+    }
+
+    async fn prune_empty_invocations(
+        &self,
+        decommissioned_before: SystemTime,
+    ) -> Result<Vec<IngestInvocationId>> {
+        let before = crate::codec::time_to_millis(decommissioned_before);
+        let mut m = self.lock();
+        let named: HashSet<i64> = m
+            .reports
+            .values()
+            .filter_map(|(_, d)| d.ingest_invocation_id.map(|i| i.0))
+            .collect();
+        let gone: Vec<i64> = m
+            .invocations
+            .iter()
+            .filter(|(id, inv)| {
+                inv.decommissioned
+                    && inv.last_active_at < before
+                    && !named.contains(id)
+                    && m.last_ingested(**id).is_none()
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        for id in &gone {
+            m.invocations.remove(id);
+        }
+        m.events.retain(|(_, e)| match e {
+            Event::New(i) | Event::Decommission(i) => !gone.contains(i),
+            Event::Missing(_) => true,
+        });
+        Ok(gone.into_iter().map(IngestInvocationId).collect())
     }
 
     async fn add_block_data(

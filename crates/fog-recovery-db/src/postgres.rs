@@ -615,6 +615,125 @@ impl RecoveryDb for PostgresRecoveryDb {
         Ok(out)
     }
 
+    async fn take_over_ingress_key(
+        &self,
+        key: &IngressPublicKey,
+        egress: &KexRngPubkey,
+        condition: TakeOver,
+    ) -> Result<Option<TookOver>> {
+        let k: &[u8] = &key.0;
+        let mut c = self.conn().await?;
+        let tx = c.transaction().await?;
+        // Every writer of invocations and blocks takes this lock first: two peers taking
+        // over at once run one after the other, and the second sees the first's invocation.
+        order_writes(&tx).await?;
+        let status = key_status(&tx, k)
+            .await?
+            .ok_or(RecoveryDbError::UnknownIngressKey)?;
+        if status.lost {
+            return Err(RecoveryDbError::IngressKeyLost);
+        }
+        if tx
+            .query_opt(sql::EGRESS_KEY_USED, &[&egress.public_key])
+            .await?
+            .is_some()
+        {
+            return Err(RecoveryDbError::DuplicateEgressKey);
+        }
+        let mut live = Vec::new();
+        for r in tx.query(sql::LIVE_INVOCATIONS, &[&k]).await? {
+            live.push((r.try_get::<_, i64>(0)?, r.try_get::<_, i64>(1)?));
+        }
+        if let TakeOver::IfIdleSince(t) = condition {
+            let t = time_to_millis(t);
+            if live.iter().any(|&(_, active)| active >= t) {
+                return Ok(None);
+            }
+        }
+        let start_block = match max_block(&tx, sql::LAST_SCANNED, &[&k]).await? {
+            Some(b) => BlockIndex(b.0.checked_add(1).ok_or(RecoveryDbError::InvalidInput(
+                "the key has scanned the last block there is",
+            ))?),
+            None => status.start_block,
+        };
+        let start = to_i64(start_block.0)?;
+        for &(id, _) in &live {
+            decommission(&tx, id).await?;
+        }
+        let id: i64 = tx
+            .query_one(
+                sql::INSERT_INVOCATION,
+                &[
+                    &k,
+                    &egress.public_key,
+                    &i64::from(egress.version),
+                    &now_millis(),
+                    &start,
+                ],
+            )
+            .await?
+            .try_get(0)?;
+        tx.execute(sql::INSERT_NEW_INVOCATION_EVENT, &[&id]).await?;
+        tx.commit().await?;
+        Ok(Some(TookOver {
+            invocation: IngestInvocationId(id),
+            start_block,
+            decommissioned: live
+                .into_iter()
+                .map(|(id, _)| IngestInvocationId(id))
+                .collect(),
+        }))
+    }
+
+    async fn get_invocations(
+        &self,
+        key: Option<&IngressPublicKey>,
+    ) -> Result<Vec<InvocationRecord>> {
+        let c = self.conn().await?;
+        let rows = match key {
+            None => c.query(sql::INVOCATIONS, &[]).await?,
+            Some(k) => c.query(sql::KEY_INVOCATIONS, &[&&k.0[..]]).await?,
+        };
+        let mut out = Vec::with_capacity(rows.len());
+        for r in rows {
+            let k: &[u8] = r.try_get(1)?;
+            out.push(InvocationRecord {
+                id: IngestInvocationId(r.try_get(0)?),
+                ingress_key: sql::key_from(k)?,
+                egress_public_key: KexRngPubkey {
+                    public_key: r.try_get(2)?,
+                    version: u32::try_from(r.try_get::<_, i64>(3)?)
+                        .map_err(|_| RecoveryDbError::Corrupt("rng_version out of range"))?,
+                },
+                start_block: BlockIndex(to_u64(r.try_get(4)?)?),
+                decommissioned: r.try_get(5)?,
+                last_active_at: millis_to_time(r.try_get(6)?),
+                last_ingested_block: opt_u64(r.try_get(7)?)?.map(BlockIndex),
+            });
+        }
+        Ok(out)
+    }
+
+    async fn prune_empty_invocations(
+        &self,
+        decommissioned_before: SystemTime,
+    ) -> Result<Vec<IngestInvocationId>> {
+        let before = time_to_millis(decommissioned_before);
+        let mut c = self.conn().await?;
+        let tx = c.transaction().await?;
+        order_writes(&tx).await?;
+        let mut ids = Vec::new();
+        for r in tx.query(sql::PRUNABLE_INVOCATIONS, &[&before]).await? {
+            ids.push(r.try_get::<_, i64>(0)?);
+        }
+        for id in &ids {
+            tx.execute(sql::DELETE_INVOCATION_EVENTS, &[id]).await?;
+            tx.execute(sql::DELETE_INVOCATION, &[id]).await?;
+        }
+        tx.commit().await?;
+        Ok(ids.into_iter().map(IngestInvocationId).collect())
+    }
+
     async fn add_block_data(
         &self,
         invocation: IngestInvocationId,

@@ -212,3 +212,31 @@ pub(crate) fn key_from(
     crate::types::IngressPublicKey::from_bytes(bytes)
         .map_err(|_| crate::RecoveryDbError::Corrupt("stored ingress key is not 32 bytes"))
 }
+
+/// The live (not decommissioned) invocations of a key with their last activity, by id.
+pub(crate) const LIVE_INVOCATIONS: &str = "SELECT id, last_active_at FROM ingest_invocations \
+     WHERE ingress_public_key = $1 AND NOT decommissioned ORDER BY id";
+
+/// Every invocation, by id.
+pub(crate) const INVOCATIONS: &str = "SELECT i.id, i.ingress_public_key, i.egress_public_key, \
+     i.rng_version, i.start_block, i.decommissioned, i.last_active_at, \
+     (SELECT MAX(b.block_number) FROM ingested_blocks b WHERE b.ingest_invocation_id = i.id) \
+     FROM ingest_invocations i ORDER BY i.id";
+
+/// The invocations of key `$1`, by id.
+pub(crate) const KEY_INVOCATIONS: &str = "SELECT i.id, i.ingress_public_key, \
+     i.egress_public_key, i.rng_version, i.start_block, i.decommissioned, i.last_active_at, \
+     (SELECT MAX(b.block_number) FROM ingested_blocks b WHERE b.ingest_invocation_id = i.id) \
+     FROM ingest_invocations i WHERE i.ingress_public_key = $1 ORDER BY i.id";
+
+/// Decommissioned before `$1`, no block stored, no report naming it.
+pub(crate) const PRUNABLE_INVOCATIONS: &str = "SELECT i.id FROM ingest_invocations i \
+     WHERE i.decommissioned AND i.last_active_at < $1 \
+     AND NOT EXISTS (SELECT 1 FROM ingested_blocks b WHERE b.ingest_invocation_id = i.id) \
+     AND NOT EXISTS (SELECT 1 FROM reports r WHERE r.ingest_invocation_id = i.id) \
+     ORDER BY i.id";
+
+pub(crate) const DELETE_INVOCATION_EVENTS: &str = "DELETE FROM user_events \
+     WHERE new_ingest_invocation_id = $1 OR decommission_ingest_invocation_id = $1";
+
+pub(crate) const DELETE_INVOCATION: &str = "DELETE FROM ingest_invocations WHERE id = $1";

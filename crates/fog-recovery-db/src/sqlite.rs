@@ -595,6 +595,135 @@ impl RecoveryDb for SqliteRecoveryDb {
         .await
     }
 
+    async fn take_over_ingress_key(
+        &self,
+        key: &IngressPublicKey,
+        egress: &KexRngPubkey,
+        condition: TakeOver,
+    ) -> Result<Option<TookOver>> {
+        let key = *key;
+        let egress = egress.clone();
+        self.write(move |_, conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let status = key_status(&tx, &key.0)?.ok_or(RecoveryDbError::UnknownIngressKey)?;
+            if status.lost {
+                return Err(RecoveryDbError::IngressKeyLost);
+            }
+            let used: Option<i64> = tx
+                .query_row(sql::EGRESS_KEY_USED, params![egress.public_key], |r| {
+                    r.get(0)
+                })
+                .optional()?;
+            if used.is_some() {
+                return Err(RecoveryDbError::DuplicateEgressKey);
+            }
+            let live: Vec<(i64, i64)> = {
+                let mut stmt = tx.prepare_cached(sql::LIVE_INVOCATIONS)?;
+                let rows = stmt.query_map(params![&key.0[..]], |r| Ok((r.get(0)?, r.get(1)?)))?;
+                rows.collect::<std::result::Result<_, _>>()?
+            };
+            if let TakeOver::IfIdleSince(t) = condition {
+                let t = time_to_millis(t);
+                if live.iter().any(|&(_, active)| active >= t) {
+                    return Ok(None);
+                }
+            }
+            let start_block = match max_block(&tx, sql::LAST_SCANNED, params![&key.0[..]])? {
+                Some(b) => BlockIndex(b.0.checked_add(1).ok_or(RecoveryDbError::InvalidInput(
+                    "the key has scanned the last block there is",
+                ))?),
+                None => status.start_block,
+            };
+            let start = to_i64(start_block.0)?;
+            for &(id, _) in &live {
+                decommission(&tx, id)?;
+            }
+            let id: i64 = tx.query_row(
+                sql::INSERT_INVOCATION,
+                params![
+                    &key.0[..],
+                    egress.public_key,
+                    i64::from(egress.version),
+                    now_millis(),
+                    start
+                ],
+                |r| r.get(0),
+            )?;
+            tx.execute(sql::INSERT_NEW_INVOCATION_EVENT, params![id])?;
+            tx.commit()?;
+            Ok(Some(TookOver {
+                invocation: IngestInvocationId(id),
+                start_block,
+                decommissioned: live
+                    .into_iter()
+                    .map(|(id, _)| IngestInvocationId(id))
+                    .collect(),
+            }))
+        })
+        .await
+    }
+
+    async fn get_invocations(
+        &self,
+        key: Option<&IngressPublicKey>,
+    ) -> Result<Vec<InvocationRecord>> {
+        let key: Option<Vec<u8>> = key.map(|k| k.0.to_vec());
+        self.read(move |c| {
+            let mut stmt;
+            let mut rows = match &key {
+                None => {
+                    stmt = c.prepare_cached(sql::INVOCATIONS)?;
+                    stmt.query([])?
+                }
+                Some(k) => {
+                    stmt = c.prepare_cached(sql::KEY_INVOCATIONS)?;
+                    stmt.query(params![k])?
+                }
+            };
+            let mut out = Vec::new();
+            while let Some(r) = rows.next()? {
+                let k: Vec<u8> = r.get(1)?;
+                out.push(InvocationRecord {
+                    id: IngestInvocationId(r.get(0)?),
+                    ingress_key: sql::key_from(&k)?,
+                    egress_public_key: KexRngPubkey {
+                        public_key: r.get(2)?,
+                        version: u32::try_from(r.get::<_, i64>(3)?)
+                            .map_err(|_| RecoveryDbError::Corrupt("rng_version out of range"))?,
+                    },
+                    start_block: BlockIndex(to_u64(r.get(4)?)?),
+                    decommissioned: r.get(5)?,
+                    last_active_at: millis_to_time(r.get(6)?),
+                    last_ingested_block: opt_u64(r.get(7)?)?.map(BlockIndex),
+                });
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn prune_empty_invocations(
+        &self,
+        decommissioned_before: SystemTime,
+    ) -> Result<Vec<IngestInvocationId>> {
+        let before = time_to_millis(decommissioned_before);
+        self.write(move |_, conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let ids: Vec<i64> = {
+                let mut stmt = tx.prepare_cached(sql::PRUNABLE_INVOCATIONS)?;
+                let rows = stmt.query_map(params![before], |r| r.get(0))?;
+                rows.collect::<std::result::Result<_, _>>()?
+            };
+            for id in &ids {
+                tx.execute(sql::DELETE_INVOCATION_EVENTS, params![id])?;
+                tx.execute(sql::DELETE_INVOCATION, params![id])?;
+            }
+            tx.commit()?;
+            Ok(ids.into_iter().map(IngestInvocationId).collect())
+        })
+        .await
+    }
+
     async fn add_block_data(
         &self,
         invocation: IngestInvocationId,

@@ -122,6 +122,43 @@ pub trait RecoveryDb: ReportDb {
     /// Every invocation with its start and last ingested block, by id.
     fn get_ingestable_ranges(&self) -> impl Future<Output = Result<Vec<IngestableRange>>> + Send;
 
+    /// Fences an ingress key for a new invocation: in one transaction, opens an invocation
+    /// for `key` with egress key `egress` as the key's only live one, decommissioning every
+    /// other live invocation of the key (each with its event, by id, before the new
+    /// invocation's `NewRngRecord` event). It starts at the block after the last one stored
+    /// under the key (the key's start block if none), read in the same transaction, so no
+    /// block falls between the old writer and the new one.
+    ///
+    /// With [`TakeOver::IfIdleSince`] nothing is written and `None` returned when some live
+    /// invocation of the key was active at or after that time. Because `add_block_data`
+    /// refuses decommissioned invocations inside its own transaction, a server whose
+    /// invocation was taken over can never write again: at most one writer per key.
+    ///
+    /// Fails on an unknown key ([`RecoveryDbError::UnknownIngressKey`]), a key reported lost
+    /// ([`RecoveryDbError::IngressKeyLost`]) or an egress key already used.
+    fn take_over_ingress_key(
+        &self,
+        key: &IngressPublicKey,
+        egress: &KexRngPubkey,
+        condition: TakeOver,
+    ) -> impl Future<Output = Result<Option<TookOver>>> + Send;
+
+    /// The invocations, by id; only those of `key` when given.
+    fn get_invocations(
+        &self,
+        key: Option<&IngressPublicKey>,
+    ) -> impl Future<Output = Result<Vec<InvocationRecord>>> + Send;
+
+    /// Removes the invocations that stored no block, were decommissioned strictly before
+    /// `decommissioned_before`, and no report names, together with their two user events
+    /// (new RNG record, decommission). Clients lose nothing: such an RNG record never had a
+    /// search key in the DB. Invocations that stored blocks are never removed (their events are
+    /// how a client finds its TxOuts). Returns the removed ids.
+    fn prune_empty_invocations(
+        &self,
+        decommissioned_before: SystemTime,
+    ) -> impl Future<Output = Result<Vec<IngestInvocationId>>> + Send;
+
     // --- blocks and records ------------------------------------------------------------
 
     /// Stores one block's records and marks the block scanned by `invocation` and its ingress

@@ -256,6 +256,52 @@ pub struct ExpiredInvocation {
     pub last_active_at: SystemTime,
 }
 
+/// One ingest invocation as an operator, and an ingest peer deciding whether to take over,
+/// sees it ([`get_invocations`](crate::RecoveryDb::get_invocations)).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct InvocationRecord {
+    /// The invocation.
+    pub id: IngestInvocationId,
+    /// The ingress key it scans with.
+    pub ingress_key: IngressPublicKey,
+    /// Its egress public key (its RNG record).
+    pub egress_public_key: KexRngPubkey,
+    /// The first block it scans.
+    pub start_block: BlockIndex,
+    /// The highest block it stored, if any: it wrote `start_block..=last_ingested_block`
+    /// (blocks another invocation of the same key stored first are absent from it).
+    pub last_ingested_block: Option<BlockIndex>,
+    /// Whether it was decommissioned: nothing more is accepted from it.
+    pub decommissioned: bool,
+    /// When it last stored a block or sent a heartbeat (or, decommissioned, when that
+    /// happened), as the writing host's clock read it.
+    pub last_active_at: SystemTime,
+}
+
+/// When [`take_over_ingress_key`](crate::RecoveryDb::take_over_ingress_key) may take a key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TakeOver {
+    /// Whatever invocations of the key are live (an operator's `activate`).
+    Always,
+    /// Only if every live invocation of the key was last active strictly before this time
+    /// (an idle peer failing over: the active server stopped sending heartbeats). Of several
+    /// peers trying at once exactly one succeeds: the winner's new invocation is itself live
+    /// and fresh when the others' transactions look.
+    IfIdleSince(SystemTime),
+}
+
+/// What a successful [`take_over_ingress_key`](crate::RecoveryDb::take_over_ingress_key) did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TookOver {
+    /// The new invocation, now the key's only live one.
+    pub invocation: IngestInvocationId,
+    /// The block it starts at: the block after the last one stored under the key, or the
+    /// key's start block if none was.
+    pub start_block: BlockIndex,
+    /// The invocations it decommissioned (each with its event), by id.
+    pub decommissioned: Vec<IngestInvocationId>,
+}
+
 /// The result of [`add_block_data`](crate::RecoveryDb::add_block_data).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct AddBlockDataStatus {
