@@ -283,6 +283,43 @@ where
         RistrettoPrivate::from_bytes(&bytes).map_err(|_| IngestError::BadSealedKey)
     }
 
+    /// Replaces the ingress key with a fresh one (an operator's `new-keys` on an idle
+    /// server). The old scalar is zeroized when dropped here.
+    pub fn new_ingress_key(&mut self) -> RistrettoPublic {
+        self.ingress = RistrettoPrivate::random(&mut self.rng);
+        self.ingress.public_key()
+    }
+
+    /// The ingress private key sealed in a frame on the attested peer channel `channel_id`:
+    /// only the peer enclave at the other end can open it.
+    pub fn send_ingress_key(
+        &self,
+        peers: &mut crate::ingest_peers::IngestPeers,
+        channel_id: &[u8],
+        now: fog_attest::UnixSeconds,
+    ) -> Result<Vec<u8>, crate::ingest_peers::PeerError> {
+        let bytes = self.ingress.to_bytes();
+        peers.seal(channel_id, &bytes[..], now)
+    }
+
+    /// Takes the ingress key a peer enclave sent on channel `channel_id`
+    /// ([`Self::send_ingress_key`]). The old key is zeroized; the egress key and RNG store
+    /// are left alone (the host opens a new invocation before scanning with the new key).
+    /// Returns the new ingress public key. On any error nothing changes.
+    pub fn receive_ingress_key(
+        &mut self,
+        peers: &mut crate::ingest_peers::IngestPeers,
+        channel_id: &[u8],
+        frame: &[u8],
+        now: fog_attest::UnixSeconds,
+    ) -> Result<RistrettoPublic, crate::ingest_peers::PeerError> {
+        let mut bytes = peers.open(channel_id, frame, now)?;
+        let key = RistrettoPrivate::from_bytes(&bytes);
+        bytes.zeroize();
+        self.ingress = key.map_err(|_| crate::ingest_peers::PeerError::BadKey)?;
+        Ok(self.ingress.public_key())
+    }
+
     /// For tests of forward secrecy: the current egress scalar's bytes. Dangerous: exposes
     /// the secret the design keeps in the enclave.
     #[doc(hidden)]

@@ -9,6 +9,7 @@ extern crate alloc;
 extern crate std;
 
 pub mod ingest;
+pub mod ingest_peers;
 pub mod ledger;
 pub mod sessions;
 pub mod view;

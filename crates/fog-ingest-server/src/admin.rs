@@ -18,17 +18,22 @@ use std::sync::Arc;
 
 use fog_api::fog_ingest::{
     ingest_admin_server::{IngestAdmin, IngestAdminServer},
-    GetStatusRequest, IngestStatus as WireStatus, ReportLostIngressKeyRequest,
-    ReportLostIngressKeyResponse, RotateEgressKeyRequest, SetRetiredRequest,
+    ActivateRequest, BlockRange as WireRange, GetIngressKeyRecordsRequest,
+    GetIngressKeyRecordsResponse, GetMissedBlockRangesRequest, GetMissedBlockRangesResponse,
+    GetStatusRequest, IngestStatus as WireStatus, IngressKeyRecord as WireKeyRecord,
+    Mode as WireMode, NewKeysRequest, ReportLostIngressKeyRequest, ReportLostIngressKeyResponse,
+    RotateEgressKeyRequest, SetPeersRequest, SetPubkeyExpiryWindowRequest, SetRetiredRequest,
+    SyncKeysFromRemoteRequest,
 };
 use fog_crypto::CompressedRistrettoPublic;
 use fog_host::{BoxFuture, Observation, Observe, Readiness};
-use fog_recovery_db::{RecoveryDb, RecoveryDbError};
+use fog_recovery_db::{BlockIndex, IngressPublicKeyFilters, RecoveryDb, RecoveryDbError};
 use subtle::ConstantTimeEq;
 use tokio::sync::Mutex;
 use tonic::{service::Interceptor, Request, Response, Status};
 use zeroize::Zeroizing;
 
+use crate::server::Mode;
 use crate::{IngestError, IngestServer};
 
 /// The admin API's bearer token: at least [`AdminToken::MIN_LEN`] bytes, zeroized on drop,
@@ -102,7 +107,8 @@ impl Interceptor for AdminAccess {
 }
 
 /// The one place an ingest error becomes a gRPC status: the detail is logged, the client gets
-/// a fixed message.
+/// a fixed message, or one that names only public things (a peer's URI, an ingress public
+/// key, a block number).
 fn to_status(e: &IngestError) -> Status {
     tracing::warn!("admin request failed: {e}");
     match e {
@@ -117,6 +123,19 @@ fn to_status(e: &IngestError) -> Status {
              expiry, or report it from another ingest server once this one is gone",
         ),
         IngestError::Busy => Status::unavailable("a block is being written; retry"),
+        IngestError::Active
+        | IngestError::Idle
+        | IngestError::KeyRetired(_)
+        | IngestError::KeyLost(_)
+        | IngestError::PeerActive(_)
+        | IngestError::RetireTookEffect(_)
+        | IngestError::NoPeerLink => Status::failed_precondition(e.to_string()),
+        IngestError::BadWindow | IngestError::BadPeerUri(_) => {
+            Status::invalid_argument(e.to_string())
+        }
+        IngestError::PeerUnreachable { .. } | IngestError::Peer(_) => {
+            Status::unavailable(e.to_string())
+        }
         _ => Status::internal("internal error"),
     }
 }
@@ -144,17 +163,38 @@ impl<D: RecoveryDb> AdminService<D> {
         let server = self.server.lock().await;
         let s = server.status();
         let key = server.key_status().await?;
+        let c = server.counters();
         Ok(WireStatus {
             next_block: s.next_block,
             ingress_public_key: s.ingress_public_key.to_vec(),
             egress_public_key: s.egress.public_key.clone(),
-            ingest_invocation_id: s.invocation,
+            ingest_invocation_id: s.invocation.unwrap_or(0),
             map_capacity: s.map_capacity,
             map_load_percent: u32::from(s.map_load_percent),
-            retired: key.retired,
-            pubkey_expiry: key.pubkey_expiry.0,
+            retired: key.is_some_and(|k| k.retired),
+            pubkey_expiry: key.map_or(0, |k| k.pubkey_expiry.0),
             ledger_block_count: server.ledger_block_count()?,
+            mode: match s.mode {
+                Mode::Idle => WireMode::Idle,
+                Mode::Active => WireMode::Active,
+            } as i32,
+            peers: server.peers().to_vec(),
+            pubkey_expiry_window: server.config().pubkey_expiry_window,
+            key_registered: key.is_some(),
+            lost: key.is_some_and(|k| k.lost),
+            takeovers: c.takeovers,
+            fenced: c.fenced,
+            keys_received: c.keys_received,
+            keys_sent: c.keys_sent,
         })
+    }
+
+    async fn answer(&self, done: Result<(), IngestError>) -> Result<Response<WireStatus>, Status> {
+        done.map_err(|e| to_status(&e))?;
+        self.status()
+            .await
+            .map(Response::new)
+            .map_err(|e| to_status(&e))
     }
 }
 
@@ -164,26 +204,15 @@ impl<D: RecoveryDb> IngestAdmin for AdminService<D> {
         &self,
         _: Request<GetStatusRequest>,
     ) -> Result<Response<WireStatus>, Status> {
-        self.status()
-            .await
-            .map(Response::new)
-            .map_err(|e| to_status(&e))
+        self.answer(Ok(())).await
     }
 
     async fn rotate_egress_key(
         &self,
         _: Request<RotateEgressKeyRequest>,
     ) -> Result<Response<WireStatus>, Status> {
-        self.server
-            .lock()
-            .await
-            .rotate_egress_key()
-            .await
-            .map_err(|e| to_status(&e))?;
-        self.status()
-            .await
-            .map(Response::new)
-            .map_err(|e| to_status(&e))
+        let done = self.server.lock().await.rotate_egress_key().await;
+        self.answer(done).await
     }
 
     async fn set_retired(
@@ -191,16 +220,8 @@ impl<D: RecoveryDb> IngestAdmin for AdminService<D> {
         request: Request<SetRetiredRequest>,
     ) -> Result<Response<WireStatus>, Status> {
         let retired = request.into_inner().retired;
-        self.server
-            .lock()
-            .await
-            .set_retired(retired)
-            .await
-            .map_err(|e| to_status(&e))?;
-        self.status()
-            .await
-            .map(Response::new)
-            .map_err(|e| to_status(&e))
+        let done = self.server.lock().await.set_retired(retired).await;
+        self.answer(done).await
     }
 
     async fn report_lost_ingress_key(
@@ -221,6 +242,103 @@ impl<D: RecoveryDb> IngestAdmin for AdminService<D> {
             .await
             .map_err(|e| to_status(&e))?;
         Ok(Response::new(ReportLostIngressKeyResponse {}))
+    }
+
+    async fn activate(&self, _: Request<ActivateRequest>) -> Result<Response<WireStatus>, Status> {
+        let done = crate::cluster::activate(&self.server).await;
+        self.answer(done).await
+    }
+
+    async fn new_keys(&self, _: Request<NewKeysRequest>) -> Result<Response<WireStatus>, Status> {
+        let done = self.server.lock().await.new_keys();
+        self.answer(done).await
+    }
+
+    async fn set_peers(
+        &self,
+        request: Request<SetPeersRequest>,
+    ) -> Result<Response<WireStatus>, Status> {
+        let peers = request.into_inner().peers;
+        for p in &peers {
+            crate::cluster::check_peer_uri(p).map_err(|e| to_status(&e))?;
+        }
+        self.server.lock().await.set_peers(peers);
+        self.answer(Ok(())).await
+    }
+
+    async fn sync_keys_from_remote(
+        &self,
+        request: Request<SyncKeysFromRemoteRequest>,
+    ) -> Result<Response<WireStatus>, Status> {
+        let peer = request.into_inner().peer;
+        let done = match crate::cluster::check_peer_uri(&peer) {
+            Ok(()) => crate::cluster::pull_key(&self.server, &peer).await,
+            Err(e) => Err(e),
+        };
+        self.answer(done).await
+    }
+
+    async fn set_pubkey_expiry_window(
+        &self,
+        request: Request<SetPubkeyExpiryWindowRequest>,
+    ) -> Result<Response<WireStatus>, Status> {
+        let window = request.into_inner().window;
+        let done = self.server.lock().await.set_pubkey_expiry_window(window);
+        self.answer(done).await
+    }
+
+    async fn get_missed_block_ranges(
+        &self,
+        _: Request<GetMissedBlockRangesRequest>,
+    ) -> Result<Response<GetMissedBlockRangesResponse>, Status> {
+        let ranges = {
+            let server = self.server.lock().await;
+            server.recovery_db().get_missed_block_ranges().await
+        }
+        .map_err(|e| to_status(&IngestError::RecoveryDb(e)))?;
+        Ok(Response::new(GetMissedBlockRangesResponse {
+            ranges: ranges
+                .into_iter()
+                .map(|r| WireRange {
+                    start: r.start().0,
+                    end: r.end().0,
+                })
+                .collect(),
+        }))
+    }
+
+    async fn get_ingress_key_records(
+        &self,
+        request: Request<GetIngressKeyRecordsRequest>,
+    ) -> Result<Response<GetIngressKeyRecordsResponse>, Status> {
+        let r = request.into_inner();
+        let filters = IngressPublicKeyFilters {
+            should_include_lost_keys: r.should_include_lost_keys,
+            should_include_retired_keys: r.should_include_retired_keys,
+            should_only_include_unexpired_keys: r.should_only_include_unexpired_keys,
+        };
+        let records = {
+            let server = self.server.lock().await;
+            server
+                .recovery_db()
+                .get_ingress_key_records(BlockIndex(r.start_block_at_least), &filters)
+                .await
+        }
+        .map_err(|e| to_status(&IngestError::RecoveryDb(e)))?;
+        Ok(Response::new(GetIngressKeyRecordsResponse {
+            records: records
+                .into_iter()
+                .map(|k| WireKeyRecord {
+                    key: k.key.0.to_vec(),
+                    start_block: k.status.start_block.0,
+                    pubkey_expiry: k.status.pubkey_expiry.0,
+                    retired: k.status.retired,
+                    lost: k.status.lost,
+                    has_last_scanned_block: k.last_scanned_block.is_some(),
+                    last_scanned_block: k.last_scanned_block.map_or(0, |b| b.0),
+                })
+                .collect(),
+        }))
     }
 }
 

@@ -3,11 +3,12 @@
 #![deny(missing_docs)]
 
 pub mod admin;
+pub mod cluster;
 mod server;
 mod state;
 
 pub use server::{
-    coarse_load_percent, EvidenceSource, IngestConfig, IngestError, IngestServer, IngestStatus,
-    NoEvidence, SimEvidence, DEFAULT_REPORT_REPUBLISH_INTERVAL,
+    coarse_load_percent, ClusterCounters, EvidenceSource, IngestConfig, IngestError, IngestServer,
+    IngestStatus, Mode, NoEvidence, SimEvidence, DEFAULT_REPORT_REPUBLISH_INTERVAL,
 };
 pub use state::StateDir;

@@ -4,9 +4,12 @@ use std::time::{Duration, Instant};
 
 use fog_crypto::{kex_rng::KexRngPubkey, CompressedRistrettoPublic, RistrettoPublic};
 use fog_enclave::ingest::{IngestEnclave, IngestError as EnclaveError};
+use fog_enclave::ingest_peers::IngestPeers;
 use fog_ledger_db::LedgerDb;
 use fog_oram::HeapFactory;
-use fog_recovery_db::{BlockIndex, IngestInvocationId, RecoveryDb, ReportData};
+use fog_recovery_db::{
+    BlockIndex, IngestInvocationId, RecoveryDb, RecoveryDbError, ReportData, TakeOver,
+};
 use rand::{rngs::OsRng, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 use thiserror::Error;
@@ -60,6 +63,48 @@ pub enum IngestError {
     /// The key reported lost is the one this server still scans with.
     #[error("this server still scans with that ingress key; it is not lost")]
     KeyInUse,
+    /// Another server took over this server's invocation (the recovery DB refused its
+    /// write): this server went idle.
+    #[error("another server took over this ingress key; this server is idle")]
+    Fenced,
+    /// The call needs an idle server.
+    #[error("the server is active; this needs an idle server")]
+    Active,
+    /// The call needs an active server.
+    #[error("the server is idle; this needs an active server")]
+    Idle,
+    /// Activation on a retired ingress key.
+    #[error("the ingress key {0} is retired: no server can be activated on it")]
+    KeyRetired(String),
+    /// Activation on an ingress key reported lost.
+    #[error("the ingress key {0} was reported lost: no server can be activated on it")]
+    KeyLost(String),
+    /// A peer is active, so this server may not be.
+    #[error("peer {0} is active")]
+    PeerActive(String),
+    /// `unretire` after the retire took effect.
+    #[error("the retire took effect: the key's expiry block {0} was scanned")]
+    RetireTookEffect(u64),
+    /// A pubkey expiry window of zero.
+    #[error("the pubkey expiry window must be at least 1 block")]
+    BadWindow,
+    /// This server has no peer channels configured.
+    #[error("this server has no attested peer channels (no evidence provider for peers)")]
+    NoPeerLink,
+    /// A peer enclave channel call failed.
+    #[error("peer channel: {0}")]
+    Peer(fog_enclave::ingest_peers::PeerError),
+    /// Talking to a peer server failed.
+    #[error("peer {uri}: {reason}")]
+    PeerUnreachable {
+        /// The peer.
+        uri: String,
+        /// What failed.
+        reason: String,
+    },
+    /// A peer URI that does not parse.
+    #[error("bad peer URI {0}")]
+    BadPeerUri(String),
 }
 
 /// Produces the attestation evidence published with the ingress key in the report.
@@ -82,6 +127,30 @@ impl SimEvidence {
             provider,
             channel: fog_attest::ChannelKeypair::generate()?,
         })
+    }
+}
+
+impl SimEvidence {
+    /// The enclave's attested channels to peer ingest enclaves: evidence from this provider
+    /// for a fresh channel key, and peers accepted when their evidence comes from the same
+    /// trust anchor for the ingest enclave's own measurement (in simulation, peers share
+    /// the quoting key; on hardware, the vendor's root). Sessions live an hour.
+    pub fn peer_link(&self) -> Result<IngestPeers, fog_attest::Error> {
+        let responder = fog_attest::EnclaveResponder::from_provider(&self.provider)?;
+        let verifier = fog_attest::Verifier::new(
+            self.provider.trust_anchor(),
+            fog_attest::Policy::new(
+                vec![fog_attest::IdentityRule::Measurement(
+                    self.provider.identity().measurement,
+                )],
+                24 * 3600,
+            ),
+        );
+        let limits = fog_attest::SessionLimits {
+            max_age_secs: 3600,
+            idle_secs: 60,
+        };
+        Ok(IngestPeers::new(responder, verifier, limits))
     }
 }
 
@@ -129,6 +198,16 @@ pub struct IngestConfig {
     /// wallet's is a day), so on an idle chain a report published only per block would age
     /// until nobody could pay. Default [`DEFAULT_REPORT_REPUBLISH_INTERVAL`].
     pub report_republish_interval: Duration,
+    /// Failover: an idle server takes over its ingress key (with the shared key, from the
+    /// next unscanned block) when no invocation of the key has written a block or a heartbeat
+    /// for this long and no peer says it is active. `None`: never (a server on its own).
+    pub failover_timeout: Option<Duration>,
+    /// How often an active server writes a heartbeat (when no block did) and checks that it
+    /// still holds its key; keep it well under [`Self::failover_timeout`].
+    pub heartbeat_interval: Duration,
+    /// How often an active server asks its peers for their keys and gives its own to any
+    /// peer that holds another.
+    pub peer_sync_interval: Duration,
 }
 
 /// The default [`IngestConfig::report_republish_interval`]: one hour, a 24th of the day of
@@ -145,12 +224,47 @@ impl Default for IngestConfig {
             start_block: 0,
             poll_interval: Duration::from_millis(250),
             report_republish_interval: DEFAULT_REPORT_REPUBLISH_INTERVAL,
+            failover_timeout: None,
+            heartbeat_interval: Duration::from_secs(1),
+            peer_sync_interval: Duration::from_secs(5),
         }
     }
 }
 
 type MakeMap = Box<dyn FnMut() -> (HeapFactory, ChaCha20Rng) + Send + Sync>;
 type Enclave = IngestEnclave<HeapFactory, ChaCha20Rng, ChaCha20Rng, MakeMap>;
+
+/// Whether a server scans.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Mode {
+    /// Holds a key and waits: scans nothing, publishes nothing, may take over.
+    Idle,
+    /// Scans every block and publishes the report, under its own invocation.
+    Active,
+}
+
+impl Mode {
+    /// `"idle"` or `"active"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Idle => "idle",
+            Mode::Active => "active",
+        }
+    }
+}
+
+/// Counts of the cluster events a server saw since it started.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ClusterCounters {
+    /// Times this server took its key over from a silent invocation (failover).
+    pub takeovers: u64,
+    /// Times it found its invocation taken over (fenced) and went idle.
+    pub fenced: u64,
+    /// Ingress keys it received from a peer enclave.
+    pub keys_received: u64,
+    /// Ingress keys it sent to a peer enclave.
+    pub keys_sent: u64,
+}
 
 /// What the server is doing.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -161,8 +275,10 @@ pub struct IngestStatus {
     pub ingress_public_key: [u8; 32],
     /// The current egress public key.
     pub egress: KexRngPubkey,
-    /// The current ingest invocation.
-    pub invocation: i64,
+    /// Idle or active.
+    pub mode: Mode,
+    /// The invocation this server writes under (active), or `None` (idle).
+    pub invocation: Option<i64>,
     /// The RNG store's load, coarse: see [`coarse_load_percent`].
     pub map_load_percent: u8,
     /// The RNG store's capacity (configured, public).
@@ -192,16 +308,24 @@ pub fn coarse_load_percent(len: u64, capacity: u64) -> u8 {
 }
 
 /// The ingest server: a ledger to follow, a recovery DB to write, an enclave in between.
+///
+/// Idle or active ([`Mode`]). Only an active server scans blocks and publishes the report;
+/// it does so under its own ingest invocation, which the recovery DB makes the only live one
+/// of its ingress key ([`RecoveryDb::take_over_ingress_key`]): a server whose invocation
+/// another server took over can write no block more, learns it at its next write or
+/// heartbeat, and goes idle.
 pub struct IngestServer<D: RecoveryDb> {
     ledger: LedgerDb,
     db: D,
     enclave: Enclave,
     config: IngestConfig,
     ingress_key: CompressedRistrettoPublic,
-    invocation: IngestInvocationId,
+    /// `Some` while active.
+    invocation: Option<IngestInvocationId>,
     next_block: u64,
     evidence: Box<dyn EvidenceSource>,
     state: StateDir,
+    platform: RistrettoPublic,
     blocks_processed: u64,
     txouts_processed: u64,
     /// A block the enclave processed whose records are not yet in the recovery DB. A retry
@@ -212,6 +336,13 @@ pub struct IngestServer<D: RecoveryDb> {
     unregistered_egress: Option<KexRngPubkey>,
     /// When the report was last published (`None`: not yet).
     last_published: Option<Instant>,
+    /// When the last heartbeat (or block write) touched the invocation.
+    last_heartbeat: Instant,
+    /// The enclave's attested channels to peer enclaves (`None`: no key sharing).
+    peer_link: Option<IngestPeers>,
+    /// Peer ingest servers' URIs (their admin listeners, which serve `IngestPeer`).
+    peers: Vec<String>,
+    counters: ClusterCounters,
 }
 
 struct PendingBlock {
@@ -227,12 +358,36 @@ fn new_rng() -> ChaCha20Rng {
     ChaCha20Rng::from_rng(OsRng).unwrap_or_else(|_| ChaCha20Rng::from_entropy())
 }
 
+/// Which keys [`IngestServer::take_key`] may take.
+enum Claim {
+    /// The operator's activate: not a retired key.
+    Activate,
+    /// A restart of a server on its own (`open`): a retired key until its expiry is scanned.
+    Resume,
+    /// Failover: only when the key's invocations are silent since this time.
+    FailOver(std::time::SystemTime),
+}
+
 impl<D: RecoveryDb> IngestServer<D> {
-    /// Opens the server: restores (or creates and seals) the ingress key, registers it with
-    /// the recovery DB, decides where to resume (the block after the last one this key
-    /// scanned), and opens a new ingest invocation there, whose fresh egress key gives clients a
-    /// clean break.
+    /// Opens the server and makes it active at once: restores (or creates and seals) the
+    /// ingress key, registers it with the recovery DB, and takes the key with a new ingest
+    /// invocation from the block after the last one the key scanned, whose fresh egress key
+    /// gives clients a clean break. A server on its own starts this way.
     pub async fn open(
+        ledger: LedgerDb,
+        db: D,
+        state: StateDir,
+        config: IngestConfig,
+        evidence: Box<dyn EvidenceSource>,
+    ) -> Result<Self, IngestError> {
+        let mut server = Self::open_idle(ledger, db, state, config, evidence).await?;
+        server.take_key(Claim::Resume).await?;
+        Ok(server)
+    }
+
+    /// Opens the server idle: restores (or creates and seals) the ingress key and writes
+    /// nothing to the recovery DB. [`Self::activate`] or a failover makes it active.
+    pub async fn open_idle(
         ledger: LedgerDb,
         db: D,
         state: StateDir,
@@ -242,7 +397,7 @@ impl<D: RecoveryDb> IngestServer<D> {
         let mut rng = new_rng();
         let platform = state.platform_key(&mut rng)?;
         let make: MakeMap = Box::new(|| (HeapFactory, new_rng()));
-        let mut enclave = match state.sealed_ingress_key()? {
+        let enclave = match state.sealed_ingress_key()? {
             Some(sealed) => {
                 let key = Enclave::unseal_ingress_key(&platform, &sealed)?;
                 Enclave::with_ingress_key(key, config.user_capacity, new_rng(), make)?
@@ -254,51 +409,109 @@ impl<D: RecoveryDb> IngestServer<D> {
             }
         };
         let ingress_key = CompressedRistrettoPublic::from(&enclave.ingress_public_key());
-        let next_block = match db.get_ingress_key_status(&ingress_key).await? {
-            None => {
-                db.new_ingress_key(&ingress_key, BlockIndex(config.start_block))
-                    .await?
-                    .0
-            }
-            Some(status) => {
-                let next = match db.get_last_scanned_block_index(&ingress_key).await? {
-                    Some(b) => b.0 + 1,
-                    None => status.start_block.0,
-                };
-                if status.retired && next > status.pubkey_expiry.0 {
-                    return Err(IngestError::Retired);
-                }
-                next
-            }
-        };
-        let prev = state.invocation()?.map(IngestInvocationId);
-        let egress = enclave.rotate()?;
-        let invocation = db
-            .new_ingest_invocation(prev, &ingress_key, &egress, BlockIndex(next_block))
-            .await?;
-        state.store_invocation(invocation.0)?;
-        tracing::info!(next_block, invocation = invocation.0, "ingest opened");
-        Ok(Self {
+        let mut server = Self {
             ledger,
             db,
             enclave,
+            next_block: config.start_block,
             config,
             ingress_key,
-            invocation,
-            next_block,
+            invocation: None,
             evidence,
             state,
+            platform: platform.public_key(),
             blocks_processed: 0,
             txouts_processed: 0,
             pending: None,
             unregistered_egress: None,
             last_published: None,
-        })
+            last_heartbeat: Instant::now(),
+            peer_link: None,
+            peers: Vec::new(),
+            counters: ClusterCounters::default(),
+        };
+        server.next_block = server.next_unscanned().await?;
+        tracing::info!(
+            key = %hex::encode(server.ingress_key.0),
+            next_block = server.next_block,
+            "ingest opened idle"
+        );
+        Ok(server)
+    }
+
+    /// The first block the key has not scanned: after its last stored block, else its start
+    /// block, else (a key the recovery DB does not know) the configured start.
+    async fn next_unscanned(&self) -> Result<u64, IngestError> {
+        let Some(status) = self.db.get_ingress_key_status(&self.ingress_key).await? else {
+            return Ok(self.config.start_block);
+        };
+        Ok(
+            match self
+                .db
+                .get_last_scanned_block_index(&self.ingress_key)
+                .await?
+            {
+                Some(b) => b.0.saturating_add(1),
+                None => status.start_block.0,
+            },
+        )
+    }
+
+    /// Gives the enclave its attested peer channels, so it can share its key.
+    pub fn set_peer_link(&mut self, link: IngestPeers) {
+        self.peer_link = Some(link);
+    }
+
+    /// The peers' URIs.
+    pub fn peers(&self) -> &[String] {
+        &self.peers
+    }
+
+    /// Replaces the peers' URIs (at start, or `set-peers` at run time).
+    pub fn set_peers(&mut self, peers: Vec<String>) {
+        tracing::info!(?peers, "peers set");
+        self.peers = peers;
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &IngestConfig {
+        &self.config
+    }
+
+    /// Changes how many blocks past the next one a published report promises. The recovery
+    /// DB never lowers a key's published expiry, so a smaller window only shortens later
+    /// promises. Zero is refused (a report nobody could pay with).
+    pub fn set_pubkey_expiry_window(&mut self, window: u64) -> Result<(), IngestError> {
+        if window == 0 {
+            return Err(IngestError::BadWindow);
+        }
+        self.config.pubkey_expiry_window = window;
+        tracing::info!(window, "pubkey expiry window changed");
+        Ok(())
+    }
+
+    /// Idle or active.
+    pub fn mode(&self) -> Mode {
+        if self.invocation.is_some() {
+            Mode::Active
+        } else {
+            Mode::Idle
+        }
+    }
+
+    /// The cluster events since start.
+    pub fn counters(&self) -> ClusterCounters {
+        self.counters
     }
 
     /// The ingress public key senders encrypt fog hints to.
     pub fn ingress_public_key(&self) -> RistrettoPublic {
         self.enclave.ingress_public_key()
+    }
+
+    /// The ingress key in its compressed form (as the recovery DB stores it).
+    pub fn ingress_key(&self) -> CompressedRistrettoPublic {
+        self.ingress_key
     }
 
     /// What the server is doing.
@@ -307,7 +520,8 @@ impl<D: RecoveryDb> IngestServer<D> {
             next_block: self.next_block,
             ingress_public_key: self.ingress_key.0,
             egress: self.enclave.kex_rng_pubkey(),
-            invocation: self.invocation.0,
+            mode: self.mode(),
+            invocation: self.invocation.map(|i| i.0),
             map_load_percent: coarse_load_percent(
                 self.enclave.map_len(),
                 self.enclave.map_capacity(),
@@ -326,19 +540,258 @@ impl<D: RecoveryDb> IngestServer<D> {
         Ok(self.ledger.num_blocks()?)
     }
 
-    /// The ingress key's status in the recovery DB (retired flag, published expiry).
-    pub async fn key_status(&self) -> Result<fog_recovery_db::IngressPublicKeyStatus, IngestError> {
-        self.db
-            .get_ingress_key_status(&self.ingress_key)
+    /// The ingress key's status in the recovery DB (retired flag, published expiry), or
+    /// `None` while the DB does not know the key (a key no server has activated).
+    pub async fn key_status(
+        &self,
+    ) -> Result<Option<fog_recovery_db::IngressPublicKeyStatus>, IngestError> {
+        Ok(self.db.get_ingress_key_status(&self.ingress_key).await?)
+    }
+
+    /// The recovery DB this server writes.
+    pub fn recovery_db(&self) -> &D {
+        &self.db
+    }
+
+    /// Activates an idle server (the operator's `activate`; the peer check is the caller's,
+    /// [`crate::cluster::activate`]): registers the key if the recovery DB does not know it
+    /// and takes it with a new invocation, fencing off any other server on the key. Refused
+    /// for a retired ([`IngestError::KeyRetired`]) or lost key. Active already: nothing
+    /// changes.
+    pub async fn activate(&mut self) -> Result<(), IngestError> {
+        if self.invocation.is_some() {
+            return Ok(());
+        }
+        self.take_key(Claim::Activate).await.map(|_| ())
+    }
+
+    /// Fails over: an idle server takes its key if the key's invocations have been silent
+    /// for [`IngestConfig::failover_timeout`]. Returns whether it did. Nothing happens for a
+    /// key the recovery DB does not know, a lost key, or a retired key past its expiry.
+    pub async fn try_fail_over(&mut self) -> Result<bool, IngestError> {
+        let Some(timeout) = self.config.failover_timeout else {
+            return Ok(false);
+        };
+        if self.invocation.is_some() {
+            return Ok(false);
+        }
+        let Some(status) = self.key_status().await? else {
+            return Ok(false);
+        };
+        if status.lost {
+            return Ok(false);
+        }
+        let since = std::time::SystemTime::now()
+            .checked_sub(timeout)
+            .unwrap_or(std::time::UNIX_EPOCH);
+        let took = self.take_key(Claim::FailOver(since)).await?;
+        if took {
+            self.counters.takeovers += 1;
+            tracing::warn!(
+                key = %hex::encode(self.ingress_key.0),
+                next_block = self.next_block,
+                invocation = self.invocation.map(|i| i.0),
+                "took over the ingress key: its active server went silent"
+            );
+        }
+        Ok(took)
+    }
+
+    async fn take_key(&mut self, claim: Claim) -> Result<bool, IngestError> {
+        let status = match self.key_status().await? {
+            Some(status) => status,
+            None => {
+                if matches!(claim, Claim::FailOver(_)) {
+                    return Ok(false);
+                }
+                self.db
+                    .new_ingress_key(&self.ingress_key, BlockIndex(self.config.start_block))
+                    .await?;
+                self.key_status().await?.ok_or(IngestError::CorruptState(
+                    "ingress key missing from the recovery DB",
+                ))?
+            }
+        };
+        if status.lost {
+            return Err(IngestError::KeyLost(hex::encode(self.ingress_key.0)));
+        }
+        let next = self.next_unscanned().await?;
+        let past_expiry = status.retired && next > status.pubkey_expiry.0;
+        match claim {
+            Claim::Activate if status.retired => {
+                return Err(IngestError::KeyRetired(hex::encode(self.ingress_key.0)));
+            }
+            Claim::Resume if past_expiry => return Err(IngestError::Retired),
+            Claim::FailOver(_) if past_expiry => return Ok(false),
+            _ => {}
+        }
+        let condition = match claim {
+            Claim::FailOver(since) => TakeOver::IfIdleSince(since),
+            Claim::Activate | Claim::Resume => TakeOver::Always,
+        };
+        let egress = self.enclave.rotate()?;
+        let Some(took) = self
+            .db
+            .take_over_ingress_key(&self.ingress_key, &egress, condition)
             .await?
-            .ok_or(IngestError::CorruptState(
-                "ingress key missing from the recovery DB",
-            ))
+        else {
+            return Ok(false);
+        };
+        self.invocation = Some(took.invocation);
+        self.next_block = took.start_block.0;
+        self.pending = None;
+        self.unregistered_egress = None;
+        self.last_published = None;
+        self.last_heartbeat = Instant::now();
+        tracing::info!(
+            next_block = self.next_block,
+            invocation = took.invocation.0,
+            fenced_off = ?took.decommissioned.iter().map(|i| i.0).collect::<Vec<_>>(),
+            "ingest active"
+        );
+        self.publish_report().await?;
+        Ok(true)
+    }
+
+    /// Goes idle: drops the block in flight (its records were never stored, so its RNG
+    /// counters do not matter: the next invocation starts afresh).
+    fn go_idle(&mut self, why: &str) {
+        if let Some(inv) = self.invocation.take() {
+            tracing::warn!(
+                invocation = inv.0,
+                next_block = self.next_block,
+                "ingest idle: {why}"
+            );
+        }
+        self.pending = None;
+        self.unregistered_egress = None;
+    }
+
+    /// Fenced: another server's invocation took the key. Idle, counted.
+    fn fenced(&mut self) {
+        self.counters.fenced += 1;
+        self.go_idle("another server took over this ingress key (fenced by the recovery DB)");
+    }
+
+    /// An active server's heartbeat: touches its invocation when no block did for
+    /// [`IngestConfig::heartbeat_interval`], and checks that the invocation is still the
+    /// key's live one; if another server took the key over, goes idle. Returns the mode.
+    pub async fn heartbeat(&mut self) -> Result<Mode, IngestError> {
+        let Some(inv) = self.invocation else {
+            return Ok(Mode::Idle);
+        };
+        if self.last_heartbeat.elapsed() < self.config.heartbeat_interval {
+            return Ok(Mode::Active);
+        }
+        self.db.update_last_active_at(inv).await?;
+        self.last_heartbeat = Instant::now();
+        let live = self
+            .db
+            .get_invocations(Some(&self.ingress_key))
+            .await?
+            .into_iter()
+            .any(|r| r.id == inv && !r.decommissioned);
+        if !live {
+            self.fenced();
+        }
+        Ok(self.mode())
+    }
+
+    /// Replaces the ingress key with a fresh one (the operator's `new-keys`), sealed to the
+    /// state directory. Refused while active: senders hold reports for the current key.
+    pub fn new_keys(&mut self) -> Result<(), IngestError> {
+        if self.invocation.is_some() {
+            return Err(IngestError::Active);
+        }
+        let public = self.enclave.new_ingress_key();
+        self.adopt_key(public)?;
+        tracing::info!(key = %hex::encode(self.ingress_key.0), "new ingress key");
+        Ok(())
+    }
+
+    /// After the enclave's ingress key changed: seal it, and follow the new key's progress.
+    fn adopt_key(&mut self, public: RistrettoPublic) -> Result<(), IngestError> {
+        self.state
+            .store_sealed_ingress_key(&self.enclave.seal_ingress_key(&self.platform))?;
+        self.ingress_key = CompressedRistrettoPublic::from(&public);
+        Ok(())
+    }
+
+    /// Starts an attested handshake to a peer enclave: a token and the first message.
+    pub fn peer_initiate(&mut self) -> Result<(u64, Vec<u8>), IngestError> {
+        self.peer_link
+            .as_mut()
+            .ok_or(IngestError::NoPeerLink)?
+            .initiate()
+            .map_err(IngestError::Peer)
+    }
+
+    /// Finishes a handshake this server started; returns the channel id.
+    pub fn peer_finish(&mut self, token: u64, response: &[u8]) -> Result<Vec<u8>, IngestError> {
+        self.peer_link
+            .as_mut()
+            .ok_or(IngestError::NoPeerLink)?
+            .finish(token, response, fog_attest::UnixSeconds::now())
+            .map_err(IngestError::Peer)
+    }
+
+    /// Answers a peer enclave's handshake; returns the channel id and the answer.
+    pub fn peer_accept(&mut self, request: &[u8]) -> Result<(Vec<u8>, Vec<u8>), IngestError> {
+        self.peer_link
+            .as_mut()
+            .ok_or(IngestError::NoPeerLink)?
+            .accept(request, fog_attest::UnixSeconds::now())
+            .map_err(IngestError::Peer)
+    }
+
+    /// The ingress key sealed for the peer enclave at the other end of `channel_id`.
+    pub fn send_ingress_key(&mut self, channel_id: &[u8]) -> Result<Vec<u8>, IngestError> {
+        let link = self.peer_link.as_mut().ok_or(IngestError::NoPeerLink)?;
+        let frame = self
+            .enclave
+            .send_ingress_key(link, channel_id, fog_attest::UnixSeconds::now())
+            .map_err(IngestError::Peer)?;
+        link.close(channel_id);
+        self.counters.keys_sent += 1;
+        Ok(frame)
+    }
+
+    /// Takes the ingress key a peer enclave sent on `channel_id`, if idle (an active server
+    /// keeps the key its reports promise: [`IngestError::Active`]). The key is sealed to the
+    /// state directory, so a restart keeps it.
+    pub async fn receive_ingress_key(
+        &mut self,
+        channel_id: &[u8],
+        frame: &[u8],
+    ) -> Result<(), IngestError> {
+        if self.invocation.is_some() {
+            return Err(IngestError::Active);
+        }
+        let link = self.peer_link.as_mut().ok_or(IngestError::NoPeerLink)?;
+        let public = self
+            .enclave
+            .receive_ingress_key(link, channel_id, frame, fog_attest::UnixSeconds::now())
+            .map_err(IngestError::Peer)?;
+        link.close(channel_id);
+        let changed = CompressedRistrettoPublic::from(&public) != self.ingress_key;
+        self.adopt_key(public)?;
+        self.next_block = self.next_unscanned().await?;
+        self.counters.keys_received += 1;
+        if changed {
+            tracing::info!(
+                key = %hex::encode(self.ingress_key.0),
+                "ingress key received from a peer enclave"
+            );
+        }
+        Ok(())
     }
 
     /// Starts a new egress key (and a new ingest invocation, i.e. RNG record) from the next
-    /// block. The old egress key is zeroized inside the enclave.
+    /// block. The old egress key is zeroized inside the enclave. Active servers only.
     pub async fn rotate_egress_key(&mut self) -> Result<(), IngestError> {
+        if self.invocation.is_none() {
+            return Err(IngestError::Idle);
+        }
         if self.pending.is_some() {
             return Err(IngestError::Busy);
         }
@@ -346,39 +799,72 @@ impl<D: RecoveryDb> IngestServer<D> {
         self.register_egress().await?;
         tracing::info!(
             block = self.next_block,
-            invocation = self.invocation.0,
+            invocation = self.invocation.map(|i| i.0),
             "egress key rotated by the operator"
         );
         Ok(())
     }
 
     /// Opens the ingest invocation of an egress key the enclave switched to, starting at the
-    /// next block, and records it in the state directory. Safe to call again after a failure.
+    /// next block. Safe to call again after a failure.
     async fn register_egress(&mut self) -> Result<(), IngestError> {
-        if let Some(egress) = &self.unregistered_egress {
-            self.invocation = self
-                .db
-                .new_ingest_invocation(
-                    Some(self.invocation),
-                    &self.ingress_key,
-                    egress,
-                    BlockIndex(self.next_block),
-                )
-                .await?;
-            self.unregistered_egress = None;
-            self.state.store_invocation(self.invocation.0)?;
+        let (Some(egress), Some(prev)) = (&self.unregistered_egress, self.invocation) else {
+            return Ok(());
+        };
+        match self
+            .db
+            .new_ingest_invocation(
+                Some(prev),
+                &self.ingress_key,
+                egress,
+                BlockIndex(self.next_block),
+            )
+            .await
+        {
+            Ok(inv) => {
+                self.invocation = Some(inv);
+                self.unregistered_egress = None;
+                Ok(())
+            }
+            Err(e) => Err(e.into()),
         }
+    }
+
+    /// Retires the ingress key: reports stop being written, and the active server scans on
+    /// until it has scanned the key's last published expiry block, then goes idle. Needs the
+    /// key in the recovery DB.
+    pub async fn retire(&self) -> Result<(), IngestError> {
+        self.db.retire_ingress_key(&self.ingress_key, true).await?;
+        tracing::info!("ingress key retired");
         Ok(())
     }
 
-    /// Retires (or un-retires) the ingress key: reports stop being written, and ingest stops
-    /// once it passes the key's last published expiry.
-    pub async fn set_retired(&self, retired: bool) -> Result<(), IngestError> {
-        self.db
-            .retire_ingress_key(&self.ingress_key, retired)
-            .await?;
-        tracing::info!(retired, "ingress key retirement changed");
+    /// Undoes a retire that has not taken effect (the key's expiry block not yet scanned).
+    /// Once it has, the key's promise is over and it stays retired:
+    /// [`IngestError::RetireTookEffect`]. Not retired: nothing changes.
+    pub async fn unretire(&self) -> Result<(), IngestError> {
+        let status = self
+            .key_status()
+            .await?
+            .ok_or(IngestError::RecoveryDb(RecoveryDbError::UnknownIngressKey))?;
+        if !status.retired {
+            return Ok(());
+        }
+        if self.next_unscanned().await? > status.pubkey_expiry.0 {
+            return Err(IngestError::RetireTookEffect(status.pubkey_expiry.0));
+        }
+        self.db.retire_ingress_key(&self.ingress_key, false).await?;
+        tracing::info!("ingress key retirement undone");
         Ok(())
+    }
+
+    /// [`Self::retire`] or [`Self::unretire`].
+    pub async fn set_retired(&self, retired: bool) -> Result<(), IngestError> {
+        if retired {
+            self.retire().await
+        } else {
+            self.unretire().await
+        }
     }
 
     /// Reports `key` lost: its private key is gone, so the recovery DB marks it lost and turns
@@ -387,19 +873,15 @@ impl<D: RecoveryDb> IngestServer<D> {
     /// scan with their view keys. Idempotent.
     ///
     /// Refused with [`IngestError::KeyInUse`] for this server's own ingress key while the server
-    /// still scans with it, that is unless the key is retired and the server has passed its
-    /// expiry: the key is not lost, and marking it so would hide the blocks this server is
-    /// about to scan behind a missed range. An unknown key is the recovery DB's
-    /// `UnknownIngressKey`.
+    /// still scans with it, that is while it is active: the key is not lost, and marking it
+    /// so would hide the blocks this server is about to scan behind a missed range. An
+    /// unknown key is the recovery DB's `UnknownIngressKey`.
     pub async fn report_lost_ingress_key(
         &self,
         key: &CompressedRistrettoPublic,
     ) -> Result<(), IngestError> {
-        if *key == self.ingress_key {
-            let status = self.key_status().await?;
-            if !(status.retired && self.next_block > status.pubkey_expiry.0) {
-                return Err(IngestError::KeyInUse);
-            }
+        if *key == self.ingress_key && self.invocation.is_some() {
+            return Err(IngestError::KeyInUse);
         }
         self.db.report_lost_ingress_key(key).await?;
         tracing::info!(
@@ -410,10 +892,14 @@ impl<D: RecoveryDb> IngestServer<D> {
     }
 
     /// Publishes the report: the ingress key with its evidence, valid until
-    /// `next_block + pubkey_expiry_window`.
+    /// `next_block + pubkey_expiry_window`. Returns [`IngestError::Retired`] (and goes idle,
+    /// decommissioning its invocation) once a retired key is past its expiry.
     pub async fn publish_report(&mut self) -> Result<(), IngestError> {
+        let Some(inv) = self.invocation else {
+            return Err(IngestError::Idle);
+        };
         let data = ReportData {
-            ingest_invocation_id: Some(self.invocation),
+            ingest_invocation_id: Some(inv),
             evidence: self.evidence.evidence(&self.enclave.ingress_public_key()),
             pubkey_expiry: BlockIndex(
                 self.next_block
@@ -426,6 +912,8 @@ impl<D: RecoveryDb> IngestServer<D> {
             .await?;
         self.last_published = Some(Instant::now());
         if status.retired && self.next_block > status.pubkey_expiry.0 {
+            self.db.decommission_ingest_invocation(inv).await?;
+            self.go_idle("the retired ingress key has scanned its last promised block");
             return Err(IngestError::Retired);
         }
         Ok(())
@@ -451,16 +939,24 @@ impl<D: RecoveryDb> IngestServer<D> {
             return Ok(false);
         }
         let ranges = self.db.get_ingestable_ranges().await?;
-        Ok(ranges
-            .iter()
-            .any(|r| r.id == self.invocation && r.last_ingested_block == Some(BlockIndex(p.index))))
+        Ok(ranges.iter().any(|r| {
+            Some(r.id) == self.invocation && r.last_ingested_block == Some(BlockIndex(p.index))
+        }))
     }
 
-    /// Processes the next block if the ledger has it. Returns whether a block was processed.
-    /// The block's records and its "processed" mark are one recovery-DB transaction; after a
-    /// failed write, the next call writes the same records again (the enclave is not asked
-    /// twice for one block).
+    /// Processes the next block if the server is active and the ledger has it. Returns
+    /// whether a block was processed. The block's records and its "processed" mark are one
+    /// recovery-DB transaction; after a failed write, the next call writes the same records
+    /// again (the enclave is not asked twice for one block). After each block the report is
+    /// published again, so the promise senders read is always `next_block + window`.
+    ///
+    /// A server that finds its block or invocation taken by another server goes idle and
+    /// returns [`IngestError::LostRace`] or [`IngestError::Fenced`]; a retired key past its
+    /// expiry goes idle with [`IngestError::Retired`].
     pub async fn process_next_block(&mut self) -> Result<bool, IngestError> {
+        if self.invocation.is_none() {
+            return Ok(false);
+        }
         if self.pending.is_none() {
             let snapshot = self.ledger.snapshot()?;
             if self.next_block >= snapshot.num_blocks()? {
@@ -485,7 +981,9 @@ impl<D: RecoveryDb> IngestServer<D> {
                 .cumulative_txo_count
                 .checked_sub(contents.outputs.len() as u64)
                 .ok_or(IngestError::CorruptState("ledger cumulative TxOut count"))?;
-            self.publish_report().await?;
+            if self.last_published.is_none() {
+                self.publish_report().await?;
+            }
             let out = self
                 .enclave
                 .ingest_block(index, first, timestamp, &contents.outputs)?;
@@ -502,26 +1000,42 @@ impl<D: RecoveryDb> IngestServer<D> {
                 records: out.records,
             });
         }
-        self.register_egress().await?;
-        let p = self
-            .pending
-            .as_ref()
-            .ok_or(IngestError::CorruptState("pending block"))?;
-        let status = self
+        match self.register_egress().await {
+            Err(IngestError::RecoveryDb(RecoveryDbError::InvocationDecommissioned(_))) => {
+                self.fenced();
+                return Err(IngestError::Fenced);
+            }
+            other => other?,
+        }
+        let (Some(inv), Some(p)) = (self.invocation, self.pending.as_ref()) else {
+            return Err(IngestError::CorruptState("pending block"));
+        };
+        let status = match self
             .db
             .add_block_data(
-                self.invocation,
+                inv,
                 BlockIndex(p.index),
                 p.cumulative_txo_count,
                 p.timestamp,
                 &p.records,
             )
-            .await?;
+            .await
+        {
+            Err(RecoveryDbError::InvocationDecommissioned(_)) => {
+                self.fenced();
+                return Err(IngestError::Fenced);
+            }
+            other => other?,
+        };
         if status.block_already_scanned_with_this_key {
             // A retry after a commit whose answer was lost finds its own block: success.
             if !self.stored_by_us(p).await? {
                 let index = p.index;
-                self.pending = None;
+                // Another invocation on this key (opened outside the fencing, or before it)
+                // won the block: stop writing under ours, so clients stop waiting on it.
+                self.db.decommission_ingest_invocation(inv).await?;
+                self.counters.fenced += 1;
+                self.go_idle("another server on this ingress key stored this block first");
                 return Err(IngestError::LostRace(index));
             }
             tracing::info!(
@@ -537,12 +1051,16 @@ impl<D: RecoveryDb> IngestServer<D> {
         self.next_block += 1;
         self.blocks_processed += 1;
         self.txouts_processed += p.txouts;
+        self.last_heartbeat = Instant::now();
+        // The promise moves with the scan: a sender reading the report now gets
+        // `next_block + window`, never a block already behind.
+        self.publish_report().await?;
         Ok(true)
     }
 
     /// Follows the ledger until `shutdown` resolves: processes every block as it appears,
-    /// retrying recovery-DB errors that say a retry can help. Returns `Ok` on shutdown, and
-    /// `Err(Retired)` when a retired key has passed its expiry (nothing left to do).
+    /// retrying recovery-DB errors that say a retry can help. Returns `Ok` on shutdown. A
+    /// server that goes idle (fenced, lost race, retired) keeps running idle.
     pub async fn run(
         self,
         shutdown: impl std::future::Future<Output = ()>,
@@ -551,7 +1069,8 @@ impl<D: RecoveryDb> IngestServer<D> {
     }
 
     /// [`IngestServer::run`] for a server shared with the admin API, which locks it between
-    /// blocks.
+    /// blocks. Also runs the cluster duties ([`crate::cluster::tick`]): heartbeats, key
+    /// sharing with peers, failover.
     pub async fn run_shared(
         server: std::sync::Arc<tokio::sync::Mutex<Self>>,
         shutdown: impl std::future::Future<Output = ()>,
@@ -559,11 +1078,13 @@ impl<D: RecoveryDb> IngestServer<D> {
         tokio::pin!(shutdown);
         let mut backoff = Duration::from_secs(1);
         let poll = server.lock().await.config.poll_interval;
+        let mut cluster = crate::cluster::Duties::default();
         loop {
             let result = server.lock().await.process_next_block().await;
             let wait = match result {
                 Ok(true) => {
                     backoff = Duration::from_secs(1);
+                    crate::cluster::tick(&server, &mut cluster).await;
                     continue;
                 }
                 Ok(false) => poll,
@@ -573,8 +1094,11 @@ impl<D: RecoveryDb> IngestServer<D> {
                     backoff = (backoff + Duration::from_secs(1)).min(Duration::from_secs(30));
                     w
                 }
+                // Went idle; the reason is logged.
+                Err(IngestError::LostRace(_) | IngestError::Fenced | IngestError::Retired) => poll,
                 Err(e) => return Err(e),
             };
+            crate::cluster::tick(&server, &mut cluster).await;
             tokio::select! {
                 _ = &mut shutdown => return Ok(()),
                 _ = tokio::time::sleep(wait) => {}

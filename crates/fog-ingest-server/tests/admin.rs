@@ -340,7 +340,14 @@ async fn admin_api_off_loopback_needs_a_token_and_refuses_a_wrong_one() {
         assert!(!err.message().contains("staple"), "{err:?}");
     }
     assert!(
-        !shared.lock().await.key_status().await.unwrap().retired,
+        !shared
+            .lock()
+            .await
+            .key_status()
+            .await
+            .unwrap()
+            .unwrap()
+            .retired,
         "a refused call changed nothing"
     );
     let ok = client

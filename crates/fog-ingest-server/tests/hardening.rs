@@ -59,7 +59,7 @@ async fn a_second_ingest_on_the_same_state_dir_refuses_to_start() {
     );
     let ranges = db.get_ingestable_ranges().await.unwrap();
     assert_eq!(ranges.len(), 1);
-    assert!(!ranges[0].decommissioned && ranges[0].id.0 == first_invocation);
+    assert!(!ranges[0].decommissioned && Some(ranges[0].id.0) == first_invocation);
     // Once the first is gone the directory is free again.
     drop(first);
     StateDir::new(dir.path().join("state")).unwrap();

@@ -182,6 +182,9 @@ pub fn ingest_with<D: RecoveryDb>(
     }) = admin
     {
         let service = admin::AdminService::new(Arc::clone(&server)).into_server(access);
+        // Peers reach the peer API without the admin token: it carries public status and
+        // attested enclave messages only.
+        let peer = fog_ingest_server::cluster::PeerService::new(Arc::clone(&server)).into_server();
         let mut all: Vec<Arc<dyn fog_host::Observe>> =
             vec![Arc::new(admin::IngestObserver(server))];
         all.extend(observers);
@@ -193,7 +196,7 @@ pub fn ingest_with<D: RecoveryDb>(
         running.tasks.push(tokio::spawn(async move {
             fog_host::serve(
                 spec,
-                fog_host::Routes::new(service),
+                fog_host::Routes::new(service).add_service(peer),
                 Arc::new(fog_host::All(all)),
                 shutdown,
             )

@@ -57,8 +57,38 @@ pub struct IngestArgs {
     /// Blocks a published ingress key stays valid past the current block.
     #[arg(long = "pubkey-expiry-window", default_value_t = 10)]
     pubkey_expiry_window: u64,
+    /// A peer ingest server's listener URI (`http://host:port`), repeatable. Peers share one
+    /// ingress key enclave to enclave (their enclaves must trust each other's evidence: in
+    /// simulation, copy one `sim-quoting.key` into every peer's state directory before its
+    /// first start), and an idle peer takes over when the active one goes silent for
+    /// `--failover-timeout-ms`. Peers on other hosts need `--listen` off loopback (and so
+    /// an admin token; the peer calls themselves need none).
+    #[arg(long = "peer", value_name = "URI")]
+    peers: Vec<String>,
+    /// Idle or active at start. Default: active on its own, idle with `--peer` (an operator
+    /// then activates one server, `fogd ingest-admin activate`; the others follow it).
+    #[arg(long, value_enum, value_name = "MODE")]
+    start: Option<StartMode>,
+    /// With `--peer`: how long the active server's invocation may go without a block or a
+    /// heartbeat in the recovery DB before an idle peer takes its key over. Hosts' clocks
+    /// must agree to well within it.
+    #[arg(
+        long = "failover-timeout-ms",
+        value_name = "MS",
+        default_value_t = 10_000
+    )]
+    failover_timeout_ms: u64,
     #[command(flatten)]
     serve: ServeArgs,
+}
+
+/// How `fogd ingest` starts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum StartMode {
+    /// Waits for `activate` (or a failover).
+    Idle,
+    /// Takes its key and scans at once.
+    Active,
 }
 
 /// Where the admin API listens unless told otherwise: loopback only.
@@ -174,6 +204,18 @@ pub fn run(args: IngestArgs) -> Result<(), CliError> {
     if args.report_republish_secs == 0 {
         return Err(input("--report-republish-secs must be at least 1"));
     }
+    for p in &args.peers {
+        fog_ingest_server::cluster::check_peer_uri(p)
+            .map_err(|_| input(format!("--peer {p}: expected http://host:port")))?;
+    }
+    if args.failover_timeout_ms < 100 {
+        return Err(input("--failover-timeout-ms must be at least 100"));
+    }
+    let start = args.start.unwrap_or(if args.peers.is_empty() {
+        StartMode::Active
+    } else {
+        StartMode::Idle
+    });
     // Before anything is opened: a non-loopback admin API without a token does not start.
     let access = admin_access(args.listen, args.admin_token_file.as_deref())?;
     let ledger = follow::open_ledger(&args.ledger_db, &args.follow)?;
@@ -198,6 +240,11 @@ pub fn run(args: IngestArgs) -> Result<(), CliError> {
         // the block count).
         poll_interval: Duration::from_millis(if args.follow.following() { 50 } else { 250 }),
         report_republish_interval: Duration::from_secs(args.report_republish_secs),
+        failover_timeout: (!args.peers.is_empty())
+            .then(|| Duration::from_millis(args.failover_timeout_ms)),
+        // A quarter of the timeout: three heartbeats can be lost before peers take over.
+        heartbeat_interval: Duration::from_millis((args.failover_timeout_ms / 4).clamp(25, 2000)),
+        peer_sync_interval: Duration::from_secs(2),
     };
     let runtime = tokio::runtime::Runtime::new()
         .map_err(|e| failed(format!("cannot start the runtime: {e}")))?;
@@ -207,9 +254,21 @@ pub fn run(args: IngestArgs) -> Result<(), CliError> {
         let db = fog_recovery_db::open(&url)
             .await
             .map_err(|e| input(format!("cannot open the recovery DB: {e}")))?;
-        let server = IngestServer::open(ledger, db, state, config, Box::new(evidence))
-            .await
-            .map_err(|e| failed(format!("cannot start ingest: {e}")))?;
+        let link = evidence
+            .peer_link()
+            .map_err(|e| failed(format!("peer channel key: {e}")))?;
+        let mut server = match start {
+            StartMode::Active => {
+                IngestServer::open(ledger, db, state, config, Box::new(evidence)).await
+            }
+            StartMode::Idle => {
+                IngestServer::open_idle(ledger, db, state, config, Box::new(evidence)).await
+            }
+        }
+        .map_err(|e| failed(format!("cannot start ingest: {e}")))?;
+        server.set_peer_link(link);
+        server.set_peers(args.peers.clone());
+        eprintln!("fogd ingest: {}", server.mode().as_str());
         eprintln!(
             "fogd ingest: ingress key {}",
             hex::encode(server.ingress_public_key().as_bytes())
