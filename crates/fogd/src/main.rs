@@ -8,10 +8,12 @@ mod follow;
 mod generate;
 mod host;
 mod ingest;
+mod ingest_admin;
 mod ledger;
 mod ledger_tool;
 mod local_network;
 mod node;
+mod recovery_db;
 mod report;
 mod view;
 
@@ -43,6 +45,10 @@ enum Command {
     Report(report::ReportArgs),
     /// Run ingest: follow the ledger, write records and reports to the recovery DB.
     Ingest(ingest::IngestArgs),
+    /// Call an ingest server's admin API: status, activate, retire, keys, peers.
+    IngestAdmin(ingest_admin::IngestAdminArgs),
+    /// Inspect the recovery DB (keys, invocations, missed ranges, reports); prune it.
+    RecoveryDb(recovery_db::RecoveryDbArgs),
     /// Run view: load records from the recovery DB, answer attested queries.
     View(view::ViewArgs),
     /// Run fog ledger: key-image checks, outputs with proofs, blocks, TxOut lookups.
@@ -154,6 +160,8 @@ fn main() -> ExitCode {
         Command::Authority(Authority::New(args)) => authority::new(args),
         Command::Report(args) => report::run(args),
         Command::Ingest(args) => ingest::run(args),
+        Command::IngestAdmin(args) => ingest_admin::run(args),
+        Command::RecoveryDb(args) => recovery_db::run(args),
         Command::View(args) => view::run(args),
         Command::Ledger(args) => ledger::run(args),
         Command::LocalNetwork(args) => local_network::run(args),

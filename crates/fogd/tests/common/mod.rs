@@ -13,6 +13,9 @@ use std::{
 use fog_account::AccountKey;
 use serde_json::Value;
 
+pub mod netns;
+pub mod wallets;
+
 pub fn fogd() -> Command {
     Command::new(env!("CARGO_BIN_EXE_fogd"))
 }
