@@ -345,23 +345,52 @@ impl<D: RecoveryDb> IngestAdmin for AdminService<D> {
 /// The prefix of ingest's metric names.
 pub const PREFIX: &str = "fog_ingest";
 
-/// The metrics and readiness of `server` (names without the prefix). Ready means every
-/// block of the ledger has been ingested.
+/// The metrics and readiness of `server` (names without the prefix). Ready means: active,
+/// every block of the ledger ingested; idle, always (an idle peer can take over).
 pub async fn observation<D: RecoveryDb>(server: &Mutex<IngestServer<D>>) -> Observation {
     let server = server.lock().await;
     let s = server.status();
     let (blocks, txouts) = server.processed();
     let ledger = server.ledger_block_count().unwrap_or(0);
+    let c = server.counters();
     drop(server);
     let lag = ledger.saturating_sub(s.next_block);
-    let readiness = if lag == 0 {
-        Readiness::ready(format!("ingested every block of the ledger ({ledger})"))
-    } else {
-        Readiness::not_ready(format!("{lag} ledger blocks not yet ingested"))
+    // An idle peer is a healthy part of a cluster: it holds the key and can take over.
+    let readiness = match s.mode {
+        Mode::Idle => Readiness::ready("idle: holds the key, ready to take over"),
+        Mode::Active if lag == 0 => {
+            Readiness::ready(format!("ingested every block of the ledger ({ledger})"))
+        }
+        Mode::Active => Readiness::not_ready(format!("{lag} ledger blocks not yet ingested")),
     };
     let mut o = Observation::new(readiness);
     o.counter("blocks", "Blocks ingested since start.", blocks)
         .counter("txouts", "TxOuts ingested since start.", txouts)
+        .counter(
+            "takeovers",
+            "Times this server took its key over from a silent active server.",
+            c.takeovers,
+        )
+        .counter(
+            "fenced",
+            "Times another server took this server's key over and it went idle.",
+            c.fenced,
+        )
+        .counter(
+            "keys_received",
+            "Ingress keys received from peer enclaves.",
+            c.keys_received,
+        )
+        .counter(
+            "keys_sent",
+            "Ingress keys sent to peer enclaves.",
+            c.keys_sent,
+        )
+        .gauge(
+            "active",
+            "1 while this server is active (scans and publishes), 0 while idle.",
+            u64::from(s.mode == Mode::Active),
+        )
         .gauge("next_block", "The next block to ingest.", s.next_block)
         .gauge("lag_blocks", "Ledger blocks not yet ingested.", lag)
         .gauge("map_capacity", "RNG store capacity.", s.map_capacity)

@@ -55,7 +55,10 @@ async fn promise_for_window(window: u64) {
         assert_eq!(expiry, next + window, "window {window}, after block {b}");
         assert!(expiry > next, "a payment can still land in block {next}");
         let status = db.get_ingress_key_status(&key).await.unwrap().unwrap();
-        assert_eq!(status.pubkey_expiry.0, expiry, "the DB's promise is the report's");
+        assert_eq!(
+            status.pubkey_expiry.0, expiry,
+            "the DB's promise is the report's"
+        );
         highest = highest.max(expiry);
     }
     // The server's host is lost: its key is reported lost (by another server, here the DB).

@@ -1205,7 +1205,7 @@ pub async fn take_over_races_one_winner<D: RecoveryDb>(db: &D) {
         .iter()
         .map(|e| db.take_over_ingress_key(&k, e, TakeOver::IfIdleSince(cutoff)));
     let results = futures_join_all(attempts).await;
-    let winners: Vec<TookOver> = results.into_iter().map(|r| r.unwrap()).flatten().collect();
+    let winners: Vec<TookOver> = results.into_iter().filter_map(|r| r.unwrap()).collect();
     assert_eq!(winners.len(), 1, "exactly one peer takes over: {winners:?}");
     assert_eq!(winners[0].start_block, b(1));
     assert_eq!(winners[0].decommissioned, vec![stale]);
