@@ -359,6 +359,13 @@ fn peers_share_one_key_fail_over_and_retire() {
         "its own sealed copy, not a new push"
     );
 
+    // An idle peer whose key changed (an operator's new-keys) gets the shared key back.
+    let changed = admin_json(&hosts, "b", &["new-keys"]);
+    assert_ne!(changed["ingress_public_key"], key.as_str());
+    eventually("a gives b its key again", Duration::from_secs(20), || {
+        key_of(&hosts, "b") == key
+    });
+
     let files = Files { dir: dir.clone() };
     let keyfiles: Vec<PathBuf> = ["alice", "bob", "carol"]
         .iter()
@@ -484,6 +491,11 @@ fn peers_share_one_key_fail_over_and_retire() {
         "c"
     };
     let other = if winner == "b" { "c" } else { "b" };
+    let r = admin_json(&hosts, winner, &["retire"]);
+    assert_eq!(r["retired"], true);
+    // Undone before it took effect, then retired for good.
+    let u = admin_json(&hosts, winner, &["unretire"]);
+    assert_eq!(u["retired"], false);
     let r = admin_json(&hosts, winner, &["retire"]);
     assert_eq!(r["retired"], true);
     assert_eq!(r["mode"], "active");
@@ -718,8 +730,6 @@ fn servers_on_one_key_are_fenced_to_one_writer() {
     let promised = y["pubkey_expiry"].as_u64().unwrap();
     assert_eq!(promised, next + 1 + 3, "the promise moved with the scan");
     ingest[1].take().unwrap().kill9();
-    let x = admin_json(&hosts, "x", &["new-keys"]);
-    assert_ne!(x["ingress_public_key"], key.as_str());
     admin_refused(
         &hosts,
         "x",
@@ -744,16 +754,50 @@ fn servers_on_one_key_are_fenced_to_one_writer() {
         .unwrap()
         .clone();
     assert_eq!(lost["lost"], true);
+    admin_refused(&hosts, "x", &["activate"], "was reported lost");
+    let x = admin_json(&hosts, "x", &["new-keys"]);
+    assert_ne!(x["ingress_public_key"], key.as_str());
+    let reports = recovery_json(&recovery_url, &["reports"]);
+    assert_eq!(reports["reports"][0]["invocation"], y["invocation"]);
+    assert_eq!(reports["reports"][0]["pubkey_expiry"], promised);
     admin_refused(
         &hosts,
         "x",
         &["sync-keys-from", &hosts.url("z", INGEST_PORT)],
         &format!("peer {}", hosts.url("z", INGEST_PORT)),
     );
-    // Nothing to prune yet: the decommissioned invocations are younger than a day.
+    // Nothing to prune yet: the decommissioned invocations are younger than a day. Then
+    // (older than 0 days) the fenced ones that stored nothing, listed, then removed.
     let pruned = recovery_json(&recovery_url, &["prune-empty-invocations"]);
     assert_eq!(pruned["removed"], false);
     assert_eq!(pruned["invocations"], serde_json::json!([]));
+    let invs = recovery_json(&recovery_url, &["invocations"]);
+    let empty: Vec<Value> = invs["invocations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["decommissioned"] == true && i["last_ingested_block"].is_null())
+        .filter(|i| i["id"] != reports["reports"][0]["invocation"])
+        .map(|i| i["id"].clone())
+        .collect();
+    assert!(!empty.is_empty(), "fencing left empty invocations");
+    let listed = recovery_json(
+        &recovery_url,
+        &["prune-empty-invocations", "--older-than-days", "0"],
+    );
+    assert_eq!(listed["invocations"], Value::Array(empty.clone()));
+    let removed = recovery_json(
+        &recovery_url,
+        &["prune-empty-invocations", "--older-than-days", "0", "--yes"],
+    );
+    assert_eq!(removed["removed"], true);
+    assert_eq!(removed["invocations"], Value::Array(empty.clone()));
+    let after = recovery_json(&recovery_url, &["invocations"]);
+    assert!(after["invocations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|i| !empty.contains(&i["id"])));
 
     for s in ingest.into_iter().flatten() {
         s.stop();
