@@ -248,6 +248,18 @@ pub async fn tick<D: RecoveryDb>(server: &Shared<D>, duties: &mut Duties) {
     }
 }
 
+/// How often [`run_duties`] looks at its duties (each is rate-limited on its own).
+pub const DUTY_TICK: Duration = Duration::from_millis(50);
+
+/// Runs [`tick`] every [`DUTY_TICK`], forever (the block loop aborts it).
+pub async fn run_duties<D: RecoveryDb>(server: Shared<D>) {
+    let mut duties = Duties::default();
+    loop {
+        tick(&server, &mut duties).await;
+        tokio::time::sleep(DUTY_TICK).await;
+    }
+}
+
 fn peer_status_of<D: RecoveryDb>(s: &IngestServer<D>) -> PeerStatus {
     let st = s.status();
     PeerStatus {

@@ -796,7 +796,13 @@ impl<D: RecoveryDb> IngestServer<D> {
             return Err(IngestError::Busy);
         }
         self.unregistered_egress = Some(self.enclave.rotate()?);
-        self.register_egress().await?;
+        match self.register_egress().await {
+            Err(IngestError::RecoveryDb(RecoveryDbError::InvocationDecommissioned(_))) => {
+                self.fenced();
+                return Err(IngestError::Fenced);
+            }
+            other => other?,
+        }
         tracing::info!(
             block = self.next_block,
             invocation = self.invocation.map(|i| i.0),
@@ -811,6 +817,22 @@ impl<D: RecoveryDb> IngestServer<D> {
         let (Some(egress), Some(prev)) = (&self.unregistered_egress, self.invocation) else {
             return Ok(());
         };
+        // A fenced server must not open an invocation next to the one that took its key
+        // (`new_ingest_invocation` only decommissions `prev`): check that `prev` is still
+        // live. A take-over between this read and the insert is caught at the next write
+        // (the block is already stored under the key: a lost race, and this server goes
+        // idle).
+        let live = self
+            .db
+            .get_invocations(Some(&self.ingress_key))
+            .await?
+            .into_iter()
+            .any(|r| r.id == prev && !r.decommissioned);
+        if !live {
+            return Err(IngestError::RecoveryDb(
+                RecoveryDbError::InvocationDecommissioned(prev.0),
+            ));
+        }
         match self
             .db
             .new_ingest_invocation(
@@ -1069,8 +1091,8 @@ impl<D: RecoveryDb> IngestServer<D> {
     }
 
     /// [`IngestServer::run`] for a server shared with the admin API, which locks it between
-    /// blocks. Also runs the cluster duties ([`crate::cluster::tick`]): heartbeats, key
-    /// sharing with peers, failover.
+    /// blocks. Also runs the cluster duties ([`crate::cluster::run_duties`]) in a task of
+    /// their own: heartbeats, key sharing with peers, failover.
     pub async fn run_shared(
         server: std::sync::Arc<tokio::sync::Mutex<Self>>,
         shutdown: impl std::future::Future<Output = ()>,
@@ -1078,13 +1100,16 @@ impl<D: RecoveryDb> IngestServer<D> {
         tokio::pin!(shutdown);
         let mut backoff = Duration::from_secs(1);
         let poll = server.lock().await.config.poll_interval;
-        let mut cluster = crate::cluster::Duties::default();
+        // The cluster duties run beside the block loop: a slow or unreachable peer never
+        // holds up a block.
+        let _duties = AbortOnDrop(tokio::spawn(crate::cluster::run_duties(
+            std::sync::Arc::clone(&server),
+        )));
         loop {
             let result = server.lock().await.process_next_block().await;
             let wait = match result {
                 Ok(true) => {
                     backoff = Duration::from_secs(1);
-                    crate::cluster::tick(&server, &mut cluster).await;
                     continue;
                 }
                 Ok(false) => poll,
@@ -1098,11 +1123,19 @@ impl<D: RecoveryDb> IngestServer<D> {
                 Err(IngestError::LostRace(_) | IngestError::Fenced | IngestError::Retired) => poll,
                 Err(e) => return Err(e),
             };
-            crate::cluster::tick(&server, &mut cluster).await;
             tokio::select! {
                 _ = &mut shutdown => return Ok(()),
                 _ = tokio::time::sleep(wait) => {}
             }
         }
+    }
+}
+
+/// Aborts the task when dropped (the cluster duties end with the block loop).
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
