@@ -140,6 +140,36 @@ fn to_status(e: &IngestError) -> Status {
     }
 }
 
+/// The key a `ReportLostIngressKey` call names: 32 bytes, else INVALID_ARGUMENT (which says
+/// only the length). Public for the fuzz targets (`fuzz/`); not part of the API.
+#[doc(hidden)]
+pub fn lost_ingress_key(
+    request: &ReportLostIngressKeyRequest,
+) -> Result<CompressedRistrettoPublic, Status> {
+    CompressedRistrettoPublic::from_bytes(&request.key).map_err(|_| {
+        Status::invalid_argument(format!(
+            "an ingress key is 32 bytes, this one is {}",
+            request.key.len()
+        ))
+    })
+}
+
+/// The first block and the filters of a `GetIngressKeyRecords` call (every value is
+/// accepted). Public for the fuzz targets (`fuzz/`); not part of the API.
+#[doc(hidden)]
+pub fn key_records_query(
+    request: &GetIngressKeyRecordsRequest,
+) -> (BlockIndex, IngressPublicKeyFilters) {
+    (
+        BlockIndex(request.start_block_at_least),
+        IngressPublicKeyFilters {
+            should_include_lost_keys: request.should_include_lost_keys,
+            should_include_retired_keys: request.should_include_retired_keys,
+            should_only_include_unexpired_keys: request.should_only_include_unexpired_keys,
+        },
+    )
+}
+
 /// The admin service over a shared server.
 pub struct AdminService<D: RecoveryDb> {
     server: Arc<Mutex<IngestServer<D>>>,
@@ -228,13 +258,7 @@ impl<D: RecoveryDb> IngestAdmin for AdminService<D> {
         &self,
         request: Request<ReportLostIngressKeyRequest>,
     ) -> Result<Response<ReportLostIngressKeyResponse>, Status> {
-        let bytes = request.into_inner().key;
-        let key = CompressedRistrettoPublic::from_bytes(&bytes).map_err(|_| {
-            Status::invalid_argument(format!(
-                "an ingress key is 32 bytes, this one is {}",
-                bytes.len()
-            ))
-        })?;
+        let key = lost_ingress_key(&request.into_inner())?;
         self.server
             .lock()
             .await
@@ -311,17 +335,12 @@ impl<D: RecoveryDb> IngestAdmin for AdminService<D> {
         &self,
         request: Request<GetIngressKeyRecordsRequest>,
     ) -> Result<Response<GetIngressKeyRecordsResponse>, Status> {
-        let r = request.into_inner();
-        let filters = IngressPublicKeyFilters {
-            should_include_lost_keys: r.should_include_lost_keys,
-            should_include_retired_keys: r.should_include_retired_keys,
-            should_only_include_unexpired_keys: r.should_only_include_unexpired_keys,
-        };
+        let (start, filters) = key_records_query(&request.into_inner());
         let records = {
             let server = self.server.lock().await;
             server
                 .recovery_db()
-                .get_ingress_key_records(BlockIndex(r.start_block_at_least), &filters)
+                .get_ingress_key_records(start, &filters)
                 .await
         }
         .map_err(|e| to_status(&IngestError::RecoveryDb(e)))?;

@@ -370,6 +370,11 @@ impl std::fmt::Debug for LedgerSnapshot {
     }
 }
 
+/// What the `blocks` table stores for a block: its protobuf.
+fn encode_block(block: &Block) -> Vec<u8> {
+    block.to_wire().encode_to_vec()
+}
+
 fn decode_block(bytes: &[u8], index: u64) -> Result<Block, LedgerError> {
     Block::decode(bytes).map_err(|source| LedgerError::Decode {
         what: "block",
@@ -384,6 +389,11 @@ fn decode_tx_out(bytes: &[u8], index: u64) -> Result<TxOut, LedgerError> {
         key: index,
         source,
     })
+}
+
+/// What the `key_images_by_block` table stores for a block: its key images, 32 bytes each.
+fn key_images_to_bytes(key_images: &[KeyImage]) -> Vec<u8> {
+    key_images.iter().flat_map(|k| *k.as_bytes()).collect()
 }
 
 fn key_images_from_bytes(bytes: &[u8], index: u64) -> Result<Vec<KeyImage>, LedgerError> {
@@ -401,6 +411,45 @@ fn key_images_from_bytes(bytes: &[u8], index: u64) -> Result<Vec<KeyImage>, Ledg
             KeyImage(k)
         })
         .collect())
+}
+
+// --- fuzz entry points ----------------------------------------------------------------
+//
+// The value codecs above are private; these hidden functions exist only so that the fuzz
+// targets (`fuzz/fuzz_targets/ledger_db_stored.rs`) can feed them arbitrary bytes. They are
+// not part of the crate's API.
+
+/// Decodes a value of the `blocks` table exactly as a read does. Exists for the fuzz targets.
+#[doc(hidden)]
+pub fn fuzz_decode_stored_block(bytes: &[u8]) -> Result<Block, LedgerError> {
+    decode_block(bytes, 0)
+}
+
+/// Encodes a block exactly as an append stores it. Exists for the fuzz targets.
+#[doc(hidden)]
+pub fn fuzz_encode_stored_block(block: &Block) -> Vec<u8> {
+    encode_block(block)
+}
+
+/// Decodes a value of the `tx_outs` table exactly as a read does. Exists for the fuzz
+/// targets.
+#[doc(hidden)]
+pub fn fuzz_decode_stored_tx_out(bytes: &[u8]) -> Result<TxOut, LedgerError> {
+    decode_tx_out(bytes, 0)
+}
+
+/// Decodes a value of the `key_images_by_block` table exactly as a read does. Exists for the
+/// fuzz targets.
+#[doc(hidden)]
+pub fn fuzz_decode_stored_key_images(bytes: &[u8]) -> Result<Vec<KeyImage>, LedgerError> {
+    key_images_from_bytes(bytes, 0)
+}
+
+/// Encodes a block's key images exactly as an append stores them. Exists for the fuzz
+/// targets.
+#[doc(hidden)]
+pub fn fuzz_encode_stored_key_images(key_images: &[KeyImage]) -> Vec<u8> {
+    key_images_to_bytes(key_images)
 }
 
 fn count<T: ReadableTable<&'static str, u64>>(t: &T, name: &str) -> Result<u64, LedgerError> {
@@ -866,7 +915,6 @@ impl<'t> Writer<'t> {
 
         // Key images: an existing entry is a double spend, or a duplicate within this block
         // if this block (not yet stored) is the one that wrote it.
-        let mut ki_bytes = Vec::with_capacity(32 * contents.key_images.len());
         for ki in &contents.key_images {
             if let Some(prev) = self.key_images.insert(ki.as_bytes(), index)? {
                 let block_index = prev.value();
@@ -879,10 +927,11 @@ impl<'t> Writer<'t> {
                     }
                 });
             }
-            ki_bytes.extend_from_slice(ki.as_bytes());
         }
-        self.key_images_by_block
-            .insert(&be(index), ki_bytes.as_slice())?;
+        self.key_images_by_block.insert(
+            &be(index),
+            key_images_to_bytes(&contents.key_images).as_slice(),
+        )?;
 
         // Outputs, in order, at the next global indices.
         let first = self.num_txos;
@@ -917,8 +966,8 @@ impl<'t> Writer<'t> {
         self.block_by_first_tx_out.insert(&be(first), index)?;
         self.num_txos = first + n;
 
-        let bytes = block.to_wire().encode_to_vec();
-        self.blocks.insert(&be(index), bytes.as_slice())?;
+        self.blocks
+            .insert(&be(index), encode_block(block).as_slice())?;
         self.timestamps.insert(&be(index), timestamp)?;
         self.num_blocks = index + 1;
         self.last_block = Some(block.clone());
@@ -929,5 +978,34 @@ impl<'t> Writer<'t> {
         self.counts.insert(tables::COUNT_BLOCKS, self.num_blocks)?;
         self.counts.insert(tables::COUNT_TXOS, self.num_txos)?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stored_values_round_trip_and_bad_lengths_are_corrupt() {
+        let images = vec![KeyImage([1; 32]), KeyImage([2; 32])];
+        let bytes = fuzz_encode_stored_key_images(&images);
+        assert_eq!(bytes.len(), 64);
+        assert_eq!(fuzz_decode_stored_key_images(&bytes).unwrap(), images);
+        assert_eq!(fuzz_decode_stored_key_images(&[]).unwrap(), vec![]);
+        assert!(matches!(
+            fuzz_decode_stored_key_images(&bytes[..63]),
+            Err(LedgerError::Corrupt(_))
+        ));
+        let block = Block::new_origin(&BlockContents::default());
+        let stored = fuzz_encode_stored_block(&block);
+        assert_eq!(fuzz_decode_stored_block(&stored).unwrap(), block);
+        assert!(matches!(
+            fuzz_decode_stored_block(&stored[..stored.len() - 1]),
+            Err(LedgerError::Decode { what: "block", .. })
+        ));
+        assert!(matches!(
+            fuzz_decode_stored_tx_out(&[0xff]),
+            Err(LedgerError::Decode { what: "TxOut", .. })
+        ));
     }
 }

@@ -17,7 +17,7 @@ struct IngestedBlockData {
 }
 
 /// Encodes records without copying them into a message first.
-pub(crate) fn encode_records(records: &[ETxOutRecord]) -> Vec<u8> {
+pub fn encode_records(records: &[ETxOutRecord]) -> Vec<u8> {
     let len: usize = records
         .iter()
         .map(|r| prost::encoding::message::encoded_len(1, r))
@@ -30,14 +30,14 @@ pub(crate) fn encode_records(records: &[ETxOutRecord]) -> Vec<u8> {
 }
 
 /// Decodes a records blob.
-pub(crate) fn decode_records(blob: &[u8]) -> Result<Vec<ETxOutRecord>, RecoveryDbError> {
+pub fn decode_records(blob: &[u8]) -> Result<Vec<ETxOutRecord>, RecoveryDbError> {
     IngestedBlockData::decode(blob)
         .map(|d| d.e_tx_out_records)
         .map_err(|_| RecoveryDbError::Corrupt("records blob does not decode"))
 }
 
 /// Every search key must be 16 bytes.
-pub(crate) fn check_records(records: &[ETxOutRecord]) -> Result<(), RecoveryDbError> {
+pub fn check_records(records: &[ETxOutRecord]) -> Result<(), RecoveryDbError> {
     if records.iter().any(|r| r.search_key.len() != SEARCH_KEY_LEN) {
         return Err(RecoveryDbError::InvalidInput(
             "a search key is not 16 bytes",
@@ -56,24 +56,24 @@ pub(crate) fn check_report_id(id: &str) -> Result<(), RecoveryDbError> {
 }
 
 /// A block index, count or timestamp as a SQL `BIGINT`.
-pub(crate) fn to_i64(v: u64) -> Result<i64, RecoveryDbError> {
+pub fn to_i64(v: u64) -> Result<i64, RecoveryDbError> {
     i64::try_from(v).map_err(|_| RecoveryDbError::InvalidInput("value exceeds i64::MAX"))
 }
 
 /// A stored `BIGINT` back to `u64`.
-pub(crate) fn to_u64(v: i64) -> Result<u64, RecoveryDbError> {
+pub fn to_u64(v: i64) -> Result<u64, RecoveryDbError> {
     u64::try_from(v).map_err(|_| RecoveryDbError::Corrupt("negative value stored"))
 }
 
 /// A time as milliseconds since the Unix epoch (times before it clamp to 0).
-pub(crate) fn time_to_millis(t: SystemTime) -> i64 {
+pub fn time_to_millis(t: SystemTime) -> i64 {
     t.duration_since(UNIX_EPOCH)
         .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
         .unwrap_or(0)
 }
 
 /// Milliseconds since the Unix epoch back to a time.
-pub(crate) fn millis_to_time(ms: i64) -> SystemTime {
+pub fn millis_to_time(ms: i64) -> SystemTime {
     UNIX_EPOCH + Duration::from_millis(u64::try_from(ms).unwrap_or(0))
 }
 

@@ -2,10 +2,12 @@
 //! order, so SQLite (which numbers `$name` parameters by first appearance) and Postgres bind
 //! them the same way. Booleans are `TRUE`/`FALSE` (SQLite stores them as 0/1).
 
-/// Event types in `user_events.event_type`.
-pub(crate) const EVENT_NEW_INVOCATION: i64 = 1;
-pub(crate) const EVENT_DECOMMISSION: i64 = 2;
-pub(crate) const EVENT_MISSING_BLOCKS: i64 = 3;
+/// `user_events.event_type` of a new ingest invocation (a new RNG record).
+pub const EVENT_NEW_INVOCATION: i64 = 1;
+/// `user_events.event_type` of a decommissioned invocation.
+pub const EVENT_DECOMMISSION: i64 = 2;
+/// `user_events.event_type` of a missed block range.
+pub const EVENT_MISSING_BLOCKS: i64 = 3;
 
 pub(crate) const HIGHEST_KNOWN_BLOCK: &str = "SELECT MAX(block_number) FROM ingested_blocks";
 
@@ -119,21 +121,33 @@ pub(crate) const UPSERT_REPORT: &str = "INSERT INTO reports \
 pub(crate) const REMOVE_REPORT: &str = "DELETE FROM reports WHERE fog_report_id = $1";
 
 /// One user event row as both backends read it, before it becomes a `FogUserEvent`.
-pub(crate) struct EventRow {
+pub struct EventRow {
+    /// `user_events.id`.
     pub id: i64,
+    /// `user_events.event_type`: one of the `EVENT_` constants.
     pub event_type: i64,
+    /// The new invocation's id (a new-invocation event).
     pub new_id: Option<i64>,
+    /// The new invocation's egress public key.
     pub egress: Option<Vec<u8>>,
+    /// The new invocation's KexRng version.
     pub rng_version: Option<i64>,
+    /// The new invocation's first block.
     pub start_block: Option<i64>,
+    /// The decommissioned invocation's id (a decommission event).
     pub decommission_id: Option<i64>,
+    /// The decommissioned invocation's last block, if it scanned one.
     pub last_block: Option<i64>,
+    /// The first missed block (a missing-blocks event).
     pub missing_start: Option<i64>,
+    /// One past the last missed block.
     pub missing_end: Option<i64>,
 }
 
 impl EventRow {
-    pub(crate) fn into_event(self) -> Result<crate::types::FogUserEvent, crate::RecoveryDbError> {
+    /// The event this row records; [`crate::RecoveryDbError::Corrupt`] if its columns do not
+    /// make one.
+    pub fn into_event(self) -> Result<crate::types::FogUserEvent, crate::RecoveryDbError> {
         use crate::codec::to_u64;
         use crate::types::*;
         use crate::RecoveryDbError::Corrupt;
@@ -177,7 +191,7 @@ impl EventRow {
 }
 
 /// The status columns `(start_block, pubkey_expiry, retired, lost)` to a status.
-pub(crate) fn status_from(
+pub fn status_from(
     start: i64,
     expiry: i64,
     retired: bool,
@@ -206,9 +220,7 @@ pub(crate) fn keep_record(
 }
 
 /// The key column to a key.
-pub(crate) fn key_from(
-    bytes: &[u8],
-) -> Result<crate::types::IngressPublicKey, crate::RecoveryDbError> {
+pub fn key_from(bytes: &[u8]) -> Result<crate::types::IngressPublicKey, crate::RecoveryDbError> {
     crate::types::IngressPublicKey::from_bytes(bytes)
         .map_err(|_| crate::RecoveryDbError::Corrupt("stored ingress key is not 32 bytes"))
 }

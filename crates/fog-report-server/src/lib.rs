@@ -5,7 +5,7 @@
 pub mod authority;
 mod recovery;
 
-pub use recovery::RecoveryDbReports;
+pub use recovery::{report_from_row, RecoveryDbReports};
 
 use ed25519_dalek::pkcs8::DecodePrivateKey;
 use ed25519_dalek::SigningKey;

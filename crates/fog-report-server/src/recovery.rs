@@ -1,7 +1,7 @@
 //! The reports ingest published to the recovery DB, as a [`ReportSource`].
 
-use fog_attest::{BoundEvidence, Report};
-use fog_recovery_db::ReportDb;
+use fog_attest::{BoundEvidence, Report, VerifyError};
+use fog_recovery_db::{ReportData, ReportDb};
 
 use crate::{Error, ReportSource};
 
@@ -33,15 +33,23 @@ impl<D: ReportDb> ReportSource for RecoveryDbReports<D> {
         for (id, data) in rows {
             // A report whose evidence does not decode is left out (and logged): a sender could
             // not validate it anyway.
-            match BoundEvidence::decode(&data.evidence) {
-                Ok(evidence) => reports.push(Report {
-                    fog_report_id: id,
-                    evidence,
-                    pubkey_expiry: data.pubkey_expiry.0,
-                }),
+            match report_from_row(&id, &data) {
+                Ok(report) => reports.push(report),
                 Err(e) => tracing::warn!(report_id = %id, "report evidence does not decode: {e}"),
             }
         }
         Ok(reports)
     }
+}
+
+/// One row of the recovery DB's `reports` table as the report served: its evidence bytes
+/// decoded (an error if they do not decode). Public for the fuzz targets (`fuzz/`); not part
+/// of the API.
+#[doc(hidden)]
+pub fn report_from_row(id: &str, data: &ReportData) -> Result<Report, VerifyError> {
+    Ok(Report {
+        fog_report_id: id.to_owned(),
+        evidence: BoundEvidence::decode(&data.evidence)?,
+        pubkey_expiry: data.pubkey_expiry.0,
+    })
 }

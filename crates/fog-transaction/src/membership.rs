@@ -115,10 +115,15 @@ pub fn nil_hash() -> [u8; 32] {
     hash::blake2b256(&[hash::domain::TX_OUT_MERKLE_NIL])
 }
 
+/// The range of the root of a tree over `len` leaves. Past 2^63 leaves the next power of two
+/// is 2^64, which `u64` cannot hold; the range then ends at `u64::MAX` all the same.
 fn root_range(len: u64) -> Range {
     Range {
         from: 0,
-        to: len.max(1).next_power_of_two() - 1,
+        to: len
+            .max(1)
+            .checked_next_power_of_two()
+            .map_or(u64::MAX, |p| p - 1),
     }
 }
 
@@ -305,7 +310,8 @@ pub fn verify_membership_proof(
 /// with (MobileCoin's `derive_proof_at_index`).
 pub fn derive_proof_at_index(proof: &TxOutMembershipProof) -> TxOutMembershipProof {
     let k = proof.index;
-    let root = root_range(k + 1);
+    // `k + 1` TxOuts; an index of `u64::MAX` (only a forged proof has one) saturates.
+    let root = root_range(k.saturating_add(1));
     let elements = proof
         .elements
         .iter()
@@ -444,6 +450,36 @@ mod tests {
             membership_proof(&store, 70, 70),
             Err(MembershipProofError::IndexOutOfBounds { .. })
         ));
+    }
+
+    /// Found by the `membership_proof` fuzz target: a proof whose index is `u64::MAX`
+    /// overflowed `index + 1` in `derive_proof_at_index`, and a size past 2^63 overflowed the
+    /// next power of two in `root_range`.
+    #[test]
+    fn extreme_indices_do_not_overflow() {
+        assert_eq!(root_range(0).to, 0);
+        assert_eq!(root_range(1 << 63).to, (1 << 63) - 1);
+        assert_eq!(root_range((1 << 63) + 1).to, u64::MAX);
+        assert_eq!(root_range(u64::MAX).to, u64::MAX);
+        let leaf = TxOutMembershipElement {
+            range: Range {
+                from: u64::MAX,
+                to: u64::MAX,
+            },
+            hash: [1; 32],
+        };
+        let proof = TxOutMembershipProof {
+            index: u64::MAX,
+            highest_index: u64::MAX,
+            elements: alloc::vec![leaf],
+        };
+        let derived = derive_proof_at_index(&proof);
+        assert_eq!(derived.index, u64::MAX);
+        assert_eq!(derived.elements, alloc::vec![leaf]);
+        assert_eq!(
+            compute_implied_merkle_root(&derived),
+            Err(MembershipProofError::DoesNotReachRoot)
+        );
     }
 
     #[test]

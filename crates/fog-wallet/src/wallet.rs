@@ -186,14 +186,23 @@ impl WalletFile {
         let mut bytes = Zeroizing::new(Vec::with_capacity(len as usize + 1));
         io::Read::read_to_end(&mut io::Read::take(file, MAX_WALLET_FILE_LEN), &mut bytes)
             .map_err(read_err)?;
+        Self::from_bytes(&bytes, path)
+    }
 
+    /// Parses and checks the contents of a wallet file, as [`Self::load`] does once it has
+    /// read them: known version, valid mnemonic, fog settings, network settings and contacts.
+    /// `path` only names the file in errors. Version 1 contents come back as version 2.
+    pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<Self, WalletError> {
+        if bytes.len() as u64 > MAX_WALLET_FILE_LEN {
+            return Err(content_err(path, "the file is too large".into()));
+        }
         // Look at the version first, so a newer file gets a clear message rather than an
         // error about a field this version does not know.
         #[derive(Deserialize)]
         struct VersionOnly {
             version: u32,
         }
-        let version = serde_json::from_slice::<VersionOnly>(&bytes)
+        let version = serde_json::from_slice::<VersionOnly>(bytes)
             .map_err(|e| syntax_err(path, &e))?
             .version;
         if !(OLDEST_WALLET_FILE_VERSION..=WALLET_FILE_VERSION).contains(&version) {
@@ -203,7 +212,7 @@ impl WalletFile {
             ));
         }
         let mut wallet: WalletFile =
-            serde_json::from_slice(&bytes).map_err(|e| syntax_err(path, &e))?;
+            serde_json::from_slice(bytes).map_err(|e| syntax_err(path, &e))?;
         if version < 2
             && (wallet.network.is_some()
                 || !wallet.contacts.is_empty()
