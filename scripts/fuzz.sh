@@ -51,7 +51,7 @@ for t in "${targets[@]}"; do
     echo "fuzz.sh: $t"
     if ! cargo fuzz run --target-dir "$TARGET_DIR" "$t" "corpus/$t" "seeds/$t" -- \
         "${limit[@]}" -print_final_stats=1 -rss_limit_mb=4096 >"$log" 2>&1; then
-        tail -n 60 "$log"
+        grep -v "^ *#[0-9]* 0x" "$log" | tail -n 80
         echo "fuzz.sh: $t FAILED (a crash or a build error; the input is in fuzz/artifacts/$t/)" >&2
         exit 1
     fi

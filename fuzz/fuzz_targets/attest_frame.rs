@@ -6,7 +6,7 @@
 use fog_attest::wire::NonceMessage;
 use fog_attest::{
     BoundEvidence, Channel, ChannelKeypair, ConfigId, EnclaveIdentity, EnclaveResponder,
-    IdentityRule, Measurement, Policy, Provider, ReportData, SessionLimits, SignerId,
+    IdentityRule, Measurement, Policy, ReportData, SessionLimits, SignerId,
     SimProvider, UnixSeconds, Verifier,
 };
 use libfuzzer_sys::fuzz_target;
@@ -33,7 +33,7 @@ fn session() -> &'static Mutex<(Channel, Channel)> {
         let keys = ChannelKeypair::generate().expect("keys");
         let rd = ReportData::bind(keys.public_key(), None);
         let ev = BoundEvidence {
-            evidence: p.evidence(&rd).expect("evidence"),
+            evidence: p.evidence_at(&rd, NOW),
             channel_key: *keys.public_key(),
             custom_identity: None,
         };

@@ -5,7 +5,7 @@
 
 use fog_attest::{
     BoundEvidence, ChannelKeypair, ConfigId, EnclaveIdentity, EnclaveResponder, IdentityRule,
-    Measurement, Policy, Provider, ReportData, SessionLimits, SignerId, SimProvider, UnixSeconds,
+    Measurement, Policy, ReportData, SessionLimits, SignerId, SimProvider, UnixSeconds,
     Verifier,
 };
 use libfuzzer_sys::fuzz_target;
@@ -38,7 +38,7 @@ fn setup() -> &'static Setup {
         let keys = ChannelKeypair::generate().expect("keys");
         let rd = ReportData::bind(keys.public_key(), None);
         let ev = BoundEvidence {
-            evidence: p.evidence(&rd).expect("evidence"),
+            evidence: p.evidence_at(&rd, NOW),
             channel_key: *keys.public_key(),
             custom_identity: None,
         };
