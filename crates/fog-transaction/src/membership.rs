@@ -452,9 +452,9 @@ mod tests {
         ));
     }
 
-    /// Found by the `membership_proof` fuzz target: a proof whose index is `u64::MAX`
-    /// overflowed `index + 1` in `derive_proof_at_index`, and a size past 2^63 overflowed the
-    /// next power of two in `root_range`.
+    /// Found while writing the `membership_proof` fuzz target: a proof whose index is
+    /// `u64::MAX` overflowed `index + 1` in `derive_proof_at_index`, and a size past 2^63
+    /// overflowed the next power of two in `root_range`.
     #[test]
     fn extreme_indices_do_not_overflow() {
         assert_eq!(root_range(0).to, 0);
