@@ -283,15 +283,21 @@ async fn a_lost_commit_answer_is_success_but_another_writer_is_still_a_lost_race
     assert!(matches!(err, IngestError::LostRace(2)), "{err:?}");
 }
 
-/// A server whose key another server took over is fenced: it cannot write a block, and it
-/// cannot slip a new invocation in beside the new owner's by rotating its egress key (a
-/// rotation opens an invocation that only decommissions the rotating server's own). It goes
-/// idle, and the key keeps exactly one live invocation.
-#[tokio::test]
-async fn a_fenced_server_neither_writes_nor_rotates_its_way_back() {
+/// An active server that processed block 0, and the key's take-over by another server (a
+/// new invocation from the recovery DB, with egress key bytes `egress`).
+async fn taken_over(
+    seed: u8,
+    egress: u8,
+) -> (
+    tempfile::TempDir,
+    MemoryRecoveryDb,
+    IngestServer<MemoryRecoveryDb>,
+    IngressPublicKey,
+    IngestInvocationId,
+) {
     let dir = tempfile::tempdir().unwrap();
     let ledger = LedgerDb::create(dir.path().join("ledger.redb")).unwrap();
-    build_ledger(&ledger, 3, 2, 7);
+    build_ledger(&ledger, 3, 2, seed);
     let db = MemoryRecoveryDb::new();
     let mut server = IngestServer::open(
         ledger,
@@ -304,12 +310,11 @@ async fn a_fenced_server_neither_writes_nor_rotates_its_way_back() {
     .unwrap();
     assert!(server.process_next_block().await.unwrap());
     let key = server.ingress_key();
-    // Another server (a peer with the shared key) takes the key over.
     let theirs = db
         .take_over_ingress_key(
             &key,
             &KexRngPubkey {
-                public_key: vec![0xcd; 32],
+                public_key: vec![egress; 32],
                 version: 0,
             },
             TakeOver::Always,
@@ -317,21 +322,29 @@ async fn a_fenced_server_neither_writes_nor_rotates_its_way_back() {
         .await
         .unwrap()
         .unwrap();
-    let live = |invs: Vec<InvocationRecord>| -> Vec<IngestInvocationId> {
-        invs.into_iter()
-            .filter(|i| !i.decommissioned)
-            .map(|i| i.id)
-            .collect()
-    };
+    (dir, db, server, key, theirs.invocation)
+}
+
+/// A server whose key another server took over is fenced: it cannot write a block, and it
+/// cannot slip a new invocation in beside the new owner's by rotating its egress key (a
+/// rotation opens an invocation that only decommissions the rotating server's own). It goes
+/// idle, and the key keeps exactly one live invocation.
+#[tokio::test]
+async fn a_fenced_server_neither_writes_nor_rotates_its_way_back() {
+    let (_dir, db, mut server, key, theirs) = taken_over(7, 0xcd).await;
     // The operator rotates on the fenced server: refused, and it is idle now.
     let err = server.rotate_egress_key().await.unwrap_err();
     assert!(matches!(err, IngestError::Fenced), "{err:?}");
     assert_eq!(server.mode(), fog_ingest_server::Mode::Idle);
-    assert_eq!(
-        live(db.get_invocations(Some(&key)).await.unwrap()),
-        vec![theirs.invocation],
-        "no second live invocation"
-    );
+    let live: Vec<IngestInvocationId> = db
+        .get_invocations(Some(&key))
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|i| !i.decommissioned)
+        .map(|i| i.id)
+        .collect();
+    assert_eq!(live, vec![theirs], "no second live invocation");
     // Idle, it writes nothing more.
     assert!(!server.process_next_block().await.unwrap());
     assert_eq!(
@@ -340,32 +353,7 @@ async fn a_fenced_server_neither_writes_nor_rotates_its_way_back() {
     );
 
     // The same through the block path: a second server, fenced, whose next block is refused.
-    let dir2 = tempfile::tempdir().unwrap();
-    let ledger2 = LedgerDb::create(dir2.path().join("ledger.redb")).unwrap();
-    build_ledger(&ledger2, 3, 2, 8);
-    let db2 = MemoryRecoveryDb::new();
-    let mut second = IngestServer::open(
-        ledger2,
-        db2.clone(),
-        StateDir::new(dir2.path().join("state")).unwrap(),
-        config(),
-        Box::new(NoEvidence),
-    )
-    .await
-    .unwrap();
-    assert!(second.process_next_block().await.unwrap());
-    let key2 = second.ingress_key();
-    db2.take_over_ingress_key(
-        &key2,
-        &KexRngPubkey {
-            public_key: vec![0xce; 32],
-            version: 0,
-        },
-        TakeOver::Always,
-    )
-    .await
-    .unwrap()
-    .unwrap();
+    let (_dir2, db2, mut second, key2, _) = taken_over(8, 0xce).await;
     let err = second.process_next_block().await.unwrap_err();
     assert!(matches!(err, IngestError::Fenced), "{err:?}");
     assert_eq!(second.counters().fenced, 1);

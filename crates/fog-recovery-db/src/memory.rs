@@ -100,6 +100,31 @@ impl Model {
         self.last_invocation_id
     }
 
+    /// A live invocation starting at `start_block` and its `NewRngRecord` event; its id.
+    fn open_invocation(
+        &mut self,
+        key: &IngressPublicKey,
+        egress: &KexRngPubkey,
+        start_block: BlockIndex,
+    ) -> i64 {
+        let id = self.next_invocation_id();
+        self.invocations.insert(
+            id,
+            Invocation {
+                ingress_key: *key,
+                egress: egress.clone(),
+                start_block,
+                decommissioned: false,
+                frozen_last_block: None,
+                last_active_at: now_millis(),
+            },
+        );
+        self.egress_keys.insert(egress.public_key.clone());
+        let eid = self.next_event_id();
+        self.events.push((eid, Event::New(id)));
+        id
+    }
+
     fn decommission(&mut self, id: i64) -> Result<()> {
         let last = self.last_ingested(id);
         let inv = self
@@ -290,21 +315,7 @@ impl RecoveryDb for MemoryRecoveryDb {
         if let Some(p) = prev {
             m.decommission(p.0)?;
         }
-        let id = m.next_invocation_id();
-        m.invocations.insert(
-            id,
-            Invocation {
-                ingress_key: *ingress_key,
-                egress: egress.clone(),
-                start_block,
-                decommissioned: false,
-                frozen_last_block: None,
-                last_active_at: now_millis(),
-            },
-        );
-        m.egress_keys.insert(egress.public_key.clone());
-        let eid = m.next_event_id();
-        m.events.push((eid, Event::New(id)));
+        let id = m.open_invocation(ingress_key, egress, start_block);
         Ok(IngestInvocationId(id))
     }
 
@@ -386,21 +397,7 @@ impl RecoveryDb for MemoryRecoveryDb {
         for id in &live {
             m.decommission(*id)?;
         }
-        let id = m.next_invocation_id();
-        m.invocations.insert(
-            id,
-            Invocation {
-                ingress_key: *key,
-                egress: egress.clone(),
-                start_block,
-                decommissioned: false,
-                frozen_last_block: None,
-                last_active_at: now_millis(),
-            },
-        );
-        m.egress_keys.insert(egress.public_key.clone());
-        let eid = m.next_event_id();
-        m.events.push((eid, Event::New(id)));
+        let id = m.open_invocation(key, egress, start_block);
         Ok(Some(TookOver {
             invocation: IngestInvocationId(id),
             start_block,

@@ -334,6 +334,45 @@ async fn decommission(tx: &tokio_postgres::Transaction<'_>, id: i64) -> Result<(
     }
 }
 
+/// Fails with [`RecoveryDbError::DuplicateEgressKey`] if an invocation uses `egress`.
+async fn check_egress_unused(
+    c: &impl tokio_postgres::GenericClient,
+    egress: &KexRngPubkey,
+) -> Result<()> {
+    match c
+        .query_opt(sql::EGRESS_KEY_USED, &[&egress.public_key])
+        .await?
+    {
+        Some(_) => Err(RecoveryDbError::DuplicateEgressKey),
+        None => Ok(()),
+    }
+}
+
+/// Inserts a live invocation of `key` starting at `start` and its `NewRngRecord` event; its
+/// id.
+async fn insert_invocation(
+    c: &impl tokio_postgres::GenericClient,
+    key: &[u8],
+    egress: &KexRngPubkey,
+    start: i64,
+) -> Result<i64> {
+    let id: i64 = c
+        .query_one(
+            sql::INSERT_INVOCATION,
+            &[
+                &key,
+                &egress.public_key,
+                &i64::from(egress.version),
+                &now_millis(),
+                &start,
+            ],
+        )
+        .await?
+        .try_get(0)?;
+    c.execute(sql::INSERT_NEW_INVOCATION_EVENT, &[&id]).await?;
+    Ok(id)
+}
+
 fn opt_u64(v: Option<i64>) -> Result<Option<u64>> {
     v.map(to_u64).transpose()
 }
@@ -533,30 +572,11 @@ impl RecoveryDb for PostgresRecoveryDb {
         if key_status(&tx, key).await?.is_none() {
             return Err(RecoveryDbError::UnknownIngressKey);
         }
-        if tx
-            .query_opt(sql::EGRESS_KEY_USED, &[&egress.public_key])
-            .await?
-            .is_some()
-        {
-            return Err(RecoveryDbError::DuplicateEgressKey);
-        }
+        check_egress_unused(&tx, egress).await?;
         if let Some(p) = prev {
             decommission(&tx, p.0).await?;
         }
-        let id: i64 = tx
-            .query_one(
-                sql::INSERT_INVOCATION,
-                &[
-                    &key,
-                    &egress.public_key,
-                    &i64::from(egress.version),
-                    &now_millis(),
-                    &start,
-                ],
-            )
-            .await?
-            .try_get(0)?;
-        tx.execute(sql::INSERT_NEW_INVOCATION_EVENT, &[&id]).await?;
+        let id = insert_invocation(&tx, key, egress, start).await?;
         tx.commit().await?;
         Ok(IngestInvocationId(id))
     }
@@ -633,13 +653,7 @@ impl RecoveryDb for PostgresRecoveryDb {
         if status.lost {
             return Err(RecoveryDbError::IngressKeyLost);
         }
-        if tx
-            .query_opt(sql::EGRESS_KEY_USED, &[&egress.public_key])
-            .await?
-            .is_some()
-        {
-            return Err(RecoveryDbError::DuplicateEgressKey);
-        }
+        check_egress_unused(&tx, egress).await?;
         let mut live = Vec::new();
         for r in tx.query(sql::LIVE_INVOCATIONS, &[&k]).await? {
             live.push((r.try_get::<_, i64>(0)?, r.try_get::<_, i64>(1)?));
@@ -660,20 +674,7 @@ impl RecoveryDb for PostgresRecoveryDb {
         for &(id, _) in &live {
             decommission(&tx, id).await?;
         }
-        let id: i64 = tx
-            .query_one(
-                sql::INSERT_INVOCATION,
-                &[
-                    &k,
-                    &egress.public_key,
-                    &i64::from(egress.version),
-                    &now_millis(),
-                    &start,
-                ],
-            )
-            .await?
-            .try_get(0)?;
-        tx.execute(sql::INSERT_NEW_INVOCATION_EVENT, &[&id]).await?;
+        let id = insert_invocation(&tx, k, egress, start).await?;
         tx.commit().await?;
         Ok(Some(TookOver {
             invocation: IngestInvocationId(id),

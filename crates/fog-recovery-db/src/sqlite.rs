@@ -294,6 +294,41 @@ fn decommission(conn: &Connection, id: i64) -> Result<()> {
     }
 }
 
+/// Fails with [`RecoveryDbError::DuplicateEgressKey`] if an invocation uses `egress`.
+fn check_egress_unused(conn: &Connection, egress: &KexRngPubkey) -> Result<()> {
+    let used: Option<i64> = conn
+        .query_row(sql::EGRESS_KEY_USED, params![egress.public_key], |r| {
+            r.get(0)
+        })
+        .optional()?;
+    match used {
+        Some(_) => Err(RecoveryDbError::DuplicateEgressKey),
+        None => Ok(()),
+    }
+}
+
+/// Inserts a live invocation starting at `start` and its `NewRngRecord` event; its id.
+fn insert_invocation(
+    conn: &Connection,
+    key: &IngressPublicKey,
+    egress: &KexRngPubkey,
+    start: i64,
+) -> Result<i64> {
+    let id: i64 = conn.query_row(
+        sql::INSERT_INVOCATION,
+        params![
+            &key.0[..],
+            egress.public_key,
+            i64::from(egress.version),
+            now_millis(),
+            start
+        ],
+        |r| r.get(0),
+    )?;
+    conn.execute(sql::INSERT_NEW_INVOCATION_EVENT, params![id])?;
+    Ok(id)
+}
+
 fn opt_u64(v: Option<i64>) -> Result<Option<u64>> {
     v.map(to_u64).transpose()
 }
@@ -505,29 +540,11 @@ impl RecoveryDb for SqliteRecoveryDb {
             if key_status(&tx, &key.0)?.is_none() {
                 return Err(RecoveryDbError::UnknownIngressKey);
             }
-            let used: Option<i64> = tx
-                .query_row(sql::EGRESS_KEY_USED, params![egress.public_key], |r| {
-                    r.get(0)
-                })
-                .optional()?;
-            if used.is_some() {
-                return Err(RecoveryDbError::DuplicateEgressKey);
-            }
+            check_egress_unused(&tx, &egress)?;
             if let Some(p) = prev {
                 decommission(&tx, p.0)?;
             }
-            let id: i64 = tx.query_row(
-                sql::INSERT_INVOCATION,
-                params![
-                    &key.0[..],
-                    egress.public_key,
-                    i64::from(egress.version),
-                    now_millis(),
-                    start
-                ],
-                |r| r.get(0),
-            )?;
-            tx.execute(sql::INSERT_NEW_INVOCATION_EVENT, params![id])?;
+            let id = insert_invocation(&tx, &key, &egress, start)?;
             tx.commit()?;
             Ok(IngestInvocationId(id))
         })
@@ -609,14 +626,7 @@ impl RecoveryDb for SqliteRecoveryDb {
             if status.lost {
                 return Err(RecoveryDbError::IngressKeyLost);
             }
-            let used: Option<i64> = tx
-                .query_row(sql::EGRESS_KEY_USED, params![egress.public_key], |r| {
-                    r.get(0)
-                })
-                .optional()?;
-            if used.is_some() {
-                return Err(RecoveryDbError::DuplicateEgressKey);
-            }
+            check_egress_unused(&tx, &egress)?;
             let live: Vec<(i64, i64)> = {
                 let mut stmt = tx.prepare_cached(sql::LIVE_INVOCATIONS)?;
                 let rows = stmt.query_map(params![&key.0[..]], |r| Ok((r.get(0)?, r.get(1)?)))?;
@@ -638,18 +648,7 @@ impl RecoveryDb for SqliteRecoveryDb {
             for &(id, _) in &live {
                 decommission(&tx, id)?;
             }
-            let id: i64 = tx.query_row(
-                sql::INSERT_INVOCATION,
-                params![
-                    &key.0[..],
-                    egress.public_key,
-                    i64::from(egress.version),
-                    now_millis(),
-                    start
-                ],
-                |r| r.get(0),
-            )?;
-            tx.execute(sql::INSERT_NEW_INVOCATION_EVENT, params![id])?;
+            let id = insert_invocation(&tx, &key, &egress, start)?;
             tx.commit()?;
             Ok(Some(TookOver {
                 invocation: IngestInvocationId(id),

@@ -20,14 +20,14 @@ use std::{
 
 use common::{
     netns::Hosts,
-    wallets::{all_cover, check, pay, Wallet},
+    wallets::{all_cover, check, open_all, pay},
     Service,
 };
 use fog_ledger_db::LedgerDb;
 use fog_ledger_follower::{Follower, FollowerConfig};
 use fog_recovery_db::{BlockIndex, RecoveryDb};
 use fog_system::network::{Files, Plan, MOB};
-use fog_wallet::{NetworkOverrides, NetworkSettings, Session};
+use fog_wallet::NetworkSettings;
 
 const SERVICES: [&str; 5] = ["node", "ingest", "view", "ledger", "report"];
 const PORT: u16 = 3223;
@@ -214,15 +214,7 @@ fn five_hosts_pay_and_survive_each_service_killed() {
         let files = Files {
             dir: net.dir.clone(),
         };
-        let mut wallets: Vec<Wallet> = ["alice", "bob", "carol"]
-            .iter()
-            .map(|name| Wallet {
-                name: name.to_string(),
-                session: Session::open(&files.wallet(name), &NetworkOverrides::default(), false)
-                    .unwrap(),
-                last: 0,
-            })
-            .collect();
+        let mut wallets = open_all(&files, &["alice", "bob", "carol"]);
         let mut checked = 0u32;
         all_cover(&mut wallets, 1, &oracle, &mut checked).await;
         for w in &wallets {

@@ -28,7 +28,7 @@ use std::{
 
 use common::{
     netns::Hosts,
-    wallets::{all_cover, check, pay, Wallet},
+    wallets::{all_cover, check, open_all, pay, Wallet},
     Service,
 };
 use fog_ledger_db::LedgerDb;
@@ -385,15 +385,7 @@ fn peers_share_one_key_fail_over_and_retire() {
         .await
         .unwrap();
         tokio::spawn(follower.run(std::future::pending()));
-        let mut wallets: Vec<Wallet> = ["alice", "bob", "carol"]
-            .iter()
-            .map(|name| Wallet {
-                name: name.to_string(),
-                session: Session::open(&files.wallet(name), &NetworkOverrides::default(), false)
-                    .unwrap(),
-                last: 0,
-            })
-            .collect();
+        let mut wallets = open_all(&files, &["alice", "bob", "carol"]);
         let mut checked = 0u32;
         all_cover(&mut wallets, 1, &oracle, &mut checked).await;
         let landed = pay(&mut wallets, 0, 1).await;

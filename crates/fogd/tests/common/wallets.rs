@@ -5,8 +5,8 @@
 use std::time::{Duration, Instant};
 
 use fog_ledger_db::LedgerDb;
-use fog_system::network::MOB;
-use fog_wallet::Session;
+use fog_system::network::{Files, MOB};
+use fog_wallet::{NetworkOverrides, Session};
 
 /// A wallet whose every reported balance is checked against the oracle.
 pub struct Wallet {
@@ -100,4 +100,17 @@ pub async fn pay(wallets: &mut [Wallet], from: usize, to: usize) -> u64 {
             }
         }
     }
+}
+
+/// The named wallets of a network directory, opened with their stored state.
+pub fn open_all(files: &Files, names: &[&str]) -> Vec<Wallet> {
+    names
+        .iter()
+        .map(|name| Wallet {
+            name: name.to_string(),
+            session: Session::open(&files.wallet(name), &NetworkOverrides::default(), false)
+                .unwrap(),
+            last: 0,
+        })
+        .collect()
 }
