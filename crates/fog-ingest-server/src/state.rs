@@ -1,4 +1,4 @@
-//! The ingest server's state directory: the sealed ingress key and the current invocation.
+//! The ingest server's state directory: the sealed ingress key.
 //!
 //! In simulation the "platform sealing key" is a Ristretto key kept in `platform.key` (mode
 //! 0600): the stand-in for the key a TEE derives from its identity. The ingress key is stored
@@ -106,25 +106,6 @@ impl StateDir {
     /// Stores the sealed ingress key.
     pub fn store_sealed_ingress_key(&self, sealed: &[u8]) -> Result<(), IngestError> {
         write_atomic(&self.dir.join("ingress.sealed"), sealed).map_err(IngestError::State)
-    }
-
-    /// The last ingest invocation this server opened, if any.
-    pub fn invocation(&self) -> Result<Option<i64>, IngestError> {
-        match fs::read_to_string(self.dir.join("invocation")) {
-            Ok(s) => s
-                .trim()
-                .parse()
-                .map(Some)
-                .map_err(|_| IngestError::CorruptState("invocation")),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(IngestError::State(e)),
-        }
-    }
-
-    /// Records the current ingest invocation.
-    pub fn store_invocation(&self, id: i64) -> Result<(), IngestError> {
-        write_atomic(&self.dir.join("invocation"), id.to_string().as_bytes())
-            .map_err(IngestError::State)
     }
 }
 
