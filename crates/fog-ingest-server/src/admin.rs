@@ -21,7 +21,7 @@ use fog_api::fog_ingest::{
     ActivateRequest, BlockRange as WireRange, GetIngressKeyRecordsRequest,
     GetIngressKeyRecordsResponse, GetMissedBlockRangesRequest, GetMissedBlockRangesResponse,
     GetStatusRequest, IngestStatus as WireStatus, IngressKeyRecord as WireKeyRecord,
-    Mode as WireMode, NewKeysRequest, ReportLostIngressKeyRequest, ReportLostIngressKeyResponse,
+    NewKeysRequest, ReportLostIngressKeyRequest, ReportLostIngressKeyResponse,
     RotateEgressKeyRequest, SetPeersRequest, SetPubkeyExpiryWindowRequest, SetRetiredRequest,
     SyncKeysFromRemoteRequest,
 };
@@ -204,10 +204,7 @@ impl<D: RecoveryDb> AdminService<D> {
             retired: key.is_some_and(|k| k.retired),
             pubkey_expiry: key.map_or(0, |k| k.pubkey_expiry.0),
             ledger_block_count: server.ledger_block_count()?,
-            mode: match s.mode {
-                Mode::Idle => WireMode::Idle,
-                Mode::Active => WireMode::Active,
-            } as i32,
+            mode: crate::cluster::wire_mode(s.mode),
             peers: server.peers().to_vec(),
             pubkey_expiry_window: server.config().pubkey_expiry_window,
             key_registered: key.is_some(),

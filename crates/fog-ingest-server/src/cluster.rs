@@ -260,13 +260,18 @@ pub async fn run_duties<D: RecoveryDb>(server: Shared<D>) {
     }
 }
 
+/// The mode as `fog_ingest.Mode` carries it.
+pub(crate) fn wire_mode(mode: Mode) -> i32 {
+    match mode {
+        Mode::Idle => WireMode::Idle as i32,
+        Mode::Active => WireMode::Active as i32,
+    }
+}
+
 fn peer_status_of<D: RecoveryDb>(s: &IngestServer<D>) -> PeerStatus {
     let st = s.status();
     PeerStatus {
-        mode: match st.mode {
-            Mode::Idle => WireMode::Idle,
-            Mode::Active => WireMode::Active,
-        } as i32,
+        mode: wire_mode(st.mode),
         ingress_public_key: st.ingress_public_key.to_vec(),
         next_block: st.next_block,
     }

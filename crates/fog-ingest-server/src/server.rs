@@ -796,13 +796,7 @@ impl<D: RecoveryDb> IngestServer<D> {
             return Err(IngestError::Busy);
         }
         self.unregistered_egress = Some(self.enclave.rotate()?);
-        match self.register_egress().await {
-            Err(IngestError::RecoveryDb(RecoveryDbError::InvocationDecommissioned(_))) => {
-                self.fenced();
-                return Err(IngestError::Fenced);
-            }
-            other => other?,
-        }
+        self.register_egress().await?;
         tracing::info!(
             block = self.next_block,
             invocation = self.invocation.map(|i| i.0),
@@ -812,7 +806,8 @@ impl<D: RecoveryDb> IngestServer<D> {
     }
 
     /// Opens the ingest invocation of an egress key the enclave switched to, starting at the
-    /// next block. Safe to call again after a failure.
+    /// next block. Safe to call again after a failure. A server whose invocation was taken
+    /// over goes idle here ([`IngestError::Fenced`]).
     async fn register_egress(&mut self) -> Result<(), IngestError> {
         let (Some(egress), Some(prev)) = (&self.unregistered_egress, self.invocation) else {
             return Ok(());
@@ -829,9 +824,8 @@ impl<D: RecoveryDb> IngestServer<D> {
             .into_iter()
             .any(|r| r.id == prev && !r.decommissioned);
         if !live {
-            return Err(IngestError::RecoveryDb(
-                RecoveryDbError::InvocationDecommissioned(prev.0),
-            ));
+            self.fenced();
+            return Err(IngestError::Fenced);
         }
         match self
             .db
@@ -1022,13 +1016,7 @@ impl<D: RecoveryDb> IngestServer<D> {
                 records: out.records,
             });
         }
-        match self.register_egress().await {
-            Err(IngestError::RecoveryDb(RecoveryDbError::InvocationDecommissioned(_))) => {
-                self.fenced();
-                return Err(IngestError::Fenced);
-            }
-            other => other?,
-        }
+        self.register_egress().await?;
         let (Some(inv), Some(p)) = (self.invocation, self.pending.as_ref()) else {
             return Err(IngestError::CorruptState("pending block"));
         };
