@@ -58,13 +58,18 @@ use fog_crypto::hash::blake2b256_secret;
 use fog_oram::ct::{cswap_u64, ct_eq_u64, ct_lt_u64, mask_from_choice};
 use fog_oram::StoreFactory;
 use fog_transaction::wire::ETxOutRecord;
-use fog_types::view::{FixedTxOutSearchResult, QueryRequest, QueryRequestAad, QueryResponse};
+use fog_types::common::BlockRange;
+use fog_types::view::{
+    FixedTxOutSearchResult, QueryRequest, QueryRequestAad, QueryResponse, StoreQueryRequest,
+    StoreQueryResponse,
+};
 use prost::Message as _;
 use rand_core::{CryptoRng, RngCore};
 use subtle::Choice;
 use thiserror::Error;
 use zeroize::{Zeroize, Zeroizing};
 
+use crate::peers::{PeerChannels, PeerError, Purpose};
 use crate::sessions::{ClientSessions, SessionError};
 use crate::view::{FixedSearchResult, ViewError, ViewStore, SEARCH_KEY_LEN};
 use crate::view_log::LoadLog;
@@ -75,6 +80,15 @@ pub const PARALLEL_LOAD_MIN: usize = 256;
 
 /// The most search keys one query may carry.
 pub const MAX_SEARCH_KEYS: usize = 4096;
+
+/// The channels between a view router and its stores: every frame's associated data says
+/// so; frames up to 16 MiB (a store's answer to 4096 keys is about 1.5 MB per four
+/// partitions); up to 1024 channels (a router keeps one per store and query in flight).
+pub const STORE_CHANNEL: Purpose = Purpose {
+    aad: b"fog-view-store-query-v1",
+    max_frame: 16 << 20,
+    max_channels: 1024,
+};
 
 /// Why a view call failed. Payload-free: safe to show the client.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Error)]
@@ -92,6 +106,12 @@ pub enum ViewEnclaveError {
     /// The store refused or failed.
     #[error(transparent)]
     Store(#[from] ViewError),
+    /// A router: no store answered.
+    #[error("no view store answered")]
+    Unavailable,
+    /// A router channel refused (handshake, unknown channel, bad frame) or none is enabled.
+    #[error(transparent)]
+    Peer(#[from] PeerError),
 }
 
 /// The padded size of a batch of `n` keys: the next power of two (at least 1).
@@ -146,6 +166,8 @@ pub struct ViewEnclave<F: StoreFactory, M> {
     workers: OnceLock<Vec<Mutex<mpsc::Sender<Job>>>>,
     /// Partition jobs the workers answered (public: the host lends the threads).
     worker_jobs: AtomicU64,
+    /// Attested channels from view routers, once the host enabled them.
+    routers: Mutex<Option<PeerChannels>>,
 }
 
 /// One partition's slot list of a search: the client's keys, wiped on drop.
@@ -195,6 +217,7 @@ impl<F: StoreFactory, M: RngCore + CryptoRng> ViewEnclave<F, M> {
             padded_keys: AtomicU64::new(0),
             workers: OnceLock::new(),
             worker_jobs: AtomicU64::new(0),
+            routers: Mutex::new(None),
         })
     }
 
@@ -328,6 +351,109 @@ impl<F: StoreFactory, M: RngCore + CryptoRng> ViewEnclave<F, M> {
     pub fn loaded(&self) -> (u64, u64) {
         let log = lock(&self.log);
         (log.processed(), log.event_count())
+    }
+
+    /// Makes this a store of the blocks `start..end` only (`end` = `u64::MAX`: open-ended),
+    /// before anything is loaded; see [`crate::view_log`]. Its answers to routers say the
+    /// range and the processed count from `start`; a client asking it directly is told 0
+    /// blocks are processed unless `start` is 0 (it does not hold the chain from its start).
+    pub fn set_blocks(&self, start: u64, end: u64) -> Result<(), LoadError> {
+        let _loading = lock(&self.loading);
+        let mut log = lock(&self.log);
+        if !log.is_untouched() || start >= end {
+            return Err(LoadError::BadBlockRange);
+        }
+        *log = LoadLog::for_blocks(start, end);
+        Ok(())
+    }
+
+    /// The ledger's block count as the host knows it: a store with a closed range vouches for
+    /// missed blocks up to it (see [`crate::view_log`]).
+    pub fn set_known_blocks(&self, blocks: u64) {
+        let _loading = lock(&self.loading);
+        lock(&self.log).set_known_end(blocks);
+    }
+
+    /// The blocks this store takes, `start..end` (`end` = `u64::MAX`: open-ended).
+    pub fn blocks(&self) -> BlockRange {
+        let (start, end) = lock(&self.log).blocks();
+        BlockRange::new(start, end)
+    }
+
+    /// Lets view routers open attested channels to this store (see
+    /// [`crate::view_router`]); `link` must be made for [`STORE_CHANNEL`], with this enclave's
+    /// evidence and a verifier that accepts only view enclaves.
+    pub fn set_router_link(&self, link: PeerChannels) {
+        *lock(&self.routers) = Some(link);
+    }
+
+    /// Replaces the evidence the router channels present (refreshed before it grows stale).
+    pub fn set_router_evidence(
+        &self,
+        evidence: fog_attest::BoundEvidence,
+    ) -> Result<(), PeerError> {
+        match lock(&self.routers).as_mut() {
+            Some(link) => link.set_evidence(evidence),
+            None => Ok(()),
+        }
+    }
+
+    /// Answers a router's handshake: the channel id and the reply.
+    pub fn router_accept(
+        &self,
+        hello: &[u8],
+        now: UnixSeconds,
+    ) -> Result<(Vec<u8>, Vec<u8>), ViewEnclaveError> {
+        let mut routers = lock(&self.routers);
+        let link = routers.as_mut().ok_or(PeerError::UnknownChannel)?;
+        Ok(link.accept(hello, now)?)
+    }
+
+    /// Answers a router's encoded [`StoreQueryRequest`] frame on `channel_id` with an encoded
+    /// [`StoreQueryResponse`] frame: the same search and events as a client's query, with the
+    /// store's range, its processed count from the range's start and every slot's result.
+    pub fn router_query(
+        &self,
+        channel_id: &[u8],
+        frame: &[u8],
+        host: HostCounters,
+        now: UnixSeconds,
+    ) -> Result<Vec<u8>, ViewEnclaveError> {
+        let plaintext = {
+            let mut routers = lock(&self.routers);
+            let link = routers.as_mut().ok_or(PeerError::UnknownChannel)?;
+            Zeroizing::new(link.open(channel_id, frame, now)?)
+        };
+        let mut request = StoreQueryRequest::decode(plaintext.as_slice())
+            .map_err(|_| ViewEnclaveError::Malformed)?;
+        drop(plaintext);
+        let aad = request.aad.unwrap_or_default();
+        let (answer, truncated) = self.answer(aad, &mut request.get_txos, host)?;
+        let mut reply = StoreQueryResponse {
+            block_range: Some(self.blocks()),
+            response: Some(answer),
+            events_truncated: truncated,
+            ..StoreQueryResponse::default()
+        };
+        {
+            let log = lock(&self.log);
+            reply.loaded_end = log.loaded_end();
+            reply.loaded_end_timestamp = reply
+                .loaded_end
+                .checked_sub(1)
+                .and_then(|b| log.timestamp(b))
+                .unwrap_or(0);
+        }
+        let encoded = Zeroizing::new(reply.encode_to_vec());
+        wipe_results(
+            reply
+                .response
+                .as_mut()
+                .map(|r| r.fixed_tx_out_search_results.as_mut_slice()),
+        );
+        let mut routers = lock(&self.routers);
+        let link = routers.as_mut().ok_or(PeerError::UnknownChannel)?;
+        Ok(link.seal(channel_id, &encoded, now)?)
     }
 
     /// Appends user events, in the recovery DB's order, after checking them (all or nothing;
@@ -554,29 +680,45 @@ impl<F: StoreFactory, M: RngCore + CryptoRng> ViewEnclave<F, M> {
         let mut request =
             QueryRequest::decode(plaintext.as_slice()).map_err(|_| ViewEnclaveError::Malformed)?;
         drop(plaintext);
-        // The client's search keys: every copy is wiped.
-        let wipe =
-            |request: &mut QueryRequest| request.get_txos.iter_mut().for_each(|k| k.zeroize());
-        if request.get_txos.len() > MAX_SEARCH_KEYS {
-            wipe(&mut request);
+        let (mut answer, _) = self.answer(aad, &mut request.get_txos, host)?;
+        if lock(&self.log).blocks().0 > 0 {
+            // A store of a later range vouches for nothing from block 0.
+            answer.highest_processed_block_count = 0;
+            answer.highest_processed_block_signature_timestamp = 0;
+        }
+        let encoded = Zeroizing::new(answer.encode_to_vec());
+        wipe_results(Some(answer.fixed_tx_out_search_results.as_mut_slice()));
+        Ok(self.sessions.seal(&frame.channel_id, &encoded, now)?)
+    }
+
+    /// The answer to `keys` (wiped here, every copy) with the events after the client's id:
+    /// the public part from the enclave's log, one fixed-size result per slot. Also says
+    /// whether events were left out of the page.
+    fn answer(
+        &self,
+        aad: QueryRequestAad,
+        keys: &mut [Vec<u8>],
+        host: HostCounters,
+    ) -> Result<(QueryResponse, bool), ViewEnclaveError> {
+        let wipe = |keys: &mut [Vec<u8>]| keys.iter_mut().for_each(|k| k.zeroize());
+        if keys.len() > MAX_SEARCH_KEYS {
+            wipe(keys);
             return Err(ViewEnclaveError::TooManyKeys);
         }
         // A key of the wrong length is answered as the bad (all-zero) key.
-        let keys: Zeroizing<Vec<[u8; SEARCH_KEY_LEN]>> = Zeroizing::new(
-            request
-                .get_txos
-                .iter()
+        let padded: Zeroizing<Vec<[u8; SEARCH_KEY_LEN]>> = Zeroizing::new(
+            keys.iter()
                 .map(|k| <[u8; SEARCH_KEY_LEN]>::try_from(k.as_slice()).unwrap_or_default())
                 .collect(),
         );
-        wipe(&mut request);
+        wipe(keys);
         let snap = lock(&self.log).snapshot(
             aad.start_from_user_event_id,
             aad.start_from_block_index,
             self.events_page,
         );
-        let mut results = self.search_visible(&keys, snap.epoch)?;
-        drop(keys);
+        let mut results = self.search_visible(&padded, snap.epoch)?;
+        drop(padded);
         let mut answer = QueryResponse {
             highest_processed_block_count: snap.processed,
             highest_processed_block_signature_timestamp: snap.processed_timestamp,
@@ -605,12 +747,15 @@ impl<F: StoreFactory, M: RngCore + CryptoRng> ViewEnclave<F, M> {
             r.search_key.zeroize();
             r.ciphertext.zeroize();
         }
-        let encoded = Zeroizing::new(answer.encode_to_vec());
-        for r in &mut answer.fixed_tx_out_search_results {
-            r.search_key.zeroize();
-            r.ciphertext.zeroize();
-        }
-        Ok(self.sessions.seal(&frame.channel_id, &encoded, now)?)
+        Ok((answer, snap.truncated))
+    }
+}
+
+/// Wipes the keys and payloads of results about to be dropped.
+fn wipe_results(results: Option<&mut [FixedTxOutSearchResult]>) {
+    for r in results.into_iter().flatten() {
+        r.search_key.zeroize();
+        r.ciphertext.zeroize();
     }
 }
 

@@ -21,6 +21,17 @@
 //! the run of processed blocks from 0, and never beyond the highest block loaded (a missed
 //! range may reach past the ledger's end); it never goes backwards.
 //!
+//! # A store of one block range
+//! A store that serves blocks `start..end` only ([`LoadLog::for_blocks`], behind a view
+//! router) takes every event (events are small and every answer carries them) but only the
+//! block marks of its range, refusing any other ([`LoadError::OutOfRange`]); each invocation's
+//! marks start at the later of its start block and `start`. Its processed count is then the
+//! end of the run of processed blocks from `start` (`start` itself when none is), never past
+//! `end`. A store with an end never loads the blocks after it, so for missed ranges it may go
+//! past its highest loaded block up to the ledger's end as the host reports it
+//! ([`LoadLog::set_known_end`]); a host that inflates that end makes it vouch only for missed
+//! blocks, which clients scan themselves, and never past `end`.
+//!
 //! A decommission is checked against what was loaded: its last block may not be below the
 //! invocation's highest loaded block, and once accepted no block after it is taken for that
 //! invocation. So a host that invents an early decommission can only stop the count (the
@@ -92,6 +103,12 @@ pub enum LoadError {
     /// A block after its invocation's decommission.
     #[error("block after its invocation was decommissioned")]
     AfterDecommission,
+    /// A block outside the store's configured range.
+    #[error("block outside the store's range")]
+    OutOfRange,
+    /// The range can only be set before anything is loaded, and must hold a block.
+    #[error("the block range is set before loading and must not be empty")]
+    BadBlockRange,
     /// A record of the batch is malformed (nothing was stored).
     #[error("malformed record")]
     Malformed,
@@ -107,6 +124,8 @@ pub enum LoadError {
 #[derive(Clone, Copy, Debug)]
 struct Invocation {
     start: u64,
+    /// The first block this log takes for it: the later of `start` and the range's start.
+    from: u64,
     /// One past the highest block loaded (`start` when none).
     next: u64,
     /// The last block, once decommissioned.
@@ -141,19 +160,70 @@ pub struct Snapshot {
 }
 
 /// The loaded state.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct LoadLog {
+    /// The blocks this log takes: `start..end`.
+    range_start: u64,
+    range_end: u64,
     events: Vec<UserEvent>,
     invocations: BTreeMap<i64, Invocation>,
     missed: Vec<(u64, u64)>,
     timestamps: BTreeMap<u64, u64>,
     /// One past the highest block any invocation loaded.
     loaded_end: u64,
+    /// The ledger's block count as the host reports it (closed ranges only).
+    known_end: u64,
     processed: u64,
     epoch: u64,
 }
 
+impl Default for LoadLog {
+    fn default() -> Self {
+        Self::for_blocks(0, u64::MAX)
+    }
+}
+
 impl LoadLog {
+    /// A log that takes the blocks `start..end` only (`end` = `u64::MAX`: open-ended).
+    pub fn for_blocks(start: u64, end: u64) -> Self {
+        Self {
+            range_start: start,
+            range_end: end.max(start),
+            events: Vec::new(),
+            invocations: BTreeMap::new(),
+            missed: Vec::new(),
+            timestamps: BTreeMap::new(),
+            loaded_end: start,
+            known_end: 0,
+            processed: start,
+            epoch: 0,
+        }
+    }
+
+    /// The blocks this log takes, `(start, end)`.
+    pub fn blocks(&self) -> (u64, u64) {
+        (self.range_start, self.range_end)
+    }
+
+    /// One past the highest block loaded (0 when none was).
+    pub fn loaded_end(&self) -> u64 {
+        if self.loaded_end > self.range_start {
+            self.loaded_end
+        } else {
+            0
+        }
+    }
+
+    /// The timestamp of block `b`, if it was loaded.
+    pub fn timestamp(&self, b: u64) -> Option<u64> {
+        self.timestamps.get(&b).copied()
+    }
+
+    /// Whether no event or block was taken yet.
+    pub fn is_untouched(&self) -> bool {
+        self.events.is_empty() && self.epoch == 0
+    }
+
     /// Events accepted.
     pub fn event_count(&self) -> u64 {
         self.events.len() as u64
@@ -179,11 +249,13 @@ impl LoadLog {
                     if r.pubkey.is_none() || newest.is_some_and(|n| n >= r.ingest_invocation_id) {
                         return Err(LoadError::BadRngRecord);
                     }
+                    let from = r.start_block.max(self.range_start);
                     invs.insert(
                         r.ingest_invocation_id,
                         Invocation {
                             start: r.start_block,
-                            next: r.start_block,
+                            from,
+                            next: from,
                             last: None,
                         },
                     );
@@ -193,7 +265,7 @@ impl LoadLog {
                         .get_mut(&d.ingest_invocation_id)
                         .filter(|i| i.last.is_none())
                         .ok_or(LoadError::BadDecommission)?;
-                    if inv.next > inv.start && d.last_ingested_block < inv.next - 1 {
+                    if inv.next > inv.from && d.last_ingested_block < inv.next - 1 {
                         return Err(LoadError::DecommissionBelowLoaded);
                     }
                     inv.last = Some(d.last_ingested_block);
@@ -220,6 +292,9 @@ impl LoadLog {
     pub fn check_marks(&self, marks: &[BlockMark]) -> Result<(), LoadError> {
         let mut next: BTreeMap<i64, u64> = BTreeMap::new();
         for m in marks {
+            if m.block_index < self.range_start || m.block_index >= self.range_end {
+                return Err(LoadError::OutOfRange);
+            }
             let inv = self
                 .invocations
                 .get(&m.invocation)
@@ -272,8 +347,20 @@ impl LoadLog {
         loaded
     }
 
+    /// The ledger's block count as the host knows it (see the module docs); only a store with
+    /// a closed range uses it.
+    pub fn set_known_end(&mut self, blocks: u64) {
+        self.known_end = self.known_end.max(blocks);
+        self.advance();
+    }
+
     fn advance(&mut self) {
-        while self.processed < self.loaded_end && self.processed_block(self.processed) {
+        let limit = if self.range_end == u64::MAX {
+            self.loaded_end
+        } else {
+            self.loaded_end.max(self.known_end).min(self.range_end)
+        };
+        while self.processed < limit && self.processed_block(self.processed) {
             self.processed += 1;
         }
     }
@@ -300,6 +387,7 @@ impl LoadLog {
         };
         let processed_timestamp = processed
             .checked_sub(1)
+            .filter(|&b| b >= self.range_start)
             .and_then(|b| self.timestamps.get(&b).copied())
             .unwrap_or(0);
         Snapshot {

@@ -38,7 +38,12 @@ fn peers(provider: &SimProvider, identity: EnclaveIdentity, trusted: &Verifier) 
         custom_identity: None,
     };
     let responder = EnclaveResponder::new(keys, evidence).unwrap();
-    IngestPeers::new(responder, trusted.clone(), SessionLimits::default())
+    IngestPeers::new(
+        fog_enclave::ingest_peers::INGRESS_KEY,
+        responder,
+        trusted.clone(),
+        SessionLimits::default(),
+    )
 }
 
 fn setup(seed: u64) -> (SimProvider, Verifier) {

@@ -150,7 +150,12 @@ impl SimEvidence {
             max_age_secs: 3600,
             idle_secs: 60,
         };
-        Ok(IngestPeers::new(responder, verifier, limits))
+        Ok(IngestPeers::new(
+            fog_enclave::ingest_peers::INGRESS_KEY,
+            responder,
+            verifier,
+            limits,
+        ))
     }
 }
 

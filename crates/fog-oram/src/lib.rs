@@ -8,6 +8,7 @@ extern crate alloc;
 extern crate std;
 
 pub mod ct;
+pub mod osort;
 pub mod storage;
 
 mod circuit;

@@ -152,3 +152,46 @@ pub struct QueryResponse {
     #[prost(message, repeated, tag = "10")]
     pub fixed_tx_out_search_results: Vec<FixedTxOutSearchResult>,
 }
+
+/// The block range of a store serving the whole chain (`end_block` = `u64::MAX`: open).
+pub const ALL_BLOCKS: BlockRange = BlockRange {
+    start_block: 0,
+    end_block: u64::MAX,
+};
+
+/// A view router's query to one view store, sent over their attested enclave-to-enclave
+/// channel (Fog's own message: MobileCoin's router and store exchange `MultiViewStoreQuery`
+/// messages of their own too). It carries the client's query as the router opened it.
+#[derive(Clone, PartialEq, Eq, prost::Message)]
+pub struct StoreQueryRequest {
+    /// The client's associated data (which events it has, which count it confirmed).
+    #[prost(message, optional, tag = "1")]
+    pub aad: Option<QueryRequestAad>,
+    /// The client's search keys.
+    #[prost(bytes = "vec", repeated, tag = "2")]
+    pub get_txos: Vec<Vec<u8>>,
+}
+
+/// A view store's answer to its router.
+#[derive(Clone, PartialEq, Eq, prost::Message)]
+pub struct StoreQueryResponse {
+    /// The blocks the store is configured to serve (`end_block` = `u64::MAX`: open-ended).
+    #[prost(message, optional, tag = "1")]
+    pub block_range: Option<BlockRange>,
+    /// The answer: `highest_processed_block_count` is the end of the run of processed blocks
+    /// from the range's start (the start itself when none is), the results are one per slot
+    /// of the store's partitions (padding included), the events a page from the client's id.
+    #[prost(message, optional, tag = "2")]
+    pub response: Option<QueryResponse>,
+    /// Whether the store holds events after the page.
+    #[prost(bool, tag = "3")]
+    pub events_truncated: bool,
+    /// One past the highest block the store loaded (0 when none): a router
+    /// vouches for no block past every store's, as a single store vouches for none past its
+    /// own (a missed range may reach past the ledger's end).
+    #[prost(uint64, tag = "4")]
+    pub loaded_end: u64,
+    /// The block signature timestamp of block `loaded_end - 1` (0 when none).
+    #[prost(uint64, tag = "5")]
+    pub loaded_end_timestamp: u64,
+}

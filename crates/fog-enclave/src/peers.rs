@@ -1,0 +1,226 @@
+//! Attested channels between enclaves (IX: both ends present evidence): ingest peers sharing
+//! the ingress key ([`crate::ingest_peers`]), and routers talking to the stores of their shards
+//! ([`crate::view_router`]). A [`Purpose`] fixes a kind of channel's associated data (so a
+//! frame of one kind cannot pass for another), its largest frame and how many channels are
+//! kept.
+//!
+//! Each end proves its identity with evidence bound to its Noise static key, and the
+//! [`Verifier`] given at start decides which enclaves count as peers (normally exactly the
+//! enclave's own measurement). The host carries the handshake messages and frames, and learns
+//! only their sizes.
+//!
+//! Trust side: trusted. The clock is an input from the host; it only bounds how long a
+//! channel lives, and a host that lies about it can only make channels fail.
+
+use alloc::collections::{BTreeMap, VecDeque};
+use alloc::vec::Vec;
+
+use fog_attest::{
+    wire::NonceMessage, EnclaveResponder, PeerHandshake, SessionLimits, UnixSeconds, Verifier,
+};
+use prost::Message;
+
+/// Handshakes started and not yet finished; the oldest is dropped for a new one.
+pub const MAX_PENDING_HANDSHAKES: usize = 16;
+
+/// What a kind of channel carries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Purpose {
+    /// The associated data of every frame (public, authenticated).
+    pub aad: &'static [u8],
+    /// The largest encoded frame [`PeerChannels::open`] decodes.
+    pub max_frame: usize,
+    /// Channels kept open at once; the oldest is dropped for a new one.
+    pub max_channels: usize,
+}
+
+/// Why a peer-channel call failed. Payload-free: nothing here depends on a secret.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PeerError {
+    /// The handshake failed: malformed, or the peer's evidence was refused by the verifier.
+    #[error("peer handshake failed or the peer's evidence was refused")]
+    Handshake,
+    /// No channel (or pending handshake) with this id: expired, dropped or never made.
+    #[error("unknown peer channel; authenticate again")]
+    UnknownChannel,
+    /// The frame did not decode or open (tampered, replayed, wrong channel).
+    #[error("peer frame rejected")]
+    BadFrame,
+    /// The frame opened but does not hold an ingress key.
+    #[error("the frame does not hold a valid ingress key")]
+    BadKey,
+}
+
+/// An enclave's attested channels of one [`Purpose`].
+pub struct PeerChannels {
+    purpose: Purpose,
+    responder: EnclaveResponder,
+    verifier: Verifier,
+    limits: SessionLimits,
+    pending: VecDeque<(u64, PeerHandshake)>,
+    next_token: u64,
+    channels: BTreeMap<Vec<u8>, fog_attest::Channel>,
+    order: VecDeque<Vec<u8>>,
+}
+
+impl core::fmt::Debug for PeerChannels {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("PeerChannels")
+            .field("channels", &self.channels.len())
+            .field("pending", &self.pending.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl PeerChannels {
+    /// Channels for `purpose`, proven by `responder`'s evidence, with the peers `verifier`
+    /// accepts.
+    pub fn new(
+        purpose: Purpose,
+        responder: EnclaveResponder,
+        verifier: Verifier,
+        limits: SessionLimits,
+    ) -> Self {
+        Self {
+            purpose,
+            responder,
+            verifier,
+            limits,
+            pending: VecDeque::new(),
+            next_token: 0,
+            channels: BTreeMap::new(),
+            order: VecDeque::new(),
+        }
+    }
+
+    /// Replaces the evidence this enclave presents (refreshed before it grows stale).
+    pub fn set_evidence(&mut self, evidence: fog_attest::BoundEvidence) -> Result<(), PeerError> {
+        self.responder
+            .set_evidence(evidence)
+            .map_err(|_| PeerError::Handshake)
+    }
+
+    /// The channel key the evidence must bind.
+    pub fn channel_key(&self) -> [u8; 32] {
+        *self.responder.channel_key()
+    }
+
+    /// Starts a handshake to a peer: a token for [`Self::finish`] and the first message.
+    pub fn initiate(&mut self) -> Result<(u64, Vec<u8>), PeerError> {
+        let (hs, msg) = self
+            .responder
+            .peer_initiate(self.verifier.clone())
+            .map_err(|_| PeerError::Handshake)?;
+        let token = self.next_token;
+        self.next_token = self.next_token.wrapping_add(1);
+        if self.pending.len() >= MAX_PENDING_HANDSHAKES {
+            self.pending.pop_front();
+        }
+        self.pending.push_back((token, hs));
+        Ok((token, msg))
+    }
+
+    /// Finishes a handshake with the peer's answer, verifying its evidence. Returns the
+    /// channel id, the same on both ends.
+    pub fn finish(
+        &mut self,
+        token: u64,
+        response: &[u8],
+        now: UnixSeconds,
+    ) -> Result<Vec<u8>, PeerError> {
+        let at = self
+            .pending
+            .iter()
+            .position(|(t, _)| *t == token)
+            .ok_or(PeerError::UnknownChannel)?;
+        let (_, hs) = self.pending.remove(at).ok_or(PeerError::UnknownChannel)?;
+        let channel = hs
+            .finish(response, now, self.limits)
+            .map_err(|_| PeerError::Handshake)?;
+        Ok(self.keep(channel))
+    }
+
+    /// Answers a peer's first message, verifying its evidence. Returns the channel id and the
+    /// answer to send back.
+    pub fn accept(
+        &mut self,
+        request: &[u8],
+        now: UnixSeconds,
+    ) -> Result<(Vec<u8>, Vec<u8>), PeerError> {
+        let (channel, reply) = self
+            .responder
+            .peer_accept(request, &self.verifier, now, self.limits)
+            .map_err(|_| PeerError::Handshake)?;
+        Ok((self.keep(channel), reply))
+    }
+
+    fn keep(&mut self, channel: fog_attest::Channel) -> Vec<u8> {
+        let id = channel.id().0.clone();
+        while self.channels.len() >= self.purpose.max_channels.max(1) {
+            match self.order.pop_front() {
+                Some(old) => {
+                    self.channels.remove(&old);
+                }
+                None => break,
+            }
+        }
+        self.channels.insert(id.clone(), channel);
+        self.order.push_back(id.clone());
+        id
+    }
+
+    /// Closes a channel; true if it was open.
+    pub fn close(&mut self, channel_id: &[u8]) -> bool {
+        self.order.retain(|c| c != channel_id);
+        self.channels.remove(channel_id).is_some()
+    }
+
+    /// Open channels.
+    pub fn len(&self) -> usize {
+        self.channels.len()
+    }
+
+    /// Whether no channel is open.
+    pub fn is_empty(&self) -> bool {
+        self.channels.is_empty()
+    }
+
+    /// Seals `plaintext` on the channel into an encoded frame.
+    pub fn seal(
+        &mut self,
+        channel_id: &[u8],
+        plaintext: &[u8],
+        now: UnixSeconds,
+    ) -> Result<Vec<u8>, PeerError> {
+        let channel = self
+            .channels
+            .get_mut(channel_id)
+            .ok_or(PeerError::UnknownChannel)?;
+        let frame = channel
+            .seal(self.purpose.aad, plaintext, now)
+            .map_err(|_| PeerError::UnknownChannel)?;
+        Ok(frame.encode_to_vec())
+    }
+
+    /// Opens an encoded frame received on a channel. The plaintext is the caller's to wipe.
+    pub fn open(
+        &mut self,
+        channel_id: &[u8],
+        frame: &[u8],
+        now: UnixSeconds,
+    ) -> Result<Vec<u8>, PeerError> {
+        if frame.len() > self.purpose.max_frame {
+            return Err(PeerError::BadFrame);
+        }
+        let frame = NonceMessage::decode(frame).map_err(|_| PeerError::BadFrame)?;
+        if frame.aad != self.purpose.aad || frame.channel_id != channel_id {
+            return Err(PeerError::BadFrame);
+        }
+        let channel = self
+            .channels
+            .get_mut(channel_id)
+            .ok_or(PeerError::UnknownChannel)?;
+        channel.open(&frame, now).map_err(|_| PeerError::BadFrame)
+    }
+}

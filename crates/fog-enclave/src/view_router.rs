@@ -1,0 +1,561 @@
+//! The view router: the enclave clients talk to when the records are split among view stores
+//! by block range (MobileCoin's `fog_view_router`).
+//!
+//! A client opens its attested session with the router exactly as with a view (the router
+//! presents the view enclave's evidence and answers the same messages). The router opens
+//! attested channels of its own to every store ([`crate::peers`], [`STORE_CHANNEL`]: both ends
+//! present view-enclave evidence), and for each client query:
+//! 1. [`ViewRouter::open_query`] opens the client's frame inside the router;
+//! 2. [`ViewRouter::store_request`] seals the query (the client's keys and event position)
+//!    for each store, on a channel of that store that the host lends for this query alone;
+//! 3. [`ViewRouter::finish`] opens the stores' answers, merges them and seals one answer to
+//!    the client.
+//!
+//! # What the merged answer vouches for
+//! Each store says its configured range `start..end` and the end of the run of processed
+//! blocks from `start` ([`ShardCoverage`]). The router vouches for the blocks the answering
+//! stores cover contiguously from block 0 ([`contiguous_cover`]): a store that is down,
+//! loading, or answers for another range than expected lowers the count, never raises it.
+//! Only the stores whose range starts within that cover contribute search results: a record
+//! found by a store past a gap would be a record beyond the count the answer vouches for,
+//! after RNG outputs the missing store would have found (which clients refuse). The events
+//! come from the answering store with the shortest page (every store loads every event from
+//! the same recovery DB, in the same order, so one page is a prefix of another's); a store
+//! whose events disagree with that prefix is left out. When any store holds more events than
+//! the page, the count is capped at the client's own, as a single view does.
+//!
+//! # What the host sees
+//! The number of keys (as with a single view), the stores asked and the sizes of their
+//! answers, which depend on the stores' partitions and the number of keys only, and which
+//! stores the answer rests on (their coverage is public: every store reports it in its
+//! metrics too). The merge itself ([`merge_results`]) is a bitonic sort network over the
+//! results of the stores used, a linear pass and a second sort: the positions it touches
+//! depend on the number of results alone, never on which store found which key; and the
+//! answer holds `padded_batch(n)` results for `n` keys whatever was found.
+//!
+//! Trust side: trusted. No I/O: the host carries every frame, and lends the time.
+
+use alloc::vec;
+use alloc::vec::Vec;
+use core::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use fog_attest::{wire::NonceMessage, EnclaveResponder, PeerKey, SessionLimits, UnixSeconds};
+use fog_oram::ct::{ct_eq_u64, ct_select_u64};
+use fog_oram::osort::{bitonic_sort, ct_gt_prefix};
+use fog_types::common::BlockRange;
+use fog_types::view::{
+    FixedTxOutSearchResult, QueryRequest, QueryRequestAad, QueryResponse, StoreQueryRequest,
+    StoreQueryResponse, FIXED_CIPHERTEXT_LENGTH,
+};
+use prost::Message as _;
+use subtle::Choice;
+use zeroize::{Zeroize, Zeroizing};
+
+use crate::peers::{PeerChannels, PeerError};
+use crate::sessions::ClientSessions;
+use crate::view::{MISS_PAYLOAD_LENGTH, RESULT_FOUND, RESULT_NOT_FOUND, SEARCH_KEY_LEN};
+pub use crate::view_enclave::STORE_CHANNEL;
+use crate::view_enclave::{padded_batch, ViewEnclaveError, MAX_SEARCH_KEYS};
+
+/// What one store's answer says of its blocks (public).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ShardCoverage {
+    /// The store's configured blocks, `start..end` (`end` = `u64::MAX`: open-ended).
+    pub blocks: BlockRange,
+    /// The end of the run of processed blocks from `blocks.start_block`.
+    pub processed: u64,
+    /// One past the highest block the store loaded.
+    pub loaded_end: u64,
+}
+
+/// The blocks a set of stores covers without a gap from block 0: the largest `c` such that
+/// every block below `c` lies in some store's processed run `start..processed`, and no
+/// further than the highest block any of them loaded (as a single store: a missed range may
+/// reach past the ledger's end).
+pub fn contiguous_cover(shards: &[ShardCoverage]) -> u64 {
+    let loaded = shards.iter().map(|s| s.loaded_end).max().unwrap_or(0);
+    let mut cover = 0u64;
+    loop {
+        let next = shards
+            .iter()
+            .filter(|s| s.blocks.start_block <= cover)
+            .map(|s| s.processed.min(s.blocks.end_block))
+            .fold(cover, u64::max);
+        if next == cover {
+            return cover.min(loaded);
+        }
+        cover = next;
+    }
+}
+
+/// A client query the router opened, waiting for the stores' answers. It holds the client's
+/// search keys (wiped on drop); the host keeps it between the calls but cannot read it.
+pub struct PendingQuery {
+    /// The client's session (`None` for a probe).
+    client: Option<Vec<u8>>,
+    aad: QueryRequestAad,
+    keys: Zeroizing<Vec<[u8; SEARCH_KEY_LEN]>>,
+}
+
+impl core::fmt::Debug for PendingQuery {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("PendingQuery")
+            .field("keys", &self.keys.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl PendingQuery {
+    /// How many search keys the client sent (public: the frame's size shows it).
+    pub fn key_count(&self) -> usize {
+        self.keys.len()
+    }
+}
+
+/// The merged answer.
+#[derive(Debug)]
+pub struct RoutedAnswer {
+    /// The answer sealed to the client (`None` for a probe).
+    pub frame: Option<NonceMessage>,
+    /// Per store answer given to [`ViewRouter::finish`]: what it covers, or `None` when it
+    /// was missing, did not open or decode, or disagreed with the others' events (the host
+    /// should drop that channel).
+    pub shards: Vec<Option<ShardCoverage>>,
+    /// The processed block count the answer vouches for.
+    pub processed: u64,
+    /// The stores whose results were merged (public).
+    pub merged_shards: usize,
+}
+
+/// The view router enclave.
+pub struct ViewRouter {
+    sessions: ClientSessions,
+    stores: Mutex<PeerChannels>,
+    queries: AtomicU64,
+}
+
+impl core::fmt::Debug for ViewRouter {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("ViewRouter")
+            .field("sessions", &self.sessions)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A store's answer after opening and checking.
+struct Answer {
+    coverage: ShardCoverage,
+    response: QueryResponse,
+    truncated: bool,
+    loaded_end_timestamp: u64,
+}
+
+impl ViewRouter {
+    /// A router answering clients with `responder` (view-enclave evidence) and reaching its
+    /// stores over `stores` (made for [`STORE_CHANNEL`], accepting view enclaves only).
+    pub fn new(
+        responder: EnclaveResponder,
+        session_capacity: usize,
+        limits: SessionLimits,
+        stores: PeerChannels,
+    ) -> Self {
+        Self {
+            sessions: ClientSessions::new(responder, session_capacity, limits),
+            stores: Mutex::new(stores),
+            queries: AtomicU64::new(0),
+        }
+    }
+
+    /// The client sessions (handshakes, evidence).
+    pub fn sessions(&self) -> &ClientSessions {
+        &self.sessions
+    }
+
+    /// Queries merged so far.
+    pub fn queries(&self) -> u64 {
+        self.queries.load(Ordering::Relaxed)
+    }
+
+    /// Answers a client's NX hello from `peer`, as a view does.
+    pub fn auth(
+        &self,
+        hello: &[u8],
+        peer: PeerKey,
+        now: UnixSeconds,
+    ) -> Result<Vec<u8>, ViewEnclaveError> {
+        Ok(self.sessions.accept(hello, peer, now)?)
+    }
+
+    /// Starts a channel to a store: a token for [`ViewRouter::store_finish`] and the hello.
+    pub fn store_initiate(&self) -> Result<(u64, Vec<u8>), PeerError> {
+        lock(&self.stores).initiate()
+    }
+
+    /// Finishes a channel to a store with its reply (checking its evidence); the channel id.
+    pub fn store_finish(
+        &self,
+        token: u64,
+        reply: &[u8],
+        now: UnixSeconds,
+    ) -> Result<Vec<u8>, PeerError> {
+        lock(&self.stores).finish(token, reply, now)
+    }
+
+    /// Closes a store channel (after a failed exchange its counters are out of step).
+    pub fn store_close(&self, channel_id: &[u8]) -> bool {
+        lock(&self.stores).close(channel_id)
+    }
+
+    /// Replaces the evidence the store channels present.
+    pub fn set_store_evidence(&self, evidence: fog_attest::BoundEvidence) -> Result<(), PeerError> {
+        lock(&self.stores).set_evidence(evidence)
+    }
+
+    /// Opens a client's query frame (authenticated before anything else).
+    pub fn open_query(
+        &self,
+        frame: &NonceMessage,
+        now: UnixSeconds,
+    ) -> Result<PendingQuery, ViewEnclaveError> {
+        let plaintext = Zeroizing::new(self.sessions.open(frame, now)?);
+        let aad = QueryRequestAad::decode(frame.aad.as_slice())
+            .map_err(|_| ViewEnclaveError::Malformed)?;
+        let mut request =
+            QueryRequest::decode(plaintext.as_slice()).map_err(|_| ViewEnclaveError::Malformed)?;
+        drop(plaintext);
+        let too_many = request.get_txos.len() > MAX_SEARCH_KEYS;
+        // A key of the wrong length is asked as the bad (all-zero) key, as a store would.
+        let keys = Zeroizing::new(
+            request
+                .get_txos
+                .iter()
+                .map(|k| <[u8; SEARCH_KEY_LEN]>::try_from(k.as_slice()).unwrap_or_default())
+                .collect::<Vec<_>>(),
+        );
+        request.get_txos.iter_mut().for_each(|k| k.zeroize());
+        if too_many {
+            return Err(ViewEnclaveError::TooManyKeys);
+        }
+        Ok(PendingQuery {
+            client: Some(frame.channel_id.clone()),
+            aad,
+            keys,
+        })
+    }
+
+    /// A query with no keys and no events, to learn what the stores cover.
+    pub fn probe() -> PendingQuery {
+        PendingQuery {
+            client: None,
+            aad: QueryRequestAad {
+                start_from_user_event_id: i64::MAX,
+                start_from_block_index: 0,
+            },
+            keys: Zeroizing::new(Vec::new()),
+        }
+    }
+
+    /// The encoded frame asking a store `query`, sealed on the store channel `channel_id`.
+    pub fn store_request(
+        &self,
+        query: &PendingQuery,
+        channel_id: &[u8],
+        now: UnixSeconds,
+    ) -> Result<Vec<u8>, PeerError> {
+        let mut request = StoreQueryRequest {
+            aad: Some(query.aad),
+            get_txos: query.keys.iter().map(|k| k.to_vec()).collect(),
+        };
+        let encoded = Zeroizing::new(request.encode_to_vec());
+        request.get_txos.iter_mut().for_each(|k| k.zeroize());
+        lock(&self.stores).seal(channel_id, &encoded, now)
+    }
+
+    /// Opens one store's answer; `None` when it does not open or decode, or is malformed.
+    fn open_answer(&self, channel_id: &[u8], frame: &[u8], now: UnixSeconds) -> Option<Answer> {
+        let plaintext = Zeroizing::new(lock(&self.stores).open(channel_id, frame, now).ok()?);
+        let mut reply = StoreQueryResponse::decode(plaintext.as_slice()).ok()?;
+        drop(plaintext);
+        let blocks = reply.block_range?;
+        let mut response = reply.response.take()?;
+        let well_formed = blocks.start_block < blocks.end_block
+            && response.fixed_tx_out_search_results.iter().all(|r| {
+                r.search_key.len() == SEARCH_KEY_LEN
+                    && r.ciphertext.len() == FIXED_CIPHERTEXT_LENGTH
+            });
+        if !well_formed {
+            wipe(&mut response.fixed_tx_out_search_results);
+            return None;
+        }
+        Some(Answer {
+            coverage: ShardCoverage {
+                blocks,
+                processed: response.highest_processed_block_count,
+                loaded_end: reply.loaded_end,
+            },
+            response,
+            truncated: reply.events_truncated,
+            loaded_end_timestamp: reply.loaded_end_timestamp,
+        })
+    }
+
+    /// Opens the stores' answers (`(channel id, frame)`, or `None` for a store that did not
+    /// answer), merges them and seals the client's answer. `host` adds the last known block
+    /// count when no store reported one. Fails only when no store answered at all, or the
+    /// client's session is gone.
+    pub fn finish(
+        &self,
+        query: PendingQuery,
+        answers: &[Option<(&[u8], &[u8])>],
+        now: UnixSeconds,
+    ) -> Result<RoutedAnswer, ViewEnclaveError> {
+        let mut opened: Vec<Option<Answer>> = answers
+            .iter()
+            .map(|a| a.and_then(|(channel, frame)| self.open_answer(channel, frame, now)))
+            .collect();
+        // Events: the shortest page; a store whose page disagrees with it is left out.
+        let chosen = opened
+            .iter()
+            .enumerate()
+            .filter_map(|(i, a)| {
+                a.as_ref()
+                    .map(|a| (i, a.response.next_start_from_user_event_id))
+            })
+            .min_by_key(|&(_, next)| next)
+            .map(|(i, _)| i)
+            .ok_or(ViewEnclaveError::Unavailable)?;
+        let base = opened[chosen]
+            .as_ref()
+            .map(|a| a.response.clone())
+            .unwrap_or_default();
+        for a in &mut opened {
+            let agrees = a
+                .as_ref()
+                .is_some_and(|a| events_extend(&a.response, &base));
+            if !agrees {
+                if let Some(mut bad) = a.take() {
+                    wipe(&mut bad.response.fixed_tx_out_search_results);
+                }
+            }
+        }
+        let truncated = opened.iter().flatten().any(|a| {
+            a.truncated
+                || a.response.next_start_from_user_event_id > base.next_start_from_user_event_id
+        });
+        let shards: Vec<Option<ShardCoverage>> = opened
+            .iter()
+            .map(|a| a.as_ref().map(|a| a.coverage))
+            .collect();
+        let cover = contiguous_cover(&shards.iter().flatten().copied().collect::<Vec<_>>());
+        let processed = if truncated {
+            cover.min(query.aad.start_from_block_index)
+        } else {
+            cover
+        };
+        // The timestamp of block `processed - 1`, from a store that reported it.
+        let timestamp = opened
+            .iter()
+            .flatten()
+            .find_map(|a| {
+                let c = a.coverage;
+                if c.blocks.start_block < processed && c.processed == processed {
+                    Some(a.response.highest_processed_block_signature_timestamp)
+                } else if processed > 0 && c.loaded_end == processed {
+                    Some(a.loaded_end_timestamp)
+                } else {
+                    None
+                }
+            })
+            .unwrap_or(0);
+        let used: Vec<&[FixedTxOutSearchResult]> = opened
+            .iter()
+            .flatten()
+            .filter(|a| a.coverage.blocks.start_block <= cover)
+            .map(|a| a.response.fixed_tx_out_search_results.as_slice())
+            .collect();
+        let merged_shards = used.len();
+        let results = merge_results(&used, query.keys.len(), |_| {});
+        drop(used);
+        let (known, txos) = opened
+            .iter()
+            .flatten()
+            .map(|a| {
+                (
+                    a.response.last_known_block_count,
+                    a.response.last_known_block_cumulative_txo_count,
+                )
+            })
+            .max()
+            .unwrap_or_default();
+        for a in opened.iter_mut().flatten() {
+            wipe(&mut a.response.fixed_tx_out_search_results);
+        }
+        let mut answer = QueryResponse {
+            highest_processed_block_count: processed,
+            highest_processed_block_signature_timestamp: timestamp,
+            next_start_from_user_event_id: base.next_start_from_user_event_id,
+            missed_block_ranges: base.missed_block_ranges,
+            rngs: base.rngs,
+            decommissioned_ingest_invocations: base.decommissioned_ingest_invocations,
+            last_known_block_count: known,
+            last_known_block_cumulative_txo_count: txos,
+            fixed_tx_out_search_results: results,
+            ..QueryResponse::default()
+        };
+        let frame = match &query.client {
+            Some(channel) => {
+                let encoded = Zeroizing::new(answer.encode_to_vec());
+                Some(self.sessions.seal(channel, &encoded, now)?)
+            }
+            None => None,
+        };
+        wipe(&mut answer.fixed_tx_out_search_results);
+        if query.client.is_some() {
+            self.queries.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(RoutedAnswer {
+            frame,
+            shards,
+            processed,
+            merged_shards,
+        })
+    }
+}
+
+/// Whether `a`'s events start with `base`'s (each of the three lists a prefix).
+fn events_extend(a: &QueryResponse, base: &QueryResponse) -> bool {
+    a.rngs.starts_with(&base.rngs)
+        && a.decommissioned_ingest_invocations
+            .starts_with(&base.decommissioned_ingest_invocations)
+        && a.missed_block_ranges.starts_with(&base.missed_block_ranges)
+}
+
+fn wipe(results: &mut [FixedTxOutSearchResult]) {
+    for r in results {
+        r.search_key.zeroize();
+        r.ciphertext.zeroize();
+    }
+}
+
+/// Words of a merge entry: flag, two key words, rank, code, payload length, 32 words of
+/// ciphertext.
+const ENTRY_WORDS: usize = 6 + FIXED_CIPHERTEXT_LENGTH.div_ceil(8);
+type Entry = [u64; ENTRY_WORDS];
+const FLAG: usize = 0;
+const KEY: usize = 1;
+const RANK: usize = 3;
+const CODE: usize = 4;
+const LEN: usize = 5;
+const TEXT: usize = 6;
+
+/// A position the merge touches: `Pair(i, j)` for a compare-exchange, `At(i)` for a pass.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MergeAccess {
+    /// A compare-exchange of entries `i` and `j` in one of the two sorts.
+    Pair(usize, usize),
+    /// Entry `i` read or written in a linear pass.
+    At(usize),
+}
+
+/// Merges the stores' results for a query of `n_keys` keys into `padded_batch(n_keys)`
+/// results: every key any store answered, exactly once, found beating not found, then
+/// padding (zero key, not found). `trace` sees every position touched.
+///
+/// Obliviously: the entries are sorted by (padding last, key, found first) with a bitonic
+/// network; a linear pass marks every entry that repeats the key before it, or is padding;
+/// a second sort moves the marked ones last; the first `padded_batch(n_keys)` entries are the
+/// answer, marked ones rewritten as padding by constant-time selects. Every store answers
+/// only the keys asked (and padding), so at most `n_keys` distinct keys are kept.
+pub fn merge_results(
+    shards: &[&[FixedTxOutSearchResult]],
+    n_keys: usize,
+    mut trace: impl FnMut(MergeAccess),
+) -> Vec<FixedTxOutSearchResult> {
+    let out_len = padded_batch(n_keys);
+    let total: usize = shards.iter().map(|s| s.len()).sum();
+    let n = total.max(out_len).next_power_of_two();
+    let mut entries: Zeroizing<Vec<Entry>> = Zeroizing::new(vec![[0u64; ENTRY_WORDS]; n]);
+    // Fill: real results first, then padding entries (flag 1).
+    let mut i = 0;
+    for r in shards.iter().flat_map(|s| s.iter()) {
+        trace(MergeAccess::At(i));
+        let e = &mut entries[i];
+        let mut k = [0u8; 8];
+        k.copy_from_slice(&r.search_key[..8]);
+        e[KEY] = u64::from_be_bytes(k);
+        k.copy_from_slice(&r.search_key[8..SEARCH_KEY_LEN]);
+        e[KEY + 1] = u64::from_be_bytes(k);
+        k.zeroize();
+        let zero = ct_eq_u64(e[KEY] | e[KEY + 1], 0);
+        e[FLAG] = u64::from(zero.unwrap_u8());
+        e[RANK] =
+            u64::from((!ct_eq_u64(u64::from(r.result_code), u64::from(RESULT_FOUND))).unwrap_u8());
+        e[CODE] = u64::from(r.result_code);
+        e[LEN] = u64::from(r.payload_length);
+        let mut text = [0u8; 256];
+        text[..FIXED_CIPHERTEXT_LENGTH].copy_from_slice(&r.ciphertext[..FIXED_CIPHERTEXT_LENGTH]);
+        for (w, chunk) in e[TEXT..].iter_mut().zip(text.chunks_exact(8)) {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(chunk);
+            *w = u64::from_le_bytes(b);
+        }
+        text.zeroize();
+        i += 1;
+    }
+    for e in entries[i..].iter_mut() {
+        e[FLAG] = 1;
+    }
+    // 1. By (padding last, key, found first).
+    bitonic_sort(
+        &mut entries,
+        |a, b| ct_gt_prefix(a, b, RANK + 1),
+        |x, y| trace(MergeAccess::Pair(x, y)),
+    );
+    // 2. Mark repeats of the key before (their found copy sorted first) and padding.
+    let mut prev = [u64::MAX; 2];
+    let mut prev_real = Choice::from(0u8);
+    for (j, e) in entries.iter_mut().enumerate() {
+        trace(MergeAccess::At(j));
+        let same = ct_eq_u64(e[KEY], prev[0]) & ct_eq_u64(e[KEY + 1], prev[1]) & prev_real;
+        let padding = ct_eq_u64(e[FLAG], 1);
+        prev = [e[KEY], e[KEY + 1]];
+        prev_real = !padding;
+        e[FLAG] = u64::from((same | padding).unwrap_u8());
+    }
+    prev.zeroize();
+    // 3. Marked entries last.
+    bitonic_sort(
+        &mut entries,
+        |a, b| ct_gt_prefix(a, b, FLAG + 1),
+        |x, y| trace(MergeAccess::Pair(x, y)),
+    );
+    // 4. The first `out_len`, marked ones as padding.
+    let mut out = Vec::with_capacity(out_len);
+    for (j, e) in entries.iter().take(out_len).enumerate() {
+        trace(MergeAccess::At(j));
+        let keep = ct_eq_u64(e[FLAG], 0);
+        let mut key = [0u8; SEARCH_KEY_LEN];
+        key[..8].copy_from_slice(&ct_select_u64(keep, e[KEY], 0).to_be_bytes());
+        key[8..].copy_from_slice(&ct_select_u64(keep, e[KEY + 1], 0).to_be_bytes());
+        let mut ciphertext = vec![0u8; FIXED_CIPHERTEXT_LENGTH];
+        let mut text = [0u8; 256];
+        for (chunk, w) in text.chunks_exact_mut(8).zip(&e[TEXT..]) {
+            chunk.copy_from_slice(&ct_select_u64(keep, *w, 0).to_le_bytes());
+        }
+        ciphertext.copy_from_slice(&text[..FIXED_CIPHERTEXT_LENGTH]);
+        text.zeroize();
+        out.push(FixedTxOutSearchResult {
+            search_key: key.to_vec(),
+            result_code: ct_select_u64(keep, e[CODE], u64::from(RESULT_NOT_FOUND)) as u32,
+            ciphertext,
+            payload_length: ct_select_u64(keep, e[LEN], u64::from(MISS_PAYLOAD_LENGTH)) as u32,
+        });
+        key.zeroize();
+    }
+    out
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
