@@ -14,6 +14,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "proto/fog_common.proto",
         "proto/view.proto",
         "proto/ledger.proto",
+        "proto/router.proto",
     ];
     for p in protos {
         println!("cargo:rerun-if-changed={p}");

@@ -55,6 +55,13 @@ pub mod report {
     tonic::include_proto!("report");
 }
 
+/// Routers and their stores (`router.proto`): `StoreAPI` (a store's API for its routers) and
+/// `RouterAdminAPI`.
+#[allow(missing_docs, clippy::all, clippy::pedantic, clippy::unwrap_used)]
+pub mod fog_router {
+    tonic::include_proto!("fog_router");
+}
+
 /// The ingest server's admin API (`fog_ingest.proto`).
 #[allow(missing_docs, clippy::all, clippy::pedantic, clippy::unwrap_used)]
 pub mod fog_ingest {

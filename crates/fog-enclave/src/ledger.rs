@@ -34,6 +34,19 @@
 //! answer: "not spent" always means "not spent in the blocks this store holds", whatever the
 //! host says about the ledger.
 //!
+//! # Key-image stores by block range
+//! Past one enclave's memory, key images are split among stores by block range, behind a
+//! ledger router ([`crate::ledger_router`]), as view records are. A store still verifies
+//! every block from the origin (the chain check above is the same) but keeps the key images
+//! of the blocks [`LedgerEnclave::set_key_image_blocks`] gave it only; a block outside the
+//! range is verified and counted, and stores nothing (its index is public, so the enclave
+//! branches on it). A router asks its stores over attested enclave channels
+//! ([`KEY_IMAGE_STORE_CHANNEL`]: [`LedgerEnclave::router_accept`],
+//! [`LedgerEnclave::router_check`]), and each answers with its range and its verified block
+//! count beside the results. A client asking a store of a range directly is told that only
+//! the blocks from 0 it holds are checked: `min(num_blocks, end)` when its range starts at
+//! block 0, none otherwise.
+//!
 //! # What the host sees
 //! The host passes handshake messages and encrypted frames; it sees how many key images a
 //! request holds (the frame's size tells it, and [`CheckOutcome::key_images`] says it for the
@@ -55,7 +68,7 @@
 //! Trust side: trusted. No I/O, no clock (the caller passes the time), no logging.
 
 use alloc::{collections::BTreeSet, vec::Vec};
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use fog_attest::{wire::NonceMessage, PeerKey, UnixSeconds};
 use fog_crypto::hash::blake2b256_secret;
@@ -66,10 +79,11 @@ use fog_transaction::{
     wire::KeyImage as WireKeyImage,
     BlockVersion, KeyImage,
 };
+use fog_types::common::BlockRange;
 use fog_types::ledger::{
     BlockIdsRequest, BlockIdsResponse, CheckKeyImagesRequest, CheckKeyImagesResponse,
     GetOutputsRequest, GetOutputsResponse, KeyImageQuery, KeyImageResult, KeyImageResultCode,
-    MAX_BLOCK_IDS, MAX_GET_OUTPUTS, TIMESTAMP_FOUND,
+    KeyImageStoreResponse, MAX_BLOCK_IDS, MAX_GET_OUTPUTS, TIMESTAMP_FOUND,
 };
 use prost::Message as _;
 use rand_core::{CryptoRng, RngCore};
@@ -77,6 +91,7 @@ use subtle::{Choice, ConditionallySelectable};
 use thiserror::Error;
 use zeroize::{Zeroize, Zeroizing};
 
+use crate::peers::{PeerChannels, PeerError, Purpose};
 use crate::sessions::{ClientSessions, SessionError};
 
 /// Bytes of a key image.
@@ -96,6 +111,17 @@ pub const DEFAULT_CAPACITY: u64 = 1 << 20;
 /// The most key images one `CheckKeyImages` request may carry. MobileCoin sets no limit; its
 /// clients send at most 100 per request.
 pub const MAX_KEY_IMAGES_PER_REQUEST: usize = 4096;
+
+/// The channels between a ledger router and its key-image stores: every frame's associated
+/// data says so; frames up to 128 bytes per key image of a full request (a query of a
+/// 32-byte key image encodes to 47 bytes, a result to 66; the router sends a key image that
+/// is not 32 bytes long as 32 zero bytes) plus 4 KiB; up to 1024 channels (a router keeps one
+/// per store and check in flight).
+pub const KEY_IMAGE_STORE_CHANNEL: Purpose = Purpose {
+    aad: b"fog-ledger-key-image-store-v1",
+    max_frame: 4096 + 128 * MAX_KEY_IMAGES_PER_REQUEST,
+    max_channels: 1024,
+};
 
 /// Why the ledger enclave refused. Payload-free: nothing here depends on a secret.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Error)]
@@ -134,6 +160,13 @@ pub enum LedgerEnclaveError {
     /// must be rebuilt.
     #[error("oblivious storage failed")]
     Storage,
+    /// A key-image block range whose start is past its end, or set after a block was added.
+    #[error("invalid key-image block range")]
+    BadBlockRange,
+    /// A channel between a router and a store refused (handshake, unknown channel, bad
+    /// frame), or none is enabled.
+    #[error("peer: {0}")]
+    Peer(#[from] PeerError),
 }
 
 /// One key image's answer, before it goes on the wire.
@@ -371,19 +404,48 @@ struct Store<F: StoreFactory, M> {
     store: KeyImageStore<F, M>,
     /// The id of every block taken, by index (32 bytes a block).
     block_ids: Vec<[u8; 32]>,
-    /// TxOuts in those blocks.
-    global_txo_count: u64,
-    /// The version of the last of those blocks.
-    latest_block_version: u32,
+    /// The cumulative TxOut count of every block taken, by index (8 bytes a block): what an
+    /// answer vouching for fewer blocks than were taken says (a router's, a ranged store's).
+    txo_counts: Vec<u64>,
+    /// Each run of blocks of one version: (its first block, the version), in order.
+    versions: Vec<(u64, u32)>,
+    /// The blocks whose key images are stored.
+    key_image_blocks: BlockRange,
 }
 
 impl<F: StoreFactory, M> Store<F, M> {
     fn counters(&self) -> LedgerCounters {
+        self.counters_at(self.block_ids.len() as u64)
+    }
+
+    /// The counters after the first `num_blocks` blocks taken (at most all of them).
+    fn counters_at(&self, num_blocks: u64) -> LedgerCounters {
+        let n = self
+            .block_ids
+            .len()
+            .min(usize::try_from(num_blocks).unwrap_or(usize::MAX));
+        let last = n.checked_sub(1);
         LedgerCounters {
-            num_blocks: self.block_ids.len() as u64,
-            global_txo_count: self.global_txo_count,
-            latest_block_version: self.latest_block_version,
-            last_block_id: self.block_ids.last().copied().unwrap_or_default(),
+            num_blocks: n as u64,
+            global_txo_count: last.map_or(0, |i| self.txo_counts[i]),
+            latest_block_version: self
+                .versions
+                .iter()
+                .rev()
+                .find(|&&(first, _)| first < n as u64)
+                .map_or(0, |&(_, version)| version),
+            last_block_id: last.map_or([0; 32], |i| self.block_ids[i]),
+        }
+    }
+
+    /// The blocks from 0 whose key images this store holds: what its answers to clients
+    /// vouch for.
+    fn vouched_for_clients(&self) -> u64 {
+        let r = self.key_image_blocks;
+        if r.start_block == 0 {
+            (self.block_ids.len() as u64).min(r.end_block)
+        } else {
+            0
         }
     }
 }
@@ -396,6 +458,8 @@ pub struct LedgerEnclave<F: StoreFactory, M> {
     /// Sessions with a `GetOutputs` request opened and not yet answered: the only ones on
     /// which the host may have an answer of its own sealed.
     awaiting_outputs: Mutex<BTreeSet<Vec<u8>>>,
+    /// Attested channels from ledger routers, once the host enabled them.
+    routers: Mutex<Option<PeerChannels>>,
 }
 
 impl<F: StoreFactory, M> core::fmt::Debug for LedgerEnclave<F, M> {
@@ -424,10 +488,12 @@ impl<F: StoreFactory, M: RngCore + CryptoRng> LedgerEnclave<F, M> {
             store: Mutex::new(Store {
                 store: KeyImageStore::new(capacity, factory, rng)?,
                 block_ids: Vec::new(),
-                global_txo_count: 0,
-                latest_block_version: 0,
+                txo_counts: Vec::new(),
+                versions: Vec::new(),
+                key_image_blocks: BlockRange::new(0, u64::MAX),
             }),
             awaiting_outputs: Mutex::new(BTreeSet::new()),
+            routers: Mutex::new(None),
         })
     }
 
@@ -460,7 +526,34 @@ impl<F: StoreFactory, M: RngCore + CryptoRng> LedgerEnclave<F, M> {
         Ok((s.store.len(), s.store.capacity()))
     }
 
-    /// Adds the next block's key images. The block must be the next one
+    /// Makes this a store of the key images of blocks `start..end` only (`end` = `u64::MAX`:
+    /// open-ended; `start == end`: none, as a ledger router's own enclave), before any block
+    /// is added. Every block is still verified and counted (see the module docs). Refused
+    /// ([`LedgerEnclaveError::BadBlockRange`]) when `start > end` or a block was added.
+    pub fn set_key_image_blocks(&self, start: u64, end: u64) -> Result<(), LedgerEnclaveError> {
+        let mut s = self.lock()?;
+        if start > end || !s.block_ids.is_empty() {
+            return Err(LedgerEnclaveError::BadBlockRange);
+        }
+        s.key_image_blocks = BlockRange::new(start, end);
+        Ok(())
+    }
+
+    /// The blocks whose key images this store keeps (by default `0..u64::MAX`: all).
+    pub fn key_image_blocks(&self) -> Result<BlockRange, LedgerEnclaveError> {
+        Ok(self.lock()?.key_image_blocks)
+    }
+
+    /// The counters after the first `num_blocks` blocks taken (at most all of them).
+    pub(crate) fn counters_at(
+        &self,
+        num_blocks: u64,
+    ) -> Result<LedgerCounters, LedgerEnclaveError> {
+        Ok(self.lock()?.counters_at(num_blocks))
+    }
+
+    /// Adds the next block's key images (those of a block in [`Self::key_image_blocks`];
+    /// another block is verified and counted only). The block must be the next one
     /// (`index == counters().num_blocks`); all or nothing.
     pub fn add_block(&self, block: &LedgerBlock<'_>) -> Result<LedgerCounters, LedgerEnclaveError> {
         let LedgerBlock {
@@ -484,15 +577,21 @@ impl<F: StoreFactory, M: RngCore + CryptoRng> LedgerEnclave<F, M> {
         if !follows {
             return Err(LedgerEnclaveError::NotInChain);
         }
-        s.store.add(&contents.key_images, header.index, timestamp)?;
+        // The block index is public: whether its key images are kept says nothing secret.
+        if s.key_image_blocks.contains(header.index) {
+            s.store.add(&contents.key_images, header.index, timestamp)?;
+        }
         s.block_ids.push(header.id);
-        s.global_txo_count = header.cumulative_txo_count;
-        s.latest_block_version = header.version;
+        s.txo_counts.push(header.cumulative_txo_count);
+        if s.versions.last().map(|&(_, v)| v) != Some(header.version) {
+            s.versions.push((header.index, header.version));
+        }
         Ok(s.counters())
     }
 
     /// Opens a `CheckKeyImagesRequest` frame, checks each key image and seals the
-    /// `CheckKeyImagesResponse` (one result per query, in order; `num_blocks` the store's).
+    /// `CheckKeyImagesResponse` (one result per query, in order; `num_blocks` the store's,
+    /// or for a store of a block range what it holds from block 0, see the module docs).
     /// Refused before any lookup: a request of more than [`MAX_KEY_IMAGES_PER_REQUEST`] key
     /// images, and any request while the store lacks more than `ledger.max_blocks_behind`
     /// of `ledger.ledger_blocks` blocks. A refused frame is still consumed, so the session
@@ -503,35 +602,9 @@ impl<F: StoreFactory, M: RngCore + CryptoRng> LedgerEnclave<F, M> {
         ledger: LedgerView,
         now: UnixSeconds,
     ) -> Result<CheckOutcome, LedgerEnclaveError> {
-        let plain = self.sessions.open(frame, now)?;
-        if !frame.aad.is_empty() {
-            return Err(LedgerEnclaveError::MalformedRequest);
-        }
-        let request = CheckKeyImagesRequest::decode(plain.as_slice())
-            .map_err(|_| LedgerEnclaveError::MalformedRequest)?;
-        drop(plain);
+        let request = open_check_request(&self.sessions, frame, now)?;
         let key_images = request.queries.len();
-        if key_images > MAX_KEY_IMAGES_PER_REQUEST {
-            wipe_queries(request.queries);
-            return Err(LedgerEnclaveError::TooManyItems);
-        }
-        let answered = self.lock().and_then(|mut s| {
-            let c = s.counters();
-            let behind = ledger.ledger_blocks.saturating_sub(c.num_blocks);
-            if behind > ledger.max_blocks_behind {
-                return Err(LedgerEnclaveError::StoreBehind { behind });
-            }
-            let results = s.store.check_queries(&request.queries)?;
-            Ok(CheckKeyImagesResponse {
-                num_blocks: c.num_blocks,
-                global_txo_count: c.global_txo_count,
-                results,
-                latest_block_version: c.latest_block_version,
-                max_block_version: max_block_version(c.latest_block_version),
-            })
-        });
-        wipe_queries(request.queries);
-        let response = answered?;
+        let response = self.answer(request, ledger, false)?;
         let bytes = Zeroizing::new(response.encode_to_vec());
         wipe_results(response.results);
         let sealed = self.sessions.seal(&frame.channel_id, &bytes, now)?;
@@ -573,7 +646,7 @@ impl<F: StoreFactory, M: RngCore + CryptoRng> LedgerEnclave<F, M> {
             BlockIdsResponse {
                 ids: request.indices.iter().map(|&i| id(i)).collect(),
                 num_blocks: s.block_ids.len() as u64,
-                global_txo_count: s.global_txo_count,
+                global_txo_count: s.counters().global_txo_count,
                 last_block_id: s.block_ids.last().map(|id| Bytes32 { data: id.to_vec() }),
             }
         };
@@ -630,14 +703,133 @@ impl<F: StoreFactory, M: RngCore + CryptoRng> LedgerEnclave<F, M> {
         Ok(self.sessions.seal(channel_id, &bytes, now)?)
     }
 
+    /// Checks the key images of `request` (wiped here, answered or not). Refused before any
+    /// lookup as [`Self::check_key_images`] says. `num_blocks` is the verified block count
+    /// for a router, what the store holds from block 0 for a client.
+    fn answer(
+        &self,
+        request: CheckKeyImagesRequest,
+        ledger: LedgerView,
+        for_router: bool,
+    ) -> Result<CheckKeyImagesResponse, LedgerEnclaveError> {
+        if request.queries.len() > MAX_KEY_IMAGES_PER_REQUEST {
+            wipe_queries(request.queries);
+            return Err(LedgerEnclaveError::TooManyItems);
+        }
+        let answered = self.lock().and_then(|mut s| {
+            let verified = s.counters().num_blocks;
+            let behind = ledger.ledger_blocks.saturating_sub(verified);
+            if behind > ledger.max_blocks_behind {
+                return Err(LedgerEnclaveError::StoreBehind { behind });
+            }
+            let results = s.store.check_queries(&request.queries)?;
+            let c = if for_router {
+                s.counters()
+            } else {
+                s.counters_at(s.vouched_for_clients())
+            };
+            Ok(CheckKeyImagesResponse {
+                num_blocks: c.num_blocks,
+                global_txo_count: c.global_txo_count,
+                results,
+                latest_block_version: c.latest_block_version,
+                max_block_version: max_block_version(c.latest_block_version),
+            })
+        });
+        wipe_queries(request.queries);
+        answered
+    }
+
+    /// Lets ledger routers open attested channels to this store (see
+    /// [`crate::ledger_router`]); `link` must be made for [`KEY_IMAGE_STORE_CHANNEL`], with
+    /// this enclave's evidence and a verifier that accepts only fog ledger enclaves.
+    pub fn set_router_link(&self, link: PeerChannels) {
+        *lock_routers(&self.routers) = Some(link);
+    }
+
+    /// Replaces the evidence the router channels present (refreshed before it grows stale).
+    pub fn set_router_evidence(
+        &self,
+        evidence: fog_attest::BoundEvidence,
+    ) -> Result<(), LedgerEnclaveError> {
+        match lock_routers(&self.routers).as_mut() {
+            Some(link) => Ok(link.set_evidence(evidence)?),
+            None => Ok(()),
+        }
+    }
+
+    /// Answers a ledger router's handshake: the channel id and the reply.
+    pub fn router_accept(
+        &self,
+        hello: &[u8],
+        now: UnixSeconds,
+    ) -> Result<(Vec<u8>, Vec<u8>), LedgerEnclaveError> {
+        let mut routers = lock_routers(&self.routers);
+        let link = routers.as_mut().ok_or(PeerError::UnknownChannel)?;
+        Ok(link.accept(hello, now)?)
+    }
+
+    /// Answers a router's encoded frame holding a [`CheckKeyImagesRequest`] on `channel_id`
+    /// with an encoded frame holding a [`KeyImageStoreResponse`]: this store's key-image
+    /// range and its answer (one result per key image, in order, looked up as for a client;
+    /// `num_blocks` the blocks verified from the origin). Refused as
+    /// [`Self::check_key_images`] is (too many key images, the store too far behind
+    /// `ledger`); the frame is consumed either way.
+    pub fn router_check(
+        &self,
+        channel_id: &[u8],
+        frame: &[u8],
+        ledger: LedgerView,
+        now: UnixSeconds,
+    ) -> Result<Vec<u8>, LedgerEnclaveError> {
+        let plain = {
+            let mut routers = lock_routers(&self.routers);
+            let link = routers.as_mut().ok_or(PeerError::UnknownChannel)?;
+            Zeroizing::new(link.open(channel_id, frame, now)?)
+        };
+        let request = CheckKeyImagesRequest::decode(plain.as_slice())
+            .map_err(|_| LedgerEnclaveError::MalformedRequest)?;
+        drop(plain);
+        let response = self.answer(request, ledger, true)?;
+        let mut reply = KeyImageStoreResponse {
+            block_range: Some(self.key_image_blocks()?),
+            response: Some(response),
+        };
+        let bytes = Zeroizing::new(reply.encode_to_vec());
+        if let Some(r) = reply.response.take() {
+            wipe_results(r.results);
+        }
+        let mut routers = lock_routers(&self.routers);
+        let link = routers.as_mut().ok_or(PeerError::UnknownChannel)?;
+        Ok(link.seal(channel_id, &bytes, now)?)
+    }
+
     fn lock(&self) -> Result<std::sync::MutexGuard<'_, Store<F, M>>, LedgerEnclaveError> {
         // A panic while the store was held may have left the ORAM half-updated: refuse.
         self.store.lock().map_err(|_| LedgerEnclaveError::Storage)
     }
 }
 
+/// Opens a client's `CheckKeyImagesRequest` frame on `sessions` (associated data empty).
+pub(crate) fn open_check_request(
+    sessions: &ClientSessions,
+    frame: &NonceMessage,
+    now: UnixSeconds,
+) -> Result<CheckKeyImagesRequest, LedgerEnclaveError> {
+    let plain = Zeroizing::new(sessions.open(frame, now)?);
+    if !frame.aad.is_empty() {
+        return Err(LedgerEnclaveError::MalformedRequest);
+    }
+    CheckKeyImagesRequest::decode(plain.as_slice())
+        .map_err(|_| LedgerEnclaveError::MalformedRequest)
+}
+
+fn lock_routers(m: &Mutex<Option<PeerChannels>>) -> MutexGuard<'_, Option<PeerChannels>> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
 /// Overwrites the user's key images before they are dropped.
-fn wipe_queries(mut queries: Vec<KeyImageQuery>) {
+pub(crate) fn wipe_queries(mut queries: Vec<KeyImageQuery>) {
     for q in &mut queries {
         if let Some(k) = q.key_image.as_mut() {
             k.data.zeroize();
@@ -646,7 +838,7 @@ fn wipe_queries(mut queries: Vec<KeyImageQuery>) {
 }
 
 /// Overwrites the answers (which of a user's key images are spent) before they are dropped.
-fn wipe_results(mut results: Vec<KeyImageResult>) {
+pub(crate) fn wipe_results(mut results: Vec<KeyImageResult>) {
     for r in &mut results {
         if let Some(k) = r.key_image.as_mut() {
             k.data.zeroize();

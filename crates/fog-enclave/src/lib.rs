@@ -11,6 +11,7 @@ extern crate std;
 pub mod ingest;
 pub mod ingest_peers;
 pub mod ledger;
+pub mod ledger_router;
 pub mod peers;
 pub mod sessions;
 pub mod view;

@@ -58,6 +58,11 @@ pub enum Value {
     GaugeF(f64),
     /// Counters told apart by one label: `(label, [(value, count)])`.
     Counters(&'static str, Vec<(&'static str, u64)>),
+    /// Counters told apart by one label whose values are known only at run time (a router's
+    /// shard addresses): `(label, [(value, count)])`.
+    CountersBy(&'static str, Vec<(String, u64)>),
+    /// Gauges told apart by one label whose values are known only at run time.
+    GaugesBy(&'static str, Vec<(String, f64)>),
     /// A histogram: `(upper bound, observations in that bucket alone)`, the sum and count.
     Histogram {
         /// Buckets in increasing order of bound, counts not cumulative.
@@ -180,6 +185,22 @@ impl Collector for Snapshot {
                     for (value, count) in values {
                         let labels = [(*label, *value)];
                         ConstCounter::new(*count).encode(family.encode_family(&labels)?)?;
+                    }
+                }
+                Value::CountersBy(label, values) => {
+                    let mut family =
+                        encoder.encode_descriptor(m.name, m.help, None, MetricType::Counter)?;
+                    for (value, count) in values {
+                        let labels = [(*label, value.as_str())];
+                        ConstCounter::new(*count).encode(family.encode_family(&labels)?)?;
+                    }
+                }
+                Value::GaugesBy(label, values) => {
+                    let mut family =
+                        encoder.encode_descriptor(m.name, m.help, None, MetricType::Gauge)?;
+                    for (value, v) in values {
+                        let labels = [(*label, value.as_str())];
+                        ConstGauge::new(*v).encode(family.encode_family(&labels)?)?;
                     }
                 }
                 Value::Histogram {

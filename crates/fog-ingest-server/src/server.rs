@@ -48,18 +48,6 @@ pub enum IngestError {
     /// Another ingest server with the same ingress key already processed this block.
     #[error("block {0} was already processed with this ingress key by another server")]
     LostRace(u64),
-    /// The admin token is shorter than [`crate::admin::AdminToken::MIN_LEN`] bytes.
-    #[error(
-        "the admin token is too short: at least {} bytes",
-        crate::admin::AdminToken::MIN_LEN
-    )]
-    AdminTokenTooShort,
-    /// The admin token is not visible ASCII (it must fit in a gRPC metadata value).
-    #[error("the admin token must be visible ASCII without spaces")]
-    AdminTokenNotAscii,
-    /// The admin API would listen beyond loopback with no token.
-    #[error("the admin API on {0} (not loopback) needs a token")]
-    AdminTokenRequired(std::net::SocketAddr),
     /// The key reported lost is the one this server still scans with.
     #[error("this server still scans with that ingress key; it is not lost")]
     KeyInUse,

@@ -291,7 +291,7 @@ async fn admin_api_off_loopback_needs_a_token_and_refuses_a_wrong_one() {
     let open: std::net::SocketAddr = "0.0.0.0:0".parse().unwrap();
     assert!(matches!(
         admin::AdminAccess::for_address(open, None),
-        Err(fog_ingest_server::IngestError::AdminTokenRequired(_))
+        Err(admin::AdminError::TokenRequired(_))
     ));
     assert!(admin::AdminToken::new("short").is_err());
     let token = admin::AdminToken::new("correct-horse-battery-staple\n").unwrap();

@@ -5,7 +5,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use prost::Message;
 
-use crate::types::{ETxOutRecord, MAX_REPORT_ID_CHARS, SEARCH_KEY_LEN};
+use crate::types::{BlockSpan, ETxOutRecord, MAX_REPORT_ID_CHARS, SEARCH_KEY_LEN};
 use crate::RecoveryDbError;
 
 /// The stored form of one block's records: protobuf
@@ -77,6 +77,18 @@ pub fn millis_to_time(ms: i64) -> SystemTime {
     UNIX_EPOCH + Duration::from_millis(u64::try_from(ms).unwrap_or(0))
 }
 
+/// The first and last block of a span as SQL `BIGINT`s, both inclusive, or `None` if no
+/// storable block lies in it (blocks above `i64::MAX` are refused when written). Inclusive, so
+/// that an open span still holds block `i64::MAX`.
+pub(crate) fn span_bounds(span: BlockSpan) -> Option<(i64, i64)> {
+    let first = i64::try_from(span.start.0).ok()?;
+    let last = match span.end {
+        None => i64::MAX,
+        Some(end) => i64::try_from(end.0.checked_sub(1)?).unwrap_or(i64::MAX),
+    };
+    (first <= last).then_some((first, last))
+}
+
 /// Now, in milliseconds since the Unix epoch.
 pub(crate) fn now_millis() -> i64 {
     time_to_millis(SystemTime::now())
@@ -85,6 +97,7 @@ pub(crate) fn now_millis() -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::types::BlockIndex;
 
     #[test]
     fn records_blob_round_trips() {
@@ -106,6 +119,25 @@ mod tests {
         assert_eq!(decode_records(&blob).unwrap(), records);
         assert!(decode_records(&[]).unwrap().is_empty());
         assert!(decode_records(&[0x0a, 0x05, 1]).is_err());
+    }
+
+    #[test]
+    fn span_bounds_are_inclusive_and_clamped() {
+        let span = |start: u64, end: Option<u64>| BlockSpan {
+            start: BlockIndex(start),
+            end: end.map(BlockIndex),
+        };
+        let top = i64::MAX as u64;
+        assert_eq!(span_bounds(BlockSpan::ALL), Some((0, i64::MAX)));
+        assert_eq!(span_bounds(span(8, Some(16))), Some((8, 15)));
+        assert_eq!(span_bounds(span(8, Some(9))), Some((8, 8)));
+        assert_eq!(span_bounds(span(8, Some(8))), None);
+        assert_eq!(span_bounds(span(9, Some(8))), None);
+        assert_eq!(span_bounds(span(0, Some(0))), None);
+        assert_eq!(span_bounds(span(top, None)), Some((i64::MAX, i64::MAX)));
+        assert_eq!(span_bounds(span(0, Some(u64::MAX))), Some((0, i64::MAX)));
+        assert_eq!(span_bounds(span(5, Some(top + 1))), Some((5, i64::MAX)));
+        assert_eq!(span_bounds(span(top + 1, None)), None);
     }
 
     #[test]

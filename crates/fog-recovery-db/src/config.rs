@@ -246,12 +246,13 @@ impl RecoveryDb for AnyRecoveryDb {
     ) -> Result<Vec<Vec<ETxOutRecord>>> {
         dispatch!(self, db => db.get_tx_outs_by_block_range_and_key(key, range))
     }
-    async fn get_records_since(
+    async fn get_records_since_in(
         &self,
         cursor: RecordCursor,
         max_records: usize,
+        blocks: BlockSpan,
     ) -> Result<RecordBatch> {
-        dispatch!(self, db => db.get_records_since(cursor, max_records))
+        dispatch!(self, db => db.get_records_since_in(cursor, max_records, blocks))
     }
     async fn get_highest_known_block_index(&self) -> Result<Option<BlockIndex>> {
         dispatch!(self, db => db.get_highest_known_block_index())

@@ -25,6 +25,7 @@ pub const CHECKS: &[&str] = &[
     "expired_invocations",
     "big_batch_round_trips",
     "records_since_pages_in_write_order",
+    "records_since_in_a_block_span",
     "bad_input_is_refused",
     "decommissioned_invocation_refuses_writes",
     "decommission_races_a_writer",
@@ -51,6 +52,7 @@ macro_rules! conformance_tests {
             expired_invocations,
             big_batch_round_trips,
             records_since_pages_in_write_order,
+            records_since_in_a_block_span,
             bad_input_is_refused,
             decommissioned_invocation_refuses_writes,
             decommission_races_a_writer,
@@ -87,6 +89,7 @@ where
     expired_invocations(&make().await).await;
     big_batch_round_trips(&make().await).await;
     records_since_pages_in_write_order(&make().await).await;
+    records_since_in_a_block_span(&make().await).await;
     bad_input_is_refused(&make().await).await;
     decommissioned_invocation_refuses_writes(&make().await).await;
     decommission_races_a_writer(&make().await).await;
@@ -854,46 +857,176 @@ pub async fn records_since_pages_in_write_order<D: RecoveryDb>(db: &D) {
         written.push((inv, block, n));
     }
     for max in [1usize, 3, 7, 1000] {
-        let mut cursor = RecordCursor::START;
-        let mut seen = Vec::new();
-        loop {
-            let batch = db.get_records_since(cursor, max).await.unwrap();
-            if batch.blocks.is_empty() {
-                assert_eq!(batch.next, cursor);
-                break;
-            }
-            assert!(batch.next > cursor);
-            // At least `max` records unless the stream ended; never more than one block past.
-            let count = batch.record_count();
-            let last = batch.blocks.last().unwrap().records.len();
-            assert!(
-                count - last < max,
-                "batch went past max: {count} {last} {max}"
-            );
-            for blk in &batch.blocks {
-                let key = if blk.ingest_invocation_id == i2 { 2 } else { 1 };
-                assert_eq!(blk.ingress_key, test_key(key));
-                assert_eq!(
-                    blk.records,
-                    test_block(blk.block_index.0, blk.records.len() as u64)
-                );
-                assert_eq!(
-                    blk.cumulative_txo_count,
-                    blk.block_index.0 * 10 + blk.records.len() as u64
-                );
-                assert_eq!(
-                    blk.block_signature_timestamp,
-                    1_600_000_000 + blk.block_index.0
-                );
-                seen.push((
-                    blk.ingest_invocation_id,
-                    blk.block_index.0,
-                    blk.records.len() as u64,
-                ));
-            }
-            cursor = batch.next;
+        let (blocks, _) = read_all(db, RecordCursor::START, max, None).await;
+        for blk in &blocks {
+            let key = if blk.ingest_invocation_id == i2 { 2 } else { 1 };
+            assert_eq!(blk.ingress_key, test_key(key));
         }
-        assert_eq!(seen, written, "max_records = {max}");
+        assert_eq!(summary(&blocks), written, "max_records = {max}");
+    }
+}
+
+/// Reads every block after `cursor` in batches of `max_records`: with `get_records_since_in`
+/// over `span`, or with `get_records_since` if `span` is `None`. Checks each batch against the
+/// paging contract and each block against what [`add`] wrote; returns the blocks and the
+/// cursor after them.
+async fn read_all<D: RecoveryDb>(
+    db: &D,
+    mut cursor: RecordCursor,
+    max_records: usize,
+    span: Option<BlockSpan>,
+) -> (Vec<IngestedBlock>, RecordCursor) {
+    let mut seen = Vec::new();
+    loop {
+        let batch = match span {
+            None => db.get_records_since(cursor, max_records).await,
+            Some(s) => db.get_records_since_in(cursor, max_records, s).await,
+        }
+        .unwrap();
+        if batch.blocks.is_empty() {
+            assert_eq!(batch.next, cursor);
+            return (seen, cursor);
+        }
+        assert!(batch.next > cursor);
+        // At least `max_records` records unless the stream ended; never more than one block
+        // past.
+        let count = batch.record_count();
+        let last = batch.blocks.last().unwrap().records.len();
+        assert!(
+            count - last < max_records,
+            "batch went past max: {count} {last} {max_records}"
+        );
+        for blk in &batch.blocks {
+            let n = blk.records.len() as u64;
+            let i = blk.block_index.0;
+            assert!(
+                span.unwrap_or(BlockSpan::ALL).contains(blk.block_index),
+                "block {i} is outside {span:?}"
+            );
+            assert_eq!(blk.records, test_block(i, n));
+            assert_eq!(blk.cumulative_txo_count, i * 10 + n);
+            assert_eq!(blk.block_signature_timestamp, 1_600_000_000 + i);
+        }
+        seen.extend(batch.blocks);
+        cursor = batch.next;
+    }
+}
+
+/// `(invocation, block, record count)` of each block, in order.
+fn summary(blocks: &[IngestedBlock]) -> Vec<(IngestInvocationId, u64, u64)> {
+    blocks
+        .iter()
+        .map(|blk| {
+            (
+                blk.ingest_invocation_id,
+                blk.block_index.0,
+                blk.records.len() as u64,
+            )
+        })
+        .collect()
+}
+
+/// `get_records_since_in`: exactly the stored blocks whose index lies in the span, each once,
+/// in write order, paged like `get_records_since` (which is the same over
+/// [`BlockSpan::ALL`]); a block of the span written after the reader caught up comes after its
+/// cursor, one written outside the span never shows.
+pub async fn records_since_in_a_block_span<D: RecoveryDb>(db: &D) {
+    let span = |start: u64, end: Option<u64>| BlockSpan {
+        start: b(start),
+        end: end.map(b),
+    };
+    let empty = db
+        .get_records_since_in(RecordCursor::START, 10, span(8, Some(16)))
+        .await
+        .unwrap();
+    assert_eq!(empty, RecordBatch::default(), "nothing stored yet");
+
+    // Blocks 0..24 by three invocations (three keys), out of block order.
+    let invocations = [
+        setup_invocation(db, 1, 1, 0).await,
+        setup_invocation(db, 2, 2, 0).await,
+        setup_invocation(db, 3, 3, 0).await,
+    ];
+    let mut written = Vec::new();
+    for k in 0..24u64 {
+        let block = (k * 7) % 24; // every block once, in a scrambled order
+        let inv = invocations[(k % 3) as usize];
+        let n = block % 4; // includes empty blocks
+        assert!(!add(db, inv, block, n).await);
+        written.push((inv, block, n));
+    }
+
+    let spans = [
+        BlockSpan::ALL,
+        span(8, Some(16)),
+        span(16, None),
+        span(8, Some(8)),     // empty
+        span(16, Some(8)),    // empty too: end before start
+        span(30, Some(40)),   // no block stored there
+        span(100, None),      // nor there
+        span(23, Some(1000)), // the last stored block only
+    ];
+    for s in spans {
+        let expected: Vec<_> = written
+            .iter()
+            .copied()
+            .filter(|&(_, block, _)| s.contains(b(block)))
+            .collect();
+        for max in [1usize, 2, 5, 1000] {
+            let (blocks, _) = read_all(db, RecordCursor::START, max, Some(s)).await;
+            assert_eq!(summary(&blocks), expected, "{s:?}, max_records = {max}");
+        }
+    }
+    // `get_records_since` is the span of every block, from every cursor.
+    let mut cursor = RecordCursor::START;
+    loop {
+        for max in [1usize, 4] {
+            assert_eq!(
+                db.get_records_since(cursor, max).await.unwrap(),
+                db.get_records_since_in(cursor, max, BlockSpan::ALL)
+                    .await
+                    .unwrap()
+            );
+        }
+        let next = db.get_records_since(cursor, 1).await.unwrap().next;
+        if next == cursor {
+            break;
+        }
+        cursor = next;
+    }
+
+    // Readers of [8, 16) and [16, ∞) have caught up; then a block outside [8, 16) is stored,
+    // and block 9 again, scanned under a fourth key.
+    let inner = span(8, Some(16));
+    let open = span(16, None);
+    let (_, inner_at) = read_all(db, RecordCursor::START, 3, Some(inner)).await;
+    let (_, open_at) = read_all(db, RecordCursor::START, 3, Some(open)).await;
+    let late = setup_invocation(db, 4, 4, 0).await;
+    assert!(!add(db, invocations[0], 45, 2).await);
+    assert!(!add(db, late, 9, 3).await);
+    let (blocks, next) = read_all(db, inner_at, 1, Some(inner)).await;
+    assert_eq!(summary(&blocks), vec![(late, 9, 3)]);
+    assert!(next > inner_at);
+    let (blocks, _) = read_all(db, open_at, 1, Some(open)).await;
+    assert_eq!(summary(&blocks), vec![(invocations[0], 45, 2)]);
+    let (blocks, _) = read_all(db, RecordCursor::START, 2, Some(inner)).await;
+    assert_eq!(blocks.len(), 9, "blocks 8..16, and block 9 twice");
+    assert_eq!(summary(&blocks).last(), Some(&(late, 9, 3)));
+
+    // The last block a database stores, i64::MAX: in every span that reaches it, and only
+    // there (spans starting past it hold nothing).
+    let top = i64::MAX as u64;
+    db.add_block_data(late, b(top), 0, 0, &[]).await.unwrap();
+    for (s, holds_top) in [
+        (BlockSpan::ALL, true),
+        (span(top, None), true),
+        (span(0, Some(u64::MAX)), true),
+        (span(100, Some(top)), false),
+        (span(top + 1, None), false),
+    ] {
+        let batch = db.get_records_since_in(next, 1000, s).await.unwrap();
+        let tops: Vec<_> = batch.blocks.iter().map(|blk| blk.block_index.0).collect();
+        assert_eq!(tops, if holds_top { vec![top] } else { vec![] }, "{s:?}");
     }
 }
 

@@ -534,10 +534,11 @@ impl RecoveryDb for MemoryRecoveryDb {
         Ok(out)
     }
 
-    async fn get_records_since(
+    async fn get_records_since_in(
         &self,
         cursor: RecordCursor,
         max_records: usize,
+        blocks: BlockSpan,
     ) -> Result<RecordBatch> {
         let m = self.lock();
         // Block `i` of the write log has cursor position `i + 1`.
@@ -547,7 +548,13 @@ impl RecoveryDb for MemoryRecoveryDb {
             next: cursor,
         };
         let mut count = 0;
-        for (i, block) in m.blocks.iter().enumerate().skip(from) {
+        let in_span = m
+            .blocks
+            .iter()
+            .enumerate()
+            .skip(from)
+            .filter(|(_, block)| blocks.contains(block.block_index));
+        for (i, block) in in_span {
             if !batch.blocks.is_empty() && count >= max_records {
                 break;
             }

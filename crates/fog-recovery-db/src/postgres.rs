@@ -28,7 +28,7 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 pub const PASSWORD_ENV: &str = "PGPASSWORD";
 /// The advisory lock that orders block and event inserts (any constant; "fog-rdb").
 const WRITE_ORDER_LOCK: i64 = 0x0066_6f67_2d72_6462;
-/// Blocks fetched per round trip in `get_records_since`.
+/// Blocks fetched per round trip in `get_records_since_in`.
 const RECORDS_CHUNK_BLOCKS: i64 = 32;
 
 /// The schema, one migration per version. Never edit a shipped migration: add one.
@@ -91,6 +91,13 @@ const MIGRATIONS: &[(i64, &str)] = &[
             (SELECT MAX(b.block_number) FROM ingested_blocks b
              WHERE b.ingest_invocation_id = ingest_invocations.id)
         WHERE decommissioned;",
+    ),
+    // Blocks in write order with their block numbers, for `sql::RECORDS_SINCE_IN` (a view
+    // store loading one block range), built for databases created before this version too.
+    (
+        3,
+        "CREATE INDEX IF NOT EXISTS ingested_blocks_by_id_block
+            ON ingested_blocks(id, block_number);",
     ),
 ];
 
@@ -836,21 +843,28 @@ impl RecoveryDb for PostgresRecoveryDb {
         Ok(out)
     }
 
-    async fn get_records_since(
+    async fn get_records_since_in(
         &self,
         cursor: RecordCursor,
         max_records: usize,
+        blocks: BlockSpan,
     ) -> Result<RecordBatch> {
-        let c = self.conn().await?;
-        let stmt = c.prepare(sql::RECORDS_SINCE).await?;
         let mut batch = RecordBatch {
             blocks: Vec::new(),
             next: cursor,
         };
+        let Some((first, last)) = span_bounds(blocks) else {
+            return Ok(batch);
+        };
+        let c = self.conn().await?;
+        let stmt = c.prepare(sql::RECORDS_SINCE_IN).await?;
         let mut count = 0usize;
         'outer: loop {
             let rows = c
-                .query(&stmt, &[&batch.next.0, &RECORDS_CHUNK_BLOCKS])
+                .query(
+                    &stmt,
+                    &[&batch.next.0, &first, &last, &RECORDS_CHUNK_BLOCKS],
+                )
                 .await?;
             let full = rows.len() as i64 == RECORDS_CHUNK_BLOCKS;
             for r in rows {

@@ -84,9 +84,19 @@ pub(crate) const BLOCK_RANGE_BY_KEY: &str = "SELECT block_number, records FROM i
      WHERE ingress_public_key = $1 AND block_number >= $2 AND block_number < $3 \
      ORDER BY block_number";
 
-pub(crate) const RECORDS_SINCE: &str = "SELECT id, ingress_public_key, ingest_invocation_id, \
-     block_number, cumulative_txo_count, block_signature_timestamp, record_count, records \
-     FROM ingested_blocks WHERE id > $1 ORDER BY id LIMIT $2";
+/// The blocks after cursor `$1` with `$2 <= block_number <= $3`, in write order, at most `$4`.
+///
+/// The inner query walks `ingested_blocks_by_id_block` from the cursor in id order and checks
+/// the block number on each index entry, so a block outside the span costs an index entry, not
+/// a row read, and the walk stops after `$4` blocks of the span. The unary `+` keeps both
+/// planners off `ingested_blocks_by_block`: from there they would read and sort the whole rest
+/// of the span on every page (SQLite picks that plan whenever it can; Postgres with a generic
+/// plan). The outer query reads the chosen rows by id, in id order, lazily on SQLite.
+pub(crate) const RECORDS_SINCE_IN: &str = "SELECT id, ingress_public_key, \
+     ingest_invocation_id, block_number, cumulative_txo_count, block_signature_timestamp, \
+     record_count, records FROM ingested_blocks WHERE id IN (SELECT id FROM ingested_blocks \
+     WHERE id > $1 AND +block_number >= $2 AND +block_number <= $3 ORDER BY id LIMIT $4) \
+     ORDER BY id";
 
 pub(crate) const CUMULATIVE_TXO_COUNT: &str =
     "SELECT cumulative_txo_count FROM ingested_blocks WHERE block_number = $1 LIMIT 1";

@@ -196,10 +196,34 @@ pub trait RecoveryDb: ReportDb {
     /// Whole stored blocks after `cursor`, in write order, until the batch holds at least
     /// `max_records` records (at least one block when any is left). For bulk loading (view
     /// restart). Blocks become visible to this stream in the order they were committed.
+    ///
+    /// Exactly [`get_records_since_in`](Self::get_records_since_in) over [`BlockSpan::ALL`],
+    /// which is what it calls (backends implement only that).
     fn get_records_since(
         &self,
         cursor: RecordCursor,
         max_records: usize,
+    ) -> impl Future<Output = Result<RecordBatch>> + Send {
+        self.get_records_since_in(cursor, max_records, BlockSpan::ALL)
+    }
+
+    /// [`get_records_since`](Self::get_records_since) restricted to the blocks whose index lies
+    /// in `blocks`: whole stored blocks of the span after `cursor`, in write order, until the
+    /// batch holds at least `max_records` records (at least one block when any of the span is
+    /// left); `next` is where to continue, unchanged if the batch is empty. Blocks outside the
+    /// span are skipped, not returned. For a view store that serves one block range; a block
+    /// of the span stored later (for example scanned again under another ingress key) comes
+    /// after any cursor already returned.
+    ///
+    /// A call passes over the blocks written after `cursor` until its batch is full: up to
+    /// the last block it returns, or all of them when none of the span is left. The SQL
+    /// backends pass over a block outside the span on an index entry, without reading its row;
+    /// a store at the end of a long chain pays that once, for the blocks before its span.
+    fn get_records_since_in(
+        &self,
+        cursor: RecordCursor,
+        max_records: usize,
+        blocks: BlockSpan,
     ) -> impl Future<Output = Result<RecordBatch>> + Send;
 
     // --- progress ------------------------------------------------------------------------

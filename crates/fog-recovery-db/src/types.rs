@@ -111,6 +111,31 @@ impl fmt::Display for BlockRange {
     }
 }
 
+/// The blocks `start <= b < end`, or every block from `start` on when `end` is `None`: the
+/// blocks a view store serving one block range loads with
+/// [`get_records_since_in`](crate::RecoveryDb::get_records_since_in). Any two values make a
+/// span; one with `end <= start` holds no block. The default is [`BlockSpan::ALL`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct BlockSpan {
+    /// The first block of the span.
+    pub start: BlockIndex,
+    /// One past the last block of the span; `None` for a span that never ends.
+    pub end: Option<BlockIndex>,
+}
+
+impl BlockSpan {
+    /// Every block: `[0, ∞)`.
+    pub const ALL: BlockSpan = BlockSpan {
+        start: BlockIndex(0),
+        end: None,
+    };
+
+    /// True if `block` lies in the span.
+    pub fn contains(&self, block: BlockIndex) -> bool {
+        self.start <= block && self.end.is_none_or(|end| block < end)
+    }
+}
+
 /// The id of an ingest invocation (one run of an ingest enclave with one egress key).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct IngestInvocationId(pub i64);
@@ -339,7 +364,8 @@ pub struct IngestedBlock {
 }
 
 /// A position in the stream of stored blocks, in write order, for
-/// [`get_records_since`](crate::RecoveryDb::get_records_since).
+/// [`get_records_since`](crate::RecoveryDb::get_records_since) and
+/// [`get_records_since_in`](crate::RecoveryDb::get_records_since_in).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct RecordCursor(pub i64);
 

@@ -1,5 +1,6 @@
 //! Postgres only: the fault hook shows `add_block_data` is one transaction; migrations are
-//! idempotent; an unreachable server fails loudly and retryably.
+//! idempotent and bring older databases up to date; an unreachable server fails loudly and
+//! retryably.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
@@ -37,6 +38,36 @@ async fn migrations_are_idempotent_and_concurrent() {
             .await
             .unwrap();
         assert_eq!(st.unwrap().start_block, BlockIndex(3));
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn older_schema_gains_the_span_index() {
+    use fog_recovery_db::PostgresRecoveryDb;
+    common::with_postgres_config(|config| async move {
+        drop(
+            PostgresRecoveryDb::connect_with(config.clone())
+                .await
+                .unwrap(),
+        );
+        let (client, conn) = config.connect(tokio_postgres::NoTls).await.unwrap();
+        tokio::spawn(conn);
+        let index_count =
+            "SELECT COUNT(*) FROM pg_indexes WHERE indexname = 'ingested_blocks_by_id_block'";
+        // Back to a version 2 database, as written before the index existed.
+        client
+            .batch_execute(
+                "DROP INDEX ingested_blocks_by_id_block;
+                 DELETE FROM fog_schema_version WHERE version = 3;",
+            )
+            .await
+            .unwrap();
+        let count: i64 = client.query_one(index_count, &[]).await.unwrap().get(0);
+        assert_eq!(count, 0);
+        drop(PostgresRecoveryDb::connect_with(config).await.unwrap());
+        let count: i64 = client.query_one(index_count, &[]).await.unwrap().get(0);
+        assert_eq!(count, 1, "connecting migrates to version 3");
     })
     .await;
 }

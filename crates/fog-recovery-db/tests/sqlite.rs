@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 
 use fog_recovery_db::conformance::{test_block, test_egress, test_key};
 use fog_recovery_db::{
-    BlockIndex, BlockRange, FogUserEvent, IngressPublicKeyFilters, RecordCursor, RecoveryDb,
-    RecoveryDbError, ReportData, ReportDb, SqliteRecoveryDb, UserEventId,
+    BlockIndex, BlockRange, BlockSpan, FogUserEvent, IngressPublicKeyFilters, RecordCursor,
+    RecoveryDb, RecoveryDbError, ReportData, ReportDb, SqliteRecoveryDb, UserEventId,
 };
 
 #[tokio::test]
@@ -94,6 +94,50 @@ async fn newer_schema_is_refused() {
         Err(RecoveryDbError::SchemaTooNew { found: 999, .. }) => {}
         other => panic!("expected SchemaTooNew, got {other:?}"),
     }
+}
+
+#[tokio::test]
+async fn older_schema_gains_the_span_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("recovery.db");
+    let k = test_key(1);
+    {
+        let db = SqliteRecoveryDb::open(&path).unwrap();
+        db.new_ingress_key(&k, BlockIndex(0)).await.unwrap();
+        let inv = db
+            .new_ingest_invocation(None, &k, &test_egress(1), BlockIndex(0))
+            .await
+            .unwrap();
+        for blk in 0..4 {
+            db.add_block_data(inv, BlockIndex(blk), blk, blk, &test_block(blk, 2))
+                .await
+                .unwrap();
+        }
+    }
+    // Back to a version 2 database, as written before the index existed.
+    let index_count = "SELECT COUNT(*) FROM sqlite_master \
+         WHERE type = 'index' AND name = 'ingested_blocks_by_id_block'";
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute_batch(
+        "DROP INDEX ingested_blocks_by_id_block;
+         DELETE FROM fog_schema_version WHERE version = 3;",
+    )
+    .unwrap();
+    let count: i64 = conn.query_row(index_count, [], |r| r.get(0)).unwrap();
+    assert_eq!(count, 0);
+    let db = SqliteRecoveryDb::open(&path).unwrap();
+    let count: i64 = conn.query_row(index_count, [], |r| r.get(0)).unwrap();
+    assert_eq!(count, 1, "opening migrates to version 3");
+    let span = BlockSpan {
+        start: BlockIndex(1),
+        end: Some(BlockIndex(3)),
+    };
+    let batch = db
+        .get_records_since_in(RecordCursor::START, 100, span)
+        .await
+        .unwrap();
+    let blocks: Vec<_> = batch.blocks.iter().map(|b| b.block_index.0).collect();
+    assert_eq!(blocks, vec![1, 2]);
 }
 
 #[tokio::test]

@@ -230,10 +230,18 @@ pub fn view_with<D: RecoveryDb>(view: Arc<ViewServer<D>>, mut spec: fog_host::Se
         }
     });
     let service = ViewService::new(Arc::clone(&view)).into_server();
+    // Routers reach the store API beside the client API (refused while the enclave has no
+    // router link).
+    let store = fog_view_server::StoreService::new(Arc::clone(&view)).into_server();
     let server = tokio::spawn(async move {
-        fog_host::serve(spec, fog_host::Routes::new(service), view, serving)
-            .await
-            .map_err(|e| e.to_string())
+        fog_host::serve(
+            spec,
+            fog_host::Routes::new(service).add_service(store),
+            view,
+            serving,
+        )
+        .await
+        .map_err(|e| e.to_string())
     });
     Running {
         name: "view",

@@ -348,6 +348,34 @@ pub struct TxOutResponse {
     pub global_txo_count: u64,
 }
 
+/// Fog's own: a key-image store's answer to a ledger router, over the attested channel
+/// between the two enclaves (never sent to a client). A store keeps the key images of the
+/// blocks `block_range` only, but verifies the whole chain from the origin block.
+#[derive(Clone, PartialEq, Eq, prost::Message)]
+#[prost(skip_debug)]
+pub struct KeyImageStoreResponse {
+    /// The blocks whose key images the store keeps (`end_block` = `u64::MAX`: open-ended;
+    /// `start_block == end_block`: none).
+    #[prost(message, optional, tag = "1")]
+    pub block_range: Option<BlockRange>,
+    /// The answer to the router's `CheckKeyImagesRequest`: one result per key image asked, in
+    /// order; `num_blocks` is the count of blocks the store verified from the origin, which
+    /// may run past (or stop short of) `block_range`.
+    #[prost(message, optional, tag = "2")]
+    pub response: Option<CheckKeyImagesResponse>,
+}
+
+impl core::fmt::Debug for KeyImageStoreResponse {
+    /// Prints the public part only: which key images were asked and whether they are spent
+    /// belong to the user.
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("KeyImageStoreResponse")
+            .field("block_range", &self.block_range)
+            .field("num_blocks", &self.response.as_ref().map(|r| r.num_blocks))
+            .finish_non_exhaustive()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,11 +4,19 @@
 
 mod loader;
 pub mod metrics;
+pub mod router;
 mod service;
+mod store;
 
 pub use loader::{LoadStatus, ViewServer};
-
+pub use router::{ViewRouterServer, ViewRouterService};
 pub use service::ViewService;
+pub use store::StoreService;
+
+pub use fog_enclave::peers::PeerChannels;
+pub use fog_enclave::view_router::ViewRouter;
+
+use fog_types::common::BlockRange;
 
 use std::time::Duration;
 
@@ -30,6 +38,9 @@ pub struct ViewConfig {
     pub batch_records: usize,
     /// Client sessions kept at once.
     pub session_capacity: usize,
+    /// The blocks this store serves (`end_block` = `u64::MAX`: open-ended); every block by
+    /// default. A store of a later range answers routers only (see `fog_enclave::view_router`).
+    pub blocks: BlockRange,
 }
 
 impl Default for ViewConfig {
@@ -40,6 +51,7 @@ impl Default for ViewConfig {
             poll_interval: Duration::from_millis(250),
             batch_records: 100_000,
             session_capacity: fog_enclave::sessions::DEFAULT_SESSION_CAPACITY,
+            blocks: fog_types::view::ALL_BLOCKS,
         }
     }
 }
@@ -65,6 +77,9 @@ pub enum ViewServerError {
     /// A worker thread failed.
     #[error("worker thread failed")]
     Worker,
+    /// The block range is empty (its end is not after its start).
+    #[error("the block range {0} holds no block")]
+    EmptyRange(BlockRange),
 }
 
 /// Builds the view enclave: `config.partitions` stores of `config.capacity_per_partition`,
@@ -84,11 +99,51 @@ pub fn build_enclave(
             )
         })
         .collect::<Result<Vec<_>, _>>()?;
-    Ok(fog_enclave::view_enclave::ViewEnclave::new(
+    let enclave = fog_enclave::view_enclave::ViewEnclave::new(
         responder,
         config.session_capacity,
         fog_attest::SessionLimits::default(),
         parts,
         &mut OsRng,
-    )?)
+    )?;
+    if config.blocks != fog_types::view::ALL_BLOCKS {
+        enclave
+            .set_blocks(config.blocks.start_block, config.blocks.end_block)
+            .map_err(|_| ViewServerError::EmptyRange(config.blocks))?;
+    }
+    Ok(enclave)
+}
+
+/// The view router enclave: client sessions answered with `responder` (view evidence), stores
+/// reached over `link` ([`store_link`]).
+pub fn build_router(responder: fog_attest::EnclaveResponder, link: PeerChannels) -> ViewRouter {
+    ViewRouter::new(
+        responder,
+        fog_enclave::sessions::DEFAULT_SESSION_CAPACITY,
+        fog_attest::SessionLimits::default(),
+        link,
+    )
+}
+
+/// Sessions between routers and stores: an hour at most, ten minutes idle (a router keeps a
+/// pool of them per store and makes new ones when one expires).
+pub const STORE_SESSION_LIMITS: fog_attest::SessionLimits = fog_attest::SessionLimits {
+    max_age_secs: 3600,
+    idle_secs: 600,
+};
+
+/// The attested channels of a view router or store ([`fog_enclave::view_router::STORE_CHANNEL`]):
+/// this enclave's `responder` (a fresh channel key, view evidence) and peers accepted when
+/// `verifier` accepts their evidence (the view enclave's identity under the deployment's trust
+/// anchor).
+pub fn store_link(
+    responder: fog_attest::EnclaveResponder,
+    verifier: fog_attest::Verifier,
+) -> fog_enclave::peers::PeerChannels {
+    fog_enclave::peers::PeerChannels::new(
+        fog_enclave::view_router::STORE_CHANNEL,
+        responder,
+        verifier,
+        STORE_SESSION_LIMITS,
+    )
 }

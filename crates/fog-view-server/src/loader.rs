@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use fog_enclave::view_enclave::{BlockMark, UserEvent};
-use fog_recovery_db::{FogUserEvent, RecordCursor, RecoveryDb, UserEventId};
+use fog_recovery_db::{BlockIndex, BlockSpan, FogUserEvent, RecordCursor, RecoveryDb, UserEventId};
 use fog_transaction::wire::ETxOutRecord;
 use fog_types::common::BlockRange;
 use fog_types::view::{DecommissionedIngestInvocation, RngRecord};
@@ -139,7 +139,7 @@ impl<D: RecoveryDb> ViewServer<D> {
             let cursor = self.lock().cursor;
             let batch = self
                 .db
-                .get_records_since(cursor, self.config.batch_records)
+                .get_records_since_in(cursor, self.config.batch_records, self.span())
                 .await?;
             if batch.blocks.is_empty() {
                 break;
@@ -180,6 +180,20 @@ impl<D: RecoveryDb> ViewServer<D> {
         self.poll_with_progress(|_| {}).await
     }
 
+    /// The blocks this store loads.
+    fn span(&self) -> BlockSpan {
+        let b = self.config.blocks;
+        BlockSpan {
+            start: BlockIndex(b.start_block),
+            end: (b.end_block != u64::MAX).then_some(BlockIndex(b.end_block)),
+        }
+    }
+
+    /// The blocks this store serves.
+    pub fn blocks(&self) -> BlockRange {
+        self.config.blocks
+    }
+
     /// Reads the enclave's processed count and the recovery DB's last known block.
     async fn advance(&self) -> Result<(), ViewServerError> {
         let highest = self.db.get_highest_known_block_index().await?;
@@ -192,6 +206,8 @@ impl<D: RecoveryDb> ViewServer<D> {
                 .unwrap_or(0),
             None => 0,
         };
+        // A store with a closed range vouches for missed blocks up to the ledger's end.
+        self.enclave.set_known_blocks(known);
         let (processed, events) = self.enclave.loaded();
         let mut st = self.lock();
         st.status.highest_processed_block_count = processed;

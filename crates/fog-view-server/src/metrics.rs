@@ -15,8 +15,10 @@ pub fn observation<D: RecoveryDb>(server: &ViewServer<D>) -> Observation {
     let (queries, keys) = server.counters();
     let capacity = server.enclave().capacity().max(1);
     let load = s.records as f64 / capacity as f64;
+    let blocks = server.blocks();
     let lag = s
         .last_known_block_count
+        .min(blocks.end_block)
         .saturating_sub(s.highest_processed_block_count);
     let readiness = if s.caught_up {
         Readiness::ready(format!(
@@ -38,8 +40,18 @@ pub fn observation<D: RecoveryDb>(server: &ViewServer<D>) -> Observation {
         )
         .gauge(
             "lag_blocks",
-            "Blocks the recovery DB has that the store does not.",
+            "Blocks of the store's range the recovery DB has that the store does not.",
             lag,
+        )
+        .gauge(
+            "range_start_block",
+            "The first block of the store's range.",
+            blocks.start_block,
+        )
+        .gauge(
+            "range_end_block",
+            "One past the last block of the store's range (the largest gauge value: open-ended).",
+            blocks.end_block,
         );
     o
 }

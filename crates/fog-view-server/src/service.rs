@@ -32,14 +32,14 @@ impl<D: RecoveryDb> ViewService<D> {
     pub fn into_server(self) -> FogViewApiServer<Self> {
         FogViewApiServer::new(self)
     }
+}
 
-    /// The counters the host adds to an answer (the enclave vouches for everything else).
-    fn host_counters(&self) -> HostCounters {
-        let status = self.server.status();
-        HostCounters {
-            last_known_block_count: status.last_known_block_count,
-            last_known_block_cumulative_txo_count: status.last_known_cumulative_txo_count,
-        }
+/// The counters the host adds to an answer (the enclave vouches for everything else).
+pub(crate) fn host_counters<D>(server: &ViewServer<D>) -> HostCounters {
+    let status = server.status();
+    HostCounters {
+        last_known_block_count: status.last_known_block_count,
+        last_known_block_cumulative_txo_count: status.last_known_cumulative_txo_count,
     }
 }
 
@@ -60,6 +60,7 @@ pub(crate) fn to_status(e: ViewEnclaveError) -> Status {
         }
         ViewEnclaveError::Malformed => Status::invalid_argument("malformed query"),
         ViewEnclaveError::TooManyKeys => Status::invalid_argument(e.to_string()),
+        ViewEnclaveError::Unavailable => Status::unavailable("no view store answered; try again"),
         other => {
             tracing::error!("query failed: {other}");
             Status::internal("internal error")
@@ -87,7 +88,7 @@ impl<D: RecoveryDb> FogViewApi for ViewService<D> {
         // No recovery-DB work here: the enclave authenticates the frame (and its aad) first
         // and answers the events from its own copy, a bounded page at a time.
         let frame = request.into_inner();
-        let host = self.host_counters();
+        let host = host_counters(&self.server);
         let enclave = self.server.enclave.clone();
         let answer =
             tokio::task::spawn_blocking(move || enclave.query(&frame, host, UnixSeconds::now()))

@@ -103,8 +103,9 @@ pub const ADMIN_TOKEN_ENV: &str = "FOG_INGEST_ADMIN_TOKEN";
 pub(crate) fn admin_access(
     listen: SocketAddr,
     file: Option<&std::path::Path>,
+    env_name: &str,
 ) -> Result<admin::AdminAccess, CliError> {
-    admin_access_with(listen, file, std::env::var(ADMIN_TOKEN_ENV).ok())
+    admin_access_with(listen, file, std::env::var(env_name).ok(), env_name)
 }
 
 /// [`admin_access`] with the environment variable's value passed in.
@@ -112,6 +113,7 @@ fn admin_access_with(
     listen: SocketAddr,
     file: Option<&std::path::Path>,
     env: Option<String>,
+    env_name: &str,
 ) -> Result<admin::AdminAccess, CliError> {
     let text = match file {
         Some(path) => Some(zeroize::Zeroizing::new(
@@ -132,7 +134,7 @@ fn admin_access_with(
         .map_err(|e| input(format!("admin token: {e}")))?;
     admin::AdminAccess::for_address(listen, token).map_err(|e| {
         input(format!(
-            "{e}: give --admin-token-file or {ADMIN_TOKEN_ENV}, or listen on loopback"
+            "{e}: give --admin-token-file or {env_name}, or listen on loopback"
         ))
     })
 }
@@ -217,7 +219,11 @@ pub fn run(args: IngestArgs) -> Result<(), CliError> {
         StartMode::Idle
     });
     // Before anything is opened: a non-loopback admin API without a token does not start.
-    let access = admin_access(args.listen, args.admin_token_file.as_deref())?;
+    let access = admin_access(
+        args.listen,
+        args.admin_token_file.as_deref(),
+        ADMIN_TOKEN_ENV,
+    )?;
     let ledger = follow::open_ledger(&args.ledger_db, &args.follow)?;
     let state =
         StateDir::new(&args.state_dir).map_err(|e| input(format!("state directory: {e}")))?;
@@ -318,22 +324,35 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         // No file and no environment variable (a blank one counts as none).
         for env in [None, Some("  ".to_string())] {
-            let err = admin_access_with(open, None, env).unwrap_err();
+            let err = admin_access_with(open, None, env, ADMIN_TOKEN_ENV).unwrap_err();
             assert!(matches!(err, CliError::Input(ref m) if m.contains("needs a token")));
         }
         // Loopback without a token is fine.
-        admin_access_with("127.0.0.1:3226".parse().unwrap(), None, None).unwrap();
+        admin_access_with(
+            "127.0.0.1:3226".parse().unwrap(),
+            None,
+            None,
+            ADMIN_TOKEN_ENV,
+        )
+        .unwrap();
         // A token file or the variable makes the open address acceptable; a short token is
         // refused, and its content never shows in errors.
         let short = dir.path().join("short");
         std::fs::write(&short, "s3cret").unwrap();
-        let err = admin_access_with(open, Some(&short), None).unwrap_err();
+        let err = admin_access_with(open, Some(&short), None, ADMIN_TOKEN_ENV).unwrap_err();
         assert!(!format!("{err:?}").contains("s3cret"));
-        let err = admin_access_with(open, None, Some("s3cret".into())).unwrap_err();
+        let err =
+            admin_access_with(open, None, Some("s3cret".into()), ADMIN_TOKEN_ENV).unwrap_err();
         assert!(!format!("{err:?}").contains("s3cret"));
         let good = dir.path().join("token");
         std::fs::write(&good, "0123456789abcdef0123\n").unwrap();
-        admin_access_with(open, Some(&good), None).unwrap();
-        admin_access_with(open, None, Some("0123456789abcdef0123".into())).unwrap();
+        admin_access_with(open, Some(&good), None, ADMIN_TOKEN_ENV).unwrap();
+        admin_access_with(
+            open,
+            None,
+            Some("0123456789abcdef0123".into()),
+            ADMIN_TOKEN_ENV,
+        )
+        .unwrap();
     }
 }

@@ -93,15 +93,17 @@ pub enum Call {
     RotateEgressKey,
 }
 
-fn token(
-    args: &IngestAdminArgs,
+/// The bearer token from `file` or, failing that, the environment variable `env_name`.
+pub(crate) fn token(
+    file: Option<&std::path::Path>,
+    env_name: &str,
 ) -> Result<Option<MetadataValue<tonic::metadata::Ascii>>, CliError> {
-    let text = match &args.token_file {
+    let text = match file {
         Some(path) => Some(
             std::fs::read_to_string(path)
                 .map_err(|e| input(format!("cannot read {}: {e}", path.display())))?,
         ),
-        None => std::env::var(ADMIN_TOKEN_ENV)
+        None => std::env::var(env_name)
             .ok()
             .filter(|t| !t.trim().is_empty()),
     };
@@ -113,7 +115,10 @@ fn token(
     .transpose()
 }
 
-fn request<T>(msg: T, token: &Option<MetadataValue<tonic::metadata::Ascii>>) -> Request<T> {
+pub(crate) fn request<T>(
+    msg: T,
+    token: &Option<MetadataValue<tonic::metadata::Ascii>>,
+) -> Request<T> {
     let mut r = Request::new(msg);
     r.set_timeout(Duration::from_secs(60));
     if let Some(t) = token {
@@ -122,7 +127,7 @@ fn request<T>(msg: T, token: &Option<MetadataValue<tonic::metadata::Ascii>>) -> 
     r
 }
 
-fn refused(uri: &str, s: Status) -> CliError {
+pub(crate) fn refused(uri: &str, s: Status) -> CliError {
     match s.code() {
         tonic::Code::Unavailable if s.message().starts_with("error trying to connect") => {
             failed(format!("cannot reach {uri}: {}", s.message()))
@@ -214,7 +219,7 @@ fn print_status(s: &IngestStatus, as_json: bool) {
 
 /// Runs one admin call.
 pub fn run(args: IngestAdminArgs) -> Result<(), CliError> {
-    let token = token(&args)?;
+    let token = token(args.token_file.as_deref(), ADMIN_TOKEN_ENV)?;
     if let Call::SetPeers { peers } = &args.call {
         for p in peers {
             fog_ingest_server::cluster::check_peer_uri(p)

@@ -15,6 +15,7 @@ mod local_network;
 mod node;
 mod recovery_db;
 mod report;
+mod router;
 mod view;
 
 use std::{path::PathBuf, process::ExitCode};
@@ -51,6 +52,10 @@ enum Command {
     RecoveryDb(recovery_db::RecoveryDbArgs),
     /// Run view: load records from the recovery DB, answer attested queries.
     View(view::ViewArgs),
+    /// Run a view router: clients' view queries answered by view stores of block ranges.
+    ViewRouter(router::RouterArgs),
+    /// Call a router's admin API: its stores, add or remove one.
+    RouterAdmin(router::RouterAdminArgs),
     /// Run fog ledger: key-image checks, outputs with proofs, blocks, TxOut lookups.
     Ledger(ledger::LedgerArgs),
     /// Run the whole system in one process, with funded demo wallets (`--demo`: a scripted demo).
@@ -163,6 +168,8 @@ fn main() -> ExitCode {
         Command::IngestAdmin(args) => ingest_admin::run(args),
         Command::RecoveryDb(args) => recovery_db::run(args),
         Command::View(args) => view::run(args),
+        Command::ViewRouter(args) => router::run_view(args),
+        Command::RouterAdmin(args) => router::run_admin(args),
         Command::Ledger(args) => ledger::run(args),
         Command::LocalNetwork(args) => local_network::run(args),
     };

@@ -27,6 +27,11 @@ pub struct ViewArgs {
     /// Slots of each partition (a power of two); plan for records to fill about 85 % of them.
     #[arg(long = "capacity-per-partition", default_value_t = 1 << 20)]
     capacity_per_partition: u64,
+    /// The blocks this store loads, `START..END` or `START..` (open-ended, for the newest
+    /// shard): a view store behind `fogd view-router`. Every block by default. A store whose
+    /// range starts after block 0 tells clients that ask it directly that nothing is processed.
+    #[arg(long, value_name = "START..[END]", value_parser = crate::router::parse_blocks)]
+    blocks: Option<fog_types::common::BlockRange>,
     #[command(flatten)]
     serve: ServeArgs,
 }
@@ -54,6 +59,7 @@ pub fn run(args: ViewArgs) -> Result<(), CliError> {
     }
     let mut config = ViewConfig {
         capacity_per_partition: args.capacity_per_partition,
+        blocks: args.blocks.unwrap_or(fog_types::view::ALL_BLOCKS),
         ..ViewConfig::default()
     };
     if let Some(p) = args.partitions {
@@ -64,8 +70,10 @@ pub fn run(args: ViewArgs) -> Result<(), CliError> {
     }
     std::fs::create_dir_all(&args.state_dir).map_err(|e| input(format!("state directory: {e}")))?;
     let quoting = crate::ingest::sim_quoting_key(&args.state_dir)?;
-    let provider =
-        SimProvider::from_quoting_key(quoting, fog_attest::fog_identity(FogEnclave::View));
+    let view_provider = || {
+        SimProvider::from_quoting_key(quoting.clone(), fog_attest::fog_identity(FogEnclave::View))
+    };
+    let provider = view_provider();
     let responder = EnclaveResponder::from_provider(&provider)
         .map_err(|e| failed(format!("view enclave: {e}")))?;
     let channel_key = *responder.channel_key();
@@ -75,6 +83,15 @@ pub fn run(args: ViewArgs) -> Result<(), CliError> {
     );
     let enclave =
         build_enclave(responder, &config).map_err(|e| failed(format!("view enclave: {e}")))?;
+    // Routers reach this store over attested channels of their own (view evidence both ways).
+    let (link, link_key) = crate::router::view_link(&provider)?;
+    enclave.set_router_link(link);
+    if config.blocks != fog_types::view::ALL_BLOCKS {
+        eprintln!(
+            "fogd view: a store of blocks {}",
+            crate::router::show_blocks(config.blocks)
+        );
+    }
     let runtime = tokio::runtime::Runtime::new()
         .map_err(|e| failed(format!("cannot start the runtime: {e}")))?;
     runtime.block_on(async move {
@@ -109,14 +126,23 @@ pub fn run(args: ViewArgs) -> Result<(), CliError> {
             let server = server.clone();
             crate::host::refresh_evidence(
                 "view evidence",
-                crate::host::sim_maker(provider, channel_key),
+                crate::host::sim_maker(view_provider(), channel_key),
                 move |e| server.enclave().sessions().set_evidence(e).is_ok(),
+            )
+        };
+        let link_refresher = {
+            let server = server.clone();
+            crate::host::refresh_evidence(
+                "view store evidence",
+                crate::host::sim_maker(provider, link_key),
+                move |e| server.enclave().set_router_evidence(e).is_ok(),
             )
         };
         let served = fog_system::inproc::view_with(server, spec)
             .run_until(shutdown)
             .await;
         refresher.abort();
+        link_refresher.abort();
         eprintln!("fogd view stopped");
         served.map_err(|e| failed(format!("the view service failed: {e}")))
     })

@@ -1,0 +1,223 @@
+//! The view router's host (`fogd view-router`): clients talk to it as to a view
+//! (`fog_view.FogViewAPI`), and it asks every view store (`fog_router.StoreAPI`) for each
+//! query, through its enclave (`fog_enclave::view_router`), which merges the answers.
+//!
+//! The stores come from the command line and from the admin API (`fog_router.RouterAdminAPI`,
+//! `fog_router::RouterAdmin`). Every `probe_interval` the router probes every store (a query
+//! with no keys), so its readiness and per-store metrics follow the stores when no client
+//! asks. Ready means some store that answers starts at block 0.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use fog_api::fog_view::fog_view_api_server::{FogViewApi, FogViewApiServer};
+use fog_attest::{
+    wire::{AuthMessage, NonceMessage},
+    PeerKey, UnixSeconds,
+};
+use fog_enclave::view_router::{PendingQuery, ViewRouter};
+use fog_host::{BoxFuture, Observation, Observe};
+use fog_router::{Coverage, StoreChannels, Stores, StoresConfig};
+use tonic::{Request, Response, Status};
+
+use crate::service::to_status;
+
+/// The metric prefix of the view router.
+pub const PREFIX: &str = "fog_view_router";
+
+/// The router enclave's store channels, as `fog_router` drives them.
+pub struct Link(Arc<ViewRouter>);
+
+impl StoreChannels for Link {
+    fn initiate(&self) -> Result<(u64, Vec<u8>), String> {
+        self.0.store_initiate().map_err(|e| e.to_string())
+    }
+
+    fn finish(&self, token: u64, reply: &[u8]) -> Result<Vec<u8>, String> {
+        self.0
+            .store_finish(token, reply, UnixSeconds::now())
+            .map_err(|e| e.to_string())
+    }
+
+    fn close(&self, channel: &[u8]) {
+        self.0.store_close(channel);
+    }
+}
+
+/// The view router: its enclave and its stores. Share it in an `Arc`.
+pub struct ViewRouterServer {
+    enclave: Arc<ViewRouter>,
+    stores: Arc<Stores<Link>>,
+}
+
+impl core::fmt::Debug for ViewRouterServer {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("ViewRouterServer")
+            .field("stores", &self.stores)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ViewRouterServer {
+    /// A router over `enclave`, with no stores yet.
+    pub fn new(enclave: ViewRouter, config: StoresConfig) -> Self {
+        let enclave = Arc::new(enclave);
+        let stores = Arc::new(Stores::new(Arc::new(Link(Arc::clone(&enclave))), config));
+        Self { enclave, stores }
+    }
+
+    /// The enclave.
+    pub fn enclave(&self) -> &Arc<ViewRouter> {
+        &self.enclave
+    }
+
+    /// The stores.
+    pub fn stores(&self) -> &Arc<Stores<Link>> {
+        &self.stores
+    }
+
+    /// Asks every store `query` and merges their answers: the sealed answer for the client
+    /// (`None` for a probe).
+    async fn route(&self, query: PendingQuery) -> Result<Option<NonceMessage>, Status> {
+        let stores = self.stores.current();
+        let now = UnixSeconds::now();
+        let outcomes = self
+            .stores
+            .ask(&stores, |channel| {
+                self.enclave
+                    .store_request(&query, channel, now)
+                    .map_err(|e| e.to_string())
+            })
+            .await;
+        let enclave = Arc::clone(&self.enclave);
+        // The merge is CPU work (two sorting networks): off the async threads.
+        let (outcomes, routed) = tokio::task::spawn_blocking(move || {
+            let answers: Vec<Option<(&[u8], &[u8])>> = outcomes
+                .iter()
+                .map(|o| {
+                    o.exchange
+                        .as_ref()
+                        .map(|(c, f)| (c.as_slice(), f.as_slice()))
+                })
+                .collect();
+            let routed = enclave.finish(query, &answers, UnixSeconds::now());
+            drop(answers);
+            (outcomes, routed)
+        })
+        .await
+        .map_err(|_| Status::internal("internal error"))?;
+        let routed = match routed {
+            Ok(r) => r,
+            Err(e) => {
+                let none = vec![None; stores.len()];
+                self.stores
+                    .settle(&stores, outcomes, &none, self.stores.cover());
+                return Err(to_status(e));
+            }
+        };
+        let coverage: Vec<Option<Coverage>> = routed
+            .shards
+            .iter()
+            .map(|s| {
+                s.map(|s| Coverage {
+                    range_start: s.blocks.start_block,
+                    range_end: s.blocks.end_block,
+                    processed: s.processed,
+                })
+            })
+            .collect();
+        self.stores
+            .settle(&stores, outcomes, &coverage, routed.processed);
+        Ok(routed.frame)
+    }
+
+    /// Asks every store what it covers (a query with no keys).
+    pub async fn probe(&self) {
+        if let Err(e) = self.route(ViewRouter::probe()).await {
+            tracing::debug!("probe: {}", e.message());
+        }
+    }
+
+    /// Probes every `every` until the task is dropped or aborted.
+    pub fn spawn_probes(self: &Arc<Self>, every: Duration) -> tokio::task::JoinHandle<()> {
+        let this = Arc::clone(self);
+        tokio::spawn(async move {
+            loop {
+                this.probe().await;
+                tokio::time::sleep(every).await;
+            }
+        })
+    }
+
+    /// The admin API's probe hook: one probe, as a task.
+    pub fn probe_hook(
+        self: &Arc<Self>,
+    ) -> Arc<dyn Fn() -> tokio::task::JoinHandle<()> + Send + Sync> {
+        let this = Arc::clone(self);
+        Arc::new(move || {
+            let this = Arc::clone(&this);
+            tokio::spawn(async move { this.probe().await })
+        })
+    }
+}
+
+impl Observe for ViewRouterServer {
+    fn observe(&self) -> BoxFuture<'_, Observation> {
+        Box::pin(async move {
+            let mut o = self.stores.observation();
+            o.counter(
+                "queries",
+                "Client queries answered.",
+                self.enclave.queries(),
+            );
+            o
+        })
+    }
+}
+
+/// `fog_view.FogViewAPI` over a [`ViewRouterServer`]: the same calls as a view's.
+pub struct ViewRouterService {
+    server: Arc<ViewRouterServer>,
+}
+
+impl ViewRouterService {
+    /// Serves clients for `server`.
+    pub fn new(server: Arc<ViewRouterServer>) -> Self {
+        Self { server }
+    }
+
+    /// The tonic service.
+    pub fn into_server(self) -> FogViewApiServer<Self> {
+        FogViewApiServer::new(self)
+    }
+}
+
+#[tonic::async_trait]
+impl FogViewApi for ViewRouterService {
+    async fn auth(&self, request: Request<AuthMessage>) -> Result<Response<AuthMessage>, Status> {
+        let peer = PeerKey::from_remote(request.remote_addr());
+        let hello = request.into_inner().data;
+        let data = self
+            .server
+            .enclave
+            .auth(&hello, peer, UnixSeconds::now())
+            .map_err(to_status)?;
+        Ok(Response::new(AuthMessage { data }))
+    }
+
+    async fn query(
+        &self,
+        request: Request<NonceMessage>,
+    ) -> Result<Response<NonceMessage>, Status> {
+        let frame = request.into_inner();
+        let query = self
+            .server
+            .enclave
+            .open_query(&frame, UnixSeconds::now())
+            .map_err(to_status)?;
+        match self.server.route(query).await? {
+            Some(answer) => Ok(Response::new(answer)),
+            None => Err(Status::internal("internal error")),
+        }
+    }
+}
