@@ -29,6 +29,7 @@ mod ingest;
 mod key_image;
 mod latency;
 mod ledger;
+mod shards;
 mod view;
 
 use std::collections::HashMap;
@@ -529,7 +530,7 @@ fn ct_timing(args: &Args) -> Result<(), String> {
 
 fn main() -> ExitCode {
     let argv: Vec<String> = std::env::args().collect();
-    let usage = "usage: fog-bench <oram|map|stash-sim|map-load-sim|ct-timing|ingest|ingest-breakdown|tx-validate|ledger-append|follower-catch-up|block-to-wallet|membership-proof|view-query|view-load|balance-check|view-key-scan|key-image-check> [--option value ...]";
+    let usage = "usage: fog-bench <oram|map|stash-sim|map-load-sim|ct-timing|ingest|ingest-breakdown|tx-validate|ledger-append|follower-catch-up|block-to-wallet|membership-proof|view-query|view-load|balance-check|view-key-scan|key-image-check|view-router|view-store|shard-model> [--option value ...]";
     let Some(workload) = argv.get(1) else {
         eprintln!("{usage}");
         return ExitCode::from(2);
@@ -559,6 +560,9 @@ fn main() -> ExitCode {
         "balance-check" => balance::balance_check(&args),
         "view-key-scan" => balance::view_key_scan(&args),
         "key-image-check" => key_image::key_image_check(&args),
+        "view-store" => shards::view_store(&args),
+        "view-router" => shards::view_router(&args),
+        "shard-model" => shards::shard_model(&args),
         _ => Err(format!("unknown workload {workload}")),
     };
     match r {

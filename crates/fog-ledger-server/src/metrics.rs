@@ -1,7 +1,9 @@
 //! Prometheus metrics and readiness, served by `fog_host` (`/metrics`, `/ready`, gRPC health).
 //!
 //! Ready means the key-image store is at most `max_blocks_behind` blocks behind the ledger;
-//! the detail says how far behind either way. No metric carries user data: only counts.
+//! the detail says how far behind either way. A ledger router is ready when its own enclave's
+//! chain is, and some key-image store from block 0 answers (`fog_router::Stores`); its
+//! metrics add those of its stores. No metric carries user data: only counts.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -45,6 +47,8 @@ pub struct Metrics {
     pub blocks_added: AtomicU64,
     /// Follower turns that failed.
     pub follow_errors: AtomicU64,
+    /// Key-image checks answered to ledger routers (their probes included).
+    pub router_checks: AtomicU64,
 }
 
 impl Metrics {
@@ -140,7 +144,25 @@ pub fn observation(server: &LedgerServer) -> Observation {
         "follow_errors",
         "Failed attempts to store the next block's key images.",
         get(&m.follow_errors),
+    )
+    .counter(
+        "router_checks",
+        "Key-image checks answered to ledger routers (probes included).",
+        get(&m.router_checks),
     );
+    if let Ok(blocks) = server.key_image_blocks() {
+        o.gauge(
+            "key_image_range_start_block",
+            "The first block whose key images the store keeps.",
+            blocks.start_block,
+        )
+        .gauge(
+            "key_image_range_end_block",
+            "One past the last block whose key images the store keeps (the largest gauge \
+             value: open-ended).",
+            blocks.end_block,
+        );
+    }
     match server.status() {
         Ok(s) => {
             let load = if s.capacity == 0 {
@@ -179,6 +201,9 @@ pub fn observation(server: &LedgerServer) -> Observation {
         Err(e) => {
             tracing::warn!(error = %e, "metrics: no status");
         }
+    }
+    if let Some(router) = server.router() {
+        o.merge(router.observation());
     }
     o
 }

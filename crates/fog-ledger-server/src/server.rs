@@ -16,6 +16,8 @@ use fog_enclave::{
     ledger::{
         max_block_version, CheckOutcome, LedgerBlock, LedgerCounters, LedgerEnclave, LedgerView,
     },
+    ledger_router::PendingCheck,
+    peers::PeerChannels,
     sessions::{ClientSessions, DEFAULT_SESSION_CAPACITY},
 };
 use fog_ledger_db::{LedgerDb, LedgerSnapshot};
@@ -32,7 +34,11 @@ use rand::{rngs::OsRng, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 use thiserror::Error;
 
-use crate::{metrics::Metrics, service::TIMESTAMP_UNAVAILABLE};
+use crate::{
+    metrics::Metrics,
+    router::{LedgerRouterServer, Router},
+    service::TIMESTAMP_UNAVAILABLE,
+};
 
 /// `GetBlocks` serves at most this many blocks per call; a request for more is refused.
 pub const MAX_BLOCKS_PER_CALL: u64 = 1000;
@@ -40,6 +46,10 @@ pub const MAX_BLOCKS_PER_CALL: u64 = 1000;
 pub const MAX_TX_OUT_LOOKUPS: usize = 2000;
 /// Blocks the follower adds per turn before it yields (and re-reads the ledger's length).
 const FOLLOW_BATCH: u64 = 256;
+/// The key-image capacity of a ledger router's own enclave, which keeps no key image.
+const ROUTER_KEY_IMAGE_CAPACITY: u64 = 64;
+/// Every block: the key-image range of a store that is not a shard.
+pub const ALL_BLOCKS: BlockRange = fog_types::view::ALL_BLOCKS;
 
 /// Configuration.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -56,6 +66,11 @@ pub struct LedgerServerConfig {
     pub session_capacity: usize,
     /// Session lifetime.
     pub session_limits: SessionLimits,
+    /// The blocks whose key images the store keeps (`end_block` = `u64::MAX`: open-ended);
+    /// every block by default. A store of a later range is a shard behind a ledger router:
+    /// it still verifies every block, and tells clients that ask it directly that it holds
+    /// no block (see `fog_enclave::ledger`). Capacity is planned for the range's key images.
+    pub key_image_blocks: BlockRange,
 }
 
 impl Default for LedgerServerConfig {
@@ -66,6 +81,7 @@ impl Default for LedgerServerConfig {
             max_blocks_behind: 100,
             session_capacity: DEFAULT_SESSION_CAPACITY,
             session_limits: SessionLimits::default(),
+            key_image_blocks: ALL_BLOCKS,
         }
     }
 }
@@ -120,12 +136,22 @@ impl LedgerStatus {
     }
 }
 
-type Enclave = LedgerEnclave<HeapFactory, ChaCha20Rng>;
+/// The enclave type the server runs: its key-image store in (simulated) enclave memory.
+pub type Enclave = LedgerEnclave<HeapFactory, ChaCha20Rng>;
 
-/// The ledger server: the ledger DB, the enclave with its key-image store, and the counters.
+/// Where key-image checks are answered.
+enum Core {
+    /// By this server's own enclave and its key-image store.
+    Store(Box<Enclave>),
+    /// By the key-image stores behind this router; the router's own enclave answers the rest.
+    Router(Arc<LedgerRouterServer>),
+}
+
+/// The ledger server: the ledger DB, the enclave with its key-image store (or, for a ledger
+/// router, the router enclave and its stores), and the counters.
 pub struct LedgerServer {
     ledger: LedgerDb,
-    enclave: Enclave,
+    core: Core,
     config: LedgerServerConfig,
     metrics: Metrics,
     /// The ledger's length as last read (by the follower or a request).
@@ -147,27 +173,88 @@ fn now() -> UnixSeconds {
 impl LedgerServer {
     /// A server over `ledger` whose enclave answers handshakes with `responder`. The store
     /// starts empty; [`LedgerServer::catch_up`] or the follower fills it.
+    /// With `config.key_image_blocks` other than [`ALL_BLOCKS`] the store keeps the key
+    /// images of those blocks only. Routers can reach it once its enclave has a router link
+    /// ([`LedgerServer::set_router_link`]).
     pub fn new(
         ledger: LedgerDb,
         responder: EnclaveResponder,
         config: LedgerServerConfig,
     ) -> Result<Self, LedgerServerError> {
-        if config.poll_interval.is_zero() {
-            return Err(LedgerServerError::Config("poll interval must not be zero"));
+        let enclave = build_enclave(responder, &config, config.key_image_capacity)?;
+        if config.key_image_blocks != ALL_BLOCKS {
+            if !config.key_image_blocks.is_valid() {
+                return Err(LedgerServerError::Config(
+                    "the key-image block range holds no block",
+                ));
+            }
+            let blocks = config.key_image_blocks;
+            enclave
+                .set_key_image_blocks(blocks.start_block, blocks.end_block)
+                .map_err(|_| LedgerServerError::Config("unusable key-image block range"))?;
         }
-        let sessions =
-            ClientSessions::new(responder, config.session_capacity, config.session_limits);
-        let rng = ChaCha20Rng::from_rng(OsRng)
-            .map_err(|_| LedgerServerError::Config("no operating-system randomness"))?;
-        let enclave = LedgerEnclave::new(sessions, config.key_image_capacity, HeapFactory, rng)
-            .map_err(|_| LedgerServerError::Config("unusable key-image capacity"))?;
-        Ok(Self {
+        Ok(Self::with_core(
             ledger,
-            enclave,
+            Core::Store(Box::new(enclave)),
+            config,
+        ))
+    }
+
+    /// A ledger router over `ledger`: clients' `GetOutputs`, `GetBlocks`, `GetTxOuts` and
+    /// `GetBlockIds` are answered from `ledger` and the router's own enclave (answering
+    /// handshakes with `responder`, keeping no key image), their key-image checks by the
+    /// key-image stores the router reaches over `link` (made by
+    /// [`crate::key_image_store_link`]) as `stores` says. It starts with no store
+    /// ([`LedgerRouterServer::stores`]). `config.key_image_capacity` and
+    /// `config.key_image_blocks` are not used.
+    pub fn new_router(
+        ledger: LedgerDb,
+        responder: EnclaveResponder,
+        link: PeerChannels,
+        config: LedgerServerConfig,
+        stores: fog_router::StoresConfig,
+    ) -> Result<Self, LedgerServerError> {
+        let enclave = build_enclave(responder, &config, ROUTER_KEY_IMAGE_CAPACITY)?;
+        enclave
+            .set_key_image_blocks(0, 0)
+            .map_err(|_| LedgerServerError::Config("unusable key-image block range"))?;
+        let router = LedgerRouterServer::new(Router::new(enclave, link), stores);
+        Ok(Self::with_core(
+            ledger,
+            Core::Router(Arc::new(router)),
+            config,
+        ))
+    }
+
+    fn with_core(ledger: LedgerDb, core: Core, config: LedgerServerConfig) -> Self {
+        Self {
+            ledger,
+            core,
             config,
             metrics: Metrics::default(),
             ledger_blocks: AtomicU64::new(0),
-        })
+        }
+    }
+
+    /// The enclave: the store's, or the router's own.
+    fn enclave(&self) -> &Enclave {
+        match &self.core {
+            Core::Store(enclave) => enclave,
+            Core::Router(router) => router.enclave().enclave(),
+        }
+    }
+
+    /// The router, when this server is a ledger router.
+    pub fn router(&self) -> Option<&Arc<LedgerRouterServer>> {
+        match &self.core {
+            Core::Store(_) => None,
+            Core::Router(router) => Some(router),
+        }
+    }
+
+    /// The blocks whose key images the enclave keeps (empty for a router).
+    pub fn key_image_blocks(&self) -> Result<BlockRange, LedgerServerError> {
+        Ok(self.enclave().key_image_blocks()?)
     }
 
     /// The configuration.
@@ -188,13 +275,13 @@ impl LedgerServer {
     /// The store, the ledger and the sessions, now.
     pub fn status(&self) -> Result<LedgerStatus, LedgerServerError> {
         let ledger_blocks = self.read_ledger_blocks()?;
-        let (key_images, capacity) = self.enclave.load()?;
+        let (key_images, capacity) = self.enclave().load()?;
         Ok(LedgerStatus {
-            store: self.enclave.counters()?,
+            store: self.enclave().counters()?,
             ledger_blocks,
             key_images,
             capacity,
-            sessions: self.enclave.sessions().len(),
+            sessions: self.enclave().sessions().len(),
         })
     }
 
@@ -210,7 +297,7 @@ impl LedgerServer {
         let snapshot = self.ledger.snapshot()?;
         let ledger_blocks = snapshot.num_blocks()?;
         self.ledger_blocks.store(ledger_blocks, Ordering::Relaxed);
-        let start = self.enclave.counters()?.num_blocks;
+        let start = self.enclave().counters()?.num_blocks;
         let end = ledger_blocks.min(start.saturating_add(max_blocks));
         for index in start..end {
             let block = snapshot.block(index)?.ok_or_else(|| {
@@ -222,7 +309,7 @@ impl LedgerServer {
             let timestamp = snapshot.block_timestamp(index)?.ok_or_else(|| {
                 LedgerServerError::Inconsistent(format!("block {index} has no timestamp"))
             })?;
-            self.enclave.add_block(&LedgerBlock {
+            self.enclave().add_block(&LedgerBlock {
                 block: &block,
                 contents: &contents,
                 timestamp,
@@ -278,7 +365,7 @@ impl LedgerServer {
     /// Replaces the enclave's evidence (renewed before clients' policies find it stale); it
     /// must bind the same channel key.
     pub fn set_evidence(&self, evidence: BoundEvidence) -> Result<(), LedgerServerError> {
-        self.enclave
+        self.enclave()
             .sessions()
             .set_evidence(evidence)
             .map_err(|e| LedgerServerError::Enclave(e.into()))
@@ -288,7 +375,48 @@ impl LedgerServer {
     /// [`PeerKey::from_ip`]): one peer's sessions are bounded so that its handshakes cannot
     /// push out other clients' sessions.
     pub fn auth(&self, hello: &[u8], peer: PeerKey) -> Result<Vec<u8>, LedgerServerError> {
-        Ok(self.enclave.accept(hello, peer, now())?)
+        Ok(self.enclave().accept(hello, peer, now())?)
+    }
+
+    /// Lets ledger routers open attested channels to this store: `link` is made by
+    /// [`crate::key_image_store_link`] (fog ledger evidence both ways). Until then the store
+    /// API refuses every router.
+    pub fn set_router_link(&self, link: PeerChannels) {
+        self.enclave().set_router_link(link);
+    }
+
+    /// Replaces the evidence the router channels present (it must bind the link's channel
+    /// key).
+    pub fn set_router_evidence(&self, evidence: BoundEvidence) -> Result<(), LedgerServerError> {
+        Ok(self.enclave().set_router_evidence(evidence)?)
+    }
+
+    /// Answers a ledger router's handshake: the channel id and the reply.
+    pub fn router_accept(&self, hello: &[u8]) -> Result<(Vec<u8>, Vec<u8>), LedgerServerError> {
+        Ok(self.enclave().router_accept(hello, now())?)
+    }
+
+    /// Answers a ledger router's encoded check frame on `channel_id` (this store's range and
+    /// results, sealed to the router), refused as a client's check is while the store is too
+    /// far behind the ledger. Blocking.
+    pub fn router_check(
+        &self,
+        channel_id: &[u8],
+        frame: &[u8],
+    ) -> Result<Vec<u8>, LedgerServerError> {
+        let answer = self
+            .enclave()
+            .router_check(channel_id, frame, self.ledger_view()?, now())?;
+        self.metrics.router_checks.fetch_add(1, Ordering::Relaxed);
+        Ok(answer)
+    }
+
+    /// What the host tells the enclave of the ledger with a key-image check.
+    fn ledger_view(&self) -> Result<LedgerView, LedgerServerError> {
+        Ok(LedgerView {
+            ledger_blocks: self.read_ledger_blocks()?,
+            max_blocks_behind: self.config.max_blocks_behind,
+        })
     }
 
     /// One `CheckKeyImages` call, answered by the enclave; refused (the frame consumed) while
@@ -297,21 +425,34 @@ impl LedgerServer {
         &self,
         frame: &NonceMessage,
     ) -> Result<NonceMessage, LedgerServerError> {
-        let view = LedgerView {
-            ledger_blocks: self.read_ledger_blocks()?,
-            max_blocks_behind: self.config.max_blocks_behind,
-        };
         let CheckOutcome {
             response,
             key_images,
-        } = self.enclave.check_key_images(frame, view, now())?;
+        } = self
+            .enclave()
+            .check_key_images(frame, self.ledger_view()?, now())?;
         self.metrics.record_key_images(key_images);
         Ok(response)
     }
 
+    /// Opens a `CheckKeyImages` frame in a ledger router's enclave, for its stores to answer
+    /// ([`LedgerRouterServer::route`]); refused as [`LedgerServer::check_key_images`] is
+    /// while the router's own chain is too far behind its ledger. Blocking.
+    pub(crate) fn open_routed_check(
+        &self,
+        frame: &NonceMessage,
+    ) -> Result<PendingCheck, LedgerServerError> {
+        let router = self
+            .router()
+            .ok_or(LedgerServerError::Config("not a ledger router"))?;
+        Ok(router
+            .enclave()
+            .open_check(frame, self.ledger_view()?, now())?)
+    }
+
     /// One `GetBlockIds` call, answered by the enclave from the chain it verified. Blocking.
     pub fn block_ids(&self, frame: &NonceMessage) -> Result<NonceMessage, LedgerServerError> {
-        let sealed = self.enclave.block_ids(frame, now())?;
+        let sealed = self.enclave().block_ids(frame, now())?;
         self.metrics.get_block_ids.fetch_add(1, Ordering::Relaxed);
         Ok(sealed)
     }
@@ -320,7 +461,7 @@ impl LedgerServer {
     /// from one ledger snapshot, the enclave seals the answer. Blocking.
     pub fn get_outputs(&self, frame: &NonceMessage) -> Result<NonceMessage, LedgerServerError> {
         let t = now();
-        let (channel_id, request) = self.enclave.open_get_outputs(frame, t)?;
+        let (channel_id, request) = self.enclave().open_get_outputs(frame, t)?;
         let snapshot = self.ledger.snapshot()?;
         let num_txos = snapshot.num_txos()?;
         let num_blocks = snapshot.num_blocks()?;
@@ -364,7 +505,7 @@ impl LedgerServer {
             latest_block_version,
             max_block_version: max_block_version(latest_block_version),
         };
-        let sealed = self.enclave.seal_get_outputs(&channel_id, &response, t)?;
+        let sealed = self.enclave().seal_get_outputs(&channel_id, &response, t)?;
         self.metrics.get_outputs.fetch_add(1, Ordering::Relaxed);
         self.metrics
             .outputs_requested
@@ -455,6 +596,22 @@ impl LedgerServer {
             global_txo_count: snapshot.num_txos()?,
         })
     }
+}
+
+/// A ledger enclave answering with `responder`, its store of about `capacity` key images.
+fn build_enclave(
+    responder: EnclaveResponder,
+    config: &LedgerServerConfig,
+    capacity: u64,
+) -> Result<Enclave, LedgerServerError> {
+    if config.poll_interval.is_zero() {
+        return Err(LedgerServerError::Config("poll interval must not be zero"));
+    }
+    let sessions = ClientSessions::new(responder, config.session_capacity, config.session_limits);
+    let rng = ChaCha20Rng::from_rng(OsRng)
+        .map_err(|_| LedgerServerError::Config("no operating-system randomness"))?;
+    LedgerEnclave::new(sessions, capacity, HeapFactory, rng)
+        .map_err(|_| LedgerServerError::Config("unusable key-image capacity"))
 }
 
 fn block_data(snapshot: &LedgerSnapshot, index: u64) -> Result<BlockData, LedgerServerError> {

@@ -1,5 +1,5 @@
-//! The four gRPC services over a [`LedgerServer`], the one error-to-status function, and the
-//! server loop.
+//! The four gRPC services over a [`LedgerServer`] (and the store API for ledger routers), the
+//! one error-to-status function, and the server loop.
 
 use std::{future::Future, sync::Arc};
 
@@ -32,7 +32,7 @@ pub const TIMESTAMP_UNAVAILABLE: u32 = 3;
 
 /// The one place an error becomes a gRPC status: the detail is logged (never user data), the
 /// client gets a fixed message.
-fn to_status(e: &LedgerServerError, metrics: &Metrics) -> Status {
+pub(crate) fn to_status(e: &LedgerServerError, metrics: &Metrics) -> Status {
     use LedgerEnclaveError as E;
     let (status, counter) = match e {
         LedgerServerError::Enclave(E::Session(SessionError::UnknownSession)) => (
@@ -83,7 +83,8 @@ fn to_status(e: &LedgerServerError, metrics: &Metrics) -> Status {
 
 /// The services of one [`LedgerServer`]: `FogKeyImageAPI` (key images and block ids) and
 /// `FogMerkleProofAPI` (attested, one session serves both), `FogBlockAPI` and
-/// `FogUntrustedTxOutApi` (plain).
+/// `FogUntrustedTxOutApi` (plain). A ledger router ([`LedgerServer::router`]) answers the same
+/// calls, its key-image checks by its stores.
 #[derive(Clone, Debug)]
 pub struct LedgerService {
     server: Arc<LedgerServer>,
@@ -118,9 +119,16 @@ impl LedgerService {
         Ok(Response::new(AuthMessage { data }))
     }
 
-    /// The four services, with their size limits.
+    /// The four services, with their size limits, and for a store (not a router) the store
+    /// API for ledger routers (`fog_router.StoreAPI`, refused while the enclave has no router
+    /// link).
     pub fn routes(self) -> fog_host::Routes {
-        fog_host::Routes::new(
+        let store = self
+            .server
+            .router()
+            .is_none()
+            .then(|| crate::StoreService::new(Arc::clone(&self.server)).into_server());
+        let routes = fog_host::Routes::new(
             FogKeyImageApiServer::new(self.clone())
                 .max_decoding_message_size(MAX_REQUEST_BYTES)
                 .max_encoding_message_size(MAX_RESPONSE_BYTES),
@@ -139,7 +147,11 @@ impl LedgerService {
             FogUntrustedTxOutApiServer::new(self)
                 .max_decoding_message_size(MAX_REQUEST_BYTES)
                 .max_encoding_message_size(MAX_RESPONSE_BYTES),
-        )
+        );
+        match store {
+            Some(store) => routes.add_service(store),
+            None => routes,
+        }
     }
 
     /// The gRPC service names, for health.
@@ -162,9 +174,22 @@ impl FogKeyImageApi for LedgerService {
         request: Request<NonceMessage>,
     ) -> Result<Response<NonceMessage>, Status> {
         let frame = request.into_inner();
-        self.blocking(move |s| s.check_key_images(&frame))
+        let Some(router) = self.server.router().cloned() else {
+            return self
+                .blocking(move |s| s.check_key_images(&frame))
+                .await
+                .map(Response::new);
+        };
+        // A router: its enclave opens the check, its stores answer it, its enclave merges.
+        let check = self.blocking(move |s| s.open_routed_check(&frame)).await?;
+        let key_images = check.key_count();
+        let answer = router
+            .route(check)
             .await
-            .map(Response::new)
+            .map_err(|e| to_status(&e, self.server.metrics()))?
+            .ok_or_else(|| to_status(&LedgerServerError::Task, self.server.metrics()))?;
+        self.server.metrics().record_key_images(key_images);
+        Ok(Response::new(answer))
     }
 
     async fn get_block_ids(

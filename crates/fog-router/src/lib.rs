@@ -28,11 +28,18 @@ use fog_api::fog_router::{
     AddStoreRequest, GetStoresRequest, RemoveStoreRequest, StoreStatus, StoresResponse,
 };
 use fog_host::admin::AdminAccess;
-use fog_host::{Observation, Readiness, Value};
+use fog_host::{BoxFuture, Observation, Readiness, Value};
 use prost::Message as _;
 use tokio::task::JoinSet;
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Request, Response, Status};
+
+/// Sessions between routers and stores: an hour at most, ten minutes idle (a router keeps a
+/// pool of them per store and makes new ones when one expires).
+pub const STORE_SESSION_LIMITS: fog_attest::SessionLimits = fog_attest::SessionLimits {
+    max_age_secs: 3600,
+    idle_secs: 600,
+};
 
 /// The router enclave's side of its store channels.
 pub trait StoreChannels: Send + Sync + 'static {
@@ -126,12 +133,26 @@ pub struct Outcome {
     pub latency: Duration,
 }
 
+/// What a router's own work cost so far (public sizes and times).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RouterCosts {
+    /// Queries and probes routed.
+    pub routed: u64,
+    /// Time in the enclave's merge (opening the stores' answers, merging, sealing), in ns.
+    pub merge_ns: u64,
+    /// Bytes of the requests sealed for stores.
+    pub request_bytes: u64,
+    /// Bytes of the stores' answers.
+    pub answer_bytes: u64,
+}
+
 /// The stores of a router.
 pub struct Stores<L> {
     link: Arc<L>,
     config: StoresConfig,
     list: RwLock<Vec<Arc<Store>>>,
     cover: AtomicU64,
+    costs: Mutex<RouterCosts>,
 }
 
 impl<L> core::fmt::Debug for Stores<L> {
@@ -149,6 +170,11 @@ impl<L> Stores<L> {
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
+    }
+
+    /// What routing cost so far.
+    pub fn costs(&self) -> RouterCosts {
+        *lock(&self.costs)
     }
 
     /// The blocks the last answer vouched for.
@@ -219,6 +245,27 @@ impl<L> Stores<L> {
                 .map(|s| (s.uri.clone(), f(&lock(&s.stats))))
                 .collect()
         };
+        let costs = self.costs();
+        o.counter(
+            "routed",
+            "Queries and probes routed to the stores.",
+            costs.routed,
+        )
+        .gauge_f(
+            "merge_seconds",
+            "Time the router enclave spent opening, merging and sealing answers.",
+            costs.merge_ns as f64 / 1e9,
+        )
+        .counter(
+            "store_request_bytes",
+            "Bytes of the requests sent to stores.",
+            costs.request_bytes,
+        )
+        .counter(
+            "store_answer_bytes",
+            "Bytes of the stores' answers.",
+            costs.answer_bytes,
+        );
         o.gauge("stores", "Stores the router asks.", stores.len() as u64)
             .gauge(
                 "cover_blocks",
@@ -273,6 +320,7 @@ impl<L: StoreChannels> Stores<L> {
             config,
             list: RwLock::new(Vec::new()),
             cover: AtomicU64::new(0),
+            costs: Mutex::new(RouterCosts::default()),
         }
     }
 
@@ -453,6 +501,115 @@ impl<L: StoreChannels> Stores<L> {
     }
 }
 
+/// What the router enclave made of the stores' answers to one query.
+#[derive(Debug)]
+pub struct Merged<R> {
+    /// The merged answer (the client's sealed frame, or nothing for a probe).
+    pub answer: R,
+    /// Per store asked, in order: what its answer covered, or `None` when it was missing or
+    /// the enclave refused it.
+    pub coverage: Vec<Option<Coverage>>,
+    /// The blocks the merged answer vouches for.
+    pub cover: u64,
+}
+
+impl<L: StoreChannels> Stores<L> {
+    /// Routes one query: asks every current store ([`Stores::ask`], `seal` sealing `query` on
+    /// a channel), hands their answers (`(channel, frame)`, or `None`) and `query` to `merge`
+    /// on the blocking pool (an enclave's merge is CPU work), and records what it made of them
+    /// ([`Stores::settle`]). When `merge` fails every store counts as unanswered and the cover
+    /// stays; `Err` when the merge task itself failed.
+    pub async fn route<Q, R, E>(
+        &self,
+        query: Q,
+        seal: impl Fn(&Q, &[u8]) -> Result<Vec<u8>, String>,
+        merge: impl FnOnce(Q, &[Option<(&[u8], &[u8])>]) -> Result<Merged<R>, E> + Send + 'static,
+    ) -> Result<Result<R, E>, tokio::task::JoinError>
+    where
+        Q: Send + 'static,
+        R: Send + 'static,
+        E: Send + 'static,
+    {
+        let stores = self.current();
+        let request_bytes = AtomicU64::new(0);
+        let outcomes = self
+            .ask(&stores, |channel| {
+                let frame = seal(&query, channel)?;
+                request_bytes.fetch_add(frame.len() as u64, Ordering::Relaxed);
+                Ok(frame)
+            })
+            .await;
+        let answer_bytes: u64 = outcomes
+            .iter()
+            .filter_map(|o| o.exchange.as_ref().map(|(_, f)| f.len() as u64))
+            .sum();
+        let (outcomes, (merged, took)) = tokio::task::spawn_blocking(move || {
+            let answers: Vec<Option<(&[u8], &[u8])>> = outcomes
+                .iter()
+                .map(|o| {
+                    o.exchange
+                        .as_ref()
+                        .map(|(c, f)| (c.as_slice(), f.as_slice()))
+                })
+                .collect();
+            let started = Instant::now();
+            let merged = merge(query, &answers);
+            let took = started.elapsed();
+            drop(answers);
+            (outcomes, (merged, took))
+        })
+        .await?;
+        {
+            let mut c = lock(&self.costs);
+            c.routed += 1;
+            c.merge_ns += u64::try_from(took.as_nanos()).unwrap_or(u64::MAX);
+            c.request_bytes += request_bytes.into_inner();
+            c.answer_bytes += answer_bytes;
+        }
+        Ok(match merged {
+            Ok(m) => {
+                self.settle(&stores, outcomes, &m.coverage, m.cover);
+                Ok(m.answer)
+            }
+            Err(e) => {
+                let none: Vec<Option<Coverage>> = vec![None; stores.len()];
+                self.settle(&stores, outcomes, &none, self.cover());
+                Err(e)
+            }
+        })
+    }
+}
+
+/// A router whose stores can be probed.
+pub trait Probe: Send + Sync + 'static {
+    /// Asks every store what it covers (a query with no keys); failures are only logged.
+    fn probe(&self) -> BoxFuture<'_, ()>;
+}
+
+/// What [`RouterAdmin`] runs after a store is added or removed: one probe, as a task.
+pub type ProbeHook = Arc<dyn Fn() -> tokio::task::JoinHandle<()> + Send + Sync>;
+
+/// Probes `router`'s stores every `every` until the task is dropped or aborted, so its
+/// readiness and per-store metrics follow the stores when no client asks.
+pub fn spawn_probes<P: Probe>(router: &Arc<P>, every: Duration) -> tokio::task::JoinHandle<()> {
+    let router = Arc::clone(router);
+    tokio::spawn(async move {
+        loop {
+            router.probe().await;
+            tokio::time::sleep(every).await;
+        }
+    })
+}
+
+/// The admin API's probe hook for `router`: one probe, as a task.
+pub fn probe_hook<P: Probe>(router: &Arc<P>) -> ProbeHook {
+    let router = Arc::clone(router);
+    Arc::new(move || {
+        let router = Arc::clone(&router);
+        tokio::spawn(async move { router.probe().await })
+    })
+}
+
 async fn handshake<L: StoreChannels>(
     link: &L,
     store: &Store,
@@ -475,16 +632,13 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// `fog_router.RouterAdminAPI` over a router's [`Stores`].
 pub struct RouterAdmin<L> {
     stores: Arc<Stores<L>>,
-    probe: Arc<dyn Fn() -> tokio::task::JoinHandle<()> + Send + Sync>,
+    probe: ProbeHook,
 }
 
 impl<L: StoreChannels> RouterAdmin<L> {
     /// The admin API of `stores`; `probe` starts a probe of every store (run after a store is
     /// added, so its coverage shows at once).
-    pub fn new(
-        stores: Arc<Stores<L>>,
-        probe: Arc<dyn Fn() -> tokio::task::JoinHandle<()> + Send + Sync>,
-    ) -> Self {
+    pub fn new(stores: Arc<Stores<L>>, probe: ProbeHook) -> Self {
         Self { stores, probe }
     }
 

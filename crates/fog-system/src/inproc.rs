@@ -251,7 +251,8 @@ pub fn view_with<D: RecoveryDb>(view: Arc<ViewServer<D>>, mut spec: fog_host::Se
 }
 
 /// Fog ledger: following its ledger DB into the key-image store, and its four services on
-/// `listener`.
+/// `listener` (with the store API for ledger routers; a ledger router's server serves the
+/// four, its key-image checks answered by its stores).
 pub fn fog_ledger(server: Arc<LedgerServer>, listener: TcpListener) -> Running {
     fog_ledger_with(
         server,

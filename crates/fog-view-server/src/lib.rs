@@ -125,12 +125,7 @@ pub fn build_router(responder: fog_attest::EnclaveResponder, link: PeerChannels)
     )
 }
 
-/// Sessions between routers and stores: an hour at most, ten minutes idle (a router keeps a
-/// pool of them per store and makes new ones when one expires).
-pub const STORE_SESSION_LIMITS: fog_attest::SessionLimits = fog_attest::SessionLimits {
-    max_age_secs: 3600,
-    idle_secs: 600,
-};
+pub use fog_router::STORE_SESSION_LIMITS;
 
 /// The attested channels of a view router or store ([`fog_enclave::view_router::STORE_CHANNEL`]):
 /// this enclave's `responder` (a fresh channel key, view evidence) and peers accepted when

@@ -17,7 +17,7 @@ use fog_attest::{
 };
 use fog_enclave::view_router::{PendingQuery, ViewRouter};
 use fog_host::{BoxFuture, Observation, Observe};
-use fog_router::{Coverage, StoreChannels, Stores, StoresConfig};
+use fog_router::{Coverage, Merged, Probe, StoreChannels, Stores, StoresConfig};
 use tonic::{Request, Response, Status};
 
 use crate::service::to_status;
@@ -79,56 +79,39 @@ impl ViewRouterServer {
     /// Asks every store `query` and merges their answers: the sealed answer for the client
     /// (`None` for a probe).
     async fn route(&self, query: PendingQuery) -> Result<Option<NonceMessage>, Status> {
-        let stores = self.stores.current();
-        let now = UnixSeconds::now();
-        let outcomes = self
-            .stores
-            .ask(&stores, |channel| {
-                self.enclave
-                    .store_request(&query, channel, now)
-                    .map_err(|e| e.to_string())
-            })
-            .await;
         let enclave = Arc::clone(&self.enclave);
-        // The merge is CPU work (two sorting networks): off the async threads.
-        let (outcomes, routed) = tokio::task::spawn_blocking(move || {
-            let answers: Vec<Option<(&[u8], &[u8])>> = outcomes
-                .iter()
-                .map(|o| {
-                    o.exchange
-                        .as_ref()
-                        .map(|(c, f)| (c.as_slice(), f.as_slice()))
-                })
-                .collect();
-            let routed = enclave.finish(query, &answers, UnixSeconds::now());
-            drop(answers);
-            (outcomes, routed)
-        })
-        .await
-        .map_err(|_| Status::internal("internal error"))?;
-        let routed = match routed {
-            Ok(r) => r,
-            Err(e) => {
-                let none = vec![None; stores.len()];
-                self.stores
-                    .settle(&stores, outcomes, &none, self.stores.cover());
-                return Err(to_status(e));
-            }
-        };
-        let coverage: Vec<Option<Coverage>> = routed
-            .shards
-            .iter()
-            .map(|s| {
-                s.map(|s| Coverage {
-                    range_start: s.blocks.start_block,
-                    range_end: s.blocks.end_block,
-                    processed: s.processed,
-                })
-            })
-            .collect();
+        let now = UnixSeconds::now();
         self.stores
-            .settle(&stores, outcomes, &coverage, routed.processed);
-        Ok(routed.frame)
+            .route(
+                query,
+                |query, channel| {
+                    self.enclave
+                        .store_request(query, channel, now)
+                        .map_err(|e| e.to_string())
+                },
+                // The merge is CPU work (two sorting networks): on the blocking pool.
+                move |query, answers| {
+                    let routed = enclave.finish(query, answers, UnixSeconds::now())?;
+                    Ok(Merged {
+                        coverage: routed
+                            .shards
+                            .iter()
+                            .map(|s| {
+                                s.map(|s| Coverage {
+                                    range_start: s.blocks.start_block,
+                                    range_end: s.blocks.end_block,
+                                    processed: s.processed,
+                                })
+                            })
+                            .collect(),
+                        cover: routed.processed,
+                        answer: routed.frame,
+                    })
+                },
+            )
+            .await
+            .map_err(|_| Status::internal("internal error"))?
+            .map_err(to_status)
     }
 
     /// Asks every store what it covers (a query with no keys).
@@ -140,24 +123,18 @@ impl ViewRouterServer {
 
     /// Probes every `every` until the task is dropped or aborted.
     pub fn spawn_probes(self: &Arc<Self>, every: Duration) -> tokio::task::JoinHandle<()> {
-        let this = Arc::clone(self);
-        tokio::spawn(async move {
-            loop {
-                this.probe().await;
-                tokio::time::sleep(every).await;
-            }
-        })
+        fog_router::spawn_probes(self, every)
     }
 
     /// The admin API's probe hook: one probe, as a task.
-    pub fn probe_hook(
-        self: &Arc<Self>,
-    ) -> Arc<dyn Fn() -> tokio::task::JoinHandle<()> + Send + Sync> {
-        let this = Arc::clone(self);
-        Arc::new(move || {
-            let this = Arc::clone(&this);
-            tokio::spawn(async move { this.probe().await })
-        })
+    pub fn probe_hook(self: &Arc<Self>) -> fog_router::ProbeHook {
+        fog_router::probe_hook(self)
+    }
+}
+
+impl Probe for ViewRouterServer {
+    fn probe(&self) -> BoxFuture<'_, ()> {
+        Box::pin(ViewRouterServer::probe(self))
     }
 }
 

@@ -1,11 +1,14 @@
 //! `fogd ledger`: the fog ledger service (key-image checks, outputs with membership proofs,
-//! blocks and TxOut lookups) over a ledger DB.
+//! blocks and TxOut lookups) over a ledger DB; a key-image store of a block range behind
+//! `fogd ledger-router` with `--key-image-blocks`. What `fogd ledger-router` shares with it:
+//! its own copy of the ledger, the enclave's keys and evidence, the serving.
 
-use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
+use std::{net::SocketAddr, path::Path, path::PathBuf, sync::Arc, time::Duration};
 
 use clap::Args;
-use fog_attest::{EnclaveResponder, FogEnclave, SimProvider};
-use fog_ledger_server::{LedgerServer, LedgerServerConfig};
+use fog_attest::{BoundEvidence, EnclaveResponder, FogEnclave, SimProvider};
+use fog_ledger_db::LedgerDb;
+use fog_ledger_server::{LedgerServer, LedgerServerConfig, PeerChannels, ALL_BLOCKS};
 
 use crate::{
     failed,
@@ -14,28 +17,168 @@ use crate::{
     input, CliError,
 };
 
-/// Arguments of `fogd ledger`.
+/// Where a fog ledger or a ledger router gets its ledger.
 #[derive(Debug, Args)]
-pub struct LedgerArgs {
+pub struct LedgerSource {
     /// The ledger DB to serve: this service's own copy with `--node`, else a file no other
     /// process holds open.
     #[arg(long = "ledger-db", value_name = "PATH")]
     ledger_db: PathBuf,
     #[command(flatten)]
     follow: FollowArgs,
+}
+
+/// Arguments of `fogd ledger`.
+#[derive(Debug, Args)]
+pub struct LedgerArgs {
+    #[command(flatten)]
+    source: LedgerSource,
     /// Where the simulated quoting key lives (shared with the other services of one
     /// deployment; created if absent). Its public half is written to `sim-quoting.pub`.
     #[arg(long = "state-dir", value_name = "DIR")]
     state_dir: PathBuf,
     /// Address of the gRPC services (`FogKeyImageAPI`, `FogMerkleProofAPI`, `FogBlockAPI`,
-    /// `FogUntrustedTxOutApi`).
+    /// `FogUntrustedTxOutApi`, and `fog_router.StoreAPI` for ledger routers).
     #[arg(long, value_name = "ADDR")]
     listen: SocketAddr,
     /// Key images the store has room for (a power of two; plan for about 85 % of it).
     #[arg(long = "key-image-capacity", default_value_t = 1 << 20)]
     key_image_capacity: u64,
+    /// The blocks whose key images this store keeps, `START..END` or `START..` (open-ended,
+    /// for the newest shard): a key-image store behind `fogd ledger-router`. Every block by
+    /// default. A store whose range starts after block 0 tells clients that ask it directly
+    /// that it holds no block; plan `--key-image-capacity` for its range's key images.
+    #[arg(
+        long = "key-image-blocks",
+        value_name = "START..[END]",
+        value_parser = crate::router::parse_blocks
+    )]
+    key_image_blocks: Option<fog_types::common::BlockRange>,
     #[command(flatten)]
     serve: ServeArgs,
+}
+
+/// What a fog ledger or a ledger router is built from.
+pub(crate) struct Parts {
+    /// Its copy of the ledger.
+    pub ledger: LedgerDb,
+    /// Its enclave's client side (fog ledger evidence).
+    pub responder: EnclaveResponder,
+    /// Its side of the router–store channels (fog ledger evidence both ways).
+    pub link: PeerChannels,
+    /// The configuration, polling often when following nodes.
+    pub config: LedgerServerConfig,
+}
+
+/// What it needs to serve: the follower's ledger and nodes, the keys its evidence binds.
+pub(crate) struct Host {
+    ledger: LedgerDb,
+    follow: FollowArgs,
+    quoting: ed25519_dalek::SigningKey,
+    channel_key: [u8; 32],
+    link_key: [u8; 32],
+}
+
+/// Opens (or, following nodes, creates) the ledger DB and makes the fog ledger enclave's keys
+/// from the quoting key in `state_dir`.
+pub(crate) fn prepare(source: &LedgerSource, state_dir: &Path) -> Result<(Parts, Host), CliError> {
+    crate::init_tracing();
+    follow::check(&source.follow)?;
+    let ledger = follow::open_ledger(&source.ledger_db, &source.follow)?;
+    std::fs::create_dir_all(state_dir).map_err(|e| input(format!("state directory: {e}")))?;
+    let quoting = crate::ingest::sim_quoting_key(state_dir)?;
+    let provider = ledger_provider(&quoting);
+    let responder = EnclaveResponder::from_provider(&provider)
+        .map_err(|e| failed(format!("ledger enclave: {e}")))?;
+    let channel_key = *responder.channel_key();
+    let (link, link_key) = crate::router::ledger_link(&provider)?;
+    let mut config = LedgerServerConfig::default();
+    if source.follow.following() {
+        // The follower appends as blocks come: look often (a read of the block count).
+        config.poll_interval = Duration::from_millis(50);
+    }
+    Ok((
+        Parts {
+            ledger: ledger.clone(),
+            responder,
+            link,
+            config,
+        },
+        Host {
+            ledger,
+            follow: source.follow.clone(),
+            quoting,
+            channel_key,
+            link_key,
+        },
+    ))
+}
+
+impl Host {
+    /// Serves `server` as `spec` says until Ctrl-C or SIGTERM, following the nodes into its
+    /// ledger DB when any is named, renewing its evidence hourly (the store channels' with
+    /// `link_evidence`). `name` is the command's.
+    pub(crate) async fn serve(
+        self,
+        name: &'static str,
+        server: Arc<LedgerServer>,
+        spec: fog_host::Serve,
+        link_evidence: fn(&LedgerServer, BoundEvidence) -> bool,
+    ) -> Result<(), CliError> {
+        let shutdown = crate::shutdown_signal();
+        let follower = follow::start(&self.ledger, &self.follow).await?;
+        let refreshers = [
+            {
+                let server = server.clone();
+                crate::host::refresh_evidence(
+                    "fog ledger evidence",
+                    crate::host::sim_maker(ledger_provider(&self.quoting), self.channel_key),
+                    move |e| server.set_evidence(e).is_ok(),
+                )
+            },
+            {
+                let server = server.clone();
+                crate::host::refresh_evidence(
+                    "fog ledger store channel evidence",
+                    crate::host::sim_maker(ledger_provider(&self.quoting), self.link_key),
+                    move |e| link_evidence(&server, e),
+                )
+            },
+        ];
+        let extra: Vec<Arc<dyn fog_host::Observe>> = follower
+            .as_ref()
+            .map(|f| f.stats.clone() as Arc<dyn fog_host::Observe>)
+            .into_iter()
+            .collect();
+        let result = fog_system::inproc::fog_ledger_with(server, spec, extra)
+            .run_until(shutdown)
+            .await;
+        for r in refreshers {
+            r.abort();
+        }
+        let followed = match follower {
+            Some(f) => f.stop().await,
+            None => Ok(()),
+        };
+        eprintln!("fogd {name} stopped");
+        result.map_err(|e| failed(format!("the {name} service failed: {e}")))?;
+        followed
+    }
+}
+
+/// The fog ledger enclave's simulated evidence, signed with `quoting`.
+fn ledger_provider(quoting: &ed25519_dalek::SigningKey) -> SimProvider {
+    SimProvider::from_quoting_key(
+        quoting.clone(),
+        fog_attest::fog_identity(FogEnclave::Ledger),
+    )
+}
+
+/// Binds `addr` for a service's listener.
+pub(crate) async fn bind(addr: SocketAddr) -> Result<tokio::net::TcpListener, CliError> {
+    tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| input(format!("cannot listen on {addr}: {e}")))
 }
 
 /// Runs the ledger service until Ctrl-C or SIGTERM.
@@ -48,42 +191,33 @@ pub fn run(args: LedgerArgs) -> Result<(), CliError> {
             "--key-image-capacity must be a power of two up to 2^28",
         ));
     }
-    crate::init_tracing();
     args.serve.check()?;
-    follow::check(&args.follow)?;
-    let ledger = follow::open_ledger(&args.ledger_db, &args.follow)?;
-    std::fs::create_dir_all(&args.state_dir).map_err(|e| input(format!("state directory: {e}")))?;
-    let quoting = crate::ingest::sim_quoting_key(&args.state_dir)?;
-    let provider =
-        SimProvider::from_quoting_key(quoting, fog_attest::fog_identity(FogEnclave::Ledger));
-    let responder = EnclaveResponder::from_provider(&provider)
-        .map_err(|e| failed(format!("ledger enclave: {e}")))?;
-    let channel_key = *responder.channel_key();
-    let mut config = LedgerServerConfig {
+    let (parts, host) = prepare(&args.source, &args.state_dir)?;
+    let config = LedgerServerConfig {
         key_image_capacity: args.key_image_capacity,
-        ..LedgerServerConfig::default()
+        key_image_blocks: args.key_image_blocks.unwrap_or(ALL_BLOCKS),
+        ..parts.config
     };
-    if args.follow.following() {
-        // The follower appends as blocks come: look often (a read of the block count).
-        config.poll_interval = Duration::from_millis(50);
-    }
     eprintln!(
         "fogd ledger: building a key-image store for {} key images",
         args.key_image_capacity
     );
-    let ledger_for_follower = ledger.clone();
+    if config.key_image_blocks != ALL_BLOCKS {
+        eprintln!(
+            "fogd ledger: a key-image store of blocks {}",
+            crate::router::show_blocks(config.key_image_blocks)
+        );
+    }
     let server = Arc::new(
-        LedgerServer::new(ledger, responder, config)
+        LedgerServer::new(parts.ledger, parts.responder, config)
             .map_err(|e| failed(format!("ledger enclave: {e}")))?,
     );
+    // Ledger routers reach this store over attested channels of their own.
+    server.set_router_link(parts.link);
     let runtime = tokio::runtime::Runtime::new()
         .map_err(|e| failed(format!("cannot start the runtime: {e}")))?;
     runtime.block_on(async move {
-        let shutdown = crate::shutdown_signal();
-        let follower = follow::start(&ledger_for_follower, &args.follow).await?;
-        let listener = tokio::net::TcpListener::bind(args.listen)
-            .await
-            .map_err(|e| input(format!("cannot listen on {}: {e}", args.listen)))?;
+        let listener = bind(args.listen).await?;
         eprintln!(
             "fogd ledger: gRPC on {}",
             listener.local_addr().map_err(|e| failed(e.to_string()))?
@@ -92,29 +226,9 @@ pub fn run(args: LedgerArgs) -> Result<(), CliError> {
             .serve
             .spec("ledger", fog_ledger_server::metrics::PREFIX, listener)
             .await?;
-        let refresher = {
-            let server = server.clone();
-            crate::host::refresh_evidence(
-                "fog ledger evidence",
-                crate::host::sim_maker(provider, channel_key),
-                move |e| server.set_evidence(e).is_ok(),
-            )
-        };
-        let extra: Vec<Arc<dyn fog_host::Observe>> = follower
-            .as_ref()
-            .map(|f| f.stats.clone() as Arc<dyn fog_host::Observe>)
-            .into_iter()
-            .collect();
-        let result = fog_system::inproc::fog_ledger_with(server, spec, extra)
-            .run_until(shutdown)
-            .await;
-        refresher.abort();
-        let followed = match follower {
-            Some(f) => f.stop().await,
-            None => Ok(()),
-        };
-        eprintln!("fogd ledger stopped");
-        result.map_err(|e| failed(format!("the ledger service failed: {e}")))?;
-        followed
+        host.serve("ledger", server, spec, |s, e| {
+            s.set_router_evidence(e).is_ok()
+        })
+        .await
     })
 }

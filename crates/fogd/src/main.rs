@@ -58,6 +58,9 @@ enum Command {
     RouterAdmin(router::RouterAdminArgs),
     /// Run fog ledger: key-image checks, outputs with proofs, blocks, TxOut lookups.
     Ledger(ledger::LedgerArgs),
+    /// Run a ledger router: fog ledger whose key-image checks key-image stores of block
+    /// ranges answer.
+    LedgerRouter(router::LedgerRouterArgs),
     /// Run the whole system in one process, with funded demo wallets (`--demo`: a scripted demo).
     LocalNetwork(local_network::LocalNetworkArgs),
 }
@@ -171,6 +174,7 @@ fn main() -> ExitCode {
         Command::ViewRouter(args) => router::run_view(args),
         Command::RouterAdmin(args) => router::run_admin(args),
         Command::Ledger(args) => ledger::run(args),
+        Command::LedgerRouter(args) => router::run_ledger(args),
         Command::LocalNetwork(args) => local_network::run(args),
     };
     match result {

@@ -1,5 +1,6 @@
-//! `fogd view-router` and `fogd router-admin`, and what the router and store commands share:
-//! block ranges on the command line, the attested store channels, the admin listener.
+//! `fogd view-router`, `fogd ledger-router` and `fogd router-admin`, and what the router and
+//! store commands share: block ranges on the command line, the attested store channels, the
+//! admin listener and the probes.
 //!
 //! A router listens for clients on `--listen` (the same API as the service it fronts) and for
 //! its admin API (`fog_router.RouterAdminAPI`) on `--admin-listen`, loopback unless a token
@@ -13,6 +14,8 @@ use fog_api::fog_router::{
     RemoveStoreRequest, StoresResponse,
 };
 use fog_attest::{EnclaveResponder, FogEnclave, IdentityRule, Policy, SimProvider, Verifier};
+use fog_host::admin::AdminAccess;
+use fog_router::{Probe, StoreChannels, Stores};
 use fog_types::common::BlockRange;
 use serde_json::json;
 
@@ -68,16 +71,36 @@ fn peer_verifier(provider: &SimProvider, identity: FogEnclave) -> Verifier {
     )
 }
 
+/// What a router–store channel end is made of: a fresh channel key with `provider`'s
+/// evidence, the verifier of peers of `identity`, and the key (for the evidence refresh).
+fn link_parts(
+    provider: &SimProvider,
+    identity: FogEnclave,
+) -> Result<(EnclaveResponder, Verifier, [u8; 32]), CliError> {
+    let responder = EnclaveResponder::from_provider(provider)
+        .map_err(|e| failed(format!("store channel: {e}")))?;
+    let key = *responder.channel_key();
+    Ok((responder, peer_verifier(provider, identity), key))
+}
+
 /// A view enclave's side of the router–store channels, and the channel key its evidence must
 /// bind (for the refresh).
 pub(crate) fn view_link(
     provider: &SimProvider,
 ) -> Result<(fog_view_server::PeerChannels, [u8; 32]), CliError> {
-    let responder = EnclaveResponder::from_provider(provider)
-        .map_err(|e| failed(format!("store channel: {e}")))?;
-    let key = *responder.channel_key();
+    let (responder, verifier, key) = link_parts(provider, FogEnclave::View)?;
+    Ok((fog_view_server::store_link(responder, verifier), key))
+}
+
+/// A fog ledger enclave's side of the ledger router–key-image store channels (`provider`
+/// makes fog ledger evidence; peers must present it too), and the channel key its evidence
+/// must bind.
+pub(crate) fn ledger_link(
+    provider: &SimProvider,
+) -> Result<(fog_ledger_server::PeerChannels, [u8; 32]), CliError> {
+    let (responder, verifier, key) = link_parts(provider, FogEnclave::Ledger)?;
     Ok((
-        fog_view_server::store_link(responder, peer_verifier(provider, FogEnclave::View)),
+        fog_ledger_server::key_image_store_link(responder, verifier),
         key,
     ))
 }
@@ -95,8 +118,9 @@ pub struct RouterArgs {
     /// can be added while running (`fogd router-admin add-store`).
     #[arg(long = "store", value_name = "URI")]
     pub stores: Vec<String>,
-    /// Address of the admin API (`fog_router.RouterAdminAPI`). Loopback by default; any other
-    /// address needs an admin token.
+    /// Address of the admin API (`fog_router.RouterAdminAPI`). Loopback by default (port 3229
+    /// for the view router, 3230 for the ledger router); any other address needs an admin
+    /// token.
     #[arg(
         long = "admin-listen",
         value_name = "ADDR",
@@ -132,13 +156,92 @@ impl RouterArgs {
             ..fog_router::StoresConfig::default()
         })
     }
+
+    /// Checks the flags and reads the admin token: how the router asks its stores, and who
+    /// may call its admin API.
+    fn prepare(&self) -> Result<(fog_router::StoresConfig, AdminAccess), CliError> {
+        let config = self.check()?;
+        let access = crate::ingest::admin_access(
+            self.admin_listen,
+            self.admin_token_file.as_deref(),
+            ROUTER_TOKEN_ENV,
+        )?;
+        Ok((config, access))
+    }
+
+    /// Adds the `--store` stores (on a runtime: their lazy connections need one).
+    fn add_stores<L: StoreChannels>(&self, stores: &Stores<L>) -> Result<(), CliError> {
+        for uri in &self.stores {
+            stores
+                .add(uri)
+                .map_err(|e| input(format!("--store: {e}")))?;
+        }
+        Ok(())
+    }
+
+    /// Binds the client and admin listeners and says where they are.
+    async fn bind(
+        &self,
+        command: &str,
+        api: &str,
+    ) -> Result<(tokio::net::TcpListener, tokio::net::TcpListener), CliError> {
+        let listener = crate::ledger::bind(self.listen).await?;
+        let admin_listener = crate::ledger::bind(self.admin_listen).await?;
+        eprintln!(
+            "fogd {command}: {api} on {}, admin API on {}, {} store(s)",
+            listener.local_addr().map_err(|e| failed(e.to_string()))?,
+            admin_listener
+                .local_addr()
+                .map_err(|e| failed(e.to_string()))?,
+            self.stores.len()
+        );
+        Ok((listener, admin_listener))
+    }
+
+    /// Starts `router`'s probes and its admin API over `stores` on `listener`.
+    fn start<L: StoreChannels, P: Probe>(
+        &self,
+        router: &Arc<P>,
+        stores: Arc<Stores<L>>,
+        listener: tokio::net::TcpListener,
+        access: AdminAccess,
+    ) -> Running {
+        let probes =
+            fog_router::spawn_probes(router, Duration::from_millis(self.probe_interval_ms));
+        let admin = fog_router::RouterAdmin::new(stores, fog_router::probe_hook(router));
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let admin = tokio::spawn(serve_admin(listener, admin, access, async move {
+            let _ = stopped.await;
+        }));
+        Running {
+            probes,
+            stop,
+            admin,
+        }
+    }
+}
+
+/// A router's probes and admin API, running beside its client API.
+struct Running {
+    probes: tokio::task::JoinHandle<()>,
+    stop: tokio::sync::oneshot::Sender<()>,
+    admin: tokio::task::JoinHandle<Result<(), CliError>>,
+}
+
+impl Running {
+    /// Stops the admin API (waiting for it) and the probes.
+    async fn stop(self) {
+        let _ = self.stop.send(());
+        let _ = self.admin.await;
+        self.probes.abort();
+    }
 }
 
 /// Serves a router's admin API on `listener` until `shutdown`.
 async fn serve_admin<L: fog_router::StoreChannels>(
     listener: tokio::net::TcpListener,
     admin: fog_router::RouterAdmin<L>,
-    access: fog_host::admin::AdminAccess,
+    access: AdminAccess,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(), CliError> {
     tonic::transport::Server::builder()
@@ -151,12 +254,7 @@ async fn serve_admin<L: fog_router::StoreChannels>(
 /// Runs the view router until Ctrl-C or SIGTERM.
 pub fn run_view(args: RouterArgs) -> Result<(), CliError> {
     crate::init_tracing();
-    let config = args.check()?;
-    let access = crate::ingest::admin_access(
-        args.admin_listen,
-        args.admin_token_file.as_deref(),
-        ROUTER_TOKEN_ENV,
-    )?;
+    let (config, access) = args.prepare()?;
     std::fs::create_dir_all(&args.state_dir).map_err(|e| input(format!("state directory: {e}")))?;
     let quoting = crate::ingest::sim_quoting_key(&args.state_dir)?;
     let view_provider = || {
@@ -169,35 +267,18 @@ pub fn run_view(args: RouterArgs) -> Result<(), CliError> {
     let (link, link_key) = view_link(&provider)?;
     let enclave = fog_view_server::build_router(responder, link);
     let server = Arc::new(fog_view_server::ViewRouterServer::new(enclave, config));
-    for uri in &args.stores {
-        server
-            .stores()
-            .add(uri)
-            .map_err(|e| input(format!("--store: {e}")))?;
-    }
     let runtime = tokio::runtime::Runtime::new()
         .map_err(|e| failed(format!("cannot start the runtime: {e}")))?;
     runtime.block_on(async move {
+        // Inside the runtime: a store's connection is made there.
+        args.add_stores(server.stores())?;
         let shutdown = crate::shutdown_signal();
-        let listener = tokio::net::TcpListener::bind(args.listen)
-            .await
-            .map_err(|e| input(format!("cannot listen on {}: {e}", args.listen)))?;
-        let admin_listener = tokio::net::TcpListener::bind(args.admin_listen)
-            .await
-            .map_err(|e| input(format!("cannot listen on {}: {e}", args.admin_listen)))?;
-        eprintln!(
-            "fogd view-router: FogViewAPI on {}, admin API on {}, {} store(s)",
-            listener.local_addr().map_err(|e| failed(e.to_string()))?,
-            admin_listener
-                .local_addr()
-                .map_err(|e| failed(e.to_string()))?,
-            args.stores.len()
-        );
+        let (listener, admin_listener) = args.bind("view-router", "FogViewAPI").await?;
         let spec = args
             .serve
             .spec("view-router", fog_view_server::router::PREFIX, listener)
             .await?;
-        let probes = server.spawn_probes(Duration::from_millis(args.probe_interval_ms));
+        let running = args.start(&server, server.stores().clone(), admin_listener, access);
         let refreshers = [
             {
                 let server = server.clone();
@@ -216,18 +297,11 @@ pub fn run_view(args: RouterArgs) -> Result<(), CliError> {
                 )
             },
         ];
-        let admin = fog_router::RouterAdmin::new(server.stores().clone(), server.probe_hook());
-        let (stop_admin, admin_stopped) = tokio::sync::oneshot::channel::<()>();
-        let admin_task = tokio::spawn(serve_admin(admin_listener, admin, access, async move {
-            let _ = admin_stopped.await;
-        }));
         let service = fog_view_server::ViewRouterService::new(server.clone()).into_server();
         let mut spec = spec;
         spec.health_names = vec!["fog_view.FogViewAPI"];
         let served = fog_host::serve(spec, fog_host::Routes::new(service), server, shutdown).await;
-        let _ = stop_admin.send(());
-        let _ = admin_task.await;
-        probes.abort();
+        running.stop().await;
         for r in refreshers {
             r.abort();
         }
@@ -236,10 +310,60 @@ pub fn run_view(args: RouterArgs) -> Result<(), CliError> {
     })
 }
 
+/// Arguments of `fogd ledger-router`: a fog ledger's ledger flags and the router flags.
+#[derive(Debug, Args)]
+#[command(mut_arg("admin_listen", |a| a.default_value("127.0.0.1:3230")))]
+pub struct LedgerRouterArgs {
+    #[command(flatten)]
+    source: crate::ledger::LedgerSource,
+    #[command(flatten)]
+    router: RouterArgs,
+}
+
+/// Runs the ledger router until Ctrl-C or SIGTERM: a fog ledger of its own (its own ledger DB
+/// copy, its enclave keeping no key image) whose key-image checks the key-image stores answer.
+pub fn run_ledger(args: LedgerRouterArgs) -> Result<(), CliError> {
+    let LedgerRouterArgs { source, router } = args;
+    let (config, access) = router.prepare()?;
+    let (parts, host) = crate::ledger::prepare(&source, &router.state_dir)?;
+    let server = Arc::new(
+        fog_ledger_server::LedgerServer::new_router(
+            parts.ledger,
+            parts.responder,
+            parts.link,
+            parts.config,
+            config,
+        )
+        .map_err(|e| failed(format!("ledger router enclave: {e}")))?,
+    );
+    let stores = server
+        .router()
+        .ok_or_else(|| failed("not a ledger router"))?
+        .clone();
+    let runtime = tokio::runtime::Runtime::new()
+        .map_err(|e| failed(format!("cannot start the runtime: {e}")))?;
+    runtime.block_on(async move {
+        router.add_stores(stores.stores())?;
+        let (listener, admin_listener) = router.bind("ledger-router", "gRPC").await?;
+        let spec = router
+            .serve
+            .spec("ledger-router", fog_ledger_server::router::PREFIX, listener)
+            .await?;
+        let running = router.start(&stores, stores.stores().clone(), admin_listener, access);
+        let served = host
+            .serve("ledger-router", server, spec, |s, e| {
+                s.router().is_some_and(|r| r.set_store_evidence(e).is_ok())
+            })
+            .await;
+        running.stop().await;
+        served
+    })
+}
+
 /// Arguments of `fogd router-admin`.
 #[derive(Debug, Args)]
 pub struct RouterAdminArgs {
-    /// The router's admin listener.
+    /// The router's admin listener (a ledger router's is `http://127.0.0.1:3230` by default).
     #[arg(long, value_name = "URI", default_value = "http://127.0.0.1:3229")]
     uri: String,
     /// File holding the admin token; `FOG_ROUTER_ADMIN_TOKEN` is read when not given.
@@ -357,5 +481,59 @@ mod tests {
             assert!(parse_blocks(bad).is_err(), "{bad:?}");
         }
         assert!(parse_blocks("9..3").unwrap_err().contains("holds no block"));
+    }
+
+    #[test]
+    fn ledger_router_takes_ledger_and_router_flags_with_its_own_admin_port() {
+        use clap::Parser as _;
+        let parse = |words: &[&str]| {
+            crate::Cli::try_parse_from(std::iter::once("fogd").chain(words.iter().copied()))
+        };
+        let cli = parse(&[
+            "ledger-router",
+            "--ledger-db",
+            "l.redb",
+            "--node",
+            "http://n:3223",
+            "--state-dir",
+            "s",
+            "--listen",
+            "127.0.0.1:3225",
+            "--store",
+            "http://a:3225",
+            "--store",
+            "http://b:3225",
+        ])
+        .unwrap();
+        let crate::Command::LedgerRouter(args) = cli.command else {
+            panic!("not ledger-router");
+        };
+        assert_eq!(args.router.admin_listen, "127.0.0.1:3230".parse().unwrap());
+        assert_eq!(args.router.stores, ["http://a:3225", "http://b:3225"]);
+        assert_eq!(args.router.probe_interval_ms, 1000);
+        // The view router keeps its port.
+        let cli = parse(&["view-router", "--state-dir", "s", "--listen", "127.0.0.1:1"]).unwrap();
+        let crate::Command::ViewRouter(args) = cli.command else {
+            panic!("not view-router");
+        };
+        assert_eq!(args.admin_listen, "127.0.0.1:3229".parse().unwrap());
+        // A ledger store of a range; an empty range is refused.
+        let store = [
+            "ledger",
+            "--ledger-db",
+            "l",
+            "--state-dir",
+            "s",
+            "--listen",
+            "127.0.0.1:1",
+        ];
+        let with = |blocks: &str| {
+            let mut words = store.to_vec();
+            words.extend(["--key-image-blocks", blocks]);
+            parse(&words)
+        };
+        assert!(with("100..").is_ok());
+        assert!(with("5..5").is_err());
+        assert!(parse(&store).is_ok());
     }
 }

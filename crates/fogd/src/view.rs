@@ -106,11 +106,22 @@ pub fn run(args: ViewArgs) -> Result<(), CliError> {
             .poll_with_progress(|n| eprintln!("fogd view: loaded {n} records"))
             .await
             .map_err(|e| failed(format!("loading the store: {e}")))?;
-        eprintln!(
-            "fogd view: {loaded} records loaded in {:.1} s; {} blocks processed",
-            started.elapsed().as_secs_f64(),
-            server.status().highest_processed_block_count
-        );
+        let processed = server.status().highest_processed_block_count;
+        let blocks = server.blocks();
+        if blocks == fog_types::view::ALL_BLOCKS {
+            eprintln!(
+                "fogd view: {loaded} records loaded in {:.1} s; {processed} blocks processed",
+                started.elapsed().as_secs_f64(),
+            );
+        } else {
+            eprintln!(
+                "fogd view: {loaded} records loaded in {:.1} s; blocks {}..{processed} of the \
+                 store's range {} processed",
+                started.elapsed().as_secs_f64(),
+                blocks.start_block,
+                crate::router::show_blocks(blocks),
+            );
+        }
         let listener = tokio::net::TcpListener::bind(args.listen)
             .await
             .map_err(|e| input(format!("cannot listen on {}: {e}", args.listen)))?;
