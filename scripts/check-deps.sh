@@ -32,6 +32,7 @@ PROTOCOL=(fog-api)
 STORAGE=(fog-recovery-db fog-ledger-db)
 SERVERS=(fog-ingest-server fog-view-server fog-ledger-server fog-report-server fog-node fogd)
 CLIENTS=(fog-client fog-wallet)
+SUPPORT=(fog-ledger-follower fog-host fog-router)
 
 # Database crates: ours and the drivers.
 DB_DRIVERS=(sqlx rusqlite postgres tokio-postgres redb heed lmdb)
@@ -116,11 +117,15 @@ done
 check fog-wallet "the wallet never depends on a server, our databases or the enclave" \
     "${SERVERS[@]}" "${STORAGE[@]}" fog-enclave
 
+for support in "${SUPPORT[@]}"; do
+    check "$support" "service-support crates depend on no server" "${SERVERS[@]}"
+done
+
 # --- report ----------------------------------------------------------------------------
 
 mapfile -t CHECKED < <(printf '%s\n' "${CHECKED[@]}" | sort -u)
 SKIPPED=()
-for crate in "${TRUSTED[@]}" fog-client "${SERVERS[@]}" fog-wallet; do
+for crate in "${TRUSTED[@]}" fog-client "${SERVERS[@]}" fog-wallet "${SUPPORT[@]}"; do
     is_member "$crate" || SKIPPED+=("$crate")
 done
 echo "check-deps: checked ${CHECKED[*]:-nothing}"

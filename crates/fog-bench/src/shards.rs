@@ -573,7 +573,7 @@ pub fn shard_model(args: &Args) -> Result<(), String> {
             "stores": view_stores,
             "memory_gib_total": round2(txouts / fill * view_slot / (1u64 << 30) as f64 * copies),
             "cpu_us_per_check": round2(view_us_per_check),
-            "cores_needed": round2(view_cores * copies),
+            "cores_needed": round2(view_cores),
             "machines": view_machines,
         },
         "key_images": {
@@ -581,7 +581,7 @@ pub fn shard_model(args: &Args) -> Result<(), String> {
             "stores": ki_stores,
             "memory_gib_total": round2(txouts / fill * ki_slot / (1u64 << 30) as f64 * copies),
             "cpu_us_per_check": round2(ki_us_per_check),
-            "cores_needed": round2(ki_cores * copies),
+            "cores_needed": round2(ki_cores),
             "machines": ki_machines,
         },
         "inputs": {

@@ -25,4 +25,5 @@ pub const INGRESS_KEY: Purpose = Purpose {
     aad: INGRESS_KEY_AAD,
     max_frame: 4096,
     max_channels: 64,
+    max_pending: 16,
 };

@@ -121,6 +121,7 @@ pub const KEY_IMAGE_STORE_CHANNEL: Purpose = Purpose {
     aad: b"fog-ledger-key-image-store-v1",
     max_frame: 4096 + 128 * MAX_KEY_IMAGES_PER_REQUEST,
     max_channels: 1024,
+    max_pending: 256,
 };
 
 /// Why the ledger enclave refused. Payload-free: nothing here depends on a secret.

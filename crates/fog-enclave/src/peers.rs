@@ -20,9 +20,6 @@ use fog_attest::{
 };
 use prost::Message;
 
-/// Handshakes started and not yet finished; the oldest is dropped for a new one.
-pub const MAX_PENDING_HANDSHAKES: usize = 16;
-
 /// What a kind of channel carries.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Purpose {
@@ -32,6 +29,8 @@ pub struct Purpose {
     pub max_frame: usize,
     /// Channels kept open at once; the oldest is dropped for a new one.
     pub max_channels: usize,
+    /// Handshakes started and not yet finished; the oldest is dropped for a new one.
+    pub max_pending: usize,
 }
 
 /// Why a peer-channel call failed. Payload-free: nothing here depends on a secret.
@@ -114,7 +113,7 @@ impl PeerChannels {
             .map_err(|_| PeerError::Handshake)?;
         let token = self.next_token;
         self.next_token = self.next_token.wrapping_add(1);
-        if self.pending.len() >= MAX_PENDING_HANDSHAKES {
+        if self.pending.len() >= self.purpose.max_pending.max(1) {
             self.pending.pop_front();
         }
         self.pending.push_back((token, hs));

@@ -83,11 +83,13 @@ pub const MAX_SEARCH_KEYS: usize = 4096;
 
 /// The channels between a view router and its stores: every frame's associated data says
 /// so; frames up to 16 MiB (a store's answer to 4096 keys is about 1.5 MB per four
-/// partitions); up to 1024 channels (a router keeps one per store and query in flight).
+/// partitions); up to 1024 channels (a router keeps one per store and query in flight) and 256 handshakes
+/// under way (a router starting many queries at once opens many channels at once).
 pub const STORE_CHANNEL: Purpose = Purpose {
     aad: b"fog-view-store-query-v1",
     max_frame: 16 << 20,
     max_channels: 1024,
+    max_pending: 256,
 };
 
 /// Why a view call failed. Payload-free: safe to show the client.

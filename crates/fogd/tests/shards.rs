@@ -1,5 +1,7 @@
-//! View stores by block range behind a view router, each on a host of its own (network
-//! namespaces), on Postgres; the wallets talk to the router as to a view:
+//! View stores and key-image stores by block range behind a view router and a ledger
+//! router, each on a host of its own (network namespaces), on Postgres; the wallets talk to
+//! the routers as to one view and one fog ledger (their key-image checks, rings with proofs
+//! and blocks all go through the ledger router):
 //!
 //! - the router is not ready until a store from block 0 answers (`/ready`, through the
 //!   operations endpoint), and serves once stores are added with `fogd router-admin`;
@@ -36,6 +38,7 @@ use serde_json::Value;
 const PORT: u16 = 3223;
 const INGEST_PORT: u16 = 3226;
 const ADMIN_PORT: u16 = 3229;
+const LEDGER_ADMIN_PORT: u16 = 3230;
 const OPS_PORT: u16 = 3300;
 const TOKEN: &str = "router-test-admin-token-0123456789";
 
@@ -59,7 +62,12 @@ fn http_status(addr: std::net::SocketAddr, path: &str) -> u16 {
 }
 
 fn router_admin(hosts: &Hosts, args: &[&str]) -> Value {
-    let uri = hosts.url("router", ADMIN_PORT);
+    admin_of(hosts, "router", ADMIN_PORT, args)
+}
+
+/// `fogd router-admin` against the router on `host`.
+fn admin_of(hosts: &Hosts, host: &str, port: u16, args: &[&str]) -> Value {
+    let uri = hosts.url(host, port);
     let out = common::fogd()
         .args(["router-admin", "--uri", &uri, "--json"])
         .args(args)
@@ -145,14 +153,16 @@ fn stores_behind_a_router_serve_wallets_exactly_through_a_store_loss() {
     };
     const STORES: [&str; 3] = ["store0", "store1", "store2"];
     let hosts = Hosts::new(&[
-        "node", "ingest", "ledger", "report", "router", "store0", "store1", "store2",
+        "node", "ingest", "lrouter", "ki0", "ki1", "report", "router", "store0", "store1", "store2",
     ]);
     let recovery_url = hosts.forward_postgres(&runtime, db.url());
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().to_path_buf();
     // One simulated quoting key for every enclave (stores and router trust each other).
     let quoting = ed25519_dalek::SigningKey::generate(&mut rand::rngs::OsRng);
-    for h in ["ingest", "ledger", "router", "store0", "store1", "store2"] {
+    for h in [
+        "ingest", "lrouter", "ki0", "ki1", "router", "store0", "store1", "store2",
+    ] {
         let state = dir.join(h).join("state");
         std::fs::create_dir_all(&state).unwrap();
         std::fs::write(state.join("sim-quoting.key"), quoting.as_bytes()).unwrap();
@@ -211,7 +221,8 @@ fn stores_behind_a_router_serve_wallets_exactly_through_a_store_loss() {
                 node_url: node_url.clone(),
                 // The wallets talk to the router as to a view.
                 view_url: hosts.url("router", PORT),
-                ledger_url: hosts.url("ledger", PORT),
+                // And to the ledger router as to a fog ledger.
+                ledger_url: hosts.url("lrouter", PORT),
                 attestation_key,
             },
             funding_txouts: 3,
@@ -236,24 +247,59 @@ fn stores_behind_a_router_serve_wallets_exactly_through_a_store_loss() {
         ]),
         &[],
     );
-    let _ledger = hosts.start(
-        "ledger",
-        "ledger",
+    // Key-image stores of blocks 0..5 and 5.., and the ledger router over them.
+    let _key_image_stores: Vec<Service> = [("ki0", "0..5"), ("ki1", "5..")]
+        .into_iter()
+        .map(|(h, blocks)| {
+            let s = hosts.start(
+                h,
+                h,
+                &args(&[
+                    "ledger",
+                    "--node",
+                    &node_url,
+                    "--ledger-db",
+                    &own(h, "ledger.redb"),
+                    "--state-dir",
+                    &own(h, "state"),
+                    "--listen",
+                    &hosts.addr(h, PORT).to_string(),
+                    "--key-image-capacity",
+                    "4096",
+                    "--key-image-blocks",
+                    blocks,
+                ]),
+                &[],
+            );
+            s.wait_for("gRPC on");
+            s
+        })
+        .collect();
+    let ledger_router = hosts.start(
+        "lrouter",
+        "lrouter",
         &args(&[
-            "ledger",
+            "ledger-router",
             "--node",
             &node_url,
             "--ledger-db",
-            &own("ledger", "ledger.redb"),
+            &own("lrouter", "ledger.redb"),
             "--state-dir",
-            &own("ledger", "state"),
+            &own("lrouter", "state"),
             "--listen",
-            &hosts.addr("ledger", PORT).to_string(),
-            "--key-image-capacity",
-            "4096",
+            &hosts.addr("lrouter", PORT).to_string(),
+            "--admin-listen",
+            &hosts.addr("lrouter", LEDGER_ADMIN_PORT).to_string(),
+            "--probe-interval-ms",
+            "200",
+            "--store",
+            &hosts.url("ki0", PORT),
+            "--store",
+            &hosts.url("ki1", PORT),
         ]),
-        &[],
+        &[("FOG_ROUTER_ADMIN_TOKEN", TOKEN)],
     );
+    ledger_router.wait_for("gRPC on");
     let authority = dir.join("authority");
     let _report = hosts.start(
         "report",
@@ -401,7 +447,14 @@ fn stores_behind_a_router_serve_wallets_exactly_through_a_store_loss() {
             check(&mut fresh, &oracle, &mut checked).await.unwrap(),
             last + 1
         );
-        println!("{checked} balances checked through the router, every one exact");
+        println!("{checked} balances checked through the routers, every one exact");
+        // The ledger router answered every key-image check from its two stores.
+        let l = admin_of(&hosts, "lrouter", LEDGER_ADMIN_PORT, &["stores"]);
+        assert_eq!(l["cover"].as_u64().unwrap(), last + 1);
+        for st in l["stores"].as_array().unwrap() {
+            assert_eq!(st["up"], true);
+            assert!(st["queries"].as_u64().unwrap() > 0);
+        }
     });
     drop(router);
 }
