@@ -120,7 +120,7 @@ pub const MAX_KEY_IMAGES_PER_REQUEST: usize = 4096;
 pub const KEY_IMAGE_STORE_CHANNEL: Purpose = Purpose {
     aad: b"fog-ledger-key-image-store-v1",
     max_frame: 4096 + 128 * MAX_KEY_IMAGES_PER_REQUEST,
-    max_channels: 1024,
+    max_channels: 4096,
     max_pending: 256,
 };
 

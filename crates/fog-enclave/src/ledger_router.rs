@@ -64,7 +64,7 @@ use crate::ledger::{
     max_block_version, open_check_request, wipe_queries, wipe_results, LedgerEnclave,
     LedgerEnclaveError, LedgerView, KEY_IMAGE_LEN, MAX_KEY_IMAGES_PER_REQUEST,
 };
-use crate::peers::{PeerChannels, PeerError};
+use crate::peers::{Exchange, PeerChannels, PeerError};
 pub use crate::view_router::{contiguous_cover, ShardCoverage};
 
 /// A client's key-image check the router opened, waiting for the stores' answers. It holds
@@ -74,6 +74,8 @@ pub struct PendingCheck {
     /// The client's session (`None` for a probe).
     client: Option<Vec<u8>>,
     key_images: Zeroizing<Vec<Vec<u8>>>,
+    /// The requests sealed for it: only their answers are opened for it.
+    exchange: Exchange,
 }
 
 impl core::fmt::Debug for PendingCheck {
@@ -94,8 +96,9 @@ impl PendingCheck {
 /// The merged answer.
 #[derive(Debug)]
 pub struct RoutedCheck {
-    /// The `CheckKeyImagesResponse` sealed to the client (`None` for a probe).
-    pub frame: Option<NonceMessage>,
+    /// The `CheckKeyImagesResponse` sealed to the client (`None` for a probe), or why it
+    /// could not be sealed (the client's session is gone): the stores' answers still count.
+    pub frame: Result<Option<NonceMessage>, LedgerEnclaveError>,
     /// Per store answer given to [`LedgerRouter::finish`]: what it covers, or `None` when it
     /// was missing, did not open or decode, or did not answer every key image (the host
     /// should drop that channel).
@@ -205,6 +208,7 @@ impl<F: StoreFactory, M: RngCore + CryptoRng> LedgerRouter<F, M> {
         Ok(PendingCheck {
             client: Some(frame.channel_id.clone()),
             key_images,
+            exchange: Exchange::default(),
         })
     }
 
@@ -213,6 +217,7 @@ impl<F: StoreFactory, M: RngCore + CryptoRng> LedgerRouter<F, M> {
         PendingCheck {
             client: None,
             key_images: Zeroizing::new(Vec::new()),
+            exchange: Exchange::default(),
         }
     }
 
@@ -243,7 +248,7 @@ impl<F: StoreFactory, M: RngCore + CryptoRng> LedgerRouter<F, M> {
         };
         let encoded = Zeroizing::new(request.encode_to_vec());
         wipe_queries(request.queries);
-        lock(&self.stores).seal(channel_id, &encoded, now)
+        lock(&self.stores).seal_request(channel_id, &encoded, now, &check.exchange)
     }
 
     /// Opens one store's answer to a check of `n` key images: its coverage and its answer,
@@ -254,8 +259,13 @@ impl<F: StoreFactory, M: RngCore + CryptoRng> LedgerRouter<F, M> {
         frame: &[u8],
         n: usize,
         now: UnixSeconds,
+        of: &Exchange,
     ) -> Option<(ShardCoverage, Wiped)> {
-        let plain = Zeroizing::new(lock(&self.stores).open(channel_id, frame, now).ok()?);
+        let plain = Zeroizing::new(
+            lock(&self.stores)
+                .open_response(channel_id, frame, now, of)
+                .ok()?,
+        );
         let mut reply = KeyImageStoreResponse::decode(plain.as_slice()).ok()?;
         drop(plain);
         let response = Wiped(reply.response.take()?);
@@ -289,7 +299,11 @@ impl<F: StoreFactory, M: RngCore + CryptoRng> LedgerRouter<F, M> {
         let n = check.key_images.len();
         let opened: Vec<Option<(ShardCoverage, Wiped)>> = answers
             .iter()
-            .map(|a| a.and_then(|(channel, frame)| self.open_answer(channel, frame, n, now)))
+            .map(|a| {
+                a.and_then(|(channel, frame)| {
+                    self.open_answer(channel, frame, n, now, &check.exchange)
+                })
+            })
             .collect();
         let shards: Vec<Option<ShardCoverage>> = opened
             .iter()
@@ -318,9 +332,13 @@ impl<F: StoreFactory, M: RngCore + CryptoRng> LedgerRouter<F, M> {
         let frame = match &check.client {
             Some(channel) => {
                 let encoded = Zeroizing::new(answer.0.encode_to_vec());
-                Some(self.enclave.sessions().seal(channel, &encoded, now)?)
+                self.enclave
+                    .sessions()
+                    .seal(channel, &encoded, now)
+                    .map(Some)
+                    .map_err(LedgerEnclaveError::from)
             }
-            None => None,
+            None => Ok(None),
         };
         if check.client.is_some() {
             self.checks.fetch_add(1, Ordering::Relaxed);

@@ -20,6 +20,13 @@ use fog_attest::{
 };
 use prost::Message;
 
+/// The requests one exchange (a router's query) sealed: which channels, with which frame
+/// numbers. Only answers on those channels, with those numbers, are opened for it.
+#[derive(Debug, Default)]
+pub struct Exchange {
+    sealed: std::sync::Mutex<Vec<(Vec<u8>, u64)>>,
+}
+
 /// What a kind of channel carries.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Purpose {
@@ -61,6 +68,9 @@ pub struct PeerChannels {
     next_token: u64,
     channels: BTreeMap<Vec<u8>, fog_attest::Channel>,
     order: VecDeque<Vec<u8>>,
+    /// Per channel, the number of the request sealed with [`PeerChannels::seal_request`] and
+    /// not yet answered.
+    awaiting: BTreeMap<Vec<u8>, u64>,
 }
 
 impl core::fmt::Debug for PeerChannels {
@@ -90,6 +100,7 @@ impl PeerChannels {
             next_token: 0,
             channels: BTreeMap::new(),
             order: VecDeque::new(),
+            awaiting: BTreeMap::new(),
         }
     }
 
@@ -160,6 +171,7 @@ impl PeerChannels {
             match self.order.pop_front() {
                 Some(old) => {
                     self.channels.remove(&old);
+                    self.awaiting.remove(&old);
                 }
                 None => break,
             }
@@ -172,6 +184,7 @@ impl PeerChannels {
     /// Closes a channel; true if it was open.
     pub fn close(&mut self, channel_id: &[u8]) -> bool {
         self.order.retain(|c| c != channel_id);
+        self.awaiting.remove(channel_id);
         self.channels.remove(channel_id).is_some()
     }
 
@@ -221,5 +234,69 @@ impl PeerChannels {
             .get_mut(channel_id)
             .ok_or(PeerError::UnknownChannel)?;
         channel.open(&frame, now).map_err(|_| PeerError::BadFrame)
+    }
+
+    /// Seals a request on the channel for one exchange `of` (the side that asks, e.g. a
+    /// router's query): one request at a time on a channel, and its answer must be the frame
+    /// of the same number, opened for the same exchange ([`PeerChannels::open_response`]). A
+    /// channel whose last request is still unanswered refuses another
+    /// ([`PeerError::UnknownChannel`]: the host makes a new channel).
+    pub fn seal_request(
+        &mut self,
+        channel_id: &[u8],
+        plaintext: &[u8],
+        now: UnixSeconds,
+        of: &Exchange,
+    ) -> Result<Vec<u8>, PeerError> {
+        if self.awaiting.contains_key(channel_id) {
+            return Err(PeerError::UnknownChannel);
+        }
+        let channel = self
+            .channels
+            .get_mut(channel_id)
+            .ok_or(PeerError::UnknownChannel)?;
+        let frame = channel
+            .seal(self.purpose.aad, plaintext, now)
+            .map_err(|_| PeerError::UnknownChannel)?;
+        self.awaiting.insert(channel_id.to_vec(), frame.nonce);
+        of.sealed
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push((channel_id.to_vec(), frame.nonce));
+        Ok(frame.encode_to_vec())
+    }
+
+    /// Opens the answer to the request exchange `of` sealed on the channel: the peer answers
+    /// each request with the frame of the same number (both ends count from 0, one frame each
+    /// way per exchange). An answer the host held back from an earlier exchange, an answer on
+    /// a channel this exchange did not use, or one to another request is refused
+    /// ([`PeerError::BadFrame`]), and the channel stays unusable.
+    pub fn open_response(
+        &mut self,
+        channel_id: &[u8],
+        frame: &[u8],
+        now: UnixSeconds,
+        of: &Exchange,
+    ) -> Result<Vec<u8>, PeerError> {
+        let expected = *self.awaiting.get(channel_id).ok_or(PeerError::BadFrame)?;
+        let ours = of
+            .sealed
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .iter()
+            .any(|(c, n)| c.as_slice() == channel_id && *n == expected);
+        if !ours {
+            return Err(PeerError::BadFrame);
+        }
+        if frame.len() > self.purpose.max_frame {
+            return Err(PeerError::BadFrame);
+        }
+        let decoded = NonceMessage::decode(frame).map_err(|_| PeerError::BadFrame)?;
+        if decoded.nonce != expected {
+            return Err(PeerError::BadFrame);
+        }
+        let plaintext = self.open(channel_id, frame, now)?;
+        self.awaiting.remove(channel_id);
+        Ok(plaintext)
     }
 }

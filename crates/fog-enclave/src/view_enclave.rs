@@ -83,12 +83,12 @@ pub const MAX_SEARCH_KEYS: usize = 4096;
 
 /// The channels between a view router and its stores: every frame's associated data says
 /// so; frames up to 16 MiB (a store's answer to 4096 keys is about 1.5 MB per four
-/// partitions); up to 1024 channels (a router keeps one per store and query in flight) and 256 handshakes
+/// partitions); up to 4096 channels (a router keeps one per store and query in flight, and up to 16 idle ones per store) and 256 handshakes
 /// under way (a router starting many queries at once opens many channels at once).
 pub const STORE_CHANNEL: Purpose = Purpose {
     aad: b"fog-view-store-query-v1",
     max_frame: 16 << 20,
-    max_channels: 1024,
+    max_channels: 4096,
     max_pending: 256,
 };
 
@@ -108,6 +108,10 @@ pub enum ViewEnclaveError {
     /// The store refused or failed.
     #[error(transparent)]
     Store(#[from] ViewError),
+    /// A client asked a store whose range starts after block 0: it holds records it cannot
+    /// vouch for from block 0, so only routers may ask it.
+    #[error("this view store serves a block range after block 0: ask its view router")]
+    RangeStore,
     /// A router: no store answered.
     #[error("no view store answered")]
     Unavailable,
@@ -357,8 +361,8 @@ impl<F: StoreFactory, M: RngCore + CryptoRng> ViewEnclave<F, M> {
 
     /// Makes this a store of the blocks `start..end` only (`end` = `u64::MAX`: open-ended),
     /// before anything is loaded; see [`crate::view_log`]. Its answers to routers say the
-    /// range and the processed count from `start`; a client asking it directly is told 0
-    /// blocks are processed unless `start` is 0 (it does not hold the chain from its start).
+    /// range and the processed count from `start`; a client asking it directly is refused
+    /// ([`ViewEnclaveError::RangeStore`]) unless `start` is 0.
     pub fn set_blocks(&self, start: u64, end: u64) -> Result<(), LoadError> {
         let _loading = lock(&self.loading);
         let mut log = lock(&self.log);
@@ -682,12 +686,13 @@ impl<F: StoreFactory, M: RngCore + CryptoRng> ViewEnclave<F, M> {
         let mut request =
             QueryRequest::decode(plaintext.as_slice()).map_err(|_| ViewEnclaveError::Malformed)?;
         drop(plaintext);
-        let (mut answer, _) = self.answer(aad, &mut request.get_txos, host)?;
         if lock(&self.log).blocks().0 > 0 {
-            // A store of a later range vouches for nothing from block 0.
-            answer.highest_processed_block_count = 0;
-            answer.highest_processed_block_signature_timestamp = 0;
+            // A store of a later range vouches for nothing from block 0, and its records
+            // would be records past what an answer vouches for: routers only.
+            request.get_txos.iter_mut().for_each(|k| k.zeroize());
+            return Err(ViewEnclaveError::RangeStore);
         }
+        let (mut answer, _) = self.answer(aad, &mut request.get_txos, host)?;
         let encoded = Zeroizing::new(answer.encode_to_vec());
         wipe_results(Some(answer.fixed_tx_out_search_results.as_mut_slice()));
         Ok(self.sessions.seal(&frame.channel_id, &encoded, now)?)

@@ -52,7 +52,7 @@ use prost::Message as _;
 use subtle::Choice;
 use zeroize::{Zeroize, Zeroizing};
 
-use crate::peers::{PeerChannels, PeerError};
+use crate::peers::{Exchange, PeerChannels, PeerError};
 use crate::sessions::ClientSessions;
 use crate::view::{MISS_PAYLOAD_LENGTH, RESULT_FOUND, RESULT_NOT_FOUND, SEARCH_KEY_LEN};
 pub use crate::view_enclave::STORE_CHANNEL;
@@ -96,6 +96,8 @@ pub struct PendingQuery {
     client: Option<Vec<u8>>,
     aad: QueryRequestAad,
     keys: Zeroizing<Vec<[u8; SEARCH_KEY_LEN]>>,
+    /// The requests sealed for it: only their answers are opened for it.
+    exchange: Exchange,
 }
 
 impl core::fmt::Debug for PendingQuery {
@@ -116,8 +118,9 @@ impl PendingQuery {
 /// The merged answer.
 #[derive(Debug)]
 pub struct RoutedAnswer {
-    /// The answer sealed to the client (`None` for a probe).
-    pub frame: Option<NonceMessage>,
+    /// The answer sealed to the client (`None` for a probe), or why it could not be sealed
+    /// (the client's session is gone): the stores' answers still count.
+    pub frame: Result<Option<NonceMessage>, ViewEnclaveError>,
     /// Per store answer given to [`ViewRouter::finish`]: what it covers, or `None` when it
     /// was missing, did not open or decode, or disagreed with the others' events (the host
     /// should drop that channel).
@@ -241,6 +244,7 @@ impl ViewRouter {
             client: Some(frame.channel_id.clone()),
             aad,
             keys,
+            exchange: Exchange::default(),
         })
     }
 
@@ -253,6 +257,7 @@ impl ViewRouter {
                 start_from_block_index: 0,
             },
             keys: Zeroizing::new(Vec::new()),
+            exchange: Exchange::default(),
         }
     }
 
@@ -269,12 +274,22 @@ impl ViewRouter {
         };
         let encoded = Zeroizing::new(request.encode_to_vec());
         request.get_txos.iter_mut().for_each(|k| k.zeroize());
-        lock(&self.stores).seal(channel_id, &encoded, now)
+        lock(&self.stores).seal_request(channel_id, &encoded, now, &query.exchange)
     }
 
     /// Opens one store's answer; `None` when it does not open or decode, or is malformed.
-    fn open_answer(&self, channel_id: &[u8], frame: &[u8], now: UnixSeconds) -> Option<Answer> {
-        let plaintext = Zeroizing::new(lock(&self.stores).open(channel_id, frame, now).ok()?);
+    fn open_answer(
+        &self,
+        channel_id: &[u8],
+        frame: &[u8],
+        now: UnixSeconds,
+        of: &Exchange,
+    ) -> Option<Answer> {
+        let plaintext = Zeroizing::new(
+            lock(&self.stores)
+                .open_response(channel_id, frame, now, of)
+                .ok()?,
+        );
         let mut reply = StoreQueryResponse::decode(plaintext.as_slice()).ok()?;
         drop(plaintext);
         let blocks = reply.block_range?;
@@ -312,7 +327,11 @@ impl ViewRouter {
     ) -> Result<RoutedAnswer, ViewEnclaveError> {
         let mut opened: Vec<Option<Answer>> = answers
             .iter()
-            .map(|a| a.and_then(|(channel, frame)| self.open_answer(channel, frame, now)))
+            .map(|a| {
+                a.and_then(|(channel, frame)| {
+                    self.open_answer(channel, frame, now, &query.exchange)
+                })
+            })
             .collect();
         // Events: the shortest page; a store whose page disagrees with it is left out.
         let chosen = opened
@@ -406,9 +425,12 @@ impl ViewRouter {
         let frame = match &query.client {
             Some(channel) => {
                 let encoded = Zeroizing::new(answer.encode_to_vec());
-                Some(self.sessions.seal(channel, &encoded, now)?)
+                self.sessions
+                    .seal(channel, &encoded, now)
+                    .map(Some)
+                    .map_err(ViewEnclaveError::from)
             }
-            None => None,
+            None => Ok(None),
         };
         wipe(&mut answer.fixed_tx_out_search_results);
         if query.client.is_some() {

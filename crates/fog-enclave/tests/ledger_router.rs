@@ -249,7 +249,7 @@ fn ask_router(
         .map(|r| r.as_ref().map(|(c, f)| (c.as_slice(), f.as_slice())))
         .collect();
     let routed = router.finish(pending, &answers, NOW).unwrap();
-    let plain = client.open(&routed.frame.unwrap(), NOW).unwrap();
+    let plain = client.open(&routed.frame.unwrap().unwrap(), NOW).unwrap();
     let response = CheckKeyImagesResponse::decode(plain.as_slice()).unwrap();
     assert_eq!(response.num_blocks, routed.num_blocks);
     Routed {
@@ -522,8 +522,12 @@ fn a_store_down_lowers_the_count_to_the_cover_and_hides_spends_past_the_gap() {
     let pending = router.open_check(&frame, VIEW, NOW).unwrap();
     let routed = router.finish(pending, &[None, None, None], NOW).unwrap();
     assert_eq!((routed.num_blocks, routed.merged_shards), (0, 0));
-    let r = CheckKeyImagesResponse::decode(c.open(&routed.frame.unwrap(), NOW).unwrap().as_slice())
-        .unwrap();
+    let r = CheckKeyImagesResponse::decode(
+        c.open(&routed.frame.unwrap().unwrap(), NOW)
+            .unwrap()
+            .as_slice(),
+    )
+    .unwrap();
     assert_eq!(r.results.len(), 3);
 }
 
@@ -566,8 +570,12 @@ fn a_tampered_or_misdirected_store_answer_is_left_out() {
     assert!(routed.shards[..2].iter().all(Option::is_some));
     assert_eq!(routed.shards[2], None, "a tampered answer is refused");
     assert_eq!(routed.num_blocks, 8);
-    let r = CheckKeyImagesResponse::decode(c.open(&routed.frame.unwrap(), NOW).unwrap().as_slice())
-        .unwrap();
+    let r = CheckKeyImagesResponse::decode(
+        c.open(&routed.frame.unwrap().unwrap(), NOW)
+            .unwrap()
+            .as_slice(),
+    )
+    .unwrap();
     let codes: Vec<u32> = r.results.iter().map(|x| x.key_image_result_code).collect();
     assert_eq!(codes, [SPENT, SPENT, NOT_SPENT]);
     assert!(router.store_close(&channels[2]));
@@ -632,7 +640,7 @@ fn the_router_vouches_for_no_block_past_its_own_chain() {
         .map(|(c, f)| Some((c.as_slice(), f.as_slice())))
         .collect();
     let routed = router.finish(probe, &answers, NOW).unwrap();
-    assert!(routed.frame.is_none());
+    assert!(routed.frame.unwrap().is_none());
     assert_eq!(routed.num_blocks, 6);
     let processed: Vec<u64> = routed.shards.iter().map(|s| s.unwrap().processed).collect();
     assert_eq!(processed, [4, 8, 12]);

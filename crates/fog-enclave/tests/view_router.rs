@@ -176,7 +176,7 @@ fn ask_router(
         .map(|r| r.as_ref().map(|(c, f)| (c.as_slice(), f.as_slice())))
         .collect();
     let routed = router.finish(pending, &answers, NOW).unwrap();
-    let frame = routed.frame.unwrap();
+    let frame = routed.frame.unwrap().unwrap();
     QueryResponse::decode(client.open(&frame, NOW).unwrap().as_slice()).unwrap()
 }
 
@@ -565,8 +565,12 @@ fn a_forged_or_replayed_store_answer_is_left_out() {
     assert!(routed.shards[0].is_some());
     assert!(routed.shards[1].is_none(), "a tampered answer is refused");
     assert_eq!(routed.processed, 10);
-    let answer =
-        QueryResponse::decode(c.open(&routed.frame.unwrap(), NOW).unwrap().as_slice()).unwrap();
+    let answer = QueryResponse::decode(
+        c.open(&routed.frame.unwrap().unwrap(), NOW)
+            .unwrap()
+            .as_slice(),
+    )
+    .unwrap();
     let r = results(&answer);
     assert!(r[&record_key(3, 0)].is_some());
     assert!(r[&record_key(13, 0)].is_none());
@@ -666,10 +670,23 @@ fn a_ranged_store_refuses_blocks_outside_its_range_and_vouches_from_its_start() 
     assert!(s.load_blocks(&[outside], &[]).is_err());
     load_blocks_only(&s, &chain);
     assert_eq!(s.loaded().0, 20);
-    // A client asking this store directly is told nothing is vouched for from block 0.
+    // A client asking this store directly is refused: it holds records it cannot vouch for
+    // from block 0.
     let mut c = connect_client_to_view(&p, &s);
-    let r = ask_view(&s, &mut c, aad(0, 0), &[record_key(12, 0)]);
-    assert_eq!(r.highest_processed_block_count, 0);
+    let frame = c
+        .seal(
+            &aad(0, 0).encode_to_vec(),
+            &QueryRequest {
+                get_txos: vec![record_key(12, 0)],
+            }
+            .encode_to_vec(),
+            NOW,
+        )
+        .unwrap();
+    assert_eq!(
+        s.query(&frame, HOST, NOW).unwrap_err(),
+        fog_enclave::view_enclave::ViewEnclaveError::RangeStore
+    );
 }
 
 fn load_blocks_only(view: &View, chain: &Chain) {
@@ -686,4 +703,89 @@ fn load_blocks_only(view: &View, chain: &Chain) {
         };
         view.load_blocks(&[mark], recs).unwrap();
     }
+}
+
+/// A hostile host keeps a store's answer to one client's query, tells the router that store
+/// did not answer, and hands the kept answer over as that store's answer to the next query,
+/// from another client: it would carry the first client's keys and records (and events from
+/// the first client's position). The router opens an answer only on a channel this query
+/// sealed a request on, with that request's number.
+#[test]
+fn an_answer_held_back_from_one_query_is_refused_for_another() {
+    let p = provider();
+    let chain = chain(20, &[], None, &[1]);
+    let stores: Vec<View> = [(0, 10), (10, OPEN)]
+        .iter()
+        .enumerate()
+        .map(|(i, &r)| {
+            let s = store(&p, 1, 50 + i as u64, r);
+            load(&s, &chain);
+            s
+        })
+        .collect();
+    let (router, channels) = router(&p, &stores);
+    let open = |c: &mut Channel, keys: &[Vec<u8>]| {
+        let frame = c
+            .seal(
+                &aad(0, 0).encode_to_vec(),
+                &QueryRequest {
+                    get_txos: keys.to_vec(),
+                }
+                .encode_to_vec(),
+                NOW,
+            )
+            .unwrap();
+        router.open_query(&frame, NOW).unwrap()
+    };
+    let mut alice = connect_client_to_router(&p, &router);
+    let mut bob = connect_client_to_router(&p, &router);
+    let alice_key = record_key(4, 0);
+    let q1 = open(&mut alice, std::slice::from_ref(&alice_key));
+    let r1 = router.store_request(&q1, &channels[0], NOW).unwrap();
+    let kept = stores[0]
+        .router_query(&channels[0], &r1, HOST, NOW)
+        .unwrap();
+    let r1b = router.store_request(&q1, &channels[1], NOW).unwrap();
+    let a1b = stores[1]
+        .router_query(&channels[1], &r1b, HOST, NOW)
+        .unwrap();
+    // Store 0 "did not answer" alice.
+    let routed = router
+        .finish(q1, &[None, Some((&channels[1], &a1b))], NOW)
+        .unwrap();
+    assert_eq!(routed.processed, 0);
+
+    // Bob's query: the host cannot seal it on the channel with an unanswered request...
+    let q2 = open(&mut bob, &[record_key(15, 0)]);
+    assert!(router.store_request(&q2, &channels[0], NOW).is_err());
+    let r2b = router.store_request(&q2, &channels[1], NOW).unwrap();
+    let a2b = stores[1]
+        .router_query(&channels[1], &r2b, HOST, NOW)
+        .unwrap();
+    // ... and the kept answer, handed over as store 0's answer to bob, is refused.
+    let routed = router
+        .finish(
+            q2,
+            &[Some((&channels[0], &kept)), Some((&channels[1], &a2b))],
+            NOW,
+        )
+        .unwrap();
+    assert!(
+        routed.shards[0].is_none(),
+        "an answer to another query opened"
+    );
+    assert_eq!(routed.processed, 0);
+    let answer = QueryResponse::decode(
+        bob.open(&routed.frame.unwrap().unwrap(), NOW)
+            .unwrap()
+            .as_slice(),
+    )
+    .unwrap();
+    assert!(
+        answer
+            .fixed_tx_out_search_results
+            .iter()
+            .all(|r| r.search_key != alice_key),
+        "alice's key reached bob"
+    );
 }

@@ -134,7 +134,8 @@ impl LedgerRouterServer {
                 },
             )
             .await
-            .map_err(|_| LedgerServerError::Task)?
+            .map_err(|_| LedgerServerError::Task)??
+            .map_err(LedgerServerError::from)
     }
 
     /// Asks every store what it covers (a check of no key images).

@@ -78,7 +78,7 @@ impl Default for StoresConfig {
         Self {
             timeout: Duration::from_secs(10),
             retries: 1,
-            max_idle: 64,
+            max_idle: 16,
         }
     }
 }

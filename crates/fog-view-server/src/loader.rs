@@ -14,6 +14,9 @@ use fog_types::view::{DecommissionedIngestInvocation, RngRecord};
 
 use crate::{Enclave, ViewConfig, ViewServerError};
 
+/// How often a store whose closed range is complete reads the recovery DB's records again.
+const COMPLETE_STORE_REREAD: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// Where loading stands.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct LoadStatus {
@@ -34,6 +37,8 @@ pub struct LoadStatus {
 #[derive(Default)]
 struct State {
     cursor: RecordCursor,
+    /// When the records were last read while the store's closed range was complete.
+    complete_since: Option<std::time::Instant>,
     /// The recovery DB's id of the last user event loaded.
     events: UserEventId,
     status: LoadStatus,
@@ -135,6 +140,30 @@ impl<D: RecoveryDb> ViewServer<D> {
         }
         self.lock().events = next;
         let mut loaded = 0u64;
+        // A store whose closed range is complete re-reads the records only now and then (a
+        // late block of its range, from another ingress key, is still loaded): each read
+        // walks the index entries of every later block of the chain.
+        let end = self.config.blocks.end_block;
+        let complete = end != u64::MAX && self.enclave.loaded().0 >= end;
+        let skip = {
+            let mut st = self.lock();
+            match (complete, st.complete_since) {
+                (true, Some(t)) if t.elapsed() < COMPLETE_STORE_REREAD => true,
+                (true, _) => {
+                    st.complete_since = Some(std::time::Instant::now());
+                    false
+                }
+                (false, _) => {
+                    st.complete_since = None;
+                    false
+                }
+            }
+        };
+        if skip {
+            self.advance().await?;
+            self.lock().status.caught_up = true;
+            return Ok(0);
+        }
         loop {
             let cursor = self.lock().cursor;
             let batch = self

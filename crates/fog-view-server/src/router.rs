@@ -111,6 +111,7 @@ impl ViewRouterServer {
             )
             .await
             .map_err(|_| Status::internal("internal error"))?
+            .map_err(to_status)?
             .map_err(to_status)
     }
 

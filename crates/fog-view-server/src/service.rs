@@ -61,6 +61,7 @@ pub(crate) fn to_status(e: ViewEnclaveError) -> Status {
         ViewEnclaveError::Malformed => Status::invalid_argument("malformed query"),
         ViewEnclaveError::TooManyKeys => Status::invalid_argument(e.to_string()),
         ViewEnclaveError::Unavailable => Status::unavailable("no view store answered; try again"),
+        ViewEnclaveError::RangeStore => Status::failed_precondition(e.to_string()),
         other => {
             tracing::error!("query failed: {other}");
             Status::internal("internal error")

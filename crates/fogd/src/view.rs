@@ -29,7 +29,7 @@ pub struct ViewArgs {
     capacity_per_partition: u64,
     /// The blocks this store loads, `START..END` or `START..` (open-ended, for the newest
     /// shard): a view store behind `fogd view-router`. Every block by default. A store whose
-    /// range starts after block 0 tells clients that ask it directly that nothing is processed.
+    /// range starts after block 0 refuses clients that ask it directly (routers only).
     #[arg(long, value_name = "START..[END]", value_parser = crate::router::parse_blocks)]
     blocks: Option<fog_types::common::BlockRange>,
     #[command(flatten)]
