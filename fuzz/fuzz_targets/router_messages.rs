@@ -63,7 +63,19 @@ fn view_answer(body: &[u8], n: usize) {
     {
         return;
     }
-    let merged = merge_results(&[results, results], n, |_| {});
+    // The keys asked: those the answer holds (a store answers every key asked), cut or
+    // padded to `n` with keys it does not hold.
+    let asked: Vec<[u8; 16]> = (0..n)
+        .map(|i| {
+            results
+                .get(i)
+                .and_then(|r| r.search_key.as_slice().try_into().ok())
+                .unwrap_or([i as u8 | 0x80; 16])
+        })
+        .collect();
+    let Some(merged) = merge_results(&[results, results], &asked, |_| {}) else {
+        return;
+    };
     assert_eq!(merged.len(), padded_batch(n));
     let mut keys: Vec<&[u8]> = merged
         .iter()

@@ -28,10 +28,11 @@
 //! The number of keys (as with a single view), the stores asked and the sizes of their
 //! answers, which depend on the stores' partitions and the number of keys only, and which
 //! stores the answer rests on (their coverage is public: every store reports it in its
-//! metrics too). The merge itself ([`merge_results`]) is a bitonic sort network over the
-//! results of the stores used, a linear pass and a second sort: the positions it touches
-//! depend on the number of results alone, never on which store found which key; and the
-//! answer holds `padded_batch(n)` results for `n` keys whatever was found.
+//! metrics too). The merge itself ([`merge_results`]) is a bitonic sorting network over the
+//! query's keys, one over each store's results, and linear passes: the positions it touches
+//! depend on the number of keys and of results alone, never on which store found which key;
+//! and the answer holds `padded_batch(n)` results for `n` keys whatever was found, every key
+//! asked among them (not found when no store holds it, or no store is inside the cover).
 //!
 //! Trust side: trusted. No I/O: the host carries every frame, and lends the time.
 
@@ -149,6 +150,8 @@ impl core::fmt::Debug for ViewRouter {
 /// A store's answer after opening and checking.
 struct Answer {
     coverage: ShardCoverage,
+    /// Its results sorted for the merge (set by `finish`).
+    sorted: Option<Zeroizing<Vec<Entry>>>,
     response: QueryResponse,
     truncated: bool,
     loaded_end_timestamp: u64,
@@ -310,6 +313,7 @@ impl ViewRouter {
                 loaded_end: reply.loaded_end,
             },
             response,
+            sorted: None,
             truncated: reply.events_truncated,
             loaded_end_timestamp: reply.loaded_end_timestamp,
         })
@@ -358,6 +362,27 @@ impl ViewRouter {
                 }
             }
         }
+        // Each store's results, sorted as the query's keys; a store whose results are not an
+        // answer to exactly these keys is left out.
+        let sorted = sorted_keys(&query.keys, &mut |_| {});
+        for a in &mut opened {
+            let sorted_answer = a.as_ref().and_then(|a| {
+                sort_store(
+                    &a.response.fixed_tx_out_search_results,
+                    &sorted,
+                    &mut |_| {},
+                )
+            });
+            match (a.as_mut(), sorted_answer) {
+                (Some(answer), Some(entries)) => answer.sorted = Some(entries),
+                (Some(_), None) => {
+                    if let Some(mut bad) = a.take() {
+                        wipe(&mut bad.response.fixed_tx_out_search_results);
+                    }
+                }
+                (None, _) => {}
+            }
+        }
         let truncated = opened.iter().flatten().any(|a| {
             a.truncated
                 || a.response.next_start_from_user_event_id > base.next_start_from_user_event_id
@@ -387,14 +412,14 @@ impl ViewRouter {
                 }
             })
             .unwrap_or(0);
-        let used: Vec<&[FixedTxOutSearchResult]> = opened
-            .iter()
+        let used: Vec<Zeroizing<Vec<Entry>>> = opened
+            .iter_mut()
             .flatten()
             .filter(|a| a.coverage.blocks.start_block <= cover)
-            .map(|a| a.response.fixed_tx_out_search_results.as_slice())
+            .filter_map(|a| a.sorted.take())
             .collect();
         let merged_shards = used.len();
-        let results = merge_results(&used, query.keys.len(), |_| {});
+        let results = combine(&sorted, &used, &mut |_| {});
         drop(used);
         let (known, txos) = opened
             .iter()
@@ -460,122 +485,179 @@ fn wipe(results: &mut [FixedTxOutSearchResult]) {
     }
 }
 
-/// Words of a merge entry: flag, two key words, rank, code, payload length, 32 words of
-/// ciphertext.
-const ENTRY_WORDS: usize = 6 + FIXED_CIPHERTEXT_LENGTH.div_ceil(8);
+/// Words of a merge entry: flag (1 for padding), two key words, code, payload length, 32
+/// words of ciphertext.
+const ENTRY_WORDS: usize = 5 + FIXED_CIPHERTEXT_LENGTH.div_ceil(8);
 type Entry = [u64; ENTRY_WORDS];
 const FLAG: usize = 0;
 const KEY: usize = 1;
-const RANK: usize = 3;
-const CODE: usize = 4;
-const LEN: usize = 5;
-const TEXT: usize = 6;
+const CODE: usize = 3;
+const LEN: usize = 4;
+const TEXT: usize = 5;
 
 /// A position the merge touches: `Pair(i, j)` for a compare-exchange, `At(i)` for a pass.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MergeAccess {
-    /// A compare-exchange of entries `i` and `j` in one of the two sorts.
+    /// A compare-exchange of entries `i` and `j` in one of the sorts.
     Pair(usize, usize),
     /// Entry `i` read or written in a linear pass.
     At(usize),
 }
 
-/// Merges the stores' results for a query of `n_keys` keys into `padded_batch(n_keys)`
-/// results: every key any store answered, exactly once, found beating not found, then
-/// padding (zero key, not found). `trace` sees every position touched.
-///
-/// Obliviously: the entries are sorted by (padding last, key, found first) with a bitonic
-/// network; a linear pass marks every entry that repeats the key before it, or is padding;
-/// a second sort moves the marked ones last; the first `padded_batch(n_keys)` entries are the
-/// answer, marked ones rewritten as padding by constant-time selects. Every store answers
-/// only the keys asked (and padding), so at most `n_keys` distinct keys are kept.
-pub fn merge_results(
-    shards: &[&[FixedTxOutSearchResult]],
-    n_keys: usize,
-    mut trace: impl FnMut(MergeAccess),
-) -> Vec<FixedTxOutSearchResult> {
-    let out_len = padded_batch(n_keys);
-    let total: usize = shards.iter().map(|s| s.len()).sum();
-    let n = total.max(out_len).next_power_of_two();
+/// The query's keys, padding last and then by key: `padded_batch(n)` entries of (flag, key
+/// words), the all-zero (malformed) key counting as padding.
+fn sorted_keys(
+    keys: &[[u8; SEARCH_KEY_LEN]],
+    trace: &mut impl FnMut(MergeAccess),
+) -> Zeroizing<Vec<[u64; 3]>> {
+    let k = padded_batch(keys.len());
+    let mut out: Zeroizing<Vec<[u64; 3]>> = Zeroizing::new(vec![[1, 0, 0]; k]);
+    for (e, key) in out.iter_mut().zip(keys) {
+        let (hi, lo) = key_words(key);
+        *e = [u64::from(ct_eq_u64(hi | lo, 0).unwrap_u8()), hi, lo];
+    }
+    bitonic_sort(
+        &mut out,
+        |a, b| ct_gt_prefix(a, b, 3),
+        |x, y| trace(MergeAccess::Pair(x, y)),
+    );
+    out
+}
+
+fn key_words(key: &[u8]) -> (u64, u64) {
+    let mut w = [0u8; 8];
+    w.copy_from_slice(&key[..8]);
+    let hi = u64::from_be_bytes(w);
+    w.copy_from_slice(&key[8..SEARCH_KEY_LEN]);
+    let lo = u64::from_be_bytes(w);
+    w.zeroize();
+    (hi, lo)
+}
+
+/// One store's results sorted as the query's keys are and cut to their length, or `None` when
+/// its keys are not the query's (declassified: an attested store always answers exactly the
+/// keys asked, so this says only whether a store is broken).
+fn sort_store(
+    results: &[FixedTxOutSearchResult],
+    query: &[[u64; 3]],
+    trace: &mut impl FnMut(MergeAccess),
+) -> Option<Zeroizing<Vec<Entry>>> {
+    let k = query.len();
+    if results.len() < k
+        || results.iter().any(|r| {
+            r.search_key.len() != SEARCH_KEY_LEN || r.ciphertext.len() != FIXED_CIPHERTEXT_LENGTH
+        })
+    {
+        return None;
+    }
+    let n = results.len().next_power_of_two();
     let mut entries: Zeroizing<Vec<Entry>> = Zeroizing::new(vec![[0u64; ENTRY_WORDS]; n]);
-    // Fill: real results first, then padding entries (flag 1).
-    let mut i = 0;
-    for r in shards.iter().flat_map(|s| s.iter()) {
+    for (i, (e, r)) in entries.iter_mut().zip(results).enumerate() {
         trace(MergeAccess::At(i));
-        let e = &mut entries[i];
-        let mut k = [0u8; 8];
-        k.copy_from_slice(&r.search_key[..8]);
-        e[KEY] = u64::from_be_bytes(k);
-        k.copy_from_slice(&r.search_key[8..SEARCH_KEY_LEN]);
-        e[KEY + 1] = u64::from_be_bytes(k);
-        k.zeroize();
-        let zero = ct_eq_u64(e[KEY] | e[KEY + 1], 0);
-        e[FLAG] = u64::from(zero.unwrap_u8());
-        e[RANK] =
-            u64::from((!ct_eq_u64(u64::from(r.result_code), u64::from(RESULT_FOUND))).unwrap_u8());
+        let (hi, lo) = key_words(&r.search_key);
+        e[FLAG] = u64::from(ct_eq_u64(hi | lo, 0).unwrap_u8());
+        e[KEY] = hi;
+        e[KEY + 1] = lo;
         e[CODE] = u64::from(r.result_code);
         e[LEN] = u64::from(r.payload_length);
         let mut text = [0u8; 256];
-        text[..FIXED_CIPHERTEXT_LENGTH].copy_from_slice(&r.ciphertext[..FIXED_CIPHERTEXT_LENGTH]);
+        text[..FIXED_CIPHERTEXT_LENGTH].copy_from_slice(&r.ciphertext);
         for (w, chunk) in e[TEXT..].iter_mut().zip(text.chunks_exact(8)) {
             let mut b = [0u8; 8];
             b.copy_from_slice(chunk);
             *w = u64::from_le_bytes(b);
         }
         text.zeroize();
-        i += 1;
     }
-    for e in entries[i..].iter_mut() {
+    for e in entries[results.len()..].iter_mut() {
         e[FLAG] = 1;
     }
-    // 1. By (padding last, key, found first).
     bitonic_sort(
         &mut entries,
-        |a, b| ct_gt_prefix(a, b, RANK + 1),
+        |a, b| ct_gt_prefix(a, b, 3),
         |x, y| trace(MergeAccess::Pair(x, y)),
     );
-    // 2. Mark repeats of the key before (their found copy sorted first) and padding.
-    let mut prev = [u64::MAX; 2];
-    let mut prev_real = Choice::from(0u8);
-    for (j, e) in entries.iter_mut().enumerate() {
-        trace(MergeAccess::At(j));
-        let same = ct_eq_u64(e[KEY], prev[0]) & ct_eq_u64(e[KEY + 1], prev[1]) & prev_real;
-        let padding = ct_eq_u64(e[FLAG], 1);
-        prev = [e[KEY], e[KEY + 1]];
-        prev_real = !padding;
-        e[FLAG] = u64::from((same | padding).unwrap_u8());
+    entries.truncate(k);
+    let mut same = Choice::from(1u8);
+    for (i, (e, q)) in entries.iter().zip(query).enumerate() {
+        trace(MergeAccess::At(i));
+        same &= ct_eq_u64(e[FLAG], q[0]) & ct_eq_u64(e[KEY], q[1]) & ct_eq_u64(e[KEY + 1], q[2]);
     }
-    prev.zeroize();
-    // 3. Marked entries last.
-    bitonic_sort(
-        &mut entries,
-        |a, b| ct_gt_prefix(a, b, FLAG + 1),
-        |x, y| trace(MergeAccess::Pair(x, y)),
-    );
-    // 4. The first `out_len`, marked ones as padding.
-    let mut out = Vec::with_capacity(out_len);
-    for (j, e) in entries.iter().take(out_len).enumerate() {
-        trace(MergeAccess::At(j));
-        let keep = ct_eq_u64(e[FLAG], 0);
+    bool::from(same).then_some(entries)
+}
+
+/// The answer for the query's sorted keys from the stores' sorted results: position `i` is
+/// key `i`, found if any store found it (every store holds the same record for a key), a
+/// repeat of the key before it or padding (zero key, not found) otherwise.
+fn combine(
+    query: &[[u64; 3]],
+    stores: &[Zeroizing<Vec<Entry>>],
+    trace: &mut impl FnMut(MergeAccess),
+) -> Vec<FixedTxOutSearchResult> {
+    let mut out = Vec::with_capacity(query.len());
+    let found = u64::from(RESULT_FOUND);
+    let mut prev = [1u64, 0, 0];
+    for (i, q) in query.iter().enumerate() {
+        trace(MergeAccess::At(i));
+        let mut code = u64::from(RESULT_NOT_FOUND);
+        let mut len = u64::from(MISS_PAYLOAD_LENGTH);
+        let mut text = [0u64; ENTRY_WORDS - TEXT];
+        for store in stores {
+            let e = &store[i];
+            let take = ct_eq_u64(e[CODE], found);
+            code = ct_select_u64(take, found, code);
+            len = ct_select_u64(take, e[LEN], len);
+            for (t, w) in text.iter_mut().zip(&e[TEXT..]) {
+                *t = ct_select_u64(take, *w, *t);
+            }
+        }
+        let repeat = ct_eq_u64(q[1], prev[1]) & ct_eq_u64(q[2], prev[2]) & ct_eq_u64(prev[0], 0);
+        let keep = ct_eq_u64(q[0], 0) & !repeat;
+        prev = *q;
         let mut key = [0u8; SEARCH_KEY_LEN];
-        key[..8].copy_from_slice(&ct_select_u64(keep, e[KEY], 0).to_be_bytes());
-        key[8..].copy_from_slice(&ct_select_u64(keep, e[KEY + 1], 0).to_be_bytes());
-        let mut ciphertext = vec![0u8; FIXED_CIPHERTEXT_LENGTH];
-        let mut text = [0u8; 256];
-        for (chunk, w) in text.chunks_exact_mut(8).zip(&e[TEXT..]) {
+        key[..8].copy_from_slice(&ct_select_u64(keep, q[1], 0).to_be_bytes());
+        key[8..].copy_from_slice(&ct_select_u64(keep, q[2], 0).to_be_bytes());
+        let mut bytes = [0u8; 256];
+        for (chunk, w) in bytes.chunks_exact_mut(8).zip(&text) {
             chunk.copy_from_slice(&ct_select_u64(keep, *w, 0).to_le_bytes());
         }
-        ciphertext.copy_from_slice(&text[..FIXED_CIPHERTEXT_LENGTH]);
-        text.zeroize();
         out.push(FixedTxOutSearchResult {
             search_key: key.to_vec(),
-            result_code: ct_select_u64(keep, e[CODE], u64::from(RESULT_NOT_FOUND)) as u32,
-            ciphertext,
-            payload_length: ct_select_u64(keep, e[LEN], u64::from(MISS_PAYLOAD_LENGTH)) as u32,
+            result_code: ct_select_u64(keep, code, u64::from(RESULT_NOT_FOUND)) as u32,
+            ciphertext: bytes[..FIXED_CIPHERTEXT_LENGTH].to_vec(),
+            payload_length: ct_select_u64(keep, len, u64::from(MISS_PAYLOAD_LENGTH)) as u32,
         });
         key.zeroize();
+        bytes.zeroize();
+        text.zeroize();
     }
+    prev.zeroize();
     out
+}
+
+/// Merges the stores' results for a query of `keys` into `padded_batch(keys.len())`
+/// results: every non-zero key asked, exactly once, found if any store found it, then
+/// padding (zero key, not found); `None` if some store's results are not an answer to
+/// exactly these keys. `trace` sees every position touched.
+///
+/// Obliviously: the query's keys are sorted (padding last, then by key) with a bitonic
+/// network, and so is each store's answer (each store answers every key asked, in its own
+/// order, with padding); the first `padded_batch(n)` entries of every sorted answer then hold
+/// the query's keys at the same positions, and one linear pass takes, at each position, a
+/// found result from any store by constant-time selects, and turns a repeated key into
+/// padding. The positions touched depend on the number of keys and of each store's results
+/// only. The cost is one sort per store instead of one over all the stores' results together.
+pub fn merge_results(
+    shards: &[&[FixedTxOutSearchResult]],
+    keys: &[[u8; SEARCH_KEY_LEN]],
+    mut trace: impl FnMut(MergeAccess),
+) -> Option<Vec<FixedTxOutSearchResult>> {
+    let query = sorted_keys(keys, &mut trace);
+    let stores = shards
+        .iter()
+        .map(|s| sort_store(s, &query, &mut trace))
+        .collect::<Option<Vec<_>>>()?;
+    Some(combine(&query, &stores, &mut trace))
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {

@@ -628,7 +628,9 @@ fn the_merge_has_one_trace_whatever_shard_held_the_answer() {
             .collect();
         let refs: Vec<&[FixedTxOutSearchResult]> = shards.iter().map(Vec::as_slice).collect();
         let mut trace = Vec::new();
-        let merged = merge_results(&refs, keys.len(), |a: MergeAccess| trace.push(a));
+        let asked: Vec<[u8; 16]> = keys.iter().map(|k| k.clone().try_into().unwrap()).collect();
+        let merged =
+            merge_results(&refs, &asked, |a: MergeAccess| trace.push(a)).expect("an answer");
         traces.push(trace);
         answers.push(merged);
     }
