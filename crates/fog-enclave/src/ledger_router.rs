@@ -44,7 +44,6 @@
 
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use fog_attest::{wire::NonceMessage, UnixSeconds};
 use fog_oram::ct::{ct_eq_u64, ct_lt_u64, ct_select_u64};
@@ -64,7 +63,7 @@ use crate::ledger::{
     max_block_version, open_check_request, wipe_queries, wipe_results, LedgerEnclave,
     LedgerEnclaveError, LedgerView, KEY_IMAGE_LEN, MAX_KEY_IMAGES_PER_REQUEST,
 };
-use crate::peers::{Exchange, PeerChannels, PeerError};
+use crate::peers::{Exchange, PeerChannels, PeerError, StoreLinks};
 pub use crate::view_router::{contiguous_cover, ShardCoverage};
 
 /// A client's key-image check the router opened, waiting for the stores' answers. It holds
@@ -112,7 +111,7 @@ pub struct RoutedCheck {
 /// The ledger router enclave.
 pub struct LedgerRouter<F: StoreFactory, M> {
     enclave: LedgerEnclave<F, M>,
-    stores: Mutex<PeerChannels>,
+    stores: StoreLinks,
     checks: AtomicU64,
 }
 
@@ -131,7 +130,7 @@ impl<F: StoreFactory, M: RngCore + CryptoRng> LedgerRouter<F, M> {
     pub fn new(enclave: LedgerEnclave<F, M>, stores: PeerChannels) -> Self {
         Self {
             enclave,
-            stores: Mutex::new(stores),
+            stores: StoreLinks::new(stores),
             checks: AtomicU64::new(0),
         }
     }
@@ -147,29 +146,9 @@ impl<F: StoreFactory, M: RngCore + CryptoRng> LedgerRouter<F, M> {
         self.checks.load(Ordering::Relaxed)
     }
 
-    /// Starts a channel to a store: a token for [`LedgerRouter::store_finish`] and the hello.
-    pub fn store_initiate(&self) -> Result<(u64, Vec<u8>), PeerError> {
-        lock(&self.stores).initiate()
-    }
-
-    /// Finishes a channel to a store with its reply (checking its evidence); the channel id.
-    pub fn store_finish(
-        &self,
-        token: u64,
-        reply: &[u8],
-        now: UnixSeconds,
-    ) -> Result<Vec<u8>, PeerError> {
-        lock(&self.stores).finish(token, reply, now)
-    }
-
-    /// Closes a store channel (after a failed exchange its counters are out of step).
-    pub fn store_close(&self, channel_id: &[u8]) -> bool {
-        lock(&self.stores).close(channel_id)
-    }
-
-    /// Replaces the evidence the store channels present.
-    pub fn set_store_evidence(&self, evidence: fog_attest::BoundEvidence) -> Result<(), PeerError> {
-        lock(&self.stores).set_evidence(evidence)
+    /// Its channels to the stores (the host drives their handshakes).
+    pub fn store_links(&self) -> &StoreLinks {
+        &self.stores
     }
 
     /// Opens a client's `CheckKeyImagesRequest` frame (associated data empty), as
@@ -248,7 +227,8 @@ impl<F: StoreFactory, M: RngCore + CryptoRng> LedgerRouter<F, M> {
         };
         let encoded = Zeroizing::new(request.encode_to_vec());
         wipe_queries(request.queries);
-        lock(&self.stores).seal_request(channel_id, &encoded, now, &check.exchange)
+        self.stores
+            .seal_request(channel_id, &encoded, now, &check.exchange)
     }
 
     /// Opens one store's answer to a check of `n` key images: its coverage and its answer,
@@ -261,11 +241,7 @@ impl<F: StoreFactory, M: RngCore + CryptoRng> LedgerRouter<F, M> {
         now: UnixSeconds,
         of: &Exchange,
     ) -> Option<(ShardCoverage, Wiped)> {
-        let plain = Zeroizing::new(
-            lock(&self.stores)
-                .open_response(channel_id, frame, now, of)
-                .ok()?,
-        );
+        let plain = Zeroizing::new(self.stores.open_response(channel_id, frame, now, of).ok()?);
         let mut reply = KeyImageStoreResponse::decode(plain.as_slice()).ok()?;
         drop(plain);
         let response = Wiped(reply.response.take()?);
@@ -416,6 +392,8 @@ pub fn merge_key_image_results(
         .collect()
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
+impl<F: StoreFactory, M> AsRef<StoreLinks> for LedgerRouter<F, M> {
+    fn as_ref(&self) -> &StoreLinks {
+        &self.stores
+    }
 }

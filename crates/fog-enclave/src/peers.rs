@@ -300,3 +300,63 @@ impl PeerChannels {
         Ok(plaintext)
     }
 }
+
+/// A router's attested channels to its stores, shared by every query in flight (the view
+/// router's and the ledger router's alike): [`PeerChannels`] behind a lock.
+#[derive(Debug)]
+pub struct StoreLinks(std::sync::Mutex<PeerChannels>);
+
+impl StoreLinks {
+    /// Links over `channels`.
+    pub fn new(channels: PeerChannels) -> Self {
+        Self(std::sync::Mutex::new(channels))
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, PeerChannels> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Starts a channel to a store: a token for [`StoreLinks::finish`] and the hello.
+    pub fn initiate(&self) -> Result<(u64, Vec<u8>), PeerError> {
+        self.lock().initiate()
+    }
+
+    /// Finishes a channel to a store with its reply (checking its evidence); the channel id.
+    pub fn finish(&self, token: u64, reply: &[u8], now: UnixSeconds) -> Result<Vec<u8>, PeerError> {
+        self.lock().finish(token, reply, now)
+    }
+
+    /// Closes a store channel (after a failed exchange its counters are out of step).
+    pub fn close(&self, channel_id: &[u8]) -> bool {
+        self.lock().close(channel_id)
+    }
+
+    /// Replaces the evidence the channels present.
+    pub fn set_evidence(&self, evidence: fog_attest::BoundEvidence) -> Result<(), PeerError> {
+        self.lock().set_evidence(evidence)
+    }
+
+    /// [`PeerChannels::seal_request`].
+    pub(crate) fn seal_request(
+        &self,
+        channel_id: &[u8],
+        plaintext: &[u8],
+        now: UnixSeconds,
+        of: &Exchange,
+    ) -> Result<Vec<u8>, PeerError> {
+        self.lock().seal_request(channel_id, plaintext, now, of)
+    }
+
+    /// [`PeerChannels::open_response`].
+    pub(crate) fn open_response(
+        &self,
+        channel_id: &[u8],
+        frame: &[u8],
+        now: UnixSeconds,
+        of: &Exchange,
+    ) -> Result<Vec<u8>, PeerError> {
+        self.lock().open_response(channel_id, frame, now, of)
+    }
+}

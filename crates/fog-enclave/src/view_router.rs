@@ -39,7 +39,6 @@
 use alloc::vec;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use fog_attest::{wire::NonceMessage, EnclaveResponder, PeerKey, SessionLimits, UnixSeconds};
 use fog_oram::ct::{ct_eq_u64, ct_select_u64};
@@ -53,7 +52,7 @@ use prost::Message as _;
 use subtle::Choice;
 use zeroize::{Zeroize, Zeroizing};
 
-use crate::peers::{Exchange, PeerChannels, PeerError};
+use crate::peers::{Exchange, PeerChannels, PeerError, StoreLinks};
 use crate::sessions::ClientSessions;
 use crate::view::{MISS_PAYLOAD_LENGTH, RESULT_FOUND, RESULT_NOT_FOUND, SEARCH_KEY_LEN};
 pub use crate::view_enclave::STORE_CHANNEL;
@@ -135,7 +134,7 @@ pub struct RoutedAnswer {
 /// The view router enclave.
 pub struct ViewRouter {
     sessions: ClientSessions,
-    stores: Mutex<PeerChannels>,
+    stores: StoreLinks,
     queries: AtomicU64,
 }
 
@@ -168,7 +167,7 @@ impl ViewRouter {
     ) -> Self {
         Self {
             sessions: ClientSessions::new(responder, session_capacity, limits),
-            stores: Mutex::new(stores),
+            stores: StoreLinks::new(stores),
             queries: AtomicU64::new(0),
         }
     }
@@ -193,29 +192,9 @@ impl ViewRouter {
         Ok(self.sessions.accept(hello, peer, now)?)
     }
 
-    /// Starts a channel to a store: a token for [`ViewRouter::store_finish`] and the hello.
-    pub fn store_initiate(&self) -> Result<(u64, Vec<u8>), PeerError> {
-        lock(&self.stores).initiate()
-    }
-
-    /// Finishes a channel to a store with its reply (checking its evidence); the channel id.
-    pub fn store_finish(
-        &self,
-        token: u64,
-        reply: &[u8],
-        now: UnixSeconds,
-    ) -> Result<Vec<u8>, PeerError> {
-        lock(&self.stores).finish(token, reply, now)
-    }
-
-    /// Closes a store channel (after a failed exchange its counters are out of step).
-    pub fn store_close(&self, channel_id: &[u8]) -> bool {
-        lock(&self.stores).close(channel_id)
-    }
-
-    /// Replaces the evidence the store channels present.
-    pub fn set_store_evidence(&self, evidence: fog_attest::BoundEvidence) -> Result<(), PeerError> {
-        lock(&self.stores).set_evidence(evidence)
+    /// Its channels to the stores (the host drives their handshakes).
+    pub fn store_links(&self) -> &StoreLinks {
+        &self.stores
     }
 
     /// Opens a client's query frame (authenticated before anything else).
@@ -277,7 +256,8 @@ impl ViewRouter {
         };
         let encoded = Zeroizing::new(request.encode_to_vec());
         request.get_txos.iter_mut().for_each(|k| k.zeroize());
-        lock(&self.stores).seal_request(channel_id, &encoded, now, &query.exchange)
+        self.stores
+            .seal_request(channel_id, &encoded, now, &query.exchange)
     }
 
     /// Opens one store's answer; `None` when it does not open or decode, or is malformed.
@@ -288,11 +268,7 @@ impl ViewRouter {
         now: UnixSeconds,
         of: &Exchange,
     ) -> Option<Answer> {
-        let plaintext = Zeroizing::new(
-            lock(&self.stores)
-                .open_response(channel_id, frame, now, of)
-                .ok()?,
-        );
+        let plaintext = Zeroizing::new(self.stores.open_response(channel_id, frame, now, of).ok()?);
         let mut reply = StoreQueryResponse::decode(plaintext.as_slice()).ok()?;
         drop(plaintext);
         let blocks = reply.block_range?;
@@ -660,6 +636,8 @@ pub fn merge_results(
     Some(combine(&query, &stores, &mut trace))
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
+impl AsRef<StoreLinks> for ViewRouter {
+    fn as_ref(&self) -> &StoreLinks {
+        &self.stores
+    }
 }

@@ -109,9 +109,9 @@ fn router(p: &SimProvider, stores: &[Ledger]) -> (Router, Vec<Vec<u8>>) {
     let channels = stores
         .iter()
         .map(|s| {
-            let (token, hello) = router.store_initiate().unwrap();
+            let (token, hello) = router.store_links().initiate().unwrap();
             let (id, reply) = s.router_accept(&hello, NOW).unwrap();
-            let ours = router.store_finish(token, &reply, NOW).unwrap();
+            let ours = router.store_links().finish(token, &reply, NOW).unwrap();
             assert_eq!(ours, id);
             ours
         })
@@ -578,7 +578,7 @@ fn a_tampered_or_misdirected_store_answer_is_left_out() {
     .unwrap();
     let codes: Vec<u32> = r.results.iter().map(|x| x.key_image_result_code).collect();
     assert_eq!(codes, [SPENT, SPENT, NOT_SPENT]);
-    assert!(router.store_close(&channels[2]));
+    assert!(router.store_links().close(&channels[2]));
 
     // The middle store answers another (smaller) check than the one being merged: its answer
     // opens, but does not answer every key image asked, so it is left out.

@@ -117,9 +117,9 @@ fn router(p: &SimProvider, stores: &[View]) -> (ViewRouter, Vec<Vec<u8>>) {
     let channels = stores
         .iter()
         .map(|s| {
-            let (token, hello) = router.store_initiate().unwrap();
+            let (token, hello) = router.store_links().initiate().unwrap();
             let (id, reply) = s.router_accept(&hello, NOW).unwrap();
-            let ours = router.store_finish(token, &reply, NOW).unwrap();
+            let ours = router.store_links().finish(token, &reply, NOW).unwrap();
             assert_eq!(ours, id);
             ours
         })

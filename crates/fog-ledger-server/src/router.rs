@@ -26,7 +26,7 @@ use fog_attest::{wire::NonceMessage, BoundEvidence, UnixSeconds};
 use fog_enclave::ledger_router::{LedgerRouter, PendingCheck};
 use fog_host::{BoxFuture, Observation};
 use fog_oram::HeapFactory;
-use fog_router::{Coverage, Merged, Probe, StoreChannels, Stores, StoresConfig};
+use fog_router::{Coverage, Merged, Probe, Stores, StoresConfig};
 use rand_chacha::ChaCha20Rng;
 
 use crate::LedgerServerError;
@@ -38,23 +38,7 @@ pub const PREFIX: &str = "fog_ledger_router";
 pub type Router = LedgerRouter<HeapFactory, ChaCha20Rng>;
 
 /// The router enclave's store channels, as `fog_router` drives them.
-pub struct Link(Arc<Router>);
-
-impl StoreChannels for Link {
-    fn initiate(&self) -> Result<(u64, Vec<u8>), String> {
-        self.0.store_initiate().map_err(|e| e.to_string())
-    }
-
-    fn finish(&self, token: u64, reply: &[u8]) -> Result<Vec<u8>, String> {
-        self.0
-            .store_finish(token, reply, UnixSeconds::now())
-            .map_err(|e| e.to_string())
-    }
-
-    fn close(&self, channel: &[u8]) {
-        self.0.store_close(channel);
-    }
-}
+pub type Link = fog_router::Link<Router>;
 
 /// A ledger router's enclave and its key-image stores. A [`crate::LedgerServer`] made by
 /// `new_router` holds it.
@@ -75,7 +59,10 @@ impl LedgerRouterServer {
     /// A router over `enclave`, with no stores yet.
     pub(crate) fn new(enclave: Router, config: StoresConfig) -> Self {
         let enclave = Arc::new(enclave);
-        let stores = Arc::new(Stores::new(Arc::new(Link(Arc::clone(&enclave))), config));
+        let stores = Arc::new(Stores::new(
+            Arc::new(fog_router::Link(Arc::clone(&enclave))),
+            config,
+        ));
         Self { enclave, stores }
     }
 
@@ -93,7 +80,8 @@ impl LedgerRouterServer {
     /// key).
     pub fn set_store_evidence(&self, evidence: BoundEvidence) -> Result<(), LedgerServerError> {
         self.enclave
-            .set_store_evidence(evidence)
+            .store_links()
+            .set_evidence(evidence)
             .map_err(|e| LedgerServerError::Enclave(e.into()))
     }
 

@@ -17,7 +17,7 @@ use fog_attest::{
 };
 use fog_enclave::view_router::{PendingQuery, ViewRouter};
 use fog_host::{BoxFuture, Observation, Observe};
-use fog_router::{Coverage, Merged, Probe, StoreChannels, Stores, StoresConfig};
+use fog_router::{Coverage, Merged, Probe, Stores, StoresConfig};
 use tonic::{Request, Response, Status};
 
 use crate::service::to_status;
@@ -26,23 +26,7 @@ use crate::service::to_status;
 pub const PREFIX: &str = "fog_view_router";
 
 /// The router enclave's store channels, as `fog_router` drives them.
-pub struct Link(Arc<ViewRouter>);
-
-impl StoreChannels for Link {
-    fn initiate(&self) -> Result<(u64, Vec<u8>), String> {
-        self.0.store_initiate().map_err(|e| e.to_string())
-    }
-
-    fn finish(&self, token: u64, reply: &[u8]) -> Result<Vec<u8>, String> {
-        self.0
-            .store_finish(token, reply, UnixSeconds::now())
-            .map_err(|e| e.to_string())
-    }
-
-    fn close(&self, channel: &[u8]) {
-        self.0.store_close(channel);
-    }
-}
+pub type Link = fog_router::Link<ViewRouter>;
 
 /// The view router: its enclave and its stores. Share it in an `Arc`.
 pub struct ViewRouterServer {
@@ -62,7 +46,10 @@ impl ViewRouterServer {
     /// A router over `enclave`, with no stores yet.
     pub fn new(enclave: ViewRouter, config: StoresConfig) -> Self {
         let enclave = Arc::new(enclave);
-        let stores = Arc::new(Stores::new(Arc::new(Link(Arc::clone(&enclave))), config));
+        let stores = Arc::new(Stores::new(
+            Arc::new(fog_router::Link(Arc::clone(&enclave))),
+            config,
+        ));
         Self { enclave, stores }
     }
 

@@ -293,7 +293,7 @@ pub fn run_view(args: RouterArgs) -> Result<(), CliError> {
                 crate::host::refresh_evidence(
                     "view router store evidence",
                     crate::host::sim_maker(provider, link_key),
-                    move |e| server.enclave().set_store_evidence(e).is_ok(),
+                    move |e| server.enclave().store_links().set_evidence(e).is_ok(),
                 )
             },
         ];
