@@ -324,9 +324,19 @@ impl ViewRouter {
             .min_by_key(|&(_, next)| next)
             .map(|(i, _)| i)
             .ok_or(ViewEnclaveError::Unavailable)?;
+        // The events only: the results stay where they are wiped.
         let base = opened[chosen]
             .as_ref()
-            .map(|a| a.response.clone())
+            .map(|a| QueryResponse {
+                next_start_from_user_event_id: a.response.next_start_from_user_event_id,
+                missed_block_ranges: a.response.missed_block_ranges.clone(),
+                rngs: a.response.rngs.clone(),
+                decommissioned_ingest_invocations: a
+                    .response
+                    .decommissioned_ingest_invocations
+                    .clone(),
+                ..QueryResponse::default()
+            })
             .unwrap_or_default();
         for a in &mut opened {
             let agrees = a

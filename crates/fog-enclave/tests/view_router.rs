@@ -6,8 +6,9 @@
 use std::collections::BTreeMap;
 
 use fog_attest::{
-    BoundEvidence, Channel, ChannelKeypair, ClientHandshake, EnclaveResponder, FogEnclave,
-    IdentityRule, Policy, ReportData, SessionLimits, SimProvider, UnixSeconds, Verifier,
+    wire::NonceMessage, BoundEvidence, Channel, ChannelKeypair, ClientHandshake, EnclaveResponder,
+    FogEnclave, IdentityRule, Policy, ReportData, SessionLimits, SimProvider, UnixSeconds,
+    Verifier,
 };
 use fog_crypto::kex_rng::KexRngPubkey;
 use fog_enclave::peers::PeerChannels;
@@ -139,6 +140,20 @@ fn aad(since: i64, confirmed: u64) -> QueryRequestAad {
     }
 }
 
+/// A client's query frame: `keys` asked with `aad`.
+fn query_frame(client: &mut Channel, aad: QueryRequestAad, keys: &[Vec<u8>]) -> NonceMessage {
+    client
+        .seal(
+            &aad.encode_to_vec(),
+            &QueryRequest {
+                get_txos: keys.to_vec(),
+            }
+            .encode_to_vec(),
+            NOW,
+        )
+        .unwrap()
+}
+
 /// One query through the router; `up[i]` says whether store `i` answers.
 fn ask_router(
     router: &ViewRouter,
@@ -149,16 +164,7 @@ fn ask_router(
     aad: QueryRequestAad,
     keys: &[Vec<u8>],
 ) -> QueryResponse {
-    let frame = client
-        .seal(
-            &aad.encode_to_vec(),
-            &QueryRequest {
-                get_txos: keys.to_vec(),
-            }
-            .encode_to_vec(),
-            NOW,
-        )
-        .unwrap();
+    let frame = query_frame(client, aad, keys);
     let pending = router.open_query(&frame, NOW).unwrap();
     let replies: Vec<Option<(Vec<u8>, Vec<u8>)>> = stores
         .iter()
@@ -186,16 +192,7 @@ fn ask_view(
     aad: QueryRequestAad,
     keys: &[Vec<u8>],
 ) -> QueryResponse {
-    let frame = client
-        .seal(
-            &aad.encode_to_vec(),
-            &QueryRequest {
-                get_txos: keys.to_vec(),
-            }
-            .encode_to_vec(),
-            NOW,
-        )
-        .unwrap();
+    let frame = query_frame(client, aad, keys);
     let answer = view.query(&frame, HOST, NOW).unwrap();
     QueryResponse::decode(client.open(&answer, NOW).unwrap().as_slice()).unwrap()
 }
@@ -536,16 +533,7 @@ fn a_forged_or_replayed_store_answer_is_left_out() {
     let (router, channels) = router(&p, &stores);
     let mut c = connect_client_to_router(&p, &router);
     let keys = vec![record_key(3, 0), record_key(13, 0)];
-    let frame = c
-        .seal(
-            &aad(0, 0).encode_to_vec(),
-            &QueryRequest {
-                get_txos: keys.clone(),
-            }
-            .encode_to_vec(),
-            NOW,
-        )
-        .unwrap();
+    let frame = query_frame(&mut c, aad(0, 0), &keys);
     let pending = router.open_query(&frame, NOW).unwrap();
     let r0 = router.store_request(&pending, &channels[0], NOW).unwrap();
     let a0 = stores[0]
@@ -678,16 +666,7 @@ fn a_ranged_store_refuses_blocks_outside_its_range_and_vouches_from_its_start() 
     // A client asking this store directly is refused: it holds records it cannot vouch for
     // from block 0.
     let mut c = connect_client_to_view(&p, &s);
-    let frame = c
-        .seal(
-            &aad(0, 0).encode_to_vec(),
-            &QueryRequest {
-                get_txos: vec![record_key(12, 0)],
-            }
-            .encode_to_vec(),
-            NOW,
-        )
-        .unwrap();
+    let frame = query_frame(&mut c, aad(0, 0), &[record_key(12, 0)]);
     assert_eq!(
         s.query(&frame, HOST, NOW).unwrap_err(),
         fog_enclave::view_enclave::ViewEnclaveError::RangeStore
@@ -730,16 +709,7 @@ fn an_answer_held_back_from_one_query_is_refused_for_another() {
         .collect();
     let (router, channels) = router(&p, &stores);
     let open = |c: &mut Channel, keys: &[Vec<u8>]| {
-        let frame = c
-            .seal(
-                &aad(0, 0).encode_to_vec(),
-                &QueryRequest {
-                    get_txos: keys.to_vec(),
-                }
-                .encode_to_vec(),
-                NOW,
-            )
-            .unwrap();
+        let frame = query_frame(c, aad(0, 0), keys);
         router.open_query(&frame, NOW).unwrap()
     };
     let mut alice = connect_client_to_router(&p, &router);
