@@ -30,7 +30,7 @@
 
 use crate::error::{Error, Result};
 use crate::evidence::{BoundEvidence, UnixSeconds};
-use crate::verifier::Verifier;
+use crate::verifier::{Verdict, Verifier};
 use crate::wire::NonceMessage;
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
@@ -142,7 +142,7 @@ pub struct Channel {
     created: UnixSeconds,
     last_used: UnixSeconds,
     limits: SessionLimits,
-    peer: Option<BoundEvidence>,
+    peer: Option<(BoundEvidence, Verdict)>,
 }
 
 impl core::fmt::Debug for Channel {
@@ -159,7 +159,7 @@ impl core::fmt::Debug for Channel {
 impl Channel {
     fn from_handshake(
         mut hs: HandshakeState,
-        peer: Option<BoundEvidence>,
+        peer: Option<(BoundEvidence, Verdict)>,
         now: UnixSeconds,
         limits: SessionLimits,
     ) -> Result<Self> {
@@ -192,7 +192,14 @@ impl Channel {
     /// The peer's verified evidence and bound keys; `None` on the enclave side of NX,
     /// where clients are anonymous.
     pub fn peer(&self) -> Option<&BoundEvidence> {
-        self.peer.as_ref()
+        self.peer.as_ref().map(|(bound, _)| bound)
+    }
+
+    /// What the verifier said of the peer's evidence (its kind and TCB status: a TCB the
+    /// policy accepts although it is not up to date shows here); `None` where
+    /// [`Channel::peer`] is.
+    pub fn peer_verdict(&self) -> Option<&Verdict> {
+        self.peer.as_ref().map(|(_, verdict)| verdict)
     }
 
     fn check_alive(&self, now: UnixSeconds) -> Result<()> {
@@ -283,14 +290,14 @@ fn check_peer(
     payload: &[u8],
     verifier: &Verifier,
     now: UnixSeconds,
-) -> Result<BoundEvidence> {
+) -> Result<(BoundEvidence, Verdict)> {
     let bound = BoundEvidence::decode(payload)?;
     let remote = hs.get_remote_static().ok_or(Error::Handshake)?;
     if remote != bound.channel_key.as_slice() {
         return Err(Error::BadRemoteIdentity);
     }
-    verifier.verify_bound(&bound, now)?;
-    Ok(bound)
+    let verdict = verifier.verify_bound(&bound, now)?;
+    Ok((bound, verdict))
 }
 
 /// The client's side of NX, between its first message and the enclave's answer.
@@ -382,7 +389,7 @@ impl EnclaveResponder {
     /// misconfigured enclave fails at start, not at its first client).
     pub fn new(keypair: ChannelKeypair, evidence: BoundEvidence) -> Result<Self> {
         if evidence.channel_key != keypair.public
-            || evidence.evidence.report_data != evidence.expected_report_data()
+            || evidence.evidence.report_data().ok() != Some(evidence.expected_report_data())
         {
             return Err(Error::BadRemoteIdentity);
         }
@@ -397,7 +404,7 @@ impl EnclaveResponder {
     /// Replaces the evidence (refreshed before it grows stale); it must bind the same key.
     pub fn set_evidence(&mut self, evidence: BoundEvidence) -> Result<()> {
         if evidence.channel_key != self.keypair.public
-            || evidence.evidence.report_data != evidence.expected_report_data()
+            || evidence.evidence.report_data().ok() != Some(evidence.expected_report_data())
         {
             return Err(Error::BadRemoteIdentity);
         }

@@ -14,7 +14,8 @@ pub enum VerifyError {
     /// The evidence is of a kind this verifier has no trust anchor for.
     #[error("evidence kind not trusted by this verifier")]
     UntrustedKind,
-    /// The quote signature does not verify under the configured quoting key.
+    /// The quote signature does not verify under the configured quoting key (hardware: the
+    /// quote, the QE report or the collateral's signatures).
     #[error("evidence signature does not verify")]
     BadSignature,
     /// The policy lists allowed measurements and this one is not among them.
@@ -38,6 +39,31 @@ pub enum VerifyError {
     /// The report data does not bind the expected key(s).
     #[error("evidence report data does not bind the expected key")]
     ReportDataMismatch,
+    /// Hardware evidence: the collateral (TCB info, QE identity, a CRL) or a certificate of
+    /// its chains is past its validity (`nextUpdate`, `notAfter`).
+    #[error("attestation collateral expired")]
+    CollateralExpired,
+    /// Hardware evidence: the collateral or a certificate is not valid yet.
+    #[error("attestation collateral not yet valid")]
+    CollateralNotYetValid,
+    /// Hardware evidence: the certificate chain does not lead to a pinned vendor root, or
+    /// the endorsement key's certificate is for another chip or TCB.
+    #[error("attestation certificate chain does not verify to a trusted root")]
+    BadChain,
+    /// Hardware evidence: a certificate of the chain is revoked, or Intel revoked the TCB.
+    #[error("attestation certificate or TCB revoked")]
+    Revoked,
+    /// Hardware evidence: the platform's TCB is not up to date and the policy does not
+    /// accept its status.
+    #[error("platform TCB out of date")]
+    TcbOutOfDate,
+    /// Hardware evidence: debug mode, a migration agent, TD profiling or another unsafe
+    /// attribute is enabled, or an SNP report came from below VMPL 0.
+    #[error("enclave or guest runs with unsafe attributes (debug, migration)")]
+    UnsafeAttributes,
+    /// A TDX run-time measurement register differs from the policy's.
+    #[error("TDX run-time measurement not allowed by policy")]
+    WrongRuntimeMeasurement,
     /// The policy allows nothing (no rule was configured).
     #[error("verifier policy has no identity rule")]
     EmptyPolicy,
@@ -108,6 +134,10 @@ pub enum Error {
     /// The ingress key's expiry block has been reached.
     #[error("ingress key expired")]
     KeyExpired,
+    /// The evidence provider could not make evidence (configfs-tsm missing, a collateral
+    /// file unreadable); the message says what and where.
+    #[error("evidence provider: {0}")]
+    Provider(String),
     /// Certificate creation failed (an encoding limit was hit).
     #[error("certificate encoding failed")]
     CertificateEncoding,

@@ -107,6 +107,12 @@ impl ReportData {
 pub enum EvidenceKind {
     /// The simulation provider: an Ed25519 "quoting key" held by the host.
     Simulation,
+    /// An Intel SGX enclave: an ECDSA DCAP quote (version 3) with its collateral.
+    SgxDcap,
+    /// An Intel TDX trust domain: an ECDSA DCAP quote (version 4 or 5) with its collateral.
+    TdxDcap,
+    /// An AMD SEV-SNP guest: the firmware's attestation report with its VCEK certificate.
+    SevSnp,
 }
 
 impl EvidenceKind {
@@ -114,6 +120,9 @@ impl EvidenceKind {
     pub fn to_u32(self) -> u32 {
         match self {
             Self::Simulation => 1,
+            Self::SgxDcap => 2,
+            Self::TdxDcap => 3,
+            Self::SevSnp => 4,
         }
     }
 
@@ -121,7 +130,20 @@ impl EvidenceKind {
     pub fn from_u32(v: u32) -> Result<Self, VerifyError> {
         match v {
             1 => Ok(Self::Simulation),
+            2 => Ok(Self::SgxDcap),
+            3 => Ok(Self::TdxDcap),
+            4 => Ok(Self::SevSnp),
             _ => Err(VerifyError::Malformed),
+        }
+    }
+
+    /// The name used in policy files and messages: `sim`, `sgx`, `tdx`, `snp`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Simulation => "sim",
+            Self::SgxDcap => "sgx",
+            Self::TdxDcap => "tdx",
+            Self::SevSnp => "snp",
         }
     }
 }
@@ -141,32 +163,30 @@ pub struct EnclaveIdentity {
     pub config_id: ConfigId,
 }
 
-/// Decoded, length-checked evidence. Checking it is [`crate::Verifier`]'s job: an `Evidence`
-/// value proves nothing until then.
+/// Simulated evidence: an identity, a timestamp and report data signed by the simulation
+/// provider's quoting key.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Evidence {
-    /// Who made it.
-    pub kind: EvidenceKind,
+pub struct SimEvidence {
     /// The claimed enclave identity.
     pub identity: EnclaveIdentity,
     /// When it was made.
     pub timestamp: UnixSeconds,
     /// The bound keys' hash.
     pub report_data: ReportData,
-    /// The quoting key's signature over [`Evidence::signed_bytes`].
+    /// The quoting key's signature over [`SimEvidence::signed_bytes`].
     pub signature: [u8; 64],
 }
 
-impl Evidence {
+impl SimEvidence {
     /// The exact bytes the quoting key signs: a fixed layout, so the signature does not
     /// depend on how the protobuf was encoded.
     ///
-    /// `"Fog sim quote v1" ‖ kind (LE32) ‖ measurement (32) ‖ signer_id (32) ‖ product_id
+    /// `"Fog sim quote v1" ‖ kind (LE32, 1) ‖ measurement (32) ‖ signer_id (32) ‖ product_id
     /// (LE16) ‖ security_version (LE16) ‖ config_id (64) ‖ timestamp (LE64) ‖ report_data (64)`.
     pub fn signed_bytes(&self) -> Vec<u8> {
         let mut v = Vec::with_capacity(16 + 4 + 32 + 32 + 2 + 2 + 64 + 8 + 64);
         v.extend_from_slice(b"Fog sim quote v1");
-        v.extend_from_slice(&self.kind.to_u32().to_le_bytes());
+        v.extend_from_slice(&EvidenceKind::Simulation.to_u32().to_le_bytes());
         v.extend_from_slice(&self.identity.measurement.0);
         v.extend_from_slice(&self.identity.signer_id.0);
         v.extend_from_slice(&self.identity.product_id.to_le_bytes());
@@ -176,39 +196,164 @@ impl Evidence {
         v.extend_from_slice(&self.report_data.0);
         v
     }
+}
 
-    /// The wire form.
-    pub fn to_wire(&self) -> wire::Evidence {
-        wire::Evidence {
-            kind: self.kind.to_u32(),
-            measurement: self.identity.measurement.0.to_vec(),
-            signer_id: self.identity.signer_id.0.to_vec(),
-            product_id: u32::from(self.identity.product_id),
-            security_version: u32::from(self.identity.security_version),
-            config_id: self.identity.config_id.0.to_vec(),
-            timestamp: self.timestamp.0,
-            report_data: self.report_data.0.to_vec(),
-            signature: self.signature.to_vec(),
+/// Hardware evidence: a quote (or SNP report) exactly as the platform produced it, and the
+/// collateral that lets a verifier check it offline. Nothing in it is trusted until
+/// [`crate::Verifier`] has checked the signatures up to a pinned vendor root.
+#[derive(Clone, PartialEq, Eq)]
+pub struct QuoteEvidence {
+    /// [`EvidenceKind::SgxDcap`], [`EvidenceKind::TdxDcap`] or [`EvidenceKind::SevSnp`].
+    pub kind: EvidenceKind,
+    /// The raw quote (DCAP) or attestation report (SNP).
+    pub quote: Vec<u8>,
+    /// What checks it.
+    pub collateral: Collateral,
+}
+
+impl core::fmt::Debug for QuoteEvidence {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("QuoteEvidence")
+            .field("kind", &self.kind)
+            .field("quote_len", &self.quote.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The collateral of hardware evidence.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Collateral {
+    /// Intel's collateral for a DCAP quote (TCB info, QE identity, CRLs, issuer chains).
+    Dcap(Box<wire::DcapCollateral>),
+    /// The VCEK certificate that signed an SNP report (the ASK and ARK are pinned by the
+    /// verifier).
+    Snp(wire::SnpCollateral),
+}
+
+/// Decoded, length-checked evidence. Checking it is [`crate::Verifier`]'s job: an `Evidence`
+/// value proves nothing until then.
+// Evidence is made about once an hour and held once per enclave; boxing the simulated variant
+// would save nothing that matters.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Evidence {
+    /// Made by the simulation provider.
+    Simulation(SimEvidence),
+    /// Made by a TEE.
+    Quote(QuoteEvidence),
+}
+
+impl Evidence {
+    /// Who made it.
+    pub fn kind(&self) -> EvidenceKind {
+        match self {
+            Self::Simulation(_) => EvidenceKind::Simulation,
+            Self::Quote(q) => q.kind,
         }
     }
 
-    /// From the wire form; every length and range is checked.
-    pub fn from_wire(w: &wire::Evidence) -> Result<Self, VerifyError> {
-        Ok(Self {
-            kind: EvidenceKind::from_u32(w.kind)?,
-            identity: EnclaveIdentity {
-                measurement: Measurement::from_slice(&w.measurement)?,
-                signer_id: SignerId::from_slice(&w.signer_id)?,
-                product_id: u16::try_from(w.product_id).map_err(|_| VerifyError::Malformed)?,
-                security_version: u16::try_from(w.security_version)
-                    .map_err(|_| VerifyError::Malformed)?,
-                config_id: ConfigId::from_slice(&w.config_id)?,
+    /// The report data it carries, read without verifying anything (the enclave's own check
+    /// that its evidence binds its keys; verifiers compare only after the signatures hold).
+    pub fn report_data(&self) -> Result<ReportData, VerifyError> {
+        match self {
+            Self::Simulation(s) => Ok(s.report_data),
+            Self::Quote(q) => crate::platform::unverified_report_data(q.kind, &q.quote),
+        }
+    }
+
+    /// The wire form.
+    pub fn to_wire(&self) -> wire::Evidence {
+        match self {
+            Self::Simulation(s) => wire::Evidence {
+                kind: EvidenceKind::Simulation.to_u32(),
+                measurement: s.identity.measurement.0.to_vec(),
+                signer_id: s.identity.signer_id.0.to_vec(),
+                product_id: u32::from(s.identity.product_id),
+                security_version: u32::from(s.identity.security_version),
+                config_id: s.identity.config_id.0.to_vec(),
+                timestamp: s.timestamp.0,
+                report_data: s.report_data.0.to_vec(),
+                signature: s.signature.to_vec(),
+                ..Default::default()
             },
-            timestamp: UnixSeconds(w.timestamp),
-            report_data: ReportData::from_slice(&w.report_data)?,
-            signature: <[u8; 64]>::try_from(w.signature.as_slice())
-                .map_err(|_| VerifyError::Malformed)?,
-        })
+            Self::Quote(q) => {
+                let mut w = wire::Evidence {
+                    kind: q.kind.to_u32(),
+                    quote: q.quote.clone(),
+                    ..Default::default()
+                };
+                match &q.collateral {
+                    Collateral::Dcap(c) => w.dcap_collateral = Some((**c).clone()),
+                    Collateral::Snp(c) => w.snp_collateral = Some(c.clone()),
+                }
+                w
+            }
+        }
+    }
+
+    /// From the wire form; every length and range is checked, and a field that does not
+    /// belong to the kind must be empty.
+    pub fn from_wire(w: &wire::Evidence) -> Result<Self, VerifyError> {
+        let kind = EvidenceKind::from_u32(w.kind)?;
+        let sim_fields_empty = w.measurement.is_empty()
+            && w.signer_id.is_empty()
+            && w.product_id == 0
+            && w.security_version == 0
+            && w.config_id.is_empty()
+            && w.timestamp == 0
+            && w.report_data.is_empty()
+            && w.signature.is_empty();
+        match kind {
+            EvidenceKind::Simulation => {
+                if !w.quote.is_empty() || w.dcap_collateral.is_some() || w.snp_collateral.is_some()
+                {
+                    return Err(VerifyError::Malformed);
+                }
+                Ok(Self::Simulation(SimEvidence {
+                    identity: EnclaveIdentity {
+                        measurement: Measurement::from_slice(&w.measurement)?,
+                        signer_id: SignerId::from_slice(&w.signer_id)?,
+                        product_id: u16::try_from(w.product_id)
+                            .map_err(|_| VerifyError::Malformed)?,
+                        security_version: u16::try_from(w.security_version)
+                            .map_err(|_| VerifyError::Malformed)?,
+                        config_id: ConfigId::from_slice(&w.config_id)?,
+                    },
+                    timestamp: UnixSeconds(w.timestamp),
+                    report_data: ReportData::from_slice(&w.report_data)?,
+                    signature: <[u8; 64]>::try_from(w.signature.as_slice())
+                        .map_err(|_| VerifyError::Malformed)?,
+                }))
+            }
+            EvidenceKind::SgxDcap | EvidenceKind::TdxDcap => {
+                let collateral = match (&w.dcap_collateral, &w.snp_collateral) {
+                    (Some(c), None) => Collateral::Dcap(Box::new(c.clone())),
+                    _ => return Err(VerifyError::Malformed),
+                };
+                if !sim_fields_empty || w.quote.is_empty() {
+                    return Err(VerifyError::Malformed);
+                }
+                Ok(Self::Quote(QuoteEvidence {
+                    kind,
+                    quote: w.quote.clone(),
+                    collateral,
+                }))
+            }
+            EvidenceKind::SevSnp => {
+                let collateral = match (&w.dcap_collateral, &w.snp_collateral) {
+                    (None, Some(c)) => Collateral::Snp(c.clone()),
+                    _ => return Err(VerifyError::Malformed),
+                };
+                if !sim_fields_empty || w.quote.is_empty() {
+                    return Err(VerifyError::Malformed);
+                }
+                Ok(Self::Quote(QuoteEvidence {
+                    kind,
+                    quote: w.quote.clone(),
+                    collateral,
+                }))
+            }
+        }
     }
 
     /// Protobuf bytes.
@@ -299,7 +444,9 @@ impl BoundEvidence {
 /// aggregate `"Evidence"` with fields, in order, `kind` (uint, 4 bytes), `measurement`
 /// (bytes), `signer_id` (bytes), `product_id` (uint, 4 bytes: the wire width),
 /// `security_version` (uint, 4 bytes), `config_id` (bytes), `timestamp` (uint, 8 bytes),
-/// `report_data` (bytes), `signature` (bytes); byte fields are omitted when empty.
+/// `report_data` (bytes), `signature` (bytes), `quote` (bytes), `dcap_collateral` and
+/// `snp_collateral` (aggregates, omitted when absent); byte fields are omitted when empty, so
+/// simulated evidence digests as it did before hardware evidence existed.
 impl Digestible for wire::Evidence {
     fn append_to(&self, ctx: &'static [u8], t: &mut DigestTranscript) {
         t.agg(ctx, b"Evidence", |f| {
@@ -311,7 +458,50 @@ impl Digestible for wire::Evidence {
                 .bytes(b"config_id", &self.config_id)
                 .u64(b"timestamp", self.timestamp)
                 .bytes(b"report_data", &self.report_data)
-                .bytes(b"signature", &self.signature);
+                .bytes(b"signature", &self.signature)
+                .bytes(b"quote", &self.quote)
+                .option(b"dcap_collateral", self.dcap_collateral.as_ref())
+                .option(b"snp_collateral", self.snp_collateral.as_ref());
+        });
+    }
+}
+
+/// Digestible schema: aggregate `"DcapCollateral"` with its fields in tag order, strings as
+/// bytes, each omitted when empty.
+impl Digestible for wire::DcapCollateral {
+    fn append_to(&self, ctx: &'static [u8], t: &mut DigestTranscript) {
+        t.agg(ctx, b"DcapCollateral", |f| {
+            f.bytes(
+                b"pck_crl_issuer_chain",
+                self.pck_crl_issuer_chain.as_bytes(),
+            )
+            .bytes(b"root_ca_crl", &self.root_ca_crl)
+            .bytes(b"pck_crl", &self.pck_crl)
+            .bytes(
+                b"tcb_info_issuer_chain",
+                self.tcb_info_issuer_chain.as_bytes(),
+            )
+            .bytes(b"tcb_info", self.tcb_info.as_bytes())
+            .bytes(b"tcb_info_signature", &self.tcb_info_signature)
+            .bytes(
+                b"qe_identity_issuer_chain",
+                self.qe_identity_issuer_chain.as_bytes(),
+            )
+            .bytes(b"qe_identity", self.qe_identity.as_bytes())
+            .bytes(b"qe_identity_signature", &self.qe_identity_signature)
+            .bytes(
+                b"pck_certificate_chain",
+                self.pck_certificate_chain.as_bytes(),
+            );
+        });
+    }
+}
+
+/// Digestible schema: aggregate `"SnpCollateral"` with `vcek` (bytes, omitted when empty).
+impl Digestible for wire::SnpCollateral {
+    fn append_to(&self, ctx: &'static [u8], t: &mut DigestTranscript) {
+        t.agg(ctx, b"SnpCollateral", |f| {
+            f.bytes(b"vcek", &self.vcek);
         });
     }
 }

@@ -6,8 +6,12 @@ pub mod chain;
 pub mod channel;
 mod error;
 pub mod evidence;
+pub mod platform;
+#[cfg(feature = "policy-file")]
+pub mod policy_file;
 pub mod report;
 pub mod sim;
+pub mod tsm;
 pub mod verifier;
 pub mod wire;
 
@@ -17,12 +21,13 @@ pub use channel::{
 };
 pub use error::{Error, Result, VerifyError};
 pub use evidence::{
-    BoundEvidence, ConfigId, EnclaveIdentity, Evidence, EvidenceKind, Measurement, ReportData,
-    SignerId, UnixSeconds,
+    BoundEvidence, Collateral, ConfigId, EnclaveIdentity, Evidence, EvidenceKind, Measurement,
+    QuoteEvidence, ReportData, SignerId, SimEvidence, UnixSeconds,
 };
+pub use platform::{SnpTcb, TcbStatus};
 pub use report::{validate_report, Report, ValidatedFogPubkey};
 pub use sim::{fog_identity, FogEnclave, Provider, SimProvider};
-pub use verifier::{IdentityRule, Policy, TrustAnchor, Verifier};
+pub use verifier::{IdentityRule, Policy, TrustAnchor, Verdict, Verifier};
 
 /// Re-exported so callers name the same Ed25519 types (quoting keys, authority keys).
 pub use ed25519_dalek;

@@ -9,7 +9,7 @@
 //! `docs/threat-model.md`.
 
 use crate::error::Result;
-use crate::evidence::{EnclaveIdentity, Evidence, EvidenceKind, ReportData, UnixSeconds};
+use crate::evidence::{EnclaveIdentity, Evidence, ReportData, SimEvidence, UnixSeconds};
 use crate::verifier::TrustAnchor;
 use ed25519_dalek::{Signer as _, SigningKey};
 use rand_core::{CryptoRng, RngCore};
@@ -80,15 +80,14 @@ impl SimProvider {
         report_data: &ReportData,
         timestamp: UnixSeconds,
     ) -> Evidence {
-        let mut e = Evidence {
-            kind: EvidenceKind::Simulation,
+        let mut e = SimEvidence {
             identity,
             timestamp,
             report_data: *report_data,
             signature: [0u8; 64],
         };
         e.signature = self.quoting_key.sign(&e.signed_bytes()).to_bytes();
-        e
+        Evidence::Simulation(e)
     }
 }
 

@@ -50,7 +50,7 @@ pub struct NonceMessage {
 /// Attestation evidence (`attest.Evidence`, Fog's own). See [`crate::evidence::Evidence`].
 #[derive(Clone, PartialEq, Eq, prost::Message)]
 pub struct Evidence {
-    /// Which provider made it: 1 = simulation.
+    /// Which provider made it: 1 = simulation, 2 = SGX DCAP, 3 = TDX DCAP, 4 = SEV-SNP.
     #[prost(uint32, tag = "1")]
     pub kind: u32,
     /// 32 bytes: the measurement of the enclave code (MRENCLAVE-like).
@@ -77,6 +77,62 @@ pub struct Evidence {
     /// The quoting key's signature (64 bytes for the simulation's Ed25519 key).
     #[prost(bytes = "vec", tag = "9")]
     pub signature: Vec<u8>,
+    /// Hardware kinds: the raw DCAP quote, or the raw SEV-SNP attestation report (1184
+    /// bytes). Fields 2 to 9 are empty for these kinds: everything is read from here.
+    #[prost(bytes = "vec", tag = "10")]
+    pub quote: Vec<u8>,
+    /// Kinds 2 and 3: Intel's collateral for the quote.
+    #[prost(message, optional, tag = "11")]
+    pub dcap_collateral: Option<DcapCollateral>,
+    /// Kind 4: the VCEK certificate that signed the report.
+    #[prost(message, optional, tag = "12")]
+    pub snp_collateral: Option<SnpCollateral>,
+}
+
+/// Intel's collateral for one DCAP quote (`attest.DcapCollateral`, Fog's own; the fields of
+/// Intel's "QVL collateral v3", as Intel's PCS or a PCCS serves them). Strings are PEM or
+/// JSON as served; CRLs are DER.
+#[derive(Clone, PartialEq, Eq, prost::Message)]
+pub struct DcapCollateral {
+    /// PEM: the chain that issued the PCK CRL (PCK Platform or Processor CA, root CA).
+    #[prost(string, tag = "1")]
+    pub pck_crl_issuer_chain: String,
+    /// DER: the root CA's CRL.
+    #[prost(bytes = "vec", tag = "2")]
+    pub root_ca_crl: Vec<u8>,
+    /// DER: the PCK CA's CRL.
+    #[prost(bytes = "vec", tag = "3")]
+    pub pck_crl: Vec<u8>,
+    /// PEM: the TCB signing chain.
+    #[prost(string, tag = "4")]
+    pub tcb_info_issuer_chain: String,
+    /// JSON: the `tcbInfo` body, exactly as signed.
+    #[prost(string, tag = "5")]
+    pub tcb_info: String,
+    /// The TCB signing key's raw P-256 signature (r ‖ s) over `tcb_info`.
+    #[prost(bytes = "vec", tag = "6")]
+    pub tcb_info_signature: Vec<u8>,
+    /// PEM: the QE identity's signing chain.
+    #[prost(string, tag = "7")]
+    pub qe_identity_issuer_chain: String,
+    /// JSON: the `enclaveIdentity` body, exactly as signed.
+    #[prost(string, tag = "8")]
+    pub qe_identity: String,
+    /// The raw P-256 signature over `qe_identity`.
+    #[prost(bytes = "vec", tag = "9")]
+    pub qe_identity_signature: Vec<u8>,
+    /// PEM, optional: the PCK certificate chain, when the quote does not carry it.
+    #[prost(string, tag = "10")]
+    pub pck_certificate_chain: String,
+}
+
+/// The collateral of an SEV-SNP report (`attest.SnpCollateral`, Fog's own).
+#[derive(Clone, PartialEq, Eq, prost::Message)]
+pub struct SnpCollateral {
+    /// DER: the VCEK certificate of the chip and TCB that signed the report (AMD's KDS
+    /// serves it; the guest's extended report carries it). The ASK and ARK are pinned.
+    #[prost(bytes = "vec", tag = "1")]
+    pub vcek: Vec<u8>,
 }
 
 /// Evidence with the public keys its report data binds (`attest.BoundEvidence`, Fog's own):

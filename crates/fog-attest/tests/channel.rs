@@ -48,7 +48,10 @@ fn forged_signature_is_refused() {
     let p = provider(2);
     let e = enclave_with(&p, |k| {
         let mut b = bound(&p, k, None, NOW);
-        b.evidence.signature[10] ^= 1;
+        let fog_attest::Evidence::Simulation(sim) = &mut b.evidence else {
+            unreachable!("simulated evidence")
+        };
+        sim.signature[10] ^= 1;
         b
     });
     let err = connect(&e, measurement_verifier(&p)).unwrap_err();

@@ -509,7 +509,10 @@ fn ingest_processes_blocks_and_publishes_an_attested_report() {
     .unwrap();
     let anchor =
         TrustAnchor::Simulation(ed25519_dalek::VerifyingKey::from_bytes(&quoting).unwrap());
-    let identity = bound.evidence.identity;
+    let fog_attest::Evidence::Simulation(sim) = &bound.evidence else {
+        panic!("the ingest report's evidence is not simulated");
+    };
+    let identity = sim.identity;
     let verifier = Verifier::new(
         anchor,
         Policy::new(vec![IdentityRule::Measurement(identity.measurement)], 600),
