@@ -35,7 +35,7 @@ use fog_enclave::ingest_peers::INGRESS_KEY_AAD;
 use fog_enclave::view_enclave::HostCounters;
 use fog_ingest_server::admin::{key_records_query, lost_ingress_key};
 use fog_ingest_server::cluster::check_peer_uri;
-use fog_ingest_server::{IngestConfig, IngestServer, NoEvidence, SimEvidence, StateDir};
+use fog_ingest_server::{IngestConfig, IngestServer, NoEvidence, ProviderEvidence, StateDir};
 use fog_ledger_db::LedgerDb;
 use fog_ledger_server::{LedgerServer, LedgerServerConfig};
 use fog_recovery_db::{BlockIndex, MemoryRecoveryDb, RecoveryDb};
@@ -301,7 +301,7 @@ fn ingest() -> MutexGuard<'static, Ingest> {
             Box::new(NoEvidence),
         ))
         .expect("ingest server");
-        let link = SimEvidence::new(provider(FogEnclave::Ingest))
+        let link = ProviderEvidence::sim(provider(FogEnclave::Ingest))
             .and_then(|e| e.peer_link())
             .expect("peer link");
         server.set_peer_link(link);

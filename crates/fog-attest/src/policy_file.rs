@@ -2,16 +2,16 @@
 //! each of Fog's services (feature `policy-file`; host side only).
 //!
 //! ```toml
+//! max_evidence_age_secs = 86400          # simulated evidence only
+//! accepted_tcb = ["SWHardeningNeeded"]  # besides UpToDate; Intel's status names
+//! snp_tcb_floor = { bootloader = 3, tee = 0, snp = 8, microcode = 115 }
+//!
 //! # Which roots vouch for evidence. Intel's SGX root and AMD's ARKs are pinned in
 //! # fog-attest; `simulation_key` accepts simulated evidence (development networks only).
 //! [anchors]
 //! intel = true
 //! amd = true
 //! # simulation_key = "<64 hex digits>"
-//!
-//! max_evidence_age_secs = 86400          # simulated evidence only
-//! accepted_tcb = ["SWHardeningNeeded"]  # besides UpToDate; Intel's status names
-//! snp_tcb_floor = { bootloader = 3, tee = 0, snp = 8, microcode = 115 }
 //!
 //! [[view]]
 //! platform = "sgx"
@@ -198,9 +198,12 @@ impl PolicyFile {
         Self::parse(&text).map_err(|e| err(format!("{}: {}", path.display(), e.0)))
     }
 
-    /// The policy as TOML.
+    /// The policy as TOML. (Every field is a string, a number, a table or an array of
+    /// tables, which TOML always writes; were it ever refused, the text says so in a comment
+    /// and parses as a policy without rules, which every reader refuses.)
     pub fn to_toml(&self) -> String {
-        toml::to_string(self).unwrap_or_default()
+        toml::to_string(self)
+            .unwrap_or_else(|e| format!("# this policy could not be written as TOML: {e}\n"))
     }
 
     /// The policy of a simulated network: its quoting key, and each service's simulated
@@ -283,6 +286,15 @@ impl PolicyFile {
             })?;
             policy.accepted_tcb.push(s);
         }
+        if entries.iter().any(|e| matches!(e, RuleEntry::Snp { .. }))
+            && self.snp_tcb_floor.is_none()
+        {
+            return Err(err(format!(
+                "[[{name}]] has an snp rule but the policy sets no snp_tcb_floor (the lowest \
+                 firmware TCB to trust, e.g. snp_tcb_floor = {{ bootloader = 3, tee = 0, snp = 8, \
+                 microcode = 115 }})"
+            )));
+        }
         policy.snp_tcb_floor = self.snp_tcb_floor.map(|f| SnpTcb {
             bootloader: f.bootloader,
             tee: f.tee,
@@ -310,13 +322,13 @@ impl PolicyFile {
                 min_svn,
             } => {
                 let rule = match (mrenclave, mrsigner, product_id) {
-                    (Some(m), None, None) if min_svn.is_none() => IdentityRule::Measurement(
+                    (Some(m), None, None) if min_svn.is_none() => IdentityRule::SgxMrEnclave(
                         Measurement(hex_array(&format!("{at}: mrenclave"), m)?),
                     ),
-                    (None, Some(s), Some(p)) => IdentityRule::Signer {
-                        signer_id: SignerId(hex_array(&format!("{at}: mrsigner"), s)?),
-                        product_id: *p,
-                        min_security_version: min_svn.unwrap_or(0),
+                    (None, Some(s), Some(p)) => IdentityRule::SgxMrSigner {
+                        mrsigner: SignerId(hex_array(&format!("{at}: mrsigner"), s)?),
+                        isv_prod_id: *p,
+                        min_isv_svn: min_svn.unwrap_or(0),
                     },
                     _ => {
                         return Err(err(format!(
@@ -333,6 +345,12 @@ impl PolicyFile {
                 rtmr2,
                 rtmr3,
             } => {
+                if [rtmr0, rtmr1, rtmr2, rtmr3].iter().all(|r| r.is_none()) {
+                    return Err(err(format!(
+                        "{at}: pin at least one RTMR (rtmr1/rtmr2: the kernel and its command \
+                         line); MRTD alone measures only the firmware"
+                    )));
+                }
                 let mut rtmrs: [Option<Measurement48>; 4] = [None; 4];
                 for (i, r) in [rtmr0, rtmr1, rtmr2, rtmr3].into_iter().enumerate() {
                     if let Some(r) = r {
@@ -418,7 +436,9 @@ mod tests {
             unreachable!()
         };
         let text = format!(
-            "[anchors]\nintel = true\namd = true\n\n\
+            "max_evidence_age_secs = 600\naccepted_tcb = [\"SWHardeningNeeded\"]\n\
+             snp_tcb_floor = {{ bootloader = 3, tee = 0, snp = 8, microcode = 115 }}\n\
+             [anchors]\nintel = true\namd = true\n\n\
              [[view]]\nplatform = \"tdx\"\nmrtd = \"{}\"\nrtmr1 = \"{}\"\n\
              [[ledger]]\nplatform = \"snp\"\nmeasurement = \"{}\"\n\
              [[ingest]]\nplatform = \"sgx\"\nmrsigner = \"{}\"\nproduct_id = 1\nmin_svn = 2\n",
@@ -428,6 +448,10 @@ mod tests {
             "cd".repeat(32),
         );
         let policy = PolicyFile::parse(&text).unwrap();
+        let v = policy.verifier(FogEnclave::View).unwrap();
+        assert_eq!(v.policy().accepted_tcb, vec![TcbStatus::SwHardeningNeeded]);
+        assert_eq!(v.policy().max_age_secs, 600);
+        assert_eq!(v.policy().snp_tcb_floor.map(|f| f.microcode), Some(115));
         let evidence = Evidence::Quote(QuoteEvidence {
             kind: EvidenceKind::TdxDcap,
             quote,
@@ -445,6 +469,33 @@ mod tests {
                 .verifier(FogEnclave::Ledger)
                 .unwrap()
                 .verify(&evidence, &rd, UnixSeconds(now)),
+            Err(VerifyError::UnknownMeasurement)
+        );
+    }
+
+    #[test]
+    fn a_simulation_key_never_passes_an_sgx_rule() {
+        // One policy trusting both a simulation key and Intel: simulated evidence carrying the
+        // very MRENCLAVE an sgx rule names is still refused (the key's holder could sign it).
+        let provider = sim_provider(FogEnclave::View);
+        let TrustAnchor::Simulation(key) = provider.trust_anchor() else {
+            unreachable!()
+        };
+        let m = hex::encode(fog_identity(FogEnclave::View).measurement.0);
+        let sgx = format!("platform = \"sgx\"\nmrenclave = \"{m}\"\n");
+        let text = format!(
+            "[anchors]\nintel = true\nsimulation_key = \"{}\"\n[[view]]\n{sgx}[[ledger]]\n{sgx}\
+             [[ingest]]\n{sgx}",
+            hex::encode(key.as_bytes())
+        );
+        let policy = PolicyFile::parse(&text).unwrap();
+        let rd = crate::ReportData([3; 64]);
+        let evidence = provider.evidence(&rd).unwrap();
+        assert_eq!(
+            policy
+                .verifier(FogEnclave::View)
+                .unwrap()
+                .verify(&evidence, &rd, UnixSeconds::now()),
             Err(VerifyError::UnknownMeasurement)
         );
     }
@@ -479,6 +530,22 @@ mod tests {
                 "mrsigner",
             ),
             (ok.replacen("\"sgx\"", "\"sev\"", 1), "sev"),
+            (
+                format!(
+                    "[anchors]\nintel = true\n[[view]]\nplatform = \"tdx\"\nmrtd = \"{}\"\n\
+                     [[ledger]]\n{sgx}[[ingest]]\n{sgx}",
+                    "22".repeat(48)
+                ),
+                "RTMR",
+            ),
+            (
+                format!(
+                    "[anchors]\nintel = true\namd = true\n[[view]]\nplatform = \"snp\"\n\
+                     measurement = \"{}\"\n[[ledger]]\n{sgx}[[ingest]]\n{sgx}",
+                    "33".repeat(48)
+                ),
+                "snp_tcb_floor",
+            ),
         ] {
             let e = PolicyFile::parse(&text).unwrap_err();
             assert!(e.0.contains(needle), "{needle}: {e}");

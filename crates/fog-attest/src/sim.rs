@@ -20,6 +20,14 @@ pub trait Provider: Send + Sync {
     fn evidence(&self, report_data: &ReportData) -> Result<Evidence>;
 }
 
+/// A shared provider (a service picks one at start: simulated, or configfs-tsm inside a
+/// confidential VM).
+impl<P: Provider + ?Sized> Provider for std::sync::Arc<P> {
+    fn evidence(&self, report_data: &ReportData) -> Result<Evidence> {
+        (**self).evidence(report_data)
+    }
+}
+
 /// The simulation provider: signs evidence with an Ed25519 quoting key.
 pub struct SimProvider {
     quoting_key: SigningKey,

@@ -68,7 +68,8 @@ impl TrustAnchor {
     }
 }
 
-/// One way an enclave identity can be allowed.
+/// One way an enclave identity can be allowed. Each rule names its platform: a rule of one
+/// platform never admits another's evidence (so a simulation key cannot pass an SGX rule).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum IdentityRule {
     /// Exactly this code measurement.
@@ -81,6 +82,17 @@ pub enum IdentityRule {
         product_id: u16,
         /// The lowest allowed security version.
         min_security_version: u16,
+    },
+    /// An SGX enclave with exactly this MRENCLAVE.
+    SgxMrEnclave(Measurement),
+    /// Any SGX enclave by this MRSIGNER with this ISVPRODID and at least this ISVSVN.
+    SgxMrSigner {
+        /// The allowed MRSIGNER.
+        mrsigner: SignerId,
+        /// The allowed ISVPRODID.
+        isv_prod_id: u16,
+        /// The lowest allowed ISVSVN.
+        min_isv_svn: u16,
     },
     /// A TDX trust domain with this MRTD and, for each RTMR given, exactly that value.
     Tdx {
@@ -98,9 +110,9 @@ pub enum IdentityRule {
 
 /// A verifier policy: which identities, how old, how far in the future, which TCBs.
 ///
-/// `Measurement` and `Signer` rules apply to simulated and SGX evidence (MRENCLAVE, MRSIGNER,
-/// ISVPRODID, ISVSVN); `Tdx` rules to TDX quotes; `Snp` rules to SEV-SNP reports. A rule of
-/// another platform never matches.
+/// `Measurement` and `Signer` rules apply to simulated evidence; `SgxMrEnclave` and
+/// `SgxMrSigner` to SGX quotes (MRENCLAVE, MRSIGNER, ISVPRODID, ISVSVN); `Tdx` rules to TDX
+/// quotes; `Snp` rules to SEV-SNP reports. A rule of another platform never matches.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Policy {
     /// Evidence is allowed when any rule matches.
@@ -197,7 +209,7 @@ impl Verifier {
                 let sig = Signature::from_bytes(&sim.signature);
                 key.verify_strict(&sim.signed_bytes(), &sig)
                     .map_err(|_| VerifyError::BadSignature)?;
-                self.check_sgx_identity(&sim.identity)?;
+                self.check_identity(&sim.identity, false)?;
                 self.check_time(sim.timestamp, now)?;
                 (
                     sim.report_data,
@@ -276,7 +288,7 @@ impl Verifier {
 
     fn check_claims(&self, claims: &Claims) -> Result<(), VerifyError> {
         match claims {
-            Claims::Sgx(identity) => self.check_sgx_identity(identity),
+            Claims::Sgx(identity) => self.check_identity(identity, true),
             Claims::Tdx { mrtd, rtmrs, .. } => self.first_match(|rule| match rule {
                 IdentityRule::Tdx {
                     mrtd: want,
@@ -305,31 +317,51 @@ impl Verifier {
         }
     }
 
-    fn check_sgx_identity(&self, id: &EnclaveIdentity) -> Result<(), VerifyError> {
-        self.first_match(|rule| match rule {
-            IdentityRule::Measurement(m) => {
-                if m.0.ct_eq(&id.measurement.0).into() {
+    /// Simulated evidence against the `Measurement` and `Signer` rules, SGX evidence against
+    /// the `SgxMrEnclave` and `SgxMrSigner` rules.
+    fn check_identity(&self, id: &EnclaveIdentity, sgx: bool) -> Result<(), VerifyError> {
+        self.first_match(|rule| {
+            let (measurement, signer) = match (rule, sgx) {
+                (IdentityRule::Measurement(m), false) | (IdentityRule::SgxMrEnclave(m), true) => {
+                    (Some(m), None)
+                }
+                (
+                    IdentityRule::Signer {
+                        signer_id,
+                        product_id,
+                        min_security_version,
+                    },
+                    false,
+                ) => (None, Some((signer_id, *product_id, *min_security_version))),
+                (
+                    IdentityRule::SgxMrSigner {
+                        mrsigner,
+                        isv_prod_id,
+                        min_isv_svn,
+                    },
+                    true,
+                ) => (None, Some((mrsigner, *isv_prod_id, *min_isv_svn))),
+                _ => return Err(VerifyError::UnknownMeasurement),
+            };
+            if let Some(m) = measurement {
+                return if m.0.ct_eq(&id.measurement.0).into() {
                     Ok(())
                 } else {
                     Err(VerifyError::UnknownMeasurement)
-                }
+                };
             }
-            IdentityRule::Signer {
-                signer_id,
-                product_id,
-                min_security_version,
-            } => {
-                if !bool::from(signer_id.0.ct_eq(&id.signer_id.0)) {
-                    Err(VerifyError::WrongSigner)
-                } else if *product_id != id.product_id {
-                    Err(VerifyError::WrongProduct)
-                } else if id.security_version < *min_security_version {
-                    Err(VerifyError::SecurityVersionTooOld)
-                } else {
-                    Ok(())
-                }
+            let Some((signer_id, product_id, min_security_version)) = signer else {
+                return Err(VerifyError::UnknownMeasurement);
+            };
+            if !bool::from(signer_id.0.ct_eq(&id.signer_id.0)) {
+                Err(VerifyError::WrongSigner)
+            } else if product_id != id.product_id {
+                Err(VerifyError::WrongProduct)
+            } else if id.security_version < min_security_version {
+                Err(VerifyError::SecurityVersionTooOld)
+            } else {
+                Ok(())
             }
-            _ => Err(VerifyError::UnknownMeasurement),
         })
     }
 

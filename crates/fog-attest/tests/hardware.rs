@@ -81,7 +81,7 @@ fn claims(q: &QuoteEvidence, now: UnixSeconds) -> Claims {
 /// The rule that accepts exactly this sample's code.
 fn rule_for(q: &QuoteEvidence, now: UnixSeconds) -> IdentityRule {
     match claims(q, now) {
-        Claims::Sgx(id) => IdentityRule::Measurement(id.measurement),
+        Claims::Sgx(id) => IdentityRule::SgxMrEnclave(id.measurement),
         Claims::Tdx { mrtd, rtmrs, .. } => IdentityRule::Tdx {
             mrtd,
             rtmrs: rtmrs.map(Some),
@@ -233,7 +233,7 @@ fn a_wrong_measurement_is_refused() {
     let mut other = id.measurement;
     other.0[0] ^= 1;
     let v = verifier(
-        vec![IdentityRule::Measurement(other)],
+        vec![IdentityRule::SgxMrEnclave(other)],
         vec![TcbStatus::ConfigurationAndSwHardeningNeeded],
     );
     assert_eq!(
@@ -242,20 +242,20 @@ fn a_wrong_measurement_is_refused() {
     );
     // The right MRSIGNER with a product id the enclave does not have.
     let v = verifier(
-        vec![IdentityRule::Signer {
-            signer_id: id.signer_id,
-            product_id: id.product_id.wrapping_add(1),
-            min_security_version: 0,
+        vec![IdentityRule::SgxMrSigner {
+            mrsigner: id.signer_id,
+            isv_prod_id: id.product_id.wrapping_add(1),
+            min_isv_svn: 0,
         }],
         vec![TcbStatus::ConfigurationAndSwHardeningNeeded],
     );
     assert_eq!(check(&v, &sgx_q, JUNE_2025), Err(VerifyError::WrongProduct));
     // And an ISV SVN floor above it.
     let v = verifier(
-        vec![IdentityRule::Signer {
-            signer_id: id.signer_id,
-            product_id: id.product_id,
-            min_security_version: id.security_version + 1,
+        vec![IdentityRule::SgxMrSigner {
+            mrsigner: id.signer_id,
+            isv_prod_id: id.product_id,
+            min_isv_svn: id.security_version + 1,
         }],
         vec![TcbStatus::ConfigurationAndSwHardeningNeeded],
     );
@@ -308,9 +308,26 @@ fn a_wrong_measurement_is_refused() {
     );
     // A rule of another platform never matches: the SGX sample's MRENCLAVE does not admit
     // the TDX quote.
-    let v = verifier(vec![IdentityRule::Measurement(id.measurement)], vec![]);
+    let v = verifier(vec![IdentityRule::SgxMrEnclave(id.measurement)], vec![]);
     assert_eq!(
         check(&v, &tdx_q, JUNE_2025),
+        Err(VerifyError::UnknownMeasurement)
+    );
+    // Nor do simulated rules with the SGX sample's values admit the SGX quote (a simulation
+    // key could sign anything; only SGX rules speak for SGX evidence).
+    let v = verifier(
+        vec![
+            IdentityRule::Measurement(id.measurement),
+            IdentityRule::Signer {
+                signer_id: id.signer_id,
+                product_id: id.product_id,
+                min_security_version: 0,
+            },
+        ],
+        vec![TcbStatus::ConfigurationAndSwHardeningNeeded],
+    );
+    assert_eq!(
+        check(&v, &sgx_q, JUNE_2025),
         Err(VerifyError::UnknownMeasurement)
     );
 }

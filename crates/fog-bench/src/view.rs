@@ -92,7 +92,7 @@ pub fn view_query(args: &Args) -> Result<(), String> {
     // As `fogd view` runs it: one worker thread per partition (`--no-workers`: the client
     // threads search every partition themselves, taking turns on the partition locks).
     if !args.contains_key("no-workers") {
-        enclave.start_workers();
+        fog_view_server::lend_worker_threads(&enclave);
     }
     let mut rng = ChaCha20Rng::seed_from_u64(seed);
     let fill = Instant::now();

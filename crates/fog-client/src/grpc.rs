@@ -227,6 +227,24 @@ impl GrpcTransport {
         self.stats
     }
 
+    /// What the verifier said of the enclaves this transport holds sessions with: the
+    /// evidence kind and TCB status (a status the policy accepts although it is not up to
+    /// date shows here, with Intel's advisories, so that a wallet can say so).
+    pub fn verdicts(&self) -> Vec<(Service, fog_attest::Verdict)> {
+        [
+            (Service::View, &self.view_session),
+            (Service::KeyImages, &self.ledger_session),
+        ]
+        .into_iter()
+        .filter_map(|(service, session)| {
+            session
+                .as_ref()
+                .and_then(|s| s.peer_verdict())
+                .map(|v| (service, v.clone()))
+        })
+        .collect()
+    }
+
     /// Drops the attested sessions (the next call authenticates again).
     pub fn drop_sessions(&mut self) {
         self.view_session = None;

@@ -14,10 +14,13 @@
 //! recipients were new or known, is not visible in the work done or the memory touched.
 //!
 //! Keys: the ingress key (fog hints are encrypted to it; it is the attested identity) is made
-//! inside and leaves only sealed ([`IngestEnclave::seal_ingress_key`]) or, later, to an attested
-//! peer. The egress key is made inside, never leaves, and is replaced on rotation, with the old
-//! scalar zeroized: that is the forward secrecy of the RNG state. Rotation also clears the map,
-//! and happens before a block that could overflow it.
+//! inside and leaves only sealed to the platform ([`IngestEnclave::seal_ingress_key`], through
+//! its [`SealingKeyProvider`]) or to an attested peer enclave in a channel frame
+//! ([`IngestEnclave::send_ingress_key`]); it is unsealed inside too ([`IngestEnclave::restore`]).
+//! No function of the enclave's interface takes or returns an ingress private key, so the host
+//! holds one only in sealed form. The egress key is made inside, never leaves, and is replaced
+//! on rotation, with the old scalar zeroized: that is the forward secrecy of the RNG state.
+//! Rotation also clears the map, and happens before a block that could overflow it.
 //!
 //! Trust side: trusted. No I/O, no clock, no logging; randomness comes from the RNG the
 //! enclave is built with (the platform's hardware RNG in a real enclave).
@@ -52,6 +55,8 @@ use rand_core::{CryptoRng, RngCore};
 use subtle::{Choice, ConditionallySelectable};
 use thiserror::Error;
 use zeroize::Zeroize;
+
+use crate::sealing::SealingKeyProvider;
 
 /// Bytes of an RNG-store key: the 32-byte shared secret with byte 0 inverted.
 pub const RNG_KEY_BYTES: usize = 32;
@@ -118,15 +123,47 @@ where
     R: RngCore + CryptoRng,
     S: FnMut() -> (F, M),
 {
-    /// A new enclave with fresh ingress and egress keys. `user_capacity` (a power of two)
-    /// sizes the RNG store.
+    /// A new enclave with fresh ingress and egress keys, not yet sealed anywhere (an enclave
+    /// whose key need not outlive it, or one sealed later with [`Self::seal_ingress_key`]).
+    /// `user_capacity` (a power of two) sizes the RNG store.
     pub fn new(user_capacity: u64, mut rng: R, make_map: S) -> Result<Self, IngestError> {
         let ingress = RistrettoPrivate::random(&mut rng);
         Self::with_ingress_key(ingress, user_capacity, rng, make_map)
     }
 
-    /// A new enclave around an existing ingress key (restored from its sealed form).
-    pub fn with_ingress_key(
+    /// A new enclave with fresh keys, and its ingress key sealed to `platform` for the host
+    /// to store ([`Self::restore`] opens it again on this platform).
+    pub fn create(
+        platform: &SealingKeyProvider,
+        user_capacity: u64,
+        rng: R,
+        make_map: S,
+    ) -> Result<(Self, Vec<u8>), IngestError> {
+        let mut enclave = Self::new(user_capacity, rng, make_map)?;
+        let sealed = enclave.seal_ingress_key(platform);
+        Ok((enclave, sealed))
+    }
+
+    /// An enclave around the ingress key `sealed` holds, unsealed inside with `platform`
+    /// (sealed by [`Self::create`] or [`Self::seal_ingress_key`] on this platform, or by the
+    /// first version's `seal_ingress_key`, same format). The egress key is fresh.
+    /// [`IngestError::BadSealedKey`] if it does not open with this platform's key (another
+    /// platform, any changed byte) or holds no valid key; nothing is made then.
+    pub fn restore(
+        platform: &SealingKeyProvider,
+        sealed: &[u8],
+        user_capacity: u64,
+        rng: R,
+        make_map: S,
+    ) -> Result<Self, IngestError> {
+        let ingress = platform
+            .unseal_key(sealed)
+            .ok_or(IngestError::BadSealedKey)?;
+        Self::with_ingress_key(ingress, user_capacity, rng, make_map)
+    }
+
+    /// A new enclave around an ingress key that is already inside (fresh, or unsealed).
+    fn with_ingress_key(
         ingress: RistrettoPrivate,
         user_capacity: u64,
         mut rng: R,
@@ -265,22 +302,12 @@ where
         Ok((search_key, recipient))
     }
 
-    /// The ingress key sealed for this platform: the crypto box of its 32 bytes to the
-    /// platform's sealing key (in simulation a key the host platform keeps; in hardware a key
-    /// derived from the enclave identity, which never leaves the CPU).
-    pub fn seal_ingress_key(&mut self, sealing_public: &RistrettoPublic) -> Vec<u8> {
-        let bytes = self.ingress.to_bytes();
-        crypto_box::encrypt(&mut self.rng, sealing_public, &bytes[..])
-    }
-
-    /// Opens a sealed ingress key.
-    pub fn unseal_ingress_key(
-        sealing_private: &RistrettoPrivate,
-        sealed: &[u8],
-    ) -> Result<RistrettoPrivate, IngestError> {
-        let bytes =
-            crypto_box::decrypt(sealing_private, sealed).map_err(|_| IngestError::BadSealedKey)?;
-        RistrettoPrivate::from_bytes(&bytes).map_err(|_| IngestError::BadSealedKey)
+    /// The ingress key sealed for this platform, inside: the crypto box of its 32 bytes to
+    /// the platform's sealing key ([`SealingKeyProvider`]: in simulation a key the host
+    /// platform keeps; in hardware a key derived from the enclave identity, which never leaves
+    /// the CPU). Only the sealed bytes come out.
+    pub fn seal_ingress_key(&mut self, platform: &SealingKeyProvider) -> Vec<u8> {
+        platform.seal_key(&mut self.rng, &self.ingress)
     }
 
     /// Replaces the ingress key with a fresh one (an operator's `new-keys` on an idle

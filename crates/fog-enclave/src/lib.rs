@@ -13,6 +13,7 @@ pub mod ingest_peers;
 pub mod ledger;
 pub mod ledger_router;
 pub mod peers;
+pub mod sealing;
 pub mod sessions;
 pub mod view;
 pub mod view_enclave;

@@ -5,8 +5,8 @@
 //! A record goes to partition `PRF(k, search key) mod P`, with `k` drawn inside the enclave.
 //! Each partition is a [`ViewStore`] behind its own lock, so `P` queries (or the partitions
 //! of one query) run on `P` cores at once; MobileCoin's store serialises everything behind
-//! one lock. With [`ViewEnclave::start_workers`] each partition is searched by its own
-//! thread, so one query's partitions run in parallel and a partition's hot tree levels stay
+//! one lock. With a worker per partition, on a thread the host lends
+//! ([`ViewEnclave::run_worker`]), each partition is searched by its own thread, so one query's partitions run in parallel and a partition's hot tree levels stay
 //! in one core's cache.
 //!
 //! What the host sees of a query must not depend on which keys it holds, so a batch of `n`
@@ -168,8 +168,9 @@ pub struct ViewEnclave<F: StoreFactory, M> {
     partition_key: Zeroizing<[u8; 32]>,
     rotor: AtomicUsize,
     padded_keys: AtomicU64,
-    /// One job queue per partition once [`ViewEnclave::start_workers`] ran.
-    workers: OnceLock<Vec<Mutex<mpsc::Sender<Job>>>>,
+    /// Each partition's job queue, once a host thread runs its worker
+    /// ([`ViewEnclave::run_worker`]).
+    workers: Vec<OnceLock<Mutex<mpsc::Sender<Work>>>>,
     /// Partition jobs the workers answered (public: the host lends the threads).
     worker_jobs: AtomicU64,
     /// Attested channels from view routers, once the host enabled them.
@@ -186,6 +187,19 @@ struct Job {
     real: Vec<Choice>,
     visible: u64,
     reply: mpsc::Sender<(usize, Result<Vec<FixedSearchResult>, ViewError>)>,
+}
+
+/// A partition's share of a load: its records under the batch's epoch.
+struct LoadJob {
+    records: Vec<ETxOutRecord>,
+    epoch: u64,
+    reply: mpsc::Sender<Result<(), ViewError>>,
+}
+
+/// What a partition worker does next.
+enum Work {
+    Search(Job),
+    Load(LoadJob),
 }
 
 impl<F: StoreFactory, M> core::fmt::Debug for ViewEnclave<F, M> {
@@ -212,6 +226,7 @@ impl<F: StoreFactory, M: RngCore + CryptoRng> ViewEnclave<F, M> {
         }
         let mut partition_key = Zeroizing::new([0u8; 32]);
         rng.fill_bytes(partition_key.as_mut());
+        let workers = (0..partitions.len()).map(|_| OnceLock::new()).collect();
         Ok(Self {
             sessions: ClientSessions::new(responder, session_capacity, limits),
             parts: partitions.into_iter().map(Mutex::new).collect(),
@@ -221,77 +236,103 @@ impl<F: StoreFactory, M: RngCore + CryptoRng> ViewEnclave<F, M> {
             partition_key,
             rotor: AtomicUsize::new(0),
             padded_keys: AtomicU64::new(0),
-            workers: OnceLock::new(),
+            workers,
             worker_jobs: AtomicU64::new(0),
             routers: Mutex::new(None),
         })
     }
 
-    /// Starts one worker thread per partition (when there are at least two); from then on
-    /// every search hands each partition's slots to that partition's worker, so the
+    /// How many partition workers the host should lend threads to ([`ViewEnclave::run_worker`]
+    /// for each of `0..n`): one per partition when there are at least two, else none.
+    pub fn worker_partitions(&self) -> usize {
+        if self.parts.len() < 2 {
+            0
+        } else {
+            self.parts.len()
+        }
+    }
+
+    /// Runs partition `partition`'s worker on the calling thread, which the host lends to the
+    /// enclave (as an ECALL that returns only when the enclave goes away): the enclave starts
+    /// no thread of its own. Once every partition has its worker, each search hands every
+    /// partition's slots to that partition's worker and each large load its records, so the
     /// partitions of one query are searched at the same time and each partition's hot tree
     /// levels stay in the cache of the core its worker runs on. (Client threads that took
     /// turns locking every partition moved each partition's working set from core to core:
-    /// with two threads the CPU time per key rose by about 60 %.) Calling it again does
-    /// nothing. The workers hold only a weak reference: they stop when the enclave is dropped.
+    /// with two threads the CPU time per key rose by about 60 %.) Until then searches and
+    /// loads run on the caller's thread. What the host sees of a query is unchanged: each
+    /// partition answers the same `q` lookups.
     ///
-    /// In simulation the enclave starts the threads; on hardware the host would lend one
-    /// thread per partition, as for [`ViewEnclave::load_records`]. What the host sees of a
-    /// query is unchanged: each partition answers the same `q` lookups.
-    pub fn start_workers(self: &Arc<Self>)
-    where
-        F: Send + Sync + 'static,
-        M: Send + Sync + 'static,
-        ViewStore<F, M>: Send,
-    {
-        if self.parts.len() < 2 {
-            return;
+    /// The worker holds the enclave only between jobs' starts and ends (a weak reference):
+    /// it returns `Ok` when the enclave is dropped. Refused with `InvalidConfig` for a
+    /// partition out of range, one that already has a worker, or an enclave of one
+    /// partition.
+    pub fn run_worker(self: Arc<Self>, partition: usize) -> Result<(), ViewError> {
+        if self.worker_partitions() == 0 {
+            return Err(ViewError::InvalidConfig);
         }
-        self.workers.get_or_init(|| {
-            (0..self.parts.len())
-                .map(|pi| {
-                    let (tx, rx) = mpsc::channel::<Job>();
-                    let weak: Weak<Self> = Arc::downgrade(self);
-                    std::thread::Builder::new()
-                        .name(alloc::format!("view-partition-{pi}"))
-                        .spawn(move || {
-                            while let Ok(job) = rx.recv() {
-                                let Some(enclave) = weak.upgrade() else {
-                                    break;
-                                };
-                                // A panic inside the store (a bug) answers `Storage` instead
-                                // of leaving the searcher without a reply; the store then
-                                // refuses further use, as after any ORAM failure.
-                                let r =
-                                    std::panic::catch_unwind(core::panic::AssertUnwindSafe(|| {
-                                        lock(&enclave.parts[pi]).query_slots_visible(
-                                            &job.slots,
-                                            &job.real,
-                                            job.visible,
-                                        )
-                                    }))
-                                    .unwrap_or(Err(ViewError::Storage));
-                                enclave.worker_jobs.fetch_add(1, Ordering::Relaxed);
-                                drop(enclave);
-                                // The searcher may have given up; nothing to do then. The
-                                // slots are wiped when the job drops.
-                                let _ = job.reply.send((pi, r));
-                            }
-                        })
-                        .map(|_| Mutex::new(tx))
-                })
-                .collect::<Result<Vec<_>, _>>()
-                // Without threads the searches stay on the caller's thread.
-                .unwrap_or_default()
-        });
+        let slot = self
+            .workers
+            .get(partition)
+            .ok_or(ViewError::InvalidConfig)?;
+        let (tx, rx) = mpsc::channel::<Work>();
+        slot.set(Mutex::new(tx))
+            .map_err(|_| ViewError::InvalidConfig)?;
+        let weak: Weak<Self> = Arc::downgrade(&self);
+        drop(self);
+        while let Ok(work) = rx.recv() {
+            let Some(enclave) = weak.upgrade() else {
+                break;
+            };
+            match work {
+                Work::Search(job) => {
+                    // A panic inside the store (a bug) answers `Storage` instead of leaving the
+                    // searcher without a reply; the store then refuses further use, as after
+                    // any ORAM failure.
+                    let r = std::panic::catch_unwind(core::panic::AssertUnwindSafe(|| {
+                        lock(&enclave.parts[partition]).query_slots_visible(
+                            &job.slots,
+                            &job.real,
+                            job.visible,
+                        )
+                    }))
+                    .unwrap_or(Err(ViewError::Storage));
+                    enclave.worker_jobs.fetch_add(1, Ordering::Relaxed);
+                    drop(enclave);
+                    // The searcher may have given up; nothing to do then. The slots are wiped
+                    // when the job drops.
+                    let _ = job.reply.send((partition, r));
+                }
+                Work::Load(job) => {
+                    let r = std::panic::catch_unwind(core::panic::AssertUnwindSafe(|| {
+                        lock(&enclave.parts[partition]).add_records_at(&job.records, job.epoch)
+                    }))
+                    .unwrap_or(Err(ViewError::Storage));
+                    drop(enclave);
+                    let _ = job.reply.send(r);
+                }
+            }
+        }
+        Ok(())
     }
 
-    /// Whether partition workers run ([`ViewEnclave::start_workers`]), and how many partition
-    /// jobs they have answered.
+    /// Whether every partition's worker runs (searches and large loads go to them).
+    pub fn workers_ready(&self) -> bool {
+        self.worker_queues().is_some()
+    }
+
+    /// Every partition's job queue, when every partition has its worker.
+    fn worker_queues(&self) -> Option<Vec<&Mutex<mpsc::Sender<Work>>>> {
+        if self.worker_partitions() == 0 {
+            return None;
+        }
+        self.workers.iter().map(OnceLock::get).collect()
+    }
+
+    /// Whether every partition's worker runs ([`ViewEnclave::run_worker`]), and how many
+    /// partition searches they have answered.
     pub fn worker_jobs(&self) -> Option<u64> {
-        self.workers
-            .get()
-            .filter(|w| !w.is_empty())
+        self.worker_queues()
             .map(|_| self.worker_jobs.load(Ordering::Relaxed))
     }
 
@@ -489,14 +530,14 @@ impl<F: StoreFactory, M: RngCore + CryptoRng> ViewEnclave<F, M> {
     /// count rests on them. A malformed record stores nothing.
     pub fn add_records(&self, records: &[ETxOutRecord]) -> Result<(), ViewError> {
         self.load_with(&[], records, |by_part, epoch| {
-            self.store_in_turn(by_part, epoch)
+            self.store_in_turn(&by_part, epoch)
         })
         .map_err(store_error)
     }
 
-    /// [`ViewEnclave::add_records`] with one thread per partition for a large batch (at least
-    /// [`PARALLEL_LOAD_MIN`] records): in simulation the enclave starts the threads; on
-    /// hardware the host would lend one thread per partition.
+    /// [`ViewEnclave::add_records`] with each partition's share stored by that partition's
+    /// worker for a large batch (at least [`PARALLEL_LOAD_MIN`] records), when the host runs
+    /// the workers ([`ViewEnclave::run_worker`]); otherwise on the caller's thread.
     pub fn load_records(&self, records: &[ETxOutRecord]) -> Result<(), ViewError>
     where
         ViewStore<F, M>: Send,
@@ -504,27 +545,43 @@ impl<F: StoreFactory, M: RngCore + CryptoRng> ViewEnclave<F, M> {
         self.load_batch(&[], records).map_err(store_error)
     }
 
-    /// Stores a batch with one thread per partition when it is large enough to pay.
+    /// Stores a batch on the partitions' workers when it is large enough to pay.
     fn load_batch(&self, marks: &[BlockMark], records: &[ETxOutRecord]) -> Result<(), LoadError>
     where
         ViewStore<F, M>: Send,
     {
         self.load_with(marks, records, |by_part, epoch| {
-            if self.parts.len() == 1 || records.len() < PARALLEL_LOAD_MIN {
-                return self.store_in_turn(by_part, epoch);
+            let workers = match self.worker_queues() {
+                Some(w) if records.len() >= PARALLEL_LOAD_MIN => w,
+                _ => return self.store_in_turn(&by_part, epoch),
+            };
+            let mut replies = Vec::new();
+            let mut outcome = Ok(());
+            for (worker, recs) in workers.iter().zip(by_part) {
+                if recs.is_empty() {
+                    continue;
+                }
+                let (tx, rx) = mpsc::channel();
+                let sent = lock(worker).send(Work::Load(LoadJob {
+                    records: recs,
+                    epoch,
+                    reply: tx,
+                }));
+                if sent.is_err() {
+                    outcome = Err(ViewError::Storage);
+                    break;
+                }
+                replies.push(rx);
             }
-            std::thread::scope(|scope| {
-                let handles: Vec<_> = self
-                    .parts
-                    .iter()
-                    .zip(by_part)
-                    .filter(|(_, recs)| !recs.is_empty())
-                    .map(|(part, recs)| scope.spawn(move || lock(part).add_records_at(recs, epoch)))
-                    .collect();
-                handles
-                    .into_iter()
-                    .try_for_each(|h| h.join().unwrap_or(Err(ViewError::Storage)))
-            })
+            // Every sent share is waited for, so none is still being stored when the batch's
+            // outcome is decided.
+            for rx in replies {
+                let r = rx.recv().unwrap_or(Err(ViewError::Storage));
+                if outcome.is_ok() {
+                    outcome = r;
+                }
+            }
+            outcome
         })
     }
 
@@ -543,7 +600,7 @@ impl<F: StoreFactory, M: RngCore + CryptoRng> ViewEnclave<F, M> {
         &self,
         marks: &[BlockMark],
         records: &[ETxOutRecord],
-        store: impl FnOnce(&[Vec<ETxOutRecord>], u64) -> Result<(), ViewError>,
+        store: impl FnOnce(Vec<Vec<ETxOutRecord>>, u64) -> Result<(), ViewError>,
     ) -> Result<(), LoadError> {
         let mut loading = lock(&self.loading);
         if loading.broken {
@@ -552,7 +609,7 @@ impl<F: StoreFactory, M: RngCore + CryptoRng> ViewEnclave<F, M> {
         lock(&self.log).check_marks(marks)?;
         let by_part = self.split(records).map_err(|_| LoadError::Malformed)?;
         let epoch = loading.last_epoch + 1;
-        let stored = store(&by_part, epoch);
+        let stored = store(by_part, epoch);
         if let Err(e) = stored {
             // Part of the batch is stored under an epoch never published; a later epoch
             // would show it, so nothing more is loaded.
@@ -585,7 +642,7 @@ impl<F: StoreFactory, M: RngCore + CryptoRng> ViewEnclave<F, M> {
 
     /// Looks up a batch of keys (see the module docs for what the host sees). Returns one
     /// result per slot: the client's keys' results and padding, partition by partition. With
-    /// workers started ([`ViewEnclave::start_workers`]) the partitions are searched in
+    /// workers running ([`ViewEnclave::run_worker`]) the partitions are searched in
     /// parallel; the slots each partition answers, and the order of the results, are the same
     /// either way.
     pub fn search(
@@ -615,7 +672,7 @@ impl<F: StoreFactory, M: RngCore + CryptoRng> ViewEnclave<F, M> {
         let mut pending = vec![Choice::from(1u8); keys.len()];
         let start = self.rotor.fetch_add(1, Ordering::Relaxed) % p;
         let mut out = Vec::with_capacity(p * q);
-        let workers = self.workers.get().filter(|w| w.len() == p);
+        let workers = self.worker_queues().filter(|w| w.len() == p);
         loop {
             // Deal every partition's slots first, in partition order from `start`, then search.
             // Slot lists hold the client's keys: wiped on drop, on every path.
@@ -627,7 +684,7 @@ impl<F: StoreFactory, M: RngCore + CryptoRng> ViewEnclave<F, M> {
                 deal(keys, &part, &mut pending, pi as u64, &mut slots, &mut real);
                 dealt.push((pi, slots, real));
             }
-            match workers {
+            match &workers {
                 Some(workers) => {
                     let (tx, rx) = mpsc::channel();
                     for (pi, slots, real) in dealt {
@@ -637,8 +694,8 @@ impl<F: StoreFactory, M: RngCore + CryptoRng> ViewEnclave<F, M> {
                             visible,
                             reply: tx.clone(),
                         };
-                        lock(&workers[pi])
-                            .send(job)
+                        lock(workers[pi])
+                            .send(Work::Search(job))
                             .map_err(|_| ViewError::Storage)?;
                     }
                     drop(tx);

@@ -12,7 +12,8 @@ use fog_crypto::{
     kex_rng::{KexRng, KexRngPubkey},
     RistrettoPrivate,
 };
-use fog_enclave::ingest::{hint_recipient, IngestEnclave};
+use fog_enclave::ingest::{hint_recipient, IngestEnclave, IngestError};
+use fog_enclave::sealing::{InvalidPlatformKey, SealingKeyProvider};
 use fog_oram::{HeapFactory, TraceOp, TracingFactory};
 use fog_transaction::{
     wire::ETxOutRecord, Amount, BlockVersion, EncryptedFogHint, FogHint, TokenId, TxOut,
@@ -357,16 +358,154 @@ fn rotation_replaces_the_egress_key() {
     assert!(!text.contains(&hex));
 }
 
+fn map_maker(seed: u64) -> Box<dyn FnMut() -> (HeapFactory, ChaCha20Rng)> {
+    let mut map_seed = seed * 1000;
+    Box::new(move || {
+        map_seed += 1;
+        (HeapFactory, ChaCha20Rng::seed_from_u64(map_seed))
+    })
+}
+
+fn restore(platform: &SealingKeyProvider, sealed: &[u8], seed: u8) -> Result<Enclave, IngestError> {
+    Enclave::restore(platform, sealed, 256, seeded(seed), map_maker(seed as u64))
+}
+
+/// The restored enclave really holds the key: a hint encrypted to it names its recipient.
+fn finds_valid_hint(enclave: &mut Enclave, rng: &mut ChaCha20Rng) -> bool {
+    let user = AccountKey::random(rng).with_fog("fog://f", "", b"k");
+    let ingest = enclave.ingress_public_key();
+    let pubkey = enclave.kex_rng_pubkey();
+    let out = enclave
+        .ingest_block(0, 0, 0, &[tx_out_to(&user, Hint::Valid, &ingest, rng)])
+        .unwrap();
+    let records: HashMap<Vec<u8>, Vec<u8>> = out
+        .records
+        .into_iter()
+        .map(|r| (r.search_key, r.payload))
+        .collect();
+    client_finds(&user, &pubkey, &records).len() == 1
+}
+
 #[test]
-fn sealed_ingress_key_round_trips_for_its_platform_only() {
+fn a_sealed_ingress_key_restores_the_same_key_on_its_platform() {
     let mut rng = seeded(12);
-    let platform = RistrettoPrivate::random(&mut rng);
-    let other = RistrettoPrivate::random(&mut rng);
-    let mut enclave = heap_enclave(256, 13);
-    let sealed = enclave.seal_ingress_key(&platform.public_key());
-    let key = Enclave::unseal_ingress_key(&platform, &sealed).unwrap();
-    assert_eq!(key.public_key(), enclave.ingress_public_key());
-    assert!(Enclave::unseal_ingress_key(&other, &sealed).is_err());
+    let (platform, platform_bytes) = SealingKeyProvider::simulated_generate(&mut rng);
+    let (mut created, sealed) = Enclave::create(&platform, 256, seeded(13), map_maker(13)).unwrap();
+    let mut restored = restore(&platform, &sealed, 14).unwrap();
+    assert_eq!(restored.ingress_public_key(), created.ingress_public_key());
+    // A fresh egress key: restoring never brings the RNG state back.
+    assert_ne!(restored.kex_rng_pubkey(), created.kex_rng_pubkey());
+    assert!(finds_valid_hint(&mut restored, &mut rng));
+    // The same platform key read back from its file bytes opens it too, and a new sealing
+    // (fresh ephemeral key, other bytes) holds the same key.
+    let reread = SealingKeyProvider::simulated_from_bytes(&platform_bytes[..]).unwrap();
+    let resealed = created.seal_ingress_key(&reread);
+    assert_ne!(resealed, sealed);
+    assert_eq!(
+        restore(&reread, &resealed, 15)
+            .unwrap()
+            .ingress_public_key(),
+        created.ingress_public_key()
+    );
+    // An enclave made with `new` is sealed on demand, and a key replaced by
+    // `new_ingress_key` is the one sealed next.
+    let mut fresh = heap_enclave(256, 16);
+    let new_public = fresh.new_ingress_key();
+    let sealed = fresh.seal_ingress_key(&platform);
+    assert_eq!(
+        restore(&platform, &sealed, 17)
+            .unwrap()
+            .ingress_public_key(),
+        new_public
+    );
+    // The first version's format: the crypto box of the key's 32 bytes to the platform key.
+    let old_platform = RistrettoPrivate::random(&mut rng);
+    let old_ingress = RistrettoPrivate::random(&mut rng);
+    let old_sealed = crypto_box::encrypt(
+        &mut rng,
+        &old_platform.public_key(),
+        &old_ingress.to_bytes()[..],
+    );
+    let provider = SealingKeyProvider::simulated_from_bytes(&old_platform.to_bytes()[..]).unwrap();
+    let mut old = restore(&provider, &old_sealed, 18).unwrap();
+    assert_eq!(old.ingress_public_key(), old_ingress.public_key());
+    assert!(finds_valid_hint(&mut old, &mut rng));
+}
+
+#[test]
+fn a_sealed_key_from_another_platform_or_tampered_is_refused_and_changes_nothing() {
+    let mut rng = seeded(20);
+    let (platform, _) = SealingKeyProvider::simulated_generate(&mut rng);
+    let (other, _) = SealingKeyProvider::simulated_generate(&mut rng);
+    let (mut enclave, sealed) = Enclave::create(&platform, 256, seeded(21), map_maker(21)).unwrap();
+    let public = enclave.ingress_public_key();
+    let egress = enclave.kex_rng_pubkey();
+    let original = sealed.clone();
+
+    let refused = |blob: &[u8], with: &SealingKeyProvider| {
+        assert_eq!(
+            restore(with, blob, 22).err(),
+            Some(IngestError::BadSealedKey)
+        );
+    };
+    // Another platform's key.
+    refused(&sealed, &other);
+    let (_, other_sealed) = Enclave::create(&other, 256, seeded(23), map_maker(23)).unwrap();
+    refused(&other_sealed, &platform);
+    // Every single changed byte: body, ephemeral key, tag, version bytes.
+    for i in 0..sealed.len() {
+        let mut bad = sealed.clone();
+        bad[i] ^= 0x01;
+        refused(&bad, &platform);
+    }
+    // Cut short, extended, empty.
+    refused(&sealed[..sealed.len() - 1], &platform);
+    refused(&sealed[1..], &platform);
+    let mut longer = sealed.clone();
+    longer.push(0);
+    refused(&longer, &platform);
+    refused(&[], &platform);
+    // It opens with this platform's key but is not a key (not a canonical scalar, wrong size).
+    let (probe, probe_bytes) = SealingKeyProvider::simulated_generate(&mut rng);
+    let probe_public = RistrettoPrivate::from_bytes(&probe_bytes[..])
+        .unwrap()
+        .public_key();
+    refused(
+        &crypto_box::encrypt(&mut rng, &probe_public, &[0xff; 32]),
+        &probe,
+    );
+    refused(
+        &crypto_box::encrypt(&mut rng, &probe_public, &[1; 31]),
+        &probe,
+    );
+
+    // Nothing changed: the sealed bytes are the same, they still open to the same key, and
+    // the running enclave keeps its keys and still scans.
+    assert_eq!(sealed, original);
+    assert_eq!(
+        restore(&platform, &sealed, 24)
+            .unwrap()
+            .ingress_public_key(),
+        public
+    );
+    assert_eq!(enclave.ingress_public_key(), public);
+    assert_eq!(enclave.kex_rng_pubkey(), egress);
+    assert!(finds_valid_hint(&mut enclave, &mut rng));
+}
+
+#[test]
+fn the_platform_key_is_not_in_debug() {
+    let mut rng = seeded(25);
+    let (platform, bytes) = SealingKeyProvider::simulated_generate(&mut rng);
+    let text = format!("{platform:?}");
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    assert!(!text.contains(&hex));
+    assert!(!text.contains(&format!("{:?}", &bytes[..])));
+    assert!(text.contains("simulated"));
+    assert_eq!(
+        SealingKeyProvider::simulated_from_bytes(&bytes[..31]).err(),
+        Some(InvalidPlatformKey)
+    );
 }
 
 /// An 84-byte hint that authenticates under `ingress`, with any 34-byte plaintext.

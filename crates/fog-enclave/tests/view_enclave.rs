@@ -165,8 +165,20 @@ fn partition_workers_answer_exactly_as_the_calling_thread_does() {
     for parts in [2usize, 3] {
         let plain = enclave(&p, vec![HeapFactory; parts], 1 << 10);
         let pooled = std::sync::Arc::new(enclave(&p, vec![HeapFactory; parts], 1 << 10));
-        pooled.start_workers();
-        pooled.start_workers(); // a second call changes nothing
+        lend_threads(&pooled);
+        // A second worker for a partition, or one past the last, is refused.
+        assert_eq!(
+            pooled.clone().run_worker(0),
+            Err(fog_enclave::view::ViewError::InvalidConfig)
+        );
+        assert_eq!(
+            pooled.clone().run_worker(parts),
+            Err(fog_enclave::view::ViewError::InvalidConfig)
+        );
+        assert_eq!(
+            std::sync::Arc::new(enclave(&p, vec![HeapFactory; 1], 1 << 10)).run_worker(0),
+            Err(fog_enclave::view::ViewError::InvalidConfig)
+        );
         let recs = records(500, 40 + parts as u64);
         plain.load_records(&recs).unwrap();
         pooled.load_records(&recs).unwrap();
@@ -382,4 +394,26 @@ fn the_attested_query_answers_and_bad_requests_change_nothing() {
     assert!(results
         .iter()
         .any(|r| r.search_key == key && r.result_code == RESULT_FOUND));
+}
+
+/// What a host does: lends the enclave a thread per partition worker and waits until they
+/// all run.
+fn lend_threads<F, M>(view: &std::sync::Arc<fog_enclave::view_enclave::ViewEnclave<F, M>>)
+where
+    F: fog_oram::StoreFactory + Send + Sync + 'static,
+    M: rand_core::RngCore + rand_core::CryptoRng + Send + Sync + 'static,
+    fog_enclave::view::ViewStore<F, M>: Send,
+{
+    for pi in 0..view.worker_partitions() {
+        let v = view.clone();
+        std::thread::spawn(move || v.run_worker(pi));
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !view.workers_ready() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the workers did not start"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
 }

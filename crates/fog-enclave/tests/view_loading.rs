@@ -335,7 +335,13 @@ fn queries_racing_loads_never_see_half_a_batch() {
     const BATCHES: usize = 24;
     let p = provider();
     let view = Arc::new(enclave(&p, 4, 1 << 15));
-    view.start_workers();
+    for pi in 0..view.worker_partitions() {
+        let v = view.clone();
+        std::thread::spawn(move || v.run_worker(pi));
+    }
+    while !view.workers_ready() {
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
     let mut rng = ChaCha20Rng::seed_from_u64(5);
     let batches: Vec<Vec<ETxOutRecord>> = (0..BATCHES)
         .map(|_| {

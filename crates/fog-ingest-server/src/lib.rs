@@ -9,6 +9,6 @@ mod state;
 
 pub use server::{
     coarse_load_percent, ClusterCounters, EvidenceSource, IngestConfig, IngestError, IngestServer,
-    IngestStatus, Mode, NoEvidence, SimEvidence, DEFAULT_REPORT_REPUBLISH_INTERVAL,
+    IngestStatus, Mode, NoEvidence, ProviderEvidence, DEFAULT_REPORT_REPUBLISH_INTERVAL,
 };
 pub use state::StateDir;

@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 use fog_crypto::{kex_rng::KexRngPubkey, CompressedRistrettoPublic, RistrettoPublic};
 use fog_enclave::ingest::{IngestEnclave, IngestError as EnclaveError};
 use fog_enclave::ingest_peers::IngestPeers;
+use fog_enclave::sealing::SealingKeyProvider;
 use fog_ledger_db::LedgerDb;
 use fog_oram::HeapFactory;
 use fog_recovery_db::{
@@ -101,39 +102,49 @@ pub trait EvidenceSource: Send + Sync + 'static {
     fn evidence(&self, ingress_public: &RistrettoPublic) -> Vec<u8>;
 }
 
-/// Evidence from the simulation provider, binding ingest's channel key and the ingress key
+/// Evidence from a provider (simulated, or configfs-tsm in a confidential VM), binding
+/// ingest's channel key and the ingress key, and the verifier of peer ingest enclaves
 /// (`fogd ingest`, `fogd local-network`, and the tests that run the system).
-pub struct SimEvidence {
-    provider: fog_attest::SimProvider,
+pub struct ProviderEvidence {
+    provider: std::sync::Arc<dyn fog_attest::Provider>,
+    peers: fog_attest::Verifier,
     channel: fog_attest::ChannelKeypair,
 }
 
-impl SimEvidence {
-    /// Evidence from `provider` for a fresh channel key.
-    pub fn new(provider: fog_attest::SimProvider) -> Result<Self, fog_attest::Error> {
+impl ProviderEvidence {
+    /// Evidence from `provider` for a fresh channel key; peers must pass `peers`.
+    pub fn new(
+        provider: std::sync::Arc<dyn fog_attest::Provider>,
+        peers: fog_attest::Verifier,
+    ) -> Result<Self, fog_attest::Error> {
         Ok(Self {
             provider,
+            peers,
             channel: fog_attest::ChannelKeypair::generate()?,
         })
     }
-}
 
-impl SimEvidence {
-    /// The enclave's attested channels to peer ingest enclaves: evidence from this provider
-    /// for a fresh channel key, and peers accepted when their evidence comes from the same
-    /// trust anchor for the ingest enclave's own measurement (in simulation, peers share
-    /// the quoting key; on hardware, the vendor's root). Sessions live an hour.
-    pub fn peer_link(&self) -> Result<IngestPeers, fog_attest::Error> {
-        let responder = fog_attest::EnclaveResponder::from_provider(&self.provider)?;
-        let verifier = fog_attest::Verifier::new(
-            self.provider.trust_anchor(),
+    /// Simulated evidence: peers must show the same simulated identity under the same
+    /// quoting key, evidence up to a day old.
+    pub fn sim(provider: fog_attest::SimProvider) -> Result<Self, fog_attest::Error> {
+        let peers = fog_attest::Verifier::new(
+            provider.trust_anchor(),
             fog_attest::Policy::new(
                 vec![fog_attest::IdentityRule::Measurement(
-                    self.provider.identity().measurement,
+                    provider.identity().measurement,
                 )],
                 24 * 3600,
             ),
         );
+        Self::new(std::sync::Arc::new(provider), peers)
+    }
+
+    /// The enclave's attested channels to peer ingest enclaves: evidence from this provider
+    /// for a fresh channel key, and peers accepted by the peer verifier. Sessions live an
+    /// hour.
+    pub fn peer_link(&self) -> Result<IngestPeers, fog_attest::Error> {
+        let responder = fog_attest::EnclaveResponder::from_provider(&self.provider)?;
+        let verifier = self.peers.clone();
         let limits = fog_attest::SessionLimits {
             max_age_secs: 3600,
             idle_secs: 60,
@@ -147,7 +158,7 @@ impl SimEvidence {
     }
 }
 
-impl EvidenceSource for SimEvidence {
+impl EvidenceSource for ProviderEvidence {
     fn evidence(&self, ingress_public: &RistrettoPublic) -> Vec<u8> {
         let custom = ingress_public.to_bytes();
         match fog_attest::BoundEvidence::bind(
@@ -318,7 +329,8 @@ pub struct IngestServer<D: RecoveryDb> {
     next_block: u64,
     evidence: Box<dyn EvidenceSource>,
     state: StateDir,
-    platform: RistrettoPublic,
+    /// The platform's sealing key, handed to the enclave whenever it seals its ingress key.
+    platform: SealingKeyProvider,
     blocks_processed: u64,
     txouts_processed: u64,
     /// A block the enclave processed whose records are not yet in the recovery DB. A retry
@@ -392,12 +404,12 @@ impl<D: RecoveryDb> IngestServer<D> {
         let make: MakeMap = Box::new(|| (HeapFactory, new_rng()));
         let enclave = match state.sealed_ingress_key()? {
             Some(sealed) => {
-                let key = Enclave::unseal_ingress_key(&platform, &sealed)?;
-                Enclave::with_ingress_key(key, config.user_capacity, new_rng(), make)?
+                Enclave::restore(&platform, &sealed, config.user_capacity, new_rng(), make)?
             }
             None => {
-                let mut e = Enclave::new(config.user_capacity, new_rng(), make)?;
-                state.store_sealed_ingress_key(&e.seal_ingress_key(&platform.public_key()))?;
+                let (e, sealed) =
+                    Enclave::create(&platform, config.user_capacity, new_rng(), make)?;
+                state.store_sealed_ingress_key(&sealed)?;
                 e
             }
         };
@@ -412,7 +424,7 @@ impl<D: RecoveryDb> IngestServer<D> {
             invocation: None,
             evidence,
             state,
-            platform: platform.public_key(),
+            platform,
             blocks_processed: 0,
             txouts_processed: 0,
             pending: None,

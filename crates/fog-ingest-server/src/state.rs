@@ -1,10 +1,12 @@
 //! The ingest server's state directory: the sealed ingress key.
 //!
 //! In simulation the "platform sealing key" is a Ristretto key kept in `platform.key` (mode
-//! 0600): the stand-in for the key a TEE derives from its identity. The ingress key is stored
-//! only sealed to it (`ingress.sealed`), so a restart on the same platform restores the same
-//! ingress key, and the egress key, which is never stored, starts afresh. Files are written
-//! atomically (temporary file, fsync, rename).
+//! 0600): the stand-in for the key a TEE derives from its identity. The host reads it and
+//! hands it to the enclave as a [`SealingKeyProvider`]; the enclave seals its ingress key
+//! with it and the host stores only the sealed bytes (`ingress.sealed`), so a restart on the
+//! same platform restores the same ingress key inside the enclave, and the egress key, which
+//! is never stored, starts afresh. Files are written atomically (temporary file, fsync,
+//! rename).
 //!
 //! One server per directory: [`StateDir::new`] takes an exclusive OS advisory lock on
 //! `lock` in the directory (`flock(LOCK_EX | LOCK_NB)` through rustix; std's
@@ -22,8 +24,9 @@ use std::{
     sync::Arc,
 };
 
-use fog_crypto::RistrettoPrivate;
+use fog_enclave::sealing::SealingKeyProvider;
 use rand::{CryptoRng, RngCore};
+use zeroize::Zeroizing;
 
 use crate::IngestError;
 
@@ -33,6 +36,8 @@ pub struct StateDir {
     dir: PathBuf,
     /// Held for the lock, never read.
     _lock: Arc<fs::File>,
+    /// Keep the ingress key in memory only ([`StateDir::memory_only`]).
+    memory_only: bool,
 }
 
 fn write_atomic(path: &Path, data: &[u8]) -> std::io::Result<()> {
@@ -73,22 +78,45 @@ impl StateDir {
         Ok(Self {
             dir,
             _lock: Arc::new(lock),
+            memory_only: false,
         })
     }
 
-    /// The simulated platform sealing key, created on first use.
+    /// Uses and locks `dir` like [`StateDir::new`], but never writes the ingress key or a
+    /// platform key to it, nor reads one from it: each start makes a fresh ingress key that
+    /// lives in memory only (or takes one from an attested peer). For a service in a
+    /// confidential VM, whose disk is the host's: a key sealed with a key on that disk would
+    /// be open to the host.
+    pub fn memory_only(dir: impl Into<PathBuf>) -> Result<Self, IngestError> {
+        let mut state = Self::new(dir)?;
+        state.memory_only = true;
+        Ok(state)
+    }
+
+    /// Whether the ingress key is kept in memory only.
+    pub fn is_memory_only(&self) -> bool {
+        self.memory_only
+    }
+
+    /// The platform's sealing-key provider, for the enclave to seal and unseal its ingress
+    /// key with. In simulation: the key in `platform.key` (created on first use), which this
+    /// host reads and the provider then owns; the host never sees the ingress key it seals.
     pub fn platform_key<R: RngCore + CryptoRng>(
         &self,
         rng: &mut R,
-    ) -> Result<RistrettoPrivate, IngestError> {
+    ) -> Result<SealingKeyProvider, IngestError> {
+        if self.memory_only {
+            // A key for this run only: what it seals is never stored.
+            return Ok(SealingKeyProvider::simulated_generate(rng).0);
+        }
         let path = self.dir.join("platform.key");
         match fs::read(&path) {
-            Ok(bytes) => RistrettoPrivate::from_bytes(&zeroize::Zeroizing::new(bytes))
+            Ok(bytes) => SealingKeyProvider::simulated_from_bytes(&Zeroizing::new(bytes))
                 .map_err(|_| IngestError::CorruptState("platform.key")),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let key = RistrettoPrivate::random(rng);
-                write_atomic(&path, &key.to_bytes()[..]).map_err(IngestError::State)?;
-                Ok(key)
+                let (provider, bytes) = SealingKeyProvider::simulated_generate(rng);
+                write_atomic(&path, &bytes[..]).map_err(IngestError::State)?;
+                Ok(provider)
             }
             Err(e) => Err(IngestError::State(e)),
         }
@@ -96,6 +124,9 @@ impl StateDir {
 
     /// The sealed ingress key, if one was stored.
     pub fn sealed_ingress_key(&self) -> Result<Option<Vec<u8>>, IngestError> {
+        if self.memory_only {
+            return Ok(None);
+        }
         match fs::read(self.dir.join("ingress.sealed")) {
             Ok(b) => Ok(Some(b)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
@@ -105,6 +136,9 @@ impl StateDir {
 
     /// Stores the sealed ingress key.
     pub fn store_sealed_ingress_key(&self, sealed: &[u8]) -> Result<(), IngestError> {
+        if self.memory_only {
+            return Ok(());
+        }
         write_atomic(&self.dir.join("ingress.sealed"), sealed).map_err(IngestError::State)
     }
 }

@@ -8,8 +8,9 @@ mod common;
 use std::{collections::HashMap, path::Path, process::Command, time::Duration};
 
 use fog_account::AccountKey;
-use fog_crypto::{kex_rng::KexRng, CompressedRistrettoPublic};
-use fog_ingest_server::{IngestConfig, IngestServer, NoEvidence, StateDir};
+use fog_crypto::{crypto_box, kex_rng::KexRng, CompressedRistrettoPublic, RistrettoPrivate};
+use fog_enclave::ingest::IngestError as EnclaveError;
+use fog_ingest_server::{IngestConfig, IngestError, IngestServer, NoEvidence, StateDir};
 use fog_ledger_db::LedgerDb;
 use fog_recovery_db::{BlockIndex, FogUserEvent, RecoveryDb, SqliteRecoveryDb, UserEventId};
 use fog_transaction::TxOutRecord;
@@ -249,4 +250,144 @@ async fn rotations_and_restarts_retire_every_dead_rng() {
         want.sort_unstable();
         assert_eq!(found_by(&db, &key, user, blocks).await, want, "user {u}");
     }
+}
+
+/// Writes a state directory the way the first version did: the platform key's 32 bytes in
+/// `platform.key`, and `ingress.sealed` the crypto box of the ingress key's 32 bytes to it.
+fn old_state_dir(state: &Path, platform: &RistrettoPrivate, ingress: &RistrettoPrivate) {
+    let mut rng = ChaCha20Rng::from_seed([41; 32]);
+    std::fs::create_dir_all(state).unwrap();
+    std::fs::write(state.join("platform.key"), &platform.to_bytes()[..]).unwrap();
+    let sealed = crypto_box::encrypt(&mut rng, &platform.public_key(), &ingress.to_bytes()[..]);
+    std::fs::write(state.join("ingress.sealed"), sealed).unwrap();
+}
+
+fn state_files(state: &Path) -> (Vec<u8>, Vec<u8>) {
+    (
+        std::fs::read(state.join("platform.key")).unwrap(),
+        std::fs::read(state.join("ingress.sealed")).unwrap(),
+    )
+}
+
+#[tokio::test]
+async fn a_state_dir_written_before_the_sealing_provider_restores_the_same_key() {
+    if std::env::var(CHILD).is_ok() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut rng = ChaCha20Rng::from_seed([40; 32]);
+    let platform = RistrettoPrivate::random(&mut rng);
+    let ingress = RistrettoPrivate::random(&mut rng);
+    let state = dir.path().join("state");
+    old_state_dir(&state, &platform, &ingress);
+    let before = state_files(&state);
+    // A ledger whose hints go to the old ingress key: the restored enclave must open them.
+    let ledger = LedgerDb::create(dir.path().join("ledger.redb")).unwrap();
+    let blocks = 6;
+    let expected = build_ledger(&ledger, &users(), &ingress.public_key(), blocks, 12, 5);
+    drop(ledger);
+    {
+        let server = IngestServer::open_idle(
+            LedgerDb::open(dir.path().join("ledger.redb")).unwrap(),
+            SqliteRecoveryDb::open(dir.path().join("recovery.db")).unwrap(),
+            StateDir::new(&state).unwrap(),
+            config(),
+            Box::new(NoEvidence),
+        )
+        .await
+        .unwrap();
+        assert_eq!(server.ingress_public_key(), ingress.public_key());
+    }
+    // Restoring rewrote neither file.
+    assert_eq!(state_files(&state), before);
+    check(dir.path(), &users(), &expected, blocks).await;
+}
+
+#[tokio::test]
+async fn a_sealed_key_that_does_not_open_stops_the_server_and_is_kept() {
+    if std::env::var(CHILD).is_ok() {
+        return;
+    }
+    let mut rng = ChaCha20Rng::from_seed([42; 32]);
+    let platform = RistrettoPrivate::random(&mut rng);
+    let ingress = RistrettoPrivate::random(&mut rng);
+    let other = RistrettoPrivate::random(&mut rng);
+    for case in ["other platform", "tampered"] {
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("state");
+        match case {
+            // Sealed to another platform's key than the one in `platform.key`.
+            "other platform" => {
+                old_state_dir(&state, &other, &ingress);
+                std::fs::write(state.join("platform.key"), &platform.to_bytes()[..]).unwrap();
+            }
+            _ => {
+                old_state_dir(&state, &platform, &ingress);
+                let mut sealed = std::fs::read(state.join("ingress.sealed")).unwrap();
+                sealed[3] ^= 0x20;
+                std::fs::write(state.join("ingress.sealed"), sealed).unwrap();
+            }
+        }
+        let before = state_files(&state);
+        let opened = IngestServer::open_idle(
+            LedgerDb::create(dir.path().join("ledger.redb")).unwrap(),
+            SqliteRecoveryDb::open(dir.path().join("recovery.db")).unwrap(),
+            StateDir::new(&state).unwrap(),
+            config(),
+            Box::new(NoEvidence),
+        )
+        .await;
+        assert!(
+            matches!(
+                opened,
+                Err(IngestError::Enclave(EnclaveError::BadSealedKey))
+            ),
+            "{case}: {:?}",
+            opened.err()
+        );
+        // No new key was made in its place: both files are as they were.
+        assert_eq!(state_files(&state), before, "{case}");
+    }
+}
+
+/// In a confidential VM the state directory is on the host's disk: a memory-only state
+/// directory writes no platform key and no sealed ingress key, ignores any it finds, and each
+/// start has a key of its own.
+#[tokio::test]
+async fn a_memory_only_state_dir_never_writes_or_reads_the_ingress_key() {
+    if std::env::var(CHILD).is_ok() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    drop(LedgerDb::create(dir.path().join("ledger.redb")).unwrap());
+    let open = || async {
+        IngestServer::open_idle(
+            LedgerDb::open(dir.path().join("ledger.redb")).unwrap(),
+            SqliteRecoveryDb::open(dir.path().join("recovery.db")).unwrap(),
+            StateDir::memory_only(&state).unwrap(),
+            config(),
+            Box::new(NoEvidence),
+        )
+        .await
+        .unwrap()
+    };
+    let first = open().await.ingress_public_key();
+    assert!(!state.join("platform.key").exists());
+    assert!(!state.join("ingress.sealed").exists());
+    let second = open().await.ingress_public_key();
+    assert_ne!(
+        first, second,
+        "a memory-only key does not survive a restart"
+    );
+
+    // A key sealed there earlier (by a server that was not memory-only) is not used.
+    let mut rng = ChaCha20Rng::from_seed([41; 32]);
+    let platform = RistrettoPrivate::random(&mut rng);
+    let ingress = RistrettoPrivate::random(&mut rng);
+    old_state_dir(&state, &platform, &ingress);
+    let before = state_files(&state);
+    assert_ne!(open().await.ingress_public_key(), ingress.public_key());
+    assert_eq!(state_files(&state), before);
+    assert!(StateDir::memory_only(&state).unwrap().is_memory_only());
 }

@@ -8,7 +8,7 @@ pub mod router;
 mod service;
 mod store;
 
-pub use loader::{LoadStatus, ViewServer};
+pub use loader::{lend_worker_threads, LoadStatus, ViewServer};
 pub use router::{ViewRouterServer, ViewRouterService};
 pub use service::ViewService;
 pub use store::StoreService;

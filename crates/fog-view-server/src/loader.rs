@@ -96,11 +96,11 @@ impl<D> ViewServer<D> {
 impl<D: RecoveryDb> ViewServer<D> {
     /// A server over `db` and `enclave`; nothing is loaded until [`ViewServer::poll`] or
     /// [`ViewServer::run`].
-    /// With two or more partitions the enclave's partition workers are started (one thread
-    /// each; see `ViewEnclave::start_workers`).
+    /// With two or more partitions the host lends the enclave one thread per partition
+    /// worker ([`lend_worker_threads`]).
     pub fn new(db: Arc<D>, enclave: Enclave, config: ViewConfig) -> Self {
         let enclave = Arc::new(enclave);
-        enclave.start_workers();
+        lend_worker_threads(&enclave);
         Self {
             db,
             enclave,
@@ -267,5 +267,30 @@ impl<D: RecoveryDb> ViewServer<D> {
                 () = tokio::time::sleep(self.config.poll_interval) => {}
             }
         }
+    }
+}
+
+/// Lends `enclave` one thread per partition worker (`ViewEnclave::run_worker`, a call that
+/// returns when the enclave is dropped) and waits, at most five seconds, until every worker
+/// runs. A thread that cannot be started leaves searches on the callers' threads (logged).
+pub fn lend_worker_threads(enclave: &Arc<Enclave>) {
+    let n = enclave.worker_partitions();
+    for pi in 0..n {
+        let e = Arc::clone(enclave);
+        let spawned = std::thread::Builder::new()
+            .name(format!("view-partition-{pi}"))
+            .spawn(move || {
+                if let Err(err) = e.run_worker(pi) {
+                    tracing::warn!("view partition worker {pi}: {err}");
+                }
+            });
+        if let Err(err) = spawned {
+            tracing::warn!("cannot start a view partition worker thread: {err}");
+            return;
+        }
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while n > 0 && !enclave.workers_ready() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(1));
     }
 }

@@ -74,6 +74,7 @@ fn main() {
         view_url: "http://127.0.0.1:3225".into(),
         ledger_url: "https://ledger.example.com".into(),
         attestation_key: hex::encode(attestation.verifying_key().as_bytes()),
+        attestation_policy: None,
     });
     let mut state = AccountState::new();
     state.view_block_count = 12;

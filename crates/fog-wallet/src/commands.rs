@@ -16,7 +16,7 @@ use fog_client::{
 use fog_transaction::{validation::MOB_MINIMUM_FEE, Amount, TokenId};
 use fog_wallet::{
     amount::{format_amount, parse_amount},
-    network::read_attestation_key,
+    network::{read_attestation_key, read_attestation_policy},
     spki::read_spki_file,
     wallet::{check_contact_name, check_fog_url, refuse_existing, wallet_path},
     FogSettings, NetworkOverrides, Session, WalletError, WalletFile,
@@ -212,7 +212,8 @@ fn print_out(args: std::fmt::Arguments<'_>) -> Result<(), WalletError> {
         })
 }
 
-/// The network flags as overrides (the attestation key file, if named, is read now).
+/// The network flags as overrides (the attestation key or policy file, if named, is read and
+/// checked now).
 fn overrides(args: &NetworkArgs) -> Result<NetworkOverrides, WalletError> {
     Ok(NetworkOverrides {
         node_url: args.node_url.clone(),
@@ -223,10 +224,15 @@ fn overrides(args: &NetworkArgs) -> Result<NetworkOverrides, WalletError> {
             .as_deref()
             .map(read_attestation_key)
             .transpose()?,
+        attestation_policy: args
+            .attestation_policy
+            .as_deref()
+            .map(read_attestation_policy)
+            .transpose()?,
     })
 }
 
-/// Network flags given to `keys`: all four, or none.
+/// Network flags given to `keys`: the three URLs and an attestation key or policy, or none.
 fn network_from_keys_args(
     path: &Path,
     args: &NetworkArgs,
@@ -380,6 +386,9 @@ fn balance(path: &Path, args: &BalanceArgs) -> Result<(), WalletError> {
     let mut progress = Progress::new(args.quiet);
     let b = runtime()?.block_on(session.balance(|p| progress.update(p)))?;
     progress.finish(&b, session.stats());
+    for note in session.attestation_notes() {
+        eprintln!("note: {note}");
+    }
     let pending = session.client().pending_sends().len();
     if args.json {
         return print_out(format_args!("{}\n", balance_json(&b)));

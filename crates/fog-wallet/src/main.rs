@@ -69,9 +69,16 @@ struct NetworkArgs {
     #[arg(long, value_name = "URL")]
     ledger_url: Option<String>,
     /// The services' simulated attestation key: 64 hex digits, or a file holding them
-    /// (`sim-quoting.pub` in their state directory).
-    #[arg(long, value_name = "HEX|FILE")]
+    /// (`sim-quoting.pub` in their state directory). Trusts each service's simulated identity
+    /// under that key; replaces a stored attestation policy.
+    #[arg(long, value_name = "HEX|FILE", conflicts_with = "attestation_policy")]
     attestation_key: Option<String>,
+    /// The attestation policy: a TOML file naming, for each service (view, ledger, ingest),
+    /// the accepted platforms and measurements and the roots that vouch for them
+    /// (`attestation-policy.toml` in a local network's state directory). Its text is kept in
+    /// the wallet; it replaces a stored attestation key.
+    #[arg(long, value_name = "FILE")]
+    attestation_policy: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -107,6 +107,30 @@ impl Session {
         self.client.transport().stats()
     }
 
+    /// One line for each service whose platform's TCB the attestation policy accepted
+    /// although it is not up to date (none when every TCB is up to date).
+    pub fn attestation_notes(&self) -> Vec<String> {
+        self.client
+            .transport()
+            .verdicts()
+            .into_iter()
+            .filter(|(_, v)| v.tcb_below_date())
+            .map(|(service, v)| {
+                let advisories = if v.advisory_ids.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", v.advisory_ids.join(", "))
+                };
+                format!(
+                    "{service} runs on a {} platform whose TCB is {}{advisories}: accepted by this \
+                     wallet's attestation policy",
+                    v.kind.name(),
+                    v.tcb_status.name()
+                )
+            })
+            .collect()
+    }
+
     /// The contact names, in the order history's `Sender::Authenticated` indexes them.
     pub fn contact_name(&self, index: usize) -> Option<&str> {
         self.contacts.get(index).map(|(n, _)| n.as_str())

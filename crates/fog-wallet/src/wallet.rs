@@ -58,7 +58,8 @@ pub struct WalletFile {
     /// The fog settings that addresses carry by default; absent for a wallet without fog.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fog: Option<FogSettings>,
-    /// Where the services are and which attestation key to trust; absent until given.
+    /// Where the services are and whom to trust (an attestation policy or key); absent until
+    /// given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub network: Option<NetworkSettings>,
     /// Contact name → b58 public address.
@@ -491,10 +492,12 @@ mod tests {
             node_url: "http://127.0.0.1:1".into(),
             view_url: "http://127.0.0.1:2".into(),
             ledger_url: "http://127.0.0.1:3".into(),
-            attestation_key: hex::encode(
-                fog_attest::ed25519_dalek::SigningKey::from_bytes(&[1; 32])
-                    .verifying_key()
-                    .as_bytes(),
+            attestation_key: String::new(),
+            attestation_policy: Some(
+                fog_attest::policy_file::PolicyFile::simulated(
+                    &fog_attest::ed25519_dalek::SigningKey::from_bytes(&[1; 32]).verifying_key(),
+                )
+                .to_toml(),
             ),
         });
         w.save(&path, true).unwrap();

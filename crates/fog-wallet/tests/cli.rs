@@ -468,3 +468,56 @@ fn usage_errors_are_one_line() {
         assert_one_line_error(&run(&dir, args, ""));
     }
 }
+
+#[test]
+fn attestation_policy_files_are_checked_and_kept_in_the_wallet() {
+    use fog_attest::{ed25519_dalek::SigningKey, policy_file::PolicyFile};
+    let dir = TempDir::new();
+    let policy = PolicyFile::simulated(&SigningKey::from_bytes(&[5; 32]).verifying_key());
+    let urls = [
+        "--node-url",
+        "http://127.0.0.1:1",
+        "--view-url",
+        "http://127.0.0.1:2",
+        "--ledger-url",
+        "http://127.0.0.1:3",
+    ];
+    let keys_new = |policy_file: &str, extra: &[&str]| {
+        let mut args = vec!["keys", "new", "--force"];
+        args.extend(urls);
+        args.extend(["--attestation-policy", policy_file]);
+        args.extend(extra);
+        run(&dir, &args, "")
+    };
+
+    // Unreadable, not TOML, or without an ingest rule: one line naming the file, nothing
+    // written.
+    let mut no_ingest = policy.clone();
+    no_ingest.ingest.clear();
+    std::fs::write(dir.path().join("no-ingest.toml"), no_ingest.to_toml()).unwrap();
+    std::fs::write(dir.path().join("garbage.toml"), "view = [").unwrap();
+    for (file, says) in [
+        ("missing.toml", "cannot read"),
+        ("garbage.toml", "--attestation-policy"),
+        ("no-ingest.toml", "[[ingest]]"),
+    ] {
+        let err = assert_one_line_error(&keys_new(file, &[]));
+        assert!(err.contains(file) && err.contains(says), "{err}");
+        assert!(!dir.wallet().exists());
+    }
+
+    // With a key as well: refused.
+    std::fs::write(dir.path().join("policy.toml"), policy.to_toml()).unwrap();
+    let key = "ab".repeat(32);
+    let err = assert_one_line_error(&keys_new("policy.toml", &["--attestation-key", &key]));
+    assert!(err.contains("--attestation-key"), "{err}");
+
+    // A good policy is kept (its text), with no key.
+    assert_ok(&keys_new("policy.toml", &[]));
+    let network = &wallet_json(&dir)["network"];
+    assert_eq!(network["attestation_key"], "");
+    assert_eq!(
+        PolicyFile::parse(network["attestation_policy"].as_str().unwrap()).unwrap(),
+        policy
+    );
+}

@@ -3,7 +3,8 @@
 //! fog ledger and the report server, all trusting one simulated quoting key. Alice pays Bob
 //! with `send`, both see it with `balance --json` and `history --json`, the next check is
 //! incremental, the wallet file is replaced atomically, and a service that is down or refuses
-//! attestation is named without the wallet file changing.
+//! attestation (another key, or a policy with another view measurement) is named without the
+//! wallet file changing; a wallet pinned by an attestation policy file works.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::{
@@ -189,7 +190,7 @@ async fn wallets_pay_each_other_through_the_real_services() {
             ..IngestConfig::default()
         },
         Box::new(
-            fog_ingest_server::SimEvidence::new(SimProvider::from_quoting_key(
+            fog_ingest_server::ProviderEvidence::sim(SimProvider::from_quoting_key(
                 quoting.clone(),
                 fog_attest::fog_identity(FogEnclave::Ingest),
             ))
@@ -363,12 +364,71 @@ async fn wallets_pay_each_other_through_the_real_services() {
         err.contains(&format!("fog view at {view_url} failed attestation")),
         "{err}"
     );
+    // A policy whose view rule names another measurement refuses the view enclave.
+    let good = fog_attest::policy_file::PolicyFile::simulated(&quoting.verifying_key());
+    let mut other = good.clone();
+    other.view = vec![fog_attest::policy_file::RuleEntry::Sim {
+        measurement: "11".repeat(32),
+    }];
+    let other_file = dir.path().join("other-policy.toml");
+    std::fs::write(&other_file, other.to_toml()).unwrap();
+    let out = wallet(
+        &bob,
+        &[
+            "balance",
+            "--attestation-policy",
+            other_file.to_str().unwrap(),
+        ],
+    )
+    .await;
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&format!("fog view at {view_url} failed attestation"))
+            && err.contains("enclave measurement not allowed by policy"),
+        "{err}"
+    );
     assert_eq!(
         std::fs::read(&bob).unwrap(),
         before,
         "a refusal changed the wallet"
     );
     no_temp_files(&wallets);
+
+    // The network's own policy works, replaces the key in the wallet and stays pinned after
+    // its file is gone; a key given again drops it.
+    let good_file = dir.path().join("attestation-policy.toml");
+    std::fs::write(&good_file, good.to_toml()).unwrap();
+    let out = wallet(
+        &bob,
+        &[
+            "balance",
+            "-q",
+            "--attestation-policy",
+            good_file.to_str().unwrap(),
+        ],
+    )
+    .await;
+    assert!(ok(&out, "balance with a policy").contains("3 MOB"));
+    std::fs::remove_file(&good_file).unwrap();
+    let stored = &WalletFile::load(&bob).unwrap().network.unwrap();
+    assert_eq!(stored.attestation_key, "");
+    assert_eq!(
+        fog_attest::policy_file::PolicyFile::parse(stored.attestation_policy.as_deref().unwrap())
+            .unwrap(),
+        good
+    );
+    let (_, mob, _) = balance_at_least(&bob, 2).await;
+    assert_eq!(mob, 3 * u128::from(MOB), "bob with the stored policy");
+    ok(
+        &wallet(&bob, &["balance", "-q", "--attestation-key", &key_hex]).await,
+        "balance with the key again",
+    );
+    let stored = WalletFile::load(&bob).unwrap().network.unwrap();
+    assert_eq!(
+        (stored.attestation_key.as_str(), stored.attestation_policy),
+        (key_hex.as_str(), None)
+    );
 
     // Every service stops cleanly.
     for r in running.into_iter().rev() {
@@ -399,7 +459,8 @@ fn balance_without_service_addresses_names_the_missing_flags() {
     let err = text(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(
-        err.contains("--node-url, --ledger-url, --attestation-key") && !err.contains("--view-url,"),
+        err.contains("--node-url, --ledger-url, --attestation-key or --attestation-policy")
+            && !err.contains("--view-url,"),
         "{err}"
     );
 }

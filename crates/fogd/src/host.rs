@@ -4,7 +4,7 @@
 use std::{net::SocketAddr, time::Duration};
 
 use clap::Args;
-use fog_attest::{BoundEvidence, SimProvider};
+use fog_attest::{BoundEvidence, Provider};
 use tokio::net::TcpListener;
 
 use crate::{failed, input, CliError};
@@ -79,7 +79,7 @@ impl ServeArgs {
     }
 }
 
-/// Renews an enclave's simulated evidence every [`EVIDENCE_REFRESH`]: `make` binds the
+/// Renews an enclave's evidence every [`EVIDENCE_REFRESH`]: `make` binds the
 /// channel key, `apply` installs it.
 pub fn refresh_evidence(
     what: &'static str,
@@ -96,10 +96,10 @@ pub fn refresh_evidence(
     })
 }
 
-/// `make` for [`refresh_evidence`] from a simulation provider and a channel key.
-pub fn sim_maker(
-    provider: SimProvider,
+/// `make` for [`refresh_evidence`] from a provider and a channel key.
+pub fn maker(
+    provider: std::sync::Arc<dyn Provider>,
     channel_key: [u8; 32],
 ) -> impl Fn() -> Result<BoundEvidence, CliError> + Send + 'static {
-    move || crate::view::sim_evidence(&provider, &channel_key)
+    move || crate::view::bound_evidence(&provider, &channel_key)
 }

@@ -9,8 +9,7 @@
 use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
 
 use clap::Args;
-use fog_attest::{EnclaveIdentity, SimProvider};
-use fog_ingest_server::{admin, IngestConfig, IngestServer, SimEvidence, StateDir};
+use fog_ingest_server::{admin, IngestConfig, IngestServer, ProviderEvidence, StateDir};
 
 use crate::{
     failed,
@@ -31,6 +30,8 @@ pub struct IngestArgs {
     /// Where the sealed ingress key and the simulation keys live (created).
     #[arg(long = "state-dir", value_name = "DIR")]
     state_dir: PathBuf,
+    #[command(flatten)]
+    attestation: crate::attestation::EvidenceArgs,
     /// The recovery DB (`sqlite:///path`, a path, `postgres://...`); default: `recovery.db` in
     /// the state directory.
     #[arg(long = "recovery-db", value_name = "URL")]
@@ -139,11 +140,6 @@ fn admin_access_with(
     })
 }
 
-/// The simulated identity of the ingest enclave: what verifier policies name.
-pub fn ingest_sim_identity() -> EnclaveIdentity {
-    fog_attest::fog_identity(fog_attest::FogEnclave::Ingest)
-}
-
 /// The simulated quoting key: kept in the state directory (mode 0600); its public half is
 /// written beside it for the verifiers (senders) to trust.
 pub(crate) fn sim_quoting_key(
@@ -225,13 +221,32 @@ pub fn run(args: IngestArgs) -> Result<(), CliError> {
         ADMIN_TOKEN_ENV,
     )?;
     let ledger = follow::open_ledger(&args.ledger_db, &args.follow)?;
-    let state =
-        StateDir::new(&args.state_dir).map_err(|e| input(format!("state directory: {e}")))?;
-    let quoting = sim_quoting_key(&args.state_dir)?;
-    let evidence = SimEvidence::new(SimProvider::from_quoting_key(
-        quoting,
-        ingest_sim_identity(),
-    ))
+    // In a confidential VM the disk is the host's: the ingress key is never written there.
+    let memory_only = args.attestation.evidence == crate::attestation::EvidenceSource::ConfigfsTsm;
+    let state = if memory_only {
+        StateDir::memory_only(&args.state_dir)
+    } else {
+        StateDir::new(&args.state_dir)
+    }
+    .map_err(|e| input(format!("state directory: {e}")))?;
+    if memory_only {
+        eprintln!(
+            "fogd ingest: the ingress key lives in memory only (a confidential VM's disk is the \
+             host's): a restart makes a new key unless an attested peer hands over the current \
+             one; report a key that died with its server lost (`fogd ingest-admin \
+             report-lost-key`)"
+        );
+    }
+    let attestation = crate::attestation::Attestation::new(
+        &args.attestation,
+        &args.state_dir,
+        fog_attest::FogEnclave::Ingest,
+    )?;
+    eprintln!("fogd ingest: {} evidence", attestation.source());
+    let evidence = ProviderEvidence::new(
+        attestation.provider(),
+        attestation.peer_verifier(fog_attest::FogEnclave::Ingest)?,
+    )
     .map_err(|e| failed(format!("channel key: {e}")))?;
     let url = args
         .recovery_db

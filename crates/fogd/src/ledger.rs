@@ -6,7 +6,7 @@
 use std::{net::SocketAddr, path::Path, path::PathBuf, sync::Arc, time::Duration};
 
 use clap::Args;
-use fog_attest::{BoundEvidence, EnclaveResponder, FogEnclave, SimProvider};
+use fog_attest::{BoundEvidence, EnclaveResponder, FogEnclave, Provider};
 use fog_ledger_db::LedgerDb;
 use fog_ledger_server::{LedgerServer, LedgerServerConfig, PeerChannels, ALL_BLOCKS};
 
@@ -37,6 +37,8 @@ pub struct LedgerArgs {
     /// deployment; created if absent). Its public half is written to `sim-quoting.pub`.
     #[arg(long = "state-dir", value_name = "DIR")]
     state_dir: PathBuf,
+    #[command(flatten)]
+    attestation: crate::attestation::EvidenceArgs,
     /// Address of the gRPC services (`FogKeyImageAPI`, `FogMerkleProofAPI`, `FogBlockAPI`,
     /// `FogUntrustedTxOutApi`, and `fog_router.StoreAPI` for ledger routers).
     #[arg(long, value_name = "ADDR")]
@@ -74,24 +76,33 @@ pub(crate) struct Parts {
 pub(crate) struct Host {
     ledger: LedgerDb,
     follow: FollowArgs,
-    quoting: ed25519_dalek::SigningKey,
+    provider: Arc<dyn Provider>,
     channel_key: [u8; 32],
     link_key: [u8; 32],
 }
 
 /// Opens (or, following nodes, creates) the ledger DB and makes the fog ledger enclave's keys
-/// from the quoting key in `state_dir`.
-pub(crate) fn prepare(source: &LedgerSource, state_dir: &Path) -> Result<(Parts, Host), CliError> {
+/// with the evidence `attestation` configures (a simulated quoting key in `state_dir`).
+pub(crate) fn prepare(
+    source: &LedgerSource,
+    state_dir: &Path,
+    attestation: &crate::attestation::EvidenceArgs,
+) -> Result<(Parts, Host), CliError> {
     crate::init_tracing();
     follow::check(&source.follow)?;
     let ledger = follow::open_ledger(&source.ledger_db, &source.follow)?;
     std::fs::create_dir_all(state_dir).map_err(|e| input(format!("state directory: {e}")))?;
-    let quoting = crate::ingest::sim_quoting_key(state_dir)?;
-    let provider = ledger_provider(&quoting);
+    let attestation =
+        crate::attestation::Attestation::new(attestation, state_dir, FogEnclave::Ledger)?;
+    let provider = attestation.provider();
     let responder = EnclaveResponder::from_provider(&provider)
         .map_err(|e| failed(format!("ledger enclave: {e}")))?;
+    eprintln!(
+        "fogd: fog ledger enclave with {} evidence",
+        attestation.source()
+    );
     let channel_key = *responder.channel_key();
-    let (link, link_key) = crate::router::ledger_link(&provider)?;
+    let (link, link_key) = crate::router::ledger_link(&attestation)?;
     let mut config = LedgerServerConfig::default();
     if source.follow.following() {
         // The follower appends as blocks come: look often (a read of the block count).
@@ -107,7 +118,7 @@ pub(crate) fn prepare(source: &LedgerSource, state_dir: &Path) -> Result<(Parts,
         Host {
             ledger,
             follow: source.follow.clone(),
-            quoting,
+            provider,
             channel_key,
             link_key,
         },
@@ -132,7 +143,7 @@ impl Host {
                 let server = server.clone();
                 crate::host::refresh_evidence(
                     "fog ledger evidence",
-                    crate::host::sim_maker(ledger_provider(&self.quoting), self.channel_key),
+                    crate::host::maker(self.provider.clone(), self.channel_key),
                     move |e| server.set_evidence(e).is_ok(),
                 )
             },
@@ -140,7 +151,7 @@ impl Host {
                 let server = server.clone();
                 crate::host::refresh_evidence(
                     "fog ledger store channel evidence",
-                    crate::host::sim_maker(ledger_provider(&self.quoting), self.link_key),
+                    crate::host::maker(self.provider.clone(), self.link_key),
                     move |e| link_evidence(&server, e),
                 )
             },
@@ -166,14 +177,6 @@ impl Host {
     }
 }
 
-/// The fog ledger enclave's simulated evidence, signed with `quoting`.
-fn ledger_provider(quoting: &ed25519_dalek::SigningKey) -> SimProvider {
-    SimProvider::from_quoting_key(
-        quoting.clone(),
-        fog_attest::fog_identity(FogEnclave::Ledger),
-    )
-}
-
 /// Binds `addr` for a service's listener.
 pub(crate) async fn bind(addr: SocketAddr) -> Result<tokio::net::TcpListener, CliError> {
     tokio::net::TcpListener::bind(addr)
@@ -192,7 +195,7 @@ pub fn run(args: LedgerArgs) -> Result<(), CliError> {
         ));
     }
     args.serve.check()?;
-    let (parts, host) = prepare(&args.source, &args.state_dir)?;
+    let (parts, host) = prepare(&args.source, &args.state_dir, &args.attestation)?;
     let config = LedgerServerConfig {
         key_image_capacity: args.key_image_capacity,
         key_image_blocks: args.key_image_blocks.unwrap_or(ALL_BLOCKS),

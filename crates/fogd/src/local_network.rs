@@ -21,7 +21,7 @@ use std::{
 
 use clap::Args;
 use fog_account::AccountKey;
-use fog_attest::{EnclaveResponder, FogEnclave, SimProvider};
+use fog_attest::{policy_file::PolicyFile, EnclaveResponder, FogEnclave, SimProvider};
 use fog_client::history::{EntryKind, Sender};
 use fog_crypto::RistrettoPublic;
 use fog_ingest_server::{IngestConfig, IngestServer, StateDir};
@@ -123,12 +123,14 @@ impl Layout {
         format!("insecure-fog://{}", self.report)
     }
 
-    fn network(&self, attestation_key: &str) -> NetworkSettings {
+    /// The wallets' settings: the services' URLs, pinned by the network's attestation policy.
+    fn network(&self, attestation_policy: &str) -> NetworkSettings {
         NetworkSettings {
             node_url: format!("http://{}", self.node),
             view_url: format!("http://{}", self.view),
             ledger_url: format!("http://{}", self.ledger),
-            attestation_key: attestation_key.to_owned(),
+            attestation_key: String::new(),
+            attestation_policy: Some(attestation_policy.to_owned()),
         }
     }
 }
@@ -150,6 +152,10 @@ impl Paths {
     }
     fn state(&self) -> PathBuf {
         self.dir.join("state")
+    }
+    /// What wallets of this network trust (`fog-wallet --attestation-policy`).
+    fn attestation_policy(&self) -> PathBuf {
+        self.state().join("attestation-policy.toml")
     }
     fn authority(&self) -> PathBuf {
         self.files().authority()
@@ -284,14 +290,14 @@ fn write_file(path: &Path, bytes: &[u8]) -> Result<(), CliError> {
 fn create(
     paths: &Paths,
     layout: &Layout,
-    attestation_key: &str,
+    attestation_policy: &str,
     ingress: &RistrettoPublic,
     ledger: &LedgerDb,
 ) -> Result<(), CliError> {
     let plan = fog_system::network::Plan {
         wallets: layout.wallets.clone(),
         report_url: layout.report_url(),
-        network: layout.network(attestation_key),
+        network: layout.network(attestation_policy),
         funding_txouts: FUNDING_TXOUTS,
         funding_value: FUNDING_VALUE,
         strangers: STRANGERS,
@@ -420,7 +426,7 @@ async fn start_services(
     let renewals = vec![
         crate::host::refresh_evidence(
             "view evidence",
-            crate::host::sim_maker(view_provider, view_channel_key),
+            crate::host::maker(Arc::new(view_provider), view_channel_key),
             {
                 let view = Arc::clone(&view);
                 move |e| view.enclave().sessions().set_evidence(e).is_ok()
@@ -428,7 +434,7 @@ async fn start_services(
         ),
         crate::host::refresh_evidence(
             "fog ledger evidence",
-            crate::host::sim_maker(ledger_provider, ledger_channel_key),
+            crate::host::maker(Arc::new(ledger_provider), ledger_channel_key),
             {
                 let ledger_server = Arc::clone(&ledger_server);
                 move |e| ledger_server.set_evidence(e).is_ok()
@@ -467,8 +473,9 @@ struct Prepared<D: RecoveryDb> {
 }
 
 /// Opens (or, for a new network, creates) the ledger, the shared simulated quoting key and
-/// ingest over `db`; a new network also gets its authority, wallets and origin block (funded
-/// with fog hints to this ingest's key) and its layout file.
+/// ingest over `db`, and writes the attestation policy of the key (each service's simulated
+/// identity at this version); a new network also gets its authority, wallets (pinned by that
+/// policy) and origin block (funded with fog hints to this ingest's key) and its layout file.
 async fn prepare<D: RecoveryDb>(
     paths: &Paths,
     layout: &Layout,
@@ -480,6 +487,16 @@ async fn prepare<D: RecoveryDb>(
         .map_err(|e| failed(format!("cannot create the state directory: {e}")))?;
     let quoting = crate::ingest::sim_quoting_key(&paths.state())?;
     let attestation_key = hex::encode(quoting.verifying_key().as_bytes());
+    let attestation_policy = PolicyFile::simulated(&quoting.verifying_key()).to_toml();
+    write_file(
+        &paths.attestation_policy(),
+        format!(
+            "# What wallets of this Fog local network trust (`fog-wallet --attestation-policy \
+             FILE`):\n# its simulated quoting key, and each service's simulated measurement at \
+             this version of Fog.\n{attestation_policy}"
+        )
+        .as_bytes(),
+    )?;
     let ledger = if existing {
         LedgerDb::open(paths.ledger())
     } else {
@@ -488,7 +505,7 @@ async fn prepare<D: RecoveryDb>(
     .map_err(|e| failed(format!("ledger DB {}: {e}", paths.ledger().display())))?;
     let ingest_state =
         StateDir::new(paths.state()).map_err(|e| failed(format!("ingest state directory: {e}")))?;
-    let evidence = fog_ingest_server::SimEvidence::new(SimProvider::from_quoting_key(
+    let evidence = fog_ingest_server::ProviderEvidence::sim(SimProvider::from_quoting_key(
         quoting.clone(),
         fog_attest::fog_identity(FogEnclave::Ingest),
     ))
@@ -511,7 +528,7 @@ async fn prepare<D: RecoveryDb>(
         create(
             paths,
             layout,
-            &attestation_key,
+            &attestation_policy,
             &ingest.ingress_public_key(),
             &ledger,
         )?;
@@ -664,6 +681,11 @@ fn print_summary(
     );
     let _ = writeln!(
         out,
+        "  attestation policy {} (what the wallets trust)",
+        paths.attestation_policy().display()
+    );
+    let _ = writeln!(
+        out,
         "Demo wallets (each funded with {} at creation; the others are its contacts):",
         format_amount(u128::from(FUNDING_VALUE) * FUNDING_TXOUTS as u128, 0)
     );
@@ -688,11 +710,12 @@ fn print_summary(
          \x20 cargo run -p fog-wallet -- --wallet my-wallet.json keys new \\\n\
          \x20     --fog-report-url {report} --fog-authority-spki {spki} \\\n\
          \x20     --node-url http://{node} --view-url http://{view} --ledger-url http://{ledger} \\\n\
-         \x20     --attestation-key {attestation_key}\n\
+         \x20     --attestation-policy {policy}\n\
          Ctrl-C stops the network; `fogd local-network --dir {dir}` starts it again where it \
          stopped.\n",
         report = layout.report_url(),
         spki = paths.root_spki().display(),
+        policy = paths.attestation_policy().display(),
         node = layout.node,
         view = layout.view,
         ledger = layout.ledger,

@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 
 mod accounts;
+mod attestation;
 mod authority;
 mod config;
 mod follow;

@@ -13,7 +13,9 @@ use fog_api::fog_router::{
     router_admin_api_client::RouterAdminApiClient, AddStoreRequest, GetStoresRequest,
     RemoveStoreRequest, StoresResponse,
 };
-use fog_attest::{EnclaveResponder, FogEnclave, IdentityRule, Policy, SimProvider, Verifier};
+use fog_attest::{EnclaveResponder, FogEnclave, Verifier};
+
+use crate::attestation::Attestation;
 use fog_host::admin::AdminAccess;
 use fog_router::{Probe, StoreChannels, Stores};
 use fog_types::common::BlockRange;
@@ -57,38 +59,26 @@ pub fn show_blocks(b: BlockRange) -> String {
     }
 }
 
-/// Peers accepted on a store channel: `identity`'s measurement under the simulated quoting
-/// key (on hardware, the vendor's root), evidence up to a day old.
-fn peer_verifier(provider: &SimProvider, identity: FogEnclave) -> Verifier {
-    Verifier::new(
-        provider.trust_anchor(),
-        Policy::new(
-            vec![IdentityRule::Measurement(
-                fog_attest::fog_identity(identity).measurement,
-            )],
-            24 * 3600,
-        ),
-    )
-}
-
-/// What a router–store channel end is made of: a fresh channel key with `provider`'s
-/// evidence, the verifier of peers of `identity`, and the key (for the evidence refresh).
+/// What a router–store channel end is made of: a fresh channel key with this service's
+/// evidence, the verifier of peers that are `identity` enclaves (the simulated identity
+/// under the same quoting key, or the `--peer-policy`), and the key (for the evidence
+/// refresh).
 fn link_parts(
-    provider: &SimProvider,
+    attestation: &Attestation,
     identity: FogEnclave,
 ) -> Result<(EnclaveResponder, Verifier, [u8; 32]), CliError> {
-    let responder = EnclaveResponder::from_provider(provider)
+    let responder = EnclaveResponder::from_provider(&attestation.provider())
         .map_err(|e| failed(format!("store channel: {e}")))?;
     let key = *responder.channel_key();
-    Ok((responder, peer_verifier(provider, identity), key))
+    Ok((responder, attestation.peer_verifier(identity)?, key))
 }
 
 /// A view enclave's side of the router–store channels, and the channel key its evidence must
 /// bind (for the refresh).
 pub(crate) fn view_link(
-    provider: &SimProvider,
+    attestation: &Attestation,
 ) -> Result<(fog_view_server::PeerChannels, [u8; 32]), CliError> {
-    let (responder, verifier, key) = link_parts(provider, FogEnclave::View)?;
+    let (responder, verifier, key) = link_parts(attestation, FogEnclave::View)?;
     Ok((fog_view_server::store_link(responder, verifier), key))
 }
 
@@ -96,9 +86,9 @@ pub(crate) fn view_link(
 /// makes fog ledger evidence; peers must present it too), and the channel key its evidence
 /// must bind.
 pub(crate) fn ledger_link(
-    provider: &SimProvider,
+    attestation: &Attestation,
 ) -> Result<(fog_ledger_server::PeerChannels, [u8; 32]), CliError> {
-    let (responder, verifier, key) = link_parts(provider, FogEnclave::Ledger)?;
+    let (responder, verifier, key) = link_parts(attestation, FogEnclave::Ledger)?;
     Ok((
         fog_ledger_server::key_image_store_link(responder, verifier),
         key,
@@ -111,6 +101,8 @@ pub struct RouterArgs {
     /// Where the simulated quoting key lives (shared with the stores of the deployment).
     #[arg(long = "state-dir", value_name = "DIR")]
     pub state_dir: PathBuf,
+    #[command(flatten)]
+    pub attestation: crate::attestation::EvidenceArgs,
     /// Address of the client API.
     #[arg(long, value_name = "ADDR")]
     pub listen: SocketAddr,
@@ -256,15 +248,13 @@ pub fn run_view(args: RouterArgs) -> Result<(), CliError> {
     crate::init_tracing();
     let (config, access) = args.prepare()?;
     std::fs::create_dir_all(&args.state_dir).map_err(|e| input(format!("state directory: {e}")))?;
-    let quoting = crate::ingest::sim_quoting_key(&args.state_dir)?;
-    let view_provider = || {
-        SimProvider::from_quoting_key(quoting.clone(), fog_attest::fog_identity(FogEnclave::View))
-    };
-    let provider = view_provider();
+    let attestation = Attestation::new(&args.attestation, &args.state_dir, FogEnclave::View)?;
+    let provider = attestation.provider();
     let responder = EnclaveResponder::from_provider(&provider)
         .map_err(|e| failed(format!("view router enclave: {e}")))?;
+    eprintln!("fogd view-router: {} evidence", attestation.source());
     let client_key = *responder.channel_key();
-    let (link, link_key) = view_link(&provider)?;
+    let (link, link_key) = view_link(&attestation)?;
     let enclave = fog_view_server::build_router(responder, link);
     let server = Arc::new(fog_view_server::ViewRouterServer::new(enclave, config));
     let runtime = tokio::runtime::Runtime::new()
@@ -284,7 +274,7 @@ pub fn run_view(args: RouterArgs) -> Result<(), CliError> {
                 let server = server.clone();
                 crate::host::refresh_evidence(
                     "view router evidence",
-                    crate::host::sim_maker(view_provider(), client_key),
+                    crate::host::maker(provider.clone(), client_key),
                     move |e| server.enclave().sessions().set_evidence(e).is_ok(),
                 )
             },
@@ -292,7 +282,7 @@ pub fn run_view(args: RouterArgs) -> Result<(), CliError> {
                 let server = server.clone();
                 crate::host::refresh_evidence(
                     "view router store evidence",
-                    crate::host::sim_maker(provider, link_key),
+                    crate::host::maker(provider, link_key),
                     move |e| server.enclave().store_links().set_evidence(e).is_ok(),
                 )
             },
@@ -325,7 +315,7 @@ pub struct LedgerRouterArgs {
 pub fn run_ledger(args: LedgerRouterArgs) -> Result<(), CliError> {
     let LedgerRouterArgs { source, router } = args;
     let (config, access) = router.prepare()?;
-    let (parts, host) = crate::ledger::prepare(&source, &router.state_dir)?;
+    let (parts, host) = crate::ledger::prepare(&source, &router.state_dir, &router.attestation)?;
     let server = Arc::new(
         fog_ledger_server::LedgerServer::new_router(
             parts.ledger,

@@ -3,7 +3,7 @@
 use std::{net::SocketAddr, path::PathBuf, sync::Arc};
 
 use clap::Args;
-use fog_attest::{BoundEvidence, EnclaveResponder, FogEnclave, SimProvider};
+use fog_attest::{BoundEvidence, EnclaveResponder, FogEnclave, Provider};
 use fog_view_server::{build_enclave, ViewConfig, ViewServer};
 
 use crate::{failed, host::ServeArgs, input, CliError};
@@ -18,6 +18,8 @@ pub struct ViewArgs {
     /// deployment; created if absent).
     #[arg(long = "state-dir", value_name = "DIR")]
     state_dir: PathBuf,
+    #[command(flatten)]
+    attestation: crate::attestation::EvidenceArgs,
     /// Address of the gRPC API (`fog_view.FogViewAPI`).
     #[arg(long, value_name = "ADDR")]
     listen: SocketAddr,
@@ -36,9 +38,9 @@ pub struct ViewArgs {
     serve: ServeArgs,
 }
 
-/// Evidence binding `channel_key` (and no custom identity), from the simulation provider.
-pub(crate) fn sim_evidence(
-    provider: &SimProvider,
+/// Evidence binding `channel_key` (and no custom identity), from `provider`.
+pub(crate) fn bound_evidence(
+    provider: &impl Provider,
     channel_key: &[u8; 32],
 ) -> Result<BoundEvidence, CliError> {
     BoundEvidence::bind(provider, channel_key, None)
@@ -69,13 +71,12 @@ pub fn run(args: ViewArgs) -> Result<(), CliError> {
         config.partitions = p;
     }
     std::fs::create_dir_all(&args.state_dir).map_err(|e| input(format!("state directory: {e}")))?;
-    let quoting = crate::ingest::sim_quoting_key(&args.state_dir)?;
-    let view_provider = || {
-        SimProvider::from_quoting_key(quoting.clone(), fog_attest::fog_identity(FogEnclave::View))
-    };
-    let provider = view_provider();
+    let attestation =
+        crate::attestation::Attestation::new(&args.attestation, &args.state_dir, FogEnclave::View)?;
+    let provider = attestation.provider();
     let responder = EnclaveResponder::from_provider(&provider)
         .map_err(|e| failed(format!("view enclave: {e}")))?;
+    eprintln!("fogd view: {} evidence", attestation.source());
     let channel_key = *responder.channel_key();
     eprintln!(
         "fogd view: building {} partition(s) of {} records",
@@ -84,7 +85,7 @@ pub fn run(args: ViewArgs) -> Result<(), CliError> {
     let enclave =
         build_enclave(responder, &config).map_err(|e| failed(format!("view enclave: {e}")))?;
     // Routers reach this store over attested channels of their own (view evidence both ways).
-    let (link, link_key) = crate::router::view_link(&provider)?;
+    let (link, link_key) = crate::router::view_link(&attestation)?;
     enclave.set_router_link(link);
     if config.blocks != fog_types::view::ALL_BLOCKS {
         eprintln!(
@@ -137,7 +138,7 @@ pub fn run(args: ViewArgs) -> Result<(), CliError> {
             let server = server.clone();
             crate::host::refresh_evidence(
                 "view evidence",
-                crate::host::sim_maker(view_provider(), channel_key),
+                crate::host::maker(provider.clone(), channel_key),
                 move |e| server.enclave().sessions().set_evidence(e).is_ok(),
             )
         };
@@ -145,7 +146,7 @@ pub fn run(args: ViewArgs) -> Result<(), CliError> {
             let server = server.clone();
             crate::host::refresh_evidence(
                 "view store evidence",
-                crate::host::sim_maker(provider, link_key),
+                crate::host::maker(provider, link_key),
                 move |e| server.enclave().set_router_evidence(e).is_ok(),
             )
         };

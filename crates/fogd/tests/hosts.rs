@@ -177,6 +177,7 @@ fn five_hosts_pay_and_survive_each_service_killed() {
                 view_url: net.hosts.url("view", PORT),
                 ledger_url: net.hosts.url("ledger", PORT),
                 attestation_key,
+                attestation_policy: None,
             },
             funding_txouts: 3,
             funding_value: 20 * MOB,

@@ -257,6 +257,7 @@ fn peers_share_one_key_fail_over_and_retire() {
                 view_url: hosts.url("view", PORT),
                 ledger_url: hosts.url("ledger", PORT),
                 attestation_key,
+                attestation_policy: None,
             },
             funding_txouts: 3,
             funding_value: 20 * MOB,

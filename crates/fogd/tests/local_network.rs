@@ -1,7 +1,8 @@
 //! `fogd local-network` run as a binary: the scripted demo passes on a new network and again
 //! after a restart of the whole network from its directory; without `--demo` the network
 //! serves the demo wallets as they are (checked with the wallet library, the code behind
-//! `fog-wallet`) until SIGTERM; a directory that is not a network is refused.
+//! `fog-wallet`), pinned by the attestation policy it writes, until SIGTERM; a directory that
+//! is not a network is refused.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
@@ -124,13 +125,64 @@ fn the_network_serves_the_demo_wallets_until_sigterm() {
     )));
     assert!(printed.contains("send --to bob --amount 2.5"));
 
-    // The wallet file works as it is: the stored addresses and attestation key reach the
-    // services, and the balance is the funding.
+    // The network writes its attestation policy, and its wallets are pinned by it.
+    let policy_path = net.join("state").join("attestation-policy.toml");
+    assert!(
+        printed.contains(&format!("attestation policy {}", policy_path.display()))
+            && printed.contains(&format!("--attestation-policy {}", policy_path.display())),
+        "{printed}"
+    );
+    let policy = fog_attest::policy_file::PolicyFile::read(&policy_path).unwrap();
+    let quoting = std::fs::read_to_string(net.join("state").join("sim-quoting.pub")).unwrap();
+    assert_eq!(
+        policy.anchors.simulation_key.as_deref(),
+        Some(quoting.trim())
+    );
+    let stored = WalletFile::load(&alice).unwrap().network.unwrap();
+    assert_eq!(stored.attestation_key, "");
+    assert_eq!(
+        fog_attest::policy_file::PolicyFile::parse(stored.attestation_policy.as_deref().unwrap())
+            .unwrap(),
+        policy
+    );
+
+    // The wallet file works as it is: the stored addresses and policy reach the services, and
+    // the balance is the funding.
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let mut session = Session::open(&alice, &NetworkOverrides::default(), false).unwrap();
     let balance = runtime.block_on(session.balance(|_| {})).unwrap();
     assert_eq!(balance.block_count, 1);
     assert_eq!(balance.of(0), 100 * 1_000_000_000_000);
+    drop(session);
+
+    // The policy file given as `--attestation-policy` does too; one whose view rule names
+    // another measurement is refused.
+    let given = |path: &std::path::Path| NetworkOverrides {
+        attestation_policy: Some(fog_wallet::network::read_attestation_policy(path).unwrap()),
+        ..NetworkOverrides::default()
+    };
+    let bob = net.join("wallets").join("bob.json");
+    let mut session = Session::open(&bob, &given(&policy_path), false).unwrap();
+    let balance = runtime.block_on(session.balance(|_| {})).unwrap();
+    assert_eq!(balance.of(0), 100 * 1_000_000_000_000);
+    drop(session);
+    let mut other = policy.clone();
+    other.view = vec![fog_attest::policy_file::RuleEntry::Sim {
+        measurement: "11".repeat(32),
+    }];
+    let other_path = dir.path().join("other-policy.toml");
+    std::fs::write(&other_path, other.to_toml()).unwrap();
+    let mut session = Session::open(&bob, &given(&other_path), false).unwrap();
+    let err = runtime
+        .block_on(session.balance(|_| {}))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("fog view at ")
+            && err.contains("failed attestation")
+            && err.contains("enclave measurement not allowed by policy"),
+        "{err}"
+    );
 
     // SIGTERM stops it cleanly.
     let status = Command::new("kill")

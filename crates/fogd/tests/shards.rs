@@ -224,6 +224,7 @@ fn stores_behind_a_router_serve_wallets_exactly_through_a_store_loss() {
                 // And to the ledger router as to a fog ledger.
                 ledger_url: hosts.url("lrouter", PORT),
                 attestation_key,
+                attestation_policy: None,
             },
             funding_txouts: 3,
             funding_value: 20 * MOB,

@@ -32,6 +32,11 @@ pub enum TcbStatus {
     OutOfDate,
     /// Out of date, and the configuration needs a change.
     OutOfDateConfigurationNeeded,
+    /// TDX: the platform is up to date but this TD runs on an older TDX module; relaunching
+    /// the TD would pick up the fix.
+    TdRelaunchAdvised,
+    /// TDX: relaunch advised, and the configuration needs a change.
+    TdRelaunchAdvisedConfigurationNeeded,
 }
 
 impl TcbStatus {
@@ -44,6 +49,8 @@ impl TcbStatus {
             Self::ConfigurationAndSwHardeningNeeded => "ConfigurationAndSWHardeningNeeded",
             Self::OutOfDate => "OutOfDate",
             Self::OutOfDateConfigurationNeeded => "OutOfDateConfigurationNeeded",
+            Self::TdRelaunchAdvised => "TDRelaunchAdvised",
+            Self::TdRelaunchAdvisedConfigurationNeeded => "TDRelaunchAdvisedConfigurationNeeded",
         }
     }
 
@@ -57,6 +64,8 @@ impl TcbStatus {
             "ConfigurationAndSWHardeningNeeded" => Self::ConfigurationAndSwHardeningNeeded,
             "OutOfDate" => Self::OutOfDate,
             "OutOfDateConfigurationNeeded" => Self::OutOfDateConfigurationNeeded,
+            "TDRelaunchAdvised" => Self::TdRelaunchAdvised,
+            "TDRelaunchAdvisedConfigurationNeeded" => Self::TdRelaunchAdvisedConfigurationNeeded,
             "Revoked" => return Err(VerifyError::Revoked),
             _ => return Err(VerifyError::Malformed),
         })

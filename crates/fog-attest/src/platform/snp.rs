@@ -153,7 +153,9 @@ pub fn verify(
     {
         return Err(VerifyError::BadChain);
     }
-    if !parsed.key_info.mask_chip_key() && !parsed.chip_id.iter().all(|b| *b == 0) {
+    // A platform configured with MASK_CHIP_ID reports an all-zero chip id: nothing to match
+    // then (the signature already tied the report to this VCEK's key).
+    if !parsed.chip_id.iter().all(|b| *b == 0) {
         let hwid = vcek_hwid(&vcek)?;
         if hwid.is_empty() || hwid.len() > 64 || parsed.chip_id[..hwid.len()] != hwid[..] {
             return Err(VerifyError::BadChain);
