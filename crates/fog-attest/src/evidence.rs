@@ -325,23 +325,13 @@ impl Evidence {
                         .map_err(|_| VerifyError::Malformed)?,
                 }))
             }
-            EvidenceKind::SgxDcap | EvidenceKind::TdxDcap => {
-                let collateral = match (&w.dcap_collateral, &w.snp_collateral) {
-                    (Some(c), None) => Collateral::Dcap(Box::new(c.clone())),
-                    _ => return Err(VerifyError::Malformed),
-                };
-                if !sim_fields_empty || w.quote.is_empty() {
-                    return Err(VerifyError::Malformed);
-                }
-                Ok(Self::Quote(QuoteEvidence {
-                    kind,
-                    quote: w.quote.clone(),
-                    collateral,
-                }))
-            }
-            EvidenceKind::SevSnp => {
-                let collateral = match (&w.dcap_collateral, &w.snp_collateral) {
-                    (None, Some(c)) => Collateral::Snp(c.clone()),
+            EvidenceKind::SgxDcap | EvidenceKind::TdxDcap | EvidenceKind::SevSnp => {
+                // Exactly the collateral of the kind, a quote, and no simulated field.
+                let collateral = match (kind, &w.dcap_collateral, &w.snp_collateral) {
+                    (EvidenceKind::SevSnp, None, Some(c)) => Collateral::Snp(c.clone()),
+                    (EvidenceKind::SgxDcap | EvidenceKind::TdxDcap, Some(c), None) => {
+                        Collateral::Dcap(Box::new(c.clone()))
+                    }
                     _ => return Err(VerifyError::Malformed),
                 };
                 if !sim_fields_empty || w.quote.is_empty() {

@@ -220,33 +220,20 @@ impl Verifier {
                     },
                 )
             }
-            (TrustAnchor::IntelSgxRoot(root), Evidence::Quote(q)) => {
-                let Collateral::Dcap(c) = &q.collateral else {
-                    return Err(VerifyError::Malformed);
+            (TrustAnchor::IntelSgxRoot(_) | TrustAnchor::AmdRoots(_), Evidence::Quote(q)) => {
+                let v = match (anchor, &q.collateral) {
+                    (TrustAnchor::IntelSgxRoot(root), Collateral::Dcap(c)) => {
+                        platform::dcap::verify(q.kind, &q.quote, c, root, now.0)?
+                    }
+                    (TrustAnchor::AmdRoots(roots), Collateral::Snp(c)) => platform::snp::verify(
+                        &q.quote,
+                        c,
+                        roots,
+                        self.policy.snp_tcb_floor.as_ref(),
+                        now.0,
+                    )?,
+                    _ => return Err(VerifyError::Malformed),
                 };
-                let v = platform::dcap::verify(q.kind, &q.quote, c, root, now.0)?;
-                self.check_claims(&v.claims)?;
-                self.check_tcb(v.tcb_status)?;
-                (
-                    v.report_data,
-                    Verdict {
-                        kind,
-                        tcb_status: v.tcb_status,
-                        advisory_ids: v.advisory_ids,
-                    },
-                )
-            }
-            (TrustAnchor::AmdRoots(roots), Evidence::Quote(q)) => {
-                let Collateral::Snp(c) = &q.collateral else {
-                    return Err(VerifyError::Malformed);
-                };
-                let v = platform::snp::verify(
-                    &q.quote,
-                    c,
-                    roots,
-                    self.policy.snp_tcb_floor.as_ref(),
-                    now.0,
-                )?;
                 self.check_claims(&v.claims)?;
                 self.check_tcb(v.tcb_status)?;
                 (

@@ -71,6 +71,9 @@ pub struct PeerChannels {
     /// Per channel, the number of the request sealed with [`PeerChannels::seal_request`] and
     /// not yet answered.
     awaiting: BTreeMap<Vec<u8>, u64>,
+    /// The host's time, never allowed back (a rewound clock must not make a peer's stale
+    /// evidence fresh again).
+    clock: crate::clock::HostClock,
 }
 
 impl core::fmt::Debug for PeerChannels {
@@ -101,6 +104,7 @@ impl PeerChannels {
             channels: BTreeMap::new(),
             order: VecDeque::new(),
             awaiting: BTreeMap::new(),
+            clock: crate::clock::HostClock::new(),
         }
     }
 
@@ -139,6 +143,7 @@ impl PeerChannels {
         response: &[u8],
         now: UnixSeconds,
     ) -> Result<Vec<u8>, PeerError> {
+        let now = self.clock.observe(now);
         let at = self
             .pending
             .iter()
@@ -158,6 +163,7 @@ impl PeerChannels {
         request: &[u8],
         now: UnixSeconds,
     ) -> Result<(Vec<u8>, Vec<u8>), PeerError> {
+        let now = self.clock.observe(now);
         let (channel, reply) = self
             .responder
             .peer_accept(request, &self.verifier, now, self.limits)
@@ -205,6 +211,7 @@ impl PeerChannels {
         plaintext: &[u8],
         now: UnixSeconds,
     ) -> Result<Vec<u8>, PeerError> {
+        let now = self.clock.observe(now);
         let channel = self
             .channels
             .get_mut(channel_id)
@@ -222,6 +229,7 @@ impl PeerChannels {
         frame: &[u8],
         now: UnixSeconds,
     ) -> Result<Vec<u8>, PeerError> {
+        let now = self.clock.observe(now);
         if frame.len() > self.purpose.max_frame {
             return Err(PeerError::BadFrame);
         }
@@ -248,6 +256,7 @@ impl PeerChannels {
         now: UnixSeconds,
         of: &Exchange,
     ) -> Result<Vec<u8>, PeerError> {
+        let now = self.clock.observe(now);
         if self.awaiting.contains_key(channel_id) {
             return Err(PeerError::UnknownChannel);
         }

@@ -65,6 +65,8 @@ pub struct ClientSessions {
     responder: RwLock<EnclaveResponder>,
     table: Mutex<SessionTable>,
     limits: SessionLimits,
+    /// The host's time, never allowed back (see [`crate::clock`]).
+    clock: crate::clock::HostClock,
 }
 
 impl core::fmt::Debug for ClientSessions {
@@ -94,6 +96,7 @@ impl ClientSessions {
             responder: RwLock::new(responder),
             table: Mutex::new(SessionTable::with_per_peer(capacity, per_peer)),
             limits,
+            clock: crate::clock::HostClock::new(),
         }
     }
 
@@ -127,6 +130,7 @@ impl ClientSessions {
         peer: PeerKey,
         now: UnixSeconds,
     ) -> Result<Vec<u8>, SessionError> {
+        let now = self.clock.observe(now);
         if hello.len() > fog_attest::channel::MAX_HANDSHAKE_MESSAGE {
             return Err(SessionError::TooLarge);
         }
@@ -144,6 +148,7 @@ impl ClientSessions {
         frame: &NonceMessage,
         now: UnixSeconds,
     ) -> Result<Zeroizing<Vec<u8>>, SessionError> {
+        let now = self.clock.observe(now);
         if frame.data.len() > MAX_REQUEST_FRAME || frame.aad.len() > MAX_REQUEST_FRAME {
             return Err(SessionError::TooLarge);
         }
@@ -160,6 +165,7 @@ impl ClientSessions {
         plaintext: &[u8],
         now: UnixSeconds,
     ) -> Result<NonceMessage, SessionError> {
+        let now = self.clock.observe(now);
         self.lock()
             .seal(channel_id, &[], plaintext, now)
             .map_err(|e| match map_err(e) {

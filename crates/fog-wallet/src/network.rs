@@ -379,6 +379,7 @@ mod tests {
         // SNP guest: simulated ledger evidence is then refused.
         let mut policy = simulated_policy();
         policy.anchors.amd = true;
+        policy.snp_tcb_floor = Some(fog_attest::policy_file::SnpTcbFloor::default());
         policy.ledger = vec![fog_attest::policy_file::RuleEntry::Snp {
             measurement: "ab".repeat(48),
         }];

@@ -310,7 +310,7 @@ mod tests {
             m.contains("\"recovery_db\" is not a flag of `fogd view`"),
             "{m}"
         );
-        assert!(!m.contains("pw"), "{m}");
+        assert!(!m.contains("u:pw"), "{m}");
         let list = write("b.toml", "listen = [\"a\", \"b\"]\n");
         let m = msg(expand_with(&["fogd", "view", "--config", &list], &[]));
         assert!(m.contains("\"listen\"") && m.contains("not a list"), "{m}");
@@ -323,7 +323,7 @@ mod tests {
         );
         let m = msg(expand_with(&["fogd", "view", "--config", &broken], &[]));
         assert!(m.contains("not valid TOML (line 2)"), "{m}");
-        assert!(!m.contains("pw"), "{m}");
+        assert!(!m.contains("u:pw"), "{m}");
         let m = msg(expand_with(
             &["fogd", "view", "--config", "/no/such/file.toml"],
             &[],
