@@ -23,6 +23,7 @@
 //! Timings are wall-clock per operation; `median_us` and `p99_us` are over the measured
 //! operations. `peak_rss_mib` is the process's VmHWM from /proc/self/status (Linux only).
 
+mod attest;
 mod balance;
 mod follower;
 mod ingest;
@@ -530,7 +531,7 @@ fn ct_timing(args: &Args) -> Result<(), String> {
 
 fn main() -> ExitCode {
     let argv: Vec<String> = std::env::args().collect();
-    let usage = "usage: fog-bench <oram|map|stash-sim|map-load-sim|ct-timing|ingest|ingest-breakdown|tx-validate|ledger-append|follower-catch-up|block-to-wallet|membership-proof|view-query|view-load|balance-check|view-key-scan|key-image-check|view-router|view-store|shard-model> [--option value ...]";
+    let usage = "usage: fog-bench <oram|map|stash-sim|map-load-sim|ct-timing|ingest|ingest-breakdown|tx-validate|ledger-append|follower-catch-up|block-to-wallet|membership-proof|view-query|view-load|balance-check|view-key-scan|key-image-check|view-router|view-store|shard-model|attest> [--option value ...]";
     let Some(workload) = argv.get(1) else {
         eprintln!("{usage}");
         return ExitCode::from(2);
@@ -563,6 +564,7 @@ fn main() -> ExitCode {
         "view-store" => shards::view_store(&args),
         "view-router" => shards::view_router(&args),
         "shard-model" => shards::shard_model(&args),
+        "attest" => attest::attest(&args),
         _ => Err(format!("unknown workload {workload}")),
     };
     match r {
