@@ -211,15 +211,23 @@ impl PeerChannels {
         plaintext: &[u8],
         now: UnixSeconds,
     ) -> Result<Vec<u8>, PeerError> {
+        Ok(self.seal_frame(channel_id, plaintext, now)?.encode_to_vec())
+    }
+
+    /// Seals `plaintext` on the channel with this purpose's aad, at the host's time as the
+    /// enclave takes it.
+    fn seal_frame(
+        &mut self,
+        channel_id: &[u8],
+        plaintext: &[u8],
+        now: UnixSeconds,
+    ) -> Result<NonceMessage, PeerError> {
         let now = self.clock.observe(now);
-        let channel = self
-            .channels
+        self.channels
             .get_mut(channel_id)
-            .ok_or(PeerError::UnknownChannel)?;
-        let frame = channel
+            .ok_or(PeerError::UnknownChannel)?
             .seal(self.purpose.aad, plaintext, now)
-            .map_err(|_| PeerError::UnknownChannel)?;
-        Ok(frame.encode_to_vec())
+            .map_err(|_| PeerError::UnknownChannel)
     }
 
     /// Opens an encoded frame received on a channel. The plaintext is the caller's to wipe.
@@ -256,17 +264,10 @@ impl PeerChannels {
         now: UnixSeconds,
         of: &Exchange,
     ) -> Result<Vec<u8>, PeerError> {
-        let now = self.clock.observe(now);
         if self.awaiting.contains_key(channel_id) {
             return Err(PeerError::UnknownChannel);
         }
-        let channel = self
-            .channels
-            .get_mut(channel_id)
-            .ok_or(PeerError::UnknownChannel)?;
-        let frame = channel
-            .seal(self.purpose.aad, plaintext, now)
-            .map_err(|_| PeerError::UnknownChannel)?;
+        let frame = self.seal_frame(channel_id, plaintext, now)?;
         self.awaiting.insert(channel_id.to_vec(), frame.nonce);
         of.sealed
             .lock()

@@ -337,15 +337,7 @@ fn rotation_replaces_the_egress_key() {
     assert_ne!(enclave.dangerous_egress_bytes(), before);
     assert_eq!(enclave.map_len(), 0);
     // Records now follow the new key's RNG, and the old key's RNG finds nothing.
-    let ingest = enclave.ingress_public_key();
-    let out = enclave
-        .ingest_block(0, 0, 0, &[tx_out_to(&user, Hint::Valid, &ingest, &mut rng)])
-        .unwrap();
-    let records: HashMap<Vec<u8>, Vec<u8>> = out
-        .records
-        .into_iter()
-        .map(|r| (r.search_key, r.payload))
-        .collect();
+    let records = records_for(&mut enclave, &user, &mut rng);
     assert_eq!(client_finds(&user, &new_pubkey, &records).len(), 1);
     assert!(client_finds(&user, &old_pubkey, &records).is_empty());
     // Nothing secret in Debug.
@@ -373,17 +365,26 @@ fn restore(platform: &SealingKeyProvider, sealed: &[u8], seed: u8) -> Result<Enc
 /// The restored enclave really holds the key: a hint encrypted to it names its recipient.
 fn finds_valid_hint(enclave: &mut Enclave, rng: &mut ChaCha20Rng) -> bool {
     let user = AccountKey::random(rng).with_fog("fog://f", "", b"k");
-    let ingest = enclave.ingress_public_key();
     let pubkey = enclave.kex_rng_pubkey();
-    let out = enclave
-        .ingest_block(0, 0, 0, &[tx_out_to(&user, Hint::Valid, &ingest, rng)])
-        .unwrap();
-    let records: HashMap<Vec<u8>, Vec<u8>> = out
+    let records = records_for(enclave, &user, rng);
+    client_finds(&user, &pubkey, &records).len() == 1
+}
+
+/// The records of a block holding one TxOut to `user` with a valid hint to the enclave's
+/// ingress key, by search key.
+fn records_for(
+    enclave: &mut Enclave,
+    user: &AccountKey,
+    rng: &mut ChaCha20Rng,
+) -> HashMap<Vec<u8>, Vec<u8>> {
+    let ingest = enclave.ingress_public_key();
+    enclave
+        .ingest_block(0, 0, 0, &[tx_out_to(user, Hint::Valid, &ingest, rng)])
+        .unwrap()
         .records
         .into_iter()
         .map(|r| (r.search_key, r.payload))
-        .collect();
-    client_finds(&user, &pubkey, &records).len() == 1
+        .collect()
 }
 
 #[test]
