@@ -13,10 +13,12 @@ use fog_attest::{
     ClientHandshake, ConfigId, EnclaveIdentity, IdentityRule, Measurement, Policy, ReportData,
     SignerId, SimProvider, UnixSeconds, Verifier,
 };
+use fog_enclave_api::ingest::ingest_request;
+use fog_enclave_api::ledger::ledger_request;
 use fog_enclave_api::messages::{
-    client, ingest_request, ledger_request, view_request, ChannelFrame, ChannelHello, GetEvidence,
-    HostTime, ReportDataRequest, SetEvidence,
+    client, ChannelFrame, ChannelHello, GetEvidence, HostTime, ReportDataRequest, SetEvidence,
 };
+use fog_enclave_api::view::view_request;
 use fog_enclave_api::{IngestRequest, LedgerRequest, ViewRequest};
 use prost::Message;
 

@@ -2,12 +2,19 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod errors;
+pub mod ingest;
+pub mod ledger;
+pub mod ledger_router;
 pub mod messages;
+pub mod view;
+pub mod view_router;
 
-pub use messages::{
-    ChannelFrame, ChannelHello, EnclaveError, IngestRequest, IngestResponse, LedgerRequest,
-    LedgerResponse, ViewRequest, ViewResponse,
-};
+pub use errors::{Refusal, Refused};
+pub use ingest::{IngestRequest, IngestResponse};
+pub use ledger::{LedgerRequest, LedgerResponse};
+pub use messages::{ChannelFrame, ChannelHello, EnclaveError};
+pub use view::{ViewRequest, ViewResponse};
 
 use prost::Message as _;
 
@@ -18,6 +25,22 @@ pub trait Enclave: Send + Sync {
     /// Handles one serialized request.
     fn call(&self, request_bytes: &[u8]) -> Result<Vec<u8>, EnclaveError>;
 }
+
+impl<T: Enclave + ?Sized> Enclave for std::sync::Arc<T> {
+    fn call(&self, request_bytes: &[u8]) -> Result<Vec<u8>, EnclaveError> {
+        (**self).call(request_bytes)
+    }
+}
+
+impl<T: Enclave + ?Sized> Enclave for Box<T> {
+    fn call(&self, request_bytes: &[u8]) -> Result<Vec<u8>, EnclaveError> {
+        (**self).call(request_bytes)
+    }
+}
+
+/// An enclave as the servers hold it: whichever implementation the process loaded (the
+/// simulated one in-process, injected by `fogd`).
+pub type SharedEnclave = std::sync::Arc<dyn Enclave>;
 
 /// A request type and its response type, for the typed helpers of [`Host`].
 pub trait EnclaveApi {
@@ -95,4 +118,15 @@ pub fn decode_request<A: EnclaveApi>(bytes: &[u8]) -> Result<A::Request, Enclave
 /// Serializes a response inside the enclave.
 pub fn encode_response<A: EnclaveApi>(response: &A::Response) -> Vec<u8> {
     response.encode_to_vec()
+}
+
+/// Runs one call inside the enclave: decodes the request (untrusted bytes from the host),
+/// hands it to `handle` and encodes the answer. A request that does not decode is
+/// [`EnclaveError::Malformed`] and reaches no handler.
+pub fn serve<A: EnclaveApi>(
+    request_bytes: &[u8],
+    handle: impl FnOnce(A::Request) -> Result<A::Response, EnclaveError>,
+) -> Result<Vec<u8>, EnclaveError> {
+    let request = decode_request::<A>(request_bytes)?;
+    handle(request).map(|response| encode_response::<A>(&response))
 }

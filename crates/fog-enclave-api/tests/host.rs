@@ -9,9 +9,9 @@ use fog_attest::{
     SignerId, SimProvider, UnixSeconds, Verifier,
 };
 use fog_enclave_api::messages::{
-    client, view_request::Call, view_response::Answer, ChannelFrame, ChannelHello,
-    ReportDataRequest, SetEvidence,
+    client, ChannelFrame, ChannelHello, ReportDataRequest, SetEvidence,
 };
+use fog_enclave_api::view::{view_request::Call, view_response::Answer};
 use fog_enclave_api::*;
 use std::sync::Mutex;
 

@@ -39,6 +39,7 @@
 
 use alloc::vec::Vec;
 use core::fmt;
+pub use fog_enclave_api::errors::IngestError;
 
 use curve25519_dalek::{
     constants::RISTRETTO_BASEPOINT_COMPRESSED,
@@ -53,7 +54,6 @@ use fog_oram::{ObliviousMap, OramError, StoreFactory};
 use fog_transaction::{wire::ETxOutRecord, EncryptedFogHint, FogHint, TxOut, TxOutRecord};
 use rand_core::{CryptoRng, RngCore};
 use subtle::{Choice, ConditionallySelectable};
-use thiserror::Error;
 use zeroize::Zeroize;
 
 use crate::sealing::SealingKeyProvider;
@@ -64,33 +64,6 @@ pub const RNG_KEY_BYTES: usize = 32;
 pub const RNG_VALUE_BYTES: usize = 8;
 /// How many times a block is retried after a rotation when the map reports full.
 pub const MAX_RETRIES: usize = 10;
-
-/// Why the ingest enclave refused. Payload-free: nothing here depends on a secret.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Error)]
-#[non_exhaustive]
-pub enum IngestError {
-    /// A capacity that is zero, not a power of two, or too large.
-    #[error("invalid configuration")]
-    InvalidConfig,
-    /// A TxOut of the block has no masked amount or bad fields.
-    #[error("invalid block data")]
-    InvalidBlockData,
-    /// The block does not fit in an empty map even after rotating.
-    #[error("block too big for the RNG store")]
-    BlockTooBig,
-    /// The ORAM failed (integrity or stash); the enclave must be restarted.
-    #[error("oblivious storage failed")]
-    Storage,
-    /// A sealed key that does not open with this platform's sealing key.
-    #[error("sealed key rejected")]
-    BadSealedKey,
-}
-
-impl From<OramError> for IngestError {
-    fn from(_: OramError) -> Self {
-        Self::Storage
-    }
-}
 
 /// What ingesting one block produced.
 pub struct IngestedBlock {
@@ -255,7 +228,7 @@ where
                     })
                 }
                 Err(OramError::MapFull) => rotated_to = Some(self.rotate()?),
-                Err(e) => return Err(e.into()),
+                Err(e) => return Err(storage_failed(e)),
             }
         }
         Err(IngestError::BlockTooBig)
@@ -411,4 +384,9 @@ impl<F: StoreFactory, M, R, S> fmt::Debug for IngestEnclave<F, M, R, S> {
             .field("map_capacity", &self.map_capacity)
             .finish_non_exhaustive()
     }
+}
+
+/// The ORAM failed (integrity or stash): the enclave must be restarted.
+fn storage_failed(_: OramError) -> IngestError {
+    IngestError::Storage
 }

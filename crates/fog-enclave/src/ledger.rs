@@ -68,6 +68,7 @@
 //! Trust side: trusted. No I/O, no clock (the caller passes the time), no logging.
 
 use alloc::{collections::BTreeSet, vec::Vec};
+pub use fog_enclave_api::errors::LedgerEnclaveError;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use fog_attest::{wire::NonceMessage, PeerKey, UnixSeconds};
@@ -88,7 +89,6 @@ use fog_types::ledger::{
 use prost::Message as _;
 use rand_core::{CryptoRng, RngCore};
 use subtle::{Choice, ConditionallySelectable};
-use thiserror::Error;
 use zeroize::{Zeroize, Zeroizing};
 
 use crate::peers::{PeerChannels, PeerError, Purpose};
@@ -123,52 +123,6 @@ pub const KEY_IMAGE_STORE_CHANNEL: Purpose = Purpose {
     max_channels: 4096,
     max_pending: 256,
 };
-
-/// Why the ledger enclave refused. Payload-free: nothing here depends on a secret.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Error)]
-#[non_exhaustive]
-pub enum LedgerEnclaveError {
-    /// A capacity of zero or beyond the ORAM's limits.
-    #[error("invalid configuration")]
-    InvalidConfig,
-    /// The attested session refused (handshake, unknown session, bad frame, seal).
-    #[error("session: {0}")]
-    Session(#[from] SessionError),
-    /// The opened request is not a well-formed request message.
-    #[error("malformed request")]
-    MalformedRequest,
-    /// The request carries more items than allowed.
-    #[error("request too large")]
-    TooManyItems,
-    /// A block other than the next one was offered (the store holds blocks `0..n` only).
-    #[error("block out of order")]
-    BlockOutOfOrder,
-    /// The offered block does not extend the chain the store verified: its id does not
-    /// match its fields, its parent is not the last block taken, its contents do not hash
-    /// to its contents hash, or its TxOut count does not follow (nothing was stored).
-    #[error("block not in the verified chain")]
-    NotInChain,
-    /// The store has no room for the block's key images (nothing of the block was stored).
-    #[error("key-image store full")]
-    Full,
-    /// The store lacks more of the ledger than the host allows (public block counts only).
-    #[error("the key-image store is {behind} blocks behind the ledger")]
-    StoreBehind {
-        /// Blocks of the ledger the store lacks.
-        behind: u64,
-    },
-    /// The ORAM failed (integrity or stash), or an earlier failure poisoned the store; it
-    /// must be rebuilt.
-    #[error("oblivious storage failed")]
-    Storage,
-    /// A key-image block range whose start is past its end, or set after a block was added.
-    #[error("invalid key-image block range")]
-    BadBlockRange,
-    /// A channel between a router and a store refused (handshake, unknown channel, bad
-    /// frame), or none is enabled.
-    #[error("peer: {0}")]
-    Peer(#[from] PeerError),
-}
 
 /// One key image's answer, before it goes on the wire.
 #[derive(Clone, Copy, PartialEq, Eq)]

@@ -8,6 +8,7 @@ extern crate alloc;
 // an SGX SDK provides too) guards their session table and store partitions.
 extern crate std;
 
+pub mod boundary;
 pub mod clock;
 pub mod ingest;
 pub mod ingest_peers;

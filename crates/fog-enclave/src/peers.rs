@@ -14,6 +14,7 @@
 
 use alloc::collections::{BTreeMap, VecDeque};
 use alloc::vec::Vec;
+pub use fog_enclave_api::errors::PeerError;
 
 use fog_attest::{
     wire::NonceMessage, EnclaveResponder, PeerHandshake, SessionLimits, UnixSeconds, Verifier,
@@ -38,24 +39,6 @@ pub struct Purpose {
     pub max_channels: usize,
     /// Handshakes started and not yet finished; the oldest is dropped for a new one.
     pub max_pending: usize,
-}
-
-/// Why a peer-channel call failed. Payload-free: nothing here depends on a secret.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum PeerError {
-    /// The handshake failed: malformed, or the peer's evidence was refused by the verifier.
-    #[error("peer handshake failed or the peer's evidence was refused")]
-    Handshake,
-    /// No channel (or pending handshake) with this id: expired, dropped or never made.
-    #[error("unknown peer channel; authenticate again")]
-    UnknownChannel,
-    /// The frame did not decode or open (tampered, replayed, wrong channel).
-    #[error("peer frame rejected")]
-    BadFrame,
-    /// The frame opened but does not hold an ingress key.
-    #[error("the frame does not hold a valid ingress key")]
-    BadKey,
 }
 
 /// An enclave's attested channels of one [`Purpose`].

@@ -8,6 +8,7 @@
 //! Trust side: trusted.
 
 use alloc::vec::Vec;
+pub use fog_enclave_api::errors::SessionError;
 use std::sync::{Mutex, RwLock};
 
 use fog_attest::{
@@ -26,27 +27,6 @@ pub const DEFAULT_SESSIONS_PER_PEER: usize = 1_000;
 
 /// The largest request frame the enclave opens (a view query of 4096 keys is ~70 KiB).
 pub const MAX_REQUEST_FRAME: usize = 1 << 20;
-
-/// Why a session call failed. Payload-free; safe to show the client.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum SessionError {
-    /// The handshake message was malformed or failed.
-    #[error("handshake failed")]
-    Handshake,
-    /// The frame names no live session (unknown, evicted or expired): authenticate again.
-    #[error("unknown or expired session; authenticate again")]
-    UnknownSession,
-    /// The frame did not open (tampered, replayed or reordered).
-    #[error("frame rejected")]
-    BadFrame,
-    /// The frame is larger than [`MAX_REQUEST_FRAME`].
-    #[error("request too large")]
-    TooLarge,
-    /// The session could not seal the answer (counter exhausted).
-    #[error("cannot seal the response")]
-    Seal,
-}
 
 fn map_err(e: fog_attest::Error) -> SessionError {
     match e {

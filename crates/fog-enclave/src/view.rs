@@ -14,13 +14,13 @@
 //! Trust side: trusted. No I/O.
 
 use alloc::vec::Vec;
+pub use fog_enclave_api::errors::ViewError;
 
 use fog_oram::ct::ct_lt_u64;
 use fog_oram::{ObliviousMap, OramError, StoreFactory};
 use fog_transaction::wire::ETxOutRecord;
 use rand_core::{CryptoRng, RngCore};
 use subtle::{Choice, ConditionallySelectable, ConstantTimeEq};
-use thiserror::Error;
 use zeroize::Zeroize;
 
 /// Bytes of a search key.
@@ -45,25 +45,6 @@ pub const RESULT_FOUND: u32 = 1;
 pub const RESULT_NOT_FOUND: u32 = 2;
 /// MobileCoin's `TxOutSearchResultCode::BadSearchKey`.
 pub const RESULT_BAD_SEARCH_KEY: u32 = 3;
-
-/// Why the view store refused. Payload-free.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Error)]
-#[non_exhaustive]
-pub enum ViewError {
-    /// A capacity of zero or beyond the ORAM's limits.
-    #[error("invalid configuration")]
-    InvalidConfig,
-    /// A record whose search key is not 16 bytes or whose payload is too long (public data
-    /// from the recovery DB: nothing was stored).
-    #[error("malformed record")]
-    MalformedRecord,
-    /// The store has no room for this record.
-    #[error("view store full")]
-    Full,
-    /// The ORAM failed (integrity or stash); the store must be rebuilt.
-    #[error("oblivious storage failed")]
-    Storage,
-}
 
 /// One fixed-size answer (MobileCoin's `FixedTxOutSearchResult`).
 #[derive(Clone, PartialEq, Eq)]

@@ -51,6 +51,7 @@
 use alloc::vec;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+pub use fog_enclave_api::errors::{ViewEnclaveError, MAX_SEARCH_KEYS};
 use std::sync::{mpsc, Arc, Mutex, MutexGuard, OnceLock, PoisonError, Weak};
 
 use fog_attest::{wire::NonceMessage, EnclaveResponder, PeerKey, SessionLimits, UnixSeconds};
@@ -66,20 +67,16 @@ use fog_types::view::{
 use prost::Message as _;
 use rand_core::{CryptoRng, RngCore};
 use subtle::Choice;
-use thiserror::Error;
 use zeroize::{Zeroize, Zeroizing};
 
 use crate::peers::{PeerChannels, PeerError, Purpose};
-use crate::sessions::{ClientSessions, SessionError};
+use crate::sessions::ClientSessions;
 use crate::view::{FixedSearchResult, ViewError, ViewStore, SEARCH_KEY_LEN};
 use crate::view_log::LoadLog;
 pub use crate::view_log::{BlockMark, LoadError, UserEvent, MAX_EVENTS_PER_ANSWER};
 
 /// Batches of at least this many records are inserted into the partitions in parallel.
 pub const PARALLEL_LOAD_MIN: usize = 256;
-
-/// The most search keys one query may carry.
-pub const MAX_SEARCH_KEYS: usize = 4096;
 
 /// The channels between a view router and its stores: every frame's associated data says
 /// so; frames up to 16 MiB (a store's answer to 4096 keys is about 1.5 MB per four
@@ -91,34 +88,6 @@ pub const STORE_CHANNEL: Purpose = Purpose {
     max_channels: 4096,
     max_pending: 256,
 };
-
-/// Why a view call failed. Payload-free: safe to show the client.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Error)]
-#[non_exhaustive]
-pub enum ViewEnclaveError {
-    /// The attested session refused (handshake, unknown session, bad frame).
-    #[error(transparent)]
-    Session(#[from] SessionError),
-    /// The decrypted request is not a `QueryRequest`.
-    #[error("malformed query")]
-    Malformed,
-    /// More than [`MAX_SEARCH_KEYS`] keys.
-    #[error("too many search keys (at most {MAX_SEARCH_KEYS})")]
-    TooManyKeys,
-    /// The store refused or failed.
-    #[error(transparent)]
-    Store(#[from] ViewError),
-    /// A client asked a store whose range starts after block 0: it holds records it cannot
-    /// vouch for from block 0, so only routers may ask it.
-    #[error("this view store serves a block range after block 0: ask its view router")]
-    RangeStore,
-    /// A router: no store answered.
-    #[error("no view store answered")]
-    Unavailable,
-    /// A router channel refused (handshake, unknown channel, bad frame) or none is enabled.
-    #[error(transparent)]
-    Peer(#[from] PeerError),
-}
 
 /// The padded size of a batch of `n` keys: the next power of two (at least 1).
 pub fn padded_batch(n: usize) -> usize {

@@ -47,10 +47,10 @@
 
 use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
+pub use fog_enclave_api::errors::LoadError;
 
 use fog_types::common::BlockRange;
 use fog_types::view::{DecommissionedIngestInvocation, RngRecord};
-use thiserror::Error;
 
 /// The most events one answer carries; a client asks again from the next event id.
 pub const MAX_EVENTS_PER_ANSWER: usize = 4096;
@@ -75,50 +75,6 @@ pub struct BlockMark {
     pub block_index: u64,
     /// Its block signature timestamp (public; reported with the processed count).
     pub timestamp: u64,
-}
-
-/// Why the enclave refused an event or block mark. Nothing was taken of the call that failed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Error)]
-#[non_exhaustive]
-pub enum LoadError {
-    /// An RNG record without a key, for an invocation already announced, or with an
-    /// invocation id not above every earlier one.
-    #[error("RNG record refused (no key, repeated or out of order)")]
-    BadRngRecord,
-    /// A decommission of an invocation no RNG record announced, or decommissioned before.
-    #[error("decommission of an unknown or already decommissioned invocation")]
-    BadDecommission,
-    /// A decommission whose last block is below a block already loaded for the invocation.
-    #[error("decommission below the blocks loaded for its invocation")]
-    DecommissionBelowLoaded,
-    /// A missed range that ends before it starts.
-    #[error("missed range ends before it starts")]
-    BadRange,
-    /// A block of an invocation no RNG record announced.
-    #[error("block of an unknown invocation")]
-    UnknownInvocation,
-    /// A block that is not the next one of its invocation (a gap, a repeat or out of order).
-    #[error("block out of order for its invocation")]
-    OutOfOrder,
-    /// A block after its invocation's decommission.
-    #[error("block after its invocation was decommissioned")]
-    AfterDecommission,
-    /// A block outside the store's configured range.
-    #[error("block outside the store's range")]
-    OutOfRange,
-    /// The range can only be set before anything is loaded, and must hold a block.
-    #[error("the block range is set before loading and must not be empty")]
-    BadBlockRange,
-    /// A record of the batch is malformed (nothing was stored).
-    #[error("malformed record")]
-    Malformed,
-    /// A partition filled up halfway through the batch; every later load is refused (the
-    /// host rebuilds the enclave with a larger capacity).
-    #[error("view store full")]
-    Full,
-    /// The store failed, now or in an earlier batch; every later load is refused.
-    #[error("view store failed")]
-    Store,
 }
 
 #[derive(Clone, Copy, Debug)]

@@ -1,0 +1,4 @@
+//! The view_router enclave's calls: its request and response messages, and the host's typed
+//! handle on it.
+//!
+//! Trust side: both.

@@ -1,0 +1,1 @@
+//! The ingest enclave behind the byte boundary.

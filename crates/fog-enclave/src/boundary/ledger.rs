@@ -1,0 +1,1 @@
+//! The ledger enclave behind the byte boundary.

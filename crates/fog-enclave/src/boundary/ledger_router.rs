@@ -1,0 +1,1 @@
+//! The ledger_router enclave behind the byte boundary.

@@ -1,0 +1,1 @@
+//! The view enclave behind the byte boundary.

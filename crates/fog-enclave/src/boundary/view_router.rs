@@ -1,0 +1,1 @@
+//! The view_router enclave behind the byte boundary.
