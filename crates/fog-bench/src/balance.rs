@@ -7,10 +7,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use fog_account::AccountKey;
-use fog_attest::{
-    BoundEvidence, ChannelKeypair, EnclaveResponder, FogEnclave, IdentityRule, Policy, ReportData,
-    SimProvider, Verifier,
-};
+use fog_attest::{FogEnclave, IdentityRule, Policy, SimProvider, Verifier};
 use fog_client::{
     scan::OwnerKeys, state::Discovery, AccountState, ClientConfig, FogClient, GrpcConfig,
     GrpcTransport,
@@ -24,7 +21,7 @@ use fog_transaction::{
     block::{Block, BlockContents},
     Amount, BlockVersion, EncryptedFogHint, FogHint, KeyImage, TokenId, TxOut,
 };
-use fog_view_server::{build_enclave, ViewConfig, ViewServer, ViewService};
+use fog_view_server::{ViewConfig, ViewServer, ViewService};
 use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 use serde_json::json;
@@ -44,17 +41,6 @@ fn sim(seed: u64, enclave: FogEnclave) -> (SimProvider, Verifier) {
         Policy::new(vec![IdentityRule::Measurement(identity.measurement)], 3600),
     );
     (p, v)
-}
-
-fn responder(p: &SimProvider) -> Result<EnclaveResponder, String> {
-    let keys = ChannelKeypair::generate().map_err(|e| e.to_string())?;
-    let rd = ReportData::bind(keys.public_key(), None);
-    let bound = BoundEvidence {
-        evidence: fog_attest::Provider::evidence(p, &rd).map_err(|e| e.to_string())?,
-        channel_key: *keys.public_key(),
-        custom_identity: None,
-    };
-    EnclaveResponder::new(keys, bound).map_err(|e| e.to_string())
 }
 
 /// The bench wallet: the same keys for the same seed.
@@ -234,12 +220,18 @@ async fn balance_check_in(
         ..IngestConfig::default()
     };
     let state = StateDir::new(dir.join("state")).map_err(|e| s(&e))?;
+    let (sealing, _) = fog_enclave::sealing::SealingKeyProvider::simulated_generate(
+        &mut ChaCha20Rng::from_entropy(),
+    );
+    let enclave = fog_enclave::boundary::ingest::IngestBoundary::simulated(sealing, None)
+        .map_err(|e| s(&e))?;
     let mut ingest = IngestServer::open(
         ledger.clone(),
         db.clone(),
         state,
         config,
         Box::new(NoEvidence),
+        enclave,
     )
     .await
     .map_err(|e| s(&e))?;
@@ -273,15 +265,25 @@ async fn balance_check_in(
         capacity_per_partition: crate::view::capacity_for(txouts, partitions),
         ..ViewConfig::default()
     };
-    let enclave = build_enclave(responder(&view_p)?, &view_config).map_err(|e| s(&e))?;
+    let enclave =
+        fog_enclave::boundary::view::ViewBoundary::simulated(&view_config.enclave(), None)
+            .map_err(|e| s(&e))?;
+    fog_enclave_api::view::ViewClient::new(enclave.clone())
+        .attest(&view_p)
+        .map_err(|e| s(&e))?;
     let view = Arc::new(ViewServer::new(Arc::new(db), enclave, view_config));
     let t = Instant::now();
     view.poll().await.map_err(|e| s(&e))?;
     eprintln!("view: loaded in {:.1} s", t.elapsed().as_secs_f64());
+    let ledger_enclave = fog_enclave::boundary::ledger::LedgerBoundary::simulated(
+        fog_enclave::boundary::ledger::LedgerConfig::default(),
+    )
+    .map_err(|e| s(&e))?;
     let fog_ledger = Arc::new(
         LedgerServer::new(
             ledger.clone(),
-            responder(&ledger_p)?,
+            ledger_enclave,
+            &ledger_p,
             LedgerServerConfig::default(),
         )
         .map_err(|e| s(&e))?,

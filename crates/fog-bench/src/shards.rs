@@ -14,14 +14,16 @@ use std::time::{Duration, Instant};
 
 use fog_api::fog_view::fog_view_api_client::FogViewApiClient;
 use fog_attest::{
-    ClientHandshake, EnclaveResponder, FogEnclave, IdentityRule, Policy, SessionLimits,
-    SimProvider, UnixSeconds, Verifier,
+    ClientHandshake, FogEnclave, IdentityRule, Policy, SessionLimits, SimProvider, UnixSeconds,
+    Verifier,
 };
-use fog_enclave::view_enclave::{BlockMark, UserEvent};
+use fog_enclave::boundary::view::ViewBoundary;
+use fog_enclave::boundary::view_router::ViewRouterBoundary;
+use fog_enclave_api::view::{BlockMark, UserEvent, ViewClient};
 use fog_transaction::wire::ETxOutRecord;
 use fog_types::common::BlockRange;
 use fog_types::view::{QueryRequest, QueryRequestAad, QueryResponse, RngRecord};
-use fog_view_server::{build_enclave, ViewConfig, ViewServer};
+use fog_view_server::{ViewConfig, ViewServer};
 use prost::Message as _;
 use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha20Rng;
@@ -99,15 +101,12 @@ pub fn view_store(args: &Args) -> Result<(), String> {
         blocks: range,
         ..ViewConfig::default()
     };
-    let responder = EnclaveResponder::from_provider(&p).map_err(|e| e.to_string())?;
-    let enclave = build_enclave(responder, &config).map_err(|e| e.to_string())?;
-    let link = fog_view_server::store_link(
-        EnclaveResponder::from_provider(&p).map_err(|e| e.to_string())?,
-        verifier(&p),
-    );
-    enclave.set_router_link(link);
-    enclave
-        .add_user_events(&[UserEvent::NewRng(RngRecord {
+    let enclave = ViewBoundary::simulated(&config.enclave(), Some(verifier(&p)))
+        .map_err(|e| e.to_string())?;
+    let client = ViewClient::new(enclave.clone());
+    client.attest(&p).map_err(|e| e.to_string())?;
+    client
+        .add_user_events(vec![UserEvent::NewRng(RngRecord {
             ingest_invocation_id: 1,
             pubkey: Some(fog_crypto::kex_rng::KexRngPubkey {
                 public_key: vec![7; 32],
@@ -129,11 +128,9 @@ pub fn view_store(args: &Args) -> Result<(), String> {
         let recs: Vec<ETxOutRecord> = (chunk_start..chunk_end)
             .flat_map(|b| block_records(seed, b, PER_BLOCK))
             .collect();
-        enclave
-            .load_blocks(&marks, &recs)
-            .map_err(|e| e.to_string())?;
+        client.load_blocks(marks, recs).map_err(|e| e.to_string())?;
     }
-    enclave.set_known_blocks(blocks);
+    client.set_known_blocks(blocks).map_err(|e| e.to_string())?;
     eprintln!(
         "view-store {index}: blocks {}..{} ({} records) loaded in {:.1} s",
         range.start_block,
@@ -325,18 +322,17 @@ async fn measure(
     seed: u64,
 ) -> Result<Measured, String> {
     let p = provider(seed);
-    let responder = EnclaveResponder::from_provider(&p).map_err(|e| e.to_string())?;
-    let link = fog_view_server::store_link(
-        EnclaveResponder::from_provider(&p).map_err(|e| e.to_string())?,
-        verifier(&p),
-    );
+    let enclave =
+        ViewRouterBoundary::simulated(&fog_view_server::router::enclave_config(), verifier(&p))
+            .map_err(|e| e.to_string())?;
     let server = Arc::new(fog_view_server::ViewRouterServer::new(
-        fog_view_server::build_router(responder, link),
+        enclave,
         fog_router::StoresConfig {
             timeout: Duration::from_secs(60),
             ..fog_router::StoresConfig::default()
         },
     ));
+    server.enclave().attest(&p).map_err(|e| e.to_string())?;
     for c in children {
         server
             .stores()

@@ -6,21 +6,71 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use fog_attest::{EnclaveResponder, FogEnclave, SimProvider};
-use fog_enclave::view_enclave::{padded_batch, partition_quota};
+use fog_enclave::view_enclave::{padded_batch, partition_quota, ViewEnclave};
 use fog_transaction::wire::ETxOutRecord;
-use fog_view_server::{build_enclave, Enclave, ViewConfig, ViewServer};
+use fog_view_server::{ViewConfig, ViewServer};
 use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 use serde_json::json;
 
 use crate::{emit, get, round2, stats, thread_cpu_ns, Args};
 
-fn responder(seed: u64) -> Result<EnclaveResponder, String> {
-    let provider = SimProvider::generate(
+/// The trusted view logic `view-query` measures directly (its search, without the client
+/// session around it).
+type Enclave = ViewEnclave<fog_oram::HeapFactory, ChaCha20Rng>;
+
+fn sim(seed: u64) -> SimProvider {
+    SimProvider::generate(
         &mut ChaCha20Rng::seed_from_u64(seed),
         fog_attest::fog_identity(FogEnclave::View),
-    );
-    EnclaveResponder::from_provider(&provider).map_err(|e| e.to_string())
+    )
+}
+
+/// The trusted view enclave of `cfg`, randomness from the OS.
+fn trusted_enclave(seed: u64, cfg: &ViewConfig) -> Result<Enclave, String> {
+    use rand::rngs::OsRng;
+    let responder = EnclaveResponder::from_provider(&sim(seed)).map_err(|e| e.to_string())?;
+    let parts = (0..cfg.partitions)
+        .map(|_| {
+            let rng = ChaCha20Rng::from_rng(OsRng).map_err(|e| e.to_string())?;
+            fog_enclave::view::ViewStore::new(
+                cfg.capacity_per_partition,
+                fog_oram::HeapFactory,
+                rng,
+            )
+            .map_err(|e| e.to_string())
+        })
+        .collect::<Result<Vec<_>, String>>()?;
+    ViewEnclave::new(
+        responder,
+        cfg.session_capacity,
+        fog_attest::SessionLimits::default(),
+        parts,
+        &mut OsRng,
+    )
+    .map_err(|e| e.to_string())
+}
+
+/// Lends `enclave` one thread per partition worker (as `fog_view_server::lend_worker_threads`
+/// does through the boundary) and waits until they run; they return when it is dropped.
+fn lend_threads(enclave: &Arc<Enclave>) -> Result<(), String> {
+    for pi in 0..enclave.worker_partitions() {
+        let e = Arc::clone(enclave);
+        std::thread::Builder::new()
+            .name(format!("view-partition-{pi}"))
+            .spawn(move || {
+                let _ = e.run_worker(pi);
+            })
+            .map_err(|e| e.to_string())?;
+    }
+    let deadline = Instant::now() + std::time::Duration::from_secs(5);
+    while enclave.worker_partitions() > 0 && !enclave.workers_ready() {
+        if Instant::now() > deadline {
+            return Err("the partition workers did not start".into());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    Ok(())
 }
 
 /// A record as ingest writes it: 16-byte key, a crypto-box-sized payload (~130 bytes).
@@ -87,12 +137,11 @@ pub fn view_query(args: &Args) -> Result<(), String> {
     if let Some(c) = args.get("capacity") {
         cfg.capacity_per_partition = c.parse().map_err(|_| format!("bad --capacity {c}"))?;
     }
-    let enclave: Arc<Enclave> =
-        Arc::new(build_enclave(responder(seed)?, &cfg).map_err(|e| e.to_string())?);
+    let enclave: Arc<Enclave> = Arc::new(trusted_enclave(seed, &cfg)?);
     // As `fogd view` runs it: one worker thread per partition (`--no-workers`: the client
     // threads search every partition themselves, taking turns on the partition locks).
     if !args.contains_key("no-workers") {
-        fog_view_server::lend_worker_threads(&enclave);
+        lend_threads(&enclave)?;
     }
     let mut rng = ChaCha20Rng::seed_from_u64(seed);
     let fill = Instant::now();
@@ -290,7 +339,11 @@ pub fn view_load(args: &Args) -> Result<(), String> {
             write.elapsed().as_secs_f64()
         );
         let cfg = config(records, partitions);
-        let enclave = build_enclave(responder(seed)?, &cfg).map_err(|e| e.to_string())?;
+        let enclave = fog_enclave::boundary::view::ViewBoundary::simulated(&cfg.enclave(), None)
+            .map_err(|e| e.to_string())?;
+        fog_enclave_api::view::ViewClient::new(enclave.clone())
+            .attest(&sim(seed))
+            .map_err(|e| e.to_string())?;
         let server = ViewServer::new(Arc::new(db), enclave, cfg.clone());
         let start = Instant::now();
         let loaded = server

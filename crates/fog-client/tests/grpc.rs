@@ -5,14 +5,11 @@
 
 use std::{sync::Arc, time::Duration};
 
-use fog_attest::{
-    BoundEvidence, ChannelKeypair, EnclaveResponder, FogEnclave, IdentityRule, Policy, Provider,
-    ReportData, SimProvider, Verifier, VerifyError,
-};
+use fog_attest::{FogEnclave, IdentityRule, Policy, SimProvider, Verifier, VerifyError};
 use fog_client::{ClientError, GrpcConfig, GrpcTransport, Service, Transport};
 use fog_recovery_db::MemoryRecoveryDb;
 use fog_types::view::{QueryRequest, QueryRequestAad};
-use fog_view_server::{build_enclave, ViewConfig, ViewServer, ViewService};
+use fog_view_server::{ViewConfig, ViewServer, ViewService};
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 
@@ -28,14 +25,6 @@ fn provider(seed: u64) -> (SimProvider, Verifier) {
 
 /// A view server over an empty recovery DB that keeps one client session at a time.
 async fn one_session_view(p: &SimProvider) -> String {
-    let keys = ChannelKeypair::generate().unwrap();
-    let bound = BoundEvidence {
-        evidence: p
-            .evidence(&ReportData::bind(keys.public_key(), None))
-            .unwrap(),
-        channel_key: *keys.public_key(),
-        custom_identity: None,
-    };
     let config = ViewConfig {
         partitions: 1,
         capacity_per_partition: 1 << 8,
@@ -43,7 +32,11 @@ async fn one_session_view(p: &SimProvider) -> String {
         poll_interval: Duration::from_millis(20),
         ..ViewConfig::default()
     };
-    let enclave = build_enclave(EnclaveResponder::new(keys, bound).unwrap(), &config).unwrap();
+    let enclave =
+        fog_enclave::boundary::view::ViewBoundary::simulated(&config.enclave(), None).unwrap();
+    fog_enclave_api::view::ViewClient::new(enclave.clone())
+        .attest(p)
+        .unwrap();
     let view = Arc::new(ViewServer::new(
         Arc::new(MemoryRecoveryDb::new()),
         enclave,

@@ -1,19 +1,134 @@
 //! The ingest enclave's calls: its request and response messages, and the host's typed
-//! handle on it.
+//! handle on it ([`IngestClient`]).
 //!
-//! Trust side: both.
+//! What crosses, and what does not. The ingest enclave makes its ingress key inside, seals it
+//! inside with the sealing-key provider it was loaded with, and unseals it inside: the host
+//! gets the sealed bytes to store ([`IngestClient::create`], [`IngestClient::seal_ingress_key`])
+//! and hands them back at a restart ([`IngestClient::restore`]). It makes its channel key
+//! inside too: the host gets the public half ([`IngestClient::channel_key`]), binds evidence to
+//! it with its provider and installs it ([`IngestClient::set_evidence`]). Between ingest
+//! enclaves the ingress key moves only inside a frame of an attested channel
+//! ([`IngestClient::send_ingress_key`], [`IngestClient::receive_ingress_key`]). So no function
+//! of [`IngestClient`] takes or returns an ingress private key, or any private key: only
+//! public keys, sealed bytes, channel frames, handshake messages and encrypted records.
+//!
+//! Failures. A call that does not go through (a request that does not decode, a call before
+//! `Create`/`Restore`, a peer call before `SetEvidence`) is an [`EnclaveError`], which the
+//! client returns as the `Boundary` variant of the call's typed error; a refusal of the
+//! enclave ([`IngestError`] for the ingest calls, [`PeerError`] for the peer channel) is an
+//! answer. An answer of the wrong kind is `Boundary(EnclaveError::Malformed)`.
+//!
+//! Trust side: both (the messages); the client is the host's.
 
-use crate::messages::{client, ChannelHello, ErrorCode, ReportDataRequest};
-#[allow(unused_imports)]
-#[allow(unused_imports)]
-use crate::messages::{EvidenceBytes, GetEvidence, HostTime, SetEvidence};
+use fog_crypto::{kex_rng::KexRngPubkey, RistrettoPublic};
+use fog_transaction::{wire, TxOut};
 
-/// A request to the ingest enclave: attestation, and the peer channel over which ingest
-/// nodes share the ingress key (IX handshake, then frames).
+use crate::errors::{IngestError, PeerError};
+use crate::messages::SetEvidence;
+use crate::{EnclaveError, Refusal, Refused, SharedEnclave};
+use ingest_request::Call;
+use ingest_response::Answer;
+
+/// A call without arguments, or an answer without content.
+#[derive(Clone, Copy, PartialEq, Eq, prost::Message)]
+pub struct Empty {}
+
+/// Makes a fresh ingress key (and egress key, and an empty RNG store of `user_capacity`
+/// entries), sealed for this platform. Replaces whatever the enclave held.
+#[derive(Clone, Copy, PartialEq, Eq, prost::Message)]
+pub struct Create {
+    /// The RNG store's capacity: a power of two, at most 2^28.
+    #[prost(uint64, tag = "1")]
+    pub user_capacity: u64,
+}
+
+/// Opens a sealed ingress key inside (with a fresh egress key and an empty RNG store). On a
+/// refusal the enclave keeps what it held.
+#[derive(Clone, PartialEq, Eq, prost::Message)]
+pub struct Restore {
+    /// The bytes [`Created::sealed`] or [`Sealed::data`] gave on this platform.
+    #[prost(bytes = "vec", tag = "1")]
+    pub sealed: Vec<u8>,
+    /// The RNG store's capacity: a power of two, at most 2^28.
+    #[prost(uint64, tag = "2")]
+    pub user_capacity: u64,
+}
+
+/// Ingests one block's TxOuts.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct IngestBlock {
+    /// The block's index.
+    #[prost(uint64, tag = "1")]
+    pub block_index: u64,
+    /// The global index of the block's first TxOut.
+    #[prost(uint64, tag = "2")]
+    pub first_global_index: u64,
+    /// The block's timestamp.
+    #[prost(uint64, tag = "3")]
+    pub timestamp: u64,
+    /// The block's TxOuts, in order.
+    #[prost(message, repeated, tag = "4")]
+    pub tx_outs: Vec<wire::TxOut>,
+}
+
+/// Finishes a peer handshake this enclave started.
+#[derive(Clone, PartialEq, Eq, prost::Message)]
+pub struct PeerFinish {
+    /// The token [`PeerHello::token`] gave.
+    #[prost(uint64, tag = "1")]
+    pub token: u64,
+    /// The peer's answer.
+    #[prost(bytes = "vec", tag = "2")]
+    pub message: Vec<u8>,
+    /// The host's time (seconds since the Unix epoch).
+    #[prost(fixed64, tag = "3")]
+    pub now: u64,
+}
+
+/// Answers a peer's first handshake message.
+#[derive(Clone, PartialEq, Eq, prost::Message)]
+pub struct PeerAccept {
+    /// The peer's first message.
+    #[prost(bytes = "vec", tag = "1")]
+    pub message: Vec<u8>,
+    /// The host's time (seconds since the Unix epoch).
+    #[prost(fixed64, tag = "2")]
+    pub now: u64,
+}
+
+/// Names a peer channel (closing it), or seals the ingress key on it (sending it).
+#[derive(Clone, PartialEq, Eq, prost::Message)]
+pub struct PeerChannel {
+    /// The channel id.
+    #[prost(bytes = "vec", tag = "1")]
+    pub channel_id: Vec<u8>,
+    /// The host's time (seconds since the Unix epoch); unused by a close.
+    #[prost(fixed64, tag = "2")]
+    pub now: u64,
+}
+
+/// A frame received on a peer channel.
+#[derive(Clone, PartialEq, Eq, prost::Message)]
+pub struct PeerFrame {
+    /// The channel id.
+    #[prost(bytes = "vec", tag = "1")]
+    pub channel_id: Vec<u8>,
+    /// The encoded frame.
+    #[prost(bytes = "vec", tag = "2")]
+    pub frame: Vec<u8>,
+    /// The host's time (seconds since the Unix epoch).
+    #[prost(fixed64, tag = "3")]
+    pub now: u64,
+}
+
+/// A request to the ingest enclave.
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct IngestRequest {
     /// The call.
-    #[prost(oneof = "ingest_request::Call", tags = "1, 2, 3, 4, 5, 6")]
+    #[prost(
+        oneof = "ingest_request::Call",
+        tags = "1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17"
+    )]
     pub call: Option<ingest_request::Call>,
 }
 
@@ -22,32 +137,156 @@ pub mod ingest_request {
     /// One call.
     #[derive(Clone, PartialEq, prost::Oneof)]
     pub enum Call {
-        /// The report data the evidence must carry (binds the peer key and ingress key).
+        /// A fresh ingress key, sealed: answers `Created`.
         #[prost(message, tag = "1")]
-        GetReportData(super::ReportDataRequest),
-        /// Installs evidence made by the host's provider.
+        Create(super::Create),
+        /// The ingress key a sealed blob holds: answers `IngressPublicKey`.
         #[prost(message, tag = "2")]
-        SetEvidence(super::SetEvidence),
-        /// The enclave's bound evidence, for the report server.
+        Restore(super::Restore),
+        /// Answers `IngressPublicKey`.
         #[prost(message, tag = "3")]
-        GetEvidence(super::GetEvidence),
-        /// Starts an IX handshake to a peer: returns the first message.
+        GetIngressPublicKey(super::Empty),
+        /// The egress public key: answers `KexRngPubkey`.
         #[prost(message, tag = "4")]
-        PeerInit(super::HostTime),
-        /// Answers a peer's first IX message.
+        GetKexRngPubkey(super::Empty),
+        /// The RNG store's entries and capacity: answers `MapLoad`.
         #[prost(message, tag = "5")]
-        PeerAccept(super::client::ClientAccept),
-        /// Finishes the IX handshake this enclave started.
+        GetMapLoad(super::Empty),
+        /// A new egress key and an empty RNG store: answers `KexRngPubkey`.
         #[prost(message, tag = "6")]
-        PeerConnect(super::client::ClientAccept),
+        Rotate(super::Empty),
+        /// Answers `Ingested`.
+        #[prost(message, tag = "7")]
+        IngestBlock(super::IngestBlock),
+        /// Replaces the ingress key with a fresh one: answers `IngressPublicKey`.
+        #[prost(message, tag = "8")]
+        NewIngressKey(super::Empty),
+        /// The ingress key sealed for this platform: answers `Sealed`.
+        #[prost(message, tag = "9")]
+        Seal(super::Empty),
+        /// The public half of the enclave's channel key: answers `ChannelKey`.
+        #[prost(message, tag = "10")]
+        GetChannelKey(super::Empty),
+        /// Evidence (`attest.BoundEvidence`) binding the channel key, which the enclave
+        /// presents to its peers: answers `Done`.
+        #[prost(message, tag = "11")]
+        SetEvidence(super::SetEvidence),
+        /// Starts a handshake to a peer enclave: answers `PeerHello`.
+        #[prost(message, tag = "12")]
+        PeerInitiate(super::Empty),
+        /// Answers `PeerChannel`.
+        #[prost(message, tag = "13")]
+        PeerFinish(super::PeerFinish),
+        /// Answers `PeerAccepted`.
+        #[prost(message, tag = "14")]
+        PeerAccept(super::PeerAccept),
+        /// Answers `Closed`.
+        #[prost(message, tag = "15")]
+        PeerClose(super::PeerChannel),
+        /// The ingress key sealed in a frame for the peer at the other end: answers `Frame`.
+        #[prost(message, tag = "16")]
+        SendIngressKey(super::PeerChannel),
+        /// Takes the ingress key a peer sent: answers `IngressPublicKey`.
+        #[prost(message, tag = "17")]
+        ReceiveIngressKey(super::PeerFrame),
     }
+}
+
+/// A fresh ingress key: its public half, and the key sealed for this platform.
+#[derive(Clone, PartialEq, Eq, prost::Message)]
+pub struct Created {
+    /// The compressed Ristretto ingress public key.
+    #[prost(bytes = "vec", tag = "1")]
+    pub ingress_public_key: Vec<u8>,
+    /// The sealed ingress key, for the host to store.
+    #[prost(bytes = "vec", tag = "2")]
+    pub sealed: Vec<u8>,
+}
+
+/// A public key (32 bytes: the compressed Ristretto ingress key, or the X25519 channel key).
+#[derive(Clone, PartialEq, Eq, prost::Message)]
+pub struct PublicKey {
+    /// The key's bytes.
+    #[prost(bytes = "vec", tag = "1")]
+    pub key: Vec<u8>,
+}
+
+/// The RNG store's load.
+#[derive(Clone, Copy, PartialEq, Eq, prost::Message)]
+pub struct MapLoad {
+    /// Entries since the last rotation.
+    #[prost(uint64, tag = "1")]
+    pub len: u64,
+    /// The configured capacity.
+    #[prost(uint64, tag = "2")]
+    pub capacity: u64,
+}
+
+/// What ingesting one block produced.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Ingested {
+    /// One record per TxOut, in the block's order.
+    #[prost(message, repeated, tag = "1")]
+    pub records: Vec<wire::ETxOutRecord>,
+    /// The new egress public key if the enclave rotated before or during the block.
+    #[prost(message, optional, tag = "2")]
+    pub rotated_to: Option<KexRngPubkey>,
+}
+
+/// Sealed bytes.
+#[derive(Clone, PartialEq, Eq, prost::Message)]
+pub struct Sealed {
+    /// The sealed ingress key.
+    #[prost(bytes = "vec", tag = "1")]
+    pub data: Vec<u8>,
+}
+
+/// A handshake started: the token to finish it with and the first message.
+#[derive(Clone, PartialEq, Eq, prost::Message)]
+pub struct PeerHello {
+    /// For [`PeerFinish::token`].
+    #[prost(uint64, tag = "1")]
+    pub token: u64,
+    /// The first message, for the peer.
+    #[prost(bytes = "vec", tag = "2")]
+    pub message: Vec<u8>,
+}
+
+/// A peer's handshake answered: the channel and the answer.
+#[derive(Clone, PartialEq, Eq, prost::Message)]
+pub struct PeerAccepted {
+    /// The channel id, the same on both ends.
+    #[prost(bytes = "vec", tag = "1")]
+    pub channel_id: Vec<u8>,
+    /// The answer, for the peer.
+    #[prost(bytes = "vec", tag = "2")]
+    pub message: Vec<u8>,
+}
+
+/// Whether a closed channel was open.
+#[derive(Clone, Copy, PartialEq, Eq, prost::Message)]
+pub struct Closed {
+    /// True if it was.
+    #[prost(bool, tag = "1")]
+    pub was_open: bool,
+}
+
+/// An encoded channel frame.
+#[derive(Clone, PartialEq, Eq, prost::Message)]
+pub struct Frame {
+    /// The frame.
+    #[prost(bytes = "vec", tag = "1")]
+    pub data: Vec<u8>,
 }
 
 /// A response of the ingest enclave.
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct IngestResponse {
     /// The answer.
-    #[prost(oneof = "ingest_response::Answer", tags = "1, 2, 3, 4")]
+    #[prost(
+        oneof = "ingest_response::Answer",
+        tags = "1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14"
+    )]
     pub answer: Option<ingest_response::Answer>,
 }
 
@@ -56,17 +295,327 @@ pub mod ingest_response {
     /// One answer.
     #[derive(Clone, PartialEq, prost::Oneof)]
     pub enum Answer {
-        /// Done.
+        /// The enclave refused: an [`crate::errors::IngestError`] for the ingest calls, a
+        /// [`crate::errors::PeerError`] for the peer channel's.
         #[prost(message, tag = "1")]
-        Empty(super::ReportDataRequest),
-        /// Bytes: report data, a handshake message.
+        Refused(crate::Refusal),
+        /// Done (`SetEvidence`).
         #[prost(message, tag = "2")]
-        Hello(super::ChannelHello),
-        /// The enclave's bound evidence.
+        Done(super::Empty),
+        /// `Create`.
         #[prost(message, tag = "3")]
-        Evidence(super::EvidenceBytes),
-        /// The enclave refused.
+        Created(super::Created),
+        /// `Restore`, `GetIngressPublicKey`, `NewIngressKey`, `ReceiveIngressKey`.
         #[prost(message, tag = "4")]
-        Error(super::ErrorCode),
+        IngressPublicKey(super::PublicKey),
+        /// `GetKexRngPubkey`, `Rotate`.
+        #[prost(message, tag = "5")]
+        KexRngPubkey(fog_crypto::kex_rng::KexRngPubkey),
+        /// `GetMapLoad`.
+        #[prost(message, tag = "6")]
+        MapLoad(super::MapLoad),
+        /// `IngestBlock`.
+        #[prost(message, tag = "7")]
+        Ingested(super::Ingested),
+        /// `Seal`.
+        #[prost(message, tag = "8")]
+        Sealed(super::Sealed),
+        /// `GetChannelKey`.
+        #[prost(message, tag = "9")]
+        ChannelKey(super::PublicKey),
+        /// `PeerInitiate`.
+        #[prost(message, tag = "10")]
+        PeerHello(super::PeerHello),
+        /// `PeerFinish`: the channel id.
+        #[prost(message, tag = "11")]
+        PeerChannel(super::PeerChannel),
+        /// `PeerAccept`.
+        #[prost(message, tag = "12")]
+        PeerAccepted(super::PeerAccepted),
+        /// `PeerClose`.
+        #[prost(message, tag = "13")]
+        Closed(super::Closed),
+        /// `SendIngressKey`.
+        #[prost(message, tag = "14")]
+        Frame(super::Frame),
+    }
+}
+
+/// What ingesting one block produced ([`IngestClient::ingest_block`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IngestedBlock {
+    /// One record per TxOut, in the block's order.
+    pub records: Vec<wire::ETxOutRecord>,
+    /// The new egress public key if the enclave rotated before or during this block; the host
+    /// must then start a new ingest invocation (RNG record) at this block.
+    pub rotated_to: Option<KexRngPubkey>,
+}
+
+/// The host's typed handle on an ingest enclave: one method per call, each returning the
+/// typed error the enclave's own API returns (with `Boundary` for a call that did not go
+/// through). Cheap to clone (a shared handle).
+///
+/// No method takes or returns a private key: the ingress key crosses only sealed (to this
+/// platform, or in a frame of an attested peer channel), and the channel key not at all.
+#[derive(Clone)]
+pub struct IngestClient {
+    enclave: SharedEnclave,
+}
+
+impl core::fmt::Debug for IngestClient {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("IngestClient").finish_non_exhaustive()
+    }
+}
+
+/// A failed call as `E`'s `Boundary` variant, a refusal as the `E` it names.
+trait CallError: Refused + From<EnclaveError> {}
+impl<E: Refused + From<EnclaveError>> CallError for E {}
+
+fn refused<E: CallError>(refusal: Refusal) -> E {
+    E::from_refusal(refusal).unwrap_or_else(|| E::from(EnclaveError::Malformed))
+}
+
+fn wrong_answer<E: CallError>() -> E {
+    E::from(EnclaveError::Malformed)
+}
+
+fn public_key<E: CallError>(bytes: &[u8]) -> Result<RistrettoPublic, E> {
+    RistrettoPublic::from_bytes(bytes).map_err(|_| wrong_answer())
+}
+
+impl IngestClient {
+    /// A client of `enclave` (an ingest enclave).
+    pub fn new(enclave: SharedEnclave) -> Self {
+        Self { enclave }
+    }
+
+    /// One call: the answer, or the call's error (`Boundary` when the call did not go through
+    /// or the answer does not decode, the refusal the enclave answered).
+    fn call<E: CallError>(&self, call: Call) -> Result<Answer, E> {
+        use prost::Message as _;
+        let request = IngestRequest { call: Some(call) };
+        let bytes = self.enclave.call(&request.encode_to_vec())?;
+        let response = IngestResponse::decode(bytes.as_slice()).map_err(|_| wrong_answer::<E>())?;
+        match response.answer {
+            Some(Answer::Refused(r)) => Err(refused(r)),
+            Some(answer) => Ok(answer),
+            None => Err(wrong_answer()),
+        }
+    }
+
+    fn ingress_key_call<E: CallError>(&self, call: Call) -> Result<RistrettoPublic, E> {
+        match self.call::<E>(call)? {
+            Answer::IngressPublicKey(k) => public_key(&k.key),
+            _ => Err(wrong_answer()),
+        }
+    }
+
+    fn kex_call(&self, call: Call) -> Result<KexRngPubkey, IngestError> {
+        match self.call::<IngestError>(call)? {
+            Answer::KexRngPubkey(k) => Ok(k),
+            _ => Err(wrong_answer()),
+        }
+    }
+
+    /// A fresh ingress key (with a fresh egress key and an empty RNG store of
+    /// `user_capacity` entries, a power of two): its public half, and the key sealed for this
+    /// platform for the host to store.
+    pub fn create(&self, user_capacity: u64) -> Result<(RistrettoPublic, Vec<u8>), IngestError> {
+        match self.call::<IngestError>(Call::Create(Create { user_capacity }))? {
+            Answer::Created(c) => Ok((public_key::<IngestError>(&c.ingress_public_key)?, c.sealed)),
+            _ => Err(wrong_answer()),
+        }
+    }
+
+    /// The ingress key `sealed` holds, opened inside (sealed by [`Self::create`] or
+    /// [`Self::seal_ingress_key`] on this platform); a fresh egress key and an empty RNG store.
+    /// [`IngestError::BadSealedKey`] if it does not open here; the enclave then keeps what it
+    /// held.
+    pub fn restore(
+        &self,
+        sealed: &[u8],
+        user_capacity: u64,
+    ) -> Result<RistrettoPublic, IngestError> {
+        self.ingress_key_call(Call::Restore(Restore {
+            sealed: sealed.to_vec(),
+            user_capacity,
+        }))
+    }
+
+    /// The ingress public key: fog hints are encrypted to it.
+    pub fn ingress_public_key(&self) -> Result<RistrettoPublic, IngestError> {
+        self.ingress_key_call(Call::GetIngressPublicKey(Empty {}))
+    }
+
+    /// The current egress public key, as clients rebuild their RNGs from it.
+    pub fn kex_rng_pubkey(&self) -> Result<KexRngPubkey, IngestError> {
+        self.kex_call(Call::GetKexRngPubkey(Empty {}))
+    }
+
+    /// The RNG store's entries since the last rotation, and its capacity.
+    pub fn map_load(&self) -> Result<MapLoad, IngestError> {
+        match self.call::<IngestError>(Call::GetMapLoad(Empty {}))? {
+            Answer::MapLoad(m) => Ok(m),
+            _ => Err(wrong_answer()),
+        }
+    }
+
+    /// Starts a new egress key and an empty RNG store (the old egress key is zeroized
+    /// inside); the new egress public key.
+    pub fn rotate(&self) -> Result<KexRngPubkey, IngestError> {
+        self.kex_call(Call::Rotate(Empty {}))
+    }
+
+    /// Ingests one block's TxOuts (`first_global_index` is the global index of the first):
+    /// one record per TxOut.
+    pub fn ingest_block(
+        &self,
+        block_index: u64,
+        first_global_index: u64,
+        timestamp: u64,
+        tx_outs: &[TxOut],
+    ) -> Result<IngestedBlock, IngestError> {
+        let call = Call::IngestBlock(IngestBlock {
+            block_index,
+            first_global_index,
+            timestamp,
+            tx_outs: tx_outs.iter().map(TxOut::to_wire).collect(),
+        });
+        match self.call::<IngestError>(call)? {
+            Answer::Ingested(i) if i.records.len() == tx_outs.len() => Ok(IngestedBlock {
+                records: i.records,
+                rotated_to: i.rotated_to,
+            }),
+            _ => Err(wrong_answer()),
+        }
+    }
+
+    /// Replaces the ingress key with a fresh one (the old one is zeroized inside); the new
+    /// public key. The host seals it next ([`Self::seal_ingress_key`]).
+    pub fn new_ingress_key(&self) -> Result<RistrettoPublic, IngestError> {
+        self.ingress_key_call(Call::NewIngressKey(Empty {}))
+    }
+
+    /// The ingress key sealed for this platform, inside; only the sealed bytes come out.
+    pub fn seal_ingress_key(&self) -> Result<Vec<u8>, IngestError> {
+        match self.call::<IngestError>(Call::Seal(Empty {}))? {
+            Answer::Sealed(s) => Ok(s.data),
+            _ => Err(wrong_answer()),
+        }
+    }
+
+    /// The public half of the channel key the enclave made inside: the key its evidence
+    /// must bind (for its peers, and in the published report).
+    pub fn channel_key(&self) -> Result<[u8; 32], PeerError> {
+        match self.call::<PeerError>(Call::GetChannelKey(Empty {}))? {
+            Answer::ChannelKey(k) => {
+                <[u8; 32]>::try_from(k.key.as_slice()).map_err(|_| wrong_answer())
+            }
+            _ => Err(wrong_answer()),
+        }
+    }
+
+    /// Installs the evidence the enclave presents to its peers; it must bind
+    /// [`Self::channel_key`] ([`PeerError::Handshake`] otherwise, and nothing changes). The
+    /// first evidence enables the peer channel; later ones refresh it.
+    pub fn set_evidence(&self, evidence: &fog_attest::BoundEvidence) -> Result<(), PeerError> {
+        let call = Call::SetEvidence(SetEvidence {
+            evidence: evidence.encode_to_vec(),
+        });
+        match self.call::<PeerError>(call)? {
+            Answer::Done(_) => Ok(()),
+            _ => Err(wrong_answer()),
+        }
+    }
+
+    /// Starts a handshake to a peer enclave: a token for [`Self::peer_finish`] and the first
+    /// message.
+    pub fn peer_initiate(&self) -> Result<(u64, Vec<u8>), PeerError> {
+        match self.call::<PeerError>(Call::PeerInitiate(Empty {}))? {
+            Answer::PeerHello(h) => Ok((h.token, h.message)),
+            _ => Err(wrong_answer()),
+        }
+    }
+
+    /// Finishes a handshake this enclave started, verifying the peer's evidence; the
+    /// channel id.
+    pub fn peer_finish(
+        &self,
+        token: u64,
+        response: &[u8],
+        now: fog_attest::UnixSeconds,
+    ) -> Result<Vec<u8>, PeerError> {
+        let call = Call::PeerFinish(PeerFinish {
+            token,
+            message: response.to_vec(),
+            now: now.0,
+        });
+        match self.call::<PeerError>(call)? {
+            Answer::PeerChannel(c) => Ok(c.channel_id),
+            _ => Err(wrong_answer()),
+        }
+    }
+
+    /// Answers a peer enclave's first message, verifying its evidence; the channel id and the
+    /// answer.
+    pub fn peer_accept(
+        &self,
+        request: &[u8],
+        now: fog_attest::UnixSeconds,
+    ) -> Result<(Vec<u8>, Vec<u8>), PeerError> {
+        let call = Call::PeerAccept(PeerAccept {
+            message: request.to_vec(),
+            now: now.0,
+        });
+        match self.call::<PeerError>(call)? {
+            Answer::PeerAccepted(a) => Ok((a.channel_id, a.message)),
+            _ => Err(wrong_answer()),
+        }
+    }
+
+    /// Closes a peer channel; whether it was open.
+    pub fn peer_close(&self, channel_id: &[u8]) -> Result<bool, PeerError> {
+        let call = Call::PeerClose(PeerChannel {
+            channel_id: channel_id.to_vec(),
+            now: 0,
+        });
+        match self.call::<PeerError>(call)? {
+            Answer::Closed(c) => Ok(c.was_open),
+            _ => Err(wrong_answer()),
+        }
+    }
+
+    /// The ingress key sealed in a frame on the attested channel `channel_id`: only the
+    /// peer enclave at the other end can open it.
+    pub fn send_ingress_key(
+        &self,
+        channel_id: &[u8],
+        now: fog_attest::UnixSeconds,
+    ) -> Result<Vec<u8>, PeerError> {
+        let call = Call::SendIngressKey(PeerChannel {
+            channel_id: channel_id.to_vec(),
+            now: now.0,
+        });
+        match self.call::<PeerError>(call)? {
+            Answer::Frame(f) => Ok(f.data),
+            _ => Err(wrong_answer()),
+        }
+    }
+
+    /// Takes the ingress key a peer enclave sent on `channel_id`
+    /// ([`Self::send_ingress_key`]); the new ingress public key. The egress key and RNG
+    /// store are left alone. On any error nothing changes.
+    pub fn receive_ingress_key(
+        &self,
+        channel_id: &[u8],
+        frame: &[u8],
+        now: fog_attest::UnixSeconds,
+    ) -> Result<RistrettoPublic, PeerError> {
+        self.ingress_key_call(Call::ReceiveIngressKey(PeerFrame {
+            channel_id: channel_id.to_vec(),
+            frame: frame.to_vec(),
+            now: now.0,
+        }))
     }
 }

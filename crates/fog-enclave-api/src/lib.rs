@@ -15,6 +15,7 @@ pub use ingest::{IngestRequest, IngestResponse};
 pub use ledger::{LedgerRequest, LedgerResponse};
 pub use messages::{ChannelFrame, ChannelHello, EnclaveError};
 pub use view::{ViewRequest, ViewResponse};
+pub use view_router::{ViewRouterRequest, ViewRouterResponse};
 
 use prost::Message as _;
 
@@ -64,6 +65,14 @@ pub struct ViewApi;
 impl EnclaveApi for ViewApi {
     type Request = ViewRequest;
     type Response = ViewResponse;
+}
+
+/// The view router enclave's API.
+#[derive(Debug, Clone, Copy)]
+pub struct ViewRouterApi;
+impl EnclaveApi for ViewRouterApi {
+    type Request = ViewRouterRequest;
+    type Response = ViewRouterResponse;
 }
 
 /// The ledger enclave's API.

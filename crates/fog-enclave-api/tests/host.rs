@@ -1,24 +1,26 @@
 //! The in-process host drives an enclave-side attested channel through the byte boundary:
-//! evidence set-up, a client handshake, encrypted requests, close; and garbage is refused
-//! without a panic.
+//! evidence for the key the enclave made, a client handshake, encrypted requests, a replayed
+//! and a stray frame; and garbage is refused without a panic.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use fog_attest::{
-    BoundEvidence, ChannelKeypair, ClientHandshake, ConfigId, EnclaveIdentity, EnclaveResponder,
-    Evidence, IdentityRule, Measurement, Policy, Provider, ReportData, SessionLimits, SessionTable,
-    SignerId, SimProvider, UnixSeconds, Verifier,
+    wire::NonceMessage, BoundEvidence, ChannelKeypair, ClientHandshake, ConfigId, EnclaveIdentity,
+    EnclaveResponder, IdentityRule, Measurement, Policy, SessionLimits, SessionTable, SignerId,
+    SimProvider, UnixSeconds, Verifier,
 };
-use fog_enclave_api::messages::{
-    client, ChannelFrame, ChannelHello, ReportDataRequest, SetEvidence,
+use fog_enclave_api::messages::SetEvidence;
+use fog_enclave_api::view::{
+    view_request::Call, view_response::Answer, Auth, ChannelKeysMessage, Data, Empty, Query,
 };
-use fog_enclave_api::view::{view_request::Call, view_response::Answer};
 use fog_enclave_api::*;
 use std::sync::Mutex;
 
 const NOW: u64 = 1_750_000_000;
 
-/// A toy view enclave: echoes each request reversed over the attested channel.
+/// A toy view enclave: echoes each query reversed over the attested channel; takes no other
+/// call.
 struct EchoEnclave {
+    public: [u8; 32],
     keys: Mutex<Option<ChannelKeypair>>,
     responder: Mutex<Option<EnclaveResponder>>,
     sessions: Mutex<SessionTable>,
@@ -26,8 +28,10 @@ struct EchoEnclave {
 
 impl EchoEnclave {
     fn new() -> Self {
+        let keys = ChannelKeypair::generate().unwrap();
         Self {
-            keys: Mutex::new(Some(ChannelKeypair::generate().unwrap())),
+            public: *keys.public_key(),
+            keys: Mutex::new(Some(keys)),
             responder: Mutex::new(None),
             sessions: Mutex::new(SessionTable::new(16)),
         }
@@ -35,51 +39,37 @@ impl EchoEnclave {
 
     fn handle(&self, call: Call) -> Result<Answer, EnclaveError> {
         match call {
-            Call::GetReportData(_) => {
-                let keys = self.keys.lock().map_err(poisoned)?;
-                let k = keys.as_ref().ok_or(EnclaveError::NotInitialized)?;
-                Ok(Answer::Hello(ChannelHello {
-                    data: ReportData::bind(k.public_key(), None).0.to_vec(),
-                }))
-            }
+            Call::GetChannelKeys(_) => Ok(Answer::ChannelKeys(ChannelKeysMessage {
+                client: self.public.to_vec(),
+                peers: Vec::new(),
+            })),
             Call::SetEvidence(SetEvidence { evidence }) => {
-                let evidence = Evidence::decode(&evidence).map_err(|_| EnclaveError::Malformed)?;
+                let bound =
+                    BoundEvidence::decode(&evidence).map_err(|_| EnclaveError::Malformed)?;
                 let keys = self
                     .keys
                     .lock()
                     .map_err(poisoned)?
                     .take()
                     .ok_or(EnclaveError::NotInitialized)?;
-                let bound = BoundEvidence {
-                    evidence,
-                    channel_key: *keys.public_key(),
-                    custom_identity: None,
-                };
                 let r = EnclaveResponder::new(keys, bound).map_err(|_| EnclaveError::Provider)?;
                 *self.responder.lock().map_err(poisoned)? = Some(r);
-                Ok(Answer::Empty(ReportDataRequest {}))
+                Ok(Answer::Done(Empty {}))
             }
-            Call::ClientAccept(client::ClientAccept { hello, now }) => {
-                let hello = hello.ok_or(EnclaveError::Malformed)?;
+            Call::Auth(Auth { hello, now, .. }) => {
                 let guard = self.responder.lock().map_err(poisoned)?;
                 let r = guard.as_ref().ok_or(EnclaveError::NotInitialized)?;
                 let (channel, answer) = r
-                    .accept(&hello.data, UnixSeconds(now), SessionLimits::default())
+                    .accept(&hello, UnixSeconds(now), SessionLimits::default())
                     .map_err(|_| EnclaveError::Attestation)?;
                 self.sessions
                     .lock()
                     .map_err(poisoned)?
                     .insert(fog_attest::PeerKey::UNKNOWN, channel);
-                Ok(Answer::Hello(ChannelHello { data: answer }))
+                Ok(Answer::Data(Data { data: answer }))
             }
-            Call::ClientRequest(client::ClientRequest { frame, now }) => {
-                let f = frame.ok_or(EnclaveError::Malformed)?;
-                let frame = fog_attest::wire::NonceMessage {
-                    aad: f.aad,
-                    channel_id: f.channel_id,
-                    data: f.data,
-                    nonce: f.nonce,
-                };
+            Call::Query(Query { frame, now, .. }) => {
+                let frame = frame.ok_or(EnclaveError::Malformed)?;
                 let mut sessions = self.sessions.lock().map_err(poisoned)?;
                 let now = UnixSeconds(now);
                 let mut plain = sessions.open(&frame, now).map_err(|e| match e {
@@ -90,17 +80,9 @@ impl EchoEnclave {
                 let out = sessions
                     .seal(&frame.channel_id, b"", &plain, now)
                     .map_err(|_| EnclaveError::Channel)?;
-                Ok(Answer::Frame(ChannelFrame {
-                    aad: out.aad,
-                    channel_id: out.channel_id,
-                    data: out.data,
-                    nonce: out.nonce,
-                }))
+                Ok(Answer::Frame(out))
             }
-            Call::ClientClose(client::ClientClose { channel_id }) => {
-                self.sessions.lock().map_err(poisoned)?.close(&channel_id);
-                Ok(Answer::Empty(ReportDataRequest {}))
-            }
+            _ => Err(EnclaveError::Unsupported),
         }
     }
 }
@@ -111,12 +93,12 @@ fn poisoned<T>(_: std::sync::PoisonError<T>) -> EnclaveError {
 
 impl Enclave for EchoEnclave {
     fn call(&self, request_bytes: &[u8]) -> Result<Vec<u8>, EnclaveError> {
-        let req = decode_request::<ViewApi>(request_bytes)?;
-        let call = req.call.ok_or(EnclaveError::Malformed)?;
-        let answer = self.handle(call)?;
-        Ok(encode_response::<ViewApi>(&ViewResponse {
-            answer: Some(answer),
-        }))
+        serve::<ViewApi>(request_bytes, |req| {
+            let call = req.call.ok_or(EnclaveError::Malformed)?;
+            Ok(ViewResponse {
+                answer: Some(self.handle(call)?),
+            })
+        })
     }
 }
 
@@ -137,18 +119,19 @@ fn host_drives_an_attested_channel_through_the_boundary() {
     let provider = SimProvider::generate(&mut rng, identity).with_clock(|| UnixSeconds(NOW));
     let host: Host<_, ViewApi> = Host::new(EchoEnclave::new());
 
-    // The host asks the enclave what to attest, has the provider sign it, hands it back.
-    let Some(Answer::Hello(rd)) = host
-        .call(&req(Call::GetReportData(ReportDataRequest {})))
+    // The host asks the enclave for its public channel key, has the provider bind evidence
+    // to it, hands it back.
+    let Some(Answer::ChannelKeys(keys)) = host
+        .call(&req(Call::GetChannelKeys(Empty {})))
         .unwrap()
         .answer
     else {
-        panic!("report data")
+        panic!("channel keys")
     };
-    let rd = ReportData::from_slice(&rd.data).unwrap();
-    let evidence = provider.evidence(&rd).unwrap();
+    let key: [u8; 32] = keys.client.as_slice().try_into().unwrap();
+    let bound = BoundEvidence::bind(&provider, &key, None).unwrap();
     host.call(&req(Call::SetEvidence(SetEvidence {
-        evidence: evidence.encode_to_vec(),
+        evidence: bound.encode_to_vec(),
     })))
     .unwrap();
 
@@ -158,9 +141,10 @@ fn host_drives_an_attested_channel_through_the_boundary() {
         Policy::new(vec![IdentityRule::Measurement(Measurement([5; 32]))], 600),
     );
     let (hs, hello) = ClientHandshake::start(verifier).unwrap();
-    let Some(Answer::Hello(answer)) = host
-        .call(&req(Call::ClientAccept(client::ClientAccept {
-            hello: Some(ChannelHello { data: hello }),
+    let Some(Answer::Data(answer)) = host
+        .call(&req(Call::Auth(Auth {
+            hello,
+            peer: Vec::new(),
             now: NOW,
         })))
         .unwrap()
@@ -172,34 +156,19 @@ fn host_drives_an_attested_channel_through_the_boundary() {
         .finish(&answer.data, UnixSeconds(NOW), SessionLimits::default())
         .unwrap();
 
+    let query = |frame: NonceMessage| {
+        host.call(&req(Call::Query(Query {
+            frame: Some(frame),
+            host: None,
+            now: NOW,
+        })))
+    };
     for msg in [&b"abc"[..], b"hello enclave"] {
         let f = channel.seal(b"", msg, UnixSeconds(NOW)).unwrap();
-        let Some(Answer::Frame(r)) = host
-            .call(&req(Call::ClientRequest(client::ClientRequest {
-                frame: Some(ChannelFrame {
-                    aad: f.aad,
-                    channel_id: f.channel_id,
-                    data: f.data,
-                    nonce: f.nonce,
-                }),
-                now: NOW,
-            })))
-            .unwrap()
-            .answer
-        else {
+        let Some(Answer::Frame(r)) = query(f).unwrap().answer else {
             panic!("frame")
         };
-        let reply = channel
-            .open(
-                &fog_attest::wire::NonceMessage {
-                    aad: r.aad,
-                    channel_id: r.channel_id,
-                    data: r.data,
-                    nonce: r.nonce,
-                },
-                UnixSeconds(NOW),
-            )
-            .unwrap();
+        let reply = channel.open(&r, UnixSeconds(NOW)).unwrap();
         let mut expected = msg.to_vec();
         expected.reverse();
         assert_eq!(reply, expected);
@@ -207,27 +176,17 @@ fn host_drives_an_attested_channel_through_the_boundary() {
 
     // A replayed frame is refused with a payload-free error.
     let f = channel.seal(b"", b"x", UnixSeconds(NOW)).unwrap();
-    let frame = ChannelFrame {
-        aad: f.aad,
-        channel_id: f.channel_id.clone(),
-        data: f.data,
-        nonce: f.nonce,
-    };
-    let call = |frame: ChannelFrame| {
-        host.call(&req(Call::ClientRequest(client::ClientRequest {
-            frame: Some(frame),
-            now: NOW,
-        })))
-    };
-    call(frame.clone()).unwrap();
-    assert_eq!(call(frame.clone()), Err(EnclaveError::Channel));
+    query(f.clone()).unwrap();
+    assert_eq!(query(f.clone()), Err(EnclaveError::Channel));
 
-    // After close, the channel is unknown.
-    host.call(&req(Call::ClientClose(client::ClientClose {
-        channel_id: f.channel_id,
-    })))
-    .unwrap();
-    assert_eq!(call(frame), Err(EnclaveError::UnknownChannel));
+    // A frame of no session is unknown; a call the toy does not take is unsupported.
+    let mut stray = f;
+    stray.channel_id = vec![7; 64];
+    assert_eq!(query(stray), Err(EnclaveError::UnknownChannel));
+    assert_eq!(
+        host.call(&req(Call::Stop(Empty {}))),
+        Err(EnclaveError::Unsupported)
+    );
 }
 
 #[test]
@@ -254,5 +213,6 @@ proptest::proptest! {
         let _ = host.call_raw(&bytes);
         let _ = decode_request::<IngestApi>(&bytes);
         let _ = decode_request::<LedgerApi>(&bytes);
+        let _ = decode_request::<ViewRouterApi>(&bytes);
     }
 }

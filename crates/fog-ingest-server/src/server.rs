@@ -1,18 +1,20 @@
 //! The ingest controller: one block at a time, in order, exactly once.
+//!
+//! Untrusted side. Every enclave call goes through the byte boundary
+//! ([`fog_enclave_api::ingest::IngestClient`] over the [`SharedEnclave`] the loader injects):
+//! the host holds the enclave's public keys, its ingress key sealed, and the records it
+//! returns; never a private key.
 
 use std::time::{Duration, Instant};
 
 use fog_crypto::{kex_rng::KexRngPubkey, CompressedRistrettoPublic, RistrettoPublic};
-use fog_enclave::ingest::{IngestEnclave, IngestError as EnclaveError};
-use fog_enclave::ingest_peers::IngestPeers;
-use fog_enclave::sealing::SealingKeyProvider;
+use fog_enclave_api::errors::{IngestError as EnclaveError, PeerError};
+use fog_enclave_api::ingest::IngestClient;
+use fog_enclave_api::SharedEnclave;
 use fog_ledger_db::LedgerDb;
-use fog_oram::HeapFactory;
 use fog_recovery_db::{
     BlockIndex, IngestInvocationId, RecoveryDb, RecoveryDbError, ReportData, TakeOver,
 };
-use rand::{rngs::OsRng, SeedableRng};
-use rand_chacha::ChaCha20Rng;
 use thiserror::Error;
 
 use crate::StateDir;
@@ -82,7 +84,7 @@ pub enum IngestError {
     NoPeerLink,
     /// A peer enclave channel call failed.
     #[error("peer channel: {0}")]
-    Peer(fog_enclave::ingest_peers::PeerError),
+    Peer(PeerError),
     /// Talking to a peer server failed.
     #[error("peer {uri}: {reason}")]
     PeerUnreachable {
@@ -96,38 +98,50 @@ pub enum IngestError {
     BadPeerUri(String),
 }
 
-/// Produces the attestation evidence published with the ingress key in the report.
+/// Produces the attestation evidence of the enclave: bound to the public keys the enclave
+/// gives (its channel key, made inside, and the ingress public key), by the host's provider
+/// (which, like SGX's quoting enclave, sits outside).
 pub trait EvidenceSource: Send + Sync + 'static {
-    /// Evidence binding `ingress_public` (serialized).
-    fn evidence(&self, ingress_public: &RistrettoPublic) -> Vec<u8>;
+    /// Evidence for the report (serialized `attest.BoundEvidence`), binding the enclave's
+    /// `channel_key` and `ingress_public`; empty when there is none.
+    fn evidence(&self, channel_key: &[u8; 32], ingress_public: &RistrettoPublic) -> Vec<u8>;
+
+    /// Evidence the enclave presents to its peer enclaves, binding its `channel_key` alone;
+    /// `None` when there is none (the server then shares no key). Made at start and again
+    /// every [`PEER_EVIDENCE_REFRESH`].
+    fn peer_evidence(&self, channel_key: &[u8; 32]) -> Option<fog_attest::BoundEvidence> {
+        let _ = channel_key;
+        None
+    }
 }
 
-/// Evidence from a provider (simulated, or configfs-tsm in a confidential VM), binding
-/// ingest's channel key and the ingress key, and the verifier of peer ingest enclaves
-/// (`fogd ingest`, `fogd local-network`, and the tests that run the system).
+/// How often the evidence the enclave presents to its peers is made again (peers accept it
+/// for a day).
+pub const PEER_EVIDENCE_REFRESH: Duration = Duration::from_secs(3600);
+
+/// Evidence from a provider (simulated, or configfs-tsm in a confidential VM), binding the
+/// ingest enclave's channel key and, in the report, its ingress key (`fogd ingest`, `fogd
+/// local-network`, and the tests that run the system).
 pub struct ProviderEvidence {
     provider: std::sync::Arc<dyn fog_attest::Provider>,
-    peers: fog_attest::Verifier,
-    channel: fog_attest::ChannelKeypair,
 }
 
 impl ProviderEvidence {
-    /// Evidence from `provider` for a fresh channel key; peers must pass `peers`.
-    pub fn new(
-        provider: std::sync::Arc<dyn fog_attest::Provider>,
-        peers: fog_attest::Verifier,
-    ) -> Result<Self, fog_attest::Error> {
-        Ok(Self {
-            provider,
-            peers,
-            channel: fog_attest::ChannelKeypair::generate()?,
-        })
+    /// Evidence from `provider`.
+    pub fn new(provider: std::sync::Arc<dyn fog_attest::Provider>) -> Self {
+        Self { provider }
     }
 
-    /// Simulated evidence: peers must show the same simulated identity under the same
-    /// quoting key, evidence up to a day old.
-    pub fn sim(provider: fog_attest::SimProvider) -> Result<Self, fog_attest::Error> {
-        let peers = fog_attest::Verifier::new(
+    /// Simulated evidence.
+    pub fn sim(provider: fog_attest::SimProvider) -> Self {
+        Self::new(std::sync::Arc::new(provider))
+    }
+
+    /// The verifier of peers for an enclave whose evidence `provider` simulates (for its
+    /// loader): peers must show the same simulated identity under the same quoting key,
+    /// evidence up to a day old.
+    pub fn sim_peer_verifier(provider: &fog_attest::SimProvider) -> fog_attest::Verifier {
+        fog_attest::Verifier::new(
             provider.trust_anchor(),
             fog_attest::Policy::new(
                 vec![fog_attest::IdentityRule::Measurement(
@@ -135,51 +149,42 @@ impl ProviderEvidence {
                 )],
                 24 * 3600,
             ),
-        );
-        Self::new(std::sync::Arc::new(provider), peers)
+        )
     }
 
-    /// The enclave's attested channels to peer ingest enclaves: evidence from this provider
-    /// for a fresh channel key, and peers accepted by the peer verifier. Sessions live an
-    /// hour.
-    pub fn peer_link(&self) -> Result<IngestPeers, fog_attest::Error> {
-        let responder = fog_attest::EnclaveResponder::from_provider(&self.provider)?;
-        let verifier = self.peers.clone();
-        let limits = fog_attest::SessionLimits {
-            max_age_secs: 3600,
-            idle_secs: 60,
-        };
-        Ok(IngestPeers::new(
-            fog_enclave::ingest_peers::INGRESS_KEY,
-            responder,
-            verifier,
-            limits,
-        ))
-    }
-}
-
-impl EvidenceSource for ProviderEvidence {
-    fn evidence(&self, ingress_public: &RistrettoPublic) -> Vec<u8> {
-        let custom = ingress_public.to_bytes();
-        match fog_attest::BoundEvidence::bind(
-            &self.provider,
-            self.channel.public_key(),
-            Some(&custom),
-        ) {
-            Ok(bound) => bound.encode_to_vec(),
+    fn bind(
+        &self,
+        channel_key: &[u8; 32],
+        custom: Option<&[u8; 32]>,
+    ) -> Option<fog_attest::BoundEvidence> {
+        match fog_attest::BoundEvidence::bind(&self.provider, channel_key, custom) {
+            Ok(bound) => Some(bound),
             Err(e) => {
                 tracing::warn!("no ingest evidence: {e}");
-                Vec::new()
+                None
             }
         }
     }
 }
 
-/// Publishes no evidence (tests, or a report service that attaches its own).
+impl EvidenceSource for ProviderEvidence {
+    fn evidence(&self, channel_key: &[u8; 32], ingress_public: &RistrettoPublic) -> Vec<u8> {
+        self.bind(channel_key, Some(ingress_public.as_bytes()))
+            .map(|bound| bound.encode_to_vec())
+            .unwrap_or_default()
+    }
+
+    fn peer_evidence(&self, channel_key: &[u8; 32]) -> Option<fog_attest::BoundEvidence> {
+        self.bind(channel_key, None)
+    }
+}
+
+/// Publishes no evidence and shares no key (tests, or a report service that attaches its
+/// own).
 pub struct NoEvidence;
 
 impl EvidenceSource for NoEvidence {
-    fn evidence(&self, _: &RistrettoPublic) -> Vec<u8> {
+    fn evidence(&self, _: &[u8; 32], _: &RistrettoPublic) -> Vec<u8> {
         Vec::new()
     }
 }
@@ -234,9 +239,6 @@ impl Default for IngestConfig {
         }
     }
 }
-
-type MakeMap = Box<dyn FnMut() -> (HeapFactory, ChaCha20Rng) + Send + Sync>;
-type Enclave = IngestEnclave<HeapFactory, ChaCha20Rng, ChaCha20Rng, MakeMap>;
 
 /// Whether a server scans.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -321,16 +323,24 @@ pub fn coarse_load_percent(len: u64, capacity: u64) -> u8 {
 pub struct IngestServer<D: RecoveryDb> {
     ledger: LedgerDb,
     db: D,
-    enclave: Enclave,
+    enclave: IngestClient,
     config: IngestConfig,
     ingress_key: CompressedRistrettoPublic,
+    /// The ingress public key (`ingress_key`, decompressed).
+    ingress_public: RistrettoPublic,
+    /// The enclave's channel key (made inside; its evidence binds it).
+    channel_key: [u8; 32],
+    /// The enclave's egress public key, as it last said.
+    egress: KexRngPubkey,
+    /// The RNG store's entries after the last block or rotation, and its capacity.
+    map_len: u64,
+    map_capacity: u64,
     /// `Some` while active.
     invocation: Option<IngestInvocationId>,
     next_block: u64,
     evidence: Box<dyn EvidenceSource>,
+    /// Where the sealed ingress key is kept.
     state: StateDir,
-    /// The platform's sealing key, handed to the enclave whenever it seals its ingress key.
-    platform: SealingKeyProvider,
     blocks_processed: u64,
     txouts_processed: u64,
     /// A block the enclave processed whose records are not yet in the recovery DB. A retry
@@ -343,8 +353,9 @@ pub struct IngestServer<D: RecoveryDb> {
     last_published: Option<Instant>,
     /// When the last heartbeat (or block write) touched the invocation.
     last_heartbeat: Instant,
-    /// The enclave's attested channels to peer enclaves (`None`: no key sharing).
-    peer_link: Option<IngestPeers>,
+    /// When the enclave's peer evidence was last installed (`None`: no attested peer
+    /// channels, no key sharing).
+    peer_evidence_at: Option<Instant>,
     /// Peer ingest servers' URIs (their admin listeners, which serve `IngestPeer`).
     peers: Vec<String>,
     counters: ClusterCounters,
@@ -358,11 +369,6 @@ struct PendingBlock {
     records: Vec<fog_transaction::wire::ETxOutRecord>,
 }
 
-fn new_rng() -> ChaCha20Rng {
-    // The enclave's own entropy: from the OS here, the CPU's RNG in a TEE.
-    ChaCha20Rng::from_rng(OsRng).unwrap_or_else(|_| ChaCha20Rng::from_entropy())
-}
-
 /// Which keys [`IngestServer::take_key`] may take.
 enum Claim {
     /// The operator's activate: not a retired key.
@@ -374,46 +380,49 @@ enum Claim {
 }
 
 impl<D: RecoveryDb> IngestServer<D> {
-    /// Opens the server and makes it active at once: restores (or creates and seals) the
-    /// ingress key, registers it with the recovery DB, and takes the key with a new ingest
-    /// invocation from the block after the last one the key scanned, whose fresh egress key
-    /// gives clients a clean break. A server on its own starts this way.
+    /// Opens the server and makes it active at once: has `enclave` restore (or create and
+    /// seal) the ingress key, registers it with the recovery DB, and takes the key with a new
+    /// ingest invocation from the block after the last one the key scanned, whose fresh
+    /// egress key gives clients a clean break. A server on its own starts this way.
     pub async fn open(
         ledger: LedgerDb,
         db: D,
         state: StateDir,
         config: IngestConfig,
         evidence: Box<dyn EvidenceSource>,
+        enclave: SharedEnclave,
     ) -> Result<Self, IngestError> {
-        let mut server = Self::open_idle(ledger, db, state, config, evidence).await?;
+        let mut server = Self::open_idle(ledger, db, state, config, evidence, enclave).await?;
         server.take_key(Claim::Resume).await?;
         Ok(server)
     }
 
-    /// Opens the server idle: restores (or creates and seals) the ingress key and writes
-    /// nothing to the recovery DB. [`Self::activate`] or a failover makes it active.
+    /// Opens the server idle: has `enclave` (an ingest enclave the loader made, with the
+    /// platform's sealing-key provider) restore the sealed ingress key in the state directory,
+    /// or create one and seal it there, and writes nothing to the recovery DB. When the
+    /// evidence source makes peer evidence, installs it in the enclave, which enables key
+    /// sharing. [`Self::activate`] or a failover makes it active.
     pub async fn open_idle(
         ledger: LedgerDb,
         db: D,
         state: StateDir,
         config: IngestConfig,
         evidence: Box<dyn EvidenceSource>,
+        enclave: SharedEnclave,
     ) -> Result<Self, IngestError> {
-        let mut rng = new_rng();
-        let platform = state.platform_key(&mut rng)?;
-        let make: MakeMap = Box::new(|| (HeapFactory, new_rng()));
-        let enclave = match state.sealed_ingress_key()? {
-            Some(sealed) => {
-                Enclave::restore(&platform, &sealed, config.user_capacity, new_rng(), make)?
-            }
+        let enclave = IngestClient::new(enclave);
+        let ingress_public = match state.sealed_ingress_key()? {
+            Some(sealed) => enclave.restore(&sealed, config.user_capacity)?,
             None => {
-                let (e, sealed) =
-                    Enclave::create(&platform, config.user_capacity, new_rng(), make)?;
+                let (public, sealed) = enclave.create(config.user_capacity)?;
                 state.store_sealed_ingress_key(&sealed)?;
-                e
+                public
             }
         };
-        let ingress_key = CompressedRistrettoPublic::from(&enclave.ingress_public_key());
+        let egress = enclave.kex_rng_pubkey()?;
+        let load = enclave.map_load()?;
+        let channel_key = enclave.channel_key().map_err(IngestError::Peer)?;
+        let ingress_key = CompressedRistrettoPublic::from(&ingress_public);
         let mut server = Self {
             ledger,
             db,
@@ -421,20 +430,25 @@ impl<D: RecoveryDb> IngestServer<D> {
             next_block: config.start_block,
             config,
             ingress_key,
+            ingress_public,
+            channel_key,
+            egress,
+            map_len: load.len,
+            map_capacity: load.capacity,
             invocation: None,
             evidence,
             state,
-            platform,
             blocks_processed: 0,
             txouts_processed: 0,
             pending: None,
             unregistered_egress: None,
             last_published: None,
             last_heartbeat: Instant::now(),
-            peer_link: None,
+            peer_evidence_at: None,
             peers: Vec::new(),
             counters: ClusterCounters::default(),
         };
+        server.attest_peers();
         server.next_block = server.next_unscanned().await?;
         tracing::info!(
             key = %hex::encode(server.ingress_key.0),
@@ -462,9 +476,36 @@ impl<D: RecoveryDb> IngestServer<D> {
         )
     }
 
-    /// Gives the enclave its attested peer channels, so it can share its key.
-    pub fn set_peer_link(&mut self, link: IngestPeers) {
-        self.peer_link = Some(link);
+    /// Installs fresh peer evidence in the enclave, if the evidence source makes any: the
+    /// enclave's peer channels present it. A failure is logged; the evidence installed
+    /// before, if any, stays.
+    fn attest_peers(&mut self) {
+        let Some(evidence) = self.evidence.peer_evidence(&self.channel_key) else {
+            return;
+        };
+        match self.enclave.set_evidence(&evidence) {
+            Ok(()) => self.peer_evidence_at = Some(Instant::now()),
+            Err(PeerError::Boundary(fog_enclave_api::EnclaveError::Unsupported)) => {
+                tracing::info!("the ingest enclave was loaded without peers: no key sharing");
+            }
+            Err(e) => tracing::warn!("the ingest enclave refused its peer evidence: {e}"),
+        }
+    }
+
+    /// Checks that the enclave has attested peer channels ([`IngestError::NoPeerLink`]
+    /// otherwise); before a handshake (`fresh`), renews their evidence once it is
+    /// [`PEER_EVIDENCE_REFRESH`] old.
+    fn peer_link(&mut self, fresh: bool) -> Result<(), IngestError> {
+        let at = self.peer_evidence_at.ok_or(IngestError::NoPeerLink)?;
+        if fresh && at.elapsed() >= PEER_EVIDENCE_REFRESH {
+            self.attest_peers();
+        }
+        Ok(())
+    }
+
+    /// Whether the enclave has attested peer channels (it can share its ingress key).
+    pub fn has_peer_link(&self) -> bool {
+        self.peer_evidence_at.is_some()
     }
 
     /// The peers' URIs.
@@ -511,7 +552,7 @@ impl<D: RecoveryDb> IngestServer<D> {
 
     /// The ingress public key senders encrypt fog hints to.
     pub fn ingress_public_key(&self) -> RistrettoPublic {
-        self.enclave.ingress_public_key()
+        self.ingress_public
     }
 
     /// The ingress key in its compressed form (as the recovery DB stores it).
@@ -524,14 +565,11 @@ impl<D: RecoveryDb> IngestServer<D> {
         IngestStatus {
             next_block: self.next_block,
             ingress_public_key: self.ingress_key.0,
-            egress: self.enclave.kex_rng_pubkey(),
+            egress: self.egress.clone(),
             mode: self.mode(),
             invocation: self.invocation.map(|i| i.0),
-            map_load_percent: coarse_load_percent(
-                self.enclave.map_len(),
-                self.enclave.map_capacity(),
-            ),
-            map_capacity: self.enclave.map_capacity(),
+            map_load_percent: coarse_load_percent(self.map_len, self.map_capacity),
+            map_capacity: self.map_capacity,
         }
     }
 
@@ -634,7 +672,7 @@ impl<D: RecoveryDb> IngestServer<D> {
             Claim::FailOver(since) => TakeOver::IfIdleSince(since),
             Claim::Activate | Claim::Resume => TakeOver::Always,
         };
-        let egress = self.enclave.rotate()?;
+        let egress = self.rotate()?;
         let Some(took) = self
             .db
             .take_over_ingress_key(&self.ingress_key, &egress, condition)
@@ -708,55 +746,67 @@ impl<D: RecoveryDb> IngestServer<D> {
         if self.invocation.is_some() {
             return Err(IngestError::Active);
         }
-        let public = self.enclave.new_ingress_key();
+        let public = self.enclave.new_ingress_key()?;
         self.adopt_key(public)?;
         tracing::info!(key = %hex::encode(self.ingress_key.0), "new ingress key");
         Ok(())
     }
 
-    /// After the enclave's ingress key changed: seal it, and follow the new key's progress.
+    /// After the enclave's ingress key changed: have the enclave seal it, store the sealed
+    /// bytes, and follow the new key's progress.
     fn adopt_key(&mut self, public: RistrettoPublic) -> Result<(), IngestError> {
         self.state
-            .store_sealed_ingress_key(&self.enclave.seal_ingress_key(&self.platform))?;
+            .store_sealed_ingress_key(&self.enclave.seal_ingress_key()?)?;
         self.ingress_key = CompressedRistrettoPublic::from(&public);
+        self.ingress_public = public;
         Ok(())
+    }
+
+    /// A new egress key and an empty RNG store in the enclave; the new egress public key.
+    fn rotate(&mut self) -> Result<KexRngPubkey, IngestError> {
+        let egress = self.enclave.rotate()?;
+        self.egress = egress.clone();
+        self.map_len = 0;
+        Ok(egress)
+    }
+
+    /// Closes a peer channel after its one frame (a failure only leaves it to expire).
+    fn close_peer_channel(&self, channel_id: &[u8]) {
+        if let Err(e) = self.enclave.peer_close(channel_id) {
+            tracing::warn!("could not close a peer channel: {e}");
+        }
     }
 
     /// Starts an attested handshake to a peer enclave: a token and the first message.
     pub fn peer_initiate(&mut self) -> Result<(u64, Vec<u8>), IngestError> {
-        self.peer_link
-            .as_mut()
-            .ok_or(IngestError::NoPeerLink)?
-            .initiate()
-            .map_err(IngestError::Peer)
+        self.peer_link(true)?;
+        self.enclave.peer_initiate().map_err(IngestError::Peer)
     }
 
     /// Finishes a handshake this server started; returns the channel id.
     pub fn peer_finish(&mut self, token: u64, response: &[u8]) -> Result<Vec<u8>, IngestError> {
-        self.peer_link
-            .as_mut()
-            .ok_or(IngestError::NoPeerLink)?
-            .finish(token, response, fog_attest::UnixSeconds::now())
+        self.peer_link(false)?;
+        self.enclave
+            .peer_finish(token, response, fog_attest::UnixSeconds::now())
             .map_err(IngestError::Peer)
     }
 
     /// Answers a peer enclave's handshake; returns the channel id and the answer.
     pub fn peer_accept(&mut self, request: &[u8]) -> Result<(Vec<u8>, Vec<u8>), IngestError> {
-        self.peer_link
-            .as_mut()
-            .ok_or(IngestError::NoPeerLink)?
-            .accept(request, fog_attest::UnixSeconds::now())
+        self.peer_link(true)?;
+        self.enclave
+            .peer_accept(request, fog_attest::UnixSeconds::now())
             .map_err(IngestError::Peer)
     }
 
     /// The ingress key sealed for the peer enclave at the other end of `channel_id`.
     pub fn send_ingress_key(&mut self, channel_id: &[u8]) -> Result<Vec<u8>, IngestError> {
-        let link = self.peer_link.as_mut().ok_or(IngestError::NoPeerLink)?;
+        self.peer_link(false)?;
         let frame = self
             .enclave
-            .send_ingress_key(link, channel_id, fog_attest::UnixSeconds::now())
+            .send_ingress_key(channel_id, fog_attest::UnixSeconds::now())
             .map_err(IngestError::Peer)?;
-        link.close(channel_id);
+        self.close_peer_channel(channel_id);
         self.counters.keys_sent += 1;
         Ok(frame)
     }
@@ -772,12 +822,12 @@ impl<D: RecoveryDb> IngestServer<D> {
         if self.invocation.is_some() {
             return Err(IngestError::Active);
         }
-        let link = self.peer_link.as_mut().ok_or(IngestError::NoPeerLink)?;
+        self.peer_link(false)?;
         let public = self
             .enclave
-            .receive_ingress_key(link, channel_id, frame, fog_attest::UnixSeconds::now())
+            .receive_ingress_key(channel_id, frame, fog_attest::UnixSeconds::now())
             .map_err(IngestError::Peer)?;
-        link.close(channel_id);
+        self.close_peer_channel(channel_id);
         let changed = CompressedRistrettoPublic::from(&public) != self.ingress_key;
         self.adopt_key(public)?;
         self.next_block = self.next_unscanned().await?;
@@ -800,7 +850,7 @@ impl<D: RecoveryDb> IngestServer<D> {
         if self.pending.is_some() {
             return Err(IngestError::Busy);
         }
-        self.unregistered_egress = Some(self.enclave.rotate()?);
+        self.unregistered_egress = Some(self.rotate()?);
         self.register_egress().await?;
         tracing::info!(
             block = self.next_block,
@@ -921,7 +971,9 @@ impl<D: RecoveryDb> IngestServer<D> {
         };
         let data = ReportData {
             ingest_invocation_id: Some(inv),
-            evidence: self.evidence.evidence(&self.enclave.ingress_public_key()),
+            evidence: self
+                .evidence
+                .evidence(&self.channel_key, &self.ingress_public),
             pubkey_expiry: BlockIndex(
                 self.next_block
                     .saturating_add(self.config.pubkey_expiry_window),
@@ -1010,8 +1062,13 @@ impl<D: RecoveryDb> IngestServer<D> {
                 .ingest_block(index, first, timestamp, &contents.outputs)?;
             if let Some(egress) = out.rotated_to {
                 // Only the latest key matters: an earlier unregistered one signed no block.
+                self.egress = egress.clone();
                 self.unregistered_egress = Some(egress);
                 tracing::info!(block = index, "egress key rotated: the RNG store filled up");
+            }
+            match self.enclave.map_load() {
+                Ok(load) => self.map_len = load.len,
+                Err(e) => tracing::warn!("the RNG store's load is unknown: {e}"),
             }
             self.pending = Some(PendingBlock {
                 index,

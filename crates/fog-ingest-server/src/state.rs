@@ -1,12 +1,12 @@
 //! The ingest server's state directory: the sealed ingress key.
 //!
-//! In simulation the "platform sealing key" is a Ristretto key kept in `platform.key` (mode
-//! 0600): the stand-in for the key a TEE derives from its identity. The host reads it and
-//! hands it to the enclave as a [`SealingKeyProvider`]; the enclave seals its ingress key
-//! with it and the host stores only the sealed bytes (`ingress.sealed`), so a restart on the
+//! The enclave seals its ingress key itself, with the platform's sealing key it was loaded
+//! with, and the server stores only the sealed bytes (`ingress.sealed`), so a restart on the
 //! same platform restores the same ingress key inside the enclave, and the egress key, which
-//! is never stored, starts afresh. Files are written atomically (temporary file, fsync,
-//! rename).
+//! is never stored, starts afresh. The server never reads a platform key: in simulation the
+//! loader (`fogd`) keeps one in this directory's `platform.key` (mode 0600), the stand-in for
+//! the key a TEE derives from its identity, and hands it to the enclave it loads. Files are
+//! written atomically (temporary file, fsync, rename).
 //!
 //! One server per directory: [`StateDir::new`] takes an exclusive OS advisory lock on
 //! `lock` in the directory (`flock(LOCK_EX | LOCK_NB)` through rustix; std's
@@ -23,10 +23,6 @@ use std::{
     path::{Path, PathBuf},
     sync::Arc,
 };
-
-use fog_enclave::sealing::SealingKeyProvider;
-use rand::{CryptoRng, RngCore};
-use zeroize::Zeroizing;
 
 use crate::IngestError;
 
@@ -82,11 +78,11 @@ impl StateDir {
         })
     }
 
-    /// Uses and locks `dir` like [`StateDir::new`], but never writes the ingress key or a
-    /// platform key to it, nor reads one from it: each start makes a fresh ingress key that
-    /// lives in memory only (or takes one from an attested peer). For a service in a
-    /// confidential VM, whose disk is the host's: a key sealed with a key on that disk would
-    /// be open to the host.
+    /// Uses and locks `dir` like [`StateDir::new`], but never writes the sealed ingress key
+    /// to it, nor reads one from it: each start makes a fresh ingress key that lives in
+    /// memory only (or takes one from an attested peer). For a service in a confidential VM,
+    /// whose disk is the host's: a key sealed with a key on that disk would be open to the
+    /// host (so its loader gives the enclave a sealing key for one run, kept nowhere).
     pub fn memory_only(dir: impl Into<PathBuf>) -> Result<Self, IngestError> {
         let mut state = Self::new(dir)?;
         state.memory_only = true;
@@ -98,28 +94,9 @@ impl StateDir {
         self.memory_only
     }
 
-    /// The platform's sealing-key provider, for the enclave to seal and unseal its ingress
-    /// key with. In simulation: the key in `platform.key` (created on first use), which this
-    /// host reads and the provider then owns; the host never sees the ingress key it seals.
-    pub fn platform_key<R: RngCore + CryptoRng>(
-        &self,
-        rng: &mut R,
-    ) -> Result<SealingKeyProvider, IngestError> {
-        if self.memory_only {
-            // A key for this run only: what it seals is never stored.
-            return Ok(SealingKeyProvider::simulated_generate(rng).0);
-        }
-        let path = self.dir.join("platform.key");
-        match fs::read(&path) {
-            Ok(bytes) => SealingKeyProvider::simulated_from_bytes(&Zeroizing::new(bytes))
-                .map_err(|_| IngestError::CorruptState("platform.key")),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let (provider, bytes) = SealingKeyProvider::simulated_generate(rng);
-                write_atomic(&path, &bytes[..]).map_err(IngestError::State)?;
-                Ok(provider)
-            }
-            Err(e) => Err(IngestError::State(e)),
-        }
+    /// The directory.
+    pub fn path(&self) -> &Path {
+        &self.dir
     }
 
     /// The sealed ingress key, if one was stored.

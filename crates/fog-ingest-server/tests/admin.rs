@@ -1,6 +1,8 @@
 //! The admin gRPC API and the metrics endpoint, over loopback.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
 use std::{sync::Arc, time::Duration};
 
 use fog_api::fog_ingest::{
@@ -32,12 +34,15 @@ async fn status_rotation_retirement_and_metrics() {
         poll_interval: Duration::from_millis(10),
         ..IngestConfig::default()
     };
+    let state = StateDir::new(dir.path().join("state")).unwrap();
+    let enclave = common::enclave(&state);
     let server = IngestServer::open(
         ledger,
         MemoryRecoveryDb::new(),
-        StateDir::new(dir.path().join("state")).unwrap(),
+        state,
         config,
         Box::new(NoEvidence),
+        enclave,
     )
     .await
     .unwrap();
@@ -160,12 +165,15 @@ async fn report_lost_ingress_key_becomes_a_missed_range() {
         user_capacity: 1 << 10,
         ..IngestConfig::default()
     };
+    let state = StateDir::new(dir.path().join("state")).unwrap();
+    let enclave = common::enclave(&state);
     let mut server = IngestServer::open(
         ledger,
         db.clone(),
-        StateDir::new(dir.path().join("state")).unwrap(),
+        state,
         config,
         Box::new(NoEvidence),
+        enclave,
     )
     .await
     .unwrap();
@@ -300,12 +308,15 @@ async fn admin_api_off_loopback_needs_a_token_and_refuses_a_wrong_one() {
 
     let dir = tempfile::tempdir().unwrap();
     let ledger = LedgerDb::create(dir.path().join("ledger.redb")).unwrap();
+    let state = StateDir::new(dir.path().join("state")).unwrap();
+    let enclave = common::enclave(&state);
     let server = IngestServer::open(
         ledger,
         MemoryRecoveryDb::new(),
-        StateDir::new(dir.path().join("state")).unwrap(),
+        state,
         IngestConfig::default(),
         Box::new(NoEvidence),
+        enclave,
     )
     .await
     .unwrap();

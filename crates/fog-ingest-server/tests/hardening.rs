@@ -41,12 +41,15 @@ async fn a_second_ingest_on_the_same_state_dir_refuses_to_start() {
     let dir = tempfile::tempdir().unwrap();
     let ledger = LedgerDb::create(dir.path().join("ledger.redb")).unwrap();
     let db = MemoryRecoveryDb::new();
+    let state = StateDir::new(dir.path().join("state")).unwrap();
+    let enclave = common::enclave(&state);
     let first = IngestServer::open(
         ledger.clone(),
         db.clone(),
-        StateDir::new(dir.path().join("state")).unwrap(),
+        state,
         config(),
         Box::new(NoEvidence),
+        enclave,
     )
     .await
     .unwrap();
@@ -111,12 +114,15 @@ async fn status_and_metrics_show_no_exact_rng_store_size() {
     let dir = tempfile::tempdir().unwrap();
     let ledger = LedgerDb::create(dir.path().join("ledger.redb")).unwrap();
     build_ledger(&ledger, 3, 7, 11);
+    let state = StateDir::new(dir.path().join("state")).unwrap();
+    let enclave = common::enclave(&state);
     let server = IngestServer::open(
         ledger,
         MemoryRecoveryDb::new(),
-        StateDir::new(dir.path().join("state")).unwrap(),
+        state,
         config(),
         Box::new(NoEvidence),
+        enclave,
     )
     .await
     .unwrap();
@@ -162,7 +168,7 @@ async fn status_and_metrics_show_no_exact_rng_store_size() {
 struct CountingEvidence(Arc<AtomicUsize>);
 
 impl EvidenceSource for CountingEvidence {
-    fn evidence(&self, _: &RistrettoPublic) -> Vec<u8> {
+    fn evidence(&self, _: &[u8; 32], _: &RistrettoPublic) -> Vec<u8> {
         let n = self.0.fetch_add(1, Ordering::SeqCst);
         // Distinct evidence per publication, so the stored report shows it was replaced.
         (n as u64).to_le_bytes().to_vec()
@@ -176,15 +182,18 @@ async fn an_idle_chain_gets_its_report_republished_on_a_timer() {
     build_ledger(&ledger, 1, 2, 12);
     let db = MemoryRecoveryDb::new();
     let published = Arc::new(AtomicUsize::new(0));
+    let state = StateDir::new(dir.path().join("state")).unwrap();
+    let enclave = common::enclave(&state);
     let server = IngestServer::open(
         ledger,
         db.clone(),
-        StateDir::new(dir.path().join("state")).unwrap(),
+        state,
         IngestConfig {
             report_republish_interval: Duration::from_millis(100),
             ..config()
         },
         Box::new(CountingEvidence(published.clone())),
+        enclave,
     )
     .await
     .unwrap();
@@ -216,12 +225,15 @@ async fn a_lost_commit_answer_is_success_but_another_writer_is_still_a_lost_race
     let ledger = LedgerDb::create(dir.path().join("ledger.redb")).unwrap();
     build_ledger(&ledger, 3, 4, 13);
     let inner = SqliteRecoveryDb::open(dir.path().join("recovery.db")).unwrap();
+    let state = StateDir::new(dir.path().join("state")).unwrap();
+    let enclave = common::enclave(&state);
     let mut server = IngestServer::open(
         ledger,
         inner.clone(),
-        StateDir::new(dir.path().join("state")).unwrap(),
+        state,
         config(),
         Box::new(NoEvidence),
+        enclave,
     )
     .await
     .unwrap();
@@ -299,12 +311,15 @@ async fn taken_over(
     let ledger = LedgerDb::create(dir.path().join("ledger.redb")).unwrap();
     build_ledger(&ledger, 3, 2, seed);
     let db = MemoryRecoveryDb::new();
+    let state = StateDir::new(dir.path().join("state")).unwrap();
+    let enclave = common::enclave(&state);
     let mut server = IngestServer::open(
         ledger,
         db.clone(),
-        StateDir::new(dir.path().join("state")).unwrap(),
+        state,
         config(),
         Box::new(NoEvidence),
+        enclave,
     )
     .await
     .unwrap();

@@ -5,6 +5,8 @@
 //! below the highest expiry ever published) is scanned or in the missed range, exactly once.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
 use std::time::Duration;
 
 use fog_ingest_server::{IngestConfig, IngestServer, NoEvidence, StateDir};
@@ -26,10 +28,12 @@ async fn promise_for_window(window: u64) {
     let mut rng = ChaCha20Rng::seed_from_u64(window);
     append_synthetic_block(&ledger, 2, 1, &mut rng).unwrap();
     let db = MemoryRecoveryDb::new();
+    let state = StateDir::new(dir.path().join("state")).unwrap();
+    let enclave = common::enclave(&state);
     let mut server = IngestServer::open(
         ledger.clone(),
         db.clone(),
-        StateDir::new(dir.path().join("state")).unwrap(),
+        state,
         IngestConfig {
             user_capacity: 1 << 10,
             pubkey_expiry_window: window,
@@ -37,6 +41,7 @@ async fn promise_for_window(window: u64) {
             ..IngestConfig::default()
         },
         Box::new(NoEvidence),
+        enclave,
     )
     .await
     .unwrap();

@@ -9,7 +9,7 @@ use std::{collections::HashMap, path::Path, process::Command, time::Duration};
 
 use fog_account::AccountKey;
 use fog_crypto::{crypto_box, kex_rng::KexRng, CompressedRistrettoPublic, RistrettoPrivate};
-use fog_enclave::ingest::IngestError as EnclaveError;
+use fog_enclave_api::errors::IngestError as EnclaveError;
 use fog_ingest_server::{IngestConfig, IngestError, IngestServer, NoEvidence, StateDir};
 use fog_ledger_db::LedgerDb;
 use fog_recovery_db::{BlockIndex, FogUserEvent, RecoveryDb, SqliteRecoveryDb, UserEventId};
@@ -71,12 +71,14 @@ async fn check(dir: &Path, users: &[AccountKey], expected: &HashMap<usize, Vec<u
     let db = SqliteRecoveryDb::open(dir.join("recovery.db")).unwrap();
     let ledger = LedgerDb::open(dir.join("ledger.redb")).unwrap();
     let state = StateDir::new(dir.join("state")).unwrap();
+    let enclave = common::enclave(&state);
     let server = IngestServer::open(
         ledger.clone(),
         db.clone(),
         state,
         config(),
         Box::new(NoEvidence),
+        enclave,
     )
     .await
     .unwrap();
@@ -113,9 +115,17 @@ async fn setup(dir: &Path, blocks: u64) -> HashMap<usize, Vec<u64>> {
     let db = SqliteRecoveryDb::open(dir.join("recovery.db")).unwrap();
     let ledger = LedgerDb::create(dir.join("ledger.redb")).unwrap();
     let state = StateDir::new(dir.join("state")).unwrap();
-    let server = IngestServer::open(ledger.clone(), db, state, config(), Box::new(NoEvidence))
-        .await
-        .unwrap();
+    let enclave = common::enclave(&state);
+    let server = IngestServer::open(
+        ledger.clone(),
+        db,
+        state,
+        config(),
+        Box::new(NoEvidence),
+        enclave,
+    )
+    .await
+    .unwrap();
     build_ledger(
         &ledger,
         &users(),
@@ -143,7 +153,8 @@ async fn child_ingests_until_killed() {
     let db = SqliteRecoveryDb::open(dir.join("recovery.db")).unwrap();
     let ledger = LedgerDb::open(dir.join("ledger.redb")).unwrap();
     let state = StateDir::new(dir.join("state")).unwrap();
-    let mut server = IngestServer::open(ledger, db, state, config(), Box::new(NoEvidence))
+    let enclave = common::enclave(&state);
+    let mut server = IngestServer::open(ledger, db, state, config(), Box::new(NoEvidence), enclave)
         .await
         .unwrap();
     while server.process_next_block().await.unwrap() {
@@ -203,12 +214,14 @@ async fn rotations_and_restarts_retire_every_dead_rng() {
     // A tiny RNG store: the enclave rotates every block or two.
     for stop_at in [5, blocks] {
         let state = StateDir::new(dir.path().join("state")).unwrap();
+        let enclave = common::enclave(&state);
         let mut server = IngestServer::open(
             ledger.clone(),
             db.clone(),
             state,
             config_with(16),
             Box::new(NoEvidence),
+            enclave,
         )
         .await
         .unwrap();
@@ -234,12 +247,14 @@ async fn rotations_and_restarts_retire_every_dead_rng() {
     );
     let key = {
         let state = StateDir::new(dir.path().join("state")).unwrap();
+        let enclave = common::enclave(&state);
         let server = IngestServer::open(
             ledger.clone(),
             db.clone(),
             state,
             config_with(16),
             Box::new(NoEvidence),
+            enclave,
         )
         .await
         .unwrap();
@@ -287,12 +302,15 @@ async fn a_state_dir_written_before_the_sealing_provider_restores_the_same_key()
     let expected = build_ledger(&ledger, &users(), &ingress.public_key(), blocks, 12, 5);
     drop(ledger);
     {
+        let state = StateDir::new(&state).unwrap();
+        let enclave = common::enclave(&state);
         let server = IngestServer::open_idle(
             LedgerDb::open(dir.path().join("ledger.redb")).unwrap(),
             SqliteRecoveryDb::open(dir.path().join("recovery.db")).unwrap(),
-            StateDir::new(&state).unwrap(),
+            state,
             config(),
             Box::new(NoEvidence),
+            enclave,
         )
         .await
         .unwrap();
@@ -329,12 +347,15 @@ async fn a_sealed_key_that_does_not_open_stops_the_server_and_is_kept() {
             }
         }
         let before = state_files(&state);
+        let state_dir = StateDir::new(&state).unwrap();
+        let enclave = common::enclave(&state_dir);
         let opened = IngestServer::open_idle(
             LedgerDb::create(dir.path().join("ledger.redb")).unwrap(),
             SqliteRecoveryDb::open(dir.path().join("recovery.db")).unwrap(),
-            StateDir::new(&state).unwrap(),
+            state_dir,
             config(),
             Box::new(NoEvidence),
+            enclave,
         )
         .await;
         assert!(
@@ -362,12 +383,15 @@ async fn a_memory_only_state_dir_never_writes_or_reads_the_ingress_key() {
     let state = dir.path().join("state");
     drop(LedgerDb::create(dir.path().join("ledger.redb")).unwrap());
     let open = || async {
+        let state = StateDir::memory_only(&state).unwrap();
+        let enclave = common::enclave(&state);
         IngestServer::open_idle(
             LedgerDb::open(dir.path().join("ledger.redb")).unwrap(),
             SqliteRecoveryDb::open(dir.path().join("recovery.db")).unwrap(),
-            StateDir::memory_only(&state).unwrap(),
+            state,
             config(),
             Box::new(NoEvidence),
+            enclave,
         )
         .await
         .unwrap()

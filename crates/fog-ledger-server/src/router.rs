@@ -1,7 +1,9 @@
 //! The ledger router's host (`fogd ledger-router`): clients talk to it as to a fog ledger
 //! (the same four services), and it asks every key-image store (`fog_router.StoreAPI`, a fog
 //! ledger of a block range, [`crate::StoreService`]) for each `CheckKeyImages`, through its
-//! enclave (`fog_enclave::ledger_router`), which merges their answers.
+//! enclave (the ledger router enclave, reached through its byte boundary:
+//! [`LedgerRouterClient`]), which merges their answers. The client's check stays inside the
+//! enclave while the stores answer: the host holds a handle ([`PendingCheck`]).
 //!
 //! A router is a [`LedgerServer`] made by [`LedgerServer::new_router`]: it follows its own
 //! ledger DB into its own enclave (which verifies the chain and keeps no key image) and
@@ -23,27 +25,42 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use fog_attest::{wire::NonceMessage, BoundEvidence, UnixSeconds};
-use fog_enclave::ledger_router::{LedgerRouter, PendingCheck};
+use fog_enclave_api::ledger_router::{LedgerRouterClient, PendingCheck};
 use fog_host::{BoxFuture, Observation};
-use fog_oram::HeapFactory;
-use fog_router::{Coverage, Merged, Probe, Stores, StoresConfig};
-use rand_chacha::ChaCha20Rng;
+use fog_router::{Coverage, Merged, Probe, StoreChannels, Stores, StoresConfig};
 
 use crate::LedgerServerError;
 
 /// The metric prefix of the ledger router.
 pub const PREFIX: &str = "fog_ledger_router";
 
-/// The ledger router enclave the server runs.
-pub type Router = LedgerRouter<HeapFactory, ChaCha20Rng>;
+/// The router enclave's store channels, as `fog_router` drives them: each step one call
+/// into the enclave, which makes the channels and checks the stores' evidence.
+#[derive(Debug)]
+pub struct Link(LedgerRouterClient);
 
-/// The router enclave's store channels, as `fog_router` drives them.
-pub type Link = fog_router::Link<Router>;
+impl StoreChannels for Link {
+    fn initiate(&self) -> Result<(u64, Vec<u8>), String> {
+        self.0.store_initiate().map_err(|e| e.to_string())
+    }
+
+    fn finish(&self, token: u64, reply: &[u8]) -> Result<Vec<u8>, String> {
+        self.0
+            .store_finish(token, reply, UnixSeconds::now())
+            .map_err(|e| e.to_string())
+    }
+
+    fn close(&self, channel: &[u8]) {
+        if let Err(e) = self.0.store_close(channel) {
+            tracing::debug!(error = %e, "store channel close failed");
+        }
+    }
+}
 
 /// A ledger router's enclave and its key-image stores. A [`crate::LedgerServer`] made by
 /// `new_router` holds it.
 pub struct LedgerRouterServer {
-    enclave: Arc<Router>,
+    enclave: LedgerRouterClient,
     stores: Arc<Stores<Link>>,
 }
 
@@ -57,17 +74,13 @@ impl core::fmt::Debug for LedgerRouterServer {
 
 impl LedgerRouterServer {
     /// A router over `enclave`, with no stores yet.
-    pub(crate) fn new(enclave: Router, config: StoresConfig) -> Self {
-        let enclave = Arc::new(enclave);
-        let stores = Arc::new(Stores::new(
-            Arc::new(fog_router::Link(Arc::clone(&enclave))),
-            config,
-        ));
+    pub(crate) fn new(enclave: LedgerRouterClient, config: StoresConfig) -> Self {
+        let stores = Arc::new(Stores::new(Arc::new(Link(enclave.clone())), config));
         Self { enclave, stores }
     }
 
     /// The router enclave.
-    pub fn enclave(&self) -> &Arc<Router> {
+    pub fn enclave(&self) -> &LedgerRouterClient {
         &self.enclave
     }
 
@@ -76,13 +89,16 @@ impl LedgerRouterServer {
         &self.stores
     }
 
-    /// Replaces the evidence the store channels present (it must bind the link's channel
-    /// key).
+    /// The public half of the key the enclave made for its store channels (what their
+    /// evidence binds).
+    pub fn store_channel_key(&self) -> Result<[u8; 32], LedgerServerError> {
+        Ok(self.enclave.store_channel_key()?)
+    }
+
+    /// Replaces the evidence the store channels present (it must bind
+    /// [`LedgerRouterServer::store_channel_key`]).
     pub fn set_store_evidence(&self, evidence: BoundEvidence) -> Result<(), LedgerServerError> {
-        self.enclave
-            .store_links()
-            .set_evidence(evidence)
-            .map_err(|e| LedgerServerError::Enclave(e.into()))
+        Ok(self.enclave.set_store_evidence(&evidence)?)
     }
 
     /// Asks every store the key images of `check` and merges their answers: the answer
@@ -91,7 +107,7 @@ impl LedgerRouterServer {
         &self,
         check: PendingCheck,
     ) -> Result<Option<NonceMessage>, LedgerServerError> {
-        let enclave = Arc::clone(&self.enclave);
+        let enclave = self.enclave.clone();
         let now = UnixSeconds::now();
         self.stores
             .route(
@@ -110,8 +126,8 @@ impl LedgerRouterServer {
                             .iter()
                             .map(|s| {
                                 s.map(|s| Coverage {
-                                    range_start: s.blocks.start_block,
-                                    range_end: s.blocks.end_block,
+                                    range_start: s.start_block,
+                                    range_end: s.end_block,
                                     processed: s.processed,
                                 })
                             })
@@ -128,7 +144,11 @@ impl LedgerRouterServer {
 
     /// Asks every store what it covers (a check of no key images).
     pub async fn probe(&self) {
-        if let Err(e) = self.route(Router::probe()).await {
+        let routed = match self.enclave.probe() {
+            Ok(check) => self.route(check).await,
+            Err(e) => Err(e.into()),
+        };
+        if let Err(e) = routed {
             tracing::debug!(error = %e, "probe failed");
         }
     }
@@ -147,11 +167,16 @@ impl LedgerRouterServer {
     /// merged.
     pub fn observation(&self) -> Observation {
         let mut o = self.stores.observation();
-        o.counter(
-            "routed_checks",
-            "Client key-image checks merged from the stores' answers.",
-            self.enclave.checks(),
-        );
+        match self.enclave.checks() {
+            Ok(checks) => {
+                o.counter(
+                    "routed_checks",
+                    "Client key-image checks merged from the stores' answers.",
+                    checks,
+                );
+            }
+            Err(e) => tracing::warn!(error = %e, "metrics: no router counters"),
+        }
         o
     }
 }

@@ -9,20 +9,15 @@ use std::{
     time::Duration,
 };
 
-use fog_attest::{
-    wire::NonceMessage, BoundEvidence, EnclaveResponder, PeerKey, SessionLimits, UnixSeconds,
-};
-use fog_enclave::{
-    ledger::{
-        max_block_version, CheckOutcome, LedgerBlock, LedgerCounters, LedgerEnclave, LedgerView,
-    },
-    ledger_router::PendingCheck,
-    peers::PeerChannels,
-    sessions::{ClientSessions, DEFAULT_SESSION_CAPACITY},
+use fog_attest::{wire::NonceMessage, BoundEvidence, Provider, UnixSeconds};
+use fog_enclave_api::{
+    errors::LedgerEnclaveError,
+    ledger::{CheckOutcome, LedgerClient, LedgerCounters, LedgerView},
+    ledger_router::{LedgerRouterClient, PendingCheck},
+    SharedEnclave,
 };
 use fog_ledger_db::{LedgerDb, LedgerSnapshot};
-use fog_oram::HeapFactory;
-use fog_transaction::wire::CompressedRistretto;
+use fog_transaction::{wire::CompressedRistretto, BlockVersion};
 use fog_types::{
     common::BlockRange,
     ledger::{
@@ -30,15 +25,9 @@ use fog_types::{
         TxOutResponse, TxOutResult, TxOutResultCode, TIMESTAMP_FOUND,
     },
 };
-use rand::{rngs::OsRng, SeedableRng};
-use rand_chacha::ChaCha20Rng;
 use thiserror::Error;
 
-use crate::{
-    metrics::Metrics,
-    router::{LedgerRouterServer, Router},
-    service::TIMESTAMP_UNAVAILABLE,
-};
+use crate::{metrics::Metrics, router::LedgerRouterServer, service::TIMESTAMP_UNAVAILABLE};
 
 /// `GetBlocks` serves at most this many blocks per call; a request for more is refused.
 pub const MAX_BLOCKS_PER_CALL: u64 = 1000;
@@ -46,41 +35,31 @@ pub const MAX_BLOCKS_PER_CALL: u64 = 1000;
 pub const MAX_TX_OUT_LOOKUPS: usize = 2000;
 /// Blocks the follower adds per turn before it yields (and re-reads the ledger's length).
 const FOLLOW_BATCH: u64 = 256;
-/// The key-image capacity of a ledger router's own enclave, which keeps no key image.
-const ROUTER_KEY_IMAGE_CAPACITY: u64 = 64;
 /// Every block: the key-image range of a store that is not a shard.
 pub const ALL_BLOCKS: BlockRange = fog_types::view::ALL_BLOCKS;
 
-/// Configuration.
+/// Configuration of the host. What the enclave is loaded with (its key-image capacity, its
+/// session table) is the enclave's, given where it is made (`fogd`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct LedgerServerConfig {
-    /// Key images the store has room for (rounded by the oblivious map; plan for about 85 % of
-    /// it: the first failed insert comes at 86–90 % depending on the size).
-    pub key_image_capacity: u64,
     /// How long the follower waits before looking for new blocks again.
     pub poll_interval: Duration,
     /// Key-image checks are refused (UNAVAILABLE) while the store is more than this many
     /// blocks behind the ledger (MobileCoin: 100).
     pub max_blocks_behind: u64,
-    /// Live client sessions (MobileCoin: 10000).
-    pub session_capacity: usize,
-    /// Session lifetime.
-    pub session_limits: SessionLimits,
     /// The blocks whose key images the store keeps (`end_block` = `u64::MAX`: open-ended);
     /// every block by default. A store of a later range is a shard behind a ledger router:
     /// it still verifies every block, and tells clients that ask it directly that it holds
-    /// no block (see `fog_enclave::ledger`). Capacity is planned for the range's key images.
+    /// no block (see `fog_enclave::ledger`). Its enclave's capacity is planned for the range's
+    /// key images.
     pub key_image_blocks: BlockRange,
 }
 
 impl Default for LedgerServerConfig {
     fn default() -> Self {
         Self {
-            key_image_capacity: fog_enclave::ledger::DEFAULT_CAPACITY,
             poll_interval: Duration::from_millis(250),
             max_blocks_behind: 100,
-            session_capacity: DEFAULT_SESSION_CAPACITY,
-            session_limits: SessionLimits::default(),
             key_image_blocks: ALL_BLOCKS,
         }
     }
@@ -93,7 +72,10 @@ impl Default for LedgerServerConfig {
 pub enum LedgerServerError {
     /// The enclave refused (payload-free).
     #[error("ledger enclave: {0}")]
-    Enclave(#[from] fog_enclave::ledger::LedgerEnclaveError),
+    Enclave(#[from] LedgerEnclaveError),
+    /// The host's provider made no evidence for the enclave's key.
+    #[error("evidence: {0}")]
+    Evidence(#[from] fog_attest::Error),
     /// The ledger DB failed.
     #[error("ledger DB: {0}")]
     Ledger(#[from] fog_ledger_db::LedgerError),
@@ -136,21 +118,21 @@ impl LedgerStatus {
     }
 }
 
-/// The enclave type the server runs: its key-image store in (simulated) enclave memory.
-pub type Enclave = LedgerEnclave<HeapFactory, ChaCha20Rng>;
-
 /// Where key-image checks are answered.
 enum Core {
     /// By this server's own enclave and its key-image store.
-    Store(Box<Enclave>),
+    Store,
     /// By the key-image stores behind this router; the router's own enclave answers the rest.
     Router(Arc<LedgerRouterServer>),
 }
 
 /// The ledger server: the ledger DB, the enclave with its key-image store (or, for a ledger
-/// router, the router enclave and its stores), and the counters.
+/// router, the router enclave and its stores), and the counters. It reaches its enclave only
+/// through the byte boundary ([`LedgerClient`]).
 pub struct LedgerServer {
     ledger: LedgerDb,
+    /// The fog ledger enclave: the store's, or the router's own.
+    enclave: LedgerClient,
     core: Core,
     config: LedgerServerConfig,
     metrics: Metrics,
@@ -171,17 +153,21 @@ fn now() -> UnixSeconds {
 }
 
 impl LedgerServer {
-    /// A server over `ledger` whose enclave answers handshakes with `responder`. The store
-    /// starts empty; [`LedgerServer::catch_up`] or the follower fills it.
-    /// With `config.key_image_blocks` other than [`ALL_BLOCKS`] the store keeps the key
-    /// images of those blocks only. Routers can reach it once its enclave has a router link
-    /// ([`LedgerServer::set_router_link`]).
+    /// A server over `ledger` with the fog ledger enclave `enclave` (loaded by `fogd`, e.g.
+    /// `fog_enclave::boundary::ledger::LedgerBoundary`), whose client evidence `provider`
+    /// makes for the channel key the enclave made. The store starts empty;
+    /// [`LedgerServer::catch_up`] or the follower fills it. With `config.key_image_blocks`
+    /// other than [`ALL_BLOCKS`] the store keeps the key images of those blocks only. Routers
+    /// can reach it once it has router evidence ([`LedgerServer::set_router_evidence`]).
     pub fn new(
         ledger: LedgerDb,
-        responder: EnclaveResponder,
+        enclave: SharedEnclave,
+        provider: &impl Provider,
         config: LedgerServerConfig,
     ) -> Result<Self, LedgerServerError> {
-        let enclave = build_enclave(responder, &config, config.key_image_capacity)?;
+        check_config(&config)?;
+        let enclave = LedgerClient::new(enclave);
+        start(&enclave, provider)?;
         if config.key_image_blocks != ALL_BLOCKS {
             if !config.key_image_blocks.is_valid() {
                 return Err(LedgerServerError::Config(
@@ -193,42 +179,47 @@ impl LedgerServer {
                 .set_key_image_blocks(blocks.start_block, blocks.end_block)
                 .map_err(|_| LedgerServerError::Config("unusable key-image block range"))?;
         }
-        Ok(Self::with_core(
-            ledger,
-            Core::Store(Box::new(enclave)),
-            config,
-        ))
+        Ok(Self::with_core(ledger, enclave, Core::Store, config))
     }
 
-    /// A ledger router over `ledger`: clients' `GetOutputs`, `GetBlocks`, `GetTxOuts` and
-    /// `GetBlockIds` are answered from `ledger` and the router's own enclave (answering
-    /// handshakes with `responder`, keeping no key image), their key-image checks by the
-    /// key-image stores the router reaches over `link` (made by
-    /// [`crate::key_image_store_link`]) as `stores` says. It starts with no store
-    /// ([`LedgerRouterServer::stores`]). `config.key_image_capacity` and
-    /// `config.key_image_blocks` are not used.
+    /// A ledger router over `ledger` with the ledger router enclave `enclave` (e.g.
+    /// `fog_enclave::boundary::ledger_router::LedgerRouterBoundary`), whose client and store
+    /// channel evidence `provider` makes: clients' `GetOutputs`, `GetBlocks`, `GetTxOuts` and
+    /// `GetBlockIds` are answered from `ledger` and the router's own fog ledger enclave
+    /// (which keeps no key image), their key-image checks by the key-image stores the router
+    /// reaches as `stores` says. It starts with no store ([`LedgerRouterServer::stores`]).
+    /// `config.key_image_blocks` is not used.
     pub fn new_router(
         ledger: LedgerDb,
-        responder: EnclaveResponder,
-        link: PeerChannels,
+        enclave: SharedEnclave,
+        provider: &impl Provider,
         config: LedgerServerConfig,
         stores: fog_router::StoresConfig,
     ) -> Result<Self, LedgerServerError> {
-        let enclave = build_enclave(responder, &config, ROUTER_KEY_IMAGE_CAPACITY)?;
-        enclave
-            .set_key_image_blocks(0, 0)
-            .map_err(|_| LedgerServerError::Config("unusable key-image block range"))?;
-        let router = LedgerRouterServer::new(Router::new(enclave, link), stores);
+        check_config(&config)?;
+        let router = LedgerRouterClient::new(enclave);
+        let key = router.store_channel_key()?;
+        router.set_store_evidence(&BoundEvidence::bind(provider, &key, None)?)?;
+        let enclave = router.ledger();
+        start(&enclave, provider)?;
+        let router = LedgerRouterServer::new(router, stores);
         Ok(Self::with_core(
             ledger,
+            enclave,
             Core::Router(Arc::new(router)),
             config,
         ))
     }
 
-    fn with_core(ledger: LedgerDb, core: Core, config: LedgerServerConfig) -> Self {
+    fn with_core(
+        ledger: LedgerDb,
+        enclave: LedgerClient,
+        core: Core,
+        config: LedgerServerConfig,
+    ) -> Self {
         Self {
             ledger,
+            enclave,
             core,
             config,
             metrics: Metrics::default(),
@@ -237,17 +228,14 @@ impl LedgerServer {
     }
 
     /// The enclave: the store's, or the router's own.
-    fn enclave(&self) -> &Enclave {
-        match &self.core {
-            Core::Store(enclave) => enclave,
-            Core::Router(router) => router.enclave().enclave(),
-        }
+    fn enclave(&self) -> &LedgerClient {
+        &self.enclave
     }
 
     /// The router, when this server is a ledger router.
     pub fn router(&self) -> Option<&Arc<LedgerRouterServer>> {
         match &self.core {
-            Core::Store(_) => None,
+            Core::Store => None,
             Core::Router(router) => Some(router),
         }
     }
@@ -275,13 +263,13 @@ impl LedgerServer {
     /// The store, the ledger and the sessions, now.
     pub fn status(&self) -> Result<LedgerStatus, LedgerServerError> {
         let ledger_blocks = self.read_ledger_blocks()?;
-        let (key_images, capacity) = self.enclave().load()?;
+        let s = self.enclave().status()?;
         Ok(LedgerStatus {
-            store: self.enclave().counters()?,
+            store: s.counters,
             ledger_blocks,
-            key_images,
-            capacity,
-            sessions: self.enclave().sessions().len(),
+            key_images: s.key_images,
+            capacity: s.capacity,
+            sessions: s.sessions,
         })
     }
 
@@ -309,11 +297,7 @@ impl LedgerServer {
             let timestamp = snapshot.block_timestamp(index)?.ok_or_else(|| {
                 LedgerServerError::Inconsistent(format!("block {index} has no timestamp"))
             })?;
-            self.enclave().add_block(&LedgerBlock {
-                block: &block,
-                contents: &contents,
-                timestamp,
-            })?;
+            self.enclave().add_block(&block, &contents, timestamp)?;
             self.metrics.blocks_added.fetch_add(1, Ordering::Relaxed);
         }
         Ok(end - start)
@@ -362,33 +346,40 @@ impl LedgerServer {
         }
     }
 
-    /// Replaces the enclave's evidence (renewed before clients' policies find it stale); it
-    /// must bind the same channel key.
-    pub fn set_evidence(&self, evidence: BoundEvidence) -> Result<(), LedgerServerError> {
-        self.enclave()
-            .sessions()
-            .set_evidence(evidence)
-            .map_err(|e| LedgerServerError::Enclave(e.into()))
+    /// The public half of the key the enclave made for its client sessions (what its
+    /// evidence binds).
+    pub fn channel_key(&self) -> Result<[u8; 32], LedgerServerError> {
+        Ok(self.enclave().channel_key()?)
     }
 
-    /// Answers an NX hello from `peer` (the client's address as the transport saw it, see
-    /// [`PeerKey::from_ip`]): one peer's sessions are bounded so that its handshakes cannot
-    /// push out other clients' sessions.
-    pub fn auth(&self, hello: &[u8], peer: PeerKey) -> Result<Vec<u8>, LedgerServerError> {
+    /// Replaces the enclave's evidence (renewed before clients' policies find it stale); it
+    /// must bind [`LedgerServer::channel_key`].
+    pub fn set_evidence(&self, evidence: BoundEvidence) -> Result<(), LedgerServerError> {
+        Ok(self.enclave().set_evidence(&evidence)?)
+    }
+
+    /// Answers an NX hello from `peer` (the client's IP address as the transport saw it, or
+    /// `None`): one peer's sessions are bounded so that its handshakes cannot push out other
+    /// clients' sessions.
+    pub fn auth(
+        &self,
+        hello: &[u8],
+        peer: Option<std::net::IpAddr>,
+    ) -> Result<Vec<u8>, LedgerServerError> {
         Ok(self.enclave().accept(hello, peer, now())?)
     }
 
-    /// Lets ledger routers open attested channels to this store: `link` is made by
-    /// [`crate::key_image_store_link`] (fog ledger evidence both ways). Until then the store
-    /// API refuses every router.
-    pub fn set_router_link(&self, link: PeerChannels) {
-        self.enclave().set_router_link(link);
+    /// The public half of the key the enclave made for its channels to ledger routers;
+    /// refused when the enclave was loaded without a verifier of routers.
+    pub fn router_channel_key(&self) -> Result<[u8; 32], LedgerServerError> {
+        Ok(self.enclave().router_channel_key()?)
     }
 
-    /// Replaces the evidence the router channels present (it must bind the link's channel
-    /// key).
+    /// Installs the evidence the router channels present (it must bind
+    /// [`LedgerServer::router_channel_key`]): the first opens this store to ledger routers
+    /// (until then the store API refuses every router), later ones renew it.
     pub fn set_router_evidence(&self, evidence: BoundEvidence) -> Result<(), LedgerServerError> {
-        Ok(self.enclave().set_router_evidence(evidence)?)
+        Ok(self.enclave().set_router_evidence(&evidence)?)
     }
 
     /// Answers a ledger router's handshake: the channel id and the reply.
@@ -402,7 +393,7 @@ impl LedgerServer {
     pub fn router_check(
         &self,
         channel_id: &[u8],
-        frame: &[u8],
+        frame: Vec<u8>,
     ) -> Result<Vec<u8>, LedgerServerError> {
         let answer = self
             .enclave()
@@ -421,10 +412,7 @@ impl LedgerServer {
 
     /// One `CheckKeyImages` call, answered by the enclave; refused (the frame consumed) while
     /// the store is more than `max_blocks_behind` blocks behind the ledger. Blocking.
-    pub fn check_key_images(
-        &self,
-        frame: &NonceMessage,
-    ) -> Result<NonceMessage, LedgerServerError> {
+    pub fn check_key_images(&self, frame: NonceMessage) -> Result<NonceMessage, LedgerServerError> {
         let CheckOutcome {
             response,
             key_images,
@@ -440,7 +428,7 @@ impl LedgerServer {
     /// while the router's own chain is too far behind its ledger. Blocking.
     pub(crate) fn open_routed_check(
         &self,
-        frame: &NonceMessage,
+        frame: NonceMessage,
     ) -> Result<PendingCheck, LedgerServerError> {
         let router = self
             .router()
@@ -451,7 +439,7 @@ impl LedgerServer {
     }
 
     /// One `GetBlockIds` call, answered by the enclave from the chain it verified. Blocking.
-    pub fn block_ids(&self, frame: &NonceMessage) -> Result<NonceMessage, LedgerServerError> {
+    pub fn block_ids(&self, frame: NonceMessage) -> Result<NonceMessage, LedgerServerError> {
         let sealed = self.enclave().block_ids(frame, now())?;
         self.metrics.get_block_ids.fetch_add(1, Ordering::Relaxed);
         Ok(sealed)
@@ -459,7 +447,7 @@ impl LedgerServer {
 
     /// One `GetOutputs` call: the enclave opens the request, the outputs and their proofs come
     /// from one ledger snapshot, the enclave seals the answer. Blocking.
-    pub fn get_outputs(&self, frame: &NonceMessage) -> Result<NonceMessage, LedgerServerError> {
+    pub fn get_outputs(&self, frame: NonceMessage) -> Result<NonceMessage, LedgerServerError> {
         let t = now();
         let (channel_id, request) = self.enclave().open_get_outputs(frame, t)?;
         let snapshot = self.ledger.snapshot()?;
@@ -505,7 +493,7 @@ impl LedgerServer {
             latest_block_version,
             max_block_version: max_block_version(latest_block_version),
         };
-        let sealed = self.enclave().seal_get_outputs(&channel_id, &response, t)?;
+        let sealed = self.enclave().seal_get_outputs(&channel_id, response, t)?;
         self.metrics.get_outputs.fetch_add(1, Ordering::Relaxed);
         self.metrics
             .outputs_requested
@@ -598,20 +586,30 @@ impl LedgerServer {
     }
 }
 
-/// A ledger enclave answering with `responder`, its store of about `capacity` key images.
-fn build_enclave(
-    responder: EnclaveResponder,
-    config: &LedgerServerConfig,
-    capacity: u64,
-) -> Result<Enclave, LedgerServerError> {
+/// Refuses a configuration the host cannot run.
+fn check_config(config: &LedgerServerConfig) -> Result<(), LedgerServerError> {
     if config.poll_interval.is_zero() {
         return Err(LedgerServerError::Config("poll interval must not be zero"));
     }
-    let sessions = ClientSessions::new(responder, config.session_capacity, config.session_limits);
-    let rng = ChaCha20Rng::from_rng(OsRng)
-        .map_err(|_| LedgerServerError::Config("no operating-system randomness"))?;
-    LedgerEnclave::new(sessions, capacity, HeapFactory, rng)
-        .map_err(|_| LedgerServerError::Config("unusable key-image capacity"))
+    Ok(())
+}
+
+/// Starts a fog ledger enclave: evidence from `provider` for the channel key it made.
+fn start(enclave: &LedgerClient, provider: &impl Provider) -> Result<(), LedgerServerError> {
+    let key = enclave.channel_key()?;
+    let evidence = BoundEvidence::bind(provider, &key, None)?;
+    enclave.set_evidence(&evidence).map_err(|e| match e {
+        LedgerEnclaveError::InvalidConfig => {
+            LedgerServerError::Config("unusable key-image capacity")
+        }
+        e => LedgerServerError::Enclave(e),
+    })
+}
+
+/// The highest block version this server knows (a `GetOutputs` answer's
+/// `max_block_version`).
+fn max_block_version(latest: u32) -> u32 {
+    latest.max(BlockVersion::MAX.get())
 }
 
 fn block_data(snapshot: &LedgerSnapshot, index: u64) -> Result<BlockData, LedgerServerError> {

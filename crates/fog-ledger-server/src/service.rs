@@ -10,11 +10,8 @@ use fog_api::fog_ledger::{
     fog_untrusted_tx_out_api_server::{FogUntrustedTxOutApi, FogUntrustedTxOutApiServer},
     BlockRequest, BlockResponse, TxOutRequest, TxOutResponse,
 };
-use fog_attest::{
-    wire::{AuthMessage, NonceMessage},
-    PeerKey,
-};
-use fog_enclave::{ledger::LedgerEnclaveError, sessions::SessionError};
+use fog_attest::wire::{AuthMessage, NonceMessage};
+use fog_enclave_api::errors::{LedgerEnclaveError, SessionError};
 use std::sync::atomic::Ordering;
 use tokio::net::TcpListener;
 use tonic::{Request, Response, Status};
@@ -112,7 +109,7 @@ impl LedgerService {
     async fn auth(&self, request: Request<AuthMessage>) -> Result<Response<AuthMessage>, Status> {
         // The client's IP address bounds how many sessions it can hold (`PeerKey`); a
         // transport without one (in-process tests) shares one budget.
-        let peer = PeerKey::from_remote(request.remote_addr());
+        let peer = request.remote_addr().map(|a| a.ip());
         let hello = request.into_inner().data;
         let data = self.blocking(move |s| s.auth(&hello, peer)).await?;
         self.server.metrics().auths.fetch_add(1, Ordering::Relaxed);
@@ -176,12 +173,12 @@ impl FogKeyImageApi for LedgerService {
         let frame = request.into_inner();
         let Some(router) = self.server.router().cloned() else {
             return self
-                .blocking(move |s| s.check_key_images(&frame))
+                .blocking(move |s| s.check_key_images(frame))
                 .await
                 .map(Response::new);
         };
         // A router: its enclave opens the check, its stores answer it, its enclave merges.
-        let check = self.blocking(move |s| s.open_routed_check(&frame)).await?;
+        let check = self.blocking(move |s| s.open_routed_check(frame)).await?;
         let key_images = check.key_count();
         let answer = router
             .route(check)
@@ -197,7 +194,7 @@ impl FogKeyImageApi for LedgerService {
         request: Request<NonceMessage>,
     ) -> Result<Response<NonceMessage>, Status> {
         let frame = request.into_inner();
-        self.blocking(move |s| s.block_ids(&frame))
+        self.blocking(move |s| s.block_ids(frame))
             .await
             .map(Response::new)
     }
@@ -214,7 +211,7 @@ impl FogMerkleProofApi for LedgerService {
         request: Request<NonceMessage>,
     ) -> Result<Response<NonceMessage>, Status> {
         let frame = request.into_inner();
-        self.blocking(move |s| s.get_outputs(&frame))
+        self.blocking(move |s| s.get_outputs(frame))
             .await
             .map(Response::new)
     }

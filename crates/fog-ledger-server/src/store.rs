@@ -11,14 +11,14 @@ use std::sync::Arc;
 
 use fog_api::fog_router::store_api_server::{StoreApi, StoreApiServer};
 use fog_attest::wire::{AuthMessage, NonceMessage};
-use fog_enclave::{ledger::LedgerEnclaveError, peers::PeerError};
+use fog_enclave_api::errors::{LedgerEnclaveError, PeerError};
 use prost::Message as _;
 use tonic::{Request, Response, Status};
 
 use crate::{LedgerServer, LedgerServerError, MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES};
 
-/// The store API over a shared [`LedgerServer`] whose enclave has a router link
-/// ([`LedgerServer::set_router_link`]); every call is refused until it has one.
+/// The store API over a shared [`LedgerServer`] whose enclave has router evidence
+/// ([`LedgerServer::set_router_evidence`]); every call is refused until it has some.
 #[derive(Clone, Debug)]
 pub struct StoreService {
     server: Arc<LedgerServer>,
@@ -73,7 +73,7 @@ impl StoreApi for StoreService {
         let frame = request.into_inner();
         let server = Arc::clone(&self.server);
         let answer = tokio::task::spawn_blocking(move || {
-            server.router_check(&frame.channel_id, &frame.encode_to_vec())
+            server.router_check(&frame.channel_id, frame.encode_to_vec())
         })
         .await
         .map_err(|_| LedgerServerError::Task)

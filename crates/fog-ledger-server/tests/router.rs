@@ -28,13 +28,14 @@ use fog_api::{
 use fog_attest::{
     fog_identity,
     wire::{AuthMessage, NonceMessage},
-    Channel, ClientHandshake, EnclaveResponder, FogEnclave, IdentityRule, Policy, SessionLimits,
+    BoundEvidence, Channel, ClientHandshake, FogEnclave, IdentityRule, Policy, SessionLimits,
     SimProvider, UnixSeconds, Verifier,
 };
+use fog_enclave::boundary::ledger::{LedgerBoundary, LedgerConfig, PeerLinks};
+use fog_enclave::boundary::ledger_router::{LedgerRouterBoundary, LedgerRouterConfig};
+use fog_enclave_api::SharedEnclave;
 use fog_ledger_db::{verify_membership_proof, LedgerDb};
-use fog_ledger_server::{
-    key_image_store_link, router, LedgerServer, LedgerServerConfig, StoresConfig,
-};
+use fog_ledger_server::{router, LedgerServer, LedgerServerConfig, StoresConfig};
 use fog_transaction::{
     membership::TxOutMembershipProof, wire::KeyImage as WireKeyImage, KeyImage, TxOut,
 };
@@ -119,18 +120,36 @@ impl Trust {
         Self { provider, verifier }
     }
 
-    fn responder(&self) -> EnclaveResponder {
-        EnclaveResponder::from_provider(&self.provider).unwrap()
+    /// A fog ledger enclave (a store) that ledger routers of this deployment may ask, as
+    /// fogd loads it.
+    fn store_enclave(&self) -> SharedEnclave {
+        LedgerBoundary::simulated(LedgerConfig {
+            key_image_capacity: 1 << 10,
+            routers: Some(PeerLinks::new(self.verifier.clone())),
+            ..LedgerConfig::default()
+        })
+        .unwrap()
     }
 
-    fn link(&self) -> fog_ledger_server::PeerChannels {
-        key_image_store_link(self.responder(), self.verifier.clone())
+    /// A ledger router enclave asking the stores of this deployment.
+    fn router_enclave(&self) -> SharedEnclave {
+        LedgerRouterBoundary::simulated(LedgerRouterConfig::new(PeerLinks::new(
+            self.verifier.clone(),
+        )))
+        .unwrap()
+    }
+
+    /// Opens `server`'s store to the routers: evidence bound to its router channel key.
+    fn open_to_routers(&self, server: &LedgerServer) {
+        let key = server.router_channel_key().unwrap();
+        server
+            .set_router_evidence(BoundEvidence::bind(&self.provider, &key, None).unwrap())
+            .unwrap();
     }
 }
 
 fn config() -> LedgerServerConfig {
     LedgerServerConfig {
-        key_image_capacity: 1 << 10,
         poll_interval: Duration::from_millis(10),
         ..LedgerServerConfig::default()
     }
@@ -177,8 +196,10 @@ async fn store(trust: &Trust, ledger: LedgerDb, range: (u64, u64)) -> (Arc<Ledge
         key_image_blocks: BlockRange::new(range.0, range.1),
         ..config()
     };
-    let server = Arc::new(LedgerServer::new(ledger, trust.responder(), config).unwrap());
-    server.set_router_link(trust.link());
+    let server = Arc::new(
+        LedgerServer::new(ledger, trust.store_enclave(), &trust.provider, config).unwrap(),
+    );
+    trust.open_to_routers(&server);
     let service = Service::start(Arc::clone(&server), fog_ledger_server::metrics::PREFIX).await;
     (server, service)
 }
@@ -340,8 +361,8 @@ async fn key_images_checked_through_the_router_over_three_stores() {
     let router_server = Arc::new(
         LedgerServer::new_router(
             chain.copies[3].clone(),
-            trust.responder(),
-            trust.link(),
+            trust.router_enclave(),
+            &trust.provider,
             config(),
             StoresConfig {
                 timeout: Duration::from_secs(3),
@@ -576,8 +597,15 @@ async fn a_store_refuses_what_is_not_a_ledger_router() {
     chain.grow(vec![]);
     // A store with a router link, and one without.
     let (_, linked) = store(&trust, chain.copies[0].clone(), (0, 5)).await;
-    let unlinked_server =
-        Arc::new(LedgerServer::new(chain.copies[1].clone(), trust.responder(), config()).unwrap());
+    let unlinked_server = Arc::new(
+        LedgerServer::new(
+            chain.copies[1].clone(),
+            trust.store_enclave(),
+            &trust.provider,
+            config(),
+        )
+        .unwrap(),
+    );
     let unlinked = Service::start(unlinked_server, fog_ledger_server::metrics::PREFIX).await;
 
     let mut client = StoreApiClient::connect(linked.url.clone()).await.unwrap();
@@ -625,7 +653,8 @@ async fn a_store_refuses_what_is_not_a_ledger_router() {
     assert_eq!(r.num_blocks, 0);
     assert!(LedgerServer::new(
         chain.copies[0].clone(),
-        trust.responder(),
+        trust.store_enclave(),
+        &trust.provider,
         LedgerServerConfig {
             key_image_blocks: BlockRange::new(4, 4),
             ..config()

@@ -16,10 +16,11 @@ use fog_api::fog_ledger::{
 use fog_attest::{
     fog_identity,
     wire::{AuthMessage, NonceMessage},
-    Channel, ClientHandshake, EnclaveResponder, FogEnclave, IdentityRule, Policy, SessionLimits,
-    SimProvider, UnixSeconds, Verifier,
+    Channel, ClientHandshake, FogEnclave, IdentityRule, Policy, SessionLimits, SimProvider,
+    UnixSeconds, Verifier,
 };
 use fog_crypto::RistrettoPrivate;
+use fog_enclave::boundary::ledger::{LedgerBoundary, LedgerConfig};
 use fog_ledger_db::{verify_membership_proof, LedgerDb};
 use fog_ledger_server::{metrics, LedgerServer, LedgerServerConfig, LedgerService};
 use fog_transaction::{
@@ -104,8 +105,17 @@ impl Fixture {
         }
         let identity = fog_identity(FogEnclave::Ledger);
         let provider = SimProvider::generate(&mut rng, identity);
-        let responder = EnclaveResponder::from_provider(&provider).unwrap();
-        let server = Arc::new(LedgerServer::new(ledger.clone(), responder, config).unwrap());
+        // The simulated enclave, loaded as fogd loads it (its store's randomness seeded here).
+        let enclave = LedgerBoundary::shared(
+            LedgerConfig {
+                key_image_capacity: 1 << 10,
+                ..LedgerConfig::default()
+            },
+            ChaCha20Rng::seed_from_u64(seed ^ 0x1ed9),
+        )
+        .unwrap();
+        let server =
+            Arc::new(LedgerServer::new(ledger.clone(), enclave, &provider, config).unwrap());
         let verifier = Verifier::new(
             provider.trust_anchor(),
             Policy::new(vec![IdentityRule::Measurement(identity.measurement)], 3600),
@@ -208,7 +218,6 @@ async fn check(
 
 fn config() -> LedgerServerConfig {
     LedgerServerConfig {
-        key_image_capacity: 1 << 10,
         poll_interval: Duration::from_millis(10),
         ..LedgerServerConfig::default()
     }

@@ -27,7 +27,6 @@ use fog_api::fog_router::{
     store_api_client::StoreApiClient,
     AddStoreRequest, GetStoresRequest, RemoveStoreRequest, StoreStatus, StoresResponse,
 };
-use fog_enclave::peers::StoreLinks;
 use fog_host::admin::AdminAccess;
 use fog_host::{BoxFuture, Observation, Readiness, Value};
 use prost::Message as _;
@@ -50,32 +49,6 @@ pub trait StoreChannels: Send + Sync + 'static {
     fn finish(&self, token: u64, reply: &[u8]) -> Result<Vec<u8>, String>;
     /// Forgets a channel.
     fn close(&self, channel: &[u8]);
-}
-
-/// A router enclave's store channels as [`Stores`] drives them: any router enclave holding
-/// [`StoreLinks`] (the view router, the ledger router).
-pub struct Link<R>(pub Arc<R>);
-
-impl<R: AsRef<StoreLinks> + Send + Sync + 'static> StoreChannels for Link<R> {
-    fn initiate(&self) -> Result<(u64, Vec<u8>), String> {
-        self.0
-            .as_ref()
-            .as_ref()
-            .initiate()
-            .map_err(|e| e.to_string())
-    }
-
-    fn finish(&self, token: u64, reply: &[u8]) -> Result<Vec<u8>, String> {
-        self.0
-            .as_ref()
-            .as_ref()
-            .finish(token, reply, fog_attest::UnixSeconds::now())
-            .map_err(|e| e.to_string())
-    }
-
-    fn close(&self, channel: &[u8]) {
-        self.0.as_ref().as_ref().close(channel);
-    }
 }
 
 /// What a store's answer said of its blocks (public).

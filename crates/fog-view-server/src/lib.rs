@@ -8,21 +8,16 @@ pub mod router;
 mod service;
 mod store;
 
-pub use loader::{lend_worker_threads, LoadStatus, ViewServer};
+pub use loader::{lend_worker_threads, LoadStatus, ViewServer, WorkerThreads};
 pub use router::{ViewRouterServer, ViewRouterService};
 pub use service::ViewService;
 pub use store::StoreService;
 
-pub use fog_enclave::peers::PeerChannels;
-pub use fog_enclave::view_router::ViewRouter;
-
+use fog_enclave_api::errors::{LoadError, ViewEnclaveError, ViewError};
+use fog_enclave_api::view::ViewEnclaveConfig;
 use fog_types::common::BlockRange;
 
 use std::time::Duration;
-
-/// The enclave type the server runs: partitions in (simulated) enclave memory.
-pub type Enclave =
-    fog_enclave::view_enclave::ViewEnclave<fog_oram::HeapFactory, rand_chacha::ChaCha20Rng>;
 
 /// How the view server runs.
 #[derive(Clone, Debug)]
@@ -39,7 +34,7 @@ pub struct ViewConfig {
     /// Client sessions kept at once.
     pub session_capacity: usize,
     /// The blocks this store serves (`end_block` = `u64::MAX`: open-ended); every block by
-    /// default. A store of a later range answers routers only (see `fog_enclave::view_router`).
+    /// default. A store of a later range answers routers only (see `router`).
     pub blocks: BlockRange,
 }
 
@@ -50,7 +45,7 @@ impl Default for ViewConfig {
             capacity_per_partition: 1 << 20,
             poll_interval: Duration::from_millis(250),
             batch_records: 100_000,
-            session_capacity: fog_enclave::sessions::DEFAULT_SESSION_CAPACITY,
+            session_capacity: fog_enclave_api::view::DEFAULT_SESSION_CAPACITY,
             blocks: fog_types::view::ALL_BLOCKS,
         }
     }
@@ -65,80 +60,33 @@ pub enum ViewServerError {
     RecoveryDb(#[from] fog_recovery_db::RecoveryDbError),
     /// The enclave refused records (store full or a malformed record in the DB).
     #[error("view store: {0}")]
-    Store(#[from] fog_enclave::view::ViewError),
+    Store(#[from] ViewError),
     /// The enclave refused a user event or block from the recovery DB (out of order,
     /// inconsistent, or the store is full); loading stops there until the DB is repaired or
     /// the enclave rebuilt.
     #[error("view enclave refused the load: {0}")]
-    Load(#[from] fog_enclave::view_enclave::LoadError),
-    /// The enclave could not be built.
+    Load(#[from] LoadError),
+    /// The enclave refused or failed a call (or did not answer it).
     #[error("view enclave: {0}")]
-    Enclave(#[from] fog_enclave::view_enclave::ViewEnclaveError),
+    Enclave(#[from] ViewEnclaveError),
     /// A worker thread failed.
     #[error("worker thread failed")]
     Worker,
-    /// The block range is empty (its end is not after its start).
-    #[error("the block range {0} holds no block")]
-    EmptyRange(BlockRange),
 }
 
-/// Builds the view enclave: `config.partitions` stores of `config.capacity_per_partition`,
-/// answering with `responder`. Randomness from the OS.
-pub fn build_enclave(
-    responder: fog_attest::EnclaveResponder,
-    config: &ViewConfig,
-) -> Result<Enclave, ViewServerError> {
-    use rand::{rngs::OsRng, SeedableRng};
-    let parts = (0..config.partitions.max(1))
-        .map(|_| {
-            fog_enclave::view::ViewStore::new(
-                config.capacity_per_partition,
-                fog_oram::HeapFactory,
-                rand_chacha::ChaCha20Rng::from_rng(OsRng)
-                    .map_err(|_| fog_enclave::view::ViewError::InvalidConfig)?,
-            )
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    let enclave = fog_enclave::view_enclave::ViewEnclave::new(
-        responder,
-        config.session_capacity,
-        fog_attest::SessionLimits::default(),
-        parts,
-        &mut OsRng,
-    )?;
-    if config.blocks != fog_types::view::ALL_BLOCKS {
-        enclave
-            .set_blocks(config.blocks.start_block, config.blocks.end_block)
-            .map_err(|_| ViewServerError::EmptyRange(config.blocks))?;
+impl ViewConfig {
+    /// What the enclave is loaded with: this configuration's partitions, sessions and block
+    /// range (`fog_enclave::boundary::view::ViewBoundary` takes it).
+    pub fn enclave(&self) -> ViewEnclaveConfig {
+        ViewEnclaveConfig {
+            partitions: self.partitions,
+            capacity_per_partition: self.capacity_per_partition,
+            session_capacity: self.session_capacity,
+            session_limits: fog_attest::SessionLimits::default(),
+            store_session_limits: STORE_SESSION_LIMITS,
+            blocks: self.blocks,
+        }
     }
-    Ok(enclave)
-}
-
-/// The view router enclave: client sessions answered with `responder` (view evidence), stores
-/// reached over `link` ([`store_link`]).
-pub fn build_router(responder: fog_attest::EnclaveResponder, link: PeerChannels) -> ViewRouter {
-    ViewRouter::new(
-        responder,
-        fog_enclave::sessions::DEFAULT_SESSION_CAPACITY,
-        fog_attest::SessionLimits::default(),
-        link,
-    )
 }
 
 pub use fog_router::STORE_SESSION_LIMITS;
-
-/// The attested channels of a view router or store ([`fog_enclave::view_router::STORE_CHANNEL`]):
-/// this enclave's `responder` (a fresh channel key, view evidence) and peers accepted when
-/// `verifier` accepts their evidence (the view enclave's identity under the deployment's trust
-/// anchor).
-pub fn store_link(
-    responder: fog_attest::EnclaveResponder,
-    verifier: fog_attest::Verifier,
-) -> fog_enclave::peers::PeerChannels {
-    fog_enclave::peers::PeerChannels::new(
-        fog_enclave::view_router::STORE_CHANNEL,
-        responder,
-        verifier,
-        STORE_SESSION_LIMITS,
-    )
-}

@@ -6,13 +6,14 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use fog_enclave::view_enclave::{BlockMark, UserEvent};
+use fog_enclave_api::view::{BlockMark, UserEvent, ViewClient};
+use fog_enclave_api::SharedEnclave;
 use fog_recovery_db::{BlockIndex, BlockSpan, FogUserEvent, RecordCursor, RecoveryDb, UserEventId};
 use fog_transaction::wire::ETxOutRecord;
 use fog_types::common::BlockRange;
 use fog_types::view::{DecommissionedIngestInvocation, RngRecord};
 
-use crate::{Enclave, ViewConfig, ViewServerError};
+use crate::{ViewConfig, ViewServerError};
 
 /// How often a store whose closed range is complete reads the recovery DB's records again.
 const COMPLETE_STORE_REREAD: std::time::Duration = std::time::Duration::from_secs(30);
@@ -68,7 +69,10 @@ fn to_enclave_event(e: FogUserEvent) -> UserEvent {
 /// The view server: the enclave and the loading state. Share it in an `Arc`.
 pub struct ViewServer<D> {
     pub(crate) db: Arc<D>,
-    pub(crate) enclave: Arc<Enclave>,
+    pub(crate) enclave: ViewClient,
+    /// The threads lent to the enclave's partition workers; dropping the server stops the
+    /// enclave, and they return.
+    _workers: WorkerThreads,
     state: Mutex<State>,
     config: ViewConfig,
     pub(crate) queries: AtomicU64,
@@ -94,16 +98,17 @@ impl<D> ViewServer<D> {
 }
 
 impl<D: RecoveryDb> ViewServer<D> {
-    /// A server over `db` and `enclave`; nothing is loaded until [`ViewServer::poll`] or
-    /// [`ViewServer::run`].
-    /// With two or more partitions the host lends the enclave one thread per partition
-    /// worker ([`lend_worker_threads`]).
-    pub fn new(db: Arc<D>, enclave: Enclave, config: ViewConfig) -> Self {
-        let enclave = Arc::new(enclave);
-        lend_worker_threads(&enclave);
+    /// A server over `db` and `enclave` (a view enclave, its evidence installed:
+    /// `ViewClient::attest`); nothing is loaded until [`ViewServer::poll`] or
+    /// [`ViewServer::run`]. With two or more partitions the host lends the enclave one thread
+    /// per partition worker ([`lend_worker_threads`]). Dropping the server stops the enclave.
+    pub fn new(db: Arc<D>, enclave: SharedEnclave, config: ViewConfig) -> Self {
+        let enclave = ViewClient::new(enclave);
+        let workers = lend_worker_threads(&enclave);
         Self {
             db,
             enclave,
+            _workers: workers,
             state: Mutex::new(State::default()),
             config,
             queries: AtomicU64::new(0),
@@ -111,16 +116,16 @@ impl<D: RecoveryDb> ViewServer<D> {
     }
 
     /// The enclave.
-    pub fn enclave(&self) -> &Arc<Enclave> {
+    pub fn enclave(&self) -> &ViewClient {
         &self.enclave
     }
 
     /// Queries answered, and search keys looked up (padded batch sizes, which are public)
-    /// since start.
+    /// since start (0 when the enclave does not answer).
     pub fn counters(&self) -> (u64, u64) {
         (
             self.queries.load(Ordering::Relaxed),
-            self.enclave.padded_keys_answered(),
+            self.enclave.status().map_or(0, |s| s.padded_keys),
         )
     }
 
@@ -136,7 +141,7 @@ impl<D: RecoveryDb> ViewServer<D> {
         let (events, next) = self.db.search_user_events(since).await?;
         if !events.is_empty() {
             let events: Vec<UserEvent> = events.into_iter().map(to_enclave_event).collect();
-            self.enclave.add_user_events(&events)?;
+            self.enclave.add_user_events(events)?;
         }
         self.lock().events = next;
         let mut loaded = 0u64;
@@ -144,7 +149,7 @@ impl<D: RecoveryDb> ViewServer<D> {
         // late block of its range, from another ingress key, is still loaded): each read
         // walks the index entries of every later block of the chain.
         let end = self.config.blocks.end_block;
-        let complete = end != u64::MAX && self.enclave.loaded().0 >= end;
+        let complete = end != u64::MAX && self.enclave.loaded()?.0 >= end;
         let skip = {
             let mut st = self.lock();
             match (complete, st.complete_since) {
@@ -188,14 +193,16 @@ impl<D: RecoveryDb> ViewServer<D> {
                 })
                 .collect();
             let enclave = self.enclave.clone();
-            // ORAM inserts are CPU work: off the async threads.
-            tokio::task::spawn_blocking(move || enclave.load_blocks(&marks, &records))
+            // ORAM inserts are CPU work: off the async threads. The batch crosses the
+            // boundary in one call.
+            tokio::task::spawn_blocking(move || enclave.load_blocks(marks, records))
                 .await
                 .map_err(|_| ViewServerError::Worker)??;
             loaded += batch.record_count() as u64;
+            let stored = self.enclave.records()?;
             let mut st = self.lock();
             st.cursor = batch.next;
-            st.status.records = self.enclave.len();
+            st.status.records = stored;
             drop(st);
             progress(loaded);
         }
@@ -236,8 +243,8 @@ impl<D: RecoveryDb> ViewServer<D> {
             None => 0,
         };
         // A store with a closed range vouches for missed blocks up to the ledger's end.
-        self.enclave.set_known_blocks(known);
-        let (processed, events) = self.enclave.loaded();
+        self.enclave.set_known_blocks(known)?;
+        let (processed, events) = self.enclave.loaded()?;
         let mut st = self.lock();
         st.status.highest_processed_block_count = processed;
         st.status.user_events = events;
@@ -270,13 +277,50 @@ impl<D: RecoveryDb> ViewServer<D> {
     }
 }
 
-/// Lends `enclave` one thread per partition worker (`ViewEnclave::run_worker`, a call that
-/// returns when the enclave is dropped) and waits, at most five seconds, until every worker
-/// runs. A thread that cannot be started leaves searches on the callers' threads (logged).
-pub fn lend_worker_threads(enclave: &Arc<Enclave>) {
-    let n = enclave.worker_partitions();
+/// The threads lent to a view enclave's partition workers ([`lend_worker_threads`]). Dropping
+/// it stops the enclave (`ViewClient::stop`: its state is destroyed), so every lent thread
+/// returns.
+#[derive(Debug)]
+pub struct WorkerThreads {
+    enclave: ViewClient,
+    threads: usize,
+}
+
+impl WorkerThreads {
+    /// How many threads were lent.
+    pub fn len(&self) -> usize {
+        self.threads
+    }
+
+    /// Whether none was.
+    pub fn is_empty(&self) -> bool {
+        self.threads == 0
+    }
+}
+
+impl Drop for WorkerThreads {
+    fn drop(&mut self) {
+        if let Err(e) = self.enclave.stop() {
+            tracing::warn!("cannot stop the view enclave: {e}");
+        }
+    }
+}
+
+/// Lends `enclave` one thread per partition worker (`ViewClient::run_worker`, a call that
+/// returns when the enclave stops) and waits, at most five seconds, until every worker runs.
+/// A thread that cannot be started, or an enclave that does not answer, leaves searches on
+/// the callers' threads (logged). Dropping what it returns stops the enclave.
+pub fn lend_worker_threads(enclave: &ViewClient) -> WorkerThreads {
+    let n = match enclave.status() {
+        Ok(s) => s.worker_partitions as usize,
+        Err(err) => {
+            tracing::warn!("view enclave: no partition workers: {err}");
+            0
+        }
+    };
+    let mut threads = 0;
     for pi in 0..n {
-        let e = Arc::clone(enclave);
+        let e = enclave.clone();
         let spawned = std::thread::Builder::new()
             .name(format!("view-partition-{pi}"))
             .spawn(move || {
@@ -284,13 +328,21 @@ pub fn lend_worker_threads(enclave: &Arc<Enclave>) {
                     tracing::warn!("view partition worker {pi}: {err}");
                 }
             });
-        if let Err(err) = spawned {
-            tracing::warn!("cannot start a view partition worker thread: {err}");
-            return;
+        match spawned {
+            Ok(_) => threads += 1,
+            Err(err) => {
+                tracing::warn!("cannot start a view partition worker thread: {err}");
+                break;
+            }
         }
     }
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    while n > 0 && !enclave.workers_ready() && std::time::Instant::now() < deadline {
+    let ready = || enclave.status().map_or(true, |s| s.workers_ready);
+    while threads == n && n > 0 && !ready() && std::time::Instant::now() < deadline {
         std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    WorkerThreads {
+        enclave: enclave.clone(),
+        threads,
     }
 }

@@ -1,6 +1,7 @@
 //! The view router's host (`fogd view-router`): clients talk to it as to a view
 //! (`fog_view.FogViewAPI`), and it asks every view store (`fog_router.StoreAPI`) for each
-//! query, through its enclave (`fog_enclave::view_router`), which merges the answers.
+//! query, through its enclave (`fog_enclave_api::view_router`), which merges the answers: the
+//! host holds each client query only as a handle, and carries sealed frames.
 //!
 //! The stores come from the command line and from the admin API (`fog_router.RouterAdminAPI`,
 //! `fog_router::RouterAdmin`). Every `probe_interval` the router probes every store (a query
@@ -13,11 +14,12 @@ use std::time::Duration;
 use fog_api::fog_view::fog_view_api_server::{FogViewApi, FogViewApiServer};
 use fog_attest::{
     wire::{AuthMessage, NonceMessage},
-    PeerKey, UnixSeconds,
+    UnixSeconds,
 };
-use fog_enclave::view_router::{PendingQuery, ViewRouter};
+use fog_enclave_api::view_router::{PendingQuery, ViewRouterClient, ViewRouterConfig};
+use fog_enclave_api::SharedEnclave;
 use fog_host::{BoxFuture, Observation, Observe};
-use fog_router::{Coverage, Merged, Probe, Stores, StoresConfig};
+use fog_router::{Coverage, Merged, Probe, StoreChannels, Stores, StoresConfig};
 use tonic::{Request, Response, Status};
 
 use crate::service::to_status;
@@ -25,12 +27,43 @@ use crate::service::to_status;
 /// The metric prefix of the view router.
 pub const PREFIX: &str = "fog_view_router";
 
-/// The router enclave's store channels, as `fog_router` drives them.
-pub type Link = fog_router::Link<ViewRouter>;
+/// What the view router enclave is loaded with: the default client sessions, and store
+/// channels that live as long as `fog_router` expects
+/// ([`fog_router::STORE_SESSION_LIMITS`]).
+pub fn enclave_config() -> ViewRouterConfig {
+    ViewRouterConfig {
+        session_capacity: fog_enclave_api::view::DEFAULT_SESSION_CAPACITY,
+        session_limits: fog_attest::SessionLimits::default(),
+        store_session_limits: fog_router::STORE_SESSION_LIMITS,
+    }
+}
+
+/// The router enclave's store channels, as `fog_router` drives them: each call goes through
+/// the enclave boundary.
+#[derive(Clone, Debug)]
+pub struct Link(ViewRouterClient);
+
+impl StoreChannels for Link {
+    fn initiate(&self) -> Result<(u64, Vec<u8>), String> {
+        self.0.store_initiate().map_err(|e| e.to_string())
+    }
+
+    fn finish(&self, token: u64, reply: &[u8]) -> Result<Vec<u8>, String> {
+        self.0
+            .store_finish(token, reply, UnixSeconds::now())
+            .map_err(|e| e.to_string())
+    }
+
+    fn close(&self, channel: &[u8]) {
+        if let Err(e) = self.0.store_close(channel) {
+            tracing::debug!("closing a store channel: {e}");
+        }
+    }
+}
 
 /// The view router: its enclave and its stores. Share it in an `Arc`.
 pub struct ViewRouterServer {
-    enclave: Arc<ViewRouter>,
+    enclave: ViewRouterClient,
     stores: Arc<Stores<Link>>,
 }
 
@@ -43,18 +76,17 @@ impl core::fmt::Debug for ViewRouterServer {
 }
 
 impl ViewRouterServer {
-    /// A router over `enclave`, with no stores yet.
-    pub fn new(enclave: ViewRouter, config: StoresConfig) -> Self {
-        let enclave = Arc::new(enclave);
-        let stores = Arc::new(Stores::new(
-            Arc::new(fog_router::Link(Arc::clone(&enclave))),
-            config,
-        ));
+    /// A router over `enclave` (a view router enclave; install its evidence with
+    /// `ViewRouterClient::attest` on [`ViewRouterServer::enclave`] before serving), with no
+    /// stores yet.
+    pub fn new(enclave: SharedEnclave, config: StoresConfig) -> Self {
+        let enclave = ViewRouterClient::new(enclave);
+        let stores = Arc::new(Stores::new(Arc::new(Link(enclave.clone())), config));
         Self { enclave, stores }
     }
 
     /// The enclave.
-    pub fn enclave(&self) -> &Arc<ViewRouter> {
+    pub fn enclave(&self) -> &ViewRouterClient {
         &self.enclave
     }
 
@@ -66,7 +98,7 @@ impl ViewRouterServer {
     /// Asks every store `query` and merges their answers: the sealed answer for the client
     /// (`None` for a probe).
     async fn route(&self, query: PendingQuery) -> Result<Option<NonceMessage>, Status> {
-        let enclave = Arc::clone(&self.enclave);
+        let enclave = self.enclave.clone();
         let now = UnixSeconds::now();
         self.stores
             .route(
@@ -104,7 +136,11 @@ impl ViewRouterServer {
 
     /// Asks every store what it covers (a query with no keys).
     pub async fn probe(&self) {
-        if let Err(e) = self.route(ViewRouter::probe()).await {
+        let routed = match self.enclave.probe() {
+            Ok(query) => self.route(query).await,
+            Err(e) => Err(to_status(e)),
+        };
+        if let Err(e) = routed {
             tracing::debug!("probe: {}", e.message());
         }
     }
@@ -133,7 +169,7 @@ impl Observe for ViewRouterServer {
             o.counter(
                 "queries",
                 "Client queries answered.",
-                self.enclave.queries(),
+                self.enclave.queries().unwrap_or(0),
             );
             o
         })
@@ -160,7 +196,7 @@ impl ViewRouterService {
 #[tonic::async_trait]
 impl FogViewApi for ViewRouterService {
     async fn auth(&self, request: Request<AuthMessage>) -> Result<Response<AuthMessage>, Status> {
-        let peer = PeerKey::from_remote(request.remote_addr());
+        let peer = request.remote_addr().map(|a| a.ip());
         let hello = request.into_inner().data;
         let data = self
             .server
@@ -178,7 +214,7 @@ impl FogViewApi for ViewRouterService {
         let query = self
             .server
             .enclave
-            .open_query(&frame, UnixSeconds::now())
+            .open_query(frame, UnixSeconds::now())
             .map_err(to_status)?;
         match self.server.route(query).await? {
             Some(answer) => Ok(Response::new(answer)),

@@ -6,12 +6,10 @@ use std::sync::Arc;
 use fog_api::fog_view::fog_view_api_server::{FogViewApi, FogViewApiServer};
 use fog_attest::{
     wire::{AuthMessage, NonceMessage},
-    PeerKey, UnixSeconds,
+    UnixSeconds,
 };
-use fog_enclave::{
-    sessions::SessionError,
-    view_enclave::{HostCounters, ViewEnclaveError},
-};
+use fog_enclave_api::errors::{SessionError, ViewEnclaveError};
+use fog_enclave_api::view::HostCounters;
 use fog_recovery_db::RecoveryDb;
 use tonic::{Request, Response, Status};
 
@@ -73,10 +71,11 @@ pub(crate) fn to_status(e: ViewEnclaveError) -> Status {
 impl<D: RecoveryDb> FogViewApi for ViewService<D> {
     async fn auth(&self, request: Request<AuthMessage>) -> Result<Response<AuthMessage>, Status> {
         // The client's IP address bounds how many sessions it can hold.
-        let peer = PeerKey::from_remote(request.remote_addr());
+        let peer = request.remote_addr().map(|a| a.ip());
         let hello = request.into_inner().data;
-        let enclave = self.server.enclave.clone();
-        let data = enclave
+        let data = self
+            .server
+            .enclave
             .auth(&hello, peer, UnixSeconds::now())
             .map_err(to_status)?;
         Ok(Response::new(AuthMessage { data }))
@@ -92,7 +91,7 @@ impl<D: RecoveryDb> FogViewApi for ViewService<D> {
         let host = host_counters(&self.server);
         let enclave = self.server.enclave.clone();
         let answer =
-            tokio::task::spawn_blocking(move || enclave.query(&frame, host, UnixSeconds::now()))
+            tokio::task::spawn_blocking(move || enclave.query(frame, host, UnixSeconds::now()))
                 .await
                 .map_err(|_| Status::internal("internal error"))?
                 .map_err(to_status)?;

@@ -12,7 +12,7 @@ use fog_attest::{
     wire::{AuthMessage, NonceMessage},
     UnixSeconds,
 };
-use fog_enclave::{peers::PeerError, view_enclave::ViewEnclaveError};
+use fog_enclave_api::errors::{PeerError, ViewEnclaveError};
 use fog_recovery_db::RecoveryDb;
 use prost::Message as _;
 use tonic::{Request, Response, Status};
@@ -20,8 +20,8 @@ use tonic::{Request, Response, Status};
 use crate::service::host_counters;
 use crate::ViewServer;
 
-/// The store API over a shared [`ViewServer`] whose enclave has a router link
-/// (`ViewEnclave::set_router_link`).
+/// The store API over a shared [`ViewServer`] whose enclave takes routers (it was loaded with
+/// a verifier of routers, and its router evidence is installed: `ViewClient::attest`).
 pub struct StoreService<D> {
     server: Arc<ViewServer<D>>,
 }
@@ -73,12 +73,8 @@ impl<D: RecoveryDb> StoreApi for StoreService<D> {
         let host = host_counters(&self.server);
         let enclave = self.server.enclave.clone();
         let answer = tokio::task::spawn_blocking(move || {
-            enclave.router_query(
-                &frame.channel_id,
-                &frame.encode_to_vec(),
-                host,
-                UnixSeconds::now(),
-            )
+            let encoded = frame.encode_to_vec();
+            enclave.router_query(&frame.channel_id, encoded, host, UnixSeconds::now())
         })
         .await
         .map_err(|_| Status::internal("internal error"))?

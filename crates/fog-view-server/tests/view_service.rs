@@ -9,10 +9,12 @@ use std::{collections::HashMap, sync::Arc, time::Duration};
 use fog_account::AccountKey;
 use fog_api::fog_view::fog_view_api_client::FogViewApiClient;
 use fog_attest::{
-    wire::AuthMessage, Channel, ClientHandshake, EnclaveResponder, FogEnclave, IdentityRule,
-    Policy, SessionLimits, SimProvider, UnixSeconds, Verifier,
+    wire::AuthMessage, Channel, ClientHandshake, FogEnclave, IdentityRule, Policy, SessionLimits,
+    SimProvider, UnixSeconds, Verifier,
 };
 use fog_crypto::{kex_rng::KexRng, CompressedRistrettoPublic, RistrettoPrivate, RistrettoPublic};
+use fog_enclave::boundary::view::ViewBoundary;
+use fog_enclave_api::{view::ViewClient, SharedEnclave};
 use fog_ingest_server::{IngestConfig, IngestServer, NoEvidence, StateDir};
 use fog_ledger_db::LedgerDb;
 use fog_recovery_db::{
@@ -22,7 +24,7 @@ use fog_transaction::{
     Amount, BlockVersion, EncryptedFogHint, FogHint, KeyImage, TokenId, TxOut, TxOutRecord,
 };
 use fog_types::view::{QueryRequest, QueryRequestAad, QueryResponse, TxOutSearchResultCode};
-use fog_view_server::{build_enclave, ViewConfig, ViewServer, ViewService};
+use fog_view_server::{ViewConfig, ViewServer, ViewService};
 use prost::Message as _;
 use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha20Rng;
@@ -190,8 +192,19 @@ fn sim() -> (SimProvider, Verifier) {
     (provider, verifier)
 }
 
-fn responder(provider: &SimProvider) -> EnclaveResponder {
-    EnclaveResponder::from_provider(provider).unwrap()
+/// A simulated ingest enclave with a fresh platform sealing key.
+fn ingest_enclave() -> SharedEnclave {
+    let (sealing, _) = fog_enclave::sealing::SealingKeyProvider::simulated_generate(
+        &mut ChaCha20Rng::seed_from_u64(21),
+    );
+    fog_enclave::boundary::ingest::IngestBoundary::simulated(sealing, None).unwrap()
+}
+
+/// A simulated view enclave for `config`, its evidence from `provider` installed.
+fn enclave(provider: &SimProvider, config: &ViewConfig) -> SharedEnclave {
+    let enclave = ViewBoundary::simulated(&config.enclave(), None).unwrap();
+    ViewClient::new(enclave.clone()).attest(provider).unwrap();
+    enclave
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -215,6 +228,7 @@ async fn ingest_to_view_to_client() {
         StateDir::new(dir.path().join("state")).unwrap(),
         config,
         Box::new(NoEvidence),
+        ingest_enclave(),
     )
     .await
     .unwrap();
@@ -229,7 +243,7 @@ async fn ingest_to_view_to_client() {
         batch_records: 7,
         ..ViewConfig::default()
     };
-    let enclave = build_enclave(responder(&provider), &view_config).unwrap();
+    let enclave = enclave(&provider, &view_config);
     let view = Arc::new(ViewServer::new(Arc::new(db.clone()), enclave, view_config));
     let mut batches = 0;
     let loaded = view.poll_with_progress(|_| batches += 1).await.unwrap();
@@ -333,7 +347,7 @@ async fn ingest_to_view_to_client() {
     }
 
     // Bad requests: each its status, nothing changes.
-    let records_before = view.enclave().len();
+    let records_before = view.enclave().records().unwrap();
     let mut grpc = FogViewApiClient::connect(format!("http://{addr}"))
         .await
         .unwrap();
@@ -372,7 +386,7 @@ async fn ingest_to_view_to_client() {
     let err = fresh.grpc.query(frame).await.unwrap_err();
     assert_eq!(err.code(), Code::InvalidArgument, "{err:?}");
     assert!(err.message().contains("too many search keys"), "{err:?}");
-    assert_eq!(view.enclave().len(), records_before);
+    assert_eq!(view.enclave().records().unwrap(), records_before);
     // The honest client still works.
     let (ok, _) = client.query(i64::MAX, &[]).await;
     assert_eq!(ok.highest_processed_block_count, 6);
@@ -402,6 +416,7 @@ async fn queries_do_no_recovery_db_work() {
         StateDir::new(dir.path().join("state")).unwrap(),
         config,
         Box::new(NoEvidence),
+        ingest_enclave(),
     )
     .await
     .unwrap();
@@ -414,7 +429,7 @@ async fn queries_do_no_recovery_db_work() {
         capacity_per_partition: 1 << 10,
         ..ViewConfig::default()
     };
-    let enclave = build_enclave(responder(&provider), &view_config).unwrap();
+    let enclave = enclave(&provider, &view_config);
     let view = Arc::new(ViewServer::new(Arc::new(db.clone()), enclave, view_config));
     view.poll().await.unwrap();
     assert_eq!(view.status().highest_processed_block_count, 2);

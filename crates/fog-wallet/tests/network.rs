@@ -15,7 +15,7 @@ use std::{
 };
 
 use fog_account::{b58_encode_public_address, AccountKey};
-use fog_attest::{ed25519_dalek::SigningKey, EnclaveResponder, FogEnclave, SimProvider};
+use fog_attest::{ed25519_dalek::SigningKey, FogEnclave, SimProvider};
 use fog_ingest_server::{IngestConfig, IngestServer, StateDir};
 use fog_ledger_db::LedgerDb;
 use fog_ledger_server::{LedgerServer, LedgerServerConfig};
@@ -23,17 +23,12 @@ use fog_node::{write_origin_block, Node, NodeConfig};
 use fog_recovery_db::SqliteRecoveryDb;
 use fog_report_server::{authority::new_authority, SigningConfig};
 use fog_transaction::{validation::MOB_MINIMUM_FEE, Amount, TokenId};
-use fog_view_server::{build_enclave, ViewConfig, ViewServer};
+use fog_view_server::{ViewConfig, ViewServer};
 use fog_wallet::WalletFile;
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 
 const MOB: u64 = 1_000_000_000_000;
-
-fn responder(quoting: &SigningKey, enclave: FogEnclave) -> EnclaveResponder {
-    let p = SimProvider::from_quoting_key(quoting.clone(), fog_attest::fog_identity(enclave));
-    EnclaveResponder::from_provider(&p).unwrap()
-}
 
 async fn listener() -> (tokio::net::TcpListener, String) {
     let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -180,6 +175,13 @@ async fn wallets_pay_each_other_through_the_real_services() {
     // Ledger, recovery DB and ingest; the origin block pays Alice 4 × 10 MOB among strangers.
     let ledger = LedgerDb::create(dir.path().join("ledger.redb")).unwrap();
     let db = SqliteRecoveryDb::open(dir.path().join("recovery.db")).unwrap();
+    let ingest_provider = SimProvider::from_quoting_key(
+        quoting.clone(),
+        fog_attest::fog_identity(FogEnclave::Ingest),
+    );
+    let (sealing, _) = fog_enclave::sealing::SealingKeyProvider::simulated_generate(
+        &mut ChaCha20Rng::seed_from_u64(8),
+    );
     let ingest = IngestServer::open(
         ledger.clone(),
         db.clone(),
@@ -189,13 +191,8 @@ async fn wallets_pay_each_other_through_the_real_services() {
             poll_interval: Duration::from_millis(20),
             ..IngestConfig::default()
         },
-        Box::new(
-            fog_ingest_server::ProviderEvidence::sim(SimProvider::from_quoting_key(
-                quoting.clone(),
-                fog_attest::fog_identity(FogEnclave::Ingest),
-            ))
-            .unwrap(),
-        ),
+        Box::new(fog_ingest_server::ProviderEvidence::sim(ingest_provider)),
+        fog_enclave::boundary::ingest::IngestBoundary::simulated(sealing, None).unwrap(),
     )
     .await
     .unwrap();
@@ -233,15 +230,32 @@ async fn wallets_pay_each_other_through_the_real_services() {
         poll_interval: Duration::from_millis(20),
         ..ViewConfig::default()
     };
-    let enclave = build_enclave(responder(&quoting, FogEnclave::View), &view_config).unwrap();
+    let enclave =
+        fog_enclave::boundary::view::ViewBoundary::simulated(&view_config.enclave(), None).unwrap();
+    fog_enclave_api::view::ViewClient::new(enclave.clone())
+        .attest(&SimProvider::from_quoting_key(
+            quoting.clone(),
+            fog_attest::fog_identity(FogEnclave::View),
+        ))
+        .unwrap();
     let view = Arc::new(ViewServer::new(Arc::new(db.clone()), enclave, view_config));
     running.push(fog_system::inproc::view(view, view_listener));
 
+    let ledger_enclave = fog_enclave::boundary::ledger::LedgerBoundary::simulated(
+        fog_enclave::boundary::ledger::LedgerConfig {
+            key_image_capacity: 1 << 12,
+            ..Default::default()
+        },
+    )
+    .unwrap();
     let ledger_server = LedgerServer::new(
         ledger.clone(),
-        responder(&quoting, FogEnclave::Ledger),
+        ledger_enclave,
+        &SimProvider::from_quoting_key(
+            quoting.clone(),
+            fog_attest::fog_identity(FogEnclave::Ledger),
+        ),
         LedgerServerConfig {
-            key_image_capacity: 1 << 12,
             poll_interval: Duration::from_millis(20),
             ..LedgerServerConfig::default()
         },

@@ -9,6 +9,8 @@
 use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
 
 use clap::Args;
+use fog_enclave::{boundary::ingest::IngestBoundary, sealing::SealingKeyProvider};
+use fog_enclave_api::SharedEnclave;
 use fog_ingest_server::{admin, IngestConfig, IngestServer, ProviderEvidence, StateDir};
 
 use crate::{
@@ -171,6 +173,36 @@ pub(crate) fn sim_quoting_key(
     Ok(key)
 }
 
+/// Loads the simulated ingest enclave for `state`, as a TEE's loader would: with this
+/// platform's sealing key and the verifier of its peers. In simulation the sealing key is the
+/// Ristretto key in the state directory's `platform.key` (mode 0600, made on first use), read
+/// here and handed to the enclave, never to the ingest server; a memory-only state directory
+/// (a confidential VM, whose disk is the host's) gets a key for this run only, kept nowhere.
+pub(crate) fn load_enclave(
+    state: &StateDir,
+    peers: fog_attest::Verifier,
+) -> Result<SharedEnclave, CliError> {
+    let sealing = if state.is_memory_only() {
+        SealingKeyProvider::simulated_generate(&mut rand::rngs::OsRng).0
+    } else {
+        let path = state.path().join("platform.key");
+        match std::fs::read(&path) {
+            Ok(bytes) => SealingKeyProvider::simulated_from_bytes(&zeroize::Zeroizing::new(bytes))
+                .map_err(|_| failed(format!("{} is not a platform key", path.display())))?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let (provider, bytes) =
+                    SealingKeyProvider::simulated_generate(&mut rand::rngs::OsRng);
+                write_private(&path, &bytes[..])
+                    .map_err(|e| failed(format!("cannot write {}: {e}", path.display())))?;
+                provider
+            }
+            Err(e) => return Err(failed(format!("cannot read {}: {e}", path.display()))),
+        }
+    };
+    IngestBoundary::simulated(sealing, Some(peers))
+        .map_err(|e| failed(format!("cannot load the ingest enclave: {e}")))
+}
+
 pub(crate) fn write_private(path: &std::path::Path, data: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     let mut options = std::fs::OpenOptions::new();
@@ -243,11 +275,11 @@ pub fn run(args: IngestArgs) -> Result<(), CliError> {
         fog_attest::FogEnclave::Ingest,
     )?;
     eprintln!("fogd ingest: {} evidence", attestation.source());
-    let evidence = ProviderEvidence::new(
-        attestation.provider(),
+    let evidence = ProviderEvidence::new(attestation.provider());
+    let enclave = load_enclave(
+        &state,
         attestation.peer_verifier(fog_attest::FogEnclave::Ingest)?,
-    )
-    .map_err(|e| failed(format!("channel key: {e}")))?;
+    )?;
     let url = args
         .recovery_db
         .clone()
@@ -275,19 +307,16 @@ pub fn run(args: IngestArgs) -> Result<(), CliError> {
         let db = fog_recovery_db::open(&url)
             .await
             .map_err(|e| input(format!("cannot open the recovery DB: {e}")))?;
-        let link = evidence
-            .peer_link()
-            .map_err(|e| failed(format!("peer channel key: {e}")))?;
+        let evidence = Box::new(evidence);
         let mut server = match start {
             StartMode::Active => {
-                IngestServer::open(ledger, db, state, config, Box::new(evidence)).await
+                IngestServer::open(ledger, db, state, config, evidence, enclave).await
             }
             StartMode::Idle => {
-                IngestServer::open_idle(ledger, db, state, config, Box::new(evidence)).await
+                IngestServer::open_idle(ledger, db, state, config, evidence, enclave).await
             }
         }
         .map_err(|e| failed(format!("cannot start ingest: {e}")))?;
-        server.set_peer_link(link);
         server.set_peers(args.peers.clone());
         eprintln!("fogd ingest: {}", server.mode().as_str());
         eprintln!(

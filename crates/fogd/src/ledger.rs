@@ -6,9 +6,10 @@
 use std::{net::SocketAddr, path::Path, path::PathBuf, sync::Arc, time::Duration};
 
 use clap::Args;
-use fog_attest::{BoundEvidence, EnclaveResponder, FogEnclave, Provider};
+use fog_attest::{BoundEvidence, FogEnclave, Provider};
+use fog_enclave::boundary::ledger::{LedgerBoundary, LedgerConfig, PeerLinks};
 use fog_ledger_db::LedgerDb;
-use fog_ledger_server::{LedgerServer, LedgerServerConfig, PeerChannels, ALL_BLOCKS};
+use fog_ledger_server::{LedgerServer, LedgerServerConfig, ALL_BLOCKS};
 
 use crate::{
     failed,
@@ -64,25 +65,23 @@ pub struct LedgerArgs {
 pub(crate) struct Parts {
     /// Its copy of the ledger.
     pub ledger: LedgerDb,
-    /// Its enclave's client side (fog ledger evidence).
-    pub responder: EnclaveResponder,
-    /// Its side of the router–store channels (fog ledger evidence both ways).
-    pub link: PeerChannels,
+    /// Makes its enclave's evidence (fog ledger evidence), for the keys the enclave makes.
+    pub provider: Arc<dyn Provider>,
+    /// The enclaves at the other end of the router–store channels (fog ledger enclaves).
+    pub peers: PeerLinks,
     /// The configuration, polling often when following nodes.
     pub config: LedgerServerConfig,
 }
 
-/// What it needs to serve: the follower's ledger and nodes, the keys its evidence binds.
+/// What it needs to serve: the follower's ledger and nodes, the provider of its evidence.
 pub(crate) struct Host {
     ledger: LedgerDb,
     follow: FollowArgs,
     provider: Arc<dyn Provider>,
-    channel_key: [u8; 32],
-    link_key: [u8; 32],
 }
 
-/// Opens (or, following nodes, creates) the ledger DB and makes the fog ledger enclave's keys
-/// with the evidence `attestation` configures (a simulated quoting key in `state_dir`).
+/// Opens (or, following nodes, creates) the ledger DB and sets up the evidence `attestation`
+/// configures (a simulated quoting key in `state_dir`) for the fog ledger enclave's keys.
 pub(crate) fn prepare(
     source: &LedgerSource,
     state_dir: &Path,
@@ -95,14 +94,11 @@ pub(crate) fn prepare(
     let attestation =
         crate::attestation::Attestation::new(attestation, state_dir, FogEnclave::Ledger)?;
     let provider = attestation.provider();
-    let responder = EnclaveResponder::from_provider(&provider)
-        .map_err(|e| failed(format!("ledger enclave: {e}")))?;
     eprintln!(
         "fogd: fog ledger enclave with {} evidence",
         attestation.source()
     );
-    let channel_key = *responder.channel_key();
-    let (link, link_key) = crate::router::ledger_link(&attestation)?;
+    let peers = PeerLinks::new(attestation.peer_verifier(FogEnclave::Ledger)?);
     let mut config = LedgerServerConfig::default();
     if source.follow.following() {
         // The follower appends as blocks come: look often (a read of the block count).
@@ -111,31 +107,33 @@ pub(crate) fn prepare(
     Ok((
         Parts {
             ledger: ledger.clone(),
-            responder,
-            link,
+            provider: provider.clone(),
+            peers,
             config,
         },
         Host {
             ledger,
             follow: source.follow.clone(),
             provider,
-            channel_key,
-            link_key,
         },
     ))
 }
 
 impl Host {
     /// Serves `server` as `spec` says until Ctrl-C or SIGTERM, following the nodes into its
-    /// ledger DB when any is named, renewing its evidence hourly (the store channels' with
-    /// `link_evidence`). `name` is the command's.
+    /// ledger DB when any is named, renewing its evidence hourly (the store channels', bound
+    /// to `link_key`, with `link_evidence`). `name` is the command's.
     pub(crate) async fn serve(
         self,
         name: &'static str,
         server: Arc<LedgerServer>,
         spec: fog_host::Serve,
+        link_key: [u8; 32],
         link_evidence: fn(&LedgerServer, BoundEvidence) -> bool,
     ) -> Result<(), CliError> {
+        let channel_key = server
+            .channel_key()
+            .map_err(|e| failed(format!("{name} enclave: {e}")))?;
         let shutdown = crate::shutdown_signal();
         let follower = follow::start(&self.ledger, &self.follow).await?;
         let refreshers = [
@@ -143,7 +141,7 @@ impl Host {
                 let server = server.clone();
                 crate::host::refresh_evidence(
                     "fog ledger evidence",
-                    crate::host::maker(self.provider.clone(), self.channel_key),
+                    crate::host::maker(self.provider.clone(), channel_key),
                     move |e| server.set_evidence(e).is_ok(),
                 )
             },
@@ -151,7 +149,7 @@ impl Host {
                 let server = server.clone();
                 crate::host::refresh_evidence(
                     "fog ledger store channel evidence",
-                    crate::host::maker(self.provider.clone(), self.link_key),
+                    crate::host::maker(self.provider.clone(), link_key),
                     move |e| link_evidence(&server, e),
                 )
             },
@@ -197,7 +195,6 @@ pub fn run(args: LedgerArgs) -> Result<(), CliError> {
     args.serve.check()?;
     let (parts, host) = prepare(&args.source, &args.state_dir, &args.attestation)?;
     let config = LedgerServerConfig {
-        key_image_capacity: args.key_image_capacity,
         key_image_blocks: args.key_image_blocks.unwrap_or(ALL_BLOCKS),
         ..parts.config
     };
@@ -211,12 +208,24 @@ pub fn run(args: LedgerArgs) -> Result<(), CliError> {
             crate::router::show_blocks(config.key_image_blocks)
         );
     }
+    // The simulated fog ledger enclave, loaded here and handed to the server; ledger routers
+    // reach it over attested channels of their own.
+    let enclave = LedgerBoundary::simulated(LedgerConfig {
+        key_image_capacity: args.key_image_capacity,
+        routers: Some(parts.peers),
+        ..LedgerConfig::default()
+    })
+    .map_err(|e| failed(format!("ledger enclave: {e}")))?;
     let server = Arc::new(
-        LedgerServer::new(parts.ledger, parts.responder, config)
+        LedgerServer::new(parts.ledger, enclave, &parts.provider, config)
             .map_err(|e| failed(format!("ledger enclave: {e}")))?,
     );
-    // Ledger routers reach this store over attested channels of their own.
-    server.set_router_link(parts.link);
+    let link_key = server
+        .router_channel_key()
+        .map_err(|e| failed(format!("ledger enclave: {e}")))?;
+    server
+        .set_router_evidence(crate::host::maker(parts.provider.clone(), link_key)()?)
+        .map_err(|e| failed(format!("ledger enclave: {e}")))?;
     let runtime = tokio::runtime::Runtime::new()
         .map_err(|e| failed(format!("cannot start the runtime: {e}")))?;
     runtime.block_on(async move {
@@ -229,7 +238,7 @@ pub fn run(args: LedgerArgs) -> Result<(), CliError> {
             .serve
             .spec("ledger", fog_ledger_server::metrics::PREFIX, listener)
             .await?;
-        host.serve("ledger", server, spec, |s, e| {
+        host.serve("ledger", server, spec, link_key, |s, e| {
             s.set_router_evidence(e).is_ok()
         })
         .await

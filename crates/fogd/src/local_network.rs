@@ -21,7 +21,7 @@ use std::{
 
 use clap::Args;
 use fog_account::AccountKey;
-use fog_attest::{policy_file::PolicyFile, EnclaveResponder, FogEnclave, SimProvider};
+use fog_attest::{policy_file::PolicyFile, FogEnclave, SimProvider};
 use fog_client::history::{EntryKind, Sender};
 use fog_crypto::RistrettoPublic;
 use fog_ingest_server::{IngestConfig, IngestServer, StateDir};
@@ -31,7 +31,7 @@ use fog_node::{Node, NodeConfig};
 use fog_recovery_db::{RecoveryDb, SqliteRecoveryDb};
 use fog_report_server::SigningConfig;
 use fog_transaction::{validation::MOB_MINIMUM_FEE, Amount, TokenId};
-use fog_view_server::{build_enclave, ViewConfig, ViewServer};
+use fog_view_server::{ViewConfig, ViewServer};
 use fog_wallet::{amount::format_amount, NetworkOverrides, NetworkSettings, Session};
 use serde::{Deserialize, Serialize};
 use tokio::{net::TcpListener, task::JoinHandle};
@@ -386,9 +386,6 @@ async fn start_services(
     // View.
     let view_provider =
         SimProvider::from_quoting_key(quoting.clone(), fog_attest::fog_identity(FogEnclave::View));
-    let responder = EnclaveResponder::from_provider(&view_provider)
-        .map_err(|e| failed(format!("view enclave: {e}")))?;
-    let view_channel_key = *responder.channel_key();
     let view_config = ViewConfig {
         partitions: 2,
         capacity_per_partition: 1 << 14,
@@ -396,7 +393,16 @@ async fn start_services(
         ..ViewConfig::default()
     };
     let enclave =
-        build_enclave(responder, &view_config).map_err(|e| failed(format!("view enclave: {e}")))?;
+        fog_enclave::boundary::view::ViewBoundary::simulated(&view_config.enclave(), None)
+            .map_err(|e| failed(format!("view enclave: {e}")))?;
+    let view_client = fog_enclave_api::view::ViewClient::new(enclave.clone());
+    view_client
+        .attest(&view_provider)
+        .map_err(|e| failed(format!("view enclave evidence: {e}")))?;
+    let view_channel_key = view_client
+        .channel_keys()
+        .map_err(|e| failed(format!("view enclave: {e}")))?
+        .client;
     let view = Arc::new(ViewServer::new(Arc::new(db.clone()), enclave, view_config));
     running.push(inproc::view(Arc::clone(&view), view_l));
 
@@ -405,21 +411,28 @@ async fn start_services(
         quoting.clone(),
         fog_attest::fog_identity(FogEnclave::Ledger),
     );
-    let responder = EnclaveResponder::from_provider(&ledger_provider)
-        .map_err(|e| failed(format!("ledger enclave: {e}")))?;
-    let ledger_channel_key = *responder.channel_key();
+    let ledger_enclave = fog_enclave::boundary::ledger::LedgerBoundary::simulated(
+        fog_enclave::boundary::ledger::LedgerConfig {
+            key_image_capacity: 1 << 14,
+            ..Default::default()
+        },
+    )
+    .map_err(|e| failed(format!("ledger enclave: {e}")))?;
     let ledger_server = Arc::new(
         LedgerServer::new(
             ledger.clone(),
-            responder,
+            ledger_enclave,
+            &ledger_provider,
             LedgerServerConfig {
-                key_image_capacity: 1 << 14,
                 poll_interval: Duration::from_millis(50),
                 ..LedgerServerConfig::default()
             },
         )
         .map_err(|e| failed(format!("ledger enclave: {e}")))?,
     );
+    let ledger_channel_key = ledger_server
+        .channel_key()
+        .map_err(|e| failed(format!("ledger enclave: {e}")))?;
     running.push(inproc::fog_ledger(Arc::clone(&ledger_server), ledger_l));
 
     // Evidence renewal for view and fog ledger (clients refuse evidence older than a day).
@@ -429,7 +442,7 @@ async fn start_services(
             crate::host::maker(Arc::new(view_provider), view_channel_key),
             {
                 let view = Arc::clone(&view);
-                move |e| view.enclave().sessions().set_evidence(e).is_ok()
+                move |e| view.enclave().set_evidence(&e).is_ok()
             },
         ),
         crate::host::refresh_evidence(
@@ -505,11 +518,14 @@ async fn prepare<D: RecoveryDb>(
     .map_err(|e| failed(format!("ledger DB {}: {e}", paths.ledger().display())))?;
     let ingest_state =
         StateDir::new(paths.state()).map_err(|e| failed(format!("ingest state directory: {e}")))?;
-    let evidence = fog_ingest_server::ProviderEvidence::sim(SimProvider::from_quoting_key(
+    let ingest_provider = SimProvider::from_quoting_key(
         quoting.clone(),
         fog_attest::fog_identity(FogEnclave::Ingest),
-    ))
-    .map_err(|e| failed(format!("channel key: {e}")))?;
+    );
+    let ingest_enclave = crate::ingest::load_enclave(
+        &ingest_state,
+        fog_ingest_server::ProviderEvidence::sim_peer_verifier(&ingest_provider),
+    )?;
     let ingest = IngestServer::open(
         ledger.clone(),
         db,
@@ -519,7 +535,8 @@ async fn prepare<D: RecoveryDb>(
             poll_interval: Duration::from_millis(50),
             ..IngestConfig::default()
         },
-        Box::new(evidence),
+        Box::new(fog_ingest_server::ProviderEvidence::sim(ingest_provider)),
+        ingest_enclave,
     )
     .await
     .map_err(|e| failed(format!("cannot start ingest: {e}")))?;

@@ -13,7 +13,7 @@ use fog_api::fog_router::{
     router_admin_api_client::RouterAdminApiClient, AddStoreRequest, GetStoresRequest,
     RemoveStoreRequest, StoresResponse,
 };
-use fog_attest::{EnclaveResponder, FogEnclave, Verifier};
+use fog_attest::FogEnclave;
 
 use crate::attestation::Attestation;
 use fog_host::admin::AdminAccess;
@@ -57,42 +57,6 @@ pub fn show_blocks(b: BlockRange) -> String {
     } else {
         format!("{}..{}", b.start_block, b.end_block)
     }
-}
-
-/// What a router–store channel end is made of: a fresh channel key with this service's
-/// evidence, the verifier of peers that are `identity` enclaves (the simulated identity
-/// under the same quoting key, or the `--peer-policy`), and the key (for the evidence
-/// refresh).
-fn link_parts(
-    attestation: &Attestation,
-    identity: FogEnclave,
-) -> Result<(EnclaveResponder, Verifier, [u8; 32]), CliError> {
-    let responder = EnclaveResponder::from_provider(&attestation.provider())
-        .map_err(|e| failed(format!("store channel: {e}")))?;
-    let key = *responder.channel_key();
-    Ok((responder, attestation.peer_verifier(identity)?, key))
-}
-
-/// A view enclave's side of the router–store channels, and the channel key its evidence must
-/// bind (for the refresh).
-pub(crate) fn view_link(
-    attestation: &Attestation,
-) -> Result<(fog_view_server::PeerChannels, [u8; 32]), CliError> {
-    let (responder, verifier, key) = link_parts(attestation, FogEnclave::View)?;
-    Ok((fog_view_server::store_link(responder, verifier), key))
-}
-
-/// A fog ledger enclave's side of the ledger router–key-image store channels (`provider`
-/// makes fog ledger evidence; peers must present it too), and the channel key its evidence
-/// must bind.
-pub(crate) fn ledger_link(
-    attestation: &Attestation,
-) -> Result<(fog_ledger_server::PeerChannels, [u8; 32]), CliError> {
-    let (responder, verifier, key) = link_parts(attestation, FogEnclave::Ledger)?;
-    Ok((
-        fog_ledger_server::key_image_store_link(responder, verifier),
-        key,
-    ))
 }
 
 /// Flags every router takes.
@@ -250,13 +214,27 @@ pub fn run_view(args: RouterArgs) -> Result<(), CliError> {
     std::fs::create_dir_all(&args.state_dir).map_err(|e| input(format!("state directory: {e}")))?;
     let attestation = Attestation::new(&args.attestation, &args.state_dir, FogEnclave::View)?;
     let provider = attestation.provider();
-    let responder = EnclaveResponder::from_provider(&provider)
-        .map_err(|e| failed(format!("view router enclave: {e}")))?;
     eprintln!("fogd view-router: {} evidence", attestation.source());
-    let client_key = *responder.channel_key();
-    let (link, link_key) = view_link(&attestation)?;
-    let enclave = fog_view_server::build_router(responder, link);
+    // The enclave makes its channel keys inside; its stores must present view evidence.
+    let enclave = fog_enclave::boundary::view_router::ViewRouterBoundary::simulated(
+        &fog_view_server::router::enclave_config(),
+        attestation.peer_verifier(FogEnclave::View)?,
+    )
+    .map_err(|e| failed(format!("view router enclave: {e}")))?;
     let server = Arc::new(fog_view_server::ViewRouterServer::new(enclave, config));
+    server
+        .enclave()
+        .attest(&provider)
+        .map_err(|e| failed(format!("view router enclave evidence: {e}")))?;
+    let keys = server
+        .enclave()
+        .channel_keys()
+        .map_err(|e| failed(format!("view router enclave: {e}")))?;
+    let (client_key, link_key) = (
+        keys.client,
+        keys.peers
+            .ok_or_else(|| failed("view router enclave: no store channel key"))?,
+    );
     let runtime = tokio::runtime::Runtime::new()
         .map_err(|e| failed(format!("cannot start the runtime: {e}")))?;
     runtime.block_on(async move {
@@ -275,7 +253,7 @@ pub fn run_view(args: RouterArgs) -> Result<(), CliError> {
                 crate::host::refresh_evidence(
                     "view router evidence",
                     crate::host::maker(provider.clone(), client_key),
-                    move |e| server.enclave().sessions().set_evidence(e).is_ok(),
+                    move |e| server.enclave().set_evidence(&e).is_ok(),
                 )
             },
             {
@@ -283,7 +261,7 @@ pub fn run_view(args: RouterArgs) -> Result<(), CliError> {
                 crate::host::refresh_evidence(
                     "view router store evidence",
                     crate::host::maker(provider, link_key),
-                    move |e| server.enclave().store_links().set_evidence(e).is_ok(),
+                    move |e| server.enclave().set_store_evidence(&e).is_ok(),
                 )
             },
         ];
@@ -316,11 +294,16 @@ pub fn run_ledger(args: LedgerRouterArgs) -> Result<(), CliError> {
     let LedgerRouterArgs { source, router } = args;
     let (config, access) = router.prepare()?;
     let (parts, host) = crate::ledger::prepare(&source, &router.state_dir, &router.attestation)?;
+    // The simulated ledger router enclave, loaded here and handed to the server.
+    let enclave = fog_enclave::boundary::ledger_router::LedgerRouterBoundary::simulated(
+        fog_enclave::boundary::ledger_router::LedgerRouterConfig::new(parts.peers),
+    )
+    .map_err(|e| failed(format!("ledger router enclave: {e}")))?;
     let server = Arc::new(
         fog_ledger_server::LedgerServer::new_router(
             parts.ledger,
-            parts.responder,
-            parts.link,
+            enclave,
+            &parts.provider,
             parts.config,
             config,
         )
@@ -330,6 +313,9 @@ pub fn run_ledger(args: LedgerRouterArgs) -> Result<(), CliError> {
         .router()
         .ok_or_else(|| failed("not a ledger router"))?
         .clone();
+    let link_key = stores
+        .store_channel_key()
+        .map_err(|e| failed(format!("ledger router enclave: {e}")))?;
     let runtime = tokio::runtime::Runtime::new()
         .map_err(|e| failed(format!("cannot start the runtime: {e}")))?;
     runtime.block_on(async move {
@@ -341,7 +327,7 @@ pub fn run_ledger(args: LedgerRouterArgs) -> Result<(), CliError> {
             .await?;
         let running = router.start(&stores, stores.stores().clone(), admin_listener, access);
         let served = host
-            .serve("ledger-router", server, spec, |s, e| {
+            .serve("ledger-router", server, spec, link_key, |s, e| {
                 s.router().is_some_and(|r| r.set_store_evidence(e).is_ok())
             })
             .await;

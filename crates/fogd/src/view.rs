@@ -3,8 +3,10 @@
 use std::{net::SocketAddr, path::PathBuf, sync::Arc};
 
 use clap::Args;
-use fog_attest::{BoundEvidence, EnclaveResponder, FogEnclave, Provider};
-use fog_view_server::{build_enclave, ViewConfig, ViewServer};
+use fog_attest::{BoundEvidence, FogEnclave, Provider};
+use fog_enclave::boundary::view::ViewBoundary;
+use fog_enclave_api::view::ViewClient;
+use fog_view_server::{ViewConfig, ViewServer};
 
 use crate::{failed, host::ServeArgs, input, CliError};
 
@@ -74,19 +76,30 @@ pub fn run(args: ViewArgs) -> Result<(), CliError> {
     let attestation =
         crate::attestation::Attestation::new(&args.attestation, &args.state_dir, FogEnclave::View)?;
     let provider = attestation.provider();
-    let responder = EnclaveResponder::from_provider(&provider)
-        .map_err(|e| failed(format!("view enclave: {e}")))?;
     eprintln!("fogd view: {} evidence", attestation.source());
-    let channel_key = *responder.channel_key();
     eprintln!(
         "fogd view: building {} partition(s) of {} records",
         config.partitions, config.capacity_per_partition
     );
-    let enclave =
-        build_enclave(responder, &config).map_err(|e| failed(format!("view enclave: {e}")))?;
-    // Routers reach this store over attested channels of their own (view evidence both ways).
-    let (link, link_key) = crate::router::view_link(&attestation)?;
-    enclave.set_router_link(link);
+    // The enclave makes its channel keys inside; routers reach this store over attested
+    // channels of their own (view evidence both ways).
+    let enclave = ViewBoundary::simulated(
+        &config.enclave(),
+        Some(attestation.peer_verifier(FogEnclave::View)?),
+    )
+    .map_err(|e| failed(format!("view enclave: {e}")))?;
+    let client = ViewClient::new(enclave.clone());
+    client
+        .attest(&provider)
+        .map_err(|e| failed(format!("view enclave evidence: {e}")))?;
+    let keys = client
+        .channel_keys()
+        .map_err(|e| failed(format!("view enclave: {e}")))?;
+    let (channel_key, link_key) = (
+        keys.client,
+        keys.peers
+            .ok_or_else(|| failed("view enclave: no router channel key"))?,
+    );
     if config.blocks != fog_types::view::ALL_BLOCKS {
         eprintln!(
             "fogd view: a store of blocks {}",
@@ -139,7 +152,7 @@ pub fn run(args: ViewArgs) -> Result<(), CliError> {
             crate::host::refresh_evidence(
                 "view evidence",
                 crate::host::maker(provider.clone(), channel_key),
-                move |e| server.enclave().sessions().set_evidence(e).is_ok(),
+                move |e| server.enclave().set_evidence(&e).is_ok(),
             )
         };
         let link_refresher = {
@@ -147,7 +160,7 @@ pub fn run(args: ViewArgs) -> Result<(), CliError> {
             crate::host::refresh_evidence(
                 "view store evidence",
                 crate::host::maker(provider, link_key),
-                move |e| server.enclave().set_router_evidence(e).is_ok(),
+                move |e| server.enclave().set_router_evidence(&e).is_ok(),
             )
         };
         let served = fog_system::inproc::view_with(server, spec)

@@ -21,6 +21,7 @@ use fog_client::{
     AccountState, Balance, ClientConfig, FogClient, GrpcConfig, GrpcTransport, Transport,
 };
 use fog_crypto::RistrettoPublic;
+use fog_enclave::{boundary::ingest::IngestBoundary, sealing::SealingKeyProvider};
 use fog_ingest_server::{IngestConfig, IngestServer, NoEvidence, StateDir};
 use fog_ledger_db::LedgerDb;
 use fog_ledger_server::{LedgerServer, LedgerServerConfig};
@@ -35,7 +36,7 @@ use fog_types::{
     },
     view::{QueryRequest, QueryRequestAad, QueryResponse},
 };
-use fog_view_server::{build_enclave, ViewConfig, ViewServer};
+use fog_view_server::{ViewConfig, ViewServer};
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 use tokio::net::TcpListener;
@@ -189,12 +190,26 @@ pub async fn open_ingest(
     db: &SqliteRecoveryDb,
     state: &Path,
 ) -> IngestServer<SqliteRecoveryDb> {
+    let state = StateDir::new(PathBuf::from(state)).unwrap();
+    // The simulated ingest enclave, loaded as `fogd ingest` loads it: sealing with the
+    // platform key in the state directory (made on first use), so a restart restores the key.
+    let platform = state.path().join("platform.key");
+    let sealing = match std::fs::read(&platform) {
+        Ok(bytes) => SealingKeyProvider::simulated_from_bytes(&bytes).unwrap(),
+        Err(_) => {
+            let (sealing, bytes) =
+                SealingKeyProvider::simulated_generate(&mut ChaCha20Rng::from_entropy());
+            std::fs::write(&platform, &bytes[..]).unwrap();
+            sealing
+        }
+    };
     IngestServer::open(
         ledger.clone(),
         db.clone(),
-        StateDir::new(PathBuf::from(state)).unwrap(),
+        state,
         ingest_config(),
         Box::new(NoEvidence),
+        IngestBoundary::simulated(sealing, None).unwrap(),
     )
     .await
     .unwrap()
@@ -214,7 +229,11 @@ pub fn start_view(db: &SqliteRecoveryDb, p: &SimProvider, listener: TcpListener)
         poll_interval: Duration::from_millis(20),
         ..ViewConfig::default()
     };
-    let enclave = build_enclave(responder(p), &config).unwrap();
+    let enclave =
+        fog_enclave::boundary::view::ViewBoundary::simulated(&config.enclave(), None).unwrap();
+    fog_enclave_api::view::ViewClient::new(enclave.clone())
+        .attest(p)
+        .unwrap();
     let view = Arc::new(ViewServer::new(Arc::new(db.clone()), enclave, config));
     Running(fog_system::inproc::view(view, listener))
 }
@@ -222,11 +241,18 @@ pub fn start_view(db: &SqliteRecoveryDb, p: &SimProvider, listener: TcpListener)
 /// A new fog ledger server (a new enclave on `p`'s platform, its key-image store filled from
 /// the ledger DB) serving on `listener`.
 pub fn start_fog_ledger(ledger: &LedgerDb, p: &SimProvider, listener: TcpListener) -> Running {
+    let enclave = fog_enclave::boundary::ledger::LedgerBoundary::simulated(
+        fog_enclave::boundary::ledger::LedgerConfig {
+            key_image_capacity: 1 << 12,
+            ..Default::default()
+        },
+    )
+    .unwrap();
     let server = LedgerServer::new(
         ledger.clone(),
-        responder(p),
+        enclave,
+        p,
         LedgerServerConfig {
-            key_image_capacity: 1 << 12,
             poll_interval: Duration::from_millis(20),
             ..LedgerServerConfig::default()
         },

@@ -5,10 +5,40 @@ use std::collections::HashMap;
 
 use fog_account::AccountKey;
 use fog_crypto::{RistrettoPrivate, RistrettoPublic};
+use fog_enclave::boundary::ingest::IngestBoundary;
+use fog_enclave::sealing::SealingKeyProvider;
+use fog_enclave_api::SharedEnclave;
+use fog_ingest_server::StateDir;
 use fog_ledger_db::LedgerDb;
 use fog_transaction::{Amount, BlockVersion, EncryptedFogHint, FogHint, KeyImage, TokenId, TxOut};
 use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha20Rng;
+
+/// The simulated ingest enclave for `state`, loaded as `fogd ingest` loads it: sealing with
+/// the platform key in the directory's `platform.key` (made on first use), or, for a
+/// memory-only directory, with a key for this run only; peers checked by `peers`.
+pub fn enclave_with(state: &StateDir, peers: Option<fog_attest::Verifier>) -> SharedEnclave {
+    let mut rng = ChaCha20Rng::from_entropy();
+    let sealing = if state.is_memory_only() {
+        SealingKeyProvider::simulated_generate(&mut rng).0
+    } else {
+        let path = state.path().join("platform.key");
+        match std::fs::read(&path) {
+            Ok(bytes) => SealingKeyProvider::simulated_from_bytes(&bytes).unwrap(),
+            Err(_) => {
+                let (provider, bytes) = SealingKeyProvider::simulated_generate(&mut rng);
+                std::fs::write(&path, &bytes[..]).unwrap();
+                provider
+            }
+        }
+    };
+    IngestBoundary::simulated(sealing, peers).unwrap()
+}
+
+/// [`enclave_with`] without peers.
+pub fn enclave(state: &StateDir) -> SharedEnclave {
+    enclave_with(state, None)
+}
 
 /// Appends `blocks` blocks of `per_block` TxOuts of 5 each. Two in three pay a random one of
 /// `users` with a fog hint to `ingest`; the rest (all of them when `users` is empty) pay
