@@ -1,68 +1,87 @@
 //! Writes the boundary part of the seed corpus of the `enclave_requests` fuzz target: every
-//! call of the ingest, view and ledger request messages, with real evidence and handshake
-//! bytes, behind the target's selector byte (0 ingest, 1 view, 2 ledger). The plaintexts the
+//! call of the ingest, view, view router, ledger and ledger router request messages, with real
+//! evidence and handshake bytes, each twice: behind the selector byte of the API's decoder
+//! (`api-*.bin`: 0 ingest, 1 view, 2 ledger, 7 view router, 8 ledger router) and behind the
+//! selector of the target's live boundary of that kind (`live-*.bin`: 9 ingest, 10 view, 11
+//! view router, 12 ledger, 13 ledger router). The evidence and handshakes are made with the
+//! target's simulated providers (quoting key `[0x1d; 32]`, `fog_identity` of each kind, at
+//! the target's `NOW`), so the live enclaves' verifiers accept them. The plaintexts the
 //! enclaves read inside a session come from `crates/fog-enclave/examples/fuzz_seeds.rs`.
 //!
+//! Names: `api-` or `live-`, then the call (`ingest-`, `view-`, `ledger-`, `vrouter-` for the
+//! view router, `lrouter-` for the ledger router, `lrouter-ledger-` for the ledger calls the
+//! ledger router forwards to its own fog ledger enclave).
+//!
 //! `cargo run -p fog-enclave-api --example fuzz_seeds -- fuzz/seeds` (from the workspace
-//! root) writes `fuzz/seeds/enclave_requests/api-*.bin`.
+//! root) writes `fuzz/seeds/enclave_requests/api-*.bin` and `live-*.bin`.
 #![allow(clippy::expect_used)]
 
 use std::path::{Path, PathBuf};
 
 use fog_attest::{
-    ClientHandshake, ConfigId, EnclaveIdentity, IdentityRule, Measurement, Policy, ReportData,
-    SignerId, SimProvider, UnixSeconds, Verifier,
+    fog_identity, ClientHandshake, FogEnclave, IdentityRule, Policy, ReportData, SimProvider,
+    UnixSeconds, Verifier,
 };
 use fog_enclave_api::ingest::ingest_request;
 use fog_enclave_api::ledger::ledger_request;
+use fog_enclave_api::ledger_router::{ledger_router_request, LedgerRouterRequest};
 use fog_enclave_api::messages::{client, ChannelFrame, ChannelHello, SetEvidence};
 use fog_enclave_api::view::view_request;
-use fog_enclave_api::{IngestRequest, LedgerRequest, ViewRequest};
+use fog_enclave_api::view_router::view_router_request;
+use fog_enclave_api::{IngestRequest, LedgerRequest, ViewRequest, ViewRouterRequest};
 use prost::Message;
 
+/// The target's time.
 const NOW: u64 = 1_750_000_000;
 
-fn write(dir: &Path, name: &str, selector: u8, body: &[u8]) {
-    let mut bytes = vec![selector];
-    bytes.extend_from_slice(body);
-    std::fs::write(dir.join(format!("api-{name}.bin")), bytes).expect("write a seed");
+/// The selector bytes of one API in the target: its decoder, and its live boundary.
+#[derive(Clone, Copy)]
+struct Selectors {
+    decode: u8,
+    live: u8,
 }
 
-fn main() {
-    let root: PathBuf = std::env::args_os()
-        .nth(1)
-        .map_or_else(|| "fuzz/seeds".into(), Into::into);
-    let dir = root.join("enclave_requests");
-    std::fs::create_dir_all(&dir).expect("create the seed directory");
+const INGEST: Selectors = Selectors { decode: 0, live: 9 };
+const VIEW: Selectors = Selectors {
+    decode: 1,
+    live: 10,
+};
+const LEDGER: Selectors = Selectors {
+    decode: 2,
+    live: 12,
+};
+const VIEW_ROUTER: Selectors = Selectors {
+    decode: 7,
+    live: 11,
+};
+const LEDGER_ROUTER: Selectors = Selectors {
+    decode: 8,
+    live: 13,
+};
 
-    let identity = EnclaveIdentity {
-        measurement: Measurement([1; 32]),
-        signer_id: SignerId([2; 32]),
-        product_id: 1,
-        security_version: 1,
-        config_id: ConfigId([0; 64]),
-    };
-    let provider = SimProvider::from_quoting_key(
+/// `body` behind both selectors: `api-NAME.bin` and `live-NAME.bin`.
+fn write(dir: &Path, name: &str, selectors: Selectors, body: &[u8]) {
+    for (prefix, selector) in [("api", selectors.decode), ("live", selectors.live)] {
+        let mut bytes = vec![selector];
+        bytes.extend_from_slice(body);
+        std::fs::write(dir.join(format!("{prefix}-{name}.bin")), bytes).expect("write a seed");
+    }
+}
+
+/// The target's simulated provider of `kind`.
+fn provider(kind: FogEnclave) -> SimProvider {
+    SimProvider::from_quoting_key(
         fog_attest::ed25519_dalek::SigningKey::from_bytes(&[0x1d; 32]),
-        identity,
-    );
-    ingest_seeds(&dir, &provider);
-    view_seeds(&dir, &provider);
-    ledger_seeds(&dir, &provider);
+        fog_identity(kind),
+    )
 }
 
-/// Every call of the ingest enclave, with real handshake, evidence, sealed-key, TxOut and
-/// frame bytes.
-fn ingest_seeds(dir: &Path, provider: &SimProvider) {
+/// Evidence of `kind` for a fresh channel key (not the live enclave's: refused there, as
+/// evidence for another key must be), its encoding, a responder holding it, and the verifier
+/// of `kind`'s enclaves.
+fn attested(kind: FogEnclave) -> (Vec<u8>, fog_attest::EnclaveResponder, Verifier) {
     use fog_attest::{BoundEvidence, ChannelKeypair, EnclaveResponder};
-    use fog_crypto::{crypto_box, RistrettoPrivate};
-    use fog_enclave_api::ingest::{
-        Create, Empty, IngestBlock, PeerAccept, PeerChannel, PeerFinish, PeerFrame, Restore,
-    };
-    use fog_transaction::{wire, EncryptedFogHint};
-    use ingest_request::Call;
-
-    let mut rng = rand_core::OsRng;
+    let provider = provider(kind);
     let keys = ChannelKeypair::generate().expect("channel keys");
     let bound = BoundEvidence {
         evidence: provider
@@ -79,6 +98,56 @@ fn ingest_seeds(dir: &Path, provider: &SimProvider) {
             3600,
         ),
     );
+    (evidence, responder, verifier)
+}
+
+fn main() {
+    let root: PathBuf = std::env::args_os()
+        .nth(1)
+        .map_or_else(|| "fuzz/seeds".into(), Into::into);
+    let dir = root.join("enclave_requests");
+    std::fs::create_dir_all(&dir).expect("create the seed directory");
+
+    for (name, call) in ingest_calls() {
+        let m = IngestRequest { call: Some(call) };
+        write(&dir, name, INGEST, &m.encode_to_vec());
+    }
+    for (name, call) in view_calls() {
+        let m = ViewRequest { call: Some(call) };
+        write(&dir, name, VIEW, &m.encode_to_vec());
+    }
+    for (name, call) in view_router_calls() {
+        let m = ViewRouterRequest { call: Some(call) };
+        write(&dir, name, VIEW_ROUTER, &m.encode_to_vec());
+    }
+    for (name, call) in ledger_calls() {
+        let m = LedgerRequest { call: Some(call) };
+        write(&dir, name, LEDGER, &m.encode_to_vec());
+        // The ledger router forwards its own fog ledger enclave's calls.
+        let wrapped = LedgerRouterRequest {
+            call: Some(ledger_router_request::Call::Ledger(m)),
+        };
+        let name = format!("lrouter-{name}");
+        write(&dir, &name, LEDGER_ROUTER, &wrapped.encode_to_vec());
+    }
+    for (name, call) in ledger_router_calls() {
+        let m = LedgerRouterRequest { call: Some(call) };
+        write(&dir, name, LEDGER_ROUTER, &m.encode_to_vec());
+    }
+}
+
+/// Every call of the ingest enclave, with real handshake, evidence, sealed-key, TxOut and
+/// frame bytes.
+fn ingest_calls() -> Vec<(&'static str, ingest_request::Call)> {
+    use fog_crypto::{crypto_box, RistrettoPrivate};
+    use fog_enclave_api::ingest::{
+        Create, Empty, IngestBlock, PeerAccept, PeerChannel, PeerFinish, PeerFrame, Restore,
+    };
+    use fog_transaction::{wire, EncryptedFogHint};
+    use ingest_request::Call;
+
+    let mut rng = rand_core::OsRng;
+    let (evidence, responder, verifier) = attested(FogEnclave::Ingest);
     let (_, hello) = responder.peer_initiate(verifier).expect("an IX hello");
     let platform = RistrettoPrivate::random(&mut rng);
     let ingress = RistrettoPrivate::random(&mut rng);
@@ -114,7 +183,7 @@ fn ingest_seeds(dir: &Path, provider: &SimProvider) {
         nonce: 0,
     }
     .encode_to_vec();
-    for (name, call) in [
+    vec![
         ("ingest-create", Call::Create(Create { user_capacity: 256 })),
         (
             "ingest-restore",
@@ -181,16 +250,12 @@ fn ingest_seeds(dir: &Path, provider: &SimProvider) {
                 now: NOW,
             }),
         ),
-    ] {
-        let m = IngestRequest { call: Some(call) };
-        write(dir, name, 0, &m.encode_to_vec());
-    }
+    ]
 }
 
 /// Every call of the view enclave, with real evidence, handshake, frame, event and record
 /// bytes.
-fn view_seeds(dir: &Path, provider: &SimProvider) {
-    use fog_attest::{BoundEvidence, ChannelKeypair, EnclaveResponder};
+fn view_calls() -> Vec<(&'static str, view_request::Call)> {
     use fog_enclave_api::view::{
         AddRecords, AddUserEvents, Auth, BlockMark, Empty, HostCounters, KnownBlocks, LoadBlocks,
         Query, RouterAccept, RouterQuery, RunWorker, UserEvent, UserEventMessage,
@@ -198,22 +263,7 @@ fn view_seeds(dir: &Path, provider: &SimProvider) {
     use fog_types::view::{DecommissionedIngestInvocation, QueryRequestAad, RngRecord};
     use view_request::Call;
 
-    let keys = ChannelKeypair::generate().expect("channel keys");
-    let bound = BoundEvidence {
-        evidence: provider
-            .evidence_at(&ReportData::bind(keys.public_key(), None), UnixSeconds(NOW)),
-        channel_key: *keys.public_key(),
-        custom_identity: None,
-    };
-    let evidence = bound.encode_to_vec();
-    let responder = EnclaveResponder::new(keys, bound).expect("a responder");
-    let verifier = Verifier::new(
-        provider.trust_anchor(),
-        Policy::new(
-            vec![IdentityRule::Measurement(provider.identity().measurement)],
-            3600,
-        ),
-    );
+    let (evidence, responder, verifier) = attested(FogEnclave::View);
     let (_, client_hello) = ClientHandshake::start(verifier.clone()).expect("a client hello");
     let (_, router_hello) = responder.peer_initiate(verifier).expect("an IX hello");
     let channel_id = vec![0x33; 64];
@@ -262,7 +312,7 @@ fn view_seeds(dir: &Path, provider: &SimProvider) {
     .into_iter()
     .map(|e| UserEventMessage { event: Some(e) })
     .collect();
-    for (name, call) in [
+    vec![
         ("view-channel-keys", Call::GetChannelKeys(Empty {})),
         (
             "view-set-evidence",
@@ -338,16 +388,12 @@ fn view_seeds(dir: &Path, provider: &SimProvider) {
             Call::RunWorker(RunWorker { partition: 1 }),
         ),
         ("view-stop", Call::Stop(Empty {})),
-    ] {
-        let m = ViewRequest { call: Some(call) };
-        write(dir, name, 1, &m.encode_to_vec());
-    }
+    ]
 }
 
-/// Every call of the fog ledger enclave, with real evidence, handshake, block and frame bytes.
-/// (The ledger router's requests wrap these; the target has no selector for them yet.)
-fn ledger_seeds(dir: &Path, provider: &SimProvider) {
-    use fog_attest::{BoundEvidence, ChannelKeypair, EnclaveResponder};
+/// Every call of the fog ledger enclave, with real evidence, handshake, block and frame bytes
+/// (the ledger router's `Ledger` requests wrap these too).
+fn ledger_calls() -> Vec<(&'static str, ledger_request::Call)> {
     use fog_crypto::CompressedRistrettoPublic;
     use fog_enclave_api::ledger::{
         AddBlock, CheckKeyImages, Empty, LedgerAccept, LedgerView, RouterCheck, SealGetOutputs,
@@ -358,22 +404,7 @@ fn ledger_seeds(dir: &Path, provider: &SimProvider) {
     use fog_types::ledger::{GetOutputsResponse, OutputResult, OutputResultCode, BLOCK_IDS_AAD};
     use ledger_request::Call;
 
-    let keys = ChannelKeypair::generate().expect("channel keys");
-    let bound = BoundEvidence {
-        evidence: provider
-            .evidence_at(&ReportData::bind(keys.public_key(), None), UnixSeconds(NOW)),
-        channel_key: *keys.public_key(),
-        custom_identity: None,
-    };
-    let evidence = bound.encode_to_vec();
-    let responder = EnclaveResponder::new(keys, bound).expect("a responder");
-    let verifier = Verifier::new(
-        provider.trust_anchor(),
-        Policy::new(
-            vec![IdentityRule::Measurement(provider.identity().measurement)],
-            3600,
-        ),
-    );
+    let (evidence, responder, verifier) = attested(FogEnclave::Ledger);
     let (_, client_hello) = ClientHandshake::start(verifier.clone()).expect("a client hello");
     let (_, router_hello) = responder.peer_initiate(verifier).expect("an IX hello");
     let channel_id = vec![0x33; 64];
@@ -412,7 +443,7 @@ fn ledger_seeds(dir: &Path, provider: &SimProvider) {
         nonce: 0,
     }
     .encode_to_vec();
-    for (name, call) in [
+    vec![
         ("ledger-channel-key", Call::GetChannelKey(Empty {})),
         (
             "ledger-set-evidence",
@@ -493,8 +524,189 @@ fn ledger_seeds(dir: &Path, provider: &SimProvider) {
                 now: NOW,
             }),
         ),
-    ] {
-        let m = LedgerRequest { call: Some(call) };
-        write(dir, name, 2, &m.encode_to_vec());
+    ]
+}
+
+/// A client's frame on channel `[0x33; 64]` (not one of the live enclave's sessions).
+fn wire_frame(aad: &[u8], fill: u8) -> fog_attest::wire::NonceMessage {
+    fog_attest::wire::NonceMessage {
+        aad: aad.to_vec(),
+        channel_id: vec![0x33; 64],
+        data: vec![fill; 48],
+        nonce: 0,
     }
+}
+
+/// Every call of the view router enclave, with real evidence and handshake bytes; handles
+/// name 1, the query the target's live router holds.
+fn view_router_calls() -> Vec<(&'static str, view_router_request::Call)> {
+    use fog_enclave_api::view::{Auth, Empty};
+    use fog_enclave_api::view_router::{
+        Finish, OpenQuery, QueryHandle, StoreAnswer, StoreChannel, StoreFinish, StoreRequest,
+    };
+    use fog_types::view::QueryRequestAad;
+    use view_router_request::Call;
+
+    let (evidence, responder, verifier) = attested(FogEnclave::View);
+    let (_, client_hello) = ClientHandshake::start(verifier.clone()).expect("a client hello");
+    let (_, store_hello) = responder.peer_initiate(verifier).expect("an IX hello");
+    let channel_id = vec![0x33; 64];
+    let aad = QueryRequestAad {
+        start_from_user_event_id: 0,
+        start_from_block_index: 0,
+    }
+    .encode_to_vec();
+    let store_frame = wire_frame(b"fog-view-store-query-v1", 0x55).encode_to_vec();
+    vec![
+        ("vrouter-channel-keys", Call::GetChannelKeys(Empty {})),
+        (
+            "vrouter-set-evidence",
+            Call::SetEvidence(SetEvidence {
+                evidence: evidence.clone(),
+            }),
+        ),
+        (
+            "vrouter-set-store-evidence",
+            Call::SetStoreEvidence(SetEvidence { evidence }),
+        ),
+        (
+            "vrouter-auth",
+            Call::Auth(Auth {
+                hello: client_hello,
+                peer: vec![127, 0, 0, 1],
+                now: NOW,
+            }),
+        ),
+        (
+            "vrouter-open-query",
+            Call::OpenQuery(OpenQuery {
+                frame: Some(wire_frame(&aad, 0x44)),
+                now: NOW,
+            }),
+        ),
+        ("vrouter-probe", Call::Probe(Empty {})),
+        (
+            "vrouter-store-request",
+            Call::StoreRequest(StoreRequest {
+                handle: 1,
+                channel_id: channel_id.clone(),
+                now: NOW,
+            }),
+        ),
+        (
+            "vrouter-finish",
+            Call::Finish(Finish {
+                handle: 1,
+                answers: vec![
+                    StoreAnswer {
+                        answered: true,
+                        channel_id: channel_id.clone(),
+                        frame: store_frame,
+                    },
+                    StoreAnswer::default(),
+                ],
+                now: NOW,
+            }),
+        ),
+        (
+            "vrouter-drop-query",
+            Call::DropQuery(QueryHandle { handle: 1 }),
+        ),
+        ("vrouter-store-initiate", Call::StoreInitiate(Empty {})),
+        (
+            "vrouter-store-finish",
+            Call::StoreFinish(StoreFinish {
+                token: 0,
+                reply: store_hello,
+                now: NOW,
+            }),
+        ),
+        (
+            "vrouter-store-close",
+            Call::StoreClose(StoreChannel { channel_id }),
+        ),
+        ("vrouter-status", Call::GetStatus(Empty {})),
+    ]
+}
+
+/// The ledger router's own calls (its `Ledger` calls are [`ledger_calls`], wrapped), with real
+/// evidence and handshake bytes; handles name 1, the check the target's live router holds.
+fn ledger_router_calls() -> Vec<(&'static str, ledger_router_request::Call)> {
+    use fog_enclave_api::ledger::{CheckKeyImages, Empty, LedgerView};
+    use fog_enclave_api::ledger_router::{
+        CheckHandle, Finish, StoreAnswer, StoreFinish, StoreRequest,
+    };
+    use ledger_router_request::Call;
+
+    let (evidence, responder, verifier) = attested(FogEnclave::Ledger);
+    let (_, store_hello) = responder.peer_initiate(verifier).expect("an IX hello");
+    let channel_id = vec![0x33; 64];
+    let store_frame = wire_frame(b"fog-ledger-key-image-store-v1", 0x55).encode_to_vec();
+    let frame = wire_frame(&[], 0x44);
+    vec![
+        ("lrouter-store-key", Call::GetStoreChannelKey(Empty {})),
+        (
+            "lrouter-set-store-evidence",
+            Call::SetStoreEvidence(SetEvidence { evidence }),
+        ),
+        ("lrouter-store-initiate", Call::StoreInitiate(Empty {})),
+        (
+            "lrouter-store-finish",
+            Call::StoreFinish(StoreFinish {
+                token: 0,
+                reply: store_hello,
+                now: NOW,
+            }),
+        ),
+        (
+            "lrouter-store-close",
+            Call::StoreClose(client::ClientClose {
+                channel_id: channel_id.clone(),
+            }),
+        ),
+        (
+            "lrouter-open-check",
+            Call::OpenCheck(CheckKeyImages {
+                request: Some(client::ClientRequest {
+                    frame: Some(ChannelFrame {
+                        aad: frame.aad,
+                        channel_id: frame.channel_id,
+                        data: frame.data,
+                        nonce: frame.nonce,
+                    }),
+                    now: NOW,
+                }),
+                ledger: Some(LedgerView {
+                    ledger_blocks: 3,
+                    max_blocks_behind: 0,
+                }),
+            }),
+        ),
+        ("lrouter-probe", Call::Probe(Empty {})),
+        (
+            "lrouter-store-request",
+            Call::StoreRequest(StoreRequest {
+                handle: 1,
+                channel_id: channel_id.clone(),
+                now: NOW,
+            }),
+        ),
+        (
+            "lrouter-finish",
+            Call::Finish(Finish {
+                handle: 1,
+                answers: vec![
+                    StoreAnswer {
+                        answered: true,
+                        channel_id,
+                        frame: store_frame,
+                    },
+                    StoreAnswer::default(),
+                ],
+                now: NOW,
+            }),
+        ),
+        ("lrouter-forget", Call::Forget(CheckHandle { handle: 1 })),
+        ("lrouter-status", Call::GetRouterStatus(Empty {})),
+    ]
 }

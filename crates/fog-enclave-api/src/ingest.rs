@@ -12,6 +12,12 @@
 //! of [`IngestClient`] takes or returns an ingress private key, or any private key: only
 //! public keys, sealed bytes, channel frames, handshake messages and encrypted records.
 //!
+//! Nor does anything cross that counts recipients: the RNG store's load crosses only in steps
+//! of 10 % ([`coarse_load_percent`], computed inside), and `IngestBlock` answers one record
+//! per TxOut and the new egress key when it rotated. A rotation is public anyway (it opens a
+//! new ingest invocation in the recovery DB); it says that the epoch's count of distinct
+//! recipients crossed the rotation threshold, once per epoch.
+//!
 //! Failures. A call that does not go through (a request that does not decode, a call before
 //! `Create`/`Restore`, a peer call before `SetEvidence`) is an [`EnclaveError`], which the
 //! client returns as the `Boundary` variant of the call's typed error; a refusal of the
@@ -149,7 +155,7 @@ pub mod ingest_request {
         /// The egress public key: answers `KexRngPubkey`.
         #[prost(message, tag = "4")]
         GetKexRngPubkey(super::Empty),
-        /// The RNG store's entries and capacity: answers `MapLoad`.
+        /// The RNG store's coarse load and capacity: answers `MapLoad`.
         #[prost(message, tag = "5")]
         GetMapLoad(super::Empty),
         /// A new egress key and an empty RNG store: answers `KexRngPubkey`.
@@ -211,14 +217,54 @@ pub struct PublicKey {
     pub key: Vec<u8>,
 }
 
-/// The RNG store's load.
+/// The RNG store's load, coarse ([`coarse_load_percent`], computed inside). The exact entry
+/// count never crosses: it grows by one per output to a recipient not seen since the last
+/// rotation, so read after every block it would tell the host how many of the block's outputs
+/// went to new recipients. (Tag 1 carried that count before; it is retired, never reused.)
 #[derive(Clone, Copy, PartialEq, Eq, prost::Message)]
 pub struct MapLoad {
-    /// Entries since the last rotation.
-    #[prost(uint64, tag = "1")]
-    pub len: u64,
-    /// The configured capacity.
+    /// The configured capacity (public).
     #[prost(uint64, tag = "2")]
+    pub capacity: u64,
+    /// The load in whole steps of 10 %, rounded down: 0, 10, …, 100.
+    #[prost(uint32, tag = "3")]
+    pub load_percent: u32,
+}
+
+/// The RNG store's load in whole steps of 10 % of `capacity`, rounded down: 0, 10, …, 100
+/// (0 for a capacity of 0). The ingest enclave answers `GetMapLoad` with it, computed
+/// inside, and the host exports nothing finer.
+///
+/// Why coarse: the exact entry count grows by one for each output to a recipient not seen
+/// since the last rotation, so its value after every block tells whoever reads it how many
+/// of that block's outputs went to new recipients, and links payments across blocks. In
+/// steps of 10 % the value changes once per `capacity / 10` new recipients, which is enough
+/// to see rotation approach.
+///
+/// What stays visible: the block at which the load crosses a step, and the block at which
+/// the enclave rotates (the new egress key and invocation are public in the recovery DB).
+/// The enclave rotates before a block that could take the store past its threshold, and
+/// again if a block hits `MapFull`, so the rotation block says that the store was near full
+/// then; with the step it says roughly how many distinct recipients the epoch had. Both are
+/// bounded by capacity and say nothing about which outputs were new.
+///
+/// Constant time in `len` (one multiplication and one division of 128-bit values).
+pub fn coarse_load_percent(len: u64, capacity: u64) -> u8 {
+    if capacity == 0 {
+        return 0;
+    }
+    // `len.min(capacity) * 10 / capacity` is at most 10: the cast cannot truncate.
+    let tenths = (u128::from(len.min(capacity)) * 10 / u128::from(capacity)) as u8;
+    tenths * 10
+}
+
+/// The RNG store's load as the host sees it ([`IngestClient::map_load`]): the coarse step
+/// and the capacity, nothing finer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CoarseMapLoad {
+    /// [`coarse_load_percent`]: 0, 10, …, 100.
+    pub percent: u8,
+    /// The configured capacity (public).
     pub capacity: u64,
 }
 
@@ -453,10 +499,18 @@ impl IngestClient {
         self.kex_call(Call::GetKexRngPubkey(Empty {}))
     }
 
-    /// The RNG store's entries since the last rotation, and its capacity.
-    pub fn map_load(&self) -> Result<MapLoad, IngestError> {
+    /// The RNG store's load in steps of 10 % ([`coarse_load_percent`], computed inside: the
+    /// exact entry count never crosses), and its capacity. A percentage that is not such a
+    /// step is `Boundary(Malformed)`.
+    pub fn map_load(&self) -> Result<CoarseMapLoad, IngestError> {
         match self.call::<IngestError>(Call::GetMapLoad(Empty {}))? {
-            Answer::MapLoad(m) => Ok(m),
+            Answer::MapLoad(m) => match u8::try_from(m.load_percent) {
+                Ok(percent) if percent <= 100 && percent % 10 == 0 => Ok(CoarseMapLoad {
+                    percent,
+                    capacity: m.capacity,
+                }),
+                _ => Err(wrong_answer()),
+            },
             _ => Err(wrong_answer()),
         }
     }
@@ -468,7 +522,13 @@ impl IngestClient {
     }
 
     /// Ingests one block's TxOuts (`first_global_index` is the global index of the first):
-    /// one record per TxOut.
+    /// one record per TxOut, and the new egress public key if the enclave rotated.
+    ///
+    /// A refusal may still have rotated: a block that fills the store after a rotation
+    /// ([`IngestError::BlockTooBig`] after its retries) or a storage failure
+    /// ([`IngestError::Storage`]) can come after the enclave started a new egress key, which
+    /// the refusal does not name. After any error the host reads the egress key again
+    /// ([`Self::kex_rng_pubkey`]).
     pub fn ingest_block(
         &self,
         block_index: u64,
@@ -617,5 +677,36 @@ impl IngestClient {
             frame: frame.to_vec(),
             now: now.0,
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::coarse_load_percent;
+
+    #[test]
+    fn the_load_is_whole_steps_of_ten_percent_rounded_down() {
+        assert_eq!(coarse_load_percent(0, 1024), 0);
+        assert_eq!(coarse_load_percent(102, 1024), 0);
+        assert_eq!(coarse_load_percent(103, 1024), 10);
+        assert_eq!(coarse_load_percent(1023, 1024), 90);
+        assert_eq!(coarse_load_percent(1024, 1024), 100);
+        assert_eq!(coarse_load_percent(u64::MAX, 1024), 100);
+        assert_eq!(coarse_load_percent(u64::MAX, u64::MAX), 100);
+        assert_eq!(coarse_load_percent(5, 0), 0);
+    }
+
+    proptest::proptest! {
+        /// A step, never above 100, and (for a capacity of 16 or more) one more entry moves
+        /// it by at most one step: within a step the answer is the same whatever the exact
+        /// count.
+        #[test]
+        fn the_load_is_a_step_that_moves_slowly(len in 0u64..1 << 29, shift in 4u32..29) {
+            let capacity = 1u64 << shift;
+            let p = coarse_load_percent(len, capacity);
+            proptest::prop_assert!(p <= 100 && p % 10 == 0);
+            let next = coarse_load_percent(len + 1, capacity);
+            proptest::prop_assert!(next == p || next == p + 10);
+        }
     }
 }

@@ -8,11 +8,13 @@
 //! the host binds evidence to its public half), and the three steps of a routed key-image
 //! check. A client's check that the router opened stays inside the enclave (it holds the
 //! client's key images): the host holds only a `u64` handle ([`PendingCheck`]), which it
-//! passes back to seal the stores' requests and to merge their answers. The enclave keeps at
-//! most a bounded number of open checks (the oldest is dropped for a new one); a handle it
-//! does not know (finished, forgotten, dropped, or never given) is refused
+//! passes back to seal the stores' requests and to merge their answers; a [`PendingCheck`]
+//! dropped unfinished (the client went away, the request timed out) tells the enclave to
+//! forget the check. The enclave keeps a bounded number of open checks: while its table is
+//! full a new check is refused ([`LedgerEnclaveError::Full`]) and the open ones keep their
+//! places. A handle it does not know (finished, forgotten or never given) is refused
 //! ([`LedgerEnclaveError::Peer`]`(`[`crate::errors::PeerError::UnknownChannel`]`)`), never a
-//! panic.
+//! panic. A host serves both refusals to the client as "unavailable, ask again".
 //!
 //! Trust side: both (the messages); the client is the host's.
 
@@ -368,8 +370,8 @@ impl Drop for PendingCheck {
                     handle: self.handle,
                 })),
             };
-            // Forgetting is best effort: an enclave that already dropped the check (the
-            // oldest goes for a new one) answers a refusal, which changes nothing.
+            // Forgetting is best effort: an enclave that no longer holds the check answers a
+            // refusal, which changes nothing.
             let _ = enclave.call(&request.encode_to_vec());
         }
     }
@@ -505,8 +507,9 @@ impl LedgerRouterClient {
     }
 
     /// Opens a client's `CheckKeyImagesRequest` frame and keeps it inside, as a fog ledger
-    /// would check it: refused (the frame consumed) when it holds too many key images or the
-    /// router's own chain lacks more than `ledger.max_blocks_behind` of its ledger.
+    /// would check it: refused (the frame consumed) when it holds too many key images, the
+    /// router's own chain lacks more than `ledger.max_blocks_behind` of its ledger, or the
+    /// table of open checks is full ([`LedgerEnclaveError::Full`]).
     pub fn open_check(
         &self,
         frame: NonceMessage,
@@ -524,7 +527,8 @@ impl LedgerRouterClient {
         self.pending(answer)
     }
 
-    /// A check of no key images, to learn what the stores cover.
+    /// A check of no key images, to learn what the stores cover (refused like a client's
+    /// while the table of open checks is full).
     pub fn probe(&self) -> Result<PendingCheck, LedgerEnclaveError> {
         let answer = self.call(Call::Probe(Empty {}))?;
         self.pending(answer)

@@ -156,7 +156,8 @@ pub struct EvidenceBytes {
 /// enclave asked for (the provider, like SGX's quoting enclave, sits outside).
 #[derive(Clone, PartialEq, Eq, prost::Message)]
 pub struct SetEvidence {
-    /// `attest.Evidence` bytes.
+    /// `attest.BoundEvidence` bytes: the provider's evidence and the public keys it binds,
+    /// which the enclave checks are its own.
     #[prost(bytes = "vec", tag = "1")]
     pub evidence: Vec<u8>,
 }

@@ -6,10 +6,13 @@
 //! evidence for their public halves ([`ViewRouterClient::attest`]). A client's query stays
 //! inside from the moment its frame is opened ([`ViewRouterClient::open_query`]) until the
 //! merged answer is sealed ([`ViewRouterClient::finish`]): the host holds only a
-//! [`PendingQuery`], a handle (a number) into a bounded table inside the enclave, and carries
-//! the sealed requests and answers between the router and its stores. A handle the enclave
-//! does not know (finished, dropped, or evicted from the table by newer queries) is refused,
-//! `Unavailable`, and the host asks again.
+//! [`PendingQuery`], a handle (a number) into a bounded table inside the enclave
+//! ([`ViewRouterConfig::max_pending_queries`]), and carries the sealed requests and answers
+//! between the router and its stores. A [`PendingQuery`] dropped unfinished (the client went
+//! away, the request timed out) tells the enclave to forget its query. While the table is full
+//! a new query is refused, `Unavailable` (the queries already held keep their places); a
+//! handle the enclave does not know (finished or forgotten) is refused the same way, and the
+//! client asks again.
 //!
 //! Until both evidences are installed every call but `GetChannelKeys` and the evidence calls
 //! answers [`crate::EnclaveError::NotInitialized`].
@@ -30,6 +33,14 @@ use crate::view::{
 };
 use crate::SharedEnclave;
 
+/// The default bound of a view router's table of held queries
+/// ([`ViewRouterConfig::max_pending_queries`]): well above the requests a host serves at once
+/// (`fogd`'s `--max-concurrent-requests` defaults to 256), so that only a host serving far
+/// more at once, or one that leaks handles, meets it. Each entry holds at most one client's
+/// search keys ([`crate::errors::MAX_SEARCH_KEYS`] × 16 bytes, 64 KiB): a full table of the
+/// default size holds at most 256 MiB of them.
+pub const DEFAULT_MAX_PENDING_QUERIES: usize = 4096;
+
 /// What the loader gives a view router enclave when it creates it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ViewRouterConfig {
@@ -39,6 +50,10 @@ pub struct ViewRouterConfig {
     pub session_limits: SessionLimits,
     /// How long a channel to a store lives.
     pub store_session_limits: SessionLimits,
+    /// Queries (and probes) held at once, waiting for their stores; while that many are held,
+    /// a new one is refused (`Unavailable`). At least the requests the host serves at once
+    /// (default [`DEFAULT_MAX_PENDING_QUERIES`]).
+    pub max_pending_queries: usize,
 }
 
 /// A client's encrypted `QueryRequest`, to open.
@@ -318,24 +333,25 @@ use view_router_response::Answer;
 
 /// A client query the router enclave holds, waiting for the stores' answers: only a handle
 /// (the client's keys stay inside). Consumed by [`ViewRouterClient::finish`] or
-/// [`ViewRouterClient::drop_query`]; one that is simply dropped stays inside until newer
-/// queries evict it.
-#[derive(Debug, PartialEq, Eq)]
+/// [`ViewRouterClient::drop_query`]; one that is simply dropped (the request was cancelled)
+/// tells the enclave to forget the query, so its place in the table is free again.
 pub struct PendingQuery {
     handle: u64,
     key_count: usize,
+    /// The enclave to tell when dropped unfinished (`None` once finished or forgotten).
+    enclave: Option<SharedEnclave>,
+}
+
+impl core::fmt::Debug for PendingQuery {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("PendingQuery")
+            .field("handle", &self.handle)
+            .field("key_count", &self.key_count)
+            .finish()
+    }
 }
 
 impl PendingQuery {
-    /// A handle as the enclave gave it (tests of the boundary name handles the enclave does
-    /// not hold).
-    pub fn from_handle(handle: u64) -> Self {
-        Self {
-            handle,
-            key_count: 0,
-        }
-    }
-
     /// The handle.
     pub fn handle(&self) -> u64 {
         self.handle
@@ -344,6 +360,27 @@ impl PendingQuery {
     /// How many search keys the client sent.
     pub fn key_count(&self) -> usize {
         self.key_count
+    }
+
+    /// The `DropQuery` request forgetting it.
+    fn forget(&self) -> Call {
+        Call::DropQuery(QueryHandle {
+            handle: self.handle,
+        })
+    }
+}
+
+impl Drop for PendingQuery {
+    fn drop(&mut self) {
+        if let Some(enclave) = self.enclave.take() {
+            use prost::Message as _;
+            let request = ViewRouterRequest {
+                call: Some(self.forget()),
+            };
+            // Forgetting is best effort: an enclave that no longer holds the query answers a
+            // refusal, which changes nothing.
+            let _ = enclave.call(&request.encode_to_vec());
+        }
     }
 }
 
@@ -432,10 +469,17 @@ impl ViewRouterClient {
 
     fn opened(&self, call: Call) -> Result<PendingQuery, E> {
         match self.call(call)? {
-            Answer::Opened(o) => Ok(PendingQuery {
-                handle: o.handle,
-                key_count: usize::try_from(o.key_count).map_err(|_| wrong_answer::<E>())?,
-            }),
+            Answer::Opened(o) => {
+                let mut query = PendingQuery {
+                    handle: o.handle,
+                    key_count: 0,
+                    enclave: Some(self.enclave.clone()),
+                };
+                // An answer of the wrong shape still names a held query: dropping `query`
+                // forgets it.
+                query.key_count = usize::try_from(o.key_count).map_err(|_| wrong_answer::<E>())?;
+                Ok(query)
+            }
             _ => Err(wrong_answer()),
         }
     }
@@ -489,7 +533,8 @@ impl ViewRouterClient {
     }
 
     /// Opens a client's query frame (authenticated before anything else) and holds the query
-    /// inside.
+    /// inside; refused (`Unavailable`, the frame consumed) while the table of held queries is
+    /// full.
     pub fn open_query(&self, frame: NonceMessage, now: UnixSeconds) -> Result<PendingQuery, E> {
         self.opened(Call::OpenQuery(OpenQuery {
             frame: Some(frame),
@@ -497,7 +542,8 @@ impl ViewRouterClient {
         }))
     }
 
-    /// Holds a query with no keys and no events, to learn what the stores cover.
+    /// Holds a query with no keys and no events, to learn what the stores cover (refused like
+    /// a client's while the table is full).
     pub fn probe(&self) -> Result<PendingQuery, E> {
         self.opened(Call::Probe(Empty {}))
     }
@@ -521,7 +567,7 @@ impl ViewRouterClient {
     /// when no store answered at all, or the handle is unknown (`Unavailable` both).
     pub fn finish(
         &self,
-        query: PendingQuery,
+        mut query: PendingQuery,
         answers: &[Option<(&[u8], &[u8])>],
         now: UnixSeconds,
     ) -> Result<RoutedAnswer, E> {
@@ -541,7 +587,13 @@ impl ViewRouterClient {
             answers,
             now: now.0,
         });
-        let routed = match self.call(call)? {
+        let answer = self.call(call);
+        // Once the call went through, the enclave has forgotten the query whatever it
+        // answered: nothing to forget on drop. (A call that did not go through leaves it held.)
+        if !matches!(answer, Err(ViewEnclaveError::Boundary(_))) {
+            query.enclave = None;
+        }
+        let routed = match answer? {
             Answer::Routed(r) => r,
             _ => return Err(wrong_answer()),
         };
@@ -569,11 +621,14 @@ impl ViewRouterClient {
         })
     }
 
-    /// Forgets a held query (its routing failed before [`ViewRouterClient::finish`]).
-    pub fn drop_query(&self, query: PendingQuery) -> Result<(), E> {
-        self.done(Call::DropQuery(QueryHandle {
-            handle: query.handle,
-        }))
+    /// Forgets a held query (its routing failed before [`ViewRouterClient::finish`]). Dropping
+    /// the query does the same, without the answer.
+    pub fn drop_query(&self, mut query: PendingQuery) -> Result<(), E> {
+        let outcome = self.done(query.forget());
+        if !matches!(outcome, Err(ViewEnclaveError::Boundary(_))) {
+            query.enclave = None;
+        }
+        outcome
     }
 
     /// Starts a channel to a store: a token for [`ViewRouterClient::store_finish`] and the

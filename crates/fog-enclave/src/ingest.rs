@@ -192,6 +192,12 @@ where
     }
 
     /// Ingests one block's TxOuts (`first_global_index` is the global index of the first).
+    ///
+    /// Failures: [`IngestError::InvalidBlockData`], and [`IngestError::BlockTooBig`] for a
+    /// block larger than the rotation threshold, come before any change. A rotation done for
+    /// this block stays when the block is refused after it (`BlockTooBig` once the map was
+    /// still full after [`MAX_RETRIES`] rotations, [`IngestError::Storage`]): the error does
+    /// not carry the new egress key, so the caller reads [`Self::kex_rng_pubkey`] again.
     pub fn ingest_block(
         &mut self,
         block_index: u64,

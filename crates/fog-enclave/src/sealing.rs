@@ -11,7 +11,9 @@
 //! Where the key comes from:
 //! - **simulation** (the only kind built): a Ristretto key the host platform keeps, the
 //!   `platform.key` file of the ingest state directory (its 32 bytes, the canonical scalar).
-//!   This crate does no I/O: the host reads the file and builds the provider from its bytes
+//!   This crate does no I/O: the loader (`fogd`, not the ingest server) reads the file and
+//!   builds the provider from its bytes, then hands it to the enclave it loads
+//!   (`boundary::ingest::IngestBoundary`)
 //!   ([`SealingKeyProvider::simulated_from_bytes`]), or has a fresh key made and writes the
 //!   bytes it is given back ([`SealingKeyProvider::simulated_generate`]). So in simulation
 //!   the host does hold the platform key, and with it and the sealed file could open the

@@ -122,7 +122,8 @@ pub struct HostCounters {
 struct Loading {
     /// The last epoch handed to a batch.
     last_epoch: u64,
-    /// A batch failed half-stored (store full or failed): no more loads.
+    /// A batch failed half-stored (store full or failed, or a load panicked and poisoned the
+    /// lock): no more loads.
     broken: bool,
 }
 
@@ -571,7 +572,16 @@ impl<F: StoreFactory, M: RngCore + CryptoRng> ViewEnclave<F, M> {
         records: &[ETxOutRecord],
         store: impl FnOnce(Vec<Vec<ETxOutRecord>>, u64) -> Result<(), ViewError>,
     ) -> Result<(), LoadError> {
-        let mut loading = lock(&self.loading);
+        let mut loading = match self.loading.lock() {
+            Ok(loading) => loading,
+            Err(poisoned) => {
+                // A load panicked halfway: part of its batch may be stored under an epoch
+                // never published, as when a store fails.
+                let mut loading = poisoned.into_inner();
+                loading.broken = true;
+                loading
+            }
+        };
         if loading.broken {
             return Err(LoadError::Store);
         }

@@ -4,7 +4,7 @@
 //! kind of bad request (garbage, an empty call, a truncated request, unknown handles, refused
 //! values), each of which answers `Malformed` or a refusal and changes nothing the boundary's
 //! own read calls can see. Every answer is scanned for the ingress private key: it never
-//! crosses.
+//! crosses; nor does the RNG store's exact size, only its load in steps of 10 %.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::sync::{Arc, Mutex};
@@ -19,8 +19,8 @@ use fog_enclave::boundary::ingest::IngestBoundary;
 use fog_enclave::sealing::SealingKeyProvider;
 use fog_enclave_api::errors::{IngestError, PeerError};
 use fog_enclave_api::ingest::{
-    ingest_request::Call, ingest_response::Answer, Empty, IngestBlock, IngestClient, IngestRequest,
-    IngestResponse, MapLoad, PeerChannel, PeerFinish, PeerFrame, Restore,
+    ingest_request::Call, ingest_response::Answer, CoarseMapLoad, Empty, IngestBlock, IngestClient,
+    IngestRequest, IngestResponse, MapLoad, PeerChannel, PeerFinish, PeerFrame, Restore,
 };
 use fog_enclave_api::messages::SetEvidence;
 use fog_enclave_api::{Enclave, EnclaveError, Refused, SharedEnclave};
@@ -201,8 +201,8 @@ fn the_ingest_enclave_works_through_its_bytes_alone() {
     assert_eq!(a.ingress_public_key().unwrap(), ingress);
     assert_eq!(
         a.map_load().unwrap(),
-        MapLoad {
-            len: 0,
+        CoarseMapLoad {
+            percent: 0,
             capacity: 1 << 8
         }
     );
@@ -217,20 +217,32 @@ fn the_ingest_enclave_works_through_its_bytes_alone() {
         found(&user, &egress, &done.records),
         [100, 102, 104, 106, 108]
     );
+
+    // The RNG store's load crosses in steps of 10 % only: 6 entries (the user and five
+    // strangers) and 8 (two strangers more) answer the same bytes; 28 (of 256) is a step up.
+    let six = map_load_bytes(&*recorded);
     assert_eq!(
-        a.map_load().unwrap().len,
-        6,
-        "one entry per recipient: the user and five strangers"
+        raw(&*recorded, Call::GetMapLoad(Empty {})),
+        Ok(Answer::MapLoad(MapLoad {
+            capacity: 1 << 8,
+            load_percent: 0,
+        }))
     );
+    a.ingest_block(8, 110, 1_700_000_001, &block(&user, &ingress, 4, &mut rng))
+        .unwrap();
+    assert_eq!(map_load_bytes(&*recorded), six, "the exact count crossed");
+    a.ingest_block(9, 114, 1_700_000_002, &block(&user, &ingress, 40, &mut rng))
+        .unwrap();
+    assert_eq!(a.map_load().unwrap().percent, 10);
 
     // Rotation: a new egress key and an empty store; records stay findable from the new one.
     let rotated = a.rotate().unwrap();
     assert_ne!(rotated, egress);
     assert_eq!(a.kex_rng_pubkey().unwrap(), rotated);
-    assert_eq!(a.map_load().unwrap().len, 0);
+    assert_eq!(a.map_load().unwrap().percent, 0);
     let outs = block(&user, &ingress, 4, &mut rng);
-    let done = a.ingest_block(8, 110, 1_700_000_001, &outs).unwrap();
-    assert_eq!(found(&user, &rotated, &done.records), [110, 112]);
+    let done = a.ingest_block(10, 154, 1_700_000_003, &outs).unwrap();
+    assert_eq!(found(&user, &rotated, &done.records), [154, 156]);
 
     // Sealed bytes restore the same key on this platform, in another enclave.
     let (b, recorded_b) = platform.load();
@@ -297,7 +309,7 @@ fn the_ingest_enclave_works_through_its_bytes_alone() {
 struct Seen {
     ingress: RistrettoPublic,
     egress: fog_crypto::kex_rng::KexRngPubkey,
-    load: MapLoad,
+    load: CoarseMapLoad,
     channel_key: [u8; 32],
 }
 
@@ -317,6 +329,14 @@ fn raw(enclave: &dyn Enclave, call: Call) -> Result<Answer, EnclaveError> {
         .unwrap()
         .answer
         .unwrap())
+}
+
+/// The raw answer to `GetMapLoad`.
+fn map_load_bytes(enclave: &dyn Enclave) -> Vec<u8> {
+    let request = IngestRequest {
+        call: Some(Call::GetMapLoad(Empty {})),
+    };
+    enclave.call(&request.encode_to_vec()).unwrap()
 }
 
 fn refused<E: Refused>(answer: Result<Answer, EnclaveError>) -> E {
@@ -565,7 +585,7 @@ fn answer(a: Answer) -> Vec<u8> {
 fn answers_of_the_wrong_kind_are_malformed_at_the_host() {
     let malformed = Some(IngestError::Boundary(EnclaveError::Malformed));
     let peer_malformed = Some(PeerError::Boundary(EnclaveError::Malformed));
-    let liars: [fn(&IngestRequest) -> Vec<u8>; 5] = [
+    let liars: [fn(&IngestRequest) -> Vec<u8>; 7] = [
         // Always "done".
         |_| answer(Answer::Done(Empty {})),
         // Bytes that are no response.
@@ -578,6 +598,19 @@ fn answers_of_the_wrong_kind_are_malformed_at_the_host() {
                 code: 77,
                 detail: 0,
                 value: 0,
+            }))
+        },
+        // A load that is not a step of 10 %, and one past 100 %.
+        |_| {
+            answer(Answer::MapLoad(MapLoad {
+                capacity: 1 << 8,
+                load_percent: 7,
+            }))
+        },
+        |_| {
+            answer(Answer::MapLoad(MapLoad {
+                capacity: 1 << 8,
+                load_percent: 110,
             }))
         },
         // A key that is no key, for every key-returning call.

@@ -81,7 +81,7 @@ fn config(p: &SimProvider, routers: bool) -> LedgerConfig {
     LedgerConfig {
         key_image_capacity: 1 << 8,
         session_capacity: 16,
-        routers: routers.then(|| PeerLinks::new(verifier(p))),
+        routers: routers.then(|| PeerLinks::new(verifier(p), SessionLimits::default())),
         ..LedgerConfig::default()
     }
 }
@@ -89,8 +89,10 @@ fn config(p: &SimProvider, routers: bool) -> LedgerConfig {
 /// A loaded enclave (not yet started) and the host's client on it.
 fn load(p: &SimProvider, seed: u64, routers: bool) -> (SharedEnclave, LedgerClient) {
     println!("enclave seed {seed}");
-    let enclave =
-        LedgerBoundary::shared(config(p, routers), ChaCha20Rng::seed_from_u64(seed)).unwrap();
+    let enclave: SharedEnclave = Arc::new(
+        LedgerBoundary::dangerous_with_rng(config(p, routers), ChaCha20Rng::seed_from_u64(seed))
+            .unwrap(),
+    );
     (enclave.clone(), LedgerClient::new(enclave))
 }
 
@@ -309,6 +311,28 @@ fn keys_are_made_inside_and_the_first_evidence_starts_the_enclave() {
     assert_eq!(
         client.router_accept(&[1, 2, 3], NOW),
         Err(LedgerEnclaveError::Peer(PeerError::UnknownChannel))
+    );
+}
+
+#[test]
+fn the_loader_gives_no_randomness_and_a_bad_capacity_is_refused() {
+    let p = provider();
+    // The public constructors take only the configuration: the store's randomness, like the
+    // channel keys, comes from inside.
+    let a = LedgerClient::new(LedgerBoundary::simulated(config(&p, false)).unwrap());
+    let b = LedgerClient::new(Arc::new(LedgerBoundary::new(config(&p, false)).unwrap()));
+    assert_ne!(a.channel_key().unwrap(), b.channel_key().unwrap());
+    a.set_evidence(&bind(&p, a.channel_key().unwrap())).unwrap();
+    let mut channel = connect(&p, &a);
+    let r = check(&a, &mut channel, &[ki(1).as_bytes().to_vec()]);
+    assert_eq!(outcomes(&r), [(NOT_SPENT, u64::MAX, u64::MAX)]);
+    let empty = LedgerConfig {
+        key_image_capacity: 0,
+        ..config(&p, false)
+    };
+    assert_eq!(
+        LedgerBoundary::new(empty).err(),
+        Some(LedgerEnclaveError::InvalidConfig)
     );
 }
 
@@ -729,7 +753,8 @@ proptest! {
     fn any_bytes_never_panic_and_change_nothing(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
         let (enclave, client) = shared();
         let before = state(client);
-        let _ = enclave.call(&bytes);
+        // A panic would be caught at the boundary and answered `Internal`.
+        prop_assert_ne!(enclave.call(&bytes), Err(EnclaveError::Internal));
         prop_assert_eq!(state(client), before);
     }
 }

@@ -2,7 +2,8 @@
 //! host's typed client (`LedgerRouterClient`) and by raw bytes, with key-image stores behind
 //! their own boundaries: keys made inside, the router starting once it holds both its
 //! evidences, store channels, a routed check whose key images stay inside behind a handle,
-//! probes; unknown, finished, forgotten and evicted handles are refused; malformed requests
+//! probes; unknown, finished and forgotten handles are refused, and while the table of open
+//! checks is full a new check is refused (the open ones keep their places); malformed requests
 //! answer `Malformed` or a refusal and change nothing the boundary's own status calls show;
 //! answers of the wrong kind are `Boundary(Malformed)` at the host.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -16,7 +17,7 @@ use fog_attest::{
 use fog_crypto::CompressedRistrettoPublic;
 use fog_enclave::boundary::ledger::{LedgerBoundary, LedgerConfig, PeerLinks};
 use fog_enclave::boundary::ledger_router::{
-    LedgerRouterBoundary, LedgerRouterConfig, MAX_OPEN_CHECKS,
+    LedgerRouterBoundary, LedgerRouterConfig, DEFAULT_MAX_OPEN_CHECKS,
 };
 use fog_enclave_api::errors::{LedgerEnclaveError, PeerError, SessionError};
 use fog_enclave_api::ledger::{
@@ -80,20 +81,25 @@ fn bind(p: &SimProvider, key: [u8; 32]) -> BoundEvidence {
     BoundEvidence::bind(p, &key, None).unwrap()
 }
 
+/// The router–store channels' peers (fog ledger enclaves of this deployment).
+fn peers(p: &SimProvider) -> PeerLinks {
+    PeerLinks::new(verifier(p), SessionLimits::default())
+}
+
 /// A key-image store of `range`, started and open to routers, through its boundary.
 fn store(p: &SimProvider, seed: u64, range: (u64, u64)) -> LedgerClient {
     println!("store seed {seed}");
-    let enclave = LedgerBoundary::shared(
+    let enclave = LedgerBoundary::dangerous_with_rng(
         LedgerConfig {
             key_image_capacity: 1 << 8,
             session_capacity: 16,
-            routers: Some(PeerLinks::new(verifier(p))),
+            routers: Some(peers(p)),
             ..LedgerConfig::default()
         },
         ChaCha20Rng::seed_from_u64(seed),
     )
     .unwrap();
-    let store = LedgerClient::new(enclave);
+    let store = LedgerClient::new(Arc::new(enclave));
     store
         .set_evidence(&bind(p, store.channel_key().unwrap()))
         .unwrap();
@@ -104,17 +110,23 @@ fn store(p: &SimProvider, seed: u64, range: (u64, u64)) -> LedgerClient {
     store
 }
 
+/// The open checks a test router holds at once.
+const MAX_OPEN: usize = 8;
+
 /// A ledger router enclave, loaded and not started.
 fn loaded(p: &SimProvider, seed: u64) -> (SharedEnclave, LedgerRouterClient) {
     println!("router seed {seed}");
-    let enclave = LedgerRouterBoundary::shared(
-        LedgerRouterConfig {
-            session_capacity: 16,
-            ..LedgerRouterConfig::new(PeerLinks::new(verifier(p)))
-        },
-        ChaCha20Rng::seed_from_u64(seed),
-    )
-    .unwrap();
+    let enclave: SharedEnclave = Arc::new(
+        LedgerRouterBoundary::dangerous_with_rng(
+            LedgerRouterConfig {
+                session_capacity: 16,
+                max_open_checks: MAX_OPEN,
+                ..LedgerRouterConfig::new(peers(p))
+            },
+            ChaCha20Rng::seed_from_u64(seed),
+        )
+        .unwrap(),
+    );
     (enclave.clone(), LedgerRouterClient::new(enclave))
 }
 
@@ -423,7 +435,7 @@ fn a_routed_check_answers_as_one_fog_ledger_with_the_key_images_kept_inside() {
 }
 
 #[test]
-fn unknown_finished_forgotten_and_evicted_handles_are_refused() {
+fn unknown_finished_and_forgotten_handles_are_refused() {
     let p = provider();
     let low = store(&p, 20, (0, OPEN));
     let (enclave, router) = started(&p, 21);
@@ -474,22 +486,99 @@ fn unknown_finished_forgotten_and_evicted_handles_are_refused() {
     );
     // Dropped by the host unfinished: forgotten inside.
     let probe = router.probe().unwrap();
-    assert!(probe.handle() > handle, "handles are never reused");
+    let dropped = probe.handle();
+    assert!(dropped > handle, "handles are never reused");
     assert_eq!(router.open_checks(), Ok(1));
     drop(probe);
     assert_eq!(router.open_checks(), Ok(0));
-    // Evicted: the oldest goes for a new one past the bound.
-    let open: Vec<_> = (0..=MAX_OPEN_CHECKS)
-        .map(|_| router.probe().unwrap())
-        .collect();
-    assert_eq!(router.open_checks(), Ok(MAX_OPEN_CHECKS as u64));
     assert_eq!(
-        router.store_request(&open[0], &channel, NOW),
-        Err(UNKNOWN_CHECK)
+        refused(raw(&enclave, Call::Forget(CheckHandle { handle: dropped }))),
+        UNKNOWN_CHECK
     );
-    assert!(router.store_request(&open[1], &channel, NOW).is_ok());
-    drop(open);
+}
+
+#[test]
+fn a_full_table_refuses_new_checks_and_keeps_the_open_ones() {
+    let p = provider();
+    let blocks = chain(3);
+    let low = store(&p, 22, (0, OPEN));
+    let (enclave, router) = started(&p, 23);
+    feed(&low, &blocks);
+    feed(&router.ledger(), &blocks);
+    let channel = link(&router, &low);
+    let mut client = connect(&p, &router.ledger());
+    let asked = vec![ki(2).as_bytes().to_vec()];
+
+    // A client's check, then the table filled with probes.
+    let frame = client.seal(&[], &check_request(&asked), NOW).unwrap();
+    let check = router.open_check(frame, VIEW, NOW).unwrap();
+    let mut probes: Vec<_> = (1..MAX_OPEN).map(|_| router.probe().unwrap()).collect();
+    assert_eq!(router.open_checks(), Ok(MAX_OPEN as u64));
+
+    // Full: a new check is refused, its frame consumed, and nothing is pushed out.
+    assert_eq!(router.probe().map(|_| ()), Err(LedgerEnclaveError::Full));
+    let frame = client.seal(&[], &check_request(&asked), NOW).unwrap();
+    assert_eq!(
+        router.open_check(frame, VIEW, NOW).map(|_| ()),
+        Err(LedgerEnclaveError::Full)
+    );
+    assert_eq!(router.open_checks(), Ok(MAX_OPEN as u64));
+    // (The oldest, which an eviction would have taken first, is routed below.)
+
+    // A check dropped unfinished (the client's request cancelled) frees its place.
+    drop(probes.pop());
+    assert_eq!(router.open_checks(), Ok(MAX_OPEN as u64 - 1));
+    let last = router.probe().unwrap();
+    assert_eq!(router.probe().map(|_| ()), Err(LedgerEnclaveError::Full));
+
+    // The oldest, held all along, still completes.
+    let routed = ask(&router, &[Some((&low, &channel[..]))], check);
+    let plain = client.open(&routed.frame.unwrap().unwrap(), NOW).unwrap();
+    let r = CheckKeyImagesResponse::decode(plain.as_slice()).unwrap();
+    assert_eq!(outcomes(&r), [(SPENT, 2, 1_700_000_002)]);
+    drop((probes, last));
     assert_eq!(router.open_checks(), Ok(0));
+    // Refusals of a full table are answers, like every refusal: the raw call says so.
+    let held: Vec<_> = (0..MAX_OPEN).map(|_| router.probe().unwrap()).collect();
+    assert_eq!(
+        refused(raw(&enclave, Call::Probe(Empty {}))),
+        LedgerEnclaveError::Full
+    );
+    drop(held);
+    assert_eq!(router.open_checks(), Ok(0));
+}
+
+#[test]
+fn the_table_bound_is_configured() {
+    let p = provider();
+    // Checked when the test builds.
+    const {
+        assert!(
+            DEFAULT_MAX_OPEN_CHECKS >= 256,
+            "below fogd's default concurrency"
+        )
+    };
+    assert_eq!(
+        LedgerRouterConfig::new(peers(&p)).max_open_checks,
+        DEFAULT_MAX_OPEN_CHECKS
+    );
+    let none = LedgerRouterConfig {
+        max_open_checks: 0,
+        ..LedgerRouterConfig::new(peers(&p))
+    };
+    assert_eq!(
+        LedgerRouterBoundary::new(none).err(),
+        Some(LedgerEnclaveError::InvalidConfig)
+    );
+    // The public constructor seeds inside: two routers differ in keys, and start alike.
+    let (a, b) = (
+        LedgerRouterBoundary::simulated(LedgerRouterConfig::new(peers(&p))).unwrap(),
+        LedgerRouterBoundary::simulated(LedgerRouterConfig::new(peers(&p))).unwrap(),
+    );
+    let (a, b) = (LedgerRouterClient::new(a), LedgerRouterClient::new(b));
+    assert_ne!(a.store_channel_key(), b.store_channel_key());
+    start(&p, &a);
+    assert_eq!(a.open_checks(), Ok(0));
 }
 
 #[test]

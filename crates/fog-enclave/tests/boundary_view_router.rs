@@ -1,8 +1,9 @@
 //! The view router enclave driven only through its byte boundary, with two view stores behind
 //! theirs: attestation with keys made inside, store channels, a client's query held inside
 //! behind a handle, sealed for each store, merged and sealed back; probes; unknown, finished
-//! and evicted handles are refused; malformed requests answer `Malformed` and change nothing
-//! the router's status shows.
+//! and dropped handles are refused; while the table of held queries is full a new query is
+//! refused and the held ones keep their places, and a query the host drops frees its place;
+//! malformed requests answer `Malformed` and change nothing the router's status shows.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::sync::Arc;
@@ -13,17 +14,17 @@ use fog_attest::{
 };
 use fog_crypto::kex_rng::KexRngPubkey;
 use fog_enclave::boundary::view::ViewBoundary;
-use fog_enclave::boundary::view_router::{ViewRouterBoundary, MAX_PENDING_QUERIES};
-use fog_enclave_api::errors::{PeerError, SessionError, ViewEnclaveError};
+use fog_enclave::boundary::view_router::ViewRouterBoundary;
+use fog_enclave_api::errors::{PeerError, SessionError, ViewEnclaveError, ViewError};
 use fog_enclave_api::view::{
     BlockMark, Empty, HostCounters, UserEvent, ViewClient, ViewEnclaveConfig,
 };
 use fog_enclave_api::view_router::{
-    view_router_request::Call, view_router_response::Answer, Finish, OpenQuery, PendingQuery,
-    StoreAnswer, StoreRequest, ViewRouterClient, ViewRouterConfig, ViewRouterRequest,
-    ViewRouterResponse,
+    view_router_request::Call, view_router_response::Answer, Finish, OpenQuery, Opened,
+    PendingQuery, QueryHandle, StoreAnswer, StoreRequest, ViewRouterClient, ViewRouterConfig,
+    ViewRouterRequest, ViewRouterResponse, DEFAULT_MAX_PENDING_QUERIES,
 };
-use fog_enclave_api::{Enclave, EnclaveError, SharedEnclave};
+use fog_enclave_api::{Enclave, EnclaveError, Refused, SharedEnclave};
 use fog_transaction::wire::ETxOutRecord;
 use fog_types::common::BlockRange;
 use fog_types::view::{QueryRequest, QueryRequestAad, QueryResponse, RngRecord};
@@ -99,11 +100,15 @@ fn store(p: &SimProvider, blocks: BlockRange, block: u64, keys: &[u8]) -> ViewCl
     client
 }
 
+/// The queries a test router holds at once.
+const MAX_PENDING: usize = 8;
+
 fn router_config() -> ViewRouterConfig {
     ViewRouterConfig {
         session_capacity: 16,
         session_limits: SessionLimits::default(),
         store_session_limits: SessionLimits::default(),
+        max_pending_queries: MAX_PENDING,
     }
 }
 
@@ -194,6 +199,32 @@ fn raw(enclave: &SharedEnclave, call: Call) -> Result<Answer, EnclaveError> {
         .unwrap())
 }
 
+/// The refusal a raw call answered.
+fn refused(answer: Result<Answer, EnclaveError>) -> ViewEnclaveError {
+    match answer {
+        Ok(Answer::Refused(r)) => ViewEnclaveError::from_refusal(r).unwrap(),
+        other => panic!("not a refusal: {other:?}"),
+    }
+}
+
+/// The three calls naming a held query, for `handle`, raw (the host's typed client names
+/// only queries it holds).
+fn by_handle(handle: u64, channel: &[u8]) -> [Call; 3] {
+    [
+        Call::StoreRequest(StoreRequest {
+            handle,
+            channel_id: channel.to_vec(),
+            now: NOW.0,
+        }),
+        Call::Finish(Finish {
+            handle,
+            answers: vec![],
+            now: NOW.0,
+        }),
+        Call::DropQuery(QueryHandle { handle }),
+    ]
+}
+
 #[test]
 fn a_query_is_held_inside_routed_and_merged_through_bytes() {
     let p = provider();
@@ -275,60 +306,45 @@ fn a_query_is_held_inside_routed_and_merged_through_bytes() {
 }
 
 #[test]
-fn unknown_finished_and_evicted_handles_are_refused() {
+fn unknown_finished_and_dropped_handles_are_refused() {
     let p = provider();
     let stores = two_stores(&p);
-    let (_, router, channels) = router(&p, &stores);
+    let (enclave, router, channels) = router(&p, &stores);
     let unknown = ViewEnclaveError::Unavailable;
 
-    assert_eq!(
-        router.store_request(&PendingQuery::from_handle(999), &channels[0], NOW),
-        Err(unknown)
-    );
-    assert_eq!(
-        router
-            .finish(PendingQuery::from_handle(999), &[], NOW)
-            .map(|r| r.processed),
-        Err(unknown)
-    );
-    assert_eq!(
-        router.drop_query(PendingQuery::from_handle(0)),
-        Err(unknown)
-    );
+    // Never given.
+    for handle in [0, 999] {
+        for call in by_handle(handle, &channels[0]) {
+            assert_eq!(refused(raw(&enclave, call)), unknown, "{handle}");
+        }
+    }
 
     // Finished once, then not again.
     let probe = router.probe().unwrap();
     let handle = probe.handle();
     let answers = ask(&router, &probe, &stores, &channels);
     router.finish(probe, &as_answers(&answers), NOW).unwrap();
-    assert_eq!(
-        router
-            .finish(PendingQuery::from_handle(handle), &[], NOW)
-            .map(|r| r.processed),
-        Err(unknown)
-    );
+    for call in by_handle(handle, &channels[0]) {
+        assert_eq!(refused(raw(&enclave, call)), unknown);
+    }
 
-    // Dropped.
+    // Forgotten by the host's call.
     let probe = router.probe().unwrap();
     let handle = probe.handle();
     router.drop_query(probe).unwrap();
-    assert_eq!(
-        router.store_request(&PendingQuery::from_handle(handle), &channels[0], NOW),
-        Err(unknown)
-    );
-
-    // Evicted: the table keeps the newest MAX_PENDING_QUERIES.
-    let first = router.probe().unwrap();
-    let mut last = 0;
-    for _ in 0..MAX_PENDING_QUERIES {
-        last = router.probe().unwrap().handle();
+    for call in by_handle(handle, &channels[0]) {
+        assert_eq!(refused(raw(&enclave, call)), unknown);
     }
-    assert_eq!(
-        router.status().unwrap().pending_queries,
-        MAX_PENDING_QUERIES as u64
-    );
-    assert_eq!(router.drop_query(first), Err(unknown));
-    router.drop_query(PendingQuery::from_handle(last)).unwrap();
+
+    // Dropped by the host unfinished (its request cancelled): forgotten inside.
+    let probe = router.probe().unwrap();
+    let handle = probe.handle();
+    assert_eq!(router.status().unwrap().pending_queries, 1);
+    drop(probe);
+    assert_eq!(router.status().unwrap().pending_queries, 0);
+    for call in by_handle(handle, &channels[0]) {
+        assert_eq!(refused(raw(&enclave, call)), unknown);
+    }
 
     // No store answered: refused, and the query is gone.
     let probe = router.probe().unwrap();
@@ -339,9 +355,79 @@ fn unknown_finished_and_evicted_handles_are_refused() {
             .map(|r| r.processed),
         Err(unknown)
     );
+    assert_eq!(router.status().unwrap().pending_queries, 0);
+    for call in by_handle(handle, &channels[0]) {
+        assert_eq!(refused(raw(&enclave, call)), unknown);
+    }
+}
+
+#[test]
+fn a_full_table_refuses_new_queries_and_keeps_the_held_ones() {
+    let p = provider();
+    let stores = two_stores(&p);
+    let (enclave, router, channels) = router(&p, &stores);
+    let mut client = connect(&p, &router);
+
+    // A client's query, then the table filled with probes.
+    let query = router
+        .open_query(frame(&mut client, &[[2; 16]]), NOW)
+        .unwrap();
+    let mut probes: Vec<PendingQuery> = (1..MAX_PENDING).map(|_| router.probe().unwrap()).collect();
+    assert_eq!(router.status().unwrap().pending_queries, MAX_PENDING as u64);
+
+    // Full: a new query or probe is refused (the frame consumed), and nothing is pushed out.
     assert_eq!(
-        router.drop_query(PendingQuery::from_handle(handle)),
-        Err(unknown)
+        router.probe().map(|q| q.handle()),
+        Err(ViewEnclaveError::Unavailable)
+    );
+    assert_eq!(
+        router
+            .open_query(frame(&mut client, &[[3; 16]]), NOW)
+            .map(|q| q.handle()),
+        Err(ViewEnclaveError::Unavailable)
+    );
+    assert_eq!(
+        refused(raw(&enclave, Call::Probe(Empty {}))),
+        ViewEnclaveError::Unavailable
+    );
+    assert_eq!(router.status().unwrap().pending_queries, MAX_PENDING as u64);
+    // (The oldest, which an eviction would have taken first, is routed below.)
+
+    // A query dropped unfinished frees its place, once.
+    drop(probes.pop());
+    let last = router.probe().unwrap();
+    assert_eq!(
+        router.probe().map(|q| q.handle()),
+        Err(ViewEnclaveError::Unavailable)
+    );
+
+    // The first, held all along, still routes; then everything dropped frees the table.
+    let answers = ask(&router, &query, &stores, &channels);
+    let routed = router.finish(query, &as_answers(&answers), NOW).unwrap();
+    let sealed = routed.frame.unwrap().unwrap();
+    let response = QueryResponse::decode(client.open(&sealed, NOW).unwrap().as_slice()).unwrap();
+    assert_eq!(found(&response, [2; 16]), Some(record(2).payload));
+    drop((probes, last));
+    assert_eq!(router.status().unwrap().pending_queries, 0);
+}
+
+#[test]
+fn the_table_bound_is_configured() {
+    let p = provider();
+    // Checked when the test builds.
+    const {
+        assert!(
+            DEFAULT_MAX_PENDING_QUERIES >= 256,
+            "below fogd's default concurrency"
+        )
+    };
+    let none = ViewRouterConfig {
+        max_pending_queries: 0,
+        ..router_config()
+    };
+    assert_eq!(
+        ViewRouterBoundary::new(&none, verifier(&p)).err(),
+        Some(ViewEnclaveError::Store(ViewError::InvalidConfig))
     );
 }
 
@@ -407,7 +493,7 @@ fn malformed_requests_answer_malformed_and_change_nothing() {
     let mut forged = frame(&mut client, &[[1; 16]]);
     forged.data[0] ^= 1;
     assert_eq!(
-        router.open_query(forged, NOW),
+        router.open_query(forged, NOW).map(|q| q.handle()),
         Err(ViewEnclaveError::Session(SessionError::BadFrame))
     );
     let (token, _) = router.store_initiate().unwrap();
@@ -456,14 +542,23 @@ fn answers_of_the_wrong_kind_are_malformed_at_the_host() {
     }
     .encode_to_vec();
     let router = ViewRouterClient::new(Arc::new(Answering(done)));
-    assert_eq!(router.probe(), Err(malformed));
+    assert_eq!(router.probe().map(|q| q.handle()), Err(malformed));
     assert_eq!(router.status(), Err(malformed));
     assert_eq!(router.store_initiate(), Err(malformed));
     assert_eq!(router.store_close(&[]), Err(malformed));
+    // A query from one stub, finished by one that answers wrongly.
+    let opened = ViewRouterResponse {
+        answer: Some(Answer::Opened(Opened {
+            handle: 1,
+            key_count: 0,
+        })),
+    }
+    .encode_to_vec();
+    let query = ViewRouterClient::new(Arc::new(Answering(opened)))
+        .probe()
+        .unwrap();
     assert_eq!(
-        router
-            .finish(PendingQuery::from_handle(1), &[], NOW)
-            .map(|r| r.processed),
+        router.finish(query, &[], NOW).map(|r| r.processed),
         Err(malformed)
     );
     let nothing = ViewRouterClient::new(Arc::new(Answering(Vec::new())));

@@ -5,8 +5,9 @@
 //! retires the ingress key and reports keys lost, so it listens on loopback only unless a
 //! bearer token guards it.
 //!
-//! Neither the status nor the metrics carry the RNG store's exact entry count: see
-//! [`crate::coarse_load_percent`].
+//! Neither the status nor the metrics carry the RNG store's exact entry count: the enclave
+//! gives the host only its load in steps of 10 %
+//! ([`fog_enclave_api::ingest::coarse_load_percent`]).
 
 use std::sync::Arc;
 
@@ -20,6 +21,7 @@ use fog_api::fog_ingest::{
     SyncKeysFromRemoteRequest,
 };
 use fog_crypto::CompressedRistrettoPublic;
+use fog_enclave_api::errors::{IngestError as EnclaveError, PeerError};
 use fog_host::{BoxFuture, Observation, Observe, Readiness};
 use fog_recovery_db::{BlockIndex, IngressPublicKeyFilters, RecoveryDb, RecoveryDbError};
 use tokio::sync::Mutex;
@@ -36,6 +38,11 @@ use crate::{IngestError, IngestServer};
 fn to_status(e: &IngestError) -> Status {
     tracing::warn!("admin request failed: {e}");
     match e {
+        // A call that did not go through the enclave boundary is this server's fault, and
+        // its detail stays in the log.
+        IngestError::Peer(PeerError::Boundary(_))
+        | IngestError::Enclave(EnclaveError::Boundary(_))
+        | IngestError::PeerEvidence(_) => Status::internal("internal error"),
         IngestError::RecoveryDb(db) if db.should_retry() => {
             Status::unavailable("recovery DB unavailable")
         }
@@ -353,5 +360,30 @@ pub struct IngestObserver<D: RecoveryDb>(pub Arc<Mutex<IngestServer<D>>>);
 impl<D: RecoveryDb> Observe for IngestObserver<D> {
     fn observe(&self) -> BoxFuture<'_, Observation> {
         Box::pin(observation(&self.0))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use fog_enclave_api::EnclaveError as Boundary;
+    use tonic::Code;
+
+    #[test]
+    fn a_failed_enclave_call_is_internal_and_says_nothing_more() {
+        for e in [
+            IngestError::Peer(PeerError::Boundary(Boundary::Malformed)),
+            IngestError::Peer(PeerError::Boundary(Boundary::Unsupported)),
+            IngestError::Enclave(EnclaveError::Boundary(Boundary::Internal)),
+            IngestError::Enclave(EnclaveError::Storage),
+            IngestError::PeerEvidence(fog_attest::Error::KeyGeneration),
+        ] {
+            let status = to_status(&e);
+            assert_eq!(status.code(), Code::Internal, "{e}");
+            assert_eq!(status.message(), "internal error", "{e}");
+        }
+        // A peer's refusal or absence is still a peer's.
+        let status = to_status(&IngestError::Peer(PeerError::Handshake));
+        assert_eq!(status.code(), Code::Unavailable);
     }
 }

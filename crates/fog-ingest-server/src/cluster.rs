@@ -19,6 +19,7 @@ use fog_api::fog_ingest::{
     GetStatusRequest, IngressKeyFrame, Mode as WireMode, PeerHandshakeRequest,
     PeerHandshakeResponse, PeerStatus, SendIngressKeyRequest,
 };
+use fog_enclave_api::errors::{IngestError as EnclaveError, PeerError};
 use fog_recovery_db::RecoveryDb;
 use tokio::sync::Mutex;
 use tonic::{Request, Response, Status};
@@ -285,6 +286,11 @@ fn to_status(e: &IngestError) -> Status {
             Status::failed_precondition("this server is active and keeps its ingress key")
         }
         IngestError::NoPeerLink => Status::failed_precondition("no attested peer channels here"),
+        // A call that did not go through this server's enclave boundary is no fault of the
+        // peer's: its detail stays in the log.
+        IngestError::Peer(PeerError::Boundary(_))
+        | IngestError::Enclave(EnclaveError::Boundary(_))
+        | IngestError::PeerEvidence(_) => Status::internal("internal error"),
         IngestError::Peer(p) => Status::permission_denied(p.to_string()),
         IngestError::RecoveryDb(db) if db.should_retry() => {
             Status::unavailable("recovery DB unavailable")
@@ -360,5 +366,37 @@ impl<D: RecoveryDb> IngestPeer for PeerService<D> {
             .send_ingress_key(&channel_id)
             .map_err(|e| to_status(&e))?;
         Ok(Response::new(IngressKeyFrame { channel_id, frame }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use fog_enclave_api::EnclaveError as Boundary;
+    use tonic::Code;
+
+    #[test]
+    fn a_failed_enclave_call_is_internal_and_says_nothing_more() {
+        for e in [
+            IngestError::Peer(PeerError::Boundary(Boundary::Malformed)),
+            IngestError::Peer(PeerError::Boundary(Boundary::NotInitialized)),
+            IngestError::Enclave(EnclaveError::Boundary(Boundary::Internal)),
+            IngestError::PeerEvidence(fog_attest::Error::KeyGeneration),
+        ] {
+            let status = to_status(&e);
+            assert_eq!(status.code(), Code::Internal, "{e}");
+            assert_eq!(status.message(), "internal error", "{e}");
+        }
+        // The peer's handshake or frame refused by this enclave is the peer's problem.
+        for p in [
+            PeerError::Handshake,
+            PeerError::BadFrame,
+            PeerError::UnknownChannel,
+        ] {
+            assert_eq!(
+                to_status(&IngestError::Peer(p)).code(),
+                Code::PermissionDenied
+            );
+        }
     }
 }

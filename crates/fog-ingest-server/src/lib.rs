@@ -8,8 +8,7 @@ mod server;
 mod state;
 
 pub use server::{
-    coarse_load_percent, ClusterCounters, EvidenceSource, IngestConfig, IngestError, IngestServer,
-    IngestStatus, Mode, NoEvidence, ProviderEvidence, DEFAULT_REPORT_REPUBLISH_INTERVAL,
-    PEER_EVIDENCE_REFRESH,
+    ClusterCounters, EvidenceSource, IngestConfig, IngestError, IngestServer, IngestStatus, Mode,
+    NoEvidence, ProviderEvidence, DEFAULT_REPORT_REPUBLISH_INTERVAL, PEER_EVIDENCE_REFRESH,
 };
 pub use state::StateDir;

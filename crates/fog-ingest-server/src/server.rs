@@ -82,9 +82,12 @@ pub enum IngestError {
     /// This server has no peer channels configured.
     #[error("this server has no attested peer channels (no evidence provider for peers)")]
     NoPeerLink,
-    /// A peer enclave channel call failed.
+    /// A peer enclave channel call failed, or the enclave refused its peer evidence.
     #[error("peer channel: {0}")]
     Peer(PeerError),
+    /// The evidence source is meant to make peer evidence and could not.
+    #[error("peer evidence: {0}")]
+    PeerEvidence(#[source] fog_attest::Error),
     /// Talking to a peer server failed.
     #[error("peer {uri}: {reason}")]
     PeerUnreachable {
@@ -106,12 +109,17 @@ pub trait EvidenceSource: Send + Sync + 'static {
     /// `channel_key` and `ingress_public`; empty when there is none.
     fn evidence(&self, channel_key: &[u8; 32], ingress_public: &RistrettoPublic) -> Vec<u8>;
 
-    /// Evidence the enclave presents to its peer enclaves, binding its `channel_key` alone;
-    /// `None` when there is none (the server then shares no key). Made at start and again
+    /// Evidence the enclave presents to its peer enclaves, binding its `channel_key` alone.
+    /// `Ok(None)`: this source makes none (the server then shares no key); an error: it is
+    /// meant to and failed (at start the server then does not open; at a refresh the evidence
+    /// installed before stays and the next handshake tries again). Made at start and again
     /// every [`PEER_EVIDENCE_REFRESH`].
-    fn peer_evidence(&self, channel_key: &[u8; 32]) -> Option<fog_attest::BoundEvidence> {
+    fn peer_evidence(
+        &self,
+        channel_key: &[u8; 32],
+    ) -> Result<Option<fog_attest::BoundEvidence>, fog_attest::Error> {
         let _ = channel_key;
-        None
+        Ok(None)
     }
 }
 
@@ -156,26 +164,28 @@ impl ProviderEvidence {
         &self,
         channel_key: &[u8; 32],
         custom: Option<&[u8; 32]>,
-    ) -> Option<fog_attest::BoundEvidence> {
-        match fog_attest::BoundEvidence::bind(&self.provider, channel_key, custom) {
-            Ok(bound) => Some(bound),
-            Err(e) => {
-                tracing::warn!("no ingest evidence: {e}");
-                None
-            }
-        }
+    ) -> Result<fog_attest::BoundEvidence, fog_attest::Error> {
+        fog_attest::BoundEvidence::bind(&self.provider, channel_key, custom)
     }
 }
 
 impl EvidenceSource for ProviderEvidence {
     fn evidence(&self, channel_key: &[u8; 32], ingress_public: &RistrettoPublic) -> Vec<u8> {
-        self.bind(channel_key, Some(ingress_public.as_bytes()))
-            .map(|bound| bound.encode_to_vec())
-            .unwrap_or_default()
+        match self.bind(channel_key, Some(ingress_public.as_bytes())) {
+            Ok(bound) => bound.encode_to_vec(),
+            Err(e) => {
+                tracing::warn!("no ingest evidence: {e}");
+                Vec::new()
+            }
+        }
     }
 
-    fn peer_evidence(&self, channel_key: &[u8; 32]) -> Option<fog_attest::BoundEvidence> {
-        self.bind(channel_key, None)
+    /// Always meant to make peer evidence: a provider that fails is an error.
+    fn peer_evidence(
+        &self,
+        channel_key: &[u8; 32],
+    ) -> Result<Option<fog_attest::BoundEvidence>, fog_attest::Error> {
+        self.bind(channel_key, None).map(Some)
     }
 }
 
@@ -285,32 +295,12 @@ pub struct IngestStatus {
     pub mode: Mode,
     /// The invocation this server writes under (active), or `None` (idle).
     pub invocation: Option<i64>,
-    /// The RNG store's load, coarse: see [`coarse_load_percent`].
+    /// The RNG store's load in steps of 10 %, as the enclave computed it inside
+    /// ([`fog_enclave_api::ingest::coarse_load_percent`]); the host never learns the exact
+    /// entry count.
     pub map_load_percent: u8,
     /// The RNG store's capacity (configured, public).
     pub map_capacity: u64,
-}
-
-/// The RNG store's load in whole steps of 10 % (rounded down): 0, 10, …, 100.
-///
-/// The exact entry count is never exported. It grows by one for each output to a recipient
-/// not seen since the last rotation, so its value after every block tells the operator (and
-/// anyone reading metrics) how many of that block's outputs went to new recipients, and
-/// links payments across blocks. In steps of 10 % the value changes once per
-/// `capacity / 10` new recipients, which is enough to see when rotation approaches.
-///
-/// What stays visible: the block at which the load crosses a step, and the block at which the
-/// enclave rotates (the new egress key and invocation are public in the recovery DB). The
-/// enclave rotates before a block that could take the store past its threshold, and again if
-/// a block hits `MapFull`, so the rotation block says that the store was near full then; with
-/// the step it says roughly how many distinct recipients the epoch had. Both are bounded by
-/// capacity and say nothing about which outputs were new.
-pub fn coarse_load_percent(len: u64, capacity: u64) -> u8 {
-    if capacity == 0 {
-        return 0;
-    }
-    let tenths = (u128::from(len.min(capacity)) * 10 / u128::from(capacity)) as u8;
-    tenths * 10
 }
 
 /// The ingest server: a ledger to follow, a recovery DB to write, an enclave in between.
@@ -332,8 +322,9 @@ pub struct IngestServer<D: RecoveryDb> {
     channel_key: [u8; 32],
     /// The enclave's egress public key, as it last said.
     egress: KexRngPubkey,
-    /// The RNG store's entries after the last block or rotation, and its capacity.
-    map_len: u64,
+    /// The RNG store's coarse load (steps of 10 %) after the last block or rotation, as the
+    /// enclave gives it, and its capacity.
+    map_load_percent: u8,
     map_capacity: u64,
     /// `Some` while active.
     invocation: Option<IngestInvocationId>,
@@ -349,12 +340,15 @@ pub struct IngestServer<D: RecoveryDb> {
     pending: Option<PendingBlock>,
     /// An egress key the enclave uses that has no ingest invocation in the recovery DB yet.
     unregistered_egress: Option<KexRngPubkey>,
+    /// The enclave refused a block and its egress key could not be read again since (it may
+    /// have rotated before refusing): no block is ingested until it is.
+    egress_unchecked: bool,
     /// When the report was last published (`None`: not yet).
     last_published: Option<Instant>,
     /// When the last heartbeat (or block write) touched the invocation.
     last_heartbeat: Instant,
-    /// When the enclave's peer evidence was last installed (`None`: no attested peer
-    /// channels, no key sharing).
+    /// When the enclave's peer evidence was last installed (`None`: the evidence source makes
+    /// none, or the enclave takes no peers: no key sharing). Once `Some`, it stays `Some`.
     peer_evidence_at: Option<Instant>,
     /// Peer ingest servers' URIs (their admin listeners, which serve `IngestPeer`).
     peers: Vec<String>,
@@ -402,6 +396,11 @@ impl<D: RecoveryDb> IngestServer<D> {
     /// or create one and seal it there, and writes nothing to the recovery DB. When the
     /// evidence source makes peer evidence, installs it in the enclave, which enables key
     /// sharing. [`Self::activate`] or a failover makes it active.
+    ///
+    /// A source meant to make peer evidence that fails is [`IngestError::PeerEvidence`], and
+    /// evidence the enclave refuses is [`IngestError::Peer`]: the server does not open
+    /// rather than run without key sharing (an enclave loaded without peers, which takes no
+    /// evidence at all, opens without it).
     pub async fn open_idle(
         ledger: LedgerDb,
         db: D,
@@ -433,7 +432,7 @@ impl<D: RecoveryDb> IngestServer<D> {
             ingress_public,
             channel_key,
             egress,
-            map_len: load.len,
+            map_load_percent: load.percent,
             map_capacity: load.capacity,
             invocation: None,
             evidence,
@@ -442,13 +441,14 @@ impl<D: RecoveryDb> IngestServer<D> {
             txouts_processed: 0,
             pending: None,
             unregistered_egress: None,
+            egress_unchecked: false,
             last_published: None,
             last_heartbeat: Instant::now(),
             peer_evidence_at: None,
             peers: Vec::new(),
             counters: ClusterCounters::default(),
         };
-        server.attest_peers();
+        server.attest_peers()?;
         server.next_block = server.next_unscanned().await?;
         tracing::info!(
             key = %hex::encode(server.ingress_key.0),
@@ -477,28 +477,43 @@ impl<D: RecoveryDb> IngestServer<D> {
     }
 
     /// Installs fresh peer evidence in the enclave, if the evidence source makes any: the
-    /// enclave's peer channels present it. A failure is logged; the evidence installed
-    /// before, if any, stays.
-    fn attest_peers(&mut self) {
-        let Some(evidence) = self.evidence.peer_evidence(&self.channel_key) else {
-            return;
+    /// enclave's peer channels present it. `Ok` with nothing installed when the source makes
+    /// none or the enclave was loaded without peers; an error when the source fails
+    /// ([`IngestError::PeerEvidence`]) or the enclave refuses the evidence
+    /// ([`IngestError::Peer`]), and the evidence installed before, if any, stays.
+    fn attest_peers(&mut self) -> Result<(), IngestError> {
+        let Some(evidence) = self
+            .evidence
+            .peer_evidence(&self.channel_key)
+            .map_err(IngestError::PeerEvidence)?
+        else {
+            return Ok(());
         };
         match self.enclave.set_evidence(&evidence) {
-            Ok(()) => self.peer_evidence_at = Some(Instant::now()),
+            Ok(()) => {
+                self.peer_evidence_at = Some(Instant::now());
+                Ok(())
+            }
             Err(PeerError::Boundary(fog_enclave_api::EnclaveError::Unsupported)) => {
                 tracing::info!("the ingest enclave was loaded without peers: no key sharing");
+                Ok(())
             }
-            Err(e) => tracing::warn!("the ingest enclave refused its peer evidence: {e}"),
+            Err(e) => Err(IngestError::Peer(e)),
         }
     }
 
     /// Checks that the enclave has attested peer channels ([`IngestError::NoPeerLink`]
-    /// otherwise); before a handshake (`fresh`), renews their evidence once it is
-    /// [`PEER_EVIDENCE_REFRESH`] old.
+    /// otherwise: the evidence source makes no peer evidence or the enclave takes no peers,
+    /// for good, since [`Self::open_idle`] does not open when evidence meant for peers fails);
+    /// before a handshake (`fresh`), renews their evidence once it is
+    /// [`PEER_EVIDENCE_REFRESH`] old. A failed renewal is logged and leaves the evidence
+    /// installed before (peers accept it for a day), so the next handshake tries again.
     fn peer_link(&mut self, fresh: bool) -> Result<(), IngestError> {
         let at = self.peer_evidence_at.ok_or(IngestError::NoPeerLink)?;
         if fresh && at.elapsed() >= PEER_EVIDENCE_REFRESH {
-            self.attest_peers();
+            if let Err(e) = self.attest_peers() {
+                tracing::warn!("could not renew the peer evidence, the last one stays: {e}");
+            }
         }
         Ok(())
     }
@@ -568,7 +583,7 @@ impl<D: RecoveryDb> IngestServer<D> {
             egress: self.egress.clone(),
             mode: self.mode(),
             invocation: self.invocation.map(|i| i.0),
-            map_load_percent: coarse_load_percent(self.map_len, self.map_capacity),
+            map_load_percent: self.map_load_percent,
             map_capacity: self.map_capacity,
         }
     }
@@ -766,8 +781,42 @@ impl<D: RecoveryDb> IngestServer<D> {
     fn rotate(&mut self) -> Result<KexRngPubkey, IngestError> {
         let egress = self.enclave.rotate()?;
         self.egress = egress.clone();
-        self.map_len = 0;
+        self.egress_unchecked = false;
+        self.map_load_percent = 0;
         Ok(egress)
+    }
+
+    /// The enclave switched to `egress` while scanning block `index`: opens its invocation
+    /// at that block (at the next [`Self::register_egress`]). Only the latest key matters:
+    /// an earlier unregistered one signed no block.
+    fn rotated_in_block(&mut self, index: u64, egress: KexRngPubkey, why: &str) {
+        self.egress = egress.clone();
+        self.unregistered_egress = Some(egress);
+        tracing::info!(block = index, "egress key rotated: {why}");
+    }
+
+    /// Reads the RNG store's coarse load again (a failure keeps the last one, logged).
+    fn reread_map_load(&mut self) {
+        match self.enclave.map_load() {
+            Ok(load) => self.map_load_percent = load.percent,
+            Err(e) => tracing::warn!("the RNG store's load is unknown: {e}"),
+        }
+    }
+
+    /// Reads the egress key again after the enclave refused block `index`: it may have
+    /// rotated first (a block that still hit a full store after its retries, a storage
+    /// failure after a rotation), and a refusal does not name the new key. A new key gets its
+    /// invocation at `index` like a rotation the enclave reported, so no record is ever
+    /// stored under the invocation of a key the enclave no longer uses. Until a read
+    /// succeeds, [`Self::process_next_block`] ingests nothing.
+    fn recheck_egress(&mut self, index: u64) -> Result<(), IngestError> {
+        self.egress_unchecked = true;
+        let egress = self.enclave.kex_rng_pubkey()?;
+        if egress != self.egress {
+            self.rotated_in_block(index, egress, "the enclave rotated, then refused the block");
+        }
+        self.egress_unchecked = false;
+        Ok(())
     }
 
     /// Closes a peer channel after its one frame (a failure only leaves it to expire).
@@ -1057,19 +1106,26 @@ impl<D: RecoveryDb> IngestServer<D> {
             if self.last_published.is_none() {
                 self.publish_report().await?;
             }
-            let out = self
+            if self.egress_unchecked {
+                self.recheck_egress(index)?;
+            }
+            let out = match self
                 .enclave
-                .ingest_block(index, first, timestamp, &contents.outputs)?;
+                .ingest_block(index, first, timestamp, &contents.outputs)
+            {
+                Ok(out) => out,
+                Err(e) => {
+                    if let Err(again) = self.recheck_egress(index) {
+                        tracing::warn!("the egress key is unknown after a refused block: {again}");
+                    }
+                    self.reread_map_load();
+                    return Err(e.into());
+                }
+            };
             if let Some(egress) = out.rotated_to {
-                // Only the latest key matters: an earlier unregistered one signed no block.
-                self.egress = egress.clone();
-                self.unregistered_egress = Some(egress);
-                tracing::info!(block = index, "egress key rotated: the RNG store filled up");
+                self.rotated_in_block(index, egress, "the RNG store filled up");
             }
-            match self.enclave.map_load() {
-                Ok(load) => self.map_len = load.len,
-                Err(e) => tracing::warn!("the RNG store's load is unknown: {e}"),
-            }
+            self.reread_map_load();
             self.pending = Some(PendingBlock {
                 index,
                 cumulative_txo_count: block.cumulative_txo_count,

@@ -1,20 +1,27 @@
 //! Adversarial tests of ingest's hardening: one server per state directory, no exact RNG-store
 //! size in status or metrics, the report republished on an idle chain, and a commit whose
-//! answer was lost treated as success (while another server's block is still a lost race), and a
-//! fenced server that can neither write nor rotate its way back.
+//! answer was lost treated as success (while another server's block is still a lost race), a
+//! fenced server that can neither write nor rotate its way back, and a block refused after a
+//! rotation inside the enclave, which leaves no stale egress key.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 
 use std::{
     sync::{
-        atomic::{AtomicUsize, Ordering},
+        atomic::{AtomicBool, AtomicUsize, Ordering},
         Arc,
     },
     time::Duration,
 };
 
 use fog_crypto::{kex_rng::KexRngPubkey, CompressedRistrettoPublic, RistrettoPublic};
+use fog_enclave_api::ingest::{
+    ingest_request::Call, ingest_response::Answer, IngestClient, IngestResponse,
+};
+use fog_enclave_api::{
+    decode_request, encode_response, Enclave, EnclaveError, IngestApi, Refused, SharedEnclave,
+};
 use fog_ingest_server::{
     admin, EvidenceSource, IngestConfig, IngestError, IngestServer, NoEvidence, StateDir,
 };
@@ -117,7 +124,7 @@ async fn status_and_metrics_show_no_exact_rng_store_size() {
     let state = StateDir::new(dir.path().join("state")).unwrap();
     let enclave = common::enclave(&state);
     let server = IngestServer::open(
-        ledger,
+        ledger.clone(),
         MemoryRecoveryDb::new(),
         state,
         config(),
@@ -156,12 +163,13 @@ async fn status_and_metrics_show_no_exact_rng_store_size() {
             .collect::<Vec<_>>()
     };
     assert_eq!(map_lines(&seen[0]), map_lines(&seen[2]));
-    assert_eq!(fog_ingest_server::coarse_load_percent(0, 1024), 0);
-    assert_eq!(fog_ingest_server::coarse_load_percent(102, 1024), 0);
-    assert_eq!(fog_ingest_server::coarse_load_percent(103, 1024), 10);
-    assert_eq!(fog_ingest_server::coarse_load_percent(1023, 1024), 90);
-    assert_eq!(fog_ingest_server::coarse_load_percent(1024, 1024), 100);
-    assert_eq!(fog_ingest_server::coarse_load_percent(5, 0), 0);
+
+    // 21 + 90 = 111 entries of 1024: the next step, as the enclave computed it.
+    build_ledger(&ledger, 1, 90, 14);
+    assert!(shared.lock().await.process_next_block().await.unwrap());
+    assert_eq!(shared.lock().await.status().map_load_percent, 10);
+    let text = admin::metrics_text(&shared).await;
+    assert!(text.contains("fog_ingest_map_load_percent 10"), "{text}");
 }
 
 /// Counts evidence requests, i.e. report publications.
@@ -377,4 +385,124 @@ async fn a_fenced_server_neither_writes_nor_rotates_its_way_back() {
         Some(BlockIndex(0)),
         "the fenced block was not stored"
     );
+}
+
+/// An ingest enclave that, once armed, rotates inside and then refuses the next block: what
+/// the trusted enclave does when a block still finds the store full after its retries, or
+/// its storage fails after a rotation. The refusal does not name the new egress key. With
+/// `hide_egress`, the next read of the egress key does not go through either.
+struct RotateThenRefuse {
+    inner: SharedEnclave,
+    armed: AtomicBool,
+    hide_egress: AtomicBool,
+}
+
+impl Enclave for RotateThenRefuse {
+    fn call(&self, request: &[u8]) -> std::result::Result<Vec<u8>, EnclaveError> {
+        let call = decode_request::<IngestApi>(request)
+            .ok()
+            .and_then(|r| r.call);
+        if matches!(call, Some(Call::GetKexRngPubkey(_)))
+            && self.hide_egress.swap(false, Ordering::SeqCst)
+        {
+            return Err(EnclaveError::Internal);
+        }
+        let is_block = matches!(call, Some(Call::IngestBlock(_)));
+        if !(is_block && self.armed.swap(false, Ordering::SeqCst)) {
+            return self.inner.call(request);
+        }
+        IngestClient::new(self.inner.clone()).rotate().unwrap();
+        Ok(encode_response::<IngestApi>(&IngestResponse {
+            answer: Some(Answer::Refused(
+                fog_enclave_api::errors::IngestError::BlockTooBig.to_refusal(),
+            )),
+        }))
+    }
+}
+
+/// A block refused after the enclave rotated: the server reads the egress key again, shows
+/// the new one, and writes the block (when it goes through) under a new invocation of that
+/// key, never under the invocation of the key the enclave dropped. When that read fails too,
+/// the next block reads it first.
+#[tokio::test]
+async fn a_block_refused_after_a_rotation_inside_leaves_no_stale_egress_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = LedgerDb::create(dir.path().join("ledger.redb")).unwrap();
+    build_ledger(&ledger, 3, 3, 15);
+    let db = MemoryRecoveryDb::new();
+    let state = StateDir::new(dir.path().join("state")).unwrap();
+    let inner = common::enclave(&state);
+    let enclave = Arc::new(RotateThenRefuse {
+        inner: inner.clone(),
+        armed: AtomicBool::new(false),
+        hide_egress: AtomicBool::new(false),
+    });
+    let mut server = IngestServer::open(
+        ledger,
+        db.clone(),
+        state,
+        config(),
+        Box::new(NoEvidence),
+        enclave.clone(),
+    )
+    .await
+    .unwrap();
+    assert!(server.process_next_block().await.unwrap());
+    let before = server.status().egress;
+    let first = server.status().invocation.unwrap();
+
+    enclave.armed.store(true, Ordering::SeqCst);
+    let err = server.process_next_block().await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            IngestError::Enclave(fog_enclave_api::errors::IngestError::BlockTooBig)
+        ),
+        "{err:?}"
+    );
+    let now = IngestClient::new(inner.clone()).kex_rng_pubkey().unwrap();
+    assert_ne!(now, before);
+    assert_eq!(
+        server.status().egress,
+        now,
+        "the status shows the key in use"
+    );
+    assert_eq!(server.status().map_load_percent, 0);
+
+    // The retry goes through: block 1 is stored under a new invocation of the new key.
+    assert!(server.process_next_block().await.unwrap());
+    let invocations = db
+        .get_invocations(Some(&server.ingress_key()))
+        .await
+        .unwrap();
+    let live: Vec<_> = invocations.iter().filter(|i| !i.decommissioned).collect();
+    assert_eq!(live.len(), 1, "{invocations:?}");
+    assert_ne!(live[0].id.0, first);
+    assert_eq!(live[0].egress_public_key, now);
+    assert_eq!(live[0].start_block, BlockIndex(1));
+    assert_eq!(live[0].last_ingested_block, Some(BlockIndex(1)));
+    let old = invocations.iter().find(|i| i.id.0 == first).unwrap();
+    assert_eq!(old.egress_public_key, before);
+    assert_eq!(old.last_ingested_block, Some(BlockIndex(0)));
+
+    // Again, and the egress key cannot be read after the refusal: block 2 reads it first.
+    let second = live[0].id;
+    enclave.armed.store(true, Ordering::SeqCst);
+    enclave.hide_egress.store(true, Ordering::SeqCst);
+    let err = server.process_next_block().await.unwrap_err();
+    assert!(matches!(err, IngestError::Enclave(_)), "{err:?}");
+    assert!(server.process_next_block().await.unwrap());
+    let latest = IngestClient::new(inner).kex_rng_pubkey().unwrap();
+    assert_ne!(latest, now);
+    assert_eq!(server.status().egress, latest);
+    let invocations = db
+        .get_invocations(Some(&server.ingress_key()))
+        .await
+        .unwrap();
+    let live: Vec<_> = invocations.iter().filter(|i| !i.decommissioned).collect();
+    assert_eq!(live.len(), 1, "{invocations:?}");
+    assert_ne!(live[0].id, second);
+    assert_eq!(live[0].egress_public_key, latest);
+    assert_eq!(live[0].start_block, BlockIndex(2));
+    assert_eq!(live[0].last_ingested_block, Some(BlockIndex(2)));
 }

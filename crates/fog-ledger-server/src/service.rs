@@ -11,7 +11,7 @@ use fog_api::fog_ledger::{
     BlockRequest, BlockResponse, TxOutRequest, TxOutResponse,
 };
 use fog_attest::wire::{AuthMessage, NonceMessage};
-use fog_enclave_api::errors::{LedgerEnclaveError, SessionError};
+use fog_enclave_api::errors::{LedgerEnclaveError, PeerError, SessionError};
 use std::sync::atomic::Ordering;
 use tokio::net::TcpListener;
 use tonic::{Request, Response, Status};
@@ -65,6 +65,14 @@ pub(crate) fn to_status(e: &LedgerServerError, metrics: &Metrics) -> Status {
             Status::unavailable(format!(
                 "the key-image store is {behind} blocks behind the ledger; retry later"
             )),
+            &metrics.unavailable,
+        ),
+        // A ledger router's refusals of a routed check: its table of open checks is full (no
+        // block is ever added through a client call, so no other `Full` reaches here), or it
+        // no longer holds the check the host names (the only channel a client's call names
+        // to a router: a store's channel refusals stay on its store API).
+        LedgerServerError::Enclave(E::Full | E::Peer(PeerError::UnknownChannel)) => (
+            Status::unavailable("the ledger router is busy; retry"),
             &metrics.unavailable,
         ),
         _ => (Status::internal("internal error"), &metrics.internal),
@@ -293,4 +301,30 @@ pub async fn run_with(
     drop(stop_rx);
     let _ = follower.await;
     Ok(served?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_router_refusing_a_check_it_cannot_hold_is_unavailable() {
+        let metrics = Metrics::default();
+        for refusal in [
+            LedgerEnclaveError::Full,
+            LedgerEnclaveError::Peer(PeerError::UnknownChannel),
+        ] {
+            let status = to_status(&LedgerServerError::Enclave(refusal), &metrics);
+            assert_eq!(status.code(), tonic::Code::Unavailable, "{refusal:?}");
+            assert_eq!(status.message(), "the ledger router is busy; retry");
+        }
+        assert_eq!(metrics.unavailable.load(Ordering::Relaxed), 2);
+        assert_eq!(metrics.internal.load(Ordering::Relaxed), 0);
+        // A store's failure stays internal.
+        let status = to_status(
+            &LedgerServerError::Enclave(LedgerEnclaveError::Storage),
+            &metrics,
+        );
+        assert_eq!(status.code(), tonic::Code::Internal);
+    }
 }

@@ -125,7 +125,7 @@ impl Trust {
     fn store_enclave(&self) -> SharedEnclave {
         LedgerBoundary::simulated(LedgerConfig {
             key_image_capacity: 1 << 10,
-            routers: Some(PeerLinks::new(self.verifier.clone())),
+            routers: Some(self.peers()),
             ..LedgerConfig::default()
         })
         .unwrap()
@@ -133,10 +133,24 @@ impl Trust {
 
     /// A ledger router enclave asking the stores of this deployment.
     fn router_enclave(&self) -> SharedEnclave {
-        LedgerRouterBoundary::simulated(LedgerRouterConfig::new(PeerLinks::new(
-            self.verifier.clone(),
-        )))
+        LedgerRouterBoundary::simulated(LedgerRouterConfig::new(self.peers())).unwrap()
+    }
+
+    /// A ledger router enclave holding at most `open` checks at once.
+    fn small_router_enclave(&self, open: usize) -> SharedEnclave {
+        LedgerRouterBoundary::simulated(LedgerRouterConfig {
+            max_open_checks: open,
+            ..LedgerRouterConfig::new(self.peers())
+        })
         .unwrap()
+    }
+
+    /// The peers of a router–store channel, as fogd loads both ends.
+    fn peers(&self) -> PeerLinks {
+        PeerLinks::new(
+            self.verifier.clone(),
+            fog_ledger_server::STORE_SESSION_LIMITS,
+        )
     }
 
     /// Opens `server`'s store to the routers: evidence bound to its router channel key.
@@ -665,4 +679,58 @@ async fn a_store_refuses_what_is_not_a_ledger_router() {
     linked.stop().await;
     unlinked.stop().await;
     later.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_router_whose_table_of_checks_is_full_is_unavailable() {
+    let trust = Trust::new();
+    let mut chain = Chain::new(1, 31);
+    chain.grow(vec![]);
+    let router_server = Arc::new(
+        LedgerServer::new_router(
+            chain.copies[0].clone(),
+            trust.small_router_enclave(2),
+            &trust.provider,
+            config(),
+            StoresConfig::default(),
+        )
+        .unwrap(),
+    );
+    let routing = Arc::clone(router_server.router().unwrap());
+    let router = Service::start(Arc::clone(&router_server), router::PREFIX).await;
+    let mut client = Client::connect(&router.url, &trust.verifier).await;
+    // No store: a check answers as of no block.
+    assert_eq!(client.check(&[KeyImage([5; 32])]).await.num_blocks, 0);
+
+    // Two checks held open (requests in flight elsewhere): the next client's is refused
+    // UNAVAILABLE, a retry, not an internal error.
+    let held = [
+        routing.enclave().probe().unwrap(),
+        routing.enclave().probe().unwrap(),
+    ];
+    let request = CheckKeyImagesRequest::default().encode_to_vec();
+    let frame = client
+        .channel
+        .seal(&[], &request, UnixSeconds::now())
+        .unwrap();
+    let status = client.key_images.check_key_images(frame).await.unwrap_err();
+    assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+    let text = fog_host::encode(
+        router::PREFIX,
+        &fog_ledger_server::metrics::observation(&router_server).metrics,
+    );
+    assert!(
+        text.contains("fog_ledger_router_request_errors_total{code=\"unavailable\"} 1\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("fog_ledger_router_request_errors_total{code=\"internal\"} 0\n"),
+        "{text}"
+    );
+
+    // The held checks dropped (their requests cancelled): their places are free again.
+    drop(held);
+    assert_eq!(routing.enclave().open_checks(), Ok(0));
+    assert_eq!(client.check(&[KeyImage([5; 32])]).await.num_blocks, 0);
+    router.stop().await;
 }

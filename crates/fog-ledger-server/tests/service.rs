@@ -21,6 +21,7 @@ use fog_attest::{
 };
 use fog_crypto::RistrettoPrivate;
 use fog_enclave::boundary::ledger::{LedgerBoundary, LedgerConfig};
+use fog_enclave_api::SharedEnclave;
 use fog_ledger_db::{verify_membership_proof, LedgerDb};
 use fog_ledger_server::{metrics, LedgerServer, LedgerServerConfig, LedgerService};
 use fog_transaction::{
@@ -105,15 +106,18 @@ impl Fixture {
         }
         let identity = fog_identity(FogEnclave::Ledger);
         let provider = SimProvider::generate(&mut rng, identity);
-        // The simulated enclave, loaded as fogd loads it (its store's randomness seeded here).
-        let enclave = LedgerBoundary::shared(
-            LedgerConfig {
-                key_image_capacity: 1 << 10,
-                ..LedgerConfig::default()
-            },
-            ChaCha20Rng::seed_from_u64(seed ^ 0x1ed9),
-        )
-        .unwrap();
+        // The simulated enclave, loaded as fogd loads it but with its store's randomness
+        // seeded here, for a reproducible run.
+        let enclave: SharedEnclave = Arc::new(
+            LedgerBoundary::dangerous_with_rng(
+                LedgerConfig {
+                    key_image_capacity: 1 << 10,
+                    ..LedgerConfig::default()
+                },
+                ChaCha20Rng::seed_from_u64(seed ^ 0x1ed9),
+            )
+            .unwrap(),
+        );
         let server =
             Arc::new(LedgerServer::new(ledger.clone(), enclave, &provider, config).unwrap());
         let verifier = Verifier::new(

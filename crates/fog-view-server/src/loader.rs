@@ -6,8 +6,9 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use fog_enclave_api::view::{BlockMark, UserEvent, ViewClient};
-use fog_enclave_api::SharedEnclave;
+use fog_enclave_api::errors::ViewEnclaveError;
+use fog_enclave_api::view::{BlockMark, UserEvent, ViewClient, ViewStatus};
+use fog_enclave_api::{EnclaveError, SharedEnclave};
 use fog_recovery_db::{BlockIndex, BlockSpan, FogUserEvent, RecordCursor, RecoveryDb, UserEventId};
 use fog_transaction::wire::ETxOutRecord;
 use fog_types::common::BlockRange;
@@ -76,6 +77,10 @@ pub struct ViewServer<D> {
     state: Mutex<State>,
     config: ViewConfig,
     pub(crate) queries: AtomicU64,
+    /// The enclave's padded key count and capacity when it last answered: what the metrics
+    /// show while it does not (a counter that fell to 0 would read as a reset).
+    padded_keys: AtomicU64,
+    capacity: AtomicU64,
 }
 
 impl<D> core::fmt::Debug for ViewServer<D> {
@@ -102,6 +107,10 @@ impl<D: RecoveryDb> ViewServer<D> {
     /// `ViewClient::attest`); nothing is loaded until [`ViewServer::poll`] or
     /// [`ViewServer::run`]. With two or more partitions the host lends the enclave one thread
     /// per partition worker ([`lend_worker_threads`]). Dropping the server stops the enclave.
+    ///
+    /// Attest the enclave first: one that has not started yet tells the host no workers, so
+    /// the server then searches on the callers' threads for good (logged as an error, not
+    /// refused: the server still answers, only slower).
     pub fn new(db: Arc<D>, enclave: SharedEnclave, config: ViewConfig) -> Self {
         let enclave = ViewClient::new(enclave);
         let workers = lend_worker_threads(&enclave);
@@ -112,6 +121,8 @@ impl<D: RecoveryDb> ViewServer<D> {
             state: Mutex::new(State::default()),
             config,
             queries: AtomicU64::new(0),
+            padded_keys: AtomicU64::new(0),
+            capacity: AtomicU64::new(0),
         }
     }
 
@@ -121,12 +132,38 @@ impl<D: RecoveryDb> ViewServer<D> {
     }
 
     /// Queries answered, and search keys looked up (padded batch sizes, which are public)
-    /// since start (0 when the enclave does not answer).
+    /// since start; while the enclave does not answer, the last count it gave (a counter
+    /// never goes back).
     pub fn counters(&self) -> (u64, u64) {
-        (
-            self.queries.load(Ordering::Relaxed),
-            self.enclave.status().map_or(0, |s| s.padded_keys),
-        )
+        let keys = match self.enclave_status() {
+            Some(s) => s.padded_keys,
+            None => self.padded_keys.load(Ordering::Relaxed),
+        };
+        (self.queries.load(Ordering::Relaxed), keys)
+    }
+
+    /// The store's slots, over all partitions; while the enclave does not answer, the last
+    /// count it gave (0 before it ever did).
+    pub fn capacity(&self) -> u64 {
+        match self.enclave_status() {
+            Some(s) => s.capacity,
+            None => self.capacity.load(Ordering::Relaxed),
+        }
+    }
+
+    /// The enclave's status, remembering its counts; `None` (logged) when it does not answer.
+    fn enclave_status(&self) -> Option<ViewStatus> {
+        match self.enclave.status() {
+            Ok(s) => {
+                self.padded_keys.store(s.padded_keys, Ordering::Relaxed);
+                self.capacity.store(s.capacity, Ordering::Relaxed);
+                Some(s)
+            }
+            Err(e) => {
+                tracing::debug!("view enclave status: {e}");
+                None
+            }
+        }
     }
 
     /// Loads everything the recovery DB has that the store does not, in batches of
@@ -279,8 +316,9 @@ impl<D: RecoveryDb> ViewServer<D> {
 
 /// The threads lent to a view enclave's partition workers ([`lend_worker_threads`]). Dropping
 /// it stops the enclave (`ViewClient::stop`: its state is destroyed), so every lent thread
-/// returns.
+/// returns: keep it as long as the enclave serves.
 #[derive(Debug)]
+#[must_use = "dropping it stops the enclave"]
 pub struct WorkerThreads {
     enclave: ViewClient,
     threads: usize,
@@ -309,10 +347,19 @@ impl Drop for WorkerThreads {
 /// Lends `enclave` one thread per partition worker (`ViewClient::run_worker`, a call that
 /// returns when the enclave stops) and waits, at most five seconds, until every worker runs.
 /// A thread that cannot be started, or an enclave that does not answer, leaves searches on
-/// the callers' threads (logged). Dropping what it returns stops the enclave.
+/// the callers' threads (logged; an enclave not attested yet, a host's mistake, as an error).
+/// Dropping what it returns stops the enclave.
+#[must_use = "dropping the threads stops the enclave at once"]
 pub fn lend_worker_threads(enclave: &ViewClient) -> WorkerThreads {
     let n = match enclave.status() {
         Ok(s) => s.worker_partitions as usize,
+        Err(ViewEnclaveError::Boundary(EnclaveError::NotInitialized)) => {
+            tracing::error!(
+                "view enclave not started (attest it before lending it threads): searches \
+                 run on the callers' threads"
+            );
+            0
+        }
         Err(err) => {
             tracing::warn!("view enclave: no partition workers: {err}");
             0

@@ -13,7 +13,7 @@ pub const PREFIX: &str = "fog_view";
 pub fn observation<D: RecoveryDb>(server: &ViewServer<D>) -> Observation {
     let s = server.status();
     let (queries, keys) = server.counters();
-    let capacity = server.enclave().capacity().unwrap_or(0).max(1);
+    let capacity = server.capacity().max(1);
     let load = s.records as f64 / capacity as f64;
     let blocks = server.blocks();
     let lag = s

@@ -8,6 +8,7 @@
 //! with no keys), so its readiness and per-store metrics follow the stores when no client
 //! asks. Ready means some store that answers starts at block 0.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -27,14 +28,17 @@ use crate::service::to_status;
 /// The metric prefix of the view router.
 pub const PREFIX: &str = "fog_view_router";
 
-/// What the view router enclave is loaded with: the default client sessions, and store
-/// channels that live as long as `fog_router` expects
-/// ([`fog_router::STORE_SESSION_LIMITS`]).
+/// What the view router enclave is loaded with: the default client sessions, store channels
+/// that live as long as `fog_router` expects ([`fog_router::STORE_SESSION_LIMITS`]), and the
+/// default table of held queries
+/// ([`fog_enclave_api::view_router::DEFAULT_MAX_PENDING_QUERIES`]; a host serving more
+/// requests at once raises it to match).
 pub fn enclave_config() -> ViewRouterConfig {
     ViewRouterConfig {
         session_capacity: fog_enclave_api::view::DEFAULT_SESSION_CAPACITY,
         session_limits: fog_attest::SessionLimits::default(),
         store_session_limits: fog_router::STORE_SESSION_LIMITS,
+        max_pending_queries: fog_enclave_api::view_router::DEFAULT_MAX_PENDING_QUERIES,
     }
 }
 
@@ -65,6 +69,9 @@ impl StoreChannels for Link {
 pub struct ViewRouterServer {
     enclave: ViewRouterClient,
     stores: Arc<Stores<Link>>,
+    /// The enclave's query count when it last answered (what the metrics show while it does
+    /// not: a counter never goes back).
+    queries: AtomicU64,
 }
 
 impl core::fmt::Debug for ViewRouterServer {
@@ -82,7 +89,11 @@ impl ViewRouterServer {
     pub fn new(enclave: SharedEnclave, config: StoresConfig) -> Self {
         let enclave = ViewRouterClient::new(enclave);
         let stores = Arc::new(Stores::new(Arc::new(Link(enclave.clone())), config));
-        Self { enclave, stores }
+        Self {
+            enclave,
+            stores,
+            queries: AtomicU64::new(0),
+        }
     }
 
     /// The enclave.
@@ -95,8 +106,24 @@ impl ViewRouterServer {
         &self.stores
     }
 
+    /// Client queries the enclave merged: its count, or while it does not answer, the last
+    /// one it gave.
+    pub fn queries(&self) -> u64 {
+        match self.enclave.queries() {
+            Ok(n) => {
+                self.queries.store(n, Ordering::Relaxed);
+                n
+            }
+            Err(e) => {
+                tracing::debug!("view router enclave status: {e}");
+                self.queries.load(Ordering::Relaxed)
+            }
+        }
+    }
+
     /// Asks every store `query` and merges their answers: the sealed answer for the client
-    /// (`None` for a probe).
+    /// (`None` for a probe). A query dropped unfinished (the client went away) is forgotten
+    /// inside ([`PendingQuery`]'s drop).
     async fn route(&self, query: PendingQuery) -> Result<Option<NonceMessage>, Status> {
         let enclave = self.enclave.clone();
         let now = UnixSeconds::now();
@@ -166,11 +193,7 @@ impl Observe for ViewRouterServer {
     fn observe(&self) -> BoxFuture<'_, Observation> {
         Box::pin(async move {
             let mut o = self.stores.observation();
-            o.counter(
-                "queries",
-                "Client queries answered.",
-                self.enclave.queries().unwrap_or(0),
-            );
+            o.counter("queries", "Client queries answered.", self.queries());
             o
         })
     }

@@ -58,7 +58,11 @@ pub(crate) fn to_status(e: ViewEnclaveError) -> Status {
         }
         ViewEnclaveError::Malformed => Status::invalid_argument("malformed query"),
         ViewEnclaveError::TooManyKeys => Status::invalid_argument(e.to_string()),
-        ViewEnclaveError::Unavailable => Status::unavailable("no view store answered; try again"),
+        // A router: no store answered, its table of held queries is full, or the query was
+        // dropped.
+        ViewEnclaveError::Unavailable => {
+            Status::unavailable("no view store answered or the router is busy; try again")
+        }
         ViewEnclaveError::RangeStore => Status::failed_precondition(e.to_string()),
         other => {
             tracing::error!("query failed: {other}");

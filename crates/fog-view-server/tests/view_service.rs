@@ -468,7 +468,23 @@ async fn queries_do_no_recovery_db_work() {
     // A real query (a new session: the refused frames used the old one's counter) answers,
     // events included.
     let mut client = Client::connect(addr, verifier).await;
-    let (r, _) = client.query(0, &[]).await;
+    let (r, _) = client.query(0, &[vec![9; 16]]).await;
     assert_eq!(r.rngs.len(), 1);
     assert_eq!(r.highest_processed_block_count, 2);
+
+    // The enclave stops answering: the metrics keep its last counts (a counter that fell to
+    // 0 would read as a reset).
+    let (queries, keys) = view.counters();
+    assert!(queries >= 1 && keys >= 1, "{queries} {keys}");
+    let capacity = view.capacity();
+    assert!(capacity >= 2 << 10);
+    view.enclave().stop().unwrap();
+    assert!(view.enclave().status().is_err());
+    assert_eq!(view.counters(), (queries, keys));
+    assert_eq!(view.capacity(), capacity);
+    let text = fog_view_server::metrics::metrics_text(&view);
+    assert!(
+        text.contains(&format!("fog_view_search_keys_total {keys}\n")),
+        "{text}"
+    );
 }

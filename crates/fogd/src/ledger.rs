@@ -98,7 +98,11 @@ pub(crate) fn prepare(
         "fogd: fog ledger enclave with {} evidence",
         attestation.source()
     );
-    let peers = PeerLinks::new(attestation.peer_verifier(FogEnclave::Ledger)?);
+    // The channels live as long as the router's pools expect.
+    let peers = PeerLinks::new(
+        attestation.peer_verifier(FogEnclave::Ledger)?,
+        fog_router::STORE_SESSION_LIMITS,
+    );
     let mut config = LedgerServerConfig::default();
     if source.follow.following() {
         // The follower appends as blocks come: look often (a read of the block count).

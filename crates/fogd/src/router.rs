@@ -215,9 +215,14 @@ pub fn run_view(args: RouterArgs) -> Result<(), CliError> {
     let attestation = Attestation::new(&args.attestation, &args.state_dir, FogEnclave::View)?;
     let provider = attestation.provider();
     eprintln!("fogd view-router: {} evidence", attestation.source());
-    // The enclave makes its channel keys inside; its stores must present view evidence.
+    // The enclave makes its channel keys inside; its stores must present view evidence. Its
+    // table of held queries holds at least the requests served at once.
+    let mut enclave_config = fog_view_server::router::enclave_config();
+    enclave_config.max_pending_queries = enclave_config
+        .max_pending_queries
+        .max(args.serve.max_concurrent_requests);
     let enclave = fog_enclave::boundary::view_router::ViewRouterBoundary::simulated(
-        &fog_view_server::router::enclave_config(),
+        &enclave_config,
         attestation.peer_verifier(FogEnclave::View)?,
     )
     .map_err(|e| failed(format!("view router enclave: {e}")))?;
@@ -294,11 +299,16 @@ pub fn run_ledger(args: LedgerRouterArgs) -> Result<(), CliError> {
     let LedgerRouterArgs { source, router } = args;
     let (config, access) = router.prepare()?;
     let (parts, host) = crate::ledger::prepare(&source, &router.state_dir, &router.attestation)?;
-    // The simulated ledger router enclave, loaded here and handed to the server.
-    let enclave = fog_enclave::boundary::ledger_router::LedgerRouterBoundary::simulated(
-        fog_enclave::boundary::ledger_router::LedgerRouterConfig::new(parts.peers),
-    )
-    .map_err(|e| failed(format!("ledger router enclave: {e}")))?;
+    // The simulated ledger router enclave, loaded here and handed to the server; its table
+    // of open checks holds at least the requests served at once.
+    let mut enclave_config =
+        fog_enclave::boundary::ledger_router::LedgerRouterConfig::new(parts.peers);
+    enclave_config.max_open_checks = enclave_config
+        .max_open_checks
+        .max(router.serve.max_concurrent_requests);
+    let enclave =
+        fog_enclave::boundary::ledger_router::LedgerRouterBoundary::simulated(enclave_config)
+            .map_err(|e| failed(format!("ledger router enclave: {e}")))?;
     let server = Arc::new(
         fog_ledger_server::LedgerServer::new_router(
             parts.ledger,

@@ -8,7 +8,12 @@
 //! key and RNG store, the sealing-key provider it was loaded with, and its channel key pair,
 //! made here at load. What leaves: public keys, the ingress key sealed for this platform
 //! (`Create`, `Seal`) or in a frame of an attested peer channel (`SendIngressKey`), handshake
-//! messages and encrypted records.
+//! messages and encrypted records. Nothing that counts recipients: `GetMapLoad` answers the
+//! RNG store's load in steps of 10 %, computed here
+//! ([`fog_enclave_api::ingest::coarse_load_percent`]), never the exact entry count (which
+//! grows by one per output to a new recipient, so read after every block it would tell the
+//! host how many went to new recipients); `IngestBlock` answers one record per TxOut and the
+//! new egress key when the enclave rotated, which is public anyway (a new ingest invocation).
 //!
 //! Attestation: the host asks for the public channel key (`GetChannelKey`), has its provider
 //! bind evidence to it, and installs that evidence (`SetEvidence`), which is checked to bind
@@ -19,8 +24,11 @@
 //! Failures: a request that does not decode is [`EnclaveError::Malformed`], a call before
 //! `Create`/`Restore` is [`EnclaveError::NotInitialized`], and both change nothing; the
 //! trusted logic's refusals ([`IngestError`], [`PeerError`]) are answers, and nothing changes
-//! on a refusal either, except after a storage failure of the RNG store (the enclave must then
-//! be restarted). No input makes it panic.
+//! on a refusal either, with one exception: an `IngestBlock` refused after the enclave
+//! rotated (`BlockTooBig` once a block still hit `MapFull` after its retries, `Storage` after
+//! a rotation) keeps the new egress key and empty RNG store, and the refusal does not name
+//! the key: the host reads it again (`GetKexRngPubkey`) after any refused block. After a
+//! storage failure of the RNG store the enclave must be restarted. No input makes it panic.
 //!
 //! Trust side: trusted. The host's time arrives in each peer call and only bounds how long a
 //! channel lives (the peer channels never let it run backwards).
@@ -31,8 +39,9 @@ use std::sync::Mutex;
 use fog_attest::{BoundEvidence, ChannelKeypair, EnclaveResponder, SessionLimits, UnixSeconds};
 use fog_enclave_api::errors::{IngestError, PeerError};
 use fog_enclave_api::ingest::{
-    ingest_request::Call, ingest_response::Answer, Closed, Created, Empty, Frame, IngestRequest,
-    IngestResponse, Ingested, MapLoad, PeerAccepted, PeerChannel, PeerHello, PublicKey, Sealed,
+    coarse_load_percent, ingest_request::Call, ingest_response::Answer, Closed, Created, Empty,
+    Frame, IngestRequest, IngestResponse, Ingested, MapLoad, PeerAccepted, PeerChannel, PeerHello,
+    PublicKey, Sealed,
 };
 use fog_enclave_api::{serve, Enclave, EnclaveError, IngestApi, Refused};
 use fog_oram::HeapFactory;
@@ -227,9 +236,11 @@ impl IngestBoundary {
             }
             Call::GetMapLoad(Empty {}) => {
                 let enclave = created(state)?;
+                // The exact count stays here: only its coarse step crosses.
+                let percent = coarse_load_percent(enclave.map_len(), enclave.map_capacity());
                 Ok(Answer::MapLoad(MapLoad {
-                    len: enclave.map_len(),
                     capacity: enclave.map_capacity(),
+                    load_percent: u32::from(percent),
                 }))
             }
             Call::Rotate(Empty {}) => reply(created(state)?.rotate(), Answer::KexRngPubkey),

@@ -14,8 +14,14 @@
 //! What it promises. A request that does not decode, or lacks a field its call needs, answers
 //! [`EnclaveError::Malformed`] before anything is touched; the enclave's refusals are answers
 //! ([`LedgerEnclaveError`], each changing nothing, as `fog_enclave::ledger` says); nothing
-//! panics on any input. Timing and access patterns are those of the typed API: one key-image
-//! check is one call, one block is one call.
+//! panics on any input (a bug that would is caught at the boundary and answered
+//! [`EnclaveError::Internal`], as is every later call: the host rebuilds the enclave). Timing
+//! and access patterns are those of the typed API: one key-image check is one call, one block
+//! is one call.
+//!
+//! Randomness. The channel keys and the store's ORAM randomness are drawn inside, from the
+//! platform's source: in an enclave build the loader is the host, and a seed it chose would
+//! let it predict which leaves the ORAM reads.
 //!
 //! Trust side: trusted. No I/O; the time comes in each call that needs it.
 
@@ -40,6 +46,7 @@ use fog_transaction::block::{Block, BlockContents};
 use rand_chacha::ChaCha20Rng;
 use rand_core::{CryptoRng, RngCore, SeedableRng};
 
+use super::view::Fuse;
 use crate::ledger::{
     LedgerBlock, LedgerCounters, LedgerEnclave, LedgerEnclaveError, LedgerView, DEFAULT_CAPACITY,
     KEY_IMAGE_STORE_CHANNEL,
@@ -47,17 +54,10 @@ use crate::ledger::{
 use crate::peers::PeerChannels;
 use crate::sessions::{ClientSessions, DEFAULT_SESSION_CAPACITY};
 
-/// Lifetimes of the attested channels between ledger routers and key-image stores: an hour
-/// at most, ten minutes idle (a router keeps a pool of them per store and makes new ones when
-/// one expires).
-pub const PEER_SESSION_LIMITS: SessionLimits = SessionLimits {
-    max_age_secs: 3600,
-    idle_secs: 600,
-};
-
 /// The enclaves at the other end of channels between enclaves: the verifier that decides
 /// which evidence counts (normally exactly the fog ledger enclave's identity under the
-/// deployment's trust anchor), and how long a channel lives.
+/// deployment's trust anchor), and how long a channel lives (the host's router pools them:
+/// `fog_router::STORE_SESSION_LIMITS`, which the host passes here).
 #[derive(Clone, Debug)]
 pub struct PeerLinks {
     /// Accepts the peers' evidence.
@@ -67,12 +67,9 @@ pub struct PeerLinks {
 }
 
 impl PeerLinks {
-    /// Peers `verifier` accepts, with [`PEER_SESSION_LIMITS`].
-    pub fn new(verifier: Verifier) -> Self {
-        Self {
-            verifier,
-            limits: PEER_SESSION_LIMITS,
-        }
+    /// Peers `verifier` accepts, over channels that live as `limits` says.
+    pub fn new(verifier: Verifier, limits: SessionLimits) -> Self {
+        Self { verifier, limits }
     }
 }
 
@@ -114,8 +111,9 @@ enum Start<M> {
     Done,
 }
 
-/// A fog ledger enclave behind the byte boundary (see the module docs).
-pub struct LedgerBoundary<M> {
+/// A fog ledger enclave behind the byte boundary (see the module docs). `M` is its store's
+/// randomness: [`ChaCha20Rng`] seeded inside ([`LedgerBoundary::new`]) but for seeded tests.
+pub struct LedgerBoundary<M = ChaCha20Rng> {
     capacity: u64,
     session_capacity: usize,
     session_limits: SessionLimits,
@@ -123,6 +121,8 @@ pub struct LedgerBoundary<M> {
     start: Mutex<Start<M>>,
     enclave: OnceLock<Ledger<M>>,
     routers: Option<Routers>,
+    /// Blown by a panic: every call answers `Internal` from then on.
+    fuse: Fuse,
 }
 
 /// The router side of a store: its channel key, until its first evidence the key pair, and
@@ -141,10 +141,28 @@ impl<M> core::fmt::Debug for LedgerBoundary<M> {
     }
 }
 
+impl LedgerBoundary {
+    /// An enclave loaded with `config`: its channel keys, and its store's randomness (which
+    /// picks the ORAM's leaves), are made here from the platform's source; nothing the loader
+    /// (the untrusted host, in an enclave build) chooses seeds them. It starts at its first
+    /// client evidence.
+    pub fn new(config: LedgerConfig) -> Result<Self, LedgerEnclaveError> {
+        Self::dangerous_with_rng(config, os_seeded()?)
+    }
+
+    /// [`LedgerBoundary::new`] as the shared enclave the servers take ("simulation mode":
+    /// in-process); `fogd` loads it.
+    pub fn simulated(config: LedgerConfig) -> Result<SharedEnclave, LedgerEnclaveError> {
+        Ok(Arc::new(Self::new(config)?))
+    }
+}
+
 impl<M: RngCore + CryptoRng + Send + 'static> LedgerBoundary<M> {
-    /// An enclave loaded with `config`, drawing its store's randomness from `rng`; its channel
-    /// keys are made here. It starts at its first client evidence.
-    pub fn new(config: LedgerConfig, rng: M) -> Result<Self, LedgerEnclaveError> {
+    /// [`LedgerBoundary::new`] with the store's randomness given: for seeded tests and
+    /// benchmarks only. Whoever chooses `rng` can predict the ORAM's leaf choices, which an
+    /// enclave must keep from its host.
+    #[doc(hidden)]
+    pub fn dangerous_with_rng(config: LedgerConfig, rng: M) -> Result<Self, LedgerEnclaveError> {
         if config.key_image_capacity == 0 {
             return Err(LedgerEnclaveError::InvalidConfig);
         }
@@ -168,12 +186,8 @@ impl<M: RngCore + CryptoRng + Send + 'static> LedgerBoundary<M> {
             start: Mutex::new(Start::Waiting { keys, rng }),
             enclave: OnceLock::new(),
             routers,
+            fuse: Fuse::default(),
         })
-    }
-
-    /// [`LedgerBoundary::new`] as the servers hold it.
-    pub fn shared(config: LedgerConfig, rng: M) -> Result<SharedEnclave, LedgerEnclaveError> {
-        Ok(Arc::new(Self::new(config, rng)?))
     }
 
     fn handle(&self, call: Call) -> Result<Answer, EnclaveError> {
@@ -257,15 +271,7 @@ impl<M: RngCore + CryptoRng + Send + 'static> LedgerBoundary<M> {
     }
 }
 
-impl LedgerBoundary<ChaCha20Rng> {
-    /// The simulated enclave `fogd` loads in-process: [`LedgerBoundary::shared`] with its
-    /// randomness seeded from the platform's source.
-    pub fn simulated(config: LedgerConfig) -> Result<SharedEnclave, LedgerEnclaveError> {
-        Self::shared(config, os_seeded()?)
-    }
-}
-
-/// A ChaCha20 generator seeded from the platform's randomness.
+/// A ChaCha20 generator seeded inside from the platform's randomness.
 pub(crate) fn os_seeded() -> Result<ChaCha20Rng, LedgerEnclaveError> {
     ChaCha20Rng::from_rng(rand_core::OsRng)
         .map_err(|_| LedgerEnclaveError::Boundary(EnclaveError::Provider))
@@ -276,7 +282,7 @@ impl<M: RngCore + CryptoRng + Send + 'static> Enclave for LedgerBoundary<M> {
         serve::<LedgerApi>(request_bytes, |request| {
             let call = request.call.ok_or(EnclaveError::Malformed)?;
             Ok(LedgerResponse {
-                answer: Some(self.handle(call)?),
+                answer: Some(self.fuse.guarded(|| self.handle(call))?),
             })
         })
     }

@@ -6,15 +6,21 @@
 //! and the store channels'. The host gets their public halves, binds evidence to each and
 //! installs it; the router starts once it holds both (every call but those answers
 //! [`EnclaveError::NotInitialized`] before). And the checks it opened: a client's check holds
-//! the client's key images, so it stays here, in a table of at most [`MAX_OPEN_CHECKS`]
-//! (the oldest is dropped for a new one), named by a `u64` handle the host passes back. A
-//! handle the table does not hold (finished, forgotten, dropped or never given) is refused
-//! with [`PeerError::UnknownChannel`]; a handle is never reused.
+//! the client's key images, so it stays here, in a table of at most
+//! [`LedgerRouterConfig::max_open_checks`], named by a `u64` handle the host passes back (never
+//! reused). While the table is full a new check (or probe) is refused
+//! ([`LedgerEnclaveError::Full`]) and the open ones keep their places: one client opening and
+//! abandoning checks cannot push out the others'. A handle the table does not hold (finished,
+//! forgotten or never given) is refused with [`PeerError::UnknownChannel`]. The host serves
+//! both as UNAVAILABLE: the client asks again.
 //!
 //! What it promises. A request that does not decode, or lacks a field its call needs, answers
 //! [`EnclaveError::Malformed`] before anything is touched; refusals are answers; nothing
-//! panics on any input. The router's own fog ledger enclave keeps no key image (its range is
-//! `0..0`) and takes no router channel (those calls answer [`EnclaveError::Unsupported`]).
+//! panics on any input (a bug that would is caught at the boundary and answered
+//! [`EnclaveError::Internal`], as is every later call: the host rebuilds the enclave). The
+//! router's own fog ledger enclave keeps no key image (its range is `0..0`) and takes no
+//! router channel (those calls answer [`EnclaveError::Unsupported`]). Its randomness, like its
+//! channel keys, is drawn inside from the platform's source.
 //!
 //! Trust side: trusted. No I/O; the time comes in each call that needs it.
 
@@ -43,14 +49,19 @@ use super::ledger::{
     binds, check_parts, decode_evidence, frame_to_wire, fresh_keys, ledger_call, os_seeded,
     public_key, serve_ledger, PeerLinks,
 };
+use super::view::Fuse;
 use crate::ledger::{LedgerEnclave, LedgerEnclaveError, KEY_IMAGE_STORE_CHANNEL};
 use crate::ledger_router::{LedgerRouter, PendingCheck};
 use crate::peers::PeerChannels;
 use crate::sessions::{ClientSessions, DEFAULT_SESSION_CAPACITY};
 
-/// Checks open at once (opened, not yet finished or forgotten); the oldest is dropped for a
-/// new one. Each holds a client's key images (at most 4096 × 32 bytes).
-pub const MAX_OPEN_CHECKS: usize = 1024;
+/// The default bound of the table of open checks ([`LedgerRouterConfig::max_open_checks`]):
+/// well above the requests a host serves at once (`fogd`'s `--max-concurrent-requests`
+/// defaults to 256), so that only a host serving far more at once, or one that leaks handles,
+/// meets it. Each open check holds a client's key images (at most
+/// [`crate::ledger::MAX_KEY_IMAGES_PER_REQUEST`] × 32 bytes, 128 KiB): a full table of the
+/// default size holds at most 512 MiB of them.
+pub const DEFAULT_MAX_OPEN_CHECKS: usize = 4096;
 
 /// The key-image capacity of the router's own fog ledger enclave, which keeps none.
 const OWN_KEY_IMAGE_CAPACITY: u64 = 64;
@@ -64,15 +75,21 @@ pub struct LedgerRouterConfig {
     pub session_limits: SessionLimits,
     /// The key-image stores it may ask (fog ledger enclaves).
     pub stores: PeerLinks,
+    /// Checks (and probes) open at once, waiting for their stores; while that many are open,
+    /// a new one is refused ([`LedgerEnclaveError::Full`]). At least the requests the host
+    /// serves at once (default [`DEFAULT_MAX_OPEN_CHECKS`]).
+    pub max_open_checks: usize,
 }
 
 impl LedgerRouterConfig {
-    /// A router asking the stores `stores` accepts, with the default session table.
+    /// A router asking the stores `stores` accepts, with the default session table and table
+    /// of open checks.
     pub fn new(stores: PeerLinks) -> Self {
         Self {
             session_capacity: DEFAULT_SESSION_CAPACITY,
             session_limits: SessionLimits::default(),
             stores,
+            max_open_checks: DEFAULT_MAX_OPEN_CHECKS,
         }
     }
 }
@@ -88,21 +105,25 @@ struct Start<M> {
     rng: M,
 }
 
-/// The open checks, by handle (handles grow: the first entry is the oldest).
+/// The open checks, by handle (handles grow, and are never reused).
 #[derive(Default)]
 struct Checks {
     last: u64,
     open: BTreeMap<u64, Arc<PendingCheck>>,
 }
 
-/// A ledger router enclave behind the byte boundary (see the module docs).
-pub struct LedgerRouterBoundary<M> {
+/// A ledger router enclave behind the byte boundary (see the module docs). `M` is its own
+/// enclave's randomness: [`ChaCha20Rng`] seeded inside ([`LedgerRouterBoundary::new`]) but for
+/// seeded tests.
+pub struct LedgerRouterBoundary<M = ChaCha20Rng> {
     config: LedgerRouterConfig,
     client_key: [u8; 32],
     store_key: [u8; 32],
     start: Mutex<Option<Start<M>>>,
     router: OnceLock<Router<M>>,
     checks: Mutex<Checks>,
+    /// Blown by a panic: every call answers `Internal` from then on.
+    fuse: Fuse,
 }
 
 impl<M> core::fmt::Debug for LedgerRouterBoundary<M> {
@@ -121,10 +142,34 @@ fn unknown_check() -> Answer {
     refuse(PeerError::UnknownChannel.into())
 }
 
+impl LedgerRouterBoundary {
+    /// A router loaded with `config`: its channel keys and its randomness are made here from
+    /// the platform's source (nothing the loader chooses seeds them). It starts once it holds
+    /// its client and its store evidence. A table of no open check is refused
+    /// ([`LedgerEnclaveError::InvalidConfig`]).
+    pub fn new(config: LedgerRouterConfig) -> Result<Self, LedgerEnclaveError> {
+        Self::dangerous_with_rng(config, os_seeded()?)
+    }
+
+    /// [`LedgerRouterBoundary::new`] as the shared enclave the servers take ("simulation
+    /// mode": in-process); `fogd` loads it.
+    pub fn simulated(config: LedgerRouterConfig) -> Result<SharedEnclave, LedgerEnclaveError> {
+        Ok(Arc::new(Self::new(config)?))
+    }
+}
+
 impl<M: RngCore + CryptoRng + Send + 'static> LedgerRouterBoundary<M> {
-    /// A router loaded with `config`, drawing its randomness from `rng`; its channel keys
-    /// are made here. It starts once it holds its client and its store evidence.
-    pub fn new(config: LedgerRouterConfig, rng: M) -> Result<Self, LedgerEnclaveError> {
+    /// [`LedgerRouterBoundary::new`] with the randomness given: for seeded tests and benchmarks
+    /// only. Whoever chooses `rng` can predict the ORAM's leaf choices, which an enclave must
+    /// keep from its host.
+    #[doc(hidden)]
+    pub fn dangerous_with_rng(
+        config: LedgerRouterConfig,
+        rng: M,
+    ) -> Result<Self, LedgerEnclaveError> {
+        if config.max_open_checks == 0 {
+            return Err(LedgerEnclaveError::InvalidConfig);
+        }
         let client = fresh_keys()?;
         let store = fresh_keys()?;
         Ok(Self {
@@ -140,12 +185,8 @@ impl<M: RngCore + CryptoRng + Send + 'static> LedgerRouterBoundary<M> {
             })),
             router: OnceLock::new(),
             checks: Mutex::new(Checks::default()),
+            fuse: Fuse::default(),
         })
-    }
-
-    /// [`LedgerRouterBoundary::new`] as the servers hold it.
-    pub fn shared(config: LedgerRouterConfig, rng: M) -> Result<SharedEnclave, LedgerEnclaveError> {
-        Ok(Arc::new(Self::new(config, rng)?))
     }
 
     fn started(&self) -> Result<&Router<M>, EnclaveError> {
@@ -320,15 +361,17 @@ impl<M: RngCore + CryptoRng + Send + 'static> LedgerRouterBoundary<M> {
     }
 
     fn lock_checks(&self) -> Result<std::sync::MutexGuard<'_, Checks>, EnclaveError> {
+        // A poisoned table (a panic while it was held) is not trusted again.
         self.checks.lock().map_err(|_| EnclaveError::Internal)
     }
 
-    /// Keeps an opened check: its handle.
+    /// Keeps an opened check: its handle, or, while the table is full, the refusal (the
+    /// check is dropped, its key images wiped).
     fn keep(&self, check: PendingCheck) -> Result<Answer, EnclaveError> {
         let key_images = check.key_count() as u64;
         let mut checks = self.lock_checks()?;
-        while checks.open.len() >= MAX_OPEN_CHECKS {
-            checks.open.pop_first();
+        if checks.open.len() >= self.config.max_open_checks {
+            return Ok(refuse(LedgerEnclaveError::Full));
         }
         checks.last = checks.last.checked_add(1).ok_or(EnclaveError::Internal)?;
         let handle = checks.last;
@@ -395,20 +438,12 @@ impl<M: RngCore + CryptoRng + Send + 'static> LedgerRouterBoundary<M> {
     }
 }
 
-impl LedgerRouterBoundary<ChaCha20Rng> {
-    /// The simulated router `fogd` loads in-process: [`LedgerRouterBoundary::shared`] with
-    /// its randomness seeded from the platform's source.
-    pub fn simulated(config: LedgerRouterConfig) -> Result<SharedEnclave, LedgerEnclaveError> {
-        Self::shared(config, os_seeded()?)
-    }
-}
-
 impl<M: RngCore + CryptoRng + Send + 'static> Enclave for LedgerRouterBoundary<M> {
     fn call(&self, request_bytes: &[u8]) -> Result<Vec<u8>, EnclaveError> {
         serve::<LedgerRouterApi>(request_bytes, |request| {
             let call = request.call.ok_or(EnclaveError::Malformed)?;
             Ok(LedgerRouterResponse {
-                answer: Some(self.handle(call)?),
+                answer: Some(self.fuse.guarded(|| self.handle(call))?),
             })
         })
     }

@@ -23,7 +23,8 @@
 //! refusals ([`ViewEnclaveError`], [`LoadError`], [`ViewError`]) are answers, and change
 //! nothing either (a load that fails halfway breaks the store for later loads, as the trusted
 //! logic documents). No input makes it panic; a bug that would is caught at the boundary and
-//! answered [`EnclaveError::Internal`].
+//! answered [`EnclaveError::Internal`], as is every later call but `Stop` (the state may be
+//! half updated: the host stops the enclave and rebuilds it).
 //!
 //! Trust side: trusted. The host's time arrives in each call that needs it, and the trusted
 //! logic never lets it run backwards.
@@ -76,6 +77,8 @@ pub struct ViewBoundary {
     enclave: RwLock<Option<Arc<TrustedView>>>,
     /// Whether routers can open channels.
     takes_routers: AtomicBool,
+    /// Blown by a panic: every call but `Stop` answers `Internal` from then on.
+    fuse: Fuse,
 }
 
 impl core::fmt::Debug for ViewBoundary {
@@ -165,11 +168,39 @@ fn count(n: usize) -> u32 {
     u32::try_from(n).unwrap_or(u32::MAX)
 }
 
-/// Runs `f`, answering [`EnclaveError::Internal`] if it panics (a bug: no input should make the
-/// trusted logic panic, and none may cross the boundary).
-pub(crate) fn guarded<T>(f: impl FnOnce() -> Result<T, EnclaveError>) -> Result<T, EnclaveError> {
-    std::panic::catch_unwind(core::panic::AssertUnwindSafe(f))
-        .unwrap_or(Err(EnclaveError::Internal))
+/// What keeps a panic from crossing the boundary, and the enclave from serving after one.
+///
+/// No input should make the trusted logic panic; a bug that does may leave its state half
+/// updated (a lock poisoned, a batch half stored), so a caught panic blows the fuse: that call
+/// and every later one answer [`EnclaveError::Internal`], and the host rebuilds the enclave.
+#[derive(Debug, Default)]
+pub(crate) struct Fuse(AtomicBool);
+
+impl Fuse {
+    /// Runs `f`, unless an earlier call panicked; a panic of `f` answers
+    /// [`EnclaveError::Internal`] and blows the fuse.
+    pub(crate) fn guarded<T>(
+        &self,
+        f: impl FnOnce() -> Result<T, EnclaveError>,
+    ) -> Result<T, EnclaveError> {
+        if self.0.load(Ordering::Acquire) {
+            return Err(EnclaveError::Internal);
+        }
+        self.catching(f)
+    }
+
+    /// Runs `f` even after a panic (for calls that only destroy state), catching its own.
+    pub(crate) fn catching<T>(
+        &self,
+        f: impl FnOnce() -> Result<T, EnclaveError>,
+    ) -> Result<T, EnclaveError> {
+        // Unwind safety: after a panic nothing `f` touched is used again, but by a call that
+        // only destroys it.
+        std::panic::catch_unwind(core::panic::AssertUnwindSafe(f)).unwrap_or_else(|_| {
+            self.0.store(true, Ordering::Release);
+            Err(EnclaveError::Internal)
+        })
+    }
 }
 
 impl ViewBoundary {
@@ -213,6 +244,7 @@ impl ViewBoundary {
             }),
             enclave: RwLock::new(None),
             takes_routers: AtomicBool::new(false),
+            fuse: Fuse::default(),
         })
     }
 
@@ -332,8 +364,10 @@ impl ViewBoundary {
         Ok(Answer::Done(Empty {}))
     }
 
+    /// Destroys the state, even after a panic (the lent threads return, and the enclave can
+    /// be dropped).
     fn stop(&self) -> Result<Answer, EnclaveError> {
-        let mut setup = self.setup.lock().map_err(|_| EnclaveError::Internal)?;
+        let mut setup = self.setup.lock().unwrap_or_else(PoisonError::into_inner);
         setup.stopped = true;
         setup.client = None;
         setup.routers = None;
@@ -458,11 +492,51 @@ impl ViewBoundary {
 impl Enclave for ViewBoundary {
     fn call(&self, request_bytes: &[u8]) -> Result<Vec<u8>, EnclaveError> {
         serve::<ViewApi>(request_bytes, |request: ViewRequest| {
-            let call = request.call.ok_or(EnclaveError::Malformed)?;
-            let answer = guarded(|| self.handle(call))?;
+            let answer = match request.call.ok_or(EnclaveError::Malformed)? {
+                // Honoured after a panic too: the host stops a failed enclave to rebuild it.
+                Call::Stop(Empty {}) => self.fuse.catching(|| self.stop()),
+                call => self.fuse.guarded(|| self.handle(call)),
+            }?;
             Ok(ViewResponse {
                 answer: Some(answer),
             })
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_caught_panic_blows_the_fuse_for_every_later_call_but_a_catching_one() {
+        let fuse = Fuse::default();
+        assert_eq!(fuse.guarded(|| Ok(1)), Ok(1));
+        assert_eq!(
+            fuse.guarded(|| Err::<u8, _>(EnclaveError::Malformed)),
+            Err(EnclaveError::Malformed),
+            "a refusal is no panic"
+        );
+        assert_eq!(
+            fuse.guarded(|| -> Result<u8, EnclaveError> { panic!("a bug") }),
+            Err(EnclaveError::Internal)
+        );
+        let mut ran = false;
+        assert_eq!(
+            fuse.guarded(|| {
+                ran = true;
+                Ok(2)
+            }),
+            Err(EnclaveError::Internal)
+        );
+        assert!(
+            !ran,
+            "nothing runs on state a panic may have left half updated"
+        );
+        assert_eq!(
+            fuse.catching(|| Ok(3)),
+            Ok(3),
+            "what only destroys state runs"
+        );
     }
 }

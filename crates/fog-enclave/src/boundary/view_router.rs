@@ -5,11 +5,14 @@
 //! What it holds inside, and never returns: its two channel key pairs, made here at load (the
 //! one client sessions prove, and the one its store channels prove), the client sessions, the
 //! store channels, and every client query it opened and has not finished (the client's search
-//! keys and event position), in a table of at most [`MAX_PENDING_QUERIES`] entries. The host
-//! names a held query by a handle (a number); a new query beyond the bound evicts the oldest,
-//! and a handle the table does not hold (finished, dropped, evicted, never given) is refused
-//! ([`ViewEnclaveError::Unavailable`]: the client asks again). What leaves: the public channel
-//! keys, handshake messages, sealed frames, what each store's answer covers and public counts.
+//! keys and event position), in a table of at most
+//! [`ViewRouterConfig::max_pending_queries`] entries. The host names a held query by a handle
+//! (a number, never reused). While the table is full a new query (or probe) is refused
+//! ([`ViewEnclaveError::Unavailable`]) and the held ones keep their places: one client opening
+//! and abandoning queries cannot push out the others'. A handle the table does not hold
+//! (finished, dropped, never given) is refused the same way (the client asks again). What
+//! leaves: the public channel keys, handshake messages, sealed frames, what each store's
+//! answer covers and public counts.
 //!
 //! Life: at load the enclave makes its keys. The host asks for the public keys
 //! (`GetChannelKeys`), has its provider bind evidence to each, and installs it (`SetEvidence`,
@@ -19,16 +22,17 @@
 //! Failures: a request that does not decode (or names no call) is [`EnclaveError::Malformed`]
 //! and changes nothing; the router's refusals ([`ViewEnclaveError`]) are answers. No input makes
 //! it panic; a bug that would is caught at the boundary and answered
-//! [`EnclaveError::Internal`].
+//! [`EnclaveError::Internal`], as is every later call (its state may be half updated: the host
+//! rebuilds the enclave).
 //!
 //! Trust side: trusted. The host's time arrives in each call that needs it.
 
 use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use fog_attest::{ChannelKeypair, EnclaveResponder, UnixSeconds, Verifier};
-use fog_enclave_api::errors::{PeerError, SessionError, ViewEnclaveError};
+use fog_enclave_api::errors::{PeerError, SessionError, ViewEnclaveError, ViewError};
 use fog_enclave_api::view::{ChannelKeys, ChannelKeysMessage, Data, Empty};
 use fog_enclave_api::view_router::{
     view_router_request::Call, view_router_response::Answer, Closed, Initiated, Opened, Routed,
@@ -36,13 +40,9 @@ use fog_enclave_api::view_router::{
 };
 use fog_enclave_api::{serve, Enclave, EnclaveError, Refused, SharedEnclave, ViewRouterApi};
 
-use super::view::{answer, binds, decode_evidence, fresh_keys, guarded, peer_key};
+use super::view::{answer, binds, decode_evidence, fresh_keys, peer_key, Fuse};
 use crate::peers::PeerChannels;
 use crate::view_router::{PendingQuery, RoutedAnswer, ViewRouter, STORE_CHANNEL};
-
-/// The most client queries the router holds at once, waiting for their stores; a new one
-/// evicts the oldest.
-pub const MAX_PENDING_QUERIES: usize = 1024;
 
 /// What waits for the evidence that starts the router.
 struct Setup {
@@ -70,6 +70,8 @@ pub struct ViewRouterBoundary {
     setup: Mutex<Setup>,
     router: OnceLock<ViewRouter>,
     pending: Mutex<Pending>,
+    /// Blown by a panic: every call answers `Internal` from then on.
+    fuse: Fuse,
 }
 
 impl core::fmt::Debug for ViewRouterBoundary {
@@ -99,6 +101,9 @@ fn peer<T>(outcome: Result<T, PeerError>) -> Result<T, ViewEnclaveError> {
 /// The unknown handle's refusal.
 const UNKNOWN_QUERY: ViewEnclaveError = ViewEnclaveError::Unavailable;
 
+/// The full table's refusal of a new query.
+const TABLE_FULL: ViewEnclaveError = ViewEnclaveError::Unavailable;
+
 fn routed(r: RoutedAnswer) -> Routed {
     let (frame, refusal) = match r.frame {
         Ok(frame) => (frame, None),
@@ -127,8 +132,12 @@ fn routed(r: RoutedAnswer) -> Routed {
 
 impl ViewRouterBoundary {
     /// A view router enclave as the loader makes it: its channel key pairs, client sessions as
-    /// `config` bounds them, and channels to the stores `stores` accepts.
+    /// `config` bounds them, and channels to the stores `stores` accepts. A table of no
+    /// pending query is refused ([`ViewError::InvalidConfig`]).
     pub fn new(config: &ViewRouterConfig, stores: Verifier) -> Result<Self, ViewEnclaveError> {
+        if config.max_pending_queries == 0 {
+            return Err(ViewError::InvalidConfig.into());
+        }
         let client = fresh_keys()?;
         let store_keys = fresh_keys()?;
         let keys = ChannelKeys {
@@ -146,6 +155,7 @@ impl ViewRouterBoundary {
             }),
             router: OnceLock::new(),
             pending: Mutex::new(Pending::default()),
+            fuse: Fuse::default(),
         })
     }
 
@@ -166,9 +176,10 @@ impl ViewRouterBoundary {
         self.router.get().ok_or(EnclaveError::NotInitialized)
     }
 
-    fn pending(&self) -> MutexGuard<'_, Pending> {
-        // Each update of the table is one map operation: a poisoned lock leaves it whole.
-        self.pending.lock().unwrap_or_else(PoisonError::into_inner)
+    fn pending(&self) -> Result<MutexGuard<'_, Pending>, EnclaveError> {
+        // A poisoned table (a panic while it was held) is not trusted again (the fuse is
+        // blown then too).
+        self.pending.lock().map_err(|_| EnclaveError::Internal)
     }
 
     /// Starts the router once both responders are made.
@@ -240,25 +251,26 @@ impl ViewRouterBoundary {
         Ok(Answer::Done(Empty {}))
     }
 
-    /// Holds `query`: its handle.
-    fn hold(&self, query: PendingQuery) -> Answer {
+    /// Holds `query`: its handle, or, while the table is full, the refusal (the query is
+    /// dropped, its keys wiped).
+    fn hold(&self, query: PendingQuery) -> Result<Answer, EnclaveError> {
         let key_count = query.key_count() as u64;
-        let mut pending = self.pending();
-        pending.last += 1;
-        let handle = pending.last;
-        while pending.held.len() >= MAX_PENDING_QUERIES {
-            pending.held.pop_first();
+        let mut pending = self.pending()?;
+        if pending.held.len() >= self.config.max_pending_queries {
+            return Ok(Answer::Refused(TABLE_FULL.to_refusal()));
         }
+        pending.last = pending.last.checked_add(1).ok_or(EnclaveError::Internal)?;
+        let handle = pending.last;
         pending.held.insert(handle, Arc::new(query));
-        Answer::Opened(Opened { handle, key_count })
+        Ok(Answer::Opened(Opened { handle, key_count }))
     }
 
-    fn held(&self, handle: u64) -> Option<Arc<PendingQuery>> {
-        self.pending().held.get(&handle).cloned()
+    fn held(&self, handle: u64) -> Result<Option<Arc<PendingQuery>>, EnclaveError> {
+        Ok(self.pending()?.held.get(&handle).cloned())
     }
 
-    fn take(&self, handle: u64) -> Option<Arc<PendingQuery>> {
-        self.pending().held.remove(&handle)
+    fn take(&self, handle: u64) -> Result<Option<Arc<PendingQuery>>, EnclaveError> {
+        Ok(self.pending()?.held.remove(&handle))
     }
 
     fn handle(&self, call: Call) -> Result<Answer, EnclaveError> {
@@ -276,17 +288,17 @@ impl ViewRouterBoundary {
             Call::OpenQuery(q) => {
                 let frame = q.frame.ok_or(EnclaveError::Malformed)?;
                 match self.router()?.open_query(&frame, UnixSeconds(q.now)) {
-                    Ok(query) => self.hold(query),
+                    Ok(query) => self.hold(query)?,
                     Err(e) => Answer::Refused(e.to_refusal()),
                 }
             }
             Call::Probe(Empty {}) => {
                 self.router()?;
-                self.hold(ViewRouter::probe())
+                self.hold(ViewRouter::probe())?
             }
             Call::StoreRequest(r) => {
                 let router = self.router()?;
-                let outcome = match self.held(r.handle) {
+                let outcome = match self.held(r.handle)? {
                     Some(query) => {
                         peer(router.store_request(&query, &r.channel_id, UnixSeconds(r.now)))
                     }
@@ -306,7 +318,7 @@ impl ViewRouterBoundary {
                     .collect();
                 // A query a concurrent `StoreRequest` still reads is refused like an unknown
                 // one (the host finished a query it was still sealing).
-                let outcome = match self.take(f.handle).map(Arc::try_unwrap) {
+                let outcome = match self.take(f.handle)?.map(Arc::try_unwrap) {
                     Some(Ok(query)) => router.finish(query, &answers, UnixSeconds(f.now)),
                     _ => Err(UNKNOWN_QUERY),
                 };
@@ -314,7 +326,7 @@ impl ViewRouterBoundary {
             }
             Call::DropQuery(q) => {
                 self.router()?;
-                done(self.take(q.handle).map(drop).ok_or(UNKNOWN_QUERY))
+                done(self.take(q.handle)?.map(drop).ok_or(UNKNOWN_QUERY))
             }
             Call::StoreInitiate(Empty {}) => reply(
                 peer(self.router()?.store_links().initiate()),
@@ -333,7 +345,7 @@ impl ViewRouterBoundary {
                 Answer::Status(RouterStatus {
                     queries: router.queries(),
                     sessions: router.sessions().len() as u64,
-                    pending_queries: self.pending().held.len() as u64,
+                    pending_queries: self.pending()?.held.len() as u64,
                 })
             }
         })
@@ -344,7 +356,7 @@ impl Enclave for ViewRouterBoundary {
     fn call(&self, request_bytes: &[u8]) -> Result<Vec<u8>, EnclaveError> {
         serve::<ViewRouterApi>(request_bytes, |request: ViewRouterRequest| {
             let call = request.call.ok_or(EnclaveError::Malformed)?;
-            let answer = guarded(|| self.handle(call))?;
+            let answer = self.fuse.guarded(|| self.handle(call))?;
             Ok(ViewRouterResponse {
                 answer: Some(answer),
             })
