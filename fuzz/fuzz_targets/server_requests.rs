@@ -1,10 +1,14 @@
 //! The gRPC requests the servers decode, handed to what each server does with them: view
-//! (`Auth`, `Query` into the view enclave), fog ledger (`Auth`, the three attested calls,
-//! `GetBlocks`, `GetTxOuts` on a two-block ledger), ingest admin (each call's message, turned
-//! into the server's types and applied to an idle server on an in-memory recovery DB, without
-//! reaching out to peers), ingest peer (handshakes, and ingress-key frames, both as sent and
-//! sealed on a live channel from an attested peer) and report (`GetReports`, and the stored
-//! report rows the server decodes). The first byte picks the call.
+//! (`Auth`, `Query` into the view enclave, whose partition workers run on threads the server
+//! lent), fog ledger (`Auth`, the three attested calls, `GetBlocks`, `GetTxOuts` on a
+//! two-block ledger), ingest admin (each call's message, turned into the server's types and
+//! applied to an idle server on an in-memory recovery DB, without reaching out to peers),
+//! ingest peer (handshakes, and ingress-key frames, both as sent and sealed on a live channel
+//! from an attested peer) and report (`GetReports`, and the stored report rows the server
+//! decodes). The first byte picks the call.
+//!
+//! Each server is built as `fogd` builds it: over a simulated enclave behind the byte boundary
+//! (`fog_enclave::boundary`), injected as a `SharedEnclave`, with simulated evidence.
 //!
 //! Every request that decodes re-encodes to the same message; the servers answer or refuse,
 //! never panic, and an answer matches its request (one result per item, the ingress key a
@@ -13,7 +17,7 @@
 
 use std::future::Future;
 use std::pin::pin;
-use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::task::{Context, Poll, Waker};
 
 use fog_api::fog_ingest::{
@@ -26,16 +30,19 @@ use fog_api::fog_ledger::{BlockRequest, TxOutRequest};
 use fog_attest::ed25519_dalek::SigningKey;
 use fog_attest::wire::{AuthMessage, NonceMessage, ReportRequest};
 use fog_attest::{
-    fog_identity, BoundEvidence, Channel, ChannelKeypair, ClientHandshake, EnclaveResponder,
-    FogEnclave, IdentityRule, PeerKey, Policy, Report, ReportData, SessionLimits, SimProvider,
-    UnixSeconds, Verifier,
+    fog_identity, Channel, ClientHandshake, EnclaveResponder, FogEnclave, IdentityRule, Policy,
+    Report, SessionLimits, SimProvider, UnixSeconds, Verifier,
 };
 use fog_crypto::{CompressedRistrettoPublic, RistrettoPrivate};
+use fog_enclave::boundary::ingest::IngestBoundary;
+use fog_enclave::boundary::ledger::{LedgerBoundary, LedgerConfig};
+use fog_enclave::boundary::view::ViewBoundary;
 use fog_enclave::ingest_peers::INGRESS_KEY_AAD;
-use fog_enclave::view_enclave::HostCounters;
+use fog_enclave::sealing::SealingKeyProvider;
+use fog_enclave_api::view::{HostCounters, ViewClient};
 use fog_ingest_server::admin::{key_records_query, lost_ingress_key};
 use fog_ingest_server::cluster::check_peer_uri;
-use fog_ingest_server::{IngestConfig, IngestServer, NoEvidence, ProviderEvidence, StateDir};
+use fog_ingest_server::{IngestConfig, IngestServer, ProviderEvidence, StateDir};
 use fog_ledger_db::LedgerDb;
 use fog_ledger_server::{LedgerServer, LedgerServerConfig};
 use fog_recovery_db::{BlockIndex, MemoryRecoveryDb, RecoveryDb};
@@ -90,17 +97,6 @@ fn verifier(kind: FogEnclave) -> Verifier {
     )
 }
 
-/// A responder whose evidence is dated `at`.
-fn responder(kind: FogEnclave, at: UnixSeconds) -> EnclaveResponder {
-    let keys = ChannelKeypair::generate().expect("channel keys");
-    let bound = BoundEvidence {
-        evidence: provider(kind).evidence_at(&ReportData::bind(keys.public_key(), None), at),
-        channel_key: *keys.public_key(),
-        custom_identity: None,
-    };
-    EnclaveResponder::new(keys, bound).expect("responder")
-}
-
 fn lock<T>(m: &'static OnceLock<Mutex<T>>, init: impl FnOnce() -> T) -> MutexGuard<'static, T> {
     m.get_or_init(|| Mutex::new(init()))
         .lock()
@@ -110,11 +106,13 @@ fn lock<T>(m: &'static OnceLock<Mutex<T>>, init: impl FnOnce() -> T) -> MutexGua
 // --- view -----------------------------------------------------------------------------------
 
 struct View {
-    enclave: fog_view_server::Enclave,
+    server: fog_view_server::ViewServer<MemoryRecoveryDb>,
     /// The id of a live client session.
     live: Vec<u8>,
 }
 
+/// A view server with two partitions (so two lent worker threads) over an empty in-memory
+/// recovery DB, its enclave attested with evidence dated `NOW`, and a client session on it.
 fn view() -> MutexGuard<'static, View> {
     static V: OnceLock<Mutex<View>> = OnceLock::new();
     lock(&V, || {
@@ -123,13 +121,17 @@ fn view() -> MutexGuard<'static, View> {
             capacity_per_partition: 1 << 8,
             ..Default::default()
         };
-        let enclave = fog_view_server::build_enclave(responder(FogEnclave::View, NOW), &config)
-            .expect("view");
+        let enclave = ViewBoundary::simulated(&config.enclave(), None).expect("view enclave");
+        ViewClient::new(enclave.clone())
+            .attest(&provider(FogEnclave::View).with_clock(|| NOW))
+            .expect("attested");
+        let server =
+            fog_view_server::ViewServer::new(Arc::new(MemoryRecoveryDb::new()), enclave, config);
         let (hs, hello) = ClientHandshake::start(verifier(FogEnclave::View)).expect("hello");
-        let answer = enclave.auth(&hello, PeerKey::UNKNOWN, NOW).expect("auth");
+        let answer = server.enclave().auth(&hello, None, NOW).expect("auth");
         let client = hs.finish(&answer, NOW, LIMITS).expect("handshake");
         View {
-            enclave,
+            server,
             live: client.id().0.clone(),
         }
     })
@@ -146,16 +148,19 @@ fn frame(bytes: &[u8], live: &[u8]) -> Option<NonceMessage> {
 
 fn view_call(which: u8, bytes: &[u8]) {
     let v = view();
+    let enclave = v.server.enclave();
     if which == 0 {
         if let Some(m) = decode::<AuthMessage>(bytes) {
-            let _ = v.enclave.auth(&m.data, PeerKey::from_remote(None), NOW);
+            let _ = enclave.auth(&m.data, None, NOW);
         }
     } else if let Some(f) = frame(bytes, &v.live) {
+        // The counters the service adds (`host_counters`).
+        let status = v.server.status();
         let host = HostCounters {
-            last_known_block_count: 0,
-            last_known_block_cumulative_txo_count: 0,
+            last_known_block_count: status.last_known_block_count,
+            last_known_block_cumulative_txo_count: status.last_known_cumulative_txo_count,
         };
-        let _ = v.enclave.query(&f, host, NOW);
+        let _ = enclave.query(f, host, NOW);
     }
 }
 
@@ -208,21 +213,23 @@ fn ledger() -> MutexGuard<'static, Ledger> {
         );
         db.append_block(&block1, &contents, NOW.0 + 5)
             .expect("block 1");
-        let config = LedgerServerConfig {
+        let enclave = LedgerBoundary::simulated(LedgerConfig {
             key_image_capacity: 1 << 8,
             session_limits: LIMITS,
-            ..Default::default()
-        };
+            ..LedgerConfig::default()
+        })
+        .expect("ledger enclave");
         // The server reads the clock: its evidence is dated now.
         let server = LedgerServer::new(
             db,
-            responder(FogEnclave::Ledger, UnixSeconds::now()),
-            config,
+            enclave,
+            &provider(FogEnclave::Ledger),
+            LedgerServerConfig::default(),
         )
         .expect("ledger server");
         server.catch_up(10).expect("key images");
         let (hs, hello) = ClientHandshake::start(verifier(FogEnclave::Ledger)).expect("hello");
-        let answer = server.auth(&hello, PeerKey::UNKNOWN).expect("auth");
+        let answer = server.auth(&hello, None).expect("auth");
         let client = hs
             .finish(&answer, UnixSeconds::now(), LIMITS)
             .expect("handshake");
@@ -239,7 +246,7 @@ fn ledger_call(which: u8, bytes: &[u8]) {
     match which {
         2 => {
             if let Some(m) = decode::<AuthMessage>(bytes) {
-                let _ = s.auth(&m.data, PeerKey::from_remote(None));
+                let _ = s.auth(&m.data, None);
             }
         }
         3..=5 => {
@@ -247,9 +254,9 @@ fn ledger_call(which: u8, bytes: &[u8]) {
                 return;
             };
             let _ = match which {
-                3 => s.check_key_images(&f),
-                4 => s.block_ids(&f),
-                _ => s.get_outputs(&f),
+                3 => s.check_key_images(f),
+                4 => s.block_ids(f),
+                _ => s.get_outputs(f),
             };
         }
         6 => {
@@ -282,8 +289,9 @@ struct Ingest {
     _dir: tempfile::TempDir,
 }
 
-/// An idle ingest server with attested peer channels, its key registered in an in-memory
-/// recovery DB.
+/// An idle ingest server with attested peer channels (its enclave loaded with a sealing key
+/// for this run and the verifier of its simulated peers, as `fogd ingest` loads it; the
+/// server installs the peer evidence), its key registered in an in-memory recovery DB.
 fn ingest() -> MutexGuard<'static, Ingest> {
     static I: OnceLock<Mutex<Ingest>> = OnceLock::new();
     lock(&I, || {
@@ -293,18 +301,19 @@ fn ingest() -> MutexGuard<'static, Ingest> {
             user_capacity: 1 << 8,
             ..Default::default()
         };
-        let mut server = block_on(IngestServer::open_idle(
+        let sealing = SealingKeyProvider::simulated_generate(&mut rand_core::OsRng).0;
+        let peers = ProviderEvidence::sim_peer_verifier(&provider(FogEnclave::Ingest));
+        let enclave = IngestBoundary::simulated(sealing, Some(peers)).expect("ingest enclave");
+        let server = block_on(IngestServer::open_idle(
             LedgerDb::create_in_memory().expect("ledger"),
             MemoryRecoveryDb::new(),
             state,
             config,
-            Box::new(NoEvidence),
+            Box::new(ProviderEvidence::sim(provider(FogEnclave::Ingest))),
+            enclave,
         ))
         .expect("ingest server");
-        let link = ProviderEvidence::sim(provider(FogEnclave::Ingest))
-            .and_then(|e| e.peer_link())
-            .expect("peer link");
-        server.set_peer_link(link);
+        assert!(server.has_peer_link(), "peer evidence installed");
         block_on(
             server
                 .recovery_db()
