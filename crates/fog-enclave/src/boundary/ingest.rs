@@ -68,6 +68,8 @@ type Trusted = IngestEnclave<HeapFactory, ChaCha20Rng, ChaCha20Rng, MakeMap>;
 pub struct IngestBoundary {
     sealing: SealingKeyProvider,
     state: Mutex<State>,
+    /// Keeps a panic from crossing the boundary, and the enclave from serving after one.
+    fuse: super::view::Fuse,
 }
 
 struct State {
@@ -187,6 +189,7 @@ impl IngestBoundary {
                     verifier: peers,
                 },
             }),
+            fuse: super::view::Fuse::default(),
         })
     }
 
@@ -390,12 +393,14 @@ fn set_evidence(channel: &mut Channel, evidence: BoundEvidence) -> Result<Answer
 
 impl Enclave for IngestBoundary {
     fn call(&self, request_bytes: &[u8]) -> Result<Vec<u8>, EnclaveError> {
-        serve::<IngestApi>(request_bytes, |request: IngestRequest| {
-            let call = request.call.ok_or(EnclaveError::Malformed)?;
-            let mut state = self.state.lock().map_err(|_| EnclaveError::Internal)?;
-            let answer = self.handle(&mut state, call)?;
-            Ok(IngestResponse {
-                answer: Some(answer),
+        self.fuse.guarded(|| {
+            serve::<IngestApi>(request_bytes, |request: IngestRequest| {
+                let call = request.call.ok_or(EnclaveError::Malformed)?;
+                let mut state = self.state.lock().map_err(|_| EnclaveError::Internal)?;
+                let answer = self.handle(&mut state, call)?;
+                Ok(IngestResponse {
+                    answer: Some(answer),
+                })
             })
         })
     }
