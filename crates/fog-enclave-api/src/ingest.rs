@@ -31,13 +31,10 @@ use fog_transaction::{wire, TxOut};
 
 use crate::errors::{IngestError, PeerError};
 use crate::messages::SetEvidence;
+pub use crate::messages::{Closed, Empty};
 use crate::{EnclaveError, Refusal, Refused, SharedEnclave};
 use ingest_request::Call;
 use ingest_response::Answer;
-
-/// A call without arguments, or an answer without content.
-#[derive(Clone, Copy, PartialEq, Eq, prost::Message)]
-pub struct Empty {}
 
 /// Makes a fresh ingress key (and egress key, and an empty RNG store of `user_capacity`
 /// entries), sealed for this platform. Replaces whatever the enclave held.
@@ -307,14 +304,6 @@ pub struct PeerAccepted {
     /// The answer, for the peer.
     #[prost(bytes = "vec", tag = "2")]
     pub message: Vec<u8>,
-}
-
-/// Whether a closed channel was open.
-#[derive(Clone, Copy, PartialEq, Eq, prost::Message)]
-pub struct Closed {
-    /// True if it was.
-    #[prost(bool, tag = "1")]
-    pub was_open: bool,
 }
 
 /// An encoded channel frame.

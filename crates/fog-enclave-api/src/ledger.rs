@@ -30,14 +30,11 @@ use fog_types::ledger::{GetOutputsRequest, GetOutputsResponse};
 use prost::Message as _;
 
 use crate::errors::LedgerEnclaveError;
+pub use crate::messages::Empty;
 use crate::messages::{client, ChannelFrame, ChannelHello, SetEvidence};
 use crate::{EnclaveError, Refusal, Refused, SharedEnclave};
 use ledger_request::Call;
 use ledger_response::Answer;
-
-/// A call without arguments, or an answer without content.
-#[derive(Clone, Copy, PartialEq, Eq, prost::Message)]
-pub struct Empty {}
 
 /// What the host knows of the ledger when it passes a key-image check in: public block
 /// counts. The enclave refuses a check while it lacks more than `max_blocks_behind` of

@@ -26,6 +26,11 @@ use crate::ledger::{
     frame_from_wire, frame_to_wire, refused, CheckKeyImages, Empty, LedgerClient, LedgerRequest,
     LedgerResponse, LedgerView, PeerFrame, PublicKey,
 };
+pub use crate::messages::router::{
+    Finish, Handle as CheckHandle, StoreAnswer, StoreChannel as ChannelId, StoreFinish,
+    StoreRequest,
+};
+pub use crate::messages::Closed;
 use crate::messages::{client, ChannelFrame, SetEvidence};
 use crate::{Enclave, EnclaveApi, EnclaveError, Refusal, SharedEnclave};
 use ledger_router_request::Call;
@@ -37,70 +42,6 @@ pub struct LedgerRouterApi;
 impl EnclaveApi for LedgerRouterApi {
     type Request = LedgerRouterRequest;
     type Response = LedgerRouterResponse;
-}
-
-/// Finishes a store channel this enclave started.
-#[derive(Clone, PartialEq, Eq, prost::Message)]
-pub struct StoreFinish {
-    /// The token [`StoreHello::token`] gave.
-    #[prost(uint64, tag = "1")]
-    pub token: u64,
-    /// The store's reply.
-    #[prost(bytes = "vec", tag = "2")]
-    pub reply: Vec<u8>,
-    /// The host's time (seconds since the Unix epoch).
-    #[prost(fixed64, tag = "3")]
-    pub now: u64,
-}
-
-/// Names an open check.
-#[derive(Clone, Copy, PartialEq, Eq, prost::Message)]
-pub struct CheckHandle {
-    /// The handle [`OpenedCheck::handle`] gave.
-    #[prost(uint64, tag = "1")]
-    pub handle: u64,
-}
-
-/// Seals the key images of an open check for one store, on one of its channels.
-#[derive(Clone, PartialEq, Eq, prost::Message)]
-pub struct StoreRequest {
-    /// The check.
-    #[prost(uint64, tag = "1")]
-    pub handle: u64,
-    /// The store channel.
-    #[prost(bytes = "vec", tag = "2")]
-    pub channel_id: Vec<u8>,
-    /// The host's time (seconds since the Unix epoch).
-    #[prost(fixed64, tag = "3")]
-    pub now: u64,
-}
-
-/// One store's answer to a check, or its absence.
-#[derive(Clone, PartialEq, Eq, prost::Message)]
-pub struct StoreAnswer {
-    /// Whether the store answered (else the other fields are empty).
-    #[prost(bool, tag = "1")]
-    pub answered: bool,
-    /// The channel the request went on.
-    #[prost(bytes = "vec", tag = "2")]
-    pub channel_id: Vec<u8>,
-    /// The encoded answer frame.
-    #[prost(bytes = "vec", tag = "3")]
-    pub frame: Vec<u8>,
-}
-
-/// Merges the stores' answers to an open check (which ends it).
-#[derive(Clone, PartialEq, Eq, prost::Message)]
-pub struct Finish {
-    /// The check.
-    #[prost(uint64, tag = "1")]
-    pub handle: u64,
-    /// One per store asked, in order.
-    #[prost(message, repeated, tag = "2")]
-    pub answers: Vec<StoreAnswer>,
-    /// The host's time (seconds since the Unix epoch).
-    #[prost(fixed64, tag = "3")]
-    pub now: u64,
 }
 
 /// A request to the ledger router enclave.
@@ -169,22 +110,6 @@ pub struct StoreHello {
     /// The hello, for the store.
     #[prost(bytes = "vec", tag = "2")]
     pub hello: Vec<u8>,
-}
-
-/// A channel id.
-#[derive(Clone, PartialEq, Eq, prost::Message)]
-pub struct ChannelId {
-    /// The id, the same on both ends.
-    #[prost(bytes = "vec", tag = "1")]
-    pub channel_id: Vec<u8>,
-}
-
-/// Whether a closed channel was open.
-#[derive(Clone, Copy, PartialEq, Eq, prost::Message)]
-pub struct Closed {
-    /// True if it was.
-    #[prost(bool, tag = "1")]
-    pub was_open: bool,
 }
 
 /// A check opened and kept inside.

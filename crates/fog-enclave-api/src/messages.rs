@@ -92,14 +92,6 @@ pub struct ChannelFrame {
     pub nonce: u64,
 }
 
-/// The time the host passes in (seconds since the Unix epoch); the enclave has no clock.
-#[derive(Clone, Copy, PartialEq, Eq, prost::Message)]
-pub struct HostTime {
-    /// Seconds since the Unix epoch.
-    #[prost(fixed64, tag = "1")]
-    pub unix_seconds: u64,
-}
-
 /// Requests both channel-serving enclaves (view, ledger) share.
 pub mod client {
     use super::{ChannelFrame, ChannelHello};
@@ -135,23 +127,6 @@ pub mod client {
     }
 }
 
-/// Asks for the enclave's current evidence (`attest.BoundEvidence` bytes), made for the
-/// keys the enclave holds.
-#[derive(Clone, PartialEq, Eq, prost::Message)]
-pub struct GetEvidence {
-    /// The host's time.
-    #[prost(fixed64, tag = "1")]
-    pub now: u64,
-}
-
-/// Evidence bytes (`attest.BoundEvidence`).
-#[derive(Clone, PartialEq, Eq, prost::Message)]
-pub struct EvidenceBytes {
-    /// The encoded bound evidence.
-    #[prost(bytes = "vec", tag = "1")]
-    pub data: Vec<u8>,
-}
-
 /// Hands the enclave fresh evidence the host's provider made for the report data the
 /// enclave asked for (the provider, like SGX's quoting enclave, sits outside).
 #[derive(Clone, PartialEq, Eq, prost::Message)]
@@ -162,14 +137,91 @@ pub struct SetEvidence {
     pub evidence: Vec<u8>,
 }
 
-/// The report data the enclave wants evidence for (64 bytes).
-#[derive(Clone, PartialEq, Eq, prost::Message)]
-pub struct ReportDataRequest {}
-
-/// An error as a response (so `Result` crosses the boundary as one message).
+/// A call without arguments, or an answer without content.
 #[derive(Clone, Copy, PartialEq, Eq, prost::Message)]
-pub struct ErrorCode {
-    /// [`EnclaveError::to_code`].
-    #[prost(uint32, tag = "1")]
-    pub code: u32,
+pub struct Empty {}
+
+/// Whether a channel the host asked to close was open.
+#[derive(Clone, Copy, PartialEq, Eq, prost::Message)]
+pub struct Closed {
+    /// True if it was.
+    #[prost(bool, tag = "1")]
+    pub was_open: bool,
+}
+
+/// What both routers (view and ledger) share: their store channels and the queries they hold
+/// inside behind a handle.
+pub mod router {
+    /// Names a query (or key-image check) the router holds inside.
+    #[derive(Clone, Copy, PartialEq, Eq, prost::Message)]
+    pub struct Handle {
+        /// The handle the router gave when it opened the query.
+        #[prost(uint64, tag = "1")]
+        pub handle: u64,
+    }
+
+    /// Seals a held query for one store, on one of the store's channels.
+    #[derive(Clone, PartialEq, Eq, prost::Message)]
+    pub struct StoreRequest {
+        /// The query.
+        #[prost(uint64, tag = "1")]
+        pub handle: u64,
+        /// The store channel to seal it on (one the host lends to this query alone).
+        #[prost(bytes = "vec", tag = "2")]
+        pub channel_id: Vec<u8>,
+        /// The host's time (seconds since the Unix epoch).
+        #[prost(fixed64, tag = "3")]
+        pub now: u64,
+    }
+
+    /// One store's answer to a held query, or its absence.
+    #[derive(Clone, PartialEq, Eq, prost::Message)]
+    pub struct StoreAnswer {
+        /// Whether the store answered (the other fields are empty when not).
+        #[prost(bool, tag = "1")]
+        pub answered: bool,
+        /// The channel the request went on.
+        #[prost(bytes = "vec", tag = "2")]
+        pub channel_id: Vec<u8>,
+        /// The encoded answer frame.
+        #[prost(bytes = "vec", tag = "3")]
+        pub frame: Vec<u8>,
+    }
+
+    /// The stores' answers to a held query: merge them, seal the client's answer, forget the
+    /// query.
+    #[derive(Clone, PartialEq, Eq, prost::Message)]
+    pub struct Finish {
+        /// The query.
+        #[prost(uint64, tag = "1")]
+        pub handle: u64,
+        /// One per store asked, in order.
+        #[prost(message, repeated, tag = "2")]
+        pub answers: Vec<StoreAnswer>,
+        /// The host's time (seconds since the Unix epoch).
+        #[prost(fixed64, tag = "3")]
+        pub now: u64,
+    }
+
+    /// Finishes a store channel this router started, with the store's reply.
+    #[derive(Clone, PartialEq, Eq, prost::Message)]
+    pub struct StoreFinish {
+        /// The token the channel's start gave.
+        #[prost(uint64, tag = "1")]
+        pub token: u64,
+        /// The store's reply.
+        #[prost(bytes = "vec", tag = "2")]
+        pub reply: Vec<u8>,
+        /// The host's time (seconds since the Unix epoch).
+        #[prost(fixed64, tag = "3")]
+        pub now: u64,
+    }
+
+    /// Names a store channel.
+    #[derive(Clone, PartialEq, Eq, prost::Message)]
+    pub struct StoreChannel {
+        /// The channel id, the same on both ends.
+        #[prost(bytes = "vec", tag = "1")]
+        pub channel_id: Vec<u8>,
+    }
 }

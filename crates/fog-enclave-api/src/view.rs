@@ -28,6 +28,7 @@ use fog_types::common::BlockRange;
 use fog_types::view::{DecommissionedIngestInvocation, RngRecord};
 
 use crate::errors::{LoadError, ViewEnclaveError, ViewError};
+pub use crate::messages::Empty;
 use crate::messages::SetEvidence;
 use crate::{EnclaveError, Refusal, Refused, SharedEnclave};
 
@@ -52,10 +53,6 @@ pub struct ViewEnclaveConfig {
     /// The blocks the store serves (`end_block` = `u64::MAX`: open-ended).
     pub blocks: BlockRange,
 }
-
-/// A call without arguments, or an answer without content.
-#[derive(Clone, Copy, PartialEq, Eq, prost::Message)]
-pub struct Empty {}
 
 /// A client's first handshake message.
 #[derive(Clone, PartialEq, Eq, prost::Message)]

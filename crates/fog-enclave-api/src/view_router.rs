@@ -27,6 +27,10 @@ use fog_attest::{wire::NonceMessage, BoundEvidence, SessionLimits, UnixSeconds};
 use fog_types::common::BlockRange;
 
 use crate::errors::ViewEnclaveError;
+pub use crate::messages::router::{
+    Finish, Handle as QueryHandle, StoreAnswer, StoreChannel, StoreFinish, StoreRequest,
+};
+pub use crate::messages::Closed;
 use crate::messages::SetEvidence;
 use crate::view::{
     bind, peer_bytes, refused, wrong_answer, Auth, ChannelKeys, ChannelKeysMessage, Data, Empty,
@@ -65,79 +69,6 @@ pub struct OpenQuery {
     /// The host's time (seconds since the Unix epoch).
     #[prost(fixed64, tag = "2")]
     pub now: u64,
-}
-
-/// Names a query the enclave holds.
-#[derive(Clone, Copy, PartialEq, Eq, prost::Message)]
-pub struct QueryHandle {
-    /// The handle `Opened` gave.
-    #[prost(uint64, tag = "1")]
-    pub handle: u64,
-}
-
-/// Seals a held query for one store.
-#[derive(Clone, PartialEq, Eq, prost::Message)]
-pub struct StoreRequest {
-    /// The query.
-    #[prost(uint64, tag = "1")]
-    pub handle: u64,
-    /// The store channel to seal it on (one the host lends to this query alone).
-    #[prost(bytes = "vec", tag = "2")]
-    pub channel_id: Vec<u8>,
-    /// The host's time (seconds since the Unix epoch).
-    #[prost(fixed64, tag = "3")]
-    pub now: u64,
-}
-
-/// One store's answer to a query, or its absence.
-#[derive(Clone, PartialEq, Eq, prost::Message)]
-pub struct StoreAnswer {
-    /// Whether the store answered (the other fields are empty when not).
-    #[prost(bool, tag = "1")]
-    pub answered: bool,
-    /// The channel the request went on.
-    #[prost(bytes = "vec", tag = "2")]
-    pub channel_id: Vec<u8>,
-    /// The encoded answer frame.
-    #[prost(bytes = "vec", tag = "3")]
-    pub frame: Vec<u8>,
-}
-
-/// The stores' answers to a held query: merge them, seal the client's answer, forget the
-/// query.
-#[derive(Clone, PartialEq, Eq, prost::Message)]
-pub struct Finish {
-    /// The query.
-    #[prost(uint64, tag = "1")]
-    pub handle: u64,
-    /// One per store asked, in order.
-    #[prost(message, repeated, tag = "2")]
-    pub answers: Vec<StoreAnswer>,
-    /// The host's time (seconds since the Unix epoch).
-    #[prost(fixed64, tag = "3")]
-    pub now: u64,
-}
-
-/// Finishes a store channel with the store's reply.
-#[derive(Clone, PartialEq, Eq, prost::Message)]
-pub struct StoreFinish {
-    /// The token `Initiated` gave.
-    #[prost(uint64, tag = "1")]
-    pub token: u64,
-    /// The store's reply.
-    #[prost(bytes = "vec", tag = "2")]
-    pub reply: Vec<u8>,
-    /// The host's time (seconds since the Unix epoch).
-    #[prost(fixed64, tag = "3")]
-    pub now: u64,
-}
-
-/// Names a store channel.
-#[derive(Clone, PartialEq, Eq, prost::Message)]
-pub struct StoreChannel {
-    /// The channel id.
-    #[prost(bytes = "vec", tag = "1")]
-    pub channel_id: Vec<u8>,
 }
 
 /// A request to the view router enclave.
@@ -258,14 +189,6 @@ pub struct Initiated {
     /// The hello, for the store.
     #[prost(bytes = "vec", tag = "2")]
     pub hello: Vec<u8>,
-}
-
-/// Whether a closed channel was open.
-#[derive(Clone, Copy, PartialEq, Eq, prost::Message)]
-pub struct Closed {
-    /// True if it was.
-    #[prost(bool, tag = "1")]
-    pub was_open: bool,
 }
 
 /// The router's public counts.

@@ -17,8 +17,9 @@ use fog_attest::{
 };
 use zeroize::Zeroizing;
 
-/// MobileCoin's client-session cache size.
-pub const DEFAULT_SESSION_CAPACITY: usize = 10_000;
+/// MobileCoin's client-session cache size (one definition, in the boundary crate, for the
+/// enclaves and the hosts that configure them).
+pub use fog_enclave_api::view::DEFAULT_SESSION_CAPACITY;
 
 /// Sessions one peer (one client IP address, or IPv6 /64, as the server names it) may hold at
 /// once; its next handshake replaces its own least recently used session. A tenth of the

@@ -18,7 +18,7 @@ use fog_enclave_api::messages::SetEvidence;
 use fog_enclave_api::view::{
     view_request::Call, view_response::Answer, AddUserEvents, Auth, BlockMark, Empty, HostCounters,
     LoadBlocks, Query, RunWorker, UserEvent, UserEventMessage, ViewClient, ViewEnclaveConfig,
-    ViewRequest, ViewResponse, ViewStatus, DEFAULT_SESSION_CAPACITY,
+    ViewRequest, ViewResponse, ViewStatus,
 };
 use fog_enclave_api::{Enclave, EnclaveError, Refusal, Refused, SharedEnclave};
 use fog_transaction::wire::ETxOutRecord;
@@ -465,10 +465,6 @@ fn bad_configurations_are_refused_at_load() {
             "{cfg:?}"
         );
     }
-    assert_eq!(
-        DEFAULT_SESSION_CAPACITY,
-        fog_enclave::sessions::DEFAULT_SESSION_CAPACITY
-    );
 }
 
 /// An enclave that answers whatever it was told to, for the host client's side.
