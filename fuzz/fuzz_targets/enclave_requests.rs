@@ -39,7 +39,10 @@
 //! - calls that would block: the view's `RunWorker` returns only when the enclave stops, but
 //!   the live view's partitions already have their workers (lent at set-up, as
 //!   `fog_view_server` lends them), so a fuzzed `RunWorker` is refused at once (a partition
-//!   has one worker) and is called as is;
+//!   has one worker) and is called as is; the ingest enclave's `RunWorker` returns only after
+//!   `StopWorkers`, so the live ingest enclave gets one thread at set-up (as the ingest server
+//!   lends it) and a fuzzed `RunWorker` is called only once a fuzzed `StopWorkers` stopped the
+//!   workers (it then returns at once), and skipped before;
 //! - calls that destroy the instance: the view's `Stop` is called, must answer `Done`, the
 //!   lent threads must return and every later call answer `NotInitialized`; then the view is
 //!   made again (this re-creation is the only one). The ingest enclave's `Create` and `Restore`
@@ -454,6 +457,9 @@ fn live_ingest() -> MutexGuard<'static, LiveIngest> {
         );
         let client = IngestClient::new(enclave.clone());
         client.create(256).expect("an ingress key");
+        // One lent thread, for the life of the run (a fuzzed `StopWorkers` sends it home).
+        let lent = client.clone();
+        std::thread::spawn(move || lent.run_worker());
         let key = client.channel_key().expect("a channel key");
         client
             .set_evidence(&bind(FogEnclave::Ingest, &key))
@@ -490,6 +496,17 @@ fn ingest_live(bytes: &[u8]) {
         }
     }
     let live = live_ingest();
+    if let Ok(IngestRequest {
+        call: Some(Call::RunWorker(_)),
+    }) = decode_request::<IngestApi>(bytes)
+    {
+        let stopped = IngestClient::new(live.enclave.clone())
+            .workers()
+            .map_or(false, |w| w.stopped);
+        if !stopped {
+            return;
+        }
+    }
     let _ = live_call::<IngestApi>(&*live.enclave, bytes, &live.reads, |r: &IngestResponse| {
         r.answer.is_some()
     });

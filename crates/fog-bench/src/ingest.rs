@@ -6,7 +6,11 @@ use std::time::Instant;
 
 use fog_account::AccountKey;
 use fog_crypto::RistrettoPrivate;
+use fog_enclave::boundary::ingest::IngestBoundary;
 use fog_enclave::ingest::IngestEnclave;
+use fog_enclave::sealing::SealingKeyProvider;
+use fog_enclave::workers::WorkerPool;
+use fog_enclave_api::ingest::IngestClient;
 use fog_oram::HeapFactory;
 use fog_transaction::{Amount, BlockVersion, EncryptedFogHint, FogHint, TokenId, TxOut};
 use rand::{Rng, SeedableRng};
@@ -23,37 +27,58 @@ fn default_map_log2(users: u64) -> u32 {
         .trailing_zeros()
 }
 
-/// `ingest --users U --txouts N [--map-log2 L] [--block T] [--fog-fraction F] [--backend none]`:
-/// TxOuts ingested per second with U distinct recipients already in the RNG store (a map of
-/// 2^L entries, default the next power of two ≥ 1.25·U), blocks of T TxOuts, a fraction F of
-/// valid fog hints (the rest fake).
+/// `ingest --users U --txouts N [--map-log2 L] [--block T] [--fog-fraction F] [--backend none]
+/// [--via enclave|boundary] [--workers W] [--rounds R] [--alternate]`: TxOuts ingested per
+/// second with U distinct recipients already in the RNG store (a map of 2^L entries, default
+/// the next power of two ≥ 1.25·U), blocks of T TxOuts, a fraction F of valid fog hints (the
+/// rest fake), written to a recovery DB (`sqlite`, `postgres`) one transaction per block
+/// after each block as the ingest server does, or nowhere (`none`).
+///
+/// `--via enclave` calls the trusted logic directly; `--via boundary` goes through the
+/// enclave's byte boundary as the ingest server does (requests and answers encoded, the
+/// enclave's own randomness). W threads are lent to the enclave's public-key work (default:
+/// the cores but one). Each of R rounds ingests N TxOuts and prints one JSON line; with
+/// `--alternate` (`--via enclave` only) the rounds alternate between W lent threads and none,
+/// so that the two are compared in one run on the same RNG store.
 pub fn ingest(args: &Args) -> Result<(), String> {
     let users: u64 = get(args, "users", Some(1 << 20))?;
     let txouts: usize = get(args, "txouts", Some(20_000))?;
     let block: usize = get(args, "block", Some(1000))?;
     let fog_fraction: f64 = get(args, "fog-fraction", Some(0.5))?;
     let backend: String = get(args, "backend", Some("none".to_string()))?;
+    let via: String = get(args, "via", Some("enclave".to_string()))?;
+    let rounds: usize = get(args, "rounds", Some(1))?;
+    let alternate = args.contains_key("alternate");
     let seed: u64 = get(args, "seed", Some(1))?;
     if !matches!(backend.as_str(), "none" | "sqlite" | "postgres") {
         return Err(format!(
             "unknown backend {backend}: use none, sqlite or postgres"
         ));
     }
+    if alternate && via != "enclave" {
+        return Err("--alternate needs --via enclave".into());
+    }
+    if block == 0 || txouts == 0 || rounds == 0 {
+        return Err("--block, --txouts and --rounds must be at least 1".into());
+    }
+    let lent: usize = get(
+        args,
+        "workers",
+        Some(
+            std::thread::available_parallelism()
+                .map_or(1, |n| n.get())
+                .saturating_sub(1),
+        ),
+    )?;
     let map_log2: u32 = get(args, "map-log2", Some(default_map_log2(users)))?;
+    let capacity = 1u64 << map_log2;
     let mut rng = ChaCha20Rng::seed_from_u64(seed);
-    let mut map_seed = seed;
-    let make = move || {
-        map_seed += 1;
-        (HeapFactory, ChaCha20Rng::seed_from_u64(map_seed))
-    };
     let build = Instant::now();
-    let mut enclave = IngestEnclave::new(
-        1 << map_log2,
-        ChaCha20Rng::seed_from_u64(seed ^ 0xabc),
-        make,
-    )
-    .map_err(|e| e.to_string())?;
-    let ingest_key = enclave.ingress_public_key();
+    let mut engine = Engine::new(&via, capacity, seed)?;
+    // Lend the enclave worker threads for its public-key work (the caller's thread runs the
+    // map step and helps between map steps); the preload below uses them too.
+    let mut lent_threads = engine.lend(lent)?;
+    let ingest_key = engine.ingress_public_key()?;
     // A few real fog recipients receive the valid hints; the RNG store is preloaded to `users`
     // entries with fake-hint TxOuts (each one a random "user"), which is what a real epoch
     // looks like to the map.
@@ -91,76 +116,259 @@ pub fn ingest(args: &Args) -> Result<(), String> {
     let mut block_index = 0u64;
     // Stop short of the rotation threshold so that the measured TxOuts fit too (when they
     // cannot, the run rotates and says so in `rotations`).
-    let target = users
-        .min((enclave.map_capacity() - enclave.map_capacity() / 10).saturating_sub(txouts as u64));
+    let measured = (txouts * rounds) as u64;
+    let target = users.min((capacity - capacity / 10).saturating_sub(measured));
     while preloaded < target {
         let n = (target - preloaded).min(block as u64) as usize;
-        enclave
-            .ingest_block(block_index, global, 0, &filler[..n])
-            .map_err(|e| e.to_string())?;
+        engine.ingest_block(block_index, global, &filler[..n])?;
         preloaded += n as u64;
         global += n as u64;
         block_index += 1;
     }
     let build_s = build.elapsed().as_secs_f64();
-    let load_before = enclave.map_len();
-    let work: Vec<Vec<TxOut>> = (0..txouts.div_ceil(block))
-        .map(|b| {
-            let n = block.min(txouts - b * block);
-            (0..n)
-                .map(|_| {
-                    let fog = rng.gen_bool(fog_fraction);
-                    make_tx_out(&mut rng, fog)
-                })
-                .collect()
-        })
-        .collect::<Result<Vec<Vec<TxOut>>, String>>()
-        .map_err(|e| e.to_string())?
-        .into_iter()
-        .collect();
-    let sink = Sink::open(&backend, &enclave)?;
-    let mut per_txout_us = Vec::with_capacity(work.len());
-    let cpu0 = thread_cpu_ns();
-    let start = Instant::now();
-    let mut rotations = 0;
-    for b in &work {
-        let t = Instant::now();
-        let out = enclave
-            .ingest_block(block_index, global, 0, b)
-            .map_err(|e| e.to_string())?;
-        global += b.len() as u64;
-        sink.write(block_index, global, &out.records)?;
-        per_txout_us.push(t.elapsed().as_secs_f64() * 1e6 / b.len() as f64);
-        rotations += usize::from(out.rotated_to.is_some());
-        block_index += 1;
+    let sink = Sink::open(&backend, &engine)?;
+    for round in 0..rounds {
+        let threads_now = if alternate && round % 2 == 1 { 0 } else { lent };
+        if alternate {
+            engine.use_threads(threads_now > 0);
+        }
+        let work: Vec<Vec<TxOut>> = (0..txouts.div_ceil(block))
+            .map(|b| {
+                let n = block.min(txouts - b * block);
+                (0..n)
+                    .map(|_| {
+                        let fog = rng.gen_bool(fog_fraction);
+                        make_tx_out(&mut rng, fog)
+                    })
+                    .collect()
+            })
+            .collect::<Result<Vec<Vec<TxOut>>, String>>()?;
+        let load_before = engine.load();
+        let mut per_txout_us = Vec::with_capacity(work.len());
+        let cpu0 = thread_cpu_ns();
+        let worker_cpu0 = crate::named_threads_cpu_ns("ingest-worker");
+        let tasks0 = engine.worker_tasks();
+        let start = Instant::now();
+        let mut rotations = 0;
+        for b in &work {
+            let t = Instant::now();
+            let (records, rotated) = engine.ingest_block(block_index, global, b)?;
+            global += b.len() as u64;
+            sink.write(block_index, global, &records)?;
+            per_txout_us.push(t.elapsed().as_secs_f64() * 1e6 / b.len() as f64);
+            rotations += usize::from(rotated);
+            block_index += 1;
+        }
+        let secs = start.elapsed().as_secs_f64();
+        let cpu_us = cpu_mean_us(cpu0, txouts);
+        let worker_cpu_us = match (worker_cpu0, crate::named_threads_cpu_ns("ingest-worker")) {
+            (Some(a), Some(b)) => Some(round2(b.saturating_sub(a) as f64 / 1e3 / txouts as f64)),
+            _ => None,
+        };
+        let total_cpu_us = match (cpu_us.as_f64(), worker_cpu_us) {
+            (Some(a), Some(b)) => Some(round2(a + b)),
+            _ => None,
+        };
+        let (median, p99) = stats(&mut per_txout_us);
+        println!(
+            "{}",
+            json!({
+                "workload": "ingest",
+                "via": via,
+                "backend": backend,
+                "round": round,
+                "users": users,
+                "map_capacity": capacity,
+                "map_load_before": load_before,
+                "map_load_after": engine.load(),
+                "txouts": txouts,
+                "block": block,
+                "fog_fraction": fog_fraction,
+                "lent_workers": threads_now,
+                "txouts_per_s": round2(txouts as f64 / secs),
+                "median_us": round2(median),
+                "p99_us": round2(p99),
+                "cpu_us_per_txout": cpu_us,
+                "worker_cpu_us_per_txout": worker_cpu_us,
+                "total_cpu_us_per_txout": total_cpu_us,
+                "txouts_per_cpu_s": total_cpu_us.map(|c| round2(1e6 / c)),
+                "worker_tasks": engine.worker_tasks().saturating_sub(tasks0),
+                "ops": txouts,
+                "rotations": rotations,
+                "build_s": round2(build_s),
+                "peak_rss_mib": peak_rss_mib(),
+            })
+        );
     }
-    let secs = start.elapsed().as_secs_f64();
-    let cpu_us = cpu_mean_us(cpu0, txouts);
+    lent_threads.stop(&engine);
     sink.close();
-    let (median, p99) = stats(&mut per_txout_us);
-    println!(
-        "{}",
-        json!({
-            "workload": "ingest",
-            "backend": backend,
-            "users": users,
-            "map_capacity": enclave.map_capacity(),
-            "map_load_before": round2(load_before as f64 / enclave.map_capacity() as f64),
-            "map_load_after": round2(enclave.map_len() as f64 / enclave.map_capacity() as f64),
-            "txouts": txouts,
-            "block": block,
-            "fog_fraction": fog_fraction,
-            "txouts_per_s": round2(txouts as f64 / secs),
-            "median_us": round2(median),
-            "p99_us": round2(p99),
-            "cpu_us_per_txout": cpu_us,
-            "ops": txouts,
-            "rotations": rotations,
-            "build_s": round2(build_s),
-            "peak_rss_mib": peak_rss_mib(),
-        })
-    );
     Ok(())
+}
+
+type MakeMap = Box<dyn FnMut() -> (HeapFactory, ChaCha20Rng)>;
+
+/// The ingest enclave the benchmark drives: its trusted logic called directly, or through its
+/// byte boundary as the ingest server calls it.
+enum Engine {
+    Direct {
+        enclave: Box<IngestEnclave<HeapFactory, ChaCha20Rng, ChaCha20Rng, MakeMap>>,
+        /// The pool the threads are lent to, and an empty one (`--alternate`).
+        lent: std::sync::Arc<WorkerPool>,
+        idle: std::sync::Arc<WorkerPool>,
+    },
+    Boundary(IngestClient),
+}
+
+/// Threads lent to the engine.
+struct Lent(Vec<std::thread::JoinHandle<()>>);
+
+impl Lent {
+    fn stop(&mut self, engine: &Engine) {
+        match engine {
+            Engine::Direct { lent, .. } => lent.stop(),
+            Engine::Boundary(client) => {
+                let _ = client.stop_workers();
+            }
+        }
+        for t in self.0.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Engine {
+    fn new(via: &str, capacity: u64, seed: u64) -> Result<Self, String> {
+        match via {
+            "enclave" => {
+                let mut map_seed = seed;
+                let make: MakeMap = Box::new(move || {
+                    map_seed += 1;
+                    (HeapFactory, ChaCha20Rng::seed_from_u64(map_seed))
+                });
+                let enclave =
+                    IngestEnclave::new(capacity, ChaCha20Rng::seed_from_u64(seed ^ 0xabc), make)
+                        .map_err(|e| e.to_string())?;
+                let lent = enclave.workers().clone();
+                Ok(Self::Direct {
+                    enclave: Box::new(enclave),
+                    lent,
+                    idle: WorkerPool::new(),
+                })
+            }
+            "boundary" => {
+                let (sealing, _platform_key) = SealingKeyProvider::simulated_generate(
+                    &mut ChaCha20Rng::seed_from_u64(seed ^ 0x5ea1),
+                );
+                let enclave =
+                    IngestBoundary::simulated(sealing, None).map_err(|e| e.to_string())?;
+                let client = IngestClient::new(enclave);
+                client.create(capacity).map_err(|e| e.to_string())?;
+                Ok(Self::Boundary(client))
+            }
+            other => Err(format!("unknown --via {other}: use enclave or boundary")),
+        }
+    }
+
+    fn lend(&self, n: usize) -> Result<Lent, String> {
+        let threads = (0..n)
+            .map(|i| {
+                let run: Box<dyn FnOnce() + Send> = match self {
+                    Self::Direct { lent, .. } => {
+                        let pool = lent.clone();
+                        Box::new(move || pool.run_worker())
+                    }
+                    Self::Boundary(client) => {
+                        let client = client.clone();
+                        Box::new(move || {
+                            let _ = client.run_worker();
+                        })
+                    }
+                };
+                std::thread::Builder::new()
+                    .name(format!("ingest-worker-{i}"))
+                    .spawn(run)
+                    .map_err(|e| e.to_string())
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        while self.lent_now() < n {
+            std::thread::yield_now();
+        }
+        Ok(Lent(threads))
+    }
+
+    fn lent_now(&self) -> usize {
+        match self {
+            Self::Direct { lent, .. } => lent.workers(),
+            Self::Boundary(client) => client.workers().map_or(0, |w| w.lent as usize),
+        }
+    }
+
+    fn worker_tasks(&self) -> u64 {
+        match self {
+            Self::Direct { lent, .. } => lent.worker_tasks(),
+            Self::Boundary(client) => client.workers().map_or(0, |w| w.tasks),
+        }
+    }
+
+    /// `--alternate`: the lent threads serve the next blocks, or none does.
+    fn use_threads(&mut self, on: bool) {
+        if let Self::Direct {
+            enclave,
+            lent,
+            idle,
+            ..
+        } = self
+        {
+            enclave.set_workers(if on { lent.clone() } else { idle.clone() });
+        }
+    }
+
+    fn ingress_public_key(&self) -> Result<fog_crypto::RistrettoPublic, String> {
+        match self {
+            Self::Direct { enclave, .. } => Ok(enclave.ingress_public_key()),
+            Self::Boundary(client) => client.ingress_public_key().map_err(|e| e.to_string()),
+        }
+    }
+
+    fn kex_rng_pubkey(&self) -> Result<fog_crypto::kex_rng::KexRngPubkey, String> {
+        match self {
+            Self::Direct { enclave, .. } => Ok(enclave.kex_rng_pubkey()),
+            Self::Boundary(client) => client.kex_rng_pubkey().map_err(|e| e.to_string()),
+        }
+    }
+
+    /// The RNG store's load: exact through the trusted logic, in steps of 10 % through the
+    /// boundary (all it answers).
+    fn load(&self) -> Value {
+        match self {
+            Self::Direct { enclave, .. } => {
+                json!(round2(
+                    enclave.map_len() as f64 / enclave.map_capacity() as f64
+                ))
+            }
+            Self::Boundary(client) => client
+                .map_load()
+                .map_or(Value::Null, |l| json!(f64::from(l.percent) / 100.0)),
+        }
+    }
+
+    fn ingest_block(
+        &mut self,
+        block_index: u64,
+        first: u64,
+        tx_outs: &[TxOut],
+    ) -> Result<(Vec<fog_transaction::wire::ETxOutRecord>, bool), String> {
+        match self {
+            Self::Direct { enclave, .. } => enclave
+                .ingest_block(block_index, first, 0, tx_outs)
+                .map(|o| (o.records, o.rotated_to.is_some()))
+                .map_err(|e| e.to_string()),
+            Self::Boundary(client) => client
+                .ingest_block(block_index, first, 0, tx_outs)
+                .map(|o| (o.records, o.rotated_to.is_some()))
+                .map_err(|e| e.to_string()),
+        }
+    }
 }
 
 /// Where ingested blocks go: nowhere (the enclave logic alone), or a recovery DB, one
@@ -173,13 +381,7 @@ struct Sink {
 }
 
 impl Sink {
-    fn open<F, M, R, S>(backend: &str, enclave: &IngestEnclave<F, M, R, S>) -> Result<Self, String>
-    where
-        F: fog_oram::StoreFactory,
-        M: rand::RngCore + rand::CryptoRng,
-        R: rand::RngCore + rand::CryptoRng,
-        S: FnMut() -> (F, M),
-    {
+    fn open(backend: &str, engine: &Engine) -> Result<Self, String> {
         use fog_recovery_db::{BlockIndex, RecoveryDb};
         if backend == "none" {
             return Ok(Self {
@@ -206,8 +408,8 @@ impl Sink {
             })?;
             (url, None)
         };
-        let key = fog_crypto::CompressedRistrettoPublic::from(&enclave.ingress_public_key());
-        let egress = enclave.kex_rng_pubkey();
+        let key = fog_crypto::CompressedRistrettoPublic::from(&engine.ingress_public_key()?);
+        let egress = engine.kex_rng_pubkey()?;
         let (db, invocation) = rt.block_on(async {
             let db = fog_recovery_db::open(&url)
                 .await

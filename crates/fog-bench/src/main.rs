@@ -9,6 +9,7 @@
 //! fog-bench map-load-sim --log2-capacity 24 [--trials 3] [--seed 1]
 //! fog-bench ct-timing [--samples 200000] [--seed 1]
 //! fog-bench ingest --users 1048576 --txouts 20000 [--block 1000] [--fog-fraction 0.5] [--backend none]
+//!                  [--via enclave|boundary] [--workers W] [--rounds R] [--alternate]
 //! fog-bench ingest-breakdown --users 1048576 [--samples 20000] [--fog-fraction 0.5]
 //! fog-bench tx-validate --inputs 1 [--ops 50]
 //! fog-bench ledger-append --txouts 100000 [--per-block 1000] [--durability immediate|eventual]
@@ -55,7 +56,7 @@ fn parse_args(rest: &[String]) -> Result<Args, String> {
             .strip_prefix("--")
             .ok_or_else(|| format!("unexpected argument {a}"))?;
         // Flags without a value.
-        if name == "max-load" || name == "no-workers" {
+        if name == "max-load" || name == "no-workers" || name == "alternate" {
             out.insert(name.to_string(), "true".to_string());
             continue;
         }

@@ -28,6 +28,18 @@ pub const KEY_LEN: usize = 32;
 /// Length in bytes of a schnorrkel signature.
 pub const SIGNATURE_LEN: usize = 64;
 
+/// 1/2 modulo the group order, `(ℓ + 1) / 2`, little-endian.
+const HALF: [u8; 32] = [
+    247, 233, 122, 46, 141, 49, 9, 44, 107, 206, 123, 81, 239, 124, 111, 10, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 8,
+];
+
+/// The scalar 1/2: multiplying by it before a batched double-and-encode gives the encoding of
+/// the product itself.
+pub(crate) fn half_scalar() -> Scalar {
+    Scalar::from_bytes_mod_order(HALF)
+}
+
 fn exact32(bytes: &[u8]) -> Result<[u8; 32], KeyError> {
     bytes.try_into().map_err(|_| KeyError::LengthMismatch {
         found: bytes.len(),
@@ -92,6 +104,23 @@ impl RistrettoPrivate {
     /// hashing).
     pub fn key_exchange(&self, public: &RistrettoPublic) -> SharedSecret {
         SharedSecret((self.0 * public.point).compress().to_bytes())
+    }
+
+    /// [`Self::key_exchange`] with many points at once: the same bytes as `key_exchange` for
+    /// each point, but the encodings of the whole batch share one field inversion (the
+    /// scalar is halved and curve25519-dalek's batched double-and-encode undoes the halving),
+    /// which saves most of an encoding's cost per point. Constant time in the scalar and the
+    /// points; the time depends only on the batch's length.
+    pub fn key_exchange_batch(&self, points: &[RistrettoPoint]) -> alloc::vec::Vec<SharedSecret> {
+        let mut half = self.0 * half_scalar();
+        let mut products: alloc::vec::Vec<RistrettoPoint> =
+            points.iter().map(|p| half * p).collect();
+        half.zeroize();
+        let mut encoded = RistrettoPoint::double_and_compress_batch(&products);
+        products.zeroize();
+        let out = encoded.iter().map(|c| SharedSecret(c.to_bytes())).collect();
+        encoded.zeroize();
+        out
     }
 
     /// Deterministic schnorrkel signature, byte for byte MobileCoin's `sign_schnorrkel`.
@@ -392,6 +421,29 @@ mod tests {
         let ab = a.key_exchange(&b.public_key());
         let ba = b.key_exchange(&a.public_key());
         assert!(bool::from(ab.ct_eq(&ba)));
+    }
+
+    #[test]
+    fn the_half_scalar_doubles_to_one() {
+        assert_eq!(half_scalar() + half_scalar(), Scalar::ONE);
+    }
+
+    #[test]
+    fn batched_key_exchange_gives_the_same_bytes_as_one_at_a_time() {
+        let mut rng = rng();
+        let a = RistrettoPrivate::random(&mut rng);
+        for n in [0usize, 1, 2, 7] {
+            let publics: alloc::vec::Vec<RistrettoPublic> = (0..n)
+                .map(|_| RistrettoPrivate::random(&mut rng).public_key())
+                .collect();
+            let points: alloc::vec::Vec<RistrettoPoint> =
+                publics.iter().map(|p| *p.as_point()).collect();
+            let batch = a.key_exchange_batch(&points);
+            assert_eq!(batch.len(), n);
+            for (one, p) in batch.iter().zip(&publics) {
+                assert_eq!(one.as_bytes(), a.key_exchange(p).as_bytes());
+            }
+        }
     }
 
     #[test]

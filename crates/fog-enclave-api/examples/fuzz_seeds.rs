@@ -250,6 +250,9 @@ fn ingest_calls() -> Vec<(&'static str, ingest_request::Call)> {
                 now: NOW,
             }),
         ),
+        ("ingest-run-worker", Call::RunWorker(Empty {})),
+        ("ingest-stop-workers", Call::StopWorkers(Empty {})),
+        ("ingest-workers", Call::GetWorkers(Empty {})),
     ]
 }
 

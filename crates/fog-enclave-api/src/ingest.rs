@@ -130,7 +130,7 @@ pub struct IngestRequest {
     /// The call.
     #[prost(
         oneof = "ingest_request::Call",
-        tags = "1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17"
+        tags = "1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20"
     )]
     pub call: Option<ingest_request::Call>,
 }
@@ -192,6 +192,17 @@ pub mod ingest_request {
         /// Takes the ingress key a peer sent: answers `IngressPublicKey`.
         #[prost(message, tag = "17")]
         ReceiveIngressKey(super::PeerFrame),
+        /// Lends the calling thread to the enclave's per-TxOut public-key work until
+        /// `StopWorkers`: answers `Done` only then. Works before `Create` too.
+        #[prost(message, tag = "18")]
+        RunWorker(super::Empty),
+        /// Every lent thread returns (blocks then run on the caller's thread alone): answers
+        /// `Done`.
+        #[prost(message, tag = "19")]
+        StopWorkers(super::Empty),
+        /// The lent threads: answers `Workers`.
+        #[prost(message, tag = "20")]
+        GetWorkers(super::Empty),
     }
 }
 
@@ -314,13 +325,27 @@ pub struct Frame {
     pub data: Vec<u8>,
 }
 
+/// The threads lent to the enclave's public-key work (all public: they are the host's).
+#[derive(Clone, Copy, PartialEq, Eq, prost::Message)]
+pub struct Workers {
+    /// Lent threads running now.
+    #[prost(uint32, tag = "1")]
+    pub lent: u32,
+    /// Tasks they ran since the enclave was loaded (the rest ran on the callers' threads).
+    #[prost(uint64, tag = "2")]
+    pub tasks: u64,
+    /// Whether `StopWorkers` was called: a thread lent now returns at once.
+    #[prost(bool, tag = "3")]
+    pub stopped: bool,
+}
+
 /// A response of the ingest enclave.
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct IngestResponse {
     /// The answer.
     #[prost(
         oneof = "ingest_response::Answer",
-        tags = "1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14"
+        tags = "1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15"
     )]
     pub answer: Option<ingest_response::Answer>,
 }
@@ -334,7 +359,7 @@ pub mod ingest_response {
         /// [`crate::errors::PeerError`] for the peer channel's.
         #[prost(message, tag = "1")]
         Refused(crate::Refusal),
-        /// Done (`SetEvidence`).
+        /// Done (`SetEvidence`, `RunWorker` once stopped, `StopWorkers`).
         #[prost(message, tag = "2")]
         Done(super::Empty),
         /// `Create`.
@@ -373,6 +398,9 @@ pub mod ingest_response {
         /// `SendIngressKey`.
         #[prost(message, tag = "14")]
         Frame(super::Frame),
+        /// `GetWorkers`.
+        #[prost(message, tag = "15")]
+        Workers(super::Workers),
     }
 }
 
@@ -449,6 +477,35 @@ impl IngestClient {
     fn kex_call(&self, call: Call) -> Result<KexRngPubkey, IngestError> {
         match self.call::<IngestError>(call)? {
             Answer::KexRngPubkey(k) => Ok(k),
+            _ => Err(wrong_answer()),
+        }
+    }
+
+    /// Lends the calling thread to the enclave's per-TxOut public-key work (hint
+    /// decryption, key exchanges, crypto boxes), which it shares out in tasks of a fixed
+    /// number of TxOuts: returns only when [`Self::stop_workers`] is called (`Ok`), at once if
+    /// it was already. Lend as many threads as there are cores besides the one that calls
+    /// `ingest_block` (which runs the map step and helps with the rest).
+    pub fn run_worker(&self) -> Result<(), IngestError> {
+        match self.call::<IngestError>(Call::RunWorker(Empty {}))? {
+            Answer::Done(_) => Ok(()),
+            _ => Err(wrong_answer()),
+        }
+    }
+
+    /// Every lent thread returns once its current task is done; blocks run on the caller's
+    /// thread from then on.
+    pub fn stop_workers(&self) -> Result<(), IngestError> {
+        match self.call::<IngestError>(Call::StopWorkers(Empty {}))? {
+            Answer::Done(_) => Ok(()),
+            _ => Err(wrong_answer()),
+        }
+    }
+
+    /// The lent threads, and the tasks they ran.
+    pub fn workers(&self) -> Result<Workers, IngestError> {
+        match self.call::<IngestError>(Call::GetWorkers(Empty {}))? {
+            Answer::Workers(w) => Ok(w),
             _ => Err(wrong_answer()),
         }
     }

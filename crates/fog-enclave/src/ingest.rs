@@ -34,9 +34,20 @@
 //! Cost per TxOut (`fog-bench ingest-breakdown` measures each step): three variable-base
 //! scalar multiplications (hint decryption, egress key exchange, the record's crypto box),
 //! one fixed-base multiplication (the box's ephemeral key), two Elligator maps (the random
-//! point), two point decodings and five encodings, two HKDF-BLAKE2b and two short AES-GCM
-//! operations, one oblivious-map `upsert` and one BLAKE2b PRF.
+//! point), two point decodings and four encodings (batched: a chunk's encodings share one
+//! field inversion), two HKDF-BLAKE2b and two short AES-GCM operations, one oblivious-map
+//! `upsert` and one BLAKE2b PRF.
+//!
+//! Threads: everything but the `upsert` is public-key work on one TxOut's own data, so a
+//! block's TxOuts are split into chunks of [`CHUNK`] (a public count) and each chunk's
+//! steps 1 and 3 run as tasks on the threads the host lends ([`IngestEnclave::workers`],
+//! [`crate::workers`]), while the calling thread runs the step-2 `upsert`s one after the other
+//! in the block's order, and helps with the tasks when it waits. The map sees exactly the
+//! accesses it would see with no thread, and the records come out in the block's order, byte
+//! for byte the same whatever the number of threads (each task draws from its own generator,
+//! seeded from the enclave's in a fixed order).
 
+use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::fmt;
 pub use fog_enclave_api::errors::IngestError;
@@ -48,15 +59,17 @@ use curve25519_dalek::{
 use fog_crypto::{
     crypto_box,
     kex_rng::{self, KexRngPubkey},
-    RistrettoPrivate, RistrettoPublic,
+    RistrettoPrivate, RistrettoPublic, SharedSecret,
 };
 use fog_oram::{ObliviousMap, OramError, StoreFactory};
 use fog_transaction::{wire::ETxOutRecord, EncryptedFogHint, FogHint, TxOut, TxOutRecord};
-use rand_core::{CryptoRng, RngCore};
+use rand_chacha::ChaCha20Rng;
+use rand_core::{CryptoRng, RngCore, SeedableRng};
 use subtle::{Choice, ConditionallySelectable};
-use zeroize::Zeroize;
+use zeroize::{Zeroize, Zeroizing};
 
 use crate::sealing::SealingKeyProvider;
+use crate::workers::{Pending, WorkerPool};
 
 /// Bytes of an RNG-store key: the 32-byte shared secret with byte 0 inverted.
 pub const RNG_KEY_BYTES: usize = 32;
@@ -77,8 +90,9 @@ pub struct IngestedBlock {
 /// The ingest enclave. `S` makes the storage factory and the map's RNG for each new RNG
 /// store (at start and at every rotation).
 pub struct IngestEnclave<F: StoreFactory, M, R, S> {
-    ingress: RistrettoPrivate,
-    egress: RistrettoPrivate,
+    /// Shared with the tasks of a block in flight; the last holder's drop zeroizes it.
+    ingress: Arc<RistrettoPrivate>,
+    egress: Arc<RistrettoPrivate>,
     store: ObliviousMap<F, M>,
     make_map: S,
     map_capacity: u64,
@@ -87,6 +101,8 @@ pub struct IngestEnclave<F: StoreFactory, M, R, S> {
     /// planned rather than forced by a full map mid-block.
     rotate_at: u64,
     rng: R,
+    /// The threads the host lends for the per-TxOut public-key work.
+    workers: Arc<WorkerPool>,
 }
 
 impl<F, M, R, S> IngestEnclave<F, M, R, S>
@@ -148,13 +164,14 @@ where
         let store = new_map(user_capacity, &mut make_map)?;
         let egress = RistrettoPrivate::random(&mut rng);
         Ok(Self {
-            ingress,
-            egress,
+            ingress: Arc::new(ingress),
+            egress: Arc::new(egress),
             store,
             make_map,
             map_capacity: user_capacity,
             rotate_at: user_capacity - user_capacity / 5,
             rng,
+            workers: WorkerPool::new(),
         })
     }
 
@@ -187,7 +204,7 @@ where
     pub fn rotate(&mut self) -> Result<KexRngPubkey, IngestError> {
         self.store = new_map(self.map_capacity, &mut self.make_map)?;
         // Replacing drops the old key, whose Drop zeroizes the scalar.
-        self.egress = RistrettoPrivate::random(&mut self.rng);
+        self.egress = Arc::new(RistrettoPrivate::random(&mut self.rng));
         Ok(self.kex_rng_pubkey())
     }
 
@@ -226,59 +243,108 @@ where
             rotated_to = Some(self.rotate()?);
         }
         for _ in 0..MAX_RETRIES {
-            match self.try_block(tx_outs, &records) {
-                Ok(records) => {
+            match self.try_block(tx_outs, &records)? {
+                Some(records) => {
                     return Ok(IngestedBlock {
                         records,
                         rotated_to,
                     })
                 }
-                Err(OramError::MapFull) => rotated_to = Some(self.rotate()?),
-                Err(e) => return Err(storage_failed(e)),
+                None => rotated_to = Some(self.rotate()?),
             }
         }
         Err(IngestError::BlockTooBig)
     }
 
+    /// One attempt at a block. The public-key work runs in tasks of [`CHUNK`] TxOuts on the
+    /// lent threads ([`Self::workers`]), all queued at once: per chunk, step 1 and the egress
+    /// key exchange; then, on this thread and in the block's order, each chunk's step 2 (the
+    /// one sequential map step, so the map sees exactly the accesses it would with no thread);
+    /// then per chunk, step 3 (the crypto boxes). `Ok(None)` when the map filled up.
     fn try_block(
         &mut self,
         tx_outs: &[TxOut],
         records: &[TxOutRecord],
-    ) -> Result<Vec<ETxOutRecord>, OramError> {
-        let mut out = Vec::with_capacity(tx_outs.len());
-        for (tx_out, record) in tx_outs.iter().zip(records) {
-            let (search_key, recipient) = self.next_search_key(tx_out)?;
-            let mut plaintext = record.encode_to_vec();
-            let payload = crypto_box::encrypt(&mut self.rng, &recipient, &plaintext);
-            plaintext.zeroize();
-            out.push(ETxOutRecord {
-                search_key: search_key.to_vec(),
-                payload,
-            });
+    ) -> Result<Option<Vec<ETxOutRecord>>, IngestError> {
+        let found: Vec<Pending<Recipients>> = tx_outs
+            .chunks(CHUNK)
+            .map(|chunk| {
+                let hints: Vec<EncryptedFogHint> = chunk.iter().map(|t| t.e_fog_hint).collect();
+                let ingress = self.ingress.clone();
+                let egress = self.egress.clone();
+                let mut rng = task_rng(&mut self.rng);
+                self.workers
+                    .spawn(move || find_recipients(&ingress, &egress, &hints, &mut rng))
+            })
+            .collect();
+        let mut sealed: Vec<Pending<Result<Vec<Vec<u8>>, crypto_box::CryptoBoxError>>> =
+            Vec::with_capacity(found.len());
+        let mut search_keys: Vec<[u8; 16]> = Vec::with_capacity(tx_outs.len());
+        for (pending, chunk) in found.into_iter().zip(records.chunks(CHUNK)) {
+            let recipients = self.workers.wait(pending).ok_or(IngestError::Storage)?;
+            for secret in &recipients.secrets {
+                match self.next_search_key(secret) {
+                    Ok(key) => search_keys.push(key),
+                    Err(OramError::MapFull) => return Ok(None),
+                    Err(e) => return Err(storage_failed(e)),
+                }
+            }
+            let plaintexts: Vec<Zeroizing<Vec<u8>>> = chunk
+                .iter()
+                .map(|r| Zeroizing::new(r.encode_to_vec()))
+                .collect();
+            let mut rng = task_rng(&mut self.rng);
+            sealed.push(self.workers.spawn(move || {
+                crypto_box::encrypt_batch(&mut rng, &recipients.points, &plaintexts)
+            }));
         }
-        Ok(out)
+        let mut out = Vec::with_capacity(tx_outs.len());
+        let mut keys = search_keys.into_iter();
+        for pending in sealed {
+            let payloads = self
+                .workers
+                .wait(pending)
+                .ok_or(IngestError::Storage)?
+                .map_err(|_| IngestError::Storage)?;
+            for (payload, search_key) in payloads.into_iter().zip(&mut keys) {
+                out.push(ETxOutRecord {
+                    search_key: search_key.to_vec(),
+                    payload,
+                });
+            }
+        }
+        Ok(Some(out))
     }
 
-    /// Steps 1 and 2 for one TxOut: the recipient (real or random) and its next search key.
-    fn next_search_key(
-        &mut self,
-        tx_out: &TxOut,
-    ) -> Result<([u8; 16], RistrettoPublic), OramError> {
-        let recipient = hint_recipient(&self.ingress, &tx_out.e_fog_hint, &mut self.rng);
-        let secret = self.egress.key_exchange(&recipient);
+    /// Step 2 for one TxOut: one `upsert` of the recipient's counter under `secret` (byte 0
+    /// inverted), which gives the next search key.
+    fn next_search_key(&mut self, secret: &SharedSecret) -> Result<[u8; 16], OramError> {
         let mut key = *secret.as_bytes();
         key[0] = !key[0];
         let mut search_key = [0u8; 16];
-        self.store.upsert(&key, |value, _present| {
+        let result = self.store.upsert(&key, |value, _present| {
             let mut counter_bytes = [0u8; 8];
             counter_bytes.copy_from_slice(value);
             let counter = u64::from_le_bytes(counter_bytes);
             search_key = kex_rng::prf(secret.as_bytes(), counter);
             value.copy_from_slice(&counter.wrapping_add(1).to_le_bytes());
             counter_bytes.zeroize();
-        })?;
+        });
         key.zeroize();
-        Ok((search_key, recipient))
+        result.map(|_| search_key)
+    }
+
+    /// The threads the host lends this enclave for its public-key work: a thread that runs
+    /// [`WorkerPool::run_worker`] on it serves every block from then on. Without one, a block
+    /// runs on the caller's thread alone.
+    pub fn workers(&self) -> &Arc<WorkerPool> {
+        &self.workers
+    }
+
+    /// Uses `pool` for the public-key work from now on (a loader that lends its threads to a
+    /// pool of its own, which outlives a replaced enclave).
+    pub fn set_workers(&mut self, pool: Arc<WorkerPool>) {
+        self.workers = pool;
     }
 
     /// The ingress key sealed for this platform, inside: the crypto box of its 32 bytes to
@@ -292,7 +358,7 @@ where
     /// Replaces the ingress key with a fresh one (an operator's `new-keys` on an idle
     /// server). The old scalar is zeroized when dropped here.
     pub fn new_ingress_key(&mut self) -> RistrettoPublic {
-        self.ingress = RistrettoPrivate::random(&mut self.rng);
+        self.ingress = Arc::new(RistrettoPrivate::random(&mut self.rng));
         self.ingress.public_key()
     }
 
@@ -322,7 +388,7 @@ where
         let mut bytes = peers.open(channel_id, frame, now)?;
         let key = RistrettoPrivate::from_bytes(&bytes);
         bytes.zeroize();
-        self.ingress = key.map_err(|_| crate::ingest_peers::PeerError::BadKey)?;
+        self.ingress = Arc::new(key.map_err(|_| crate::ingest_peers::PeerError::BadKey)?);
         Ok(self.ingress.public_key())
     }
 
@@ -353,19 +419,75 @@ pub fn hint_recipient<R: RngCore + CryptoRng>(
     hint: &EncryptedFogHint,
     rng: &mut R,
 ) -> RistrettoPublic {
-    let random = RistrettoPoint::random(rng);
-    let mut candidate = PLACEHOLDER_KEY;
-    let valid_hint = FogHint::ct_decrypt(ingress, hint, &mut candidate);
-    let decoded = CompressedRistretto(candidate).decompress();
-    candidate.zeroize();
-    // `None` only for authenticated bytes that are not a point (the exception above).
-    let is_point = Choice::from(u8::from(decoded.is_some()));
-    let mut decoded = decoded.unwrap_or(random);
-    let mut chosen = RistrettoPoint::conditional_select(&random, &decoded, valid_hint & is_point);
-    let recipient = RistrettoPublic::from_point(chosen);
-    decoded.zeroize();
-    chosen.zeroize();
+    let mut points = recipient_points(ingress, core::slice::from_ref(hint), rng);
+    let recipient = RistrettoPublic::from_point(points[0]);
+    points.zeroize();
     recipient
+}
+
+/// [`hint_recipient`] for a chunk of hints, as points: the hint decryptions' encodings share
+/// one field inversion ([`FogHint::ct_decrypt_batch`]); per hint the same work as above.
+fn recipient_points<R: RngCore + CryptoRng>(
+    ingress: &RistrettoPrivate,
+    hints: &[EncryptedFogHint],
+    rng: &mut R,
+) -> Vec<RistrettoPoint> {
+    let mut candidates = alloc::vec![PLACEHOLDER_KEY; hints.len()];
+    let valid = FogHint::ct_decrypt_batch(ingress, hints, &mut candidates);
+    let points = candidates
+        .iter()
+        .zip(valid)
+        .map(|(candidate, valid_hint)| {
+            let random = RistrettoPoint::random(rng);
+            let decoded = CompressedRistretto(*candidate).decompress();
+            // `None` only for authenticated bytes that are not a point (the exception above).
+            let is_point = Choice::from(u8::from(decoded.is_some()));
+            let mut decoded = decoded.unwrap_or(random);
+            let chosen =
+                RistrettoPoint::conditional_select(&random, &decoded, valid_hint & is_point);
+            decoded.zeroize();
+            chosen
+        })
+        .collect();
+    candidates.zeroize();
+    points
+}
+
+/// TxOuts per task of the public-key work: enough that a task's batched encodings save most
+/// of their inversions and its queueing cost vanishes, few enough that a block of 1000 gives
+/// every lent thread work.
+pub const CHUNK: usize = 50;
+
+/// A chunk's recipients (step 1: the view public keys or random points) and their shared
+/// secrets with the egress key (the RNG store's keys). Wiped when dropped.
+struct Recipients {
+    points: Vec<RistrettoPoint>,
+    secrets: Vec<SharedSecret>,
+}
+
+impl Drop for Recipients {
+    fn drop(&mut self) {
+        self.points.zeroize();
+    }
+}
+
+/// Step 1 and the egress key exchange for a chunk of hints (a task on a lent thread).
+fn find_recipients<R: RngCore + CryptoRng>(
+    ingress: &RistrettoPrivate,
+    egress: &RistrettoPrivate,
+    hints: &[EncryptedFogHint],
+    rng: &mut R,
+) -> Recipients {
+    let points = recipient_points(ingress, hints, rng);
+    let secrets = egress.key_exchange_batch(&points);
+    Recipients { points, secrets }
+}
+
+/// A task's own randomness: a ChaCha20 generator seeded from the enclave's.
+fn task_rng<R: RngCore + CryptoRng>(rng: &mut R) -> ChaCha20Rng {
+    let mut seed = Zeroizing::new([0u8; 32]);
+    rng.fill_bytes(&mut seed[..]);
+    ChaCha20Rng::from_seed(*seed)
 }
 
 /// What the hint decryption leaves in place of the key when the hint is not valid: the

@@ -21,3 +21,4 @@ pub mod view;
 pub mod view_enclave;
 pub mod view_log;
 pub mod view_router;
+pub mod workers;

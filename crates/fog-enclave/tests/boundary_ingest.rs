@@ -660,3 +660,64 @@ fn answers_of_the_wrong_kind_are_malformed_at_the_host() {
     })));
     assert_eq!(client.ingest_block(0, 0, 0, &[]).err(), malformed);
 }
+
+/// Threads lent through the boundary (`RunWorker`) serve blocks, also across a `Create` that
+/// replaces the enclave, while the other calls go on (a lent thread holds no lock);
+/// `GetWorkers` counts them; `StopWorkers` sends them home, after which a lent thread returns
+/// at once and blocks are still ingested, on the caller's thread.
+#[test]
+fn lent_threads_serve_blocks_until_stopped() {
+    let platform = Platform::new(9);
+    let mut rng = seeded(10);
+    let user = AccountKey::random(&mut rng).with_fog("fog://f", "", b"k");
+    let (a, _) = platform.load();
+    let w = a.workers().unwrap();
+    assert_eq!((w.lent, w.tasks, w.stopped), (0, 0, false));
+    // Lent before `Create`: the pool belongs to the loaded enclave, not to one key.
+    let threads: Vec<_> = (0..2)
+        .map(|_| {
+            let a = a.clone();
+            std::thread::spawn(move || a.run_worker())
+        })
+        .collect();
+    while a.workers().unwrap().lent < 2 {
+        std::thread::yield_now();
+    }
+    let mut egress = None;
+    let mut records = Vec::new();
+    let mut global = 0u64;
+    for round in 0..2u64 {
+        let (ingress, _) = a.create(1 << 10).unwrap();
+        egress = Some(a.kex_rng_pubkey().unwrap());
+        records.clear();
+        global = 0;
+        for index in 0..3u64 {
+            let txs = block(&user, &ingress, 120, &mut rng);
+            let out = a.ingest_block(index, global, 0, &txs).unwrap();
+            assert_eq!(out.records.len(), 120, "round {round}");
+            records.extend(out.records);
+            global += 120;
+        }
+    }
+    // Every other TxOut carries a valid hint: the user finds those of the last key's blocks.
+    let want: Vec<u64> = (0..global).step_by(2).collect();
+    assert_eq!(found(&user, egress.as_ref().unwrap(), &records), want);
+    let w = a.workers().unwrap();
+    assert_eq!(w.lent, 2);
+    assert!(w.tasks > 0, "the lent threads ran no task of six blocks");
+    assert!(!w.stopped);
+
+    a.stop_workers().unwrap();
+    for t in threads {
+        assert_eq!(t.join().unwrap(), Ok(()));
+    }
+    let w = a.workers().unwrap();
+    assert_eq!((w.lent, w.stopped), (0, true));
+    // A thread lent now comes back at once; blocks run on the caller's thread.
+    assert_eq!(a.run_worker(), Ok(()));
+    let ingress = a.ingress_public_key().unwrap();
+    let txs = block(&user, &ingress, 60, &mut rng);
+    let out = a.ingest_block(3, global, 0, &txs).unwrap();
+    assert_eq!(out.records.len(), 60);
+    assert_eq!(a.workers().unwrap().tasks, w.tasks);
+}

@@ -595,3 +595,91 @@ fn hint_recipient_names_the_view_key_only_for_a_valid_hint() {
         );
     }
 }
+
+type TracedEnclave = IngestEnclave<
+    TracingFactory<HeapFactory>,
+    ChaCha20Rng,
+    ChaCha20Rng,
+    Box<dyn FnMut() -> (TracingFactory<HeapFactory>, ChaCha20Rng)>,
+>;
+
+/// An enclave over a tracing store (it never rotates), with fixed randomness.
+fn traced_enclave(seed: u8) -> (TracedEnclave, fog_oram::TraceLog) {
+    let factory = TracingFactory::new(HeapFactory);
+    let log = factory.log();
+    let mut slot = Some(factory);
+    let make: Box<dyn FnMut() -> (TracingFactory<HeapFactory>, ChaCha20Rng)> =
+        Box::new(move || {
+            (
+                slot.take().expect("this test never rotates"),
+                ChaCha20Rng::seed_from_u64(u64::from(seed) + 1),
+            )
+        });
+    (IngestEnclave::new(1024, seeded(seed), make).unwrap(), log)
+}
+
+/// Lent threads share out the public-key work and change nothing anyone sees: two enclaves
+/// with the same randomness, one with two lent threads and one with none, answer the same
+/// records byte for byte and make the same ORAM accesses in the same order, over blocks
+/// that do not divide evenly into the work's chunks; and the recipients find their TxOuts.
+#[test]
+fn lent_threads_change_no_record_and_no_access() {
+    let mut rng = seeded(11);
+    let users: Vec<AccountKey> = (0..3)
+        .map(|_| AccountKey::random(&mut rng).with_fog("fog://f", "", b"k"))
+        .collect();
+    let (mut alone, alone_log) = traced_enclave(12);
+    let (mut helped, helped_log) = traced_enclave(12);
+    let pool = helped.workers().clone();
+    let threads: Vec<_> = (0..2)
+        .map(|_| {
+            let pool = pool.clone();
+            std::thread::spawn(move || pool.run_worker())
+        })
+        .collect();
+    let ingest = alone.ingress_public_key();
+    assert_eq!(ingest, helped.ingress_public_key());
+    let pubkey = alone.kex_rng_pubkey();
+    alone_log.take();
+    helped_log.take();
+    let kinds = [Hint::Valid, Hint::Fake, Hint::Garbage, Hint::OtherIngest];
+    let mut expected = vec![0usize; users.len()];
+    let mut all: HashMap<Vec<u8>, Vec<u8>> = HashMap::new();
+    let mut global = 0u64;
+    let sizes = [1usize, 49, 50, 51, 120, 120, 120];
+    for (block, &n) in sizes.iter().enumerate() {
+        let tx_outs: Vec<TxOut> = (0..n)
+            .map(|i| {
+                let u = (i + block) % users.len();
+                let hint = kinds[(i * 3 + block) % kinds.len()];
+                expected[u] += usize::from(matches!(hint, Hint::Valid));
+                tx_out_to(&users[u], hint, &ingest, &mut rng)
+            })
+            .collect();
+        let a = alone
+            .ingest_block(block as u64, global, 0, &tx_outs)
+            .unwrap();
+        let b = helped
+            .ingest_block(block as u64, global, 0, &tx_outs)
+            .unwrap();
+        assert_eq!(a.records, b.records, "block {block}");
+        assert_eq!(alone_log.take(), helped_log.take(), "block {block}");
+        for r in b.records {
+            all.insert(r.search_key, r.payload);
+        }
+        global += n as u64;
+    }
+    assert!(
+        pool.worker_tasks() > 0,
+        "the lent threads ran none of {} blocks' tasks",
+        sizes.len()
+    );
+    assert_eq!(alone.workers().worker_tasks(), 0);
+    for (u, user) in users.iter().enumerate() {
+        assert_eq!(client_finds(user, &pubkey, &all).len(), expected[u], "user {u}");
+    }
+    pool.stop();
+    for t in threads {
+        t.join().unwrap();
+    }
+}

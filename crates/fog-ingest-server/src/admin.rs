@@ -300,6 +300,7 @@ pub async fn observation<D: RecoveryDb>(server: &Mutex<IngestServer<D>>) -> Obse
     let (blocks, txouts) = server.processed();
     let ledger = server.ledger_block_count().unwrap_or(0);
     let c = server.counters();
+    let workers = server.workers();
     drop(server);
     let lag = ledger.saturating_sub(s.next_block);
     // An idle peer is a healthy part of a cluster: it holds the key and can take over.
@@ -337,6 +338,16 @@ pub async fn observation<D: RecoveryDb>(server: &Mutex<IngestServer<D>>) -> Obse
             "active",
             "1 while this server is active (scans and publishes), 0 while idle.",
             u64::from(s.mode == Mode::Active),
+        )
+        .gauge(
+            "worker_threads",
+            "Threads lent to the enclave for its per-TxOut public-key work.",
+            workers.map_or(0, |w| u64::from(w.lent)),
+        )
+        .counter(
+            "worker_tasks",
+            "Tasks of public-key work the lent threads ran (the rest ran on the ingesting thread).",
+            workers.map_or(0, |w| w.tasks),
         )
         .gauge("next_block", "The next block to ingest.", s.next_block)
         .gauge("lag_blocks", "Ledger blocks not yet ingested.", lag)

@@ -8,7 +8,8 @@ mod server;
 mod state;
 
 pub use server::{
-    ClusterCounters, EvidenceSource, IngestConfig, IngestError, IngestServer, IngestStatus, Mode,
-    NoEvidence, ProviderEvidence, DEFAULT_REPORT_REPUBLISH_INTERVAL, PEER_EVIDENCE_REFRESH,
+    default_worker_threads, lend_worker_threads, ClusterCounters, EvidenceSource, IngestConfig,
+    IngestError, IngestServer, IngestStatus, Mode, NoEvidence, ProviderEvidence, WorkerThreads,
+    DEFAULT_REPORT_REPUBLISH_INTERVAL, PEER_EVIDENCE_REFRESH,
 };
 pub use state::StateDir;

@@ -227,6 +227,17 @@ pub struct IngestConfig {
     /// How often an active server asks its peers for their keys and gives its own to any
     /// peer that holds another.
     pub peer_sync_interval: Duration,
+    /// Threads lent to the enclave for its per-TxOut public-key work (hint decryption, key
+    /// exchanges, crypto boxes), besides the thread that ingests (which runs the map step and
+    /// helps). Default: the cores of this machine but one; 0 runs every block on one thread.
+    pub worker_threads: usize,
+}
+
+/// The default [`IngestConfig::worker_threads`]: every core but the ingesting thread's.
+pub fn default_worker_threads() -> usize {
+    std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .saturating_sub(1)
 }
 
 /// The default [`IngestConfig::report_republish_interval`]: one hour, a 24th of the day of
@@ -246,6 +257,7 @@ impl Default for IngestConfig {
             failover_timeout: None,
             heartbeat_interval: Duration::from_secs(1),
             peer_sync_interval: Duration::from_secs(5),
+            worker_threads: default_worker_threads(),
         }
     }
 }
@@ -353,6 +365,8 @@ pub struct IngestServer<D: RecoveryDb> {
     /// Peer ingest servers' URIs (their admin listeners, which serve `IngestPeer`).
     peers: Vec<String>,
     counters: ClusterCounters,
+    /// The threads lent to the enclave; they return when the server drops.
+    _workers: WorkerThreads,
 }
 
 struct PendingBlock {
@@ -410,6 +424,7 @@ impl<D: RecoveryDb> IngestServer<D> {
         enclave: SharedEnclave,
     ) -> Result<Self, IngestError> {
         let enclave = IngestClient::new(enclave);
+        let workers = lend_worker_threads(&enclave, config.worker_threads);
         let ingress_public = match state.sealed_ingress_key()? {
             Some(sealed) => enclave.restore(&sealed, config.user_capacity)?,
             None => {
@@ -447,6 +462,7 @@ impl<D: RecoveryDb> IngestServer<D> {
             peer_evidence_at: None,
             peers: Vec::new(),
             counters: ClusterCounters::default(),
+            _workers: workers,
         };
         server.attest_peers()?;
         server.next_block = server.next_unscanned().await?;
@@ -586,6 +602,12 @@ impl<D: RecoveryDb> IngestServer<D> {
             map_load_percent: self.map_load_percent,
             map_capacity: self.map_capacity,
         }
+    }
+
+    /// The threads lent to the enclave and the tasks they ran (`None` if the enclave does
+    /// not answer).
+    pub fn workers(&self) -> Option<fog_enclave_api::ingest::Workers> {
+        self.enclave.workers().ok()
     }
 
     /// Blocks and TxOuts processed since this server opened.
@@ -1243,5 +1265,73 @@ struct AbortOnDrop(tokio::task::JoinHandle<()>);
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {
         self.0.abort();
+    }
+}
+
+/// Threads lent to an ingest enclave ([`lend_worker_threads`]); dropping this stops them.
+#[must_use = "dropping the threads stops them at once"]
+pub struct WorkerThreads {
+    enclave: IngestClient,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for WorkerThreads {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WorkerThreads")
+            .field("threads", &self.threads.len())
+            .finish()
+    }
+}
+
+impl Drop for WorkerThreads {
+    fn drop(&mut self) {
+        if self.threads.is_empty() {
+            return;
+        }
+        if let Err(e) = self.enclave.stop_workers() {
+            tracing::warn!("cannot stop the ingest enclave's worker threads: {e}");
+            return;
+        }
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Lends `enclave` `n` threads for its public-key work (`IngestClient::run_worker`, a call
+/// that returns when the threads are stopped) and waits, at most five seconds, until they
+/// run. A thread that cannot be started leaves the work to fewer threads (logged): blocks
+/// are ingested all the same, only slower.
+pub fn lend_worker_threads(enclave: &IngestClient, n: usize) -> WorkerThreads {
+    let mut threads = Vec::with_capacity(n);
+    for i in 0..n {
+        let e = enclave.clone();
+        let spawned = std::thread::Builder::new()
+            .name(format!("ingest-worker-{i}"))
+            .spawn(move || {
+                if let Err(err) = e.run_worker() {
+                    tracing::warn!("ingest worker thread {i}: {err}");
+                }
+            });
+        match spawned {
+            Ok(t) => threads.push(t),
+            Err(err) => {
+                tracing::warn!("cannot start an ingest worker thread: {err}");
+                break;
+            }
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let running = || {
+        enclave
+            .workers()
+            .map_or(true, |w| w.lent as usize >= threads.len())
+    };
+    while !threads.is_empty() && !running() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    WorkerThreads {
+        enclave: enclave.clone(),
+        threads,
     }
 }

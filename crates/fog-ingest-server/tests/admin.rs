@@ -32,6 +32,8 @@ async fn status_rotation_retirement_and_metrics() {
     let config = IngestConfig {
         user_capacity: 1 << 10,
         poll_interval: Duration::from_millis(10),
+        // Two threads lent to the enclave, whatever this machine's cores.
+        worker_threads: 2,
         ..IngestConfig::default()
     };
     let state = StateDir::new(dir.path().join("state")).unwrap();
@@ -106,6 +108,7 @@ async fn status_rotation_retirement_and_metrics() {
     assert!(text.starts_with("HTTP/1.1 200 OK"), "{text}");
     assert!(text.contains("fog_ingest_next_block 0"), "{text}");
     assert!(text.contains("fog_ingest_map_load_percent 0"), "{text}");
+    assert!(text.contains("fog_ingest_worker_threads 2"), "{text}");
     let mut stream = TcpStream::connect(metrics_addr).await.unwrap();
     stream
         .write_all(b"GET /other HTTP/1.1\r\n\r\n")

@@ -54,6 +54,10 @@ pub struct IngestArgs {
     /// RNG-store capacity (a power of two).
     #[arg(long = "user-capacity", default_value_t = 1 << 18)]
     user_capacity: u64,
+    /// Threads lent to the enclave for the per-TxOut public-key work, besides the ingesting
+    /// thread (default: the machine's cores but one; 0: one thread for everything).
+    #[arg(long = "worker-threads")]
+    worker_threads: Option<usize>,
     /// Report id to publish under.
     #[arg(long = "report-id", default_value = "")]
     report_id: String,
@@ -298,6 +302,9 @@ pub fn run(args: IngestArgs) -> Result<(), CliError> {
         // A quarter of the timeout: three heartbeats can be lost before peers take over.
         heartbeat_interval: Duration::from_millis((args.failover_timeout_ms / 4).clamp(25, 2000)),
         peer_sync_interval: Duration::from_secs(2),
+        worker_threads: args
+            .worker_threads
+            .unwrap_or_else(fog_ingest_server::default_worker_threads),
     };
     let runtime = tokio::runtime::Runtime::new()
         .map_err(|e| failed(format!("cannot start the runtime: {e}")))?;

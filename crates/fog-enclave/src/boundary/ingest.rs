@@ -33,7 +33,7 @@
 //! Trust side: trusted. The host's time arrives in each peer call and only bounds how long a
 //! channel lives (the peer channels never let it run backwards).
 
-use alloc::{boxed::Box, vec::Vec};
+use alloc::{boxed::Box, sync::Arc, vec::Vec};
 use std::sync::Mutex;
 
 use fog_attest::{BoundEvidence, ChannelKeypair, EnclaveResponder, SessionLimits, UnixSeconds};
@@ -41,7 +41,7 @@ use fog_enclave_api::errors::{IngestError, PeerError};
 use fog_enclave_api::ingest::{
     coarse_load_percent, ingest_request::Call, ingest_response::Answer, Closed, Created, Empty,
     Frame, IngestRequest, IngestResponse, Ingested, MapLoad, PeerAccepted, PeerChannel, PeerHello,
-    PublicKey, Sealed,
+    PublicKey, Sealed, Workers,
 };
 use fog_enclave_api::{serve, Enclave, EnclaveError, IngestApi, Refused};
 use fog_oram::HeapFactory;
@@ -53,6 +53,7 @@ use zeroize::Zeroize;
 use crate::ingest::IngestEnclave;
 use crate::ingest_peers::{IngestPeers, INGRESS_KEY};
 use crate::sealing::SealingKeyProvider;
+use crate::workers::WorkerPool;
 
 /// How long a channel between ingest peers lives: an hour, and a minute without a frame (a
 /// channel carries one key and is closed).
@@ -67,6 +68,9 @@ type Trusted = IngestEnclave<HeapFactory, ChaCha20Rng, ChaCha20Rng, MakeMap>;
 /// The ingest enclave behind the byte boundary (see the module documentation).
 pub struct IngestBoundary {
     sealing: SealingKeyProvider,
+    /// The threads the host lends (`RunWorker`), shared by every enclave `Create` or
+    /// `Restore` makes; held outside the state's lock, which a lent thread never takes.
+    workers: Arc<WorkerPool>,
     state: Mutex<State>,
     /// Keeps a panic from crossing the boundary, and the enclave from serving after one.
     fuse: super::view::Fuse,
@@ -182,6 +186,7 @@ impl IngestBoundary {
         let keypair = ChannelKeypair::generate()?;
         Ok(Self {
             sealing,
+            workers: WorkerPool::new(),
             state: Mutex::new(State {
                 enclave: None,
                 channel: Channel::Unattested {
@@ -207,8 +212,9 @@ impl IngestBoundary {
                 let (rng, make_map) = randomness()?;
                 reply(
                     Trusted::create(&self.sealing, c.user_capacity, rng, make_map),
-                    |(enclave, sealed)| {
+                    |(mut enclave, sealed)| {
                         let ingress_public_key = enclave.ingress_public_key().to_bytes().to_vec();
+                        enclave.set_workers(self.workers.clone());
                         state.enclave = Some(enclave);
                         Answer::Created(Created {
                             ingress_public_key,
@@ -221,8 +227,9 @@ impl IngestBoundary {
                 let (rng, make_map) = randomness()?;
                 reply(
                     Trusted::restore(&self.sealing, &r.sealed, r.user_capacity, rng, make_map),
-                    |enclave| {
+                    |mut enclave| {
                         let key = public(&enclave.ingress_public_key());
+                        enclave.set_workers(self.workers.clone());
                         state.enclave = Some(enclave);
                         Answer::IngressPublicKey(key)
                     },
@@ -328,6 +335,10 @@ impl IngestBoundary {
                     |key| Answer::IngressPublicKey(public(&key)),
                 )
             }
+            // Answered in `Enclave::call`, before the state's lock is taken.
+            Call::RunWorker(_) | Call::StopWorkers(_) | Call::GetWorkers(_) => {
+                Err(EnclaveError::Internal)
+            }
         }
     }
 }
@@ -396,12 +407,36 @@ impl Enclave for IngestBoundary {
         self.fuse.guarded(|| {
             serve::<IngestApi>(request_bytes, |request: IngestRequest| {
                 let call = request.call.ok_or(EnclaveError::Malformed)?;
-                let mut state = self.state.lock().map_err(|_| EnclaveError::Internal)?;
-                let answer = self.handle(&mut state, call)?;
-                Ok(IngestResponse {
-                    answer: Some(answer),
-                })
+                // The worker calls never take the state's lock: a lent thread stays inside
+                // `RunWorker` while blocks are ingested.
+                let answer = match call {
+                    Call::RunWorker(_) => Some(self.run_worker()),
+                    Call::StopWorkers(_) => {
+                        self.workers.stop();
+                        Some(Answer::Done(Empty {}))
+                    }
+                    Call::GetWorkers(_) => Some(Answer::Workers(Workers {
+                        lent: u32::try_from(self.workers.workers()).unwrap_or(u32::MAX),
+                        tasks: self.workers.worker_tasks(),
+                        stopped: self.workers.is_stopped(),
+                    })),
+                    other => {
+                        let mut state = self.state.lock().map_err(|_| EnclaveError::Internal)?;
+                        return self.handle(&mut state, other).map(|answer| IngestResponse {
+                            answer: Some(answer),
+                        });
+                    }
+                };
+                Ok(IngestResponse { answer })
             })
         })
+    }
+}
+
+impl IngestBoundary {
+    /// `RunWorker`: the calling thread runs the enclave's tasks until `StopWorkers`.
+    fn run_worker(&self) -> Answer {
+        self.workers.run_worker();
+        Answer::Done(Empty {})
     }
 }
