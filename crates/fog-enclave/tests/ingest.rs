@@ -676,7 +676,11 @@ fn lent_threads_change_no_record_and_no_access() {
     );
     assert_eq!(alone.workers().worker_tasks(), 0);
     for (u, user) in users.iter().enumerate() {
-        assert_eq!(client_finds(user, &pubkey, &all).len(), expected[u], "user {u}");
+        assert_eq!(
+            client_finds(user, &pubkey, &all).len(),
+            expected[u],
+            "user {u}"
+        );
     }
     pool.stop();
     for t in threads {
