@@ -200,7 +200,8 @@ where
     }
 
     /// Starts a new egress key and an empty RNG store. The old egress scalar is zeroized when
-    /// it is dropped here; nothing else holds it.
+    /// it is dropped here; nothing else holds it (a block's tasks hold it only until the
+    /// block is done, finished or not).
     pub fn rotate(&mut self) -> Result<KexRngPubkey, IngestError> {
         self.store = new_map(self.map_capacity, &mut self.make_map)?;
         // Replacing drops the old key, whose Drop zeroizes the scalar.
@@ -277,16 +278,28 @@ where
                     .spawn(move || find_recipients(&ingress, &egress, &hints, &mut rng))
             })
             .collect();
-        let mut sealed: Vec<Pending<Result<Vec<Vec<u8>>, crypto_box::CryptoBoxError>>> =
-            Vec::with_capacity(found.len());
+        let mut sealed: Vec<Pending<Sealed>> = Vec::with_capacity(found.len());
         let mut search_keys: Vec<[u8; 16]> = Vec::with_capacity(tx_outs.len());
-        for (pending, chunk) in found.into_iter().zip(records.chunks(CHUNK)) {
-            let recipients = self.workers.wait(pending).ok_or(IngestError::Storage)?;
+        let mut found = found.into_iter();
+        let mut chunks = records.chunks(CHUNK);
+        // `Some` when the block stops early: the map filled up (`Ok(None)`) or failed.
+        let mut stopped: Option<Result<Option<Vec<ETxOutRecord>>, IngestError>> = None;
+        'chunks: for (pending, chunk) in (&mut found).zip(&mut chunks) {
+            let Some(recipients) = self.workers.wait(pending) else {
+                stopped = Some(Err(IngestError::Storage));
+                break;
+            };
             for secret in &recipients.secrets {
                 match self.next_search_key(secret) {
                     Ok(key) => search_keys.push(key),
-                    Err(OramError::MapFull) => return Ok(None),
-                    Err(e) => return Err(storage_failed(e)),
+                    Err(OramError::MapFull) => {
+                        stopped = Some(Ok(None));
+                        break 'chunks;
+                    }
+                    Err(e) => {
+                        stopped = Some(Err(storage_failed(e)));
+                        break 'chunks;
+                    }
                 }
             }
             let plaintexts: Vec<Zeroizing<Vec<u8>>> = chunk
@@ -297,6 +310,17 @@ where
             sealed.push(self.workers.spawn(move || {
                 crypto_box::encrypt_batch(&mut rng, &recipients.points, &plaintexts)
             }));
+        }
+        if let Some(stop) = stopped {
+            // Finish the tasks still out (their results are wiped as they drop), so that no
+            // task outlives the block holding the egress key a rotation is about to replace.
+            for pending in found {
+                drop(self.workers.wait(pending));
+            }
+            for pending in sealed {
+                drop(self.workers.wait(pending));
+            }
+            return stop;
         }
         let mut out = Vec::with_capacity(tx_outs.len());
         let mut keys = search_keys.into_iter();
@@ -457,6 +481,9 @@ fn recipient_points<R: RngCore + CryptoRng>(
 /// of their inversions and its queueing cost vanishes, few enough that a block of 1000 gives
 /// every lent thread work.
 pub const CHUNK: usize = 50;
+
+/// What a chunk's step-3 task gives: its records' crypto boxes, in order.
+type Sealed = Result<Vec<Vec<u8>>, crypto_box::CryptoBoxError>;
 
 /// A chunk's recipients (step 1: the view public keys or random points) and their shared
 /// secrets with the egress key (the RNG store's keys). Wiped when dropped.

@@ -256,11 +256,27 @@ fn access_trace_does_not_depend_on_hint_or_user() {
 
 #[test]
 fn rotation_keeps_every_record_findable() {
+    rotation_keeps_every_record_findable_with(0);
+}
+
+#[test]
+fn rotation_keeps_every_record_findable_with_lent_threads() {
+    rotation_keeps_every_record_findable_with(2);
+}
+
+fn rotation_keeps_every_record_findable_with(threads: usize) {
     let mut rng = seeded(8);
     let users: Vec<AccountKey> = (0..6)
         .map(|_| AccountKey::random(&mut rng).with_fog("fog://f", "", b"k"))
         .collect();
     let mut enclave = heap_enclave(64, 9);
+    let pool = enclave.workers().clone();
+    let lent: Vec<_> = (0..threads)
+        .map(|_| {
+            let pool = pool.clone();
+            std::thread::spawn(move || pool.run_worker())
+        })
+        .collect();
     let ingest = enclave.ingress_public_key();
     // RNG records as the host would store them: (egress key, first block).
     let mut rng_records = vec![(enclave.kex_rng_pubkey(), 0u64)];
@@ -322,6 +338,10 @@ fn rotation_keeps_every_record_findable() {
             expected.get(&u).cloned().unwrap_or_default(),
             "user {u}"
         );
+    }
+    pool.stop();
+    for t in lent {
+        t.join().unwrap();
     }
 }
 
