@@ -2,6 +2,10 @@
 //!
 //! - `sim-handshake`: a whole NX handshake (the client's hello, the enclave's answer with its
 //!   simulated evidence, the client's finish, which verifies it): one session open.
+//! - `sim-accept`: the enclave's side of it alone (`EnclaveResponder::accept` on a client's
+//!   hello made before the timing): what a view or fog ledger enclave spends per session, so
+//!   `per_cpu_second` is the sessions one core of the service opens a second. The client's
+//!   side is `sim-handshake` less this.
 //! - `sgx-verify`, `tdx-verify`, `snp-verify`: the verifier on the real published samples
 //!   (`crates/fog-attest/tests/data/`) with their collateral, each at a time inside its
 //!   collateral's validity: what a client adds to a session open when the enclave presents
@@ -21,6 +25,7 @@ use fog_attest::{
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 use serde_json::json;
+use std::{cell::RefCell, rc::Rc};
 
 use crate::{get, round2, thread_cpu_ns, Args};
 
@@ -127,6 +132,41 @@ fn handshake_op(seed: u64) -> Result<Op, String> {
     }))
 }
 
+/// The enclave's answer to a hello, on hellos made by `prepare` before the timing.
+fn accept_op(seed: u64) -> Result<(Prep, Op), String> {
+    let identity = fog_identity(FogEnclave::View);
+    let provider = SimProvider::generate(&mut ChaCha20Rng::seed_from_u64(seed), identity);
+    let verifier = Verifier::new(
+        provider.trust_anchor(),
+        Policy::new(vec![IdentityRule::Measurement(identity.measurement)], 3600),
+    );
+    let responder = EnclaveResponder::from_provider(&provider).map_err(|e| e.to_string())?;
+    let limits = SessionLimits::default();
+    let hellos: Rc<RefCell<Vec<Vec<u8>>>> = Rc::default();
+    let prepare = {
+        let hellos = Rc::clone(&hellos);
+        Box::new(move |n: usize| {
+            let mut h = hellos.borrow_mut();
+            h.clear();
+            for _ in 0..n {
+                if let Ok((_, hello)) = ClientHandshake::start(verifier.clone()) {
+                    h.push(hello);
+                }
+            }
+        })
+    };
+    let op = Box::new(move || {
+        let Some(hello) = hellos.borrow_mut().pop() else {
+            return false;
+        };
+        responder.accept(&hello, UnixSeconds::now(), limits).is_ok()
+    });
+    Ok((prepare, op))
+}
+
+/// Work before a round's timing (given the round's operation count).
+type Prep = Box<dyn FnMut(usize)>;
+
 /// `fog-bench attest [--ops N] [--rounds R] [--seed S]`.
 pub fn attest(args: &Args) -> Result<(), String> {
     let ops: usize = get(args, "ops", Some(200))?;
@@ -135,15 +175,21 @@ pub fn attest(args: &Args) -> Result<(), String> {
     if ops == 0 || rounds == 0 {
         return Err("--ops and --rounds must be positive".into());
     }
-    let mut workloads: Vec<(&str, Op)> = vec![
-        ("sim-handshake", handshake_op(seed)?),
-        ("sgx-verify", verify_op(EvidenceKind::SgxDcap)?),
-        ("tdx-verify", verify_op(EvidenceKind::TdxDcap)?),
-        ("snp-verify", verify_op(EvidenceKind::SevSnp)?),
+    let (accept_prep, accept) = accept_op(seed)?;
+    let none = || -> Option<Prep> { None };
+    let mut workloads: Vec<(&str, Option<Prep>, Op)> = vec![
+        ("sim-handshake", none(), handshake_op(seed)?),
+        ("sim-accept", Some(accept_prep), accept),
+        ("sgx-verify", none(), verify_op(EvidenceKind::SgxDcap)?),
+        ("tdx-verify", none(), verify_op(EvidenceKind::TdxDcap)?),
+        ("snp-verify", none(), verify_op(EvidenceKind::SevSnp)?),
     ];
     let mut per_round: Vec<Vec<f64>> = vec![Vec::new(); workloads.len()];
     for round in 0..rounds {
-        for (i, (name, op)) in workloads.iter_mut().enumerate() {
+        for (i, (name, prep, op)) in workloads.iter_mut().enumerate() {
+            if let Some(prep) = prep {
+                prep(ops);
+            }
             let start = thread_cpu_ns().ok_or("no per-thread CPU clock")?;
             for _ in 0..ops {
                 if !op() {
@@ -159,7 +205,7 @@ pub fn attest(args: &Args) -> Result<(), String> {
     let results: Vec<_> = workloads
         .iter()
         .zip(per_round)
-        .map(|((name, _), mut us)| {
+        .map(|((name, _, _), mut us)| {
             us.sort_by(f64::total_cmp);
             let median = us[us.len() / 2];
             json!({

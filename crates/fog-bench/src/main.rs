@@ -19,6 +19,8 @@
 //! fog-bench balance-check --ledger-txouts 1000000 --wallet-txouts 100 [--seed 1]
 //! fog-bench view-key-scan --ledger-txouts 1000000 [--wallet-txouts 100] [--seed 1]
 //! fog-bench key-image-check --key-images 1048576 [--batch 100] [--checks 20000] [--capacity C]
+//! fog-bench load [--wallets 10000] [--seconds 30] [--mix incremental=98,fresh=1,pay=1]
+//!                [--concurrency 32] [--rate R] [--funded F] [--mode in-process|processes]
 //! ```
 //!
 //! Timings are wall-clock per operation; `median_us` and `p99_us` are over the measured
@@ -31,6 +33,7 @@ mod ingest;
 mod key_image;
 mod latency;
 mod ledger;
+mod load;
 mod shards;
 mod view;
 
@@ -532,7 +535,7 @@ fn ct_timing(args: &Args) -> Result<(), String> {
 
 fn main() -> ExitCode {
     let argv: Vec<String> = std::env::args().collect();
-    let usage = "usage: fog-bench <oram|map|stash-sim|map-load-sim|ct-timing|ingest|ingest-breakdown|tx-validate|ledger-append|follower-catch-up|block-to-wallet|membership-proof|view-query|view-load|balance-check|view-key-scan|key-image-check|view-router|view-store|shard-model|attest> [--option value ...]";
+    let usage = "usage: fog-bench <oram|map|stash-sim|map-load-sim|ct-timing|ingest|ingest-breakdown|tx-validate|ledger-append|follower-catch-up|block-to-wallet|membership-proof|view-query|view-load|balance-check|view-key-scan|key-image-check|view-router|view-store|shard-model|attest|load> [--option value ...]";
     let Some(workload) = argv.get(1) else {
         eprintln!("{usage}");
         return ExitCode::from(2);
@@ -566,6 +569,7 @@ fn main() -> ExitCode {
         "view-router" => shards::view_router(&args),
         "shard-model" => shards::shard_model(&args),
         "attest" => attest::attest(&args),
+        "load" => load::load(&args),
         _ => Err(format!("unknown workload {workload}")),
     };
     match r {

@@ -6,6 +6,10 @@
 //!   Each request is sealed into a `NonceMessage`, each answer opened. One ledger session
 //!   serves key-image checks, `GetOutputs` and `GetBlockIds` (authenticated through
 //!   `FogKeyImageAPI.Auth`).
+//! - Sessions live across calls and balance checks: a transport authenticates with each
+//!   service once and reuses that session until it expires ([`GrpcConfig::session_limits`] on
+//!   this side, the enclave's own limits and table on the other) or fails.
+//!   [`TransportStats::sessions_opened`] counts the handshakes.
 //! - An UNAUTHENTICATED answer (unknown or expired session on the server) drops the session,
 //!   authenticates again and retries once. Any other failure also drops the session (its
 //!   counters may no longer match the server's), so the next call starts a fresh one.
@@ -19,7 +23,7 @@
 //! `http://host:port`; `fog://host[:port]` is `https://host[:port]` (port 443 by default),
 //! which needs a TLS-enabled tonic build; [`GrpcConfig::report_uris`] overrides either.
 
-use std::{collections::BTreeMap, time::Duration};
+use std::{collections::BTreeMap, net::IpAddr, time::Duration};
 
 use fog_api::{
     fog_ledger::{
@@ -81,6 +85,10 @@ pub struct GrpcConfig {
     pub request_timeout: Duration,
     /// Session lifetime on the client side.
     pub session_limits: SessionLimits,
+    /// The local address connections are made from (default: the system's choice). A load
+    /// generator spreads its wallets over several loopback addresses with it, as clients on
+    /// several hosts (the enclaves bound the sessions one client address may hold).
+    pub local_address: Option<IpAddr>,
 }
 
 impl GrpcConfig {
@@ -103,6 +111,7 @@ impl GrpcConfig {
             connect_timeout: Duration::from_secs(5),
             request_timeout: Duration::from_secs(60),
             session_limits: SessionLimits::default(),
+            local_address: None,
         }
     }
 }
@@ -116,6 +125,9 @@ pub struct TransportStats {
     pub bytes_sent: u64,
     /// Answer bytes.
     pub bytes_received: u64,
+    /// Attested sessions opened: handshakes whose evidence was verified (view and fog ledger
+    /// together).
+    pub sessions_opened: u64,
 }
 
 /// The gRPC transport.
@@ -222,6 +234,32 @@ impl GrpcTransport {
         }
     }
 
+    /// A transport with this one's configuration over the same connections (HTTP/2
+    /// multiplexes them), with no session of its own: it authenticates separately, as
+    /// another client would. For many accounts in one process (a load generator, a
+    /// multi-account app); its statistics start at zero.
+    pub fn share_connections(&self) -> Self {
+        Self {
+            config: self.config.clone(),
+            view: self.view.clone(),
+            view_session: None,
+            ledger: self.ledger.clone(),
+            ledger_session: None,
+            node: self.node.clone(),
+            reports: self.reports.clone(),
+            stats: TransportStats::default(),
+        }
+    }
+
+    /// Connects to view, the fog ledger and the node now (otherwise each connects at its
+    /// first call), so that [`Self::share_connections`] shares them.
+    pub async fn connect_all(&mut self) -> Result<()> {
+        self.view_client().await?;
+        self.ledger_channel(Service::KeyImages).await?;
+        self.node_client().await?;
+        Ok(())
+    }
+
     /// Requests and bytes so far.
     pub fn stats(&self) -> TransportStats {
         self.stats
@@ -261,6 +299,7 @@ impl GrpcTransport {
             .map_err(|e| unavailable(format!("bad URI: {}", error_chain(&e))))?
             .connect_timeout(self.config.connect_timeout)
             .timeout(self.config.request_timeout)
+            .local_address(self.config.local_address)
             .connect()
             .await
             .map_err(|e| unavailable(error_chain(&e)))
@@ -325,6 +364,7 @@ impl GrpcTransport {
             .finish(&answer.data, UnixSeconds::now(), self.config.session_limits)
             .map_err(attest)?;
         self.view_session = Some(channel);
+        self.stats.sessions_opened += 1;
         Ok(())
     }
 
@@ -353,6 +393,7 @@ impl GrpcTransport {
             .finish(&answer.data, UnixSeconds::now(), self.config.session_limits)
             .map_err(attest)?;
         self.ledger_session = Some(channel);
+        self.stats.sessions_opened += 1;
         Ok(())
     }
 

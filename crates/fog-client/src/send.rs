@@ -81,31 +81,37 @@ pub fn select_inputs(
 }
 
 /// One ring per input: the input's global index first, then `RING_SIZE - 1` distinct mixins
-/// drawn uniformly from the ledger's `txo_count` TxOuts, none of them an input.
+/// drawn uniformly from the ledger's `txo_count` TxOuts, none of them an input nor a member
+/// of another ring (a transaction's ring members must all differ: MobileCoin's
+/// `DuplicateRingElements` rule).
 pub fn choose_rings<R: RngCore + CryptoRng>(
     inputs: &[u64],
     txo_count: u64,
     rng: &mut R,
 ) -> Result<Vec<Vec<u64>>> {
-    let excluded: BTreeSet<u64> = inputs.iter().copied().collect();
+    // Inputs and the mixins drawn so far.
+    let mut used: BTreeSet<u64> = inputs.iter().copied().collect();
     let mixins = RING_SIZE - 1;
     let pool = usize::try_from(txo_count)
         .map_err(|_| ClientError::InvalidRequest("the ledger is too large".into()))?;
-    if pool < excluded.len() + mixins {
+    if pool < used.len() + mixins * inputs.len() {
         return Err(ClientError::InvalidRequest(format!(
-            "the ledger has {txo_count} TxOuts, too few for rings of {RING_SIZE}"
+            "the ledger has {txo_count} TxOuts, too few for {} disjoint rings of {RING_SIZE}",
+            inputs.len()
         )));
     }
     let mut rings = Vec::with_capacity(inputs.len());
     for &real in inputs {
-        let draw = sample(rng, pool, mixins + excluded.len());
+        let draw = sample(rng, pool, mixins + used.len());
+        let chosen: Vec<u64> = draw
+            .into_iter()
+            .map(|i| i as u64)
+            .filter(|i| !used.contains(i))
+            .take(mixins)
+            .collect();
+        used.extend(chosen.iter().copied());
         let mut ring = vec![real];
-        ring.extend(
-            draw.into_iter()
-                .map(|i| i as u64)
-                .filter(|i| !excluded.contains(i))
-                .take(mixins),
-        );
+        ring.extend(chosen);
         rings.push(ring);
     }
     Ok(rings)
@@ -382,19 +388,25 @@ mod tests {
     fn rings_have_distinct_members_and_never_other_inputs() {
         let mut rng = ChaCha20Rng::seed_from_u64(5);
         let inputs = [3, 7, 8];
-        for _ in 0..50 {
-            let rings = choose_rings(&inputs, 25, &mut rng).unwrap();
-            for (ring, real) in rings.iter().zip(inputs) {
-                assert_eq!(ring.len(), RING_SIZE);
-                assert_eq!(ring[0], real);
-                let set: BTreeSet<u64> = ring.iter().copied().collect();
-                assert_eq!(set.len(), RING_SIZE);
-                assert!(ring[1..].iter().all(|i| *i < 25 && !inputs.contains(i)));
+        // 3 inputs and 3 × 10 mixins: the smallest ledger that has them, and a larger one.
+        for pool in [33, 40] {
+            for _ in 0..50 {
+                let rings = choose_rings(&inputs, pool, &mut rng).unwrap();
+                for (ring, real) in rings.iter().zip(inputs) {
+                    assert_eq!(ring.len(), RING_SIZE);
+                    assert_eq!(ring[0], real);
+                    assert!(ring[1..].iter().all(|i| *i < pool && !inputs.contains(i)));
+                }
+                // No member in two rings (nor twice in one).
+                let all: BTreeSet<u64> = rings.iter().flatten().copied().collect();
+                assert_eq!(all.len(), RING_SIZE * inputs.len());
             }
         }
-        assert!(matches!(
-            choose_rings(&inputs, 12, &mut rng),
-            Err(ClientError::InvalidRequest(_))
-        ));
+        for pool in [12, 25, 32] {
+            assert!(matches!(
+                choose_rings(&inputs, pool, &mut rng),
+                Err(ClientError::InvalidRequest(_))
+            ));
+        }
     }
 }

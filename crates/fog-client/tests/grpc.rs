@@ -90,6 +90,7 @@ async fn a_dropped_session_is_renewed_and_the_call_retried_once() {
         2 + 3,
         "refused query, new handshake, retried query"
     );
+    assert_eq!(a.stats().sessions_opened, 2);
     // Nothing changes while the session lives.
     query(&mut a).await.unwrap();
     assert_eq!(a.stats().round_trips, 6);
