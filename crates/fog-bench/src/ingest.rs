@@ -150,11 +150,14 @@ pub fn ingest(args: &Args) -> Result<(), String> {
         let tasks0 = engine.worker_tasks();
         let start = Instant::now();
         let mut rotations = 0;
+        let mut write_s = 0.0;
         for b in &work {
             let t = Instant::now();
             let (records, rotated) = engine.ingest_block(block_index, global, b)?;
             global += b.len() as u64;
+            let w = Instant::now();
             sink.write(block_index, global, &records)?;
+            write_s += w.elapsed().as_secs_f64();
             per_txout_us.push(t.elapsed().as_secs_f64() * 1e6 / b.len() as f64);
             rotations += usize::from(rotated);
             block_index += 1;
@@ -186,6 +189,7 @@ pub fn ingest(args: &Args) -> Result<(), String> {
                 "fog_fraction": fog_fraction,
                 "lent_workers": threads_now,
                 "txouts_per_s": round2(txouts as f64 / secs),
+                "db_write_ms_per_block": round2(write_s * 1e3 / work.len() as f64),
                 "median_us": round2(median),
                 "p99_us": round2(p99),
                 "cpu_us_per_txout": cpu_us,
