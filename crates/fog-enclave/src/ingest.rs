@@ -443,15 +443,16 @@ pub fn hint_recipient<R: RngCore + CryptoRng>(
     hint: &EncryptedFogHint,
     rng: &mut R,
 ) -> RistrettoPublic {
-    let mut points = recipient_points(ingress, core::slice::from_ref(hint), rng);
+    let mut points = hint_recipient_points(ingress, core::slice::from_ref(hint), rng);
     let recipient = RistrettoPublic::from_point(points[0]);
     points.zeroize();
     recipient
 }
 
 /// [`hint_recipient`] for a chunk of hints, as points: the hint decryptions' encodings share
-/// one field inversion ([`FogHint::ct_decrypt_batch`]); per hint the same work as above.
-fn recipient_points<R: RngCore + CryptoRng>(
+/// one field inversion ([`FogHint::ct_decrypt_batch`]); per hint the same work as above. The
+/// points are recipients' view keys: the caller zeroizes them when done.
+pub fn hint_recipient_points<R: RngCore + CryptoRng>(
     ingress: &RistrettoPrivate,
     hints: &[EncryptedFogHint],
     rng: &mut R,
@@ -505,7 +506,7 @@ fn find_recipients<R: RngCore + CryptoRng>(
     hints: &[EncryptedFogHint],
     rng: &mut R,
 ) -> Recipients {
-    let points = recipient_points(ingress, hints, rng);
+    let points = hint_recipient_points(ingress, hints, rng);
     let secrets = egress.key_exchange_batch(&points);
     Recipients { points, secrets }
 }
