@@ -30,6 +30,12 @@
 //! the key: the host reads it again (`GetKexRngPubkey`) after any refused block. After a
 //! storage failure of the RNG store the enclave must be restarted. No input makes it panic.
 //!
+//! Threads: the host lends the enclave threads for its per-TxOut public-key work with
+//! `RunWorker`, a call that returns only after `StopWorkers` ([`crate::workers`]); they serve
+//! every enclave `Create` or `Restore` makes and never take the lock the other calls share.
+//! `StopWorkers` is honoured after a caught panic too, so the host can always get its threads
+//! back.
+//!
 //! Trust side: trusted. The host's time arrives in each peer call and only bounds how long a
 //! channel lives (the peer channels never let it run backwards).
 
@@ -404,39 +410,34 @@ fn set_evidence(channel: &mut Channel, evidence: BoundEvidence) -> Result<Answer
 
 impl Enclave for IngestBoundary {
     fn call(&self, request_bytes: &[u8]) -> Result<Vec<u8>, EnclaveError> {
-        self.fuse.guarded(|| {
-            serve::<IngestApi>(request_bytes, |request: IngestRequest| {
-                let call = request.call.ok_or(EnclaveError::Malformed)?;
-                // The worker calls never take the state's lock: a lent thread stays inside
-                // `RunWorker` while blocks are ingested.
-                let answer = match call {
-                    Call::RunWorker(_) => Some(self.run_worker()),
-                    Call::StopWorkers(_) => {
-                        self.workers.stop();
-                        Some(Answer::Done(Empty {}))
-                    }
-                    Call::GetWorkers(_) => Some(Answer::Workers(Workers {
+        serve::<IngestApi>(request_bytes, |request: IngestRequest| {
+            let answer = match request.call.ok_or(EnclaveError::Malformed)? {
+                // Honoured after a panic too: it only sends the lent threads home.
+                Call::StopWorkers(Empty {}) => self.fuse.catching(|| {
+                    self.workers.stop();
+                    Ok(Answer::Done(Empty {}))
+                }),
+                // The other worker calls never take the state's lock: a lent thread stays
+                // inside `RunWorker` while blocks are ingested.
+                Call::RunWorker(Empty {}) => self.fuse.guarded(|| {
+                    self.workers.run_worker();
+                    Ok(Answer::Done(Empty {}))
+                }),
+                Call::GetWorkers(Empty {}) => self.fuse.guarded(|| {
+                    Ok(Answer::Workers(Workers {
                         lent: u32::try_from(self.workers.workers()).unwrap_or(u32::MAX),
                         tasks: self.workers.worker_tasks(),
                         stopped: self.workers.is_stopped(),
-                    })),
-                    other => {
-                        let mut state = self.state.lock().map_err(|_| EnclaveError::Internal)?;
-                        return self.handle(&mut state, other).map(|answer| IngestResponse {
-                            answer: Some(answer),
-                        });
-                    }
-                };
-                Ok(IngestResponse { answer })
+                    }))
+                }),
+                call => self.fuse.guarded(|| {
+                    let mut state = self.state.lock().map_err(|_| EnclaveError::Internal)?;
+                    self.handle(&mut state, call)
+                }),
+            }?;
+            Ok(IngestResponse {
+                answer: Some(answer),
             })
         })
-    }
-}
-
-impl IngestBoundary {
-    /// `RunWorker`: the calling thread runs the enclave's tasks until `StopWorkers`.
-    fn run_worker(&self) -> Answer {
-        self.workers.run_worker();
-        Answer::Done(Empty {})
     }
 }
