@@ -12,26 +12,91 @@ use alloc::vec::Vec;
 
 use zeroize::Zeroize;
 
-use crate::ct::{barrier, cmov_words_mask, cswap_words_mask, eq_mask, lt_mask, sel, Mask};
+use crate::ct::{barrier, cmov_words_mask, eq_mask, lt_mask, sel, Mask};
 use crate::storage::{BucketStore, MemoryUse};
 use crate::OramError;
 
 /// Words of metadata per slot: `[index + 1 (0 = empty), leaf]`.
 const META: usize = 2;
+/// Most slots per bucket (the eviction keeps one mask per slot of a bucket on the stack).
+const MAX_Z: usize = 16;
 /// "No level" marker in the eviction plan.
 const NONE: u64 = u64::MAX;
 
-/// Number of significant bits of `v` (0 for 0), without branches or `lzcnt`.
+/// Number of significant bits of `v` (0 for 0), without branches, tables or `lzcnt`: the bits
+/// below the highest set one are smeared to ones, then counted with the shift-and-add
+/// population count (Hacker's Delight 5-2). About 25 integer operations, the same for every
+/// input; the eviction plan calls it once per slot.
 #[inline(always)]
 fn bit_len(mut v: u64) -> u64 {
-    let mut n = 0u64;
-    for s in [32u32, 16, 8, 4, 2, 1] {
-        let hi = v >> s;
-        let m = !eq_mask(hi, 0);
-        n += u64::from(s) & m;
-        v = sel(m, hi, v);
+    v |= v >> 1;
+    v |= v >> 2;
+    v |= v >> 4;
+    v |= v >> 8;
+    v |= v >> 16;
+    v |= v >> 32;
+    v -= (v >> 1) & 0x5555_5555_5555_5555;
+    v = (v & 0x3333_3333_3333_3333) + ((v >> 2) & 0x3333_3333_3333_3333);
+    v = (v + (v >> 4)) & 0x0f0f_0f0f_0f0f_0f0f;
+    v.wrapping_mul(0x0101_0101_0101_0101) >> 56
+}
+
+/// All-ones when `v != 0`.
+#[inline(always)]
+fn nonzero_mask(v: u64) -> Mask {
+    0u64.wrapping_sub((v | v.wrapping_neg()) >> 63)
+}
+
+/// All-ones when `a < b`, for `a, b < 2^63` (the sign of `a - b`). The mask passes the
+/// barrier: LLVM recognises the sign-extended comparison and would otherwise turn the masked
+/// selects that use it into branches (seen in the disassembly of the plan).
+#[inline(always)]
+fn lt_small(a: u64, b: u64) -> Mask {
+    barrier(0u64.wrapping_sub(a.wrapping_sub(b) >> 63))
+}
+
+/// Above every masked leaf difference (leaves have at most 32 bits): "no block" in the plan.
+const NO_BLOCK: u64 = 1 << 32;
+
+/// All-ones when the highest set bit of `a` is below that of `b` (`a = 0` counts as below any
+/// non-zero `b`), for `a, b <= 2^32`: `a < b && a < (a ^ b)` (Hacker's Delight 5-3), branch-free.
+#[inline(always)]
+fn msb_lt(a: u64, b: u64) -> Mask {
+    lt_small(a, b) & lt_small(a, a ^ b)
+}
+
+/// The plan's look at one position (the stash or a bucket) of the path to `leaf`: the deepest
+/// legal level of its blocks (0 when it holds none) and the first slot holding such a block,
+/// whether it has an empty slot (a mask) and the first empty slot.
+///
+/// The deepest legal level of a block is `leaf_bits + 1 - bit_len(x)` with
+/// `x = (its leaf ^ leaf) & leaf_mask`, so the deepest block is the one whose `x` has the
+/// lowest top bit. Comparing top bits directly ([`msb_lt`]) finds the first such slot, as
+/// comparing levels did, with one [`bit_len`] per position instead of one per slot. `best_x`
+/// starts above every `x` (no block yet).
+#[inline(always)]
+fn scan_position(meta: &[u64], leaf: u64, leaf_bits: u64, leaf_mask: u64) -> (u64, u64, Mask, u64) {
+    let mut best_x = NO_BLOCK;
+    let mut best_slot = 0u64;
+    let mut any = 0u64;
+    let mut empty = 0u64;
+    let mut first_empty = 0u64;
+    for (j, m) in meta.chunks_exact(META).enumerate() {
+        let j = j as u64;
+        // Every mask here passes the barrier (`msb_lt`'s through `lt_small`): without it LLVM
+        // turns the masked updates back into branches (seen in the disassembly).
+        let occupied = barrier(nonzero_mask(m[0]));
+        let x = (m[1] ^ leaf) & leaf_mask;
+        let upd = occupied & msb_lt(x, best_x);
+        best_x ^= upd & (best_x ^ x);
+        best_slot ^= upd & (best_slot ^ j);
+        any |= occupied;
+        let new_empty = !(occupied | empty);
+        first_empty ^= new_empty & (first_empty ^ j);
+        empty |= !occupied;
     }
-    n + (v & 1)
+    let best = (leaf_bits + 1).wrapping_sub(bit_len(best_x)) & any;
+    (best, best_slot, empty, first_empty)
 }
 
 /// Reverses the low `bits` bits of `v` (public values only).
@@ -43,15 +108,235 @@ fn reverse_bits(v: u64, bits: u32) -> u64 {
     }
 }
 
-/// `dst = src` and `src = 0` where `m` is set, touching every word either way: moves a block
-/// out of a slot without leaving a copy behind. Same loop shape as [`cmov_words_mask`].
-#[inline]
-fn move_out_mask(m: Mask, src: &mut [u64], dst: &mut [u64]) {
-    let n = src.len().min(dst.len());
-    let (src, dst) = (&mut src[..n], &mut dst[..n]);
-    for i in 0..n {
-        dst[i] ^= m & (dst[i] ^ src[i]);
-        src[i] &= !m;
+/// Metadata and data of position `p` (0 = stash, `1..=depth` = path levels of the loaded path
+/// buffer), from the split fields of a [`TreeLevel`].
+#[inline(always)]
+fn position_of<'a>(
+    stash_meta: &'a mut [u64],
+    stash_data: &'a mut [u64],
+    path: &'a mut [u64],
+    bucket_words: usize,
+    z: usize,
+    p: usize,
+) -> (&'a mut [u64], &'a mut [u64]) {
+    if p == 0 {
+        (stash_meta, stash_data)
+    } else {
+        path[(p - 1) * bucket_words..p * bucket_words].split_at_mut(z * META)
+    }
+}
+
+/// The data side of one stash slot in an eviction: with `TAKE`, the value moves to `out` where
+/// `hit` (and the slot is wiped); then the slot's value moves to the hold where `c` (and the
+/// slot is wiped). Every word is read and written either way; the loop runs over equal-length
+/// slices, the shape LLVM vectorises, and branches only on the (public) length.
+#[inline(always)]
+fn stash_pass<const TAKE: bool>(
+    c: Mask,
+    hit: Mask,
+    d: &mut [u64],
+    hold: &mut [u64],
+    out: &mut [u64],
+) {
+    let n = hold.len();
+    let d = &mut d[..n];
+    if TAKE {
+        let out = &mut out[..n];
+        for i in 0..n {
+            let s = d[i];
+            out[i] ^= hit & (out[i] ^ s);
+            let s = s & !hit;
+            hold[i] ^= c & (hold[i] ^ s);
+            d[i] = s & !c;
+        }
+    } else {
+        for i in 0..n {
+            let s = d[i];
+            hold[i] ^= c & (hold[i] ^ s);
+            d[i] = s & !c;
+        }
+    }
+}
+
+/// The data side of one path slot in an eviction: with `TAKE`, the value moves to `out` where
+/// `hit` (and the slot is wiped); then slot and hold are swapped where `c`.
+#[inline(always)]
+fn slot_pass<const TAKE: bool>(
+    c: Mask,
+    hit: Mask,
+    d: &mut [u64],
+    hold: &mut [u64],
+    out: &mut [u64],
+) {
+    let n = hold.len();
+    let d = &mut d[..n];
+    if TAKE {
+        let out = &mut out[..n];
+        for i in 0..n {
+            let s = d[i];
+            out[i] ^= hit & (out[i] ^ s);
+            let s = s & !hit;
+            let t = c & (s ^ hold[i]);
+            d[i] = s ^ t;
+            hold[i] ^= t;
+        }
+    } else {
+        for i in 0..n {
+            let s = d[i];
+            let t = c & (s ^ hold[i]);
+            d[i] = s ^ t;
+            hold[i] ^= t;
+        }
+    }
+}
+
+/// [`slot_pass`] for both slots of a Z = 2 bucket at once (at most one of `c` is set, at most
+/// one of `hit`): each word of the hold is loaded and stored once per bucket instead of once
+/// per slot. With `t_k = c_k & (s_k ^ h)`, the slots become `s_k ^ t_k` and the hold
+/// `h ^ t_0 ^ t_1` (at most one `t_k` is non-zero).
+#[inline(always)]
+fn pair_pass<const TAKE: bool>(
+    c: [Mask; 2],
+    hit: [Mask; 2],
+    d0: &mut [u64],
+    d1: &mut [u64],
+    hold: &mut [u64],
+    out: &mut [u64],
+) {
+    let n = hold.len();
+    let (d0, d1) = (&mut d0[..n], &mut d1[..n]);
+    if TAKE {
+        let out = &mut out[..n];
+        for i in 0..n {
+            let (s0, s1, h) = (d0[i], d1[i], hold[i]);
+            let o = out[i] ^ (hit[0] & (out[i] ^ s0));
+            out[i] = o ^ (hit[1] & (o ^ s1));
+            let s0 = s0 & !hit[0];
+            let s1 = s1 & !hit[1];
+            let t0 = c[0] & (s0 ^ h);
+            let t1 = c[1] & (s1 ^ h);
+            d0[i] = s0 ^ t0;
+            d1[i] = s1 ^ t1;
+            hold[i] = h ^ t0 ^ t1;
+        }
+    } else {
+        for i in 0..n {
+            let (s0, s1, h) = (d0[i], d1[i], hold[i]);
+            let t0 = c[0] & (s0 ^ h);
+            let t1 = c[1] & (s1 ^ h);
+            d0[i] = s0 ^ t0;
+            d1[i] = s1 ^ t1;
+            hold[i] = h ^ t0 ^ t1;
+        }
+    }
+}
+
+/// [`slot_pass`] reading the slot from `s` (the loaded copy) and writing it to `d` (the
+/// bucket in place).
+#[inline(always)]
+fn slot_pass_to<const TAKE: bool>(
+    c: Mask,
+    hit: Mask,
+    s: &[u64],
+    d: &mut [u64],
+    hold: &mut [u64],
+    out: &mut [u64],
+) {
+    let n = hold.len();
+    let (s, d) = (&s[..n], &mut d[..n]);
+    if TAKE {
+        let out = &mut out[..n];
+        for i in 0..n {
+            let v = s[i];
+            out[i] ^= hit & (out[i] ^ v);
+            let v = v & !hit;
+            let t = c & (v ^ hold[i]);
+            d[i] = v ^ t;
+            hold[i] ^= t;
+        }
+    } else {
+        for i in 0..n {
+            let v = s[i];
+            let t = c & (v ^ hold[i]);
+            d[i] = v ^ t;
+            hold[i] ^= t;
+        }
+    }
+}
+
+/// [`pair_pass`] reading the two slots from `s` (the loaded copy) and writing them to `d0`,
+/// `d1` (the bucket in place).
+#[inline(always)]
+fn pair_pass_to<const TAKE: bool>(
+    c: [Mask; 2],
+    hit: [Mask; 2],
+    s: [&[u64]; 2],
+    d0: &mut [u64],
+    d1: &mut [u64],
+    hold: &mut [u64],
+    out: &mut [u64],
+) {
+    let n = hold.len();
+    let (s0, s1) = (&s[0][..n], &s[1][..n]);
+    let (d0, d1) = (&mut d0[..n], &mut d1[..n]);
+    if TAKE {
+        let out = &mut out[..n];
+        for i in 0..n {
+            let (v0, v1, h) = (s0[i], s1[i], hold[i]);
+            let o = out[i] ^ (hit[0] & (out[i] ^ v0));
+            out[i] = o ^ (hit[1] & (o ^ v1));
+            let v0 = v0 & !hit[0];
+            let v1 = v1 & !hit[1];
+            let t0 = c[0] & (v0 ^ h);
+            let t1 = c[1] & (v1 ^ h);
+            d0[i] = v0 ^ t0;
+            d1[i] = v1 ^ t1;
+            hold[i] = h ^ t0 ^ t1;
+        }
+    } else {
+        for i in 0..n {
+            let (v0, v1, h) = (s0[i], s1[i], hold[i]);
+            let t0 = c[0] & (v0 ^ h);
+            let t1 = c[1] & (v1 ^ h);
+            d0[i] = v0 ^ t0;
+            d1[i] = v1 ^ t1;
+            hold[i] = h ^ t0 ^ t1;
+        }
+    }
+}
+
+/// [`stash_pass`] for two stash slots at once (at most one of `c` is set, at most one of
+/// `hit`): the hold is loaded and stored once per pair.
+#[inline(always)]
+fn stash_pair_pass<const TAKE: bool>(
+    c: [Mask; 2],
+    hit: [Mask; 2],
+    d0: &mut [u64],
+    d1: &mut [u64],
+    hold: &mut [u64],
+    out: &mut [u64],
+) {
+    let n = hold.len();
+    let (d0, d1) = (&mut d0[..n], &mut d1[..n]);
+    if TAKE {
+        let out = &mut out[..n];
+        for i in 0..n {
+            let (s0, s1, h) = (d0[i], d1[i], hold[i]);
+            let o = out[i] ^ (hit[0] & (out[i] ^ s0));
+            out[i] = o ^ (hit[1] & (o ^ s1));
+            let s0 = s0 & !hit[0];
+            let s1 = s1 & !hit[1];
+            hold[i] = h ^ (c[0] & (s0 ^ h)) ^ (c[1] & (s1 ^ h));
+            d0[i] = s0 & !c[0];
+            d1[i] = s1 & !c[1];
+        }
+    } else {
+        for i in 0..n {
+            let (s0, s1, h) = (d0[i], d1[i], hold[i]);
+            hold[i] = h ^ (c[0] & (s0 ^ h)) ^ (c[1] & (s1 ^ h));
+            d0[i] = s0 & !c[0];
+            d1[i] = s1 & !c[1];
+        }
     }
 }
 
@@ -75,6 +360,13 @@ pub(crate) struct TreeLevel<S> {
     has_empty: Vec<u64>,
     target: Vec<u64>,
     hold: Vec<u64>,
+    /// Per slot (stash first, then the path level by level): whether it held the block being
+    /// removed, as a mask ([`TreeLevel::take_meta`]).
+    taken: Vec<u64>,
+    /// Whether the store hands out its buckets in place ([`BucketStore::in_place`]): then an
+    /// eviction writes each bucket straight back and the path is not copied back afterwards.
+    /// Fixed by the store's type.
+    direct: bool,
     evict_counter: u64,
     #[cfg(any(test, feature = "stash-stats"))]
     stats: StashStats,
@@ -125,6 +417,7 @@ impl<S> Drop for TreeLevel<S> {
         self.empty_slot.zeroize();
         self.has_empty.zeroize();
         self.target.zeroize();
+        self.taken.zeroize();
     }
 }
 
@@ -148,13 +441,17 @@ impl<S: BucketStore> TreeLevel<S> {
     ) -> Result<Self, OramError> {
         let depth = leaf_bits as usize + 1;
         let bucket_words = Self::bucket_words_for(z, w);
-        if store.bucket_words() != bucket_words
+        if z == 0
+            || z > MAX_Z
+            || store.bucket_words() != bucket_words
             || store.num_buckets() != Self::num_buckets(leaf_bits)
         {
             return Err(OramError::InvalidConfig);
         }
         let positions = depth + 1;
+        let direct = store.in_place();
         Ok(Self {
+            direct,
             store,
             z,
             w,
@@ -170,6 +467,7 @@ impl<S: BucketStore> TreeLevel<S> {
             has_empty: vec![0; positions],
             target: vec![NONE; positions],
             hold: vec![0; w],
+            taken: vec![0; stash_slots + depth * z],
             evict_counter: 0,
             #[cfg(any(test, feature = "stash-stats"))]
             stats: StashStats::new(stash_slots),
@@ -195,6 +493,7 @@ impl<S: BucketStore> TreeLevel<S> {
             + self.stash_data.len()
             + self.path.len()
             + 5 * self.deepest.len()
+            + self.taken.len()
             + 2 * self.w)
             * 8;
         self.store.memory_bytes()
@@ -223,7 +522,11 @@ impl<S: BucketStore> TreeLevel<S> {
         Ok(())
     }
 
+    /// Writes the loaded path back (the eviction already did, in place, for a direct store).
     fn store_path(&mut self, leaf: u64) -> Result<(), OramError> {
+        if self.direct {
+            return Ok(());
+        }
         for lvl in 0..self.depth {
             let b = self.bucket_index(lvl, leaf);
             let bw = self.bucket_words;
@@ -235,27 +538,39 @@ impl<S: BucketStore> TreeLevel<S> {
 
     /// Metadata and data of position `p` (0 = stash, `1..=depth` = path levels).
     fn position(&mut self, p: usize) -> (&mut [u64], &mut [u64]) {
-        if p == 0 {
-            (&mut self.stash_meta[..], &mut self.stash_data[..])
-        } else {
-            let bw = self.bucket_words;
-            let b = &mut self.path[(p - 1) * bw..p * bw];
-            b.split_at_mut(self.z * META)
-        }
+        position_of(
+            &mut self.stash_meta,
+            &mut self.stash_data,
+            &mut self.path,
+            self.bucket_words,
+            self.z,
+            p,
+        )
     }
 
-    /// Removes block `index` from the loaded path and the stash, moving its value into `out`
-    /// (left as it was when the block is absent; callers pass zeros). The slot it leaves is
-    /// wiped, so no stale copy of the old value stays behind in the tree.
-    fn take_from_loaded(&mut self, index1: u64, out: &mut [u64]) {
-        let w = self.w;
-        for p in 0..=self.depth {
-            let (meta, data) = self.position(p);
-            for (m, d) in meta.chunks_exact_mut(META).zip(data.chunks_exact_mut(w)) {
+    /// Removes block `index` from the metadata of the loaded path and the stash: every slot's
+    /// `taken` mask records whether it held the block (at most one does) and that slot's
+    /// metadata is cleared. The value moves out (and its slot is wiped) in the data pass of the
+    /// eviction that follows ([`TreeLevel::evict_loaded`] with `TAKE`), so the path's blocks
+    /// are touched once, not twice.
+    fn take_meta(&mut self, index1: u64) {
+        let positions = self.depth + 1;
+        let mut k = 0;
+        for p in 0..positions {
+            let (meta, _) = position_of(
+                &mut self.stash_meta,
+                &mut self.stash_data,
+                &mut self.path,
+                self.bucket_words,
+                self.z,
+                p,
+            );
+            for m in meta.chunks_exact_mut(META) {
                 let hit = barrier(eq_mask(m[0], index1));
-                move_out_mask(hit, d, out);
                 m[0] = sel(hit, 0, m[0]);
                 m[1] = sel(hit, 0, m[1]);
+                self.taken[k] = hit;
+                k += 1;
             }
         }
     }
@@ -273,23 +588,8 @@ impl<S: BucketStore> TreeLevel<S> {
             let reach = !lt_mask(goal, pu) & !eq_mask(goal, 0);
             self.deepest[p] = sel(reach, src, NONE);
             let (meta, _) = self.position(p);
-            let mut best = 0u64;
-            let mut best_slot = 0u64;
-            let mut empty = 0u64;
-            let mut first_empty = 0u64;
-            for (j, m) in meta.chunks_exact(META).enumerate() {
-                let j = j as u64;
-                let occupied = !eq_mask(m[0], 0);
-                // Deepest legal position on this path: 1 + depth of the common ancestor.
-                let common = leaf_bits - bit_len((m[1] ^ leaf) & leaf_mask);
-                let legal = (1 + common) & occupied;
-                let upd = lt_mask(best, legal);
-                best = sel(upd, legal, best);
-                best_slot = sel(upd, j, best_slot);
-                let new_empty = !occupied & !empty;
-                first_empty = sel(new_empty, j, first_empty);
-                empty |= !occupied;
-            }
+            let (best, best_slot, empty, first_empty) =
+                scan_position(meta, leaf, leaf_bits, leaf_mask);
             self.deepest_slot[p] = best_slot;
             self.empty_slot[p] = first_empty;
             self.has_empty[p] = empty;
@@ -320,12 +620,30 @@ impl<S: BucketStore> TreeLevel<S> {
     /// takes its place), otherwise the first empty slot (the held block drops into it and the
     /// empty slot's contents become the new, inactive, held block). An inactive held block has
     /// empty metadata, so every case is one swap and the hold needs no separate update.
-    fn evict_loaded(&mut self, leaf: u64) {
+    ///
+    /// With `TAKE`, the same pass first moves every slot's value into `out` where its `taken`
+    /// mask (from [`TreeLevel::take_meta`]) is set, wiping the slot: the block being accessed
+    /// leaves in the pass that evicts, every slot being read and written once either way.
+    ///
+    /// With a direct store the path levels' results go straight into the store's buckets
+    /// (read from the loaded copy, written in place); the loaded copy then keeps the buckets
+    /// as they were loaded until the next path load overwrites it (every operation loads
+    /// another path of this tree after its first one, so that is within the same operation),
+    /// and is wiped on drop.
+    fn evict_loaded<const TAKE: bool>(
+        &mut self,
+        leaf: u64,
+        out: &mut [u64],
+    ) -> Result<(), OramError> {
         self.plan(leaf);
         let w = self.w;
+        let z = self.z;
+        let stash_slots = self.stash_meta.len() / META;
         let mut hold_meta = [0u64; META];
         let mut dest = NONE;
-        let mut hold = core::mem::take(&mut self.hold);
+        let mut hold_buf = core::mem::take(&mut self.hold);
+        let hold = &mut hold_buf[..w];
+        let out = if TAKE { &mut out[..w] } else { &mut out[..0] };
         for p in 0..=self.depth {
             let hold_active = !eq_mask(hold_meta[0], 0);
             let drop = hold_active & eq_mask(p as u64, dest);
@@ -333,34 +651,117 @@ impl<S: BucketStore> TreeLevel<S> {
             let pick = !eq_mask(target, NONE);
             let slot = sel(pick, self.deepest_slot[p], self.empty_slot[p]);
             let act = pick | drop;
-            let (meta, data) = self.position(p);
-            for (j, (m, d)) in meta
-                .chunks_exact_mut(META)
-                .zip(data.chunks_exact_mut(w))
-                .enumerate()
-            {
-                let c = barrier(act & eq_mask(j as u64, slot));
-                if p == 0 {
-                    // The stash only gives blocks up during an eviction (the hold is empty
-                    // and targets are strictly deeper): the block moves out and its slot is
-                    // wiped.
+            let taken_base = if p == 0 { 0 } else { stash_slots + (p - 1) * z };
+            let (meta, data) = position_of(
+                &mut self.stash_meta,
+                &mut self.stash_data,
+                &mut self.path,
+                self.bucket_words,
+                z,
+                p,
+            );
+            if p == 0 {
+                // The stash only gives blocks up during an eviction (the hold is empty and
+                // targets are strictly deeper): the block moves out and its slot is wiped.
+                let mut cs = [0u64; 2];
+                let mut j = 0;
+                for (m, d) in meta
+                    .chunks_exact_mut(2 * META)
+                    .zip(data.chunks_exact_mut(2 * w))
+                {
+                    for k in 0..2 {
+                        let c = barrier(act & eq_mask((j + k) as u64, slot));
+                        let m = &mut m[k * META..(k + 1) * META];
+                        hold_meta[0] = sel(c, m[0], hold_meta[0]);
+                        hold_meta[1] = sel(c, m[1], hold_meta[1]);
+                        m[0] = sel(c, 0, m[0]);
+                        m[1] = sel(c, 0, m[1]);
+                        cs[k] = c;
+                    }
+                    let hit = if TAKE {
+                        [self.taken[j], self.taken[j + 1]]
+                    } else {
+                        [0, 0]
+                    };
+                    let (d0, d1) = d.split_at_mut(w);
+                    stash_pair_pass::<TAKE>(cs, hit, d0, d1, hold, out);
+                    j += 2;
+                }
+                // An odd last slot.
+                for (m, d) in meta
+                    .chunks_exact_mut(2 * META)
+                    .into_remainder()
+                    .chunks_exact_mut(META)
+                    .zip(
+                        data.chunks_exact_mut(2 * w)
+                            .into_remainder()
+                            .chunks_exact_mut(w),
+                    )
+                {
+                    let c = barrier(act & eq_mask(j as u64, slot));
                     hold_meta[0] = sel(c, m[0], hold_meta[0]);
                     hold_meta[1] = sel(c, m[1], hold_meta[1]);
                     m[0] = sel(c, 0, m[0]);
                     m[1] = sel(c, 0, m[1]);
-                    move_out_mask(c, d, &mut hold);
-                } else {
+                    let hit = if TAKE { self.taken[j] } else { 0 };
+                    stash_pass::<TAKE>(c, hit, d, hold, out);
+                }
+            } else {
+                let mut cs = [0u64; MAX_Z];
+                for (j, (m, c_out)) in meta.chunks_exact_mut(META).zip(cs.iter_mut()).enumerate() {
+                    let c = barrier(act & eq_mask(j as u64, slot));
                     for k in 0..META {
                         let t = c & (m[k] ^ hold_meta[k]);
                         m[k] ^= t;
                         hold_meta[k] ^= t;
                     }
-                    cswap_words_mask(c, d, &mut hold);
+                    *c_out = c;
+                }
+                let taken = &self.taken[taken_base..taken_base + z];
+                if self.direct {
+                    let b = ((1u64 << (p - 1)) - 1) + (leaf >> (self.leaf_bits as usize - (p - 1)));
+                    let dst = self.store.bucket_mut(b).ok_or(OramError::InvalidConfig)?;
+                    if dst.len() != self.bucket_words {
+                        return Err(OramError::InvalidConfig);
+                    }
+                    let (dst_meta, dst_data) = dst.split_at_mut(z * META);
+                    dst_meta.copy_from_slice(meta);
+                    if z == 2 {
+                        let (s0, s1) = data.split_at(w);
+                        let (d0, d1) = dst_data.split_at_mut(w);
+                        pair_pass_to::<TAKE>(
+                            [cs[0], cs[1]],
+                            [taken[0], taken[1]],
+                            [s0, s1],
+                            d0,
+                            d1,
+                            hold,
+                            out,
+                        );
+                    } else {
+                        for (j, (s, d)) in data
+                            .chunks_exact(w)
+                            .zip(dst_data.chunks_exact_mut(w))
+                            .enumerate()
+                        {
+                            let hit = if TAKE { taken[j] } else { 0 };
+                            slot_pass_to::<TAKE>(cs[j], hit, s, d, hold, out);
+                        }
+                    }
+                } else if z == 2 {
+                    let (d0, d1) = data.split_at_mut(w);
+                    pair_pass::<TAKE>([cs[0], cs[1]], [taken[0], taken[1]], d0, d1, hold, out);
+                } else {
+                    for (j, d) in data.chunks_exact_mut(w).enumerate() {
+                        let hit = if TAKE { taken[j] } else { 0 };
+                        slot_pass::<TAKE>(cs[j], hit, d, hold, out);
+                    }
                 }
             }
             dest = sel(pick, target, sel(drop, NONE, dest));
         }
-        self.hold = hold;
+        self.hold = hold_buf;
+        Ok(())
     }
 
     /// Reads the path to `read_leaf`, removes block `index` from it and from the stash into
@@ -373,8 +774,8 @@ impl<S: BucketStore> TreeLevel<S> {
         out: &mut [u64],
     ) -> Result<(), OramError> {
         self.load_path(read_leaf)?;
-        self.take_from_loaded(index + 1, out);
-        self.evict_loaded(read_leaf);
+        self.take_meta(index + 1);
+        self.evict_loaded::<true>(read_leaf, out)?;
         self.store_path(read_leaf)
     }
 
@@ -415,7 +816,7 @@ impl<S: BucketStore> TreeLevel<S> {
         let leaf = reverse_bits(self.evict_counter & self.leaf_mask(), self.leaf_bits);
         self.evict_counter = self.evict_counter.wrapping_add(1);
         self.load_path(leaf)?;
-        self.evict_loaded(leaf);
+        self.evict_loaded::<false>(leaf, &mut [])?;
         self.store_path(leaf)
     }
 
@@ -476,6 +877,80 @@ mod tests {
     fn bit_len_matches_native() {
         for v in [0u64, 1, 2, 3, 4, 255, 256, 1 << 40, u64::MAX, (1 << 63) + 5] {
             assert_eq!(bit_len(v), u64::from(64 - v.leading_zeros()), "{v}");
+        }
+        // Every bit length, with the bits below the top one all clear, all set, or mixed.
+        for k in 0..64 {
+            let top = 1u64 << k;
+            for v in [
+                top,
+                top | (top - 1),
+                top | ((top - 1) & 0x5a5a_5a5a_5a5a_5a5a),
+            ] {
+                assert_eq!(bit_len(v), k + 1, "{v:#x}");
+            }
+        }
+    }
+
+    #[test]
+    fn msb_lt_matches_bit_lengths() {
+        let mut vals = vec![0u64, 1, 2, 3, 5, 8, 255, 256, 257, NO_BLOCK];
+        for k in 0..32 {
+            vals.extend([1u64 << k, (1u64 << k) | 1, (2u64 << k) - 1]);
+        }
+        for &a in &vals {
+            for &b in &vals {
+                assert_eq!(msb_lt(a, b) == u64::MAX, bit_len(a) < bit_len(b), "{a} {b}");
+                assert!(msb_lt(a, b) == 0 || msb_lt(a, b) == u64::MAX);
+            }
+        }
+    }
+
+    /// The per-slot formulation `scan_position` replaced: the legal level of every block, the
+    /// first slot with the largest.
+    fn scan_position_reference(meta: &[u64], leaf: u64, leaf_bits: u64) -> (u64, u64, u64, u64) {
+        let leaf_mask = (1u64 << leaf_bits) - 1;
+        let (mut best, mut best_slot, mut empty, mut first_empty) = (0, 0, 0, 0);
+        for (j, m) in meta.chunks_exact(META).enumerate() {
+            if m[0] != 0 {
+                let x = (m[1] ^ leaf) & leaf_mask;
+                let legal = leaf_bits + 1 - (64 - u64::from(x.leading_zeros()));
+                if legal > best {
+                    best = legal;
+                    best_slot = j as u64;
+                }
+            } else if empty == 0 {
+                empty = u64::MAX;
+                first_empty = j as u64;
+            }
+        }
+        (best, best_slot, empty, first_empty)
+    }
+
+    #[test]
+    fn scan_position_matches_per_slot_levels() {
+        use rand_chacha::rand_core::{RngCore, SeedableRng};
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(21);
+        for case in 0..20_000u64 {
+            let leaf_bits = [0u64, 1, 3, 9, 19, 31][(case % 6) as usize];
+            let leaf_mask = (1u64 << leaf_bits) - 1;
+            let slots = [1usize, 2, 3, 12, 13][(case % 5) as usize];
+            let leaf = rng.next_u64() & leaf_mask;
+            let mut meta = vec![0u64; slots * META];
+            for m in meta.chunks_exact_mut(META) {
+                // Mostly occupied; leaves near the path's leaf so that ties are common.
+                m[0] = u64::from(rng.next_u32() % 4 != 0) * (1 + rng.next_u64() % 1000);
+                let near = rng.next_u64() & (rng.next_u64() % 16);
+                m[1] = if case % 2 == 0 {
+                    leaf ^ near
+                } else {
+                    rng.next_u64()
+                } & leaf_mask;
+            }
+            assert_eq!(
+                scan_position(&meta, leaf, leaf_bits, leaf_mask),
+                scan_position_reference(&meta, leaf, leaf_bits),
+                "case {case}"
+            );
         }
     }
 

@@ -668,6 +668,21 @@ mod tests {
     }
 
     #[test]
+    fn matches_model_with_odd_stash_and_other_bucket_sizes() {
+        // The eviction moves stash slots two at a time with a single-slot pass for an odd last
+        // one, and has a dedicated pass for Z = 2 next to the general one.
+        for (z, stash, seed) in [(2, 13, 15), (3, 13, 16), (4, 12, 17)] {
+            let params = OramParams {
+                bucket_slots: z,
+                stash_slots: stash,
+                scan_threshold: 8,
+                ..OramParams::default()
+            };
+            roundtrip(700, 40, params, 3_000, seed);
+        }
+    }
+
+    #[test]
     fn unmapped_core_keeps_positions_with_the_caller() {
         let mut factory = HeapFactory;
         let mut r = rng(3);

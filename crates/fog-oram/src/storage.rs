@@ -41,6 +41,20 @@ pub trait BucketStore {
     fn write_bucket(&mut self, bucket: u64, data: &[u64]) -> Result<(), OramError>;
     /// Bytes held in trusted memory and in untrusted memory by this store.
     fn memory_bytes(&self) -> MemoryUse;
+    /// Whether [`BucketStore::bucket_mut`] hands out buckets (a store keeping its buckets as
+    /// plain words in trusted memory). The default is `false`.
+    fn in_place(&self) -> bool {
+        false
+    }
+    /// The words of bucket `bucket` in place, to be overwritten; `None` (the default) for a
+    /// store that is not [`BucketStore::in_place`]. An ORAM on an in-place store reads each
+    /// path with [`BucketStore::read_bucket`] as usual but writes each evicted bucket straight
+    /// into place, level by level, instead of copying the path back with
+    /// [`BucketStore::write_bucket`]: the same buckets, read then written, in the same order.
+    fn bucket_mut(&mut self, bucket: u64) -> Option<&mut [u64]> {
+        let _ = bucket;
+        None
+    }
 }
 
 /// Bytes of memory used, split by side of the trust boundary.
@@ -149,6 +163,13 @@ impl BucketStore for HeapStore {
             trusted: (self.words.len() * 8) as u64,
             untrusted: 0,
         }
+    }
+    fn in_place(&self) -> bool {
+        true
+    }
+    fn bucket_mut(&mut self, bucket: u64) -> Option<&mut [u64]> {
+        let r = bucket_range(bucket, self.bucket_words, self.words.len()).ok()?;
+        Some(&mut self.words[r])
     }
 }
 
@@ -462,6 +483,19 @@ impl<S: BucketStore> BucketStore for TracingStore<S> {
     }
     fn memory_bytes(&self) -> MemoryUse {
         self.inner.memory_bytes()
+    }
+    fn in_place(&self) -> bool {
+        self.inner.in_place()
+    }
+    /// Records a write of `bucket` (the caller is about to overwrite it in place).
+    fn bucket_mut(&mut self, bucket: u64) -> Option<&mut [u64]> {
+        let words = self.inner.bucket_mut(bucket)?;
+        self.log.push(TraceEvent {
+            store: self.id,
+            op: TraceOp::Write,
+            bucket,
+        });
+        Some(words)
     }
 }
 
