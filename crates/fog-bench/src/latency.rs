@@ -15,8 +15,8 @@ use serde_json::json;
 
 use crate::{get, round2, stats, Args};
 
-/// A running `fogd local-network`, stopped with SIGTERM when dropped.
-struct Network(Child);
+/// A running `fogd local-network`, stopped with SIGTERM when dropped (also `load`'s).
+pub(crate) struct Network(pub(crate) Child);
 
 impl Drop for Network {
     fn drop(&mut self) {
@@ -27,7 +27,8 @@ impl Drop for Network {
     }
 }
 
-fn fogd_path(args: &Args) -> Result<PathBuf, String> {
+/// The `fogd` to start: `--fogd PATH`, else the one beside this program.
+pub(crate) fn fogd_path(args: &Args) -> Result<PathBuf, String> {
     if let Ok(p) = get::<String>(args, "fogd", None) {
         return Ok(PathBuf::from(p));
     }

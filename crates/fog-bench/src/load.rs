@@ -36,7 +36,7 @@ use std::{
     io::{BufRead, BufReader},
     net::{IpAddr, Ipv4Addr},
     path::{Path, PathBuf},
-    process::{Child, Command, Stdio},
+    process::{Command, Stdio},
     sync::{
         atomic::{AtomicU64, Ordering},
         Arc,
@@ -55,6 +55,7 @@ use rand_chacha::ChaCha20Rng;
 use serde_json::{json, Value};
 use tokio::sync::Mutex;
 
+use crate::latency::{fogd_path, Network};
 use crate::{get, round2, Args};
 
 /// picoMOB per MOB.
@@ -128,34 +129,6 @@ fn pick(mix: &[(Kind, u32)], rng: &mut impl Rng) -> Kind {
         x -= w;
     }
     mix[0].0
-}
-
-/// A running `fogd local-network`, stopped with SIGTERM when dropped.
-struct Network(Child);
-
-impl Drop for Network {
-    fn drop(&mut self) {
-        if let Some(pid) = rustix::process::Pid::from_raw(self.0.id() as i32) {
-            let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
-        }
-        let _ = self.0.wait();
-    }
-}
-
-fn fogd_path(args: &Args) -> Result<PathBuf, String> {
-    if let Ok(p) = get::<String>(args, "fogd", None) {
-        return Ok(PathBuf::from(p));
-    }
-    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
-    let sibling = exe.with_file_name("fogd");
-    if sibling.exists() {
-        Ok(sibling)
-    } else {
-        Err(format!(
-            "no fogd beside {}: build it (cargo build --release -p fogd) or give --fogd PATH",
-            exe.display()
-        ))
-    }
 }
 
 /// CPU ticks of a process and its descendants: in total (live and exited threads of each

@@ -13,11 +13,14 @@ use rand::{CryptoRng, RngCore};
 use crate::{
     error::{ClientError, Result},
     history::{history, HistoryEntry},
-    send::{build_payment, check_outputs, choose_rings, select_inputs, Payment},
+    send::{check_outputs, choose_rings, select_inputs, sign_payment, Payment, SignedPayment},
     state::{AccountState, Balance, PendingSend, SpentStatus},
     sync::{Step, Sync, SyncLimits, SyncProgress},
     transport::{call, Transport},
 };
+
+/// The node's rule for a transaction whose tombstone block has passed.
+const RULE_TOMBSTONE_EXCEEDED: &str = "TombstoneBlockExceeded";
 
 /// How a client behaves.
 #[derive(Clone, Debug)]
@@ -222,16 +225,17 @@ impl<T: Transport> FogClient<T> {
         .map_err(ClientError::Report)
     }
 
-    /// Builds and submits a payment of `amount` to `to` (fee: MobileCoin's minimum for MOB
-    /// unless given), without waiting for it to land. The inputs are reserved in the state
-    /// until they are seen spent or the tombstone block passes.
-    pub async fn submit_payment<R: RngCore + CryptoRng + Send>(
+    /// Builds and signs a payment of `amount` to `to` (fee: MobileCoin's minimum for MOB
+    /// unless given) without submitting it: checks the balance, selects inputs, validates the
+    /// fog reports, gets rings and proofs. Reserves nothing: until it is submitted
+    /// ([`Self::submit_signed`]), another payment may spend the same inputs.
+    pub async fn build_payment<R: RngCore + CryptoRng + Send>(
         &mut self,
         to: &PublicAddress,
         amount: Amount,
         fee: Option<Amount>,
         rng: &mut R,
-    ) -> Result<SendReceipt> {
+    ) -> Result<SignedPayment> {
         let fee = fee.unwrap_or(Amount::new(MOB_MINIMUM_FEE, TokenId::MOB));
         if amount.value == 0 {
             return Err(ClientError::InvalidRequest("the amount is zero".into()));
@@ -291,34 +295,76 @@ impl<T: Transport> FogClient<T> {
             tombstone_block: tombstone,
             block_version,
         };
-        let (tx, pending) = build_payment(&self.account, &inputs, &rings, &outputs, &payment, rng)?;
-        let wire = tx.to_wire();
+        sign_payment(&self.account, &inputs, &rings, &outputs, &payment, rng)
+    }
+
+    /// Submits a payment built by [`Self::build_payment`] (now or by an earlier process, from
+    /// its saved form) and records it as pending: its inputs are reserved until they are seen
+    /// spent or the tombstone block passes. Refuses a payment this account did not build; the
+    /// node's refusals become [`ClientError::DoubleSpend`] (inputs already spent, or spent by
+    /// a pending transaction), [`ClientError::Expired`] (the tombstone block has passed) or
+    /// [`ClientError::Submit`].
+    pub async fn submit_signed(&mut self, payment: &SignedPayment) -> Result<SendReceipt> {
+        payment.check().map_err(ClientError::SavedTx)?;
+        payment
+            .check_owner(&self.account, &self.state)
+            .map_err(ClientError::SavedTx)?;
+        let wire = payment.tx.to_wire();
         let answer = self.transport.submit_tx(wire.clone()).await?;
-        if answer.result() != SubmitTxResult::Accepted {
-            return Err(ClientError::Submit {
-                result: format!("{:?}", answer.result()),
-                rule: answer.rule,
-            });
+        match answer.result() {
+            SubmitTxResult::Accepted => {}
+            SubmitTxResult::DoubleSpend => {
+                return Err(ClientError::DoubleSpend { rule: answer.rule });
+            }
+            SubmitTxResult::Invalid if answer.rule == RULE_TOMBSTONE_EXCEEDED => {
+                return Err(ClientError::Expired {
+                    tombstone_block: payment.tombstone_block,
+                    block_count: answer.block_count,
+                });
+            }
+            other => {
+                return Err(ClientError::Submit {
+                    result: format!("{other:?}"),
+                    rule: answer.rule,
+                })
+            }
         }
-        let receipt = SendReceipt {
-            tx_hash: tx.hash(),
+        let pending = payment.pending();
+        if !self.state.pending_sends.contains(&pending) {
+            self.state.pending_sends.push(pending);
+        }
+        Ok(SendReceipt {
+            tx_hash: payment.tx_hash(),
             tx: wire,
-            amount,
-            fee,
-            key_images: pending.key_images.clone(),
-            change_public_key: pending.change_public_key,
-            tombstone_block: pending.tombstone_block,
+            amount: payment.amount,
+            fee: payment.fee,
+            key_images: payment.key_images.clone(),
+            change_public_key: payment.change_public_key,
+            tombstone_block: payment.tombstone_block,
             block_index: None,
             balance: None,
-        };
-        self.state.pending_sends.push(pending);
-        Ok(receipt)
+        })
+    }
+
+    /// Builds and submits a payment of `amount` to `to` (fee: MobileCoin's minimum for MOB
+    /// unless given), without waiting for it to land ([`Self::build_payment`] then
+    /// [`Self::submit_signed`]). The inputs are reserved in the state until they are seen
+    /// spent or the tombstone block passes.
+    pub async fn submit_payment<R: RngCore + CryptoRng + Send>(
+        &mut self,
+        to: &PublicAddress,
+        amount: Amount,
+        fee: Option<Amount>,
+        rng: &mut R,
+    ) -> Result<SendReceipt> {
+        let payment = self.build_payment(to, amount, fee, rng).await?;
+        self.submit_signed(&payment).await
     }
 
     /// Waits until a submitted payment has landed (its inputs are seen spent) and its change
     /// shows up through view below the balance's block count; fills in the receipt's block
     /// and balance. Fails with [`ClientError::Timeout`] after the configured wait, and with
-    /// [`ClientError::Submit`] if the tombstone block passes first.
+    /// [`ClientError::Expired`] if the tombstone block passes first.
     pub async fn wait_for(&mut self, receipt: &mut SendReceipt) -> Result<Balance> {
         let started = Instant::now();
         loop {
@@ -350,12 +396,9 @@ impl<T: Transport> FogClient<T> {
                 }
             }
             if balance.block_count >= receipt.tombstone_block && change.is_none() {
-                return Err(ClientError::Submit {
-                    result: "Expired".into(),
-                    rule: format!(
-                        "the transaction did not land before its tombstone block {}",
-                        receipt.tombstone_block
-                    ),
+                return Err(ClientError::Expired {
+                    tombstone_block: receipt.tombstone_block,
+                    block_count: balance.block_count,
                 });
             }
             if started.elapsed() >= self.config.confirm_timeout {

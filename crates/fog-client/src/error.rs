@@ -117,6 +117,30 @@ pub enum ClientError {
         /// The validation rule that refused it, if any.
         rule: String,
     },
+    /// The ledger node refused the transaction as a double spend: a key image it spends is
+    /// already spent in the ledger (`ContainsSpentKeyImage`: this transaction, or another
+    /// spending the same TxOuts, has landed) or by a transaction waiting to land
+    /// (`KeyImageAlreadyPending`).
+    #[error("{}", double_spend_text(rule))]
+    DoubleSpend {
+        /// The node's rule.
+        rule: String,
+    },
+    /// The transaction can no longer land: the ledger has reached its tombstone block.
+    #[error(
+        "the transaction expired: the ledger has {block_count} blocks and its tombstone block \
+         is {tombstone_block}, so it can no longer land; build a new payment"
+    )]
+    Expired {
+        /// The first block in which it could no longer land.
+        tombstone_block: u64,
+        /// The ledger's block count when this was seen.
+        block_count: u64,
+    },
+    /// A saved (signed, not yet submitted) transaction could not be read or is not this
+    /// account's.
+    #[error("{0}")]
+    SavedTx(String),
     /// Waiting for a sent transaction to show up took longer than allowed.
     #[error("timed out after {seconds} s waiting for {what}")]
     Timeout {
@@ -140,6 +164,19 @@ impl ClientError {
             what: what.into(),
         }
     }
+}
+
+fn double_spend_text(rule: &str) -> String {
+    let why = match rule {
+        "KeyImageAlreadyPending" => {
+            "a transaction spending the same TxOuts is already waiting to land (submitted twice?)"
+        }
+        _ => {
+            "its inputs' key images are already spent in the ledger: this transaction, or \
+             another spending the same TxOuts, has already landed"
+        }
+    };
+    format!("double spend: the ledger node refused the transaction ({rule}): {why}")
 }
 
 /// The crate's result type.

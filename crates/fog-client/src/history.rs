@@ -6,8 +6,14 @@
 //! hash (a contact) and the memo's HMAC checks out for it
 //! (`fog_transaction::memo::validate_authenticated_sender`). Without a matching contact the
 //! hash is reported as claimed, unverified.
+//!
+//! A change TxOut of this account's own payment carries a destination memo: what that payment
+//! sent (total outlay, fee, number of recipients, the recipient's short address hash). It is
+//! reported ([`HistoryEntry::destination`]) only on a TxOut paying the change subaddress, as
+//! MobileCoin's memo handler does: a destination memo on any other subaddress could have been
+//! written by anyone.
 
-use fog_account::{AccountKey, PublicAddress, ShortAddressHash};
+use fog_account::{AccountKey, PublicAddress, ShortAddressHash, CHANGE_SUBADDRESS_INDEX};
 use fog_transaction::{
     memo::{validate_authenticated_sender, Memo},
     Amount,
@@ -43,6 +49,19 @@ pub enum EntryKind {
     Spent,
 }
 
+/// What the destination memo of a change TxOut says about the payment that made it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Destination {
+    /// What the payment cost in all: the value sent to its recipients plus the fee.
+    pub total_outlay: u64,
+    /// The fee.
+    pub fee: u64,
+    /// How many recipients it paid.
+    pub num_recipients: u8,
+    /// The short address hash of its recipient (all zero when it paid several).
+    pub recipient: ShortAddressHash,
+}
+
 /// One line of history.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HistoryEntry {
@@ -54,6 +73,31 @@ pub struct HistoryEntry {
     pub amount: Amount,
     /// Received or spent.
     pub kind: EntryKind,
+    /// On a received change TxOut: what its destination memo says about the payment that
+    /// made it (see the module docs). `None` otherwise.
+    pub destination: Option<Destination>,
+}
+
+/// The destination memo of an owned TxOut, if it carries one and pays the change subaddress.
+pub fn destination_of(t: &OwnedTxOut) -> Option<Destination> {
+    if t.subaddress_index != CHANGE_SUBADDRESS_INDEX {
+        return None;
+    }
+    match Memo::parse(&t.memo) {
+        Ok(Memo::Destination {
+            address_hash,
+            num_recipients,
+            fee,
+            total_outlay,
+            ..
+        }) => Some(Destination {
+            total_outlay,
+            fee,
+            num_recipients,
+            recipient: address_hash,
+        }),
+        _ => None,
+    }
 }
 
 fn sender_of(account: &AccountKey, t: &OwnedTxOut, contacts: &[PublicAddress]) -> Sender {
@@ -90,7 +134,7 @@ pub fn history(
         if t.block_index >= block_count {
             continue;
         }
-        let change = t.subaddress_index == fog_account::CHANGE_SUBADDRESS_INDEX
+        let change = t.subaddress_index == CHANGE_SUBADDRESS_INDEX
             || matches!(Memo::parse(&t.memo), Ok(Memo::Destination { .. }));
         out.push(HistoryEntry {
             block_index: t.block_index,
@@ -100,6 +144,7 @@ pub fn history(
                 sender: sender_of(account, t, contacts),
                 change,
             },
+            destination: destination_of(t),
         });
         if let SpentStatus::Spent { block_index } = t.spent {
             if block_index < block_count {
@@ -108,6 +153,7 @@ pub fn history(
                     global_index: t.global_index,
                     amount: t.amount,
                     kind: EntryKind::Spent,
+                    destination: None,
                 });
             }
         }

@@ -16,7 +16,7 @@ use fog_transaction::{
     memo::SenderMemoCredential,
     tx::Tx,
     validation::{MAX_INPUTS, RING_SIZE},
-    Amount, BlockVersion, TokenId, TxOut,
+    Amount, BlockVersion, KeyImage, TokenId, TxOut,
 };
 use fog_types::ledger::{GetOutputsResponse, OutputResultCode, MAX_GET_OUTPUTS};
 use rand::{seq::index::sample, CryptoRng, RngCore};
@@ -313,6 +313,163 @@ pub fn build_payment<R: RngCore + CryptoRng>(
         fee: payment.fee,
     };
     Ok((tx, pending))
+}
+
+/// [`build_payment`], returning the [`SignedPayment`] to submit now or save.
+pub fn sign_payment<R: RngCore + CryptoRng>(
+    account: &AccountKey,
+    inputs: &[OwnedTxOut],
+    rings: &[Vec<u64>],
+    outputs: &BTreeMap<u64, (TxOut, TxOutMembershipProof)>,
+    payment: &Payment<'_>,
+    rng: &mut R,
+) -> Result<SignedPayment> {
+    let (tx, pending) = build_payment(account, inputs, rings, outputs, payment, rng)?;
+    let total: u128 = inputs.iter().map(|i| u128::from(i.amount.value)).sum();
+    let change_value = total
+        .checked_sub(u128::from(payment.amount.value) + u128::from(payment.fee.value))
+        .and_then(|c| u64::try_from(c).ok())
+        .ok_or(ClientError::Misuse(
+            "the change does not fit after building",
+        ))?;
+    Ok(SignedPayment {
+        tx,
+        recipient: payment.recipient.clone(),
+        amount: payment.amount,
+        fee: payment.fee,
+        input_global_indices: inputs.iter().map(|i| i.global_index).collect(),
+        key_images: pending.key_images,
+        change_public_key: pending.change_public_key,
+        change_value,
+        tombstone_block: pending.tombstone_block,
+    })
+}
+
+/// A payment built and signed but not submitted (`fog-wallet send --save-tx`): the
+/// transaction and what this account records when it submits it. Holds no secret; it does
+/// reveal the payment (see [`crate::stored`] for its file form and what it shows).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SignedPayment {
+    /// The signed transaction.
+    pub tx: Tx,
+    /// The recipient.
+    pub recipient: PublicAddress,
+    /// What the recipient gets.
+    pub amount: Amount,
+    /// The fee (same token).
+    pub fee: Amount,
+    /// The global indices of the TxOuts it spends, in the order of `key_images`.
+    pub input_global_indices: Vec<u64>,
+    /// Their key images.
+    pub key_images: Vec<KeyImage>,
+    /// The public key of its change output (to this account's change subaddress).
+    pub change_public_key: [u8; 32],
+    /// The change's value.
+    pub change_value: u64,
+    /// The first block in which it can no longer land.
+    pub tombstone_block: u64,
+}
+
+impl SignedPayment {
+    /// The transaction's hash.
+    pub fn tx_hash(&self) -> [u8; 32] {
+        self.tx.hash()
+    }
+
+    /// The pending send this account records once it is submitted.
+    pub fn pending(&self) -> PendingSend {
+        PendingSend {
+            key_images: self.key_images.clone(),
+            tombstone_block: self.tombstone_block,
+            change_public_key: self.change_public_key,
+            amount: self.amount,
+            fee: self.fee,
+        }
+    }
+
+    /// Checks that the recorded facts agree with the transaction: its fee and fee token, its
+    /// tombstone block, its key images, a change output with that public key, one input per
+    /// key image, and a non-zero amount. Returns what disagrees.
+    pub fn check(&self) -> core::result::Result<(), String> {
+        let p = &self.tx.prefix;
+        if self.amount.value == 0 {
+            return Err("the amount is zero".into());
+        }
+        if self.fee.token_id != self.amount.token_id {
+            return Err("the fee is in another token than the amount".into());
+        }
+        if p.fee != self.fee.value || p.fee_token_id != self.fee.token_id.0 {
+            return Err(format!(
+                "the recorded fee {} (token {}) is not the transaction's {} (token {})",
+                self.fee.value, self.fee.token_id.0, p.fee, p.fee_token_id
+            ));
+        }
+        if p.tombstone_block != self.tombstone_block {
+            return Err(format!(
+                "the recorded tombstone block {} is not the transaction's {}",
+                self.tombstone_block, p.tombstone_block
+            ));
+        }
+        let mut recorded = self.key_images.clone();
+        let mut signed = self.tx.key_images();
+        recorded.sort();
+        signed.sort();
+        if recorded.is_empty() || recorded != signed {
+            return Err("the recorded key images are not the transaction's".into());
+        }
+        if self.input_global_indices.len() != self.key_images.len() {
+            return Err("one input index per key image".into());
+        }
+        if !self
+            .tx
+            .output_public_keys()
+            .contains(&self.change_public_key)
+        {
+            return Err("the recorded change output is not in the transaction".into());
+        }
+        Ok(())
+    }
+
+    /// Checks that this account made it: its change output pays this account's change
+    /// subaddress the recorded value, and its inputs are TxOuts this account owns (in
+    /// `state`, when `state` knows them). Returns what is wrong.
+    pub fn check_owner(
+        &self,
+        account: &AccountKey,
+        state: &AccountState,
+    ) -> core::result::Result<(), String> {
+        let keys = OwnerKeys::new(account);
+        let change = self
+            .tx
+            .prefix
+            .outputs
+            .iter()
+            .find(|o| o.public_key.0 == self.change_public_key)
+            .and_then(|o| keys.recognize(o, 0, 0, 0, Discovery::View));
+        match change {
+            Some(c)
+                if c.subaddress_index == CHANGE_SUBADDRESS_INDEX
+                    && c.amount.value == self.change_value
+                    && c.amount.token_id == self.amount.token_id => {}
+            _ => {
+                return Err(
+                    "its change does not come back to this wallet: it was built by another \
+                     wallet"
+                        .into(),
+                )
+            }
+        }
+        for (index, key_image) in self.input_global_indices.iter().zip(&self.key_images) {
+            if let Some(t) = state.tx_outs.get(index) {
+                if t.key_image != *key_image {
+                    return Err(format!(
+                        "its input {index} is not the TxOut this wallet owns at that index"
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]

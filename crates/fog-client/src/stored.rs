@@ -20,6 +20,12 @@
 //! Decoding checks every length and value and refuses the whole state on the first bad
 //! field ([`ClientError::State`]), never half-loads it. No secret is stored: RNGs are kept as
 //! (egress key, counter) and rebuilt with the view key.
+//!
+//! The same module gives a [`SignedPayment`] (built and signed, not submitted) its saved form
+//! ([`SignedPayment::to_bytes`]): a header with a version, the protobuf body and a checksum.
+//! It holds no secret key, but it reveals the payment to whoever reads it: the recipient's
+//! address, the amount, the fee, the change's value, the TxOuts spent (global indices and key
+//! images, so it links this wallet's inputs to the transaction once it lands) and the rings.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -30,6 +36,7 @@ use prost::Message;
 
 use crate::{
     error::{ClientError, Result},
+    send::SignedPayment,
     state::{AccountState, Balance, Discovery, OwnedTxOut, PendingSend, RngState, SpentStatus},
 };
 
@@ -412,6 +419,176 @@ impl AccountState {
         let s = StoredAccountState::decode(bytes)
             .map_err(|_| ClientError::State("not a stored account state".into()))?;
         Self::from_stored(&s)
+    }
+}
+
+/// The first 8 bytes of a saved transaction.
+pub const SIGNED_PAYMENT_MAGIC: [u8; 8] = *b"FOG-STX\n";
+/// The saved-transaction version this crate writes and reads.
+pub const SIGNED_PAYMENT_VERSION: u32 = 1;
+/// The largest body a saved transaction may have (16 inputs with rings and proofs take a few
+/// hundred kilobytes).
+pub const MAX_SIGNED_PAYMENT_BODY: usize = 8 << 20;
+const SIGNED_PAYMENT_HEADER: usize = 16;
+const SIGNED_PAYMENT_CHECKSUM_DOMAIN: &[u8] = b"fog-signed-payment-v1";
+
+/// `StoredSignedPayment`: the body of a saved transaction (see [`SignedPayment::to_bytes`]).
+#[derive(Clone, PartialEq, Message)]
+pub struct StoredSignedPayment {
+    /// The signed transaction (MobileCoin's `external.Tx`).
+    #[prost(message, optional, tag = "1")]
+    pub tx: Option<fog_transaction::wire::Tx>,
+    /// The recipient (MobileCoin's `external.PublicAddress`).
+    #[prost(message, optional, tag = "2")]
+    pub recipient: Option<fog_account::wire::PublicAddress>,
+    /// The token paid (and of the fee).
+    #[prost(uint64, tag = "3")]
+    pub token_id: u64,
+    /// What the recipient gets.
+    #[prost(uint64, tag = "4")]
+    pub amount: u64,
+    /// The fee.
+    #[prost(uint64, tag = "5")]
+    pub fee: u64,
+    /// The global indices of the TxOuts spent.
+    #[prost(uint64, repeated, tag = "6")]
+    pub input_global_indices: Vec<u64>,
+    /// Their 32-byte key images, in the same order.
+    #[prost(bytes = "vec", repeated, tag = "7")]
+    pub key_images: Vec<Vec<u8>>,
+    /// The 32-byte public key of the change output.
+    #[prost(bytes = "vec", tag = "8")]
+    pub change_public_key: Vec<u8>,
+    /// The change's value.
+    #[prost(uint64, tag = "9")]
+    pub change_value: u64,
+    /// The tombstone block.
+    #[prost(uint64, tag = "10")]
+    pub tombstone_block: u64,
+}
+
+impl SignedPayment {
+    /// The saved form:
+    ///
+    /// ```text
+    /// offset  size  field
+    ///      0     8  magic "FOG-STX\n"
+    ///      8     4  version, big-endian (1)
+    ///     12     4  body length N, big-endian
+    ///     16     N  body: StoredSignedPayment, protobuf
+    ///   16+N    32  BLAKE2b-256("fog-signed-payment-v1" || bytes 0..16+N)
+    /// ```
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let body = StoredSignedPayment {
+            tx: Some(self.tx.to_wire()),
+            recipient: Some(self.recipient.to_wire()),
+            token_id: self.amount.token_id.0,
+            amount: self.amount.value,
+            fee: self.fee.value,
+            input_global_indices: self.input_global_indices.clone(),
+            key_images: self.key_images.iter().map(|k| k.0.to_vec()).collect(),
+            change_public_key: self.change_public_key.to_vec(),
+            change_value: self.change_value,
+            tombstone_block: self.tombstone_block,
+        }
+        .encode_to_vec();
+        let mut out = Vec::with_capacity(SIGNED_PAYMENT_HEADER + body.len() + 32);
+        out.extend_from_slice(&SIGNED_PAYMENT_MAGIC);
+        out.extend_from_slice(&SIGNED_PAYMENT_VERSION.to_be_bytes());
+        out.extend_from_slice(&u32::try_from(body.len()).unwrap_or(u32::MAX).to_be_bytes());
+        out.extend_from_slice(&body);
+        let sum = fog_crypto::hash::blake2b256(&[SIGNED_PAYMENT_CHECKSUM_DOMAIN, &out]);
+        out.extend_from_slice(&sum);
+        out
+    }
+
+    /// Reads the saved form, checking the magic, the version, the length, the checksum, every
+    /// field and that the recorded facts agree with the transaction ([`Self::check`]).
+    /// Any failure is [`ClientError::SavedTx`] saying what is wrong.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
+        let bad = |what: String| ClientError::SavedTx(what);
+        if bytes.len() < 8 || bytes[..8] != SIGNED_PAYMENT_MAGIC {
+            return Err(bad("not a saved Fog transaction (no FOG-STX header)".into()));
+        }
+        if bytes.len() < SIGNED_PAYMENT_HEADER {
+            return Err(bad(format!(
+                "truncated: {} bytes, shorter than the header",
+                bytes.len()
+            )));
+        }
+        let word = |at: usize| {
+            let mut w = [0u8; 4];
+            w.copy_from_slice(&bytes[at..at + 4]);
+            u32::from_be_bytes(w)
+        };
+        let version = word(8);
+        if version != SIGNED_PAYMENT_VERSION {
+            return Err(bad(format!(
+                "version {version} (this wallet reads version {SIGNED_PAYMENT_VERSION})"
+            )));
+        }
+        let len = word(12) as usize;
+        if len > MAX_SIGNED_PAYMENT_BODY {
+            return Err(bad(format!("a body of {len} bytes is too large")));
+        }
+        let expected = SIGNED_PAYMENT_HEADER + len + 32;
+        if bytes.len() != expected {
+            return Err(bad(format!(
+                "{}: {} bytes where the header says {expected}",
+                if bytes.len() < expected {
+                    "truncated"
+                } else {
+                    "trailing bytes"
+                },
+                bytes.len()
+            )));
+        }
+        let (signed, sum) = bytes.split_at(SIGNED_PAYMENT_HEADER + len);
+        if fog_crypto::hash::blake2b256(&[SIGNED_PAYMENT_CHECKSUM_DOMAIN, signed]) != sum {
+            return Err(bad("corrupt: the checksum does not match".into()));
+        }
+        let body = StoredSignedPayment::decode(&signed[SIGNED_PAYMENT_HEADER..])
+            .map_err(|_| bad("corrupt: the body is not a saved payment".into()))?;
+        let tx = body
+            .tx
+            .as_ref()
+            .ok_or_else(|| bad("no transaction".into()))
+            .and_then(|w| {
+                fog_transaction::tx::Tx::try_from_wire(w)
+                    .map_err(|e| bad(format!("the transaction does not decode: {e}")))
+            })?;
+        let recipient = body
+            .recipient
+            .as_ref()
+            .ok_or_else(|| bad("no recipient".into()))
+            .and_then(|w| {
+                fog_account::PublicAddress::try_from_wire(w)
+                    .map_err(|e| bad(format!("the recipient is not an address: {e}")))
+            })?;
+        let key_images = body
+            .key_images
+            .iter()
+            .map(|k| <[u8; 32]>::try_from(k.as_slice()).map(KeyImage))
+            .collect::<core::result::Result<Vec<_>, _>>()
+            .map_err(|_| bad("a key image is not 32 bytes".into()))?;
+        let change_public_key = <[u8; 32]>::try_from(body.change_public_key.as_slice())
+            .map_err(|_| bad("the change public key is not 32 bytes".into()))?;
+        let token = TokenId(body.token_id);
+        let payment = SignedPayment {
+            tx,
+            recipient,
+            amount: Amount::new(body.amount, token),
+            fee: Amount::new(body.fee, token),
+            input_global_indices: body.input_global_indices,
+            key_images,
+            change_public_key,
+            change_value: body.change_value,
+            tombstone_block: body.tombstone_block,
+        };
+        payment
+            .check()
+            .map_err(|e| bad(format!("inconsistent: {e}")))?;
+        Ok(payment)
     }
 }
 

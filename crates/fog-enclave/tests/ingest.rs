@@ -192,17 +192,7 @@ fn access_trace_does_not_depend_on_hint_or_user() {
     let users: Vec<AccountKey> = (0..2)
         .map(|_| AccountKey::random(&mut rng).with_fog("fog://f", "", b"k"))
         .collect();
-    let factory = TracingFactory::new(HeapFactory);
-    let log = factory.log();
-    let mut slot = Some(factory);
-    let make: Box<dyn FnMut() -> (TracingFactory<HeapFactory>, ChaCha20Rng)> =
-        Box::new(move || {
-            (
-                slot.take().expect("this test never rotates"),
-                ChaCha20Rng::seed_from_u64(6),
-            )
-        });
-    let mut enclave = IngestEnclave::new(1024, seeded(7), make).unwrap();
+    let (mut enclave, log) = traced_enclave(7);
     let ingest = enclave.ingress_public_key();
     log.take();
     let cases = [

@@ -17,6 +17,7 @@ use fog_transaction::{validation::MOB_MINIMUM_FEE, Amount, TokenId};
 use fog_wallet::{
     amount::{format_amount, parse_amount},
     network::{read_attestation_key, read_attestation_policy},
+    saved_tx::{read_saved_tx, write_saved_tx},
     spki::read_spki_file,
     wallet::{check_contact_name, check_fog_url, refuse_existing, wallet_path},
     FogSettings, NetworkOverrides, Session, WalletError, WalletFile,
@@ -26,7 +27,7 @@ use zeroize::Zeroizing;
 
 use crate::{
     AddressArgs, BalanceArgs, Cli, Command, ContactCommand, FogArgs, HistoryArgs, KeysArgs,
-    KeysCommand, NetworkArgs, SendArgs,
+    KeysCommand, NetworkArgs, SendArgs, SubmitArgs,
 };
 
 /// The longest line read from standard input; a 24-word phrase is under 220 bytes.
@@ -42,6 +43,7 @@ pub(crate) fn run(cli: Cli) -> Result<(), WalletError> {
         Command::Balance(args) => balance(&path, &args),
         Command::History(args) => history(&path, &args),
         Command::Send(args) => send(&path, &args),
+        Command::Submit(args) => submit(&path, &args),
         Command::Contact(command) => contact(&path, command),
     }
 }
@@ -421,6 +423,21 @@ struct EntryJson {
     sender: Option<String>,
     /// The short address hash an unverified sender memo claims, hex.
     claimed_sender: Option<String>,
+    /// On change: what the destination memo says about the payment that made it.
+    destination: Option<DestinationJson>,
+}
+
+/// A destination memo in history's JSON (amounts in the entry's token, smallest units).
+#[derive(Serialize)]
+struct DestinationJson {
+    /// The value sent plus the fee.
+    total_outlay: u64,
+    fee: u64,
+    num_recipients: u8,
+    /// The recipient's short address hash, hex (all zero for several recipients).
+    recipient_hash: String,
+    /// The contact with that hash, if any.
+    recipient: Option<String>,
 }
 
 fn history(path: &Path, args: &HistoryArgs) -> Result<(), WalletError> {
@@ -458,6 +475,13 @@ fn history(path: &Path, args: &HistoryArgs) -> Result<(), WalletError> {
             change,
             sender,
             claimed_sender: claimed,
+            destination: e.destination.map(|d| DestinationJson {
+                total_outlay: d.total_outlay,
+                fee: d.fee,
+                num_recipients: d.num_recipients,
+                recipient_hash: hex::encode(d.recipient.0),
+                recipient: session.contact_with_hash(&d.recipient).map(str::to_owned),
+            }),
         });
     }
     if args.json {
@@ -478,9 +502,21 @@ fn history(path: &Path, args: &HistoryArgs) -> Result<(), WalletError> {
             }
             _ => String::new(),
         };
+        let sent = e.destination.as_ref().map_or_else(String::new, |d| {
+            let to = match &d.recipient {
+                Some(name) => format!("{name} ({})", d.recipient_hash),
+                None => d.recipient_hash.clone(),
+            };
+            format!(
+                "; sent {} in all (fee {}) to {} recipient(s): {to}",
+                format_amount(u128::from(d.total_outlay), e.token_id),
+                format_amount(u128::from(d.fee), e.token_id),
+                d.num_recipients,
+            )
+        });
         let _ = writeln!(
             text,
-            "  block {:>6}  {:<8}  {amount}{who}",
+            "  block {:>6}  {:<8}  {amount}{who}{sent}",
             e.block_index, e.kind
         );
     }
@@ -510,17 +546,58 @@ fn send(path: &Path, args: &SendArgs) -> Result<(), WalletError> {
     let fee_shown = fee.map_or(u128::from(MOB_MINIMUM_FEE), |f| u128::from(f.value));
     let progress = Progress::new(args.quiet);
     let runtime = runtime()?;
+    if let Some(file) = &args.save_tx {
+        // Refuse an existing file before doing any work.
+        if std::fs::symlink_metadata(file).is_ok() {
+            return Err(WalletError::FileExists(file.clone()));
+        }
+        progress.note(
+            "checking the balance, fetching the recipient's fog report, building the payment...",
+        );
+        let payment = runtime.block_on(session.build(&to, amount, fee))?;
+        write_saved_tx(file, &payment)?;
+        return print_out(format_args!(
+            "Signed {} to {} (fee {}), transaction {}, valid until block {}.\n\
+             Saved to {} and NOT submitted: `fog-wallet submit {}` submits it.\n",
+            format_amount(u128::from(amount.value), args.token),
+            args.to,
+            format_amount(fee_shown, args.token),
+            hex::encode(payment.tx_hash()),
+            payment.tombstone_block.saturating_sub(1),
+            file.display(),
+            file.display(),
+        ));
+    }
     progress
         .note("checking the balance, fetching the recipient's fog report, building the payment...");
-    let mut receipt = runtime.block_on(session.submit(&to, amount, fee))?;
-    let hash = hex::encode(receipt.tx_hash);
-    let mut text = format!(
-        "Sent {} to {} (fee {}), transaction {hash}\n",
+    let receipt = runtime.block_on(session.submit(&to, amount, fee))?;
+    let text = format!(
+        "Sent {} to {} (fee {}), transaction {}\n",
         format_amount(u128::from(amount.value), args.token),
         args.to,
         format_amount(fee_shown, args.token),
+        hex::encode(receipt.tx_hash),
     );
-    if args.no_wait {
+    finish_send(
+        &mut session,
+        &runtime,
+        receipt,
+        text,
+        args.no_wait,
+        &progress,
+    )
+}
+
+/// Prints what was sent, then (unless `no_wait`) waits for it to land and prints the balance.
+fn finish_send(
+    session: &mut Session,
+    runtime: &tokio::runtime::Runtime,
+    mut receipt: fog_client::SendReceipt,
+    mut text: String,
+    no_wait: bool,
+    progress: &Progress,
+) -> Result<(), WalletError> {
+    if no_wait {
         text.push_str("Not waiting for it to land; `fog-wallet balance` shows it once it has.\n");
         return print_out(format_args!("{text}"));
     }
@@ -531,6 +608,49 @@ fn send(path: &Path, args: &SendArgs) -> Result<(), WalletError> {
         .block_index
         .map_or_else(|| "a block".into(), |i| format!("block {i}"));
     print_out(format_args!("Landed in {landed}. {}", balance_lines(&b)))
+}
+
+fn submit(path: &Path, args: &SubmitArgs) -> Result<(), WalletError> {
+    let overrides = overrides(&args.network)?;
+    // The file is read and checked before the wallet is opened or anything is sent.
+    let payment = read_saved_tx(&args.file)?;
+    let mut session = Session::open(path, &overrides, false)?;
+    let to = session
+        .contact_with_address(&payment.recipient)
+        .map_or_else(
+            || b58_encode_public_address(&payment.recipient),
+            str::to_owned,
+        );
+    let progress = Progress::new(args.quiet);
+    let runtime = runtime()?;
+    progress.note("submitting the saved transaction...");
+    let receipt = runtime
+        .block_on(session.submit_signed(&payment))
+        .map_err(|e| match e {
+            WalletError::Client {
+                source: fog_client::ClientError::SavedTx(reason),
+                ..
+            } => WalletError::SavedTx {
+                path: args.file.clone(),
+                reason,
+            },
+            e => e,
+        })?;
+    let token = payment.amount.token_id.0;
+    let text = format!(
+        "Sent {} to {to} (fee {}), transaction {}\n",
+        format_amount(u128::from(payment.amount.value), token),
+        format_amount(u128::from(payment.fee.value), token),
+        hex::encode(receipt.tx_hash),
+    );
+    finish_send(
+        &mut session,
+        &runtime,
+        receipt,
+        text,
+        args.no_wait,
+        &progress,
+    )
 }
 
 fn contact(path: &Path, command: ContactCommand) -> Result<(), WalletError> {

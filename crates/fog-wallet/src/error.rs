@@ -13,7 +13,8 @@ use thiserror::Error;
 ///
 /// Exit codes: 2 for bad input (arguments, files, a wallet without service addresses,
 /// insufficient funds), 1 for failures of the machine or of a service (unreachable, refused
-/// attestation, refused the request or the transaction, timed out).
+/// attestation, refused the request or the transaction, timed out), 3 for a transaction the
+/// ledger node refused as a double spend, 4 for one whose tombstone block has passed.
 #[derive(Debug, Error)]
 #[non_exhaustive]
 pub enum WalletError {
@@ -101,22 +102,89 @@ pub enum WalletError {
         /// The service's address.
         at: Option<String>,
     },
+    /// A saved transaction file is not one this wallet can read (or not this wallet's).
+    #[error("{path}: {reason}; nothing was submitted")]
+    SavedTx {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A file that would be replaced already exists.
+    #[error("{0} already exists: remove it or choose another file")]
+    FileExists(PathBuf),
     /// The async runtime could not be started.
     #[error("cannot start the async runtime: {0}")]
     Runtime(String),
 }
 
 impl WalletError {
+    /// The exit code of a double spend refused by the ledger node.
+    pub const EXIT_DOUBLE_SPEND: i32 = 3;
+    /// The exit code of a transaction whose tombstone block has passed.
+    pub const EXIT_EXPIRED: i32 = 4;
+
     /// The process exit code: 2 for bad input (arguments, standard input, files read), 1 for
-    /// failures of the machine (writing the wallet, randomness).
+    /// failures of the machine (writing the wallet, randomness) or of a service,
+    /// [`Self::EXIT_DOUBLE_SPEND`] and [`Self::EXIT_EXPIRED`] for those refusals.
     pub fn exit_code(&self) -> i32 {
         match self {
             Self::Write { .. } | Self::Randomness(_) | Self::Runtime(_) => 1,
             Self::Client { source, .. } => match source {
-                ClientError::InsufficientFunds { .. } | ClientError::InvalidRequest(_) => 2,
+                ClientError::InsufficientFunds { .. }
+                | ClientError::InvalidRequest(_)
+                | ClientError::SavedTx(_) => 2,
+                ClientError::DoubleSpend { .. } => Self::EXIT_DOUBLE_SPEND,
+                ClientError::Expired { .. } => Self::EXIT_EXPIRED,
                 _ => 1,
             },
             _ => 2,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn client(source: ClientError) -> WalletError {
+        WalletError::Client { source, at: None }
+    }
+
+    #[test]
+    fn refused_transactions_have_their_own_exit_codes() {
+        let double = client(ClientError::DoubleSpend {
+            rule: "ContainsSpentKeyImage".into(),
+        });
+        assert_eq!(double.exit_code(), WalletError::EXIT_DOUBLE_SPEND);
+        assert!(double.to_string().starts_with("double spend: "), "{double}");
+        let pending = client(ClientError::DoubleSpend {
+            rule: "KeyImageAlreadyPending".into(),
+        });
+        assert!(pending.to_string().contains("already waiting to land"));
+        let expired = client(ClientError::Expired {
+            tombstone_block: 60,
+            block_count: 61,
+        });
+        assert_eq!(expired.exit_code(), WalletError::EXIT_EXPIRED);
+        assert!(
+            expired.to_string().contains("tombstone block is 60"),
+            "{expired}"
+        );
+        assert_eq!(client(ClientError::SavedTx("x".into())).exit_code(), 2);
+        let saved = WalletError::SavedTx {
+            path: PathBuf::from("p.fogtx"),
+            reason: "corrupt: the checksum does not match".into(),
+        };
+        assert_eq!(saved.exit_code(), 2);
+        assert_eq!(
+            saved.to_string(),
+            "p.fogtx: corrupt: the checksum does not match; nothing was submitted"
+        );
+        let other = client(ClientError::Submit {
+            result: "Invalid".into(),
+            rule: "InvalidRangeProof".into(),
+        });
+        assert_eq!(other.exit_code(), 1);
     }
 }

@@ -5,6 +5,7 @@
 pub mod amount;
 pub mod error;
 pub mod network;
+pub mod saved_tx;
 pub mod session;
 pub mod spki;
 pub mod wallet;

@@ -31,8 +31,11 @@ enum Command {
     Balance(BalanceArgs),
     /// Received and spent TxOuts, with blocks, amounts and authenticated senders.
     History(HistoryArgs),
-    /// Pay an address or a contact, and wait until the payment has landed.
+    /// Pay an address or a contact, and wait until the payment has landed (or, with
+    /// --save-tx, only build and sign it).
     Send(SendArgs),
+    /// Submit a transaction saved by `send --save-tx`, and wait until it has landed.
+    Submit(SubmitArgs),
     /// Names for addresses: `send --to NAME`, and history names authenticated senders.
     #[command(subcommand)]
     Contact(ContactCommand),
@@ -125,6 +128,25 @@ struct SendArgs {
     /// The fee, in the same units as the amount [default: MobileCoin's minimum, 0.0004 MOB].
     #[arg(long, value_name = "X")]
     fee: Option<String>,
+    /// Return once the node accepted the transaction, without waiting for it to land.
+    #[arg(long)]
+    no_wait: bool,
+    /// Build and sign the transaction and write it to FILE (a new file) without submitting
+    /// it; `fog-wallet submit FILE` submits it. Reserves nothing.
+    #[arg(long, value_name = "FILE", conflicts_with = "no_wait")]
+    save_tx: Option<PathBuf>,
+    /// No progress on standard error.
+    #[arg(long, short)]
+    quiet: bool,
+    #[command(flatten)]
+    network: NetworkArgs,
+}
+
+#[derive(Debug, Args)]
+struct SubmitArgs {
+    /// The file written by `send --save-tx`.
+    #[arg(value_name = "FILE")]
+    file: PathBuf,
     /// Return once the node accepted the transaction, without waiting for it to land.
     #[arg(long)]
     no_wait: bool,

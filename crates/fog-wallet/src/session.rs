@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use fog_account::{b58_decode_public_address, AccountKey, PublicAddress};
 use fog_client::{
     AccountState, Balance, ClientError, FogClient, GrpcTransport, HistoryEntry, SendReceipt,
-    Service, SyncProgress, TransportStats,
+    Service, SignedPayment, SyncProgress, TransportStats,
 };
 use fog_transaction::Amount;
 
@@ -136,6 +136,23 @@ impl Session {
         self.contacts.get(index).map(|(n, _)| n.as_str())
     }
 
+    /// The name of the contact whose address has this short address hash (as destination
+    /// memos name a recipient).
+    pub fn contact_with_hash(&self, hash: &fog_account::ShortAddressHash) -> Option<&str> {
+        self.contacts
+            .iter()
+            .find(|(_, a)| a.short_address_hash() == *hash)
+            .map(|(n, _)| n.as_str())
+    }
+
+    /// The name of the contact with this address, if any.
+    pub fn contact_with_address(&self, address: &PublicAddress) -> Option<&str> {
+        self.contacts
+            .iter()
+            .find(|(_, a)| a == address)
+            .map(|(n, _)| n.as_str())
+    }
+
     /// A recipient: a contact's name or a b58 address.
     pub fn recipient(&self, to: &str) -> Result<PublicAddress, WalletError> {
         if let Some((_, address)) = self.contacts.iter().find(|(n, _)| n == to) {
@@ -187,6 +204,38 @@ impl Session {
         let receipt = self
             .client
             .submit_payment(to, amount, fee, &mut rand::rngs::OsRng)
+            .await
+            .map_err(|e| self.client_error(e))?;
+        self.save()?;
+        Ok(receipt)
+    }
+
+    /// Builds and signs a payment without submitting it (`send --save-tx`), and writes the
+    /// state of the balance check it made. Nothing is reserved.
+    pub async fn build(
+        &mut self,
+        to: &PublicAddress,
+        amount: Amount,
+        fee: Option<Amount>,
+    ) -> Result<SignedPayment, WalletError> {
+        let result = self
+            .client
+            .build_payment(to, amount, fee, &mut rand::rngs::OsRng)
+            .await;
+        let payment = result.map_err(|e| self.client_error(e))?;
+        self.save()?;
+        Ok(payment)
+    }
+
+    /// Submits a payment built earlier (read from a saved file) and writes the state, which
+    /// now reserves its inputs, to the wallet file. A refused payment writes nothing.
+    pub async fn submit_signed(
+        &mut self,
+        payment: &SignedPayment,
+    ) -> Result<SendReceipt, WalletError> {
+        let receipt = self
+            .client
+            .submit_signed(payment)
             .await
             .map_err(|e| self.client_error(e))?;
         self.save()?;

@@ -336,7 +336,7 @@ fn syntax_err(path: &Path, e: &serde_json::Error) -> WalletError {
     }
 }
 
-fn write_atomic(path: &Path, bytes: &[u8], force: bool) -> Result<(), WalletError> {
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8], force: bool) -> Result<(), WalletError> {
     let write_err = |source| WalletError::Write {
         path: path.to_owned(),
         source,

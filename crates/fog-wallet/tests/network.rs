@@ -9,7 +9,6 @@
 
 use std::{
     path::{Path, PathBuf},
-    process::{Command, Output},
     sync::Arc,
     time::Duration,
 };
@@ -28,46 +27,9 @@ use fog_wallet::WalletFile;
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 
-const MOB: u64 = 1_000_000_000_000;
+mod common;
 
-async fn listener() -> (tokio::net::TcpListener, String) {
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = l.local_addr().unwrap().to_string();
-    (l, addr)
-}
-
-/// Runs the wallet binary with `args` (blocking the calling thread: use [`wallet`]).
-fn run_wallet(args: Vec<String>) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_fog-wallet"))
-        .args(&args)
-        .env_remove("FOG_WALLET")
-        .output()
-        .expect("start fog-wallet")
-}
-
-/// Runs the wallet binary off the runtime's worker threads, so the services keep running.
-async fn wallet(file: &Path, args: &[&str]) -> Output {
-    let mut all = vec!["--wallet".to_string(), file.display().to_string()];
-    all.extend(args.iter().map(|s| s.to_string()));
-    tokio::task::spawn_blocking(move || run_wallet(all))
-        .await
-        .unwrap()
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-fn ok(out: &Output, what: &str) -> String {
-    assert!(
-        out.status.success(),
-        "{what} failed ({:?}): {}{}",
-        out.status.code(),
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-    text(&out.stdout)
-}
+use common::{listener, ok, run_wallet, text, wallet, MOB};
 
 /// `balance --json` until its block count reaches `blocks`: returns (block count, MOB).
 async fn balance_at_least(file: &Path, blocks: u64) -> (u64, u128, String) {
