@@ -446,11 +446,14 @@ impl SignedPayment {
             .iter()
             .find(|o| o.public_key.0 == self.change_public_key)
             .and_then(|o| keys.recognize(o, 0, 0, 0, Discovery::View));
-        match change {
+        let change = match change {
             Some(c)
                 if c.subaddress_index == CHANGE_SUBADDRESS_INDEX
                     && c.amount.value == self.change_value
-                    && c.amount.token_id == self.amount.token_id => {}
+                    && c.amount.token_id == self.amount.token_id =>
+            {
+                c
+            }
             _ => {
                 return Err(
                     "its change does not come back to this wallet: it was built by another \
@@ -458,15 +461,41 @@ impl SignedPayment {
                         .into(),
                 )
             }
+        };
+        // The recipient, amount and fee shown to the user come from the file, which anyone
+        // could have edited (the checksum is no MAC): they must be what the signed
+        // transaction's own change memo says this wallet paid.
+        let paid = self.amount.value.checked_add(self.fee.value);
+        match crate::history::destination_of(&change) {
+            Some(d)
+                if Some(d.total_outlay) == paid
+                    && d.fee == self.fee.value
+                    && d.num_recipients == 1
+                    && d.recipient == self.recipient.short_address_hash() => {}
+            _ => {
+                return Err(
+                    "its recipient, amount or fee are not what the transaction's change memo \
+                     records"
+                        .into(),
+                )
+            }
         }
+        let mut inputs_known = 0u128;
+        let mut all_known = true;
         for (index, key_image) in self.input_global_indices.iter().zip(&self.key_images) {
-            if let Some(t) = state.tx_outs.get(index) {
-                if t.key_image != *key_image {
+            match state.tx_outs.get(index) {
+                Some(t) if t.key_image != *key_image => {
                     return Err(format!(
                         "its input {index} is not the TxOut this wallet owns at that index"
                     ));
                 }
+                Some(t) => inputs_known += u128::from(t.amount.value),
+                None => all_known = false,
             }
+        }
+        let spends = paid.map(|p| u128::from(p) + u128::from(self.change_value));
+        if all_known && Some(inputs_known) != spends {
+            return Err("its inputs do not add up to the amount, the fee and the change".into());
         }
         Ok(())
     }

@@ -221,3 +221,34 @@ fn another_account_did_not_build_it() {
     p.change_value += 1;
     assert!(p.check_owner(&f.sender, &AccountState::new()).is_err());
 }
+
+/// The recipient, amount and fee a file shows are what its signed transaction's change memo
+/// records: an edited file (the checksum is no MAC) is refused before anything is submitted
+/// or shown as sent.
+#[test]
+fn an_edited_recipient_amount_or_fee_is_refused() {
+    let f = fixture(4);
+    f.payment
+        .check_owner(&f.sender, &AccountState::new())
+        .unwrap();
+    type Edit = Box<dyn Fn(&mut SignedPayment)>;
+    let edits: [(&str, Edit); 3] = [
+        ("amount", Box::new(|p| p.amount.value += 1)),
+        ("fee", Box::new(|p| p.fee.value += 1)),
+        (
+            "recipient",
+            Box::new(|p| {
+                p.recipient =
+                    AccountKey::random(&mut ChaCha20Rng::seed_from_u64(99)).default_subaddress()
+            }),
+        ),
+    ];
+    for (what, edit) in edits {
+        let mut p = f.payment.clone();
+        edit(&mut p);
+        let m = p
+            .check_owner(&f.sender, &AccountState::new())
+            .expect_err(what);
+        assert!(m.contains("change memo"), "{what}: {m}");
+    }
+}

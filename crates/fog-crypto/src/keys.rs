@@ -429,6 +429,24 @@ mod tests {
     }
 
     #[test]
+    fn batched_key_exchange_agrees_on_the_identity_too() {
+        // A sender can make a hint decrypt to the identity's encoding (all zeros): the batch's
+        // inversion must not let it spoil the other points.
+        let mut rng = rng();
+        let a = RistrettoPrivate::random(&mut rng);
+        let other = RistrettoPrivate::random(&mut rng).public_key();
+        let points = [
+            *other.as_point(),
+            RistrettoPoint::default(),
+            *other.as_point(),
+        ];
+        let batch = a.key_exchange_batch(&points);
+        assert_eq!(batch[1].as_bytes(), &[0u8; 32]);
+        assert_eq!(batch[0].as_bytes(), a.key_exchange(&other).as_bytes());
+        assert_eq!(batch[2].as_bytes(), a.key_exchange(&other).as_bytes());
+    }
+
+    #[test]
     fn batched_key_exchange_gives_the_same_bytes_as_one_at_a_time() {
         let mut rng = rng();
         let a = RistrettoPrivate::random(&mut rng);

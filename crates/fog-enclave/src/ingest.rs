@@ -285,11 +285,12 @@ where
         // `Some` when the block stops early: the map filled up (`Ok(None)`) or failed.
         let mut stopped: Option<Result<Option<Vec<ETxOutRecord>>, IngestError>> = None;
         'chunks: for (pending, chunk) in (&mut found).zip(&mut chunks) {
-            let Some(recipients) = self.workers.wait(pending) else {
-                stopped = Some(Err(IngestError::Storage));
-                break;
-            };
-            for secret in &recipients.secrets {
+            // A task that panicked (a bug) panics here, on the calling thread, as it would
+            // have without threads.
+            let mut recipients = self.workers.wait(pending);
+            // The RNG-store keys are not needed past the map step: wiped when this drops.
+            let secrets = core::mem::take(&mut recipients.secrets);
+            for secret in &secrets {
                 match self.next_search_key(secret) {
                     Ok(key) => search_keys.push(key),
                     Err(OramError::MapFull) => {
@@ -322,14 +323,13 @@ where
             }
             return stop;
         }
+        // Every task's result first, so that none is left queued whatever happens next.
+        let sealed: Vec<Sealed> = sealed.into_iter().map(|p| self.workers.wait(p)).collect();
         let mut out = Vec::with_capacity(tx_outs.len());
         let mut keys = search_keys.into_iter();
-        for pending in sealed {
-            let payloads = self
-                .workers
-                .wait(pending)
-                .ok_or(IngestError::Storage)?
-                .map_err(|_| IngestError::Storage)?;
+        for payloads in sealed {
+            // `encrypt_batch` refuses only slices of different lengths, which a chunk's are not.
+            let payloads = payloads.map_err(|_| IngestError::Storage)?;
             for (payload, search_key) in payloads.into_iter().zip(&mut keys) {
                 out.push(ETxOutRecord {
                     search_key: search_key.to_vec(),

@@ -13,8 +13,9 @@
 //! a secret. Tasks own their inputs; what they hold of a secret is zeroized by its own type
 //! when the task or its result drops.
 //!
-//! Failures: a task that panics (a bug) gives `None` to its waiter instead of a result, and
-//! the thread that ran it goes on with the next task.
+//! Failures: a task that panics (a bug) panics again in its waiter, with the same payload, as
+//! if the waiter had run it itself (so a boundary's panic fuse blows as before); the thread
+//! that ran it goes on with the next task.
 //!
 //! Trust side: trusted. The threads are the host's; the queue and results stay inside.
 
@@ -53,8 +54,8 @@ impl core::fmt::Debug for WorkerPool {
     }
 }
 
-/// A task's result, once it ran: `Some(None)` if it panicked.
-type Slot<T> = Arc<Mutex<Option<Option<T>>>>;
+/// A task's result, once it ran: `Some(Err(payload))` if it panicked.
+type Slot<T> = Arc<Mutex<Option<std::thread::Result<T>>>>;
 
 /// A task handed to the pool; [`WorkerPool::wait`] gives its result.
 #[must_use = "a spawned task's result is only read through WorkerPool::wait"]
@@ -132,7 +133,7 @@ impl WorkerPool {
         let out = slot.clone();
         let pool: Weak<Self> = Arc::downgrade(self);
         let task: Task = Box::new(move || {
-            let result = std::panic::catch_unwind(core::panic::AssertUnwindSafe(f)).ok();
+            let result = std::panic::catch_unwind(core::panic::AssertUnwindSafe(f));
             *out.lock().unwrap_or_else(|e| e.into_inner()) = Some(result);
             // Notify under the pool's lock, so that a waiter between its look at the slot and
             // its wait cannot miss this.
@@ -142,13 +143,14 @@ impl WorkerPool {
             }
         });
         self.lock().tasks.push_back(task);
-        self.changed.notify_one();
+        // Every sleeper: a waiter woken alone might find its own result and leave the task.
+        self.changed.notify_all();
         Pending { slot }
     }
 
-    /// The result of `pending`, running queued tasks on this thread until it is there.
-    /// `None` if the task panicked.
-    pub fn wait<T>(&self, pending: Pending<T>) -> Option<T> {
+    /// The result of `pending`, running queued tasks on this thread until it is there. If
+    /// the task panicked, this panics with its payload.
+    pub fn wait<T>(&self, pending: Pending<T>) -> T {
         let mut state = self.lock();
         loop {
             if let Some(result) = pending
@@ -157,7 +159,8 @@ impl WorkerPool {
                 .unwrap_or_else(|e| e.into_inner())
                 .take()
             {
-                return result;
+                drop(state);
+                return result.unwrap_or_else(|payload| std::panic::resume_unwind(payload));
             }
             if let Some(task) = state.tasks.pop_front() {
                 drop(state);
@@ -190,7 +193,7 @@ mod tests {
             })
             .collect();
         let results: Vec<_> = pending.into_iter().map(|p| pool.wait(p)).collect();
-        assert_eq!(results, [Some(0), Some(10), Some(20), Some(30), Some(40)]);
+        assert_eq!(results, [0, 10, 20, 30, 40]);
         assert_eq!(*order.lock().unwrap(), [0, 1, 2, 3, 4]);
         assert_eq!(pool.worker_tasks(), 0);
     }
@@ -219,7 +222,7 @@ mod tests {
             .collect();
         for (i, p) in pending.into_iter().enumerate() {
             let want = (0..20_000u64).fold(i as u64, |a, x| a.wrapping_mul(31).wrapping_add(x));
-            assert_eq!(pool.wait(p), Some(want));
+            assert_eq!(pool.wait(p), want);
         }
         assert_eq!(ran.load(Ordering::SeqCst), 200);
         pool.stop();
@@ -229,20 +232,22 @@ mod tests {
         assert_eq!(pool.workers(), 0);
         // After the stop the waiter still gets its result, by running the task itself.
         let p = pool.spawn(|| 7);
-        assert_eq!(pool.wait(p), Some(7));
+        assert_eq!(pool.wait(p), 7);
     }
 
     #[test]
-    fn a_panicking_task_answers_none_and_the_pool_goes_on() {
+    fn a_panicking_task_panics_in_its_waiter_and_the_pool_goes_on() {
         let pool = WorkerPool::new();
         let worker = {
             let pool = pool.clone();
             std::thread::spawn(move || pool.run_worker())
         };
-        let bad = pool.spawn(|| -> u32 { panic!("a bug in a task") });
-        assert_eq!(pool.wait(bad), None);
+        let bad = pool.spawn(|| -> u32 { std::panic::panic_any("a bug in a task") });
+        let caught = std::panic::catch_unwind(core::panic::AssertUnwindSafe(|| pool.wait(bad)));
+        let payload = caught.expect_err("the task's panic reaches its waiter");
+        assert_eq!(payload.downcast_ref::<&str>(), Some(&"a bug in a task"));
         let good = pool.spawn(|| 5u32);
-        assert_eq!(pool.wait(good), Some(5));
+        assert_eq!(pool.wait(good), 5);
         pool.stop();
         worker.join().unwrap();
     }

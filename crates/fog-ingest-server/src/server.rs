@@ -1289,7 +1289,10 @@ impl Drop for WorkerThreads {
             return;
         }
         if let Err(e) = self.enclave.stop_workers() {
-            tracing::warn!("cannot stop the ingest enclave's worker threads: {e}");
+            tracing::warn!(
+                "cannot stop the ingest enclave's {} worker threads (left running): {e}",
+                self.threads.len()
+            );
             return;
         }
         for t in self.threads.drain(..) {
@@ -1304,7 +1307,15 @@ impl Drop for WorkerThreads {
 /// are ingested all the same, only slower.
 pub fn lend_worker_threads(enclave: &IngestClient, n: usize) -> WorkerThreads {
     let mut threads = Vec::with_capacity(n);
-    for i in 0..n {
+    // An enclave whose workers were stopped (by an earlier server over it) sends a lent
+    // thread home at once: ingest runs on the ingesting thread alone then.
+    let stopped = enclave.workers().map_or(true, |w| w.stopped);
+    if stopped && n > 0 {
+        tracing::warn!(
+            "the ingest enclave's worker threads were stopped: blocks run on one thread"
+        );
+    }
+    for i in (0..n).filter(|_| !stopped) {
         let e = enclave.clone();
         let spawned = std::thread::Builder::new()
             .name(format!("ingest-worker-{i}"))
