@@ -120,14 +120,29 @@ impl StateDir {
     }
 }
 
-/// Takes the exclusive advisory lock on `file` without waiting.
+/// How long [`lock_exclusive`] tries again before it says the directory is in use.
+const LOCK_GRACE: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// Takes the exclusive advisory lock on `file`, trying again for [`LOCK_GRACE`]: a child
+/// process this process forks holds a copy of every descriptor, and so the lock, until it
+/// executes its program, so a `StateDir` dropped just then is released a moment late (seen in
+/// a test process starting a child while one server replaced another). A second server still
+/// fails, [`LOCK_GRACE`] later.
 #[cfg(unix)]
 fn lock_exclusive(file: &fs::File) -> Result<(), IngestError> {
     use rustix::fs::{flock, FlockOperation};
-    match flock(file, FlockOperation::NonBlockingLockExclusive) {
-        Ok(()) => Ok(()),
-        Err(e) if e == rustix::io::Errno::WOULDBLOCK => Err(IngestError::StateDirInUse),
-        Err(e) => Err(IngestError::State(e.into())),
+    let deadline = std::time::Instant::now() + LOCK_GRACE;
+    loop {
+        match flock(file, FlockOperation::NonBlockingLockExclusive) {
+            Ok(()) => return Ok(()),
+            Err(e) if e == rustix::io::Errno::WOULDBLOCK => {
+                if std::time::Instant::now() >= deadline {
+                    return Err(IngestError::StateDirInUse);
+                }
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            Err(e) => return Err(IngestError::State(e.into())),
+        }
     }
 }
 
