@@ -627,9 +627,10 @@ impl<S: BucketStore> TreeLevel<S> {
     ///
     /// With a direct store the path levels' results go straight into the store's buckets
     /// (read from the loaded copy, written in place); the loaded copy then keeps the buckets
-    /// as they were loaded until the next path load overwrites it (every operation loads
-    /// another path of this tree after its first one, so that is within the same operation),
-    /// and is wiped on drop.
+    /// as they were loaded until the next path load overwrites it (with the default
+    /// `extra_evictions` of 2 every operation loads another path of this tree after its first
+    /// one, so that is within the same operation; with 0 it is the next operation's first
+    /// load), and is wiped on drop.
     fn evict_loaded<const TAKE: bool>(
         &mut self,
         leaf: u64,
