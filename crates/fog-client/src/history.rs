@@ -11,7 +11,8 @@
 //! sent (total outlay, fee, number of recipients, the recipient's short address hash). It is
 //! reported ([`HistoryEntry::destination`]) only on a TxOut paying the change subaddress, as
 //! MobileCoin's memo handler does: a destination memo on any other subaddress could have been
-//! written by anyone.
+//! written by anyone. For the same reason only a TxOut paying the change subaddress is marked
+//! as change, whatever its memo says.
 
 use fog_account::{AccountKey, PublicAddress, ShortAddressHash, CHANGE_SUBADDRESS_INDEX};
 use fog_transaction::{
@@ -134,8 +135,8 @@ pub fn history(
         if t.block_index >= block_count {
             continue;
         }
-        let change = t.subaddress_index == CHANGE_SUBADDRESS_INDEX
-            || matches!(Memo::parse(&t.memo), Ok(Memo::Destination { .. }));
+        // Only the change subaddress: a sender can put a destination memo on a payment too.
+        let change = t.subaddress_index == CHANGE_SUBADDRESS_INDEX;
         out.push(HistoryEntry {
             block_index: t.block_index,
             global_index: t.global_index,

@@ -157,6 +157,26 @@ fn a_saved_payment_round_trips_and_records_what_it_spends() {
         ..change
     };
     assert_eq!(destination_of(&elsewhere), None);
+    // Nor is such a TxOut shown as change: a sender can put a destination memo on a payment.
+    let mut state = AccountState::new();
+    state
+        .tx_outs
+        .insert(elsewhere.global_index, elsewhere.clone());
+    let entries = fog_client::history::history(&f.sender, &state, u64::MAX, &[]);
+    assert_eq!(entries.len(), 1);
+    assert!(
+        matches!(
+            entries[0].kind,
+            fog_client::EntryKind::Received { change: false, .. }
+        ),
+        "{:?}",
+        entries[0].kind
+    );
+    state.tx_outs.insert(change.global_index, change.clone());
+    let entries = fog_client::history::history(&f.sender, &state, u64::MAX, &[]);
+    assert!(entries
+        .iter()
+        .any(|e| matches!(e.kind, fog_client::EntryKind::Received { change: true, .. })));
 }
 
 #[test]
