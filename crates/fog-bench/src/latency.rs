@@ -62,13 +62,28 @@ pub fn block_to_wallet(args: &Args) -> Result<(), String> {
         std::process::id(),
         Instant::now().elapsed().as_nanos()
     ));
-    let mut command = Command::new(&fogd);
+    let network = start_local_network(&fogd, &dir, &mode)?;
+    let result = measure(&dir, samples, &mode);
+    drop(network);
+    let _ = std::fs::remove_dir_all(&dir);
+    result
+}
+
+/// Starts `fogd local-network --base-port 0 --dir DIR` (`mode`: `processes` for five
+/// processes, `in-process` for one) and waits until it prints that it is ready; its later
+/// output is drained on a thread of its own. Dropping what it returns stops the network.
+pub(crate) fn start_local_network(
+    fogd: &std::path::Path,
+    dir: &std::path::Path,
+    mode: &str,
+) -> Result<Network, String> {
+    let mut command = Command::new(fogd);
     command
         .args(["local-network", "--base-port", "0", "--dir"])
-        .arg(&dir)
+        .arg(dir)
         .stdout(Stdio::piped())
         .stderr(Stdio::null());
-    match mode.as_str() {
+    match mode {
         "processes" => {
             command.arg("--processes");
         }
@@ -90,10 +105,7 @@ pub fn block_to_wallet(args: &Args) -> Result<(), String> {
         }
     }
     std::thread::spawn(move || for _ in lines {});
-    let result = measure(&dir, samples, &mode);
-    drop(network);
-    let _ = std::fs::remove_dir_all(&dir);
-    result
+    Ok(network)
 }
 
 fn measure(dir: &std::path::Path, samples: usize, mode: &str) -> Result<(), String> {

@@ -33,10 +33,8 @@
 
 use std::{
     collections::BTreeMap,
-    io::{BufRead, BufReader},
     net::{IpAddr, Ipv4Addr},
     path::{Path, PathBuf},
-    process::{Command, Stdio},
     sync::{
         atomic::{AtomicU64, Ordering},
         Arc,
@@ -55,7 +53,7 @@ use rand_chacha::ChaCha20Rng;
 use serde_json::{json, Value};
 use tokio::sync::Mutex;
 
-use crate::latency::{fogd_path, Network};
+use crate::latency::{fogd_path, start_local_network};
 use crate::{get, round2, Args};
 
 /// picoMOB per MOB.
@@ -405,34 +403,8 @@ pub fn load(args: &Args) -> Result<(), String> {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos())
     ));
-    let mut command = Command::new(&fogd);
-    command
-        .args(["local-network", "--base-port", "0", "--dir"])
-        .arg(&dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null());
-    match mode.as_str() {
-        "processes" => {
-            command.arg("--processes");
-        }
-        "in-process" => {}
-        other => return Err(format!("unknown --mode {other}: processes or in-process")),
-    }
-    let mut child = command
-        .spawn()
-        .map_err(|e| format!("cannot start {}: {e}", fogd.display()))?;
-    let stdout = child.stdout.take().ok_or("no stdout")?;
-    let pid = child.id();
-    let network = Network(child);
-    let mut lines = BufReader::new(stdout).lines();
-    loop {
-        match lines.next() {
-            Some(Ok(line)) if line.contains("Ctrl-C stops the network") => break,
-            Some(Ok(_)) => {}
-            _ => return Err("fogd local-network stopped before it was ready".into()),
-        }
-    }
-    std::thread::spawn(move || for _ in lines {});
+    let network = start_local_network(&fogd, &dir, &mode)?;
+    let pid = network.0.id();
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(threads)
