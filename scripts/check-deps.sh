@@ -8,7 +8,8 @@
 #      client crate of ours.
 #   3. The client never depends on a server crate, a database or the enclave.
 #   4. Servers never depend on each other.
-#   5. The wallet never depends on a server crate, our databases or the enclave.
+#   5. The wallet never depends on a server crate, our databases or the enclave; nor do the
+#      bindings (fog-ffi) or the web wallet (fog-web), which also never uses tonic or hyper.
 #   6. Servers and the service-support crates reach an enclave only through its byte boundary
 #      (fog-enclave-api): they never depend on fog-enclave, nor does fog-system, which runs
 #      them in-process. fogd, the binary that loads the simulated enclaves and injects them,
@@ -42,7 +43,7 @@ ALLOWED_VIA=("log:dcap-qvl")
 PROTOCOL=(fog-api)
 STORAGE=(fog-recovery-db fog-ledger-db)
 SERVERS=(fog-ingest-server fog-view-server fog-ledger-server fog-report-server fog-node fogd)
-CLIENTS=(fog-client fog-wallet)
+CLIENTS=(fog-client fog-wallet fog-ffi fog-web)
 SUPPORT=(fog-ledger-follower fog-host fog-router)
 
 # Database crates: ours and the drivers.
@@ -144,6 +145,12 @@ done
 check fog-wallet "the wallet never depends on a server, our databases or the enclave" \
     "${SERVERS[@]}" "${STORAGE[@]}" fog-enclave
 
+check fog-web "the web wallet never depends on a server, a database, the enclave or a native RPC stack" \
+    "${SERVERS[@]}" "${STORAGE[@]}" "${DB_DRIVERS[@]}" fog-enclave tonic hyper
+
+check fog-ffi "the client bindings never depend on a server, a database or the enclave" \
+    "${SERVERS[@]}" "${STORAGE[@]}" "${DB_DRIVERS[@]}" fog-enclave
+
 for support in "${SUPPORT[@]}"; do
     check "$support" "service-support crates depend on no server" "${SERVERS[@]}"
 done
@@ -157,7 +164,7 @@ done
 
 mapfile -t CHECKED < <(printf '%s\n' "${CHECKED[@]}" | sort -u)
 SKIPPED=()
-for crate in "${TRUSTED[@]}" fog-client "${SERVERS[@]}" fog-wallet "${SUPPORT[@]}"; do
+for crate in "${TRUSTED[@]}" fog-client "${SERVERS[@]}" fog-wallet fog-ffi fog-web "${SUPPORT[@]}"; do
     is_member "$crate" || SKIPPED+=("$crate")
 done
 echo "check-deps: checked ${CHECKED[*]:-nothing}"

@@ -20,9 +20,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("cargo:rerun-if-changed={p}");
     }
     let fds = protox::compile(protos, ["proto"])?;
+    // The stubs need tonic (feature `grpc`); without it only the prost messages are made.
+    let stubs = std::env::var_os("CARGO_FEATURE_GRPC").is_some();
     tonic_prost_build::configure()
-        .build_client(true)
-        .build_server(true)
+        .build_client(stubs)
+        .build_server(stubs)
         .extern_path(
             ".external.PublicAddress",
             "::fog_account::wire::PublicAddress",

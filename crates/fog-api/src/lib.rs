@@ -2,10 +2,18 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+/// The code generated from one protobuf package (`tonic::include_proto!` without tonic, so
+/// that the messages build without the `grpc` feature).
+macro_rules! include_proto {
+    ($package:literal) => {
+        include!(concat!(env!("OUT_DIR"), "/", $package, ".rs"));
+    };
+}
+
 /// The ledger node's gRPC API (`fog_node.proto`): messages, client and server stubs.
 #[allow(missing_docs, clippy::all, clippy::pedantic, clippy::unwrap_used)]
 pub mod fog_node {
-    tonic::include_proto!("fog_node");
+    include_proto!("fog_node");
 
     use fog_transaction::block::{Block, BlockContents};
 
@@ -44,7 +52,9 @@ pub mod fog_node {
 #[allow(missing_docs, clippy::all, clippy::pedantic, clippy::unwrap_used)]
 pub mod attest {
     pub use fog_attest::wire::{AuthMessage, BoundEvidence, Evidence, Message, NonceMessage};
-    tonic::include_proto!("attest");
+    // Only stubs: every message of this package is an extern type.
+    #[cfg(feature = "grpc")]
+    include_proto!("attest");
 }
 
 /// The report service's gRPC API (`report.proto`): `ReportAPI` stubs; the messages are
@@ -52,20 +62,22 @@ pub mod attest {
 #[allow(missing_docs, clippy::all, clippy::pedantic, clippy::unwrap_used)]
 pub mod report {
     pub use fog_attest::wire::{Report, ReportRequest, ReportResponse};
-    tonic::include_proto!("report");
+    // Only stubs: every message of this package is an extern type.
+    #[cfg(feature = "grpc")]
+    include_proto!("report");
 }
 
 /// Routers and their stores (`router.proto`): `StoreAPI` (a store's API for its routers) and
 /// `RouterAdminAPI`.
 #[allow(missing_docs, clippy::all, clippy::pedantic, clippy::unwrap_used)]
 pub mod fog_router {
-    tonic::include_proto!("fog_router");
+    include_proto!("fog_router");
 }
 
 /// The ingest server's admin API (`fog_ingest.proto`).
 #[allow(missing_docs, clippy::all, clippy::pedantic, clippy::unwrap_used)]
 pub mod fog_ingest {
-    tonic::include_proto!("fog_ingest");
+    include_proto!("fog_ingest");
 }
 
 /// `fog_common.BlockRange`: the messages are `fog_types::common`'s.
@@ -76,7 +88,9 @@ pub use fog_types::common as fog_common;
 #[allow(missing_docs, clippy::all, clippy::pedantic, clippy::unwrap_used)]
 pub mod fog_view {
     pub use fog_types::view::*;
-    tonic::include_proto!("fog_view");
+    // Only stubs: every message of this package is an extern type.
+    #[cfg(feature = "grpc")]
+    include_proto!("fog_view");
 }
 
 /// The fog ledger services (`ledger.proto`, package `fog_ledger`): `FogKeyImageAPI`,
@@ -85,7 +99,9 @@ pub mod fog_view {
 #[allow(missing_docs, clippy::all, clippy::pedantic, clippy::unwrap_used)]
 pub mod fog_ledger {
     pub use fog_types::ledger::*;
-    tonic::include_proto!("fog_ledger");
+    // Only stubs: every message of this package is an extern type.
+    #[cfg(feature = "grpc")]
+    include_proto!("fog_ledger");
 }
 
 pub use fog_transaction::wire as external;

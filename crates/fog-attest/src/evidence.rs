@@ -74,6 +74,12 @@ pub struct UnixSeconds(pub u64);
 impl UnixSeconds {
     /// The host's clock. Host side only: the trusted side takes time as an argument.
     pub fn now() -> Self {
+        #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
+        {
+            // A browser: std has no clock there; JavaScript's is milliseconds since the epoch.
+            Self((js_sys::Date::now() / 1000.0) as u64)
+        }
+        #[cfg(not(all(target_arch = "wasm32", target_os = "unknown")))]
         Self(
             std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)

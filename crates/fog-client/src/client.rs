@@ -22,6 +22,36 @@ use crate::{
 /// The node's rule for a transaction whose tombstone block has passed.
 const RULE_TOMBSTONE_EXCEEDED: &str = "TombstoneBlockExceeded";
 
+/// The fee a payment of `token` pays when none is given: the node's published minimum for
+/// that token (`LedgerInfo.minimum_fees`, as MobileCoin's `GetLastBlockInfo` publishes them).
+/// A node that publishes none (older than the field) leaves MOB at MobileCoin's minimum and
+/// other tokens unknown. A published MOB fee above MobileCoin's minimum is not paid without
+/// being asked for: a node could otherwise raise the fee of every wallet that trusts it; the
+/// caller gives such a fee explicitly.
+pub fn default_fee(
+    minimum_fees: &std::collections::HashMap<u64, u64>,
+    token: TokenId,
+) -> Result<Amount> {
+    match minimum_fees.get(&token.0) {
+        Some(&fee) if token == TokenId::MOB && fee > MOB_MINIMUM_FEE => {
+            Err(ClientError::InvalidRequest(format!(
+                "the ledger node asks a MOB fee of {fee}, above MobileCoin's minimum of \
+                 {MOB_MINIMUM_FEE}: give the fee explicitly to pay it"
+            )))
+        }
+        Some(&fee) => Ok(Amount::new(fee, token)),
+        None if !minimum_fees.is_empty() => Err(ClientError::InvalidRequest(format!(
+            "the ledger node does not accept token {}",
+            token.0
+        ))),
+        None if token == TokenId::MOB => Ok(Amount::new(MOB_MINIMUM_FEE, token)),
+        None => Err(ClientError::InvalidRequest(format!(
+            "the ledger node publishes no minimum fees: give the fee for token {}",
+            token.0
+        ))),
+    }
+}
+
 /// How a client behaves.
 #[derive(Clone, Debug)]
 pub struct ClientConfig {
@@ -91,6 +121,49 @@ impl core::fmt::Debug for SendReceipt {
 
 fn hex32(b: &[u8; 32]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// Whether a submitted payment has landed, judged from the state just after a balance check
+/// that gave `balance` (sans-IO: [`FogClient::wait_for`] and the web wallet call it after
+/// each check, each with its own clock and timer).
+///
+/// `Ok(true)`: its inputs are seen spent and its change shows up below the balance's block
+/// count; the receipt's block (the highest block its inputs were spent in) and balance are
+/// filled in. `Ok(false)`: not yet. [`ClientError::Expired`]: the balance has reached the
+/// tombstone block and the change has not shown up.
+pub fn landed(state: &AccountState, balance: &Balance, receipt: &mut SendReceipt) -> Result<bool> {
+    let spent_at: Option<Vec<u64>> = receipt
+        .key_images
+        .iter()
+        .map(|k| {
+            state
+                .tx_outs
+                .values()
+                .find(|t| t.key_image == *k)
+                .and_then(|t| match t.spent {
+                    SpentStatus::Spent { block_index } => Some(block_index),
+                    _ => None,
+                })
+        })
+        .collect();
+    let change = state
+        .tx_outs
+        .values()
+        .find(|t| t.public_key == receipt.change_public_key);
+    if let (Some(blocks), Some(change)) = (spent_at, change) {
+        if change.block_index < balance.block_count {
+            receipt.block_index = blocks.into_iter().max();
+            receipt.balance = Some(balance.clone());
+            return Ok(true);
+        }
+    }
+    if balance.block_count >= receipt.tombstone_block && change.is_none() {
+        return Err(ClientError::Expired {
+            tombstone_block: receipt.tombstone_block,
+            block_count: balance.block_count,
+        });
+    }
+    Ok(false)
 }
 
 /// A fog client for one account.
@@ -225,8 +298,7 @@ impl<T: Transport> FogClient<T> {
         .map_err(ClientError::Report)
     }
 
-    /// Builds and signs a payment of `amount` to `to` (fee: MobileCoin's minimum for MOB
-    /// unless given) without submitting it: checks the balance, selects inputs, validates the
+    /// Builds and signs a payment of `amount` to `to` (fee: [`default_fee`] unless given) without submitting it: checks the balance, selects inputs, validates the
     /// fog reports, gets rings and proofs. Reserves nothing: until it is submitted
     /// ([`Self::submit_signed`]), another payment may spend the same inputs.
     pub async fn build_payment<R: RngCore + CryptoRng + Send>(
@@ -236,12 +308,15 @@ impl<T: Transport> FogClient<T> {
         fee: Option<Amount>,
         rng: &mut R,
     ) -> Result<SignedPayment> {
-        let fee = fee.unwrap_or(Amount::new(MOB_MINIMUM_FEE, TokenId::MOB));
         if amount.value == 0 {
             return Err(ClientError::InvalidRequest("the amount is zero".into()));
         }
         let balance = self.check_balance().await?;
         let info = self.transport.ledger_info().await?;
+        let fee = match fee {
+            Some(fee) => fee,
+            None => default_fee(&info.minimum_fees, amount.token_id)?,
+        };
         let needed = u128::from(amount.value) + u128::from(fee.value);
         if fee.token_id != amount.token_id {
             return Err(ClientError::InvalidRequest(
@@ -369,37 +444,8 @@ impl<T: Transport> FogClient<T> {
         let started = Instant::now();
         loop {
             let balance = self.check_balance().await?;
-            let spent_at: Option<Vec<u64>> = receipt
-                .key_images
-                .iter()
-                .map(|k| {
-                    self.state
-                        .tx_outs
-                        .values()
-                        .find(|t| t.key_image == *k)
-                        .and_then(|t| match t.spent {
-                            SpentStatus::Spent { block_index } => Some(block_index),
-                            _ => None,
-                        })
-                })
-                .collect();
-            let change = self
-                .state
-                .tx_outs
-                .values()
-                .find(|t| t.public_key == receipt.change_public_key);
-            if let (Some(blocks), Some(change)) = (spent_at, change) {
-                if change.block_index < balance.block_count {
-                    receipt.block_index = blocks.into_iter().max();
-                    receipt.balance = Some(balance.clone());
-                    return Ok(balance);
-                }
-            }
-            if balance.block_count >= receipt.tombstone_block && change.is_none() {
-                return Err(ClientError::Expired {
-                    tombstone_block: receipt.tombstone_block,
-                    block_count: balance.block_count,
-                });
+            if landed(&self.state, &balance, receipt)? {
+                return Ok(balance);
             }
             if started.elapsed() >= self.config.confirm_timeout {
                 return Err(ClientError::Timeout {

@@ -1,18 +1,17 @@
 //! [`GrpcTransport`]: the [`Transport`] over tonic.
 //!
 //! - **View** (`FogViewAPI`) and **fog ledger** (`FogKeyImageAPI` + `FogMerkleProofAPI`) are
-//!   attested: the first call makes an NX handshake (`Auth`), verifies the enclave's evidence
-//!   with the configured [`Verifier`] *before* any request is sent, and keeps the session.
-//!   Each request is sealed into a `NonceMessage`, each answer opened. One ledger session
-//!   serves key-image checks, `GetOutputs` and `GetBlockIds` (authenticated through
-//!   `FogKeyImageAPI.Auth`).
+//!   attested through [`crate::session`], which holds the rules every transport shares: the
+//!   first call makes an NX handshake (`Auth`), verifies the enclave's evidence with the
+//!   configured [`Verifier`] *before* any request is sent, and keeps the session; each
+//!   request is sealed into a `NonceMessage`, each answer opened; an UNAUTHENTICATED answer
+//!   drops the session, authenticates again and retries once; any other failure drops it.
+//!   One ledger session serves key-image checks, `GetOutputs` and `GetBlockIds`
+//!   (authenticated through `FogKeyImageAPI.Auth`). This file only moves those messages.
 //! - Sessions live across calls and balance checks: a transport authenticates with each
 //!   service once and reuses that session until it expires ([`GrpcConfig::session_limits`] on
 //!   this side, the enclave's own limits and table on the other) or fails.
 //!   [`TransportStats::sessions_opened`] counts the handshakes.
-//! - An UNAUTHENTICATED answer (unknown or expired session on the server) drops the session,
-//!   authenticates again and retries once. Any other failure also drops the session (its
-//!   counters may no longer match the server's), so the next call starts a fresh one.
 //! - **Blocks**, **reports** and the **ledger node** are plain gRPC.
 //! - Every error names the service and its URI: [`ClientError::Unavailable`] (connection
 //!   refused, timeout, UNAVAILABLE), [`ClientError::Attestation`] (evidence refused),
@@ -39,7 +38,7 @@ use fog_api::{
 };
 use fog_attest::{
     wire::{AuthMessage, NonceMessage, ReportRequest, ReportResponse},
-    ClientHandshake, SessionLimits, UnixSeconds, Verifier,
+    SessionLimits, Verifier,
 };
 use fog_types::{
     ledger::{
@@ -56,6 +55,7 @@ use tonic::{
 
 use crate::{
     error::{ClientError, Result, Service},
+    session::{Call, Session, Step},
     transport::Transport,
 };
 
@@ -134,9 +134,9 @@ pub struct TransportStats {
 pub struct GrpcTransport {
     config: GrpcConfig,
     view: Option<FogViewApiClient<Channel>>,
-    view_session: Option<fog_attest::Channel>,
+    view_session: Session,
     ledger: Option<Channel>,
-    ledger_session: Option<fog_attest::Channel>,
+    ledger_session: Session,
     node: Option<LedgerNodeClient<Channel>>,
     reports: BTreeMap<String, ReportApiClient<Channel>>,
     stats: TransportStats,
@@ -222,12 +222,24 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 impl GrpcTransport {
     /// A transport; nothing is connected until the first call.
     pub fn new(config: GrpcConfig) -> Self {
+        let view_session = Session::new(
+            Service::View,
+            config.view_uri.clone(),
+            config.view_verifier.clone(),
+            config.session_limits,
+        );
+        let ledger_session = Session::new(
+            Service::KeyImages,
+            config.ledger_uri.clone(),
+            config.ledger_verifier.clone(),
+            config.session_limits,
+        );
         Self {
             config,
             view: None,
-            view_session: None,
+            view_session,
             ledger: None,
-            ledger_session: None,
+            ledger_session,
             node: None,
             reports: BTreeMap::new(),
             stats: TransportStats::default(),
@@ -242,9 +254,9 @@ impl GrpcTransport {
         Self {
             config: self.config.clone(),
             view: self.view.clone(),
-            view_session: None,
+            view_session: self.view_session.fresh(),
             ledger: self.ledger.clone(),
-            ledger_session: None,
+            ledger_session: self.ledger_session.fresh(),
             node: self.node.clone(),
             reports: self.reports.clone(),
             stats: TransportStats::default(),
@@ -262,31 +274,26 @@ impl GrpcTransport {
 
     /// Requests and bytes so far.
     pub fn stats(&self) -> TransportStats {
-        self.stats
+        TransportStats {
+            sessions_opened: self.view_session.opened() + self.ledger_session.opened(),
+            ..self.stats
+        }
     }
 
     /// What the verifier said of the enclaves this transport holds sessions with: the
     /// evidence kind and TCB status (a status the policy accepts although it is not up to
     /// date shows here, with Intel's advisories, so that a wallet can say so).
     pub fn verdicts(&self) -> Vec<(Service, fog_attest::Verdict)> {
-        [
-            (Service::View, &self.view_session),
-            (Service::KeyImages, &self.ledger_session),
-        ]
-        .into_iter()
-        .filter_map(|(service, session)| {
-            session
-                .as_ref()
-                .and_then(|s| s.peer_verdict())
-                .map(|v| (service, v.clone()))
-        })
-        .collect()
+        [&self.view_session, &self.ledger_session]
+            .into_iter()
+            .filter_map(|s| s.verdict().map(|v| (s.service(), v.clone())))
+            .collect()
     }
 
     /// Drops the attested sessions (the next call authenticates again).
     pub fn drop_sessions(&mut self) {
-        self.view_session = None;
-        self.ledger_session = None;
+        self.view_session.close();
+        self.ledger_session.close();
     }
 
     async fn connect(&self, service: Service, uri: &str) -> Result<Channel> {
@@ -340,158 +347,83 @@ impl GrpcTransport {
         Ok(channel)
     }
 
-    async fn view_session(&mut self) -> Result<()> {
-        if self.view_session.is_some() {
-            return Ok(());
+    fn session(&mut self, which: Service) -> &mut Session {
+        if which == Service::View {
+            &mut self.view_session
+        } else {
+            &mut self.ledger_session
         }
-        let mut client = self.view_client().await?;
-        let uri = self.config.view_uri.clone();
-        let attest = |source| ClientError::Attestation {
-            service: Service::View,
-            uri: uri.clone(),
-            source,
-        };
-        let (hs, hello) =
-            ClientHandshake::start(self.config.view_verifier.clone()).map_err(attest)?;
-        let sent = hello.len();
-        let answer = client
-            .auth(self.request(AuthMessage { data: hello }))
-            .await
-            .map_err(|s| status_error(Service::View, &uri, &s))?
-            .into_inner();
-        self.count(sent, answer.data.len());
-        let channel = hs
-            .finish(&answer.data, UnixSeconds::now(), self.config.session_limits)
-            .map_err(attest)?;
-        self.view_session = Some(channel);
-        self.stats.sessions_opened += 1;
-        Ok(())
     }
 
-    async fn ledger_session(&mut self) -> Result<()> {
-        if self.ledger_session.is_some() {
-            return Ok(());
-        }
-        let channel = self.ledger_channel(Service::KeyImages).await?;
-        let mut client = FogKeyImageApiClient::new(channel).max_decoding_message_size(MAX_MESSAGE);
-        let uri = self.config.ledger_uri.clone();
-        let attest = |source| ClientError::Attestation {
-            service: Service::KeyImages,
-            uri: uri.clone(),
-            source,
+    /// The `Auth` of view (`which` = View) or of the fog ledger (any ledger service).
+    async fn auth(&mut self, which: Service, hello: AuthMessage) -> Result<AuthMessage> {
+        let service = self.session(which).service();
+        let sent = hello.data.len();
+        let answer = if which == Service::View {
+            let mut c = self.view_client().await?;
+            c.auth(self.request(hello)).await
+        } else {
+            let channel = self.ledger_channel(service).await?;
+            let mut c = FogKeyImageApiClient::new(channel).max_decoding_message_size(MAX_MESSAGE);
+            c.auth(self.request(hello)).await
         };
-        let (hs, hello) =
-            ClientHandshake::start(self.config.ledger_verifier.clone()).map_err(attest)?;
-        let sent = hello.len();
-        let answer = client
-            .auth(self.request(AuthMessage { data: hello }))
-            .await
-            .map_err(|s| status_error(Service::KeyImages, &uri, &s))?
+        let answer = answer
+            .map_err(|s| status_error(service, self.session(which).uri(), &s))?
             .into_inner();
         self.count(sent, answer.data.len());
-        let channel = hs
-            .finish(&answer.data, UnixSeconds::now(), self.config.session_limits)
-            .map_err(attest)?;
-        self.ledger_session = Some(channel);
-        self.stats.sessions_opened += 1;
-        Ok(())
+        Ok(answer)
     }
 
-    /// One attested call: seal, send, open. `which` picks the session and the RPC.
-    async fn attested(&mut self, which: Service, aad: &[u8], body: &[u8]) -> Result<Vec<u8>> {
-        for attempt in 0..2 {
-            let uri = if which == Service::View {
-                self.view_session().await?;
-                self.config.view_uri.clone()
+    /// `which`'s RPC with a sealed request: the answer or the status it was refused with
+    /// (outside, a connection that could not be made).
+    async fn send(
+        &mut self,
+        which: Service,
+        frame: NonceMessage,
+    ) -> Result<core::result::Result<NonceMessage, Status>> {
+        let sent = frame.encoded_len();
+        let answer = if which == Service::View {
+            let mut c = self.view_client().await?;
+            c.query(self.request(frame)).await
+        } else {
+            let ch = self.ledger_channel(which).await?;
+            if which == Service::MerkleProofs {
+                let mut c = FogMerkleProofApiClient::new(ch).max_decoding_message_size(MAX_MESSAGE);
+                c.get_outputs(self.request(frame)).await
             } else {
-                self.ledger_session().await?;
-                self.config.ledger_uri.clone()
-            };
-            let session = if which == Service::View {
-                self.view_session.as_mut()
-            } else {
-                self.ledger_session.as_mut()
-            };
-            let Some(session) = session else {
-                return Err(ClientError::Misuse("no session after authentication"));
-            };
-            let frame = match session.seal(aad, body, UnixSeconds::now()) {
-                Ok(f) => f,
-                Err(_) => {
-                    // Expired on our side or counter exhausted: a new session.
-                    self.forget_session(which);
-                    continue;
-                }
-            };
-            let sent = frame.encoded_len();
-            let answer: core::result::Result<tonic::Response<NonceMessage>, Status> = match which {
-                Service::View => {
-                    let mut c = self.view_client().await?;
-                    c.query(self.request(frame)).await
-                }
-                Service::KeyImages | Service::BlockIds => {
-                    let ch = self.ledger_channel(which).await?;
-                    let mut c =
-                        FogKeyImageApiClient::new(ch).max_decoding_message_size(MAX_MESSAGE);
-                    if which == Service::KeyImages {
-                        c.check_key_images(self.request(frame)).await
-                    } else {
-                        c.get_block_ids(self.request(frame)).await
-                    }
-                }
-                _ => {
-                    let ch = self.ledger_channel(which).await?;
-                    let mut c =
-                        FogMerkleProofApiClient::new(ch).max_decoding_message_size(MAX_MESSAGE);
-                    c.get_outputs(self.request(frame)).await
-                }
-            };
-            match answer {
-                Ok(reply) => {
-                    let reply = reply.into_inner();
-                    self.count(sent, reply.encoded_len());
-                    let session = if which == Service::View {
-                        self.view_session.as_mut()
-                    } else {
-                        self.ledger_session.as_mut()
-                    };
-                    let opened = session
-                        .ok_or(ClientError::Misuse("session lost during a call"))?
-                        .open(&reply, UnixSeconds::now());
-                    return match opened {
-                        Ok(plain) => Ok(plain),
-                        Err(e) => {
-                            self.forget_session(which);
-                            Err(ClientError::bad(
-                                which,
-                                format!("the answer does not open: {e}"),
-                            ))
-                        }
-                    };
-                }
-                Err(status) if status.code() == Code::Unauthenticated && attempt == 0 => {
-                    self.count(sent, 0);
-                    self.forget_session(which);
-                }
-                Err(status) => {
-                    self.count(sent, 0);
-                    self.forget_session(which);
-                    return Err(status_error(which, &uri, &status));
+                let mut c = FogKeyImageApiClient::new(ch).max_decoding_message_size(MAX_MESSAGE);
+                if which == Service::KeyImages {
+                    c.check_key_images(self.request(frame)).await
+                } else {
+                    c.get_block_ids(self.request(frame)).await
                 }
             }
-        }
-        Err(ClientError::Refused {
-            service: which,
-            code: code_name(Code::Unauthenticated),
-            message: "the session was refused again after authenticating anew".into(),
-        })
+        };
+        let answer = answer.map(tonic::Response::into_inner);
+        self.count(sent, answer.as_ref().map_or(0, Message::encoded_len));
+        Ok(answer)
     }
 
-    fn forget_session(&mut self, which: Service) {
-        if which == Service::View {
-            self.view_session = None;
-        } else {
-            self.ledger_session = None;
+    /// One attested call ([`crate::session`]): this moves the handshake and the sealed
+    /// request, the session decides the rest.
+    async fn attested(&mut self, which: Service, aad: &[u8], body: &[u8]) -> Result<Vec<u8>> {
+        let mut call = Call::new(which, aad, body);
+        let mut step = call.start(self.session(which))?;
+        loop {
+            step = match step {
+                Step::Auth(hello) => {
+                    let answer = self.auth(which, hello).await?;
+                    call.authenticated(self.session(which), &answer)?
+                }
+                Step::Send(frame) => match self.send(which, frame).await? {
+                    Ok(reply) => return call.answered(self.session(which), &reply),
+                    Err(status) => {
+                        let error = status_error(which, self.session(which).uri(), &status);
+                        let unauthenticated = status.code() == Code::Unauthenticated;
+                        call.failed(self.session(which), unauthenticated, error)?
+                    }
+                },
+            };
         }
     }
 

@@ -232,48 +232,8 @@ pub fn build_payment<R: RngCore + CryptoRng>(
     builder.set_sender_memo_credential(SenderMemoCredential::from_account(account));
     let mut total = 0u128;
     for (input, ring_indices) in inputs.iter().zip(rings) {
-        let mut ring = Vec::with_capacity(ring_indices.len());
-        let mut proofs = Vec::with_capacity(ring_indices.len());
-        for i in ring_indices {
-            let (t, p) = outputs
-                .get(i)
-                .ok_or(ClientError::Misuse("a ring member was not fetched"))?;
-            ring.push(t.clone());
-            proofs.push(p.clone());
-        }
-        let real = ring.first().ok_or(ClientError::Misuse("an empty ring"))?;
-        let ours = keys.recognize(
-            real,
-            input.global_index,
-            input.block_index,
-            input.timestamp,
-            Discovery::View,
-        );
-        if real.public_key.0 != input.public_key
-            || ours.as_ref().map(|o| o.key_image) != Some(input.key_image)
-        {
-            return Err(ClientError::bad(
-                Service::MerkleProofs,
-                format!(
-                    "the ledger's TxOut {} is not the one this account owns",
-                    input.global_index
-                ),
-            ));
-        }
-        let spend = keys
-            .subaddress_spend_private(input.subaddress_index)
-            .ok_or(ClientError::Misuse("an input on an untracked subaddress"))?;
-        let onetime_private_key = real
-            .onetime_private_key(keys.view_private(), spend)
-            .map_err(|_| ClientError::Misuse("an input without a valid public key"))?;
         total += u128::from(input.amount.value);
-        builder.add_input(InputCredentials {
-            ring,
-            membership_proofs: proofs,
-            real_index: 0,
-            onetime_private_key,
-            view_private_key: RistrettoPrivate::from_scalar(*keys.view_private().as_scalar()),
-        });
+        builder.add_input(input_credentials(account, input, ring_indices, outputs)?);
     }
     let needed = u128::from(payment.amount.value) + u128::from(payment.fee.value);
     let change = total
@@ -499,6 +459,58 @@ impl SignedPayment {
         }
         Ok(())
     }
+}
+
+/// The credentials to spend `input`, with its ring (`ring_indices`, the real input first) and
+/// proofs from the fetched `outputs`; the ledger's TxOut must be the one this account owns.
+pub(crate) fn input_credentials(
+    account: &AccountKey,
+    input: &OwnedTxOut,
+    ring_indices: &[u64],
+    outputs: &BTreeMap<u64, (TxOut, TxOutMembershipProof)>,
+) -> Result<InputCredentials> {
+    let keys = OwnerKeys::new(account);
+    let mut ring = Vec::with_capacity(ring_indices.len());
+    let mut proofs = Vec::with_capacity(ring_indices.len());
+    for i in ring_indices {
+        let (t, p) = outputs
+            .get(i)
+            .ok_or(ClientError::Misuse("a ring member was not fetched"))?;
+        ring.push(t.clone());
+        proofs.push(p.clone());
+    }
+    let real = ring.first().ok_or(ClientError::Misuse("an empty ring"))?;
+    let ours = keys.recognize(
+        real,
+        input.global_index,
+        input.block_index,
+        input.timestamp,
+        Discovery::View,
+    );
+    if real.public_key.0 != input.public_key
+        || ours.as_ref().map(|o| o.key_image) != Some(input.key_image)
+    {
+        return Err(ClientError::bad(
+            Service::MerkleProofs,
+            format!(
+                "the ledger's TxOut {} is not the one this account owns",
+                input.global_index
+            ),
+        ));
+    }
+    let spend = keys
+        .subaddress_spend_private(input.subaddress_index)
+        .ok_or(ClientError::Misuse("an input on an untracked subaddress"))?;
+    let onetime_private_key = real
+        .onetime_private_key(keys.view_private(), spend)
+        .map_err(|_| ClientError::Misuse("an input without a valid public key"))?;
+    Ok(InputCredentials {
+        ring,
+        membership_proofs: proofs,
+        real_index: 0,
+        onetime_private_key,
+        view_private_key: RistrettoPrivate::from_scalar(*keys.view_private().as_scalar()),
+    })
 }
 
 #[cfg(test)]

@@ -32,6 +32,7 @@ use fog_transaction::{
     builder::{InputCredentials, TransactionBuilder},
     memo::{self, AuthenticatedId, Memo, MemoPayload, SenderMemoCredential},
     range_proof,
+    sci::SignedContingentInputBuilder,
     tx::Tx,
     validation::{MOB_MINIMUM_FEE, RING_SIZE},
     Amount, BlockVersion, TokenId,
@@ -193,6 +194,42 @@ impl Wallet {
     }
 }
 
+impl Wallet {
+    /// A swap-shaped transaction: the first of `real` offered as a signed contingent input
+    /// (rules: one MOB to the recipient, tombstone at most 100), completed with the second.
+    fn swap(&mut self, real: &[(u64, u64)], fee: u64) -> Result<Tx> {
+        let indices: Vec<u64> = real.iter().map(|r| r.0).collect();
+        let mut creds = self.inputs(&indices)?.into_iter();
+        let offered = creds.next().ok_or("two inputs")?;
+        let filler = creds.next().ok_or("two inputs")?;
+        let mut maker = SignedContingentInputBuilder::new(BlockVersion::THREE, offered);
+        maker.add_required_output(
+            Amount::new(MOB, TokenId::MOB),
+            &self.recipient.default_subaddress(),
+            None,
+            &mut self.rng,
+        )?;
+        maker.set_max_tombstone_block(100);
+        let mut sci = maker.build(&mut self.rng)?;
+        let proofs = self
+            .ledger
+            .snapshot()?
+            .membership_proofs(&sci.tx_out_global_indices)?;
+        sci.set_membership_proofs(proofs)?;
+        let mut b = TransactionBuilder::new(BlockVersion::THREE, Amount::new(fee, TokenId::MOB));
+        b.set_tombstone_block(100);
+        b.add_input(filler);
+        b.add_presigned_input(sci)?;
+        let total: u64 = real.iter().map(|r| r.1).sum();
+        b.add_change_output(
+            Amount::new(total - MOB - fee, TokenId::MOB),
+            &self.sender,
+            None,
+        );
+        Ok(b.build(&mut self.rng)?)
+    }
+}
+
 fn submit_request(tx: &Tx) -> Vec<u8> {
     SubmitTxRequest {
         tx: Some(tx.to_wire()),
@@ -222,7 +259,7 @@ fn main() -> Result<()> {
     let fee = MOB_MINIMUM_FEE;
 
     // Valid transactions, each spending different owned TxOuts, so all can share a block.
-    let valid = vec![
+    let mut valid = vec![
         (
             "one_input_memos",
             wallet.pay(&mine[0..1], &[MOB / 2], fee, 100, true, None)?,
@@ -282,6 +319,16 @@ fn main() -> Result<()> {
     let mut t = valid[3].1.clone();
     t.prefix.outputs.swap(0, 1);
     refused.push(("outputs_swapped", t));
+    // A signed contingent input (MCIP 31) on the TxOuts only the refused ones above spend,
+    // made last so that the seeds above stay as they were.
+    valid.push(("signed_contingent_input", wallet.swap(&mine[6..8], fee)?));
+    let mut t = valid[valid.len() - 1].1.clone();
+    for input in &mut t.prefix.inputs {
+        if let Some(rules) = input.input_rules.as_mut() {
+            rules.max_tombstone_block = 0;
+        }
+    }
+    refused.push(("input_rules_changed_after_signing", t));
 
     // The node must take exactly the valid ones.
     let node = Node::new(ledger.clone(), NodeConfig::default())?;

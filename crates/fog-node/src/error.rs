@@ -9,7 +9,7 @@ use thiserror::Error;
 ///
 /// Three kinds stay apart: **bad input from a client** (`MissingTx`, `MalformedTx`, `MalformedBlock`, `TestBlocksNotAllowed`), **caller
 /// or operator misuse** (`EmptyLedger`, `BlockVersionBehindLedger`, `LedgerNotEmpty`,
-/// `BadFunding`), and **internal trouble** (`Ledger`, `Task`, `Transport`).
+/// `BadFunding`, `BadFeeMap`), and **internal trouble** (`Ledger`, `Task`, `Transport`).
 #[derive(Debug, Error)]
 #[non_exhaustive]
 pub enum NodeError {
@@ -33,6 +33,9 @@ pub enum NodeError {
     /// An origin block was asked for on a ledger that already has blocks.
     #[error("the ledger already has {0} blocks")]
     LedgerNotEmpty(u64),
+    /// A minimum-fee map that breaks MobileCoin's rules ([`crate::check_fee_map`]).
+    #[error("bad minimum fees: {0}")]
+    BadFeeMap(String),
     /// Origin funding that cannot be minted (no outputs, or an amount a TxOut cannot hold).
     #[error("bad funding: {0}")]
     BadFunding(&'static str),

@@ -8,7 +8,7 @@ mod node;
 mod origin;
 mod service;
 
-pub use config::NodeConfig;
+pub use config::{check_fee_map, NodeConfig, ACCEPTABLE_MOB_FEES, SMALLEST_MINIMUM_FEE_LOG2};
 pub use error::NodeError;
 pub use node::{
     rule_name, BlockCutter, Node, NodeCounters, SubmitOutcome, Verdict,

@@ -177,8 +177,10 @@ fn now_secs() -> u64 {
 
 impl Node {
     /// A node over `ledger`, which must hold an origin block ([`NodeError::EmptyLedger`]
-    /// otherwise) whose last block version is not above `config.block_version`.
+    /// otherwise) whose last block version is not above `config.block_version`, with a fee
+    /// map that keeps MobileCoin's rules ([`NodeError::BadFeeMap`] otherwise).
     pub fn new(ledger: LedgerDb, config: NodeConfig) -> Result<Self, NodeError> {
+        crate::check_fee_map(&config.fee_map)?;
         let last = ledger.last_block()?.ok_or(NodeError::EmptyLedger)?;
         if last.version > config.block_version.get() {
             return Err(NodeError::BlockVersionBehindLedger {

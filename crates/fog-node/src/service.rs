@@ -123,6 +123,7 @@ impl LedgerNode for LedgerNodeService {
         _request: Request<GetLedgerInfoRequest>,
     ) -> Result<Response<LedgerInfo>, Status> {
         let ledger = self.node.ledger().clone();
+        let minimum_fees = self.node.config().fee_map.clone().into_iter().collect();
         let info = blocking(move || {
             let s = ledger.snapshot()?;
             Ok(LedgerInfo {
@@ -130,6 +131,7 @@ impl LedgerNode for LedgerNodeService {
                 txo_count: s.num_txos()?,
                 last_block: s.last_block()?.map(|b| b.to_wire()),
                 root_element: Some(s.root_element()?.to_wire()),
+                minimum_fees,
             })
         })
         .await?;

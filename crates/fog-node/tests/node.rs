@@ -466,3 +466,217 @@ async fn a_full_batch_is_cut_without_waiting_and_conflicts_are_dropped() {
         .windows(2)
         .all(|p| p[0].public_key < p[1].public_key));
 }
+
+#[tokio::test]
+async fn ledger_info_publishes_the_minimum_fees_and_bad_ones_are_refused() {
+    let config = NodeConfig::default().with_minimum_fee(1, 1024);
+    let mut w = world(31, config, false).await;
+    let info = w
+        .client
+        .get_ledger_info(GetLedgerInfoRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    let fees: std::collections::BTreeMap<u64, u64> = info.minimum_fees.into_iter().collect();
+    assert_eq!(
+        fees,
+        std::collections::BTreeMap::from([(0, MOB_MINIMUM_FEE), (1, 1024)])
+    );
+
+    // A node with a fee MobileCoin would not accept does not start.
+    let mut rng = rng_from(32);
+    let sender = AccountKey::random(&mut rng);
+    let ingest = RistrettoPrivate::random(&mut rng);
+    let ledger = funded_ledger(&sender, &ingest, &mut rng);
+    let Err(e) = Node::new(ledger, NodeConfig::default().with_minimum_fee(1, 1000)) else {
+        panic!("a fee of 1000 is not a multiple of 128");
+    };
+    assert!(e.to_string().contains("token 1's minimum fee 1000"), "{e}");
+}
+
+/// A swap through the node: Alice offers 10 MOB for 100000 of token 1 as a signed
+/// contingent input; Bob completes it with his token-1 input. A transaction breaking the
+/// offer's rules is refused by rule; the valid one lands and pays both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_swap_with_a_signed_contingent_input_lands_and_a_broken_one_is_refused() {
+    use fog_transaction::{
+        builder::{
+            sign_prefix_with_presigned, InputSecret, InputSigner, OutputSecret, PresignedInput,
+        },
+        sci::{SignedContingentInput, SignedContingentInputBuilder},
+    };
+    const ASK: u64 = 100_000;
+    let mut rng = rng_from(41);
+    let alice = AccountKey::random(&mut rng);
+    let bob = AccountKey::random(&mut rng);
+    let ingest = RistrettoPrivate::random(&mut rng);
+    let mut funding = vec![
+        (
+            alice.default_subaddress(),
+            Amount::new(10 * MOB, TokenId::MOB),
+        ),
+        (bob.default_subaddress(), Amount::new(1_000_000, TokenId(1))),
+    ];
+    for _ in 0..24 {
+        let stranger = AccountKey::random(&mut rng).default_subaddress();
+        funding.push((stranger, Amount::new(5 * MOB, TokenId::MOB)));
+    }
+    let ledger = LedgerDb::create_in_memory().unwrap();
+    write_origin_block(&ledger, &funding, Some(&ingest.public_key()), &mut rng).unwrap();
+    let node =
+        Arc::new(Node::new(ledger, NodeConfig::default().with_minimum_fee(1, 1024)).unwrap());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(serve(listener, Arc::clone(&node)));
+    let client = LedgerNodeClient::connect(format!("http://{addr}"))
+        .await
+        .unwrap();
+    // The world's own sender and recipient are unused here.
+    let (sender, recipient) = (AccountKey::random(&mut rng), AccountKey::random(&mut rng));
+    let mut w = World {
+        rng,
+        sender,
+        recipient,
+        ingest,
+        node,
+        client,
+    };
+
+    // Alice's offer, limited to tombstone 40.
+    let (alice_index, _, offered) = owned(w.node.ledger(), &alice)[0].clone();
+    let mut maker =
+        SignedContingentInputBuilder::new(BlockVersion::THREE, w.input(&alice, alice_index, 0));
+    maker
+        .add_required_output(
+            Amount::new(ASK, TokenId(1)),
+            &alice.default_subaddress(),
+            None,
+            &mut w.rng,
+        )
+        .unwrap();
+    maker.set_max_tombstone_block(40);
+    let offer_bytes = maker.build(&mut w.rng).unwrap().encode_to_vec();
+
+    // Bob reads the offer, checks it, proves its ring against the ledger and completes it.
+    let mut sci = SignedContingentInput::decode(&offer_bytes).unwrap();
+    sci.validate().unwrap();
+    let proofs = w
+        .node
+        .ledger()
+        .snapshot()
+        .unwrap()
+        .membership_proofs(&sci.tx_out_global_indices)
+        .unwrap();
+    sci.set_membership_proofs(proofs).unwrap();
+    let (bob_index, _, bob_value) = owned(w.node.ledger(), &bob)[0].clone();
+    let mut b = TransactionBuilder::new(
+        BlockVersion::THREE,
+        Amount::new(MOB_MINIMUM_FEE, TokenId::MOB),
+    );
+    b.set_tombstone_block(60);
+    b.add_input(w.input(&bob, bob_index, 0));
+    b.add_presigned_input(sci.clone()).unwrap();
+    b.add_change_output(Amount::new(bob_value - ASK, TokenId(1)), &bob, None);
+    b.add_change_output(
+        Amount::new(offered - MOB_MINIMUM_FEE, TokenId::MOB),
+        &bob,
+        None,
+    );
+    let good = b.build(&mut w.rng).unwrap();
+    assert_eq!(good.prefix.tombstone_block, 40);
+
+    // Broken: the tombstone pushed past the offer's limit, Bob's input re-signed.
+    let mut bad = good.clone();
+    bad.prefix.tombstone_block = 45;
+    let a = bob.view_private_key();
+    let mut owned_secret = None;
+    for input in bad.prefix.inputs.iter().filter(|i| i.input_rules.is_none()) {
+        let (real_index, t) = input
+            .ring
+            .iter()
+            .enumerate()
+            .find(|(_, t)| t.view_key_match(a).is_ok())
+            .unwrap();
+        let (amount, shared) = t.view_key_match(a).unwrap();
+        let (_, blinding) = t.masked_amount().unwrap().get_value(&shared).unwrap();
+        owned_secret = Some(InputSecret {
+            onetime_private_key: t
+                .onetime_private_key(a, &bob.subaddress_spend_private(0))
+                .unwrap(),
+            real_index,
+            amount,
+            blinding,
+        });
+    }
+    let owned_secret = owned_secret.unwrap();
+    let presigned = PresignedInput {
+        mlsag: sci.mlsag.clone(),
+        amount: sci.pseudo_output_amount.amount(),
+        pseudo_output_blinding: sci.pseudo_output_amount.blinding,
+    };
+    let signers: Vec<InputSigner<'_>> = bad
+        .prefix
+        .inputs
+        .iter()
+        .map(|i| match i.input_rules {
+            Some(_) => InputSigner::Presigned(&presigned),
+            None => InputSigner::Owned(&owned_secret),
+        })
+        .collect();
+    let outputs: Vec<OutputSecret> = bad
+        .prefix
+        .outputs
+        .iter()
+        .map(|o| match o.view_key_match(a) {
+            Ok((amount, shared)) => OutputSecret {
+                amount,
+                blinding: o.masked_amount().unwrap().get_value(&shared).unwrap().1,
+            },
+            Err(_) => OutputSecret {
+                amount: sci.required_output_amounts[0].amount(),
+                blinding: sci.required_output_amounts[0].blinding,
+            },
+        })
+        .collect();
+    let bad = sign_prefix_with_presigned(bad.prefix, &signers, &outputs, &mut w.rng).unwrap();
+    let r = w.submit(&bad).await;
+    assert_refused(
+        &r,
+        SubmitTxResult::Invalid,
+        "InputRule(MaxTombstoneBlockExceeded)",
+    );
+
+    // Broken: the rules rewritten to drop the payment to Alice (her signature no longer
+    // covers them).
+    let mut forged = good.clone();
+    for i in &mut forged.prefix.inputs {
+        if let Some(rules) = i.input_rules.as_mut() {
+            rules.required_outputs.clear();
+        }
+    }
+    let r = w.submit(&forged).await;
+    assert_refused(
+        &r,
+        SubmitTxResult::Invalid,
+        "InvalidTransactionSignature(RingSignature(InvalidSignature))",
+    );
+
+    // The valid swap is accepted and lands.
+    let r = w.submit(&good).await;
+    assert_eq!(r.result(), SubmitTxResult::Accepted, "{r:?}");
+    w.node.cut_block().unwrap().unwrap();
+    let blocks = w.blocks(1).await;
+    assert_eq!(blocks.len(), 1);
+    let contents = &blocks[0].1;
+    assert!(contents.key_images.contains(&sci.key_image()));
+    let to_alice: Vec<u64> = found_by(contents, &alice)
+        .into_iter()
+        .map(|f| f.1)
+        .collect();
+    assert_eq!(to_alice, vec![ASK]);
+    let mut to_bob: Vec<u64> = found_by(contents, &bob).into_iter().map(|f| f.1).collect();
+    to_bob.sort_unstable();
+    let mut expected = vec![bob_value - ASK, offered - MOB_MINIMUM_FEE];
+    expected.sort_unstable();
+    assert_eq!(to_bob, expected);
+}

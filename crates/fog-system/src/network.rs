@@ -1,16 +1,51 @@
-//! A new network: its authority, wallets and origin block.
+//! A new network: its authority, wallets and origin block (MOB and, where the plan says,
+//! other tokens), and the fees its node accepts.
 
 use std::path::{Path, PathBuf};
 
 use fog_account::{b58_encode_public_address, AccountKey};
 use fog_crypto::RistrettoPublic;
 use fog_ledger_db::LedgerDb;
-use fog_node::write_origin_block;
+use fog_node::{write_origin_block, NodeConfig};
 use fog_transaction::{Amount, TokenId};
 use fog_wallet::{FogSettings, NetworkSettings, WalletFile};
 
 /// One MOB in its smallest unit (picoMOB).
 pub const MOB: u64 = 1_000_000_000_000;
+
+/// The second token a local network holds besides MOB: token id 1, whose amounts are whole
+/// numbers of its smallest unit (Fog knows no decimals for it).
+pub const TOKEN_1: TokenId = TokenId(1);
+
+/// The minimum fee of [`TOKEN_1`] on a local network's node, in its smallest unit: a multiple
+/// of 128, as MobileCoin requires of every minimum fee.
+pub const TOKEN_1_MINIMUM_FEE: u64 = 1024;
+
+/// The node settings of a local network on top of `config`: MOB at its default minimum fee,
+/// and [`TOKEN_1`] accepted at [`TOKEN_1_MINIMUM_FEE`]. `fogd node` gets the same with
+/// [`node_fee_args`].
+pub fn node_config(config: NodeConfig) -> NodeConfig {
+    config.with_minimum_fee(TOKEN_1.0, TOKEN_1_MINIMUM_FEE)
+}
+
+/// The `fogd node` flags that give a node the fees of [`node_config`].
+pub fn node_fee_args() -> Vec<String> {
+    vec![
+        "--minimum-fee".into(),
+        format!("{}={TOKEN_1_MINIMUM_FEE}", TOKEN_1.0),
+    ]
+}
+
+/// Origin-block funding of a token other than MOB.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TokenFunding {
+    /// The token.
+    pub token_id: TokenId,
+    /// TxOuts of [`TokenFunding::value`] each wallet gets.
+    pub txouts: usize,
+    /// The value of each, in the token's smallest unit.
+    pub value: u64,
+}
 
 /// Where a network's files go, under one directory.
 #[derive(Clone, Debug)]
@@ -47,6 +82,9 @@ pub struct Plan {
     pub funding_txouts: usize,
     /// The value of each.
     pub funding_value: u64,
+    /// Other tokens each wallet gets in the origin block, beside MOB (the node must accept
+    /// them to spend them: [`node_config`]).
+    pub other_tokens: Vec<TokenFunding>,
     /// TxOuts of 1 MOB to random accounts, so that rings have members.
     pub strangers: usize,
 }
@@ -118,6 +156,14 @@ pub fn create(
                 account.default_subaddress(),
                 Amount::new(plan.funding_value, TokenId::MOB),
             ));
+        }
+        for t in &plan.other_tokens {
+            for _ in 0..t.txouts {
+                funding.push((
+                    account.default_subaddress(),
+                    Amount::new(t.value, t.token_id),
+                ));
+            }
         }
     }
     for _ in 0..plan.strangers {

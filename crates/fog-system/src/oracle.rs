@@ -10,6 +10,16 @@ use fog_transaction::{KeyImage, TokenId};
 /// blocks of `ledger`: every TxOut the view key opens and whose key image no block among
 /// them spends. Fails if the ledger holds fewer than `n` blocks.
 pub fn balance(ledger: &LedgerDb, account: &AccountKey, n: u64) -> Result<u128, String> {
+    balance_of(ledger, account, n, TokenId::MOB)
+}
+
+/// [`balance`] in `token`.
+pub fn balance_of(
+    ledger: &LedgerDb,
+    account: &AccountKey,
+    n: u64,
+    token: TokenId,
+) -> Result<u128, String> {
     let view = account.view_private_key();
     let spends = [DEFAULT_SUBADDRESS_INDEX, CHANGE_SUBADDRESS_INDEX]
         .map(|i| account.subaddress_spend_private(i));
@@ -25,7 +35,7 @@ pub fn balance(ledger: &LedgerDb, account: &AccountKey, n: u64) -> Result<u128, 
             let Ok((amount, _)) = o.view_key_match(view) else {
                 continue;
             };
-            if amount.token_id != TokenId::MOB {
+            if amount.token_id != token {
                 continue;
             }
             let Ok(d) = o.subaddress_spend_public_key(view) else {

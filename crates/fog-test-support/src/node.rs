@@ -139,6 +139,7 @@ impl LedgerNode for Service {
             txo_count: 0,
             last_block: script.blocks.last().and_then(|b| b.block.clone()),
             root_element: None,
+            minimum_fees: Default::default(),
         }))
     }
 

@@ -144,8 +144,13 @@ pub fn amount_shared_secret(shared_secret: &RistrettoPublic) -> [u8; 32] {
 
 fn masks_v2(shared_secret: &RistrettoPublic) -> Masks {
     let mut ass = amount_shared_secret(shared_secret);
-    let kdf = Hkdf::<Sha512>::new(Some(hash::domain::AMOUNT_BLINDING_FACTORS), &ass);
+    let masks = masks_v2_from_amount_shared_secret(&ass);
     ass.zeroize();
+    masks
+}
+
+fn masks_v2_from_amount_shared_secret(ass: &[u8; 32]) -> Masks {
+    let kdf = Hkdf::<Sha512>::new(Some(hash::domain::AMOUNT_BLINDING_FACTORS), ass);
     let mut value = [0u8; 8];
     let mut token = [0u8; 8];
     let mut blinding = [0u8; 64];
@@ -246,6 +251,45 @@ impl MaskedAmount {
         )?;
         if bool::from(rebuilt.commitment.ct_eq(&self.commitment)) {
             Ok((amount, blinding))
+        } else {
+            Err(AmountError::InconsistentCommitment)
+        }
+    }
+
+    /// A V2 masked amount of `amount` under an amount shared secret (MCIP 42: a revealed
+    /// TxOut's amount can be recommitted with the same blinding by whoever holds it).
+    pub fn new_from_amount_shared_secret(amount: Amount, amount_shared_secret: &[u8; 32]) -> Self {
+        let m = masks_v2_from_amount_shared_secret(amount_shared_secret);
+        Self {
+            version: MaskedAmountVersion::V2,
+            commitment: commitment(amount.value, amount.token_id, &m.blinding),
+            masked_value: amount.value ^ m.value,
+            masked_token_id: (amount.token_id.0 ^ m.token_id).to_le_bytes().to_vec(),
+        }
+    }
+
+    /// The amount and blinding of a V2 amount, from its amount shared secret. A V1 amount
+    /// has no amount shared secret ([`AmountError::AmountVersionTooOld`]).
+    pub fn get_value_from_amount_shared_secret(
+        &self,
+        amount_shared_secret: &[u8; 32],
+    ) -> Result<(Amount, Scalar), AmountError> {
+        if self.version != MaskedAmountVersion::V2 {
+            return Err(AmountError::AmountVersionTooOld);
+        }
+        if self.masked_token_id.len() != 8 {
+            return Err(AmountError::InvalidMaskedTokenId);
+        }
+        let m = masks_v2_from_amount_shared_secret(amount_shared_secret);
+        let mut t = [0u8; 8];
+        t.copy_from_slice(&self.masked_token_id);
+        let amount = Amount::new(
+            self.masked_value ^ m.value,
+            TokenId(u64::from_le_bytes(t) ^ m.token_id),
+        );
+        let expected = commitment(amount.value, amount.token_id, &m.blinding);
+        if bool::from(expected.ct_eq(&self.commitment)) {
+            Ok((amount, m.blinding))
         } else {
             Err(AmountError::InconsistentCommitment)
         }

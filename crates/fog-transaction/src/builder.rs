@@ -8,6 +8,12 @@
 //! chooses pseudo-output blindings that balance, proves the ranges per token and signs every
 //! ring. [`sign_prefix`] is the last half on its own, for callers (and tests) that assemble a
 //! prefix themselves.
+//!
+//! Signed contingent inputs (someone else's input, presigned with rules) join through
+//! [`TransactionBuilder::add_presigned_input`] and
+//! [`TransactionBuilder::add_presigned_partial_fill_input`] (in [`crate::sci`]): their
+//! required outputs are added as given, their MLSAG and pseudo-output are kept, and the
+//! pseudo-output blindings of the builder's own inputs balance around them.
 
 use alloc::{collections::BTreeSet, vec::Vec};
 
@@ -24,6 +30,7 @@ use crate::{
     memo::{self, AuthenticatedId, Memo, MemoPayload, SenderMemoCredential},
     onetime_keys, range_proof,
     ring_signature::{RealInput, RingMlsag, RingSignatureError},
+    sci::SignedContingentInput,
     tx::{mlsag_signing_digest, SignatureRctBulletproofs, Tx, TxIn, TxPrefix},
     validation::{MAX_INPUTS, MAX_OUTPUTS},
     Amount, BlockVersion, EncryptedFogHint, FogHint, TokenId, TxOut, TxOutError,
@@ -102,6 +109,45 @@ impl Drop for InputSecret {
     }
 }
 
+/// A presigned input (from a signed contingent input): its ring signature, made over its own
+/// digest, and the amount and blinding of its pseudo-output.
+pub struct PresignedInput {
+    /// The ring signature.
+    pub mlsag: RingMlsag,
+    /// The pseudo-output's amount.
+    pub amount: Amount,
+    /// The pseudo-output's blinding.
+    pub pseudo_output_blinding: Scalar,
+}
+
+impl Drop for PresignedInput {
+    fn drop(&mut self) {
+        self.pseudo_output_blinding.zeroize();
+    }
+}
+
+/// How one input of a prefix gets its ring signature.
+pub enum InputSigner<'a> {
+    /// An owned input, signed over the transaction's digest.
+    Owned(&'a InputSecret),
+    /// A presigned input, kept as it is.
+    Presigned(&'a PresignedInput),
+}
+
+impl InputSigner<'_> {
+    fn amount(&self) -> Amount {
+        match self {
+            Self::Owned(s) => s.amount,
+            Self::Presigned(p) => p.amount,
+        }
+    }
+}
+
+enum PreparedInput {
+    Owned(InputSecret),
+    Presigned(PresignedInput),
+}
+
 /// The amount and blinding of one output, in the prefix's output order.
 #[derive(Clone, Copy)]
 pub struct OutputSecret {
@@ -121,12 +167,18 @@ struct PendingOutput {
 
 /// Builds one transaction.
 pub struct TransactionBuilder {
-    block_version: BlockVersion,
+    pub(crate) block_version: BlockVersion,
     fee: Amount,
     tombstone_block: u64,
     inputs: Vec<InputCredentials>,
     outputs: Vec<PendingOutput>,
     memo_credential: Option<SenderMemoCredential>,
+    /// Signed contingent inputs, with membership proofs.
+    pub(crate) presigned: Vec<SignedContingentInput>,
+    /// Outputs made elsewhere (an SCI's required and fractional outputs), with secrets.
+    pub(crate) fixed_outputs: Vec<(TxOut, OutputSecret)>,
+    /// The lowest `max_tombstone_block` of the presigned inputs' rules.
+    pub(crate) tombstone_limit: Option<u64>,
 }
 
 impl TransactionBuilder {
@@ -140,6 +192,9 @@ impl TransactionBuilder {
             inputs: Vec::new(),
             outputs: Vec::new(),
             memo_credential: None,
+            presigned: Vec::new(),
+            fixed_outputs: Vec::new(),
+            tombstone_limit: None,
         }
     }
 
@@ -221,14 +276,17 @@ impl TransactionBuilder {
 
     /// Builds and signs the transaction.
     pub fn build<R: RngCore + CryptoRng>(self, rng: &mut R) -> Result<Tx, TxBuilderError> {
-        if self.inputs.is_empty() || self.inputs.len() > MAX_INPUTS {
+        let n_inputs = self.inputs.len() + self.presigned.len();
+        // At least one owned input signs the whole transaction.
+        if self.inputs.is_empty() || n_inputs > MAX_INPUTS {
             return Err(TxBuilderError::InputCount);
         }
-        if self.outputs.is_empty() || self.outputs.len() > MAX_OUTPUTS {
+        let n_outputs = self.outputs.len() + self.fixed_outputs.len();
+        if n_outputs == 0 || n_outputs > MAX_OUTPUTS {
             return Err(TxBuilderError::OutputCount);
         }
         // Inputs: unmask, sort rings, sort inputs.
-        let mut prepared: Vec<(TxIn, InputSecret)> = Vec::with_capacity(self.inputs.len());
+        let mut prepared: Vec<(TxIn, PreparedInput)> = Vec::with_capacity(n_inputs);
         for (n, input) in self.inputs.into_iter().enumerate() {
             if input.ring.len() != input.membership_proofs.len() {
                 return Err(TxBuilderError::BadInput(
@@ -262,29 +320,63 @@ impl TransactionBuilder {
                 .ok_or(TxBuilderError::BadInput("real input lost in sorting"))?;
             let (ring, proofs) = members.into_iter().unzip();
             prepared.push((
-                TxIn { ring, proofs },
-                InputSecret {
+                TxIn {
+                    ring,
+                    proofs,
+                    input_rules: None,
+                },
+                PreparedInput::Owned(InputSecret {
                     onetime_private_key: input.onetime_private_key,
                     real_index,
                     amount,
                     blinding,
-                },
+                }),
             ));
         }
+        for sci in self.presigned {
+            if sci.tx_in.ring.len() != sci.tx_in.proofs.len() {
+                return Err(TxBuilderError::BadInput(
+                    "a presigned input needs one proof per ring member",
+                ));
+            }
+            let amount = Amount::new(
+                sci.pseudo_output_amount.value,
+                TokenId(sci.pseudo_output_amount.token_id),
+            );
+            let presigned = PresignedInput {
+                mlsag: sci.mlsag.clone(),
+                amount,
+                pseudo_output_blinding: sci.pseudo_output_amount.blinding,
+            };
+            prepared.push((sci.tx_in.clone(), PreparedInput::Presigned(presigned)));
+        }
+        let tombstone_block = match self.tombstone_limit {
+            Some(limit) => self.tombstone_block.min(limit),
+            None => self.tombstone_block,
+        };
+        if prepared.iter().any(|(i, _)| i.ring.is_empty()) {
+            return Err(TxBuilderError::BadInput("empty ring"));
+        }
         prepared.sort_by(|a, b| a.0.ring[0].public_key.cmp(&b.0.ring[0].public_key));
+        let amount_of = |p: &PreparedInput| match p {
+            PreparedInput::Owned(s) => s.amount,
+            PreparedInput::Presigned(s) => s.amount,
+        };
 
         // Balance per token, before anything is signed.
         let tokens: BTreeSet<u64> = prepared
             .iter()
-            .map(|(_, s)| s.amount.token_id.0)
+            .map(|(_, s)| amount_of(s).token_id.0)
             .chain(self.outputs.iter().map(|o| o.amount.token_id.0))
+            .chain(self.fixed_outputs.iter().map(|o| o.1.amount.token_id.0))
             .chain(core::iter::once(self.fee.token_id.0))
             .collect();
         for token in tokens {
             let inputs: u128 = prepared
                 .iter()
-                .filter(|(_, s)| s.amount.token_id.0 == token)
-                .map(|(_, s)| u128::from(s.amount.value))
+                .map(|(_, s)| amount_of(s))
+                .filter(|a| a.token_id.0 == token)
+                .map(|a| u128::from(a.value))
                 .sum();
             let fee = if self.fee.token_id.0 == token {
                 u128::from(self.fee.value)
@@ -296,6 +388,12 @@ impl TransactionBuilder {
                 .iter()
                 .filter(|o| o.amount.token_id.0 == token)
                 .map(|o| u128::from(o.amount.value))
+                .chain(
+                    self.fixed_outputs
+                        .iter()
+                        .filter(|o| o.1.amount.token_id.0 == token)
+                        .map(|o| u128::from(o.1.amount.value)),
+                )
                 .sum::<u128>()
                 + fee;
             if inputs != outputs {
@@ -363,19 +461,27 @@ impl TransactionBuilder {
                 },
             ));
         }
+        made.extend(self.fixed_outputs);
         if self.block_version.masked_amount_v2_is_supported() {
             made.sort_by_key(|m| m.0.public_key);
         }
         let (outputs, output_secrets): (Vec<TxOut>, Vec<OutputSecret>) = made.into_iter().unzip();
-        let (inputs, input_secrets): (Vec<TxIn>, Vec<InputSecret>) = prepared.into_iter().unzip();
+        let (inputs, input_secrets): (Vec<TxIn>, Vec<PreparedInput>) = prepared.into_iter().unzip();
         let prefix = TxPrefix {
             inputs,
             outputs,
             fee: self.fee.value,
-            tombstone_block: self.tombstone_block,
+            tombstone_block,
             fee_token_id: self.fee.token_id.0,
         };
-        sign_prefix(prefix, &input_secrets, &output_secrets, rng)
+        let signers: Vec<InputSigner<'_>> = input_secrets
+            .iter()
+            .map(|p| match p {
+                PreparedInput::Owned(s) => InputSigner::Owned(s),
+                PreparedInput::Presigned(s) => InputSigner::Presigned(s),
+            })
+            .collect();
+        sign_prefix_with_presigned(prefix, &signers, &output_secrets, rng)
     }
 }
 
@@ -388,24 +494,48 @@ pub fn sign_prefix<R: RngCore + CryptoRng>(
     outputs: &[OutputSecret],
     rng: &mut R,
 ) -> Result<Tx, TxBuilderError> {
+    let signers: Vec<InputSigner<'_>> = inputs.iter().map(InputSigner::Owned).collect();
+    sign_prefix_with_presigned(prefix, &signers, outputs, rng)
+}
+
+/// [`sign_prefix`] with presigned inputs among the owned ones: a presigned input keeps its
+/// MLSAG and pseudo-output blinding, and the last owned input's pseudo-output blinding
+/// balances the rest. At least one input must be owned.
+pub fn sign_prefix_with_presigned<R: RngCore + CryptoRng>(
+    prefix: TxPrefix,
+    inputs: &[InputSigner<'_>],
+    outputs: &[OutputSecret],
+    rng: &mut R,
+) -> Result<Tx, TxBuilderError> {
     if inputs.len() != prefix.inputs.len() || inputs.is_empty() {
         return Err(TxBuilderError::InputCount);
     }
     if outputs.len() != prefix.outputs.len() || outputs.is_empty() {
         return Err(TxBuilderError::OutputCount);
     }
+    let last_owned = inputs
+        .iter()
+        .rposition(|i| matches!(i, InputSigner::Owned(_)))
+        .ok_or(TxBuilderError::InputCount)?;
     // Pseudo-output blindings sum to the output blindings (the fee has blinding 0).
     let output_sum: Scalar = outputs.iter().map(|o| o.blinding).sum();
-    let mut pseudo_blindings: Vec<Scalar> =
-        (1..inputs.len()).map(|_| Scalar::random(rng)).collect();
+    let mut pseudo_blindings: Vec<Scalar> = inputs
+        .iter()
+        .enumerate()
+        .map(|(n, i)| match i {
+            InputSigner::Presigned(p) => p.pseudo_output_blinding,
+            InputSigner::Owned(_) if n == last_owned => Scalar::ZERO,
+            InputSigner::Owned(_) => Scalar::random(rng),
+        })
+        .collect();
     let partial: Scalar = pseudo_blindings.iter().sum();
-    pseudo_blindings.push(output_sum - partial);
+    pseudo_blindings[last_owned] = output_sum - partial;
     let pseudo_output_commitments: Vec<[u8; 32]> = inputs
         .iter()
         .zip(&pseudo_blindings)
-        .map(|(i, b)| commitment(i.amount.value, i.amount.token_id, b))
+        .map(|(i, b)| commitment(i.amount().value, i.amount().token_id, b))
         .collect();
-    let pseudo_output_token_ids: Vec<u64> = inputs.iter().map(|i| i.amount.token_id.0).collect();
+    let pseudo_output_token_ids: Vec<u64> = inputs.iter().map(|i| i.amount().token_id.0).collect();
     let output_token_ids: Vec<u64> = outputs.iter().map(|o| o.amount.token_id.0).collect();
 
     let tokens: BTreeSet<u64> = core::iter::once(prefix.fee_token_id)
@@ -417,7 +547,7 @@ pub fn sign_prefix<R: RngCore + CryptoRng>(
         let (values, blindings): (Vec<u64>, Vec<Scalar>) = inputs
             .iter()
             .zip(&pseudo_blindings)
-            .map(|(i, b)| (i.amount, *b))
+            .map(|(i, b)| (i.amount(), *b))
             .chain(outputs.iter().map(|o| (o.amount, o.blinding)))
             .filter(|(a, _)| a.token_id.0 == token)
             .map(|(a, b)| (a.value, b))
@@ -428,9 +558,16 @@ pub fn sign_prefix<R: RngCore + CryptoRng>(
 
     let digest = mlsag_signing_digest(&prefix, &pseudo_output_commitments, &[], &range_proofs);
     let mut ring_signatures = Vec::with_capacity(inputs.len());
-    for ((input, secret), pseudo_blinding) in
+    for ((input, signer), pseudo_blinding) in
         prefix.inputs.iter().zip(inputs).zip(&pseudo_blindings)
     {
+        let secret = match signer {
+            InputSigner::Owned(secret) => secret,
+            InputSigner::Presigned(p) => {
+                ring_signatures.push(p.mlsag.clone());
+                continue;
+            }
+        };
         let ring = input.reduced_ring()?;
         let real = RealInput {
             index: secret.real_index,

@@ -20,6 +20,9 @@ pub enum AmountError {
     /// The TxOut has no masked amount.
     #[error("the TxOut has no masked amount")]
     MissingMaskedAmount,
+    /// A V1 masked amount has no amount shared secret.
+    #[error("the masked amount version has no amount shared secret")]
+    AmountVersionTooOld,
 }
 
 /// Why a memo could not be read or built.

@@ -15,6 +15,7 @@ use thiserror::Error;
 
 use crate::{
     amount::MaskedAmount,
+    input_rules::InputRules,
     membership::{MembershipProofError, TxOutMembershipProof},
     ring_signature::{ReducedTxOut, RingMlsag},
     wire, KeyImage, TxOut, TxOutError,
@@ -27,6 +28,9 @@ pub struct TxIn {
     pub ring: Vec<TxOut>,
     /// One membership proof per ring member.
     pub proofs: Vec<TxOutMembershipProof>,
+    /// Rules a signed contingent input imposes on the transaction (MCIP 31); an input with
+    /// rules is signed over [`TxIn::signed_digest`] instead of the transaction.
+    pub input_rules: Option<InputRules>,
 }
 
 /// Everything a transaction says, without its signature.
@@ -88,9 +92,6 @@ pub enum TxDecodeError {
     /// A field that must be 32 bytes is not, or a scalar is not canonical.
     #[error("malformed field {0}")]
     Field(&'static str),
-    /// Input rules (signed contingent inputs) are not supported.
-    #[error("input rules are not supported")]
-    InputRulesNotSupported,
 }
 
 // ---- digests --------------------------------------------------------------------------------
@@ -136,7 +137,9 @@ impl Digestible for TxOutMembershipProof {
 impl Digestible for TxIn {
     fn append_to(&self, ctx: &'static [u8], t: &mut DigestTranscript) {
         t.agg(ctx, b"TxIn", |f| {
-            f.seq(b"ring", &self.ring).seq(b"proofs", &self.proofs);
+            f.seq(b"ring", &self.ring)
+                .seq(b"proofs", &self.proofs)
+                .option(b"input_rules", self.input_rules.as_ref());
         });
     }
 }
@@ -202,24 +205,30 @@ impl Digestible for Tx {
     }
 }
 
-/// The per-output part of a [`TxSummary`].
-struct TxOutSummary<'a>(&'a TxOut);
+/// The per-output part of a [`TxSummary`]: associated when some input's rules name a TxOut
+/// with the same public key and target key.
+struct TxOutSummary<'a>(&'a TxOut, bool);
 impl Digestible for TxOutSummary<'_> {
     fn append_to(&self, ctx: &'static [u8], t: &mut DigestTranscript) {
         t.agg(ctx, b"TxOutSummary", |f| {
             f.option::<MaskedAmount>(b"masked_amount", self.0.masked_amount.as_ref())
                 .ristretto(b"target_key", self.0.target_key.as_bytes())
                 .ristretto(b"public_key", self.0.public_key.as_bytes())
-                .bool(b"associated_to_input_rules", false);
+                .bool(b"associated_to_input_rules", self.1);
         });
     }
 }
 
-struct TxInSummary<'a>(&'a [u8; 32]);
+/// The per-input part: the pseudo-output and, for an input with rules, their canonical
+/// digest (empty, hence omitted, otherwise).
+struct TxInSummary<'a>(&'a [u8; 32], Option<[u8; 32]>);
 impl Digestible for TxInSummary<'_> {
     fn append_to(&self, ctx: &'static [u8], t: &mut DigestTranscript) {
         t.agg(ctx, b"TxInSummary", |f| {
             f.ristretto(b"pseudo_output_commitment", self.0);
+            if let Some(d) = &self.1 {
+                f.bytes(b"input_rules_digest", d);
+            }
         });
     }
 }
@@ -233,11 +242,29 @@ pub struct TxSummary<'a> {
 
 impl Digestible for TxSummary<'_> {
     fn append_to(&self, ctx: &'static [u8], t: &mut DigestTranscript) {
-        let outputs: Vec<TxOutSummary<'_>> = self.prefix.outputs.iter().map(TxOutSummary).collect();
+        let mut associated = alloc::collections::BTreeMap::new();
+        for rules in self
+            .prefix
+            .inputs
+            .iter()
+            .filter_map(|i| i.input_rules.as_ref())
+        {
+            associated.extend(rules.associated_tx_outs());
+        }
+        let outputs: Vec<TxOutSummary<'_>> = self
+            .prefix
+            .outputs
+            .iter()
+            .map(|o| {
+                let linked = associated.get(&o.public_key.0) == Some(&o.target_key.0);
+                TxOutSummary(o, linked)
+            })
+            .collect();
         let inputs: Vec<TxInSummary<'_>> = self
             .pseudo_output_commitments
             .iter()
-            .map(TxInSummary)
+            .zip(&self.prefix.inputs)
+            .map(|(c, i)| TxInSummary(c, i.input_rules.as_ref().map(InputRules::canonical_digest)))
             .collect();
         t.agg(ctx, b"TxSummary", |f: &mut Agg<'_>| {
             f.seq(b"outputs", &outputs)
@@ -328,6 +355,54 @@ impl Tx {
 }
 
 impl TxIn {
+    /// What the MLSAG of an input with rules signs (MCIP 31): the digest
+    /// (`"mc-input-rules-digest"`) of this input with its membership proofs removed, so the
+    /// signer needs neither the rest of the transaction nor fresh proofs. `None` without
+    /// rules: such an input signs the transaction's digest.
+    pub fn signed_digest(&self) -> Option<[u8; 32]> {
+        self.input_rules.as_ref()?;
+        let this = TxIn {
+            ring: self.ring.clone(),
+            proofs: Vec::new(),
+            input_rules: self.input_rules.clone(),
+        };
+        Some(this.digest32(b"mc-input-rules-digest"))
+    }
+
+    /// The protobuf form.
+    pub fn to_wire(&self) -> wire::TxIn {
+        wire::TxIn {
+            ring: self.ring.iter().map(TxOut::to_wire).collect(),
+            proofs: self
+                .proofs
+                .iter()
+                .map(TxOutMembershipProof::to_wire)
+                .collect(),
+            input_rules: self.input_rules.as_ref().map(InputRules::to_wire),
+        }
+    }
+
+    /// From the protobuf form.
+    pub fn try_from_wire(i: &wire::TxIn) -> Result<Self, TxDecodeError> {
+        Ok(TxIn {
+            ring: i
+                .ring
+                .iter()
+                .map(TxOut::try_from_wire)
+                .collect::<Result<_, _>>()?,
+            proofs: i
+                .proofs
+                .iter()
+                .map(TxOutMembershipProof::try_from_wire)
+                .collect::<Result<_, _>>()?,
+            input_rules: i
+                .input_rules
+                .as_ref()
+                .map(InputRules::try_from_wire)
+                .transpose()?,
+        })
+    }
+
     /// The ring as the signature sees it. Fails if a member has no masked amount.
     pub fn reduced_ring(&self) -> Result<Vec<ReducedTxOut>, TxOutError> {
         self.ring
@@ -348,9 +423,55 @@ fn b32(data: &[u8], name: &'static str) -> Result<[u8; 32], TxDecodeError> {
     data.try_into().map_err(|_| TxDecodeError::Field(name))
 }
 
-fn scalar(data: &[u8], name: &'static str) -> Result<Scalar, TxDecodeError> {
+pub(crate) fn scalar(data: &[u8], name: &'static str) -> Result<Scalar, TxDecodeError> {
     Option::<Scalar>::from(Scalar::from_canonical_bytes(b32(data, name)?))
         .ok_or(TxDecodeError::Field(name))
+}
+
+impl RingMlsag {
+    /// The protobuf form.
+    pub fn to_wire(&self) -> wire::RingMlsag {
+        wire::RingMlsag {
+            c_zero: Some(wire::CurveScalar {
+                data: self.c_zero.to_bytes().to_vec(),
+            }),
+            responses: self
+                .responses
+                .iter()
+                .map(|x| wire::CurveScalar {
+                    data: x.to_bytes().to_vec(),
+                })
+                .collect(),
+            key_image: Some(wire::KeyImage {
+                data: self.key_image.0.to_vec(),
+            }),
+        }
+    }
+
+    /// From the protobuf form. Scalars must be canonical.
+    pub fn try_from_wire(r: &wire::RingMlsag) -> Result<Self, TxDecodeError> {
+        Ok(RingMlsag {
+            c_zero: scalar(
+                &r.c_zero
+                    .as_ref()
+                    .ok_or(TxDecodeError::Field("c_zero"))?
+                    .data,
+                "c_zero",
+            )?,
+            responses: r
+                .responses
+                .iter()
+                .map(|x| scalar(&x.data, "response"))
+                .collect::<Result<_, _>>()?,
+            key_image: KeyImage(b32(
+                &r.key_image
+                    .as_ref()
+                    .ok_or(TxDecodeError::Field("key_image"))?
+                    .data,
+                "key_image",
+            )?),
+        })
+    }
 }
 
 impl Tx {
@@ -359,41 +480,14 @@ impl Tx {
         let s = &self.signature;
         wire::Tx {
             prefix: Some(wire::TxPrefix {
-                inputs: self
-                    .prefix
-                    .inputs
-                    .iter()
-                    .map(|i| wire::TxIn {
-                        ring: i.ring.iter().map(TxOut::to_wire).collect(),
-                        proofs: i.proofs.iter().map(TxOutMembershipProof::to_wire).collect(),
-                        input_rules: None,
-                    })
-                    .collect(),
+                inputs: self.prefix.inputs.iter().map(TxIn::to_wire).collect(),
                 outputs: self.prefix.outputs.iter().map(TxOut::to_wire).collect(),
                 fee: self.prefix.fee,
                 tombstone_block: self.prefix.tombstone_block,
                 fee_token_id: self.prefix.fee_token_id,
             }),
             signature: Some(wire::SignatureRctBulletproofs {
-                ring_signatures: s
-                    .ring_signatures
-                    .iter()
-                    .map(|r| wire::RingMlsag {
-                        c_zero: Some(wire::CurveScalar {
-                            data: r.c_zero.to_bytes().to_vec(),
-                        }),
-                        responses: r
-                            .responses
-                            .iter()
-                            .map(|x| wire::CurveScalar {
-                                data: x.to_bytes().to_vec(),
-                            })
-                            .collect(),
-                        key_image: Some(wire::KeyImage {
-                            data: r.key_image.0.to_vec(),
-                        }),
-                    })
-                    .collect(),
+                ring_signatures: s.ring_signatures.iter().map(RingMlsag::to_wire).collect(),
                 pseudo_output_commitments: s
                     .pseudo_output_commitments
                     .iter()
@@ -418,50 +512,12 @@ impl Tx {
         let inputs = p
             .inputs
             .iter()
-            .map(|i| {
-                if i.input_rules.is_some() {
-                    return Err(TxDecodeError::InputRulesNotSupported);
-                }
-                Ok(TxIn {
-                    ring: i
-                        .ring
-                        .iter()
-                        .map(TxOut::try_from_wire)
-                        .collect::<Result<_, _>>()?,
-                    proofs: i
-                        .proofs
-                        .iter()
-                        .map(TxOutMembershipProof::try_from_wire)
-                        .collect::<Result<_, _>>()?,
-                })
-            })
+            .map(TxIn::try_from_wire)
             .collect::<Result<_, TxDecodeError>>()?;
         let ring_signatures = s
             .ring_signatures
             .iter()
-            .map(|r| {
-                Ok(RingMlsag {
-                    c_zero: scalar(
-                        &r.c_zero
-                            .as_ref()
-                            .ok_or(TxDecodeError::Field("c_zero"))?
-                            .data,
-                        "c_zero",
-                    )?,
-                    responses: r
-                        .responses
-                        .iter()
-                        .map(|x| scalar(&x.data, "response"))
-                        .collect::<Result<_, _>>()?,
-                    key_image: KeyImage(b32(
-                        &r.key_image
-                            .as_ref()
-                            .ok_or(TxDecodeError::Field("key_image"))?
-                            .data,
-                        "key_image",
-                    )?),
-                })
-            })
+            .map(RingMlsag::try_from_wire)
             .collect::<Result<_, TxDecodeError>>()?;
         Ok(Self {
             prefix: TxPrefix {

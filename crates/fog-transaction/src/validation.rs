@@ -16,6 +16,8 @@
 //! 12. tombstone
 //! 13. per-output memo and token id rules
 //! 14. outputs sorted
+//! 15. every input's rules ([`crate::input_rules::InputRules::verify`]; signed contingent
+//!     inputs, block version 3 and later)
 //!
 //! [`validate`] needs no ledger access beyond the "root proofs" the caller reads for the
 //! proofs' highest indices; [`validate_against_ledger`] adds the checks that do (spent key
@@ -33,6 +35,7 @@ use thiserror::Error;
 
 use crate::{
     amount::value_generator,
+    input_rules::InputRuleError,
     membership::{self, MembershipProofError, TxOutMembershipProof},
     range_proof::{self, RangeProofError},
     ring_signature::RingSignatureError,
@@ -87,6 +90,9 @@ pub enum RingCtError {
     /// A commitment is not a valid point.
     #[error("invalid commitment")]
     InvalidCommitment,
+    /// Every input carries rules: at least one must sign the whole transaction.
+    #[error("all rings are presigned")]
+    AllRingsPresigned,
 }
 
 /// Why a transaction was refused.
@@ -168,6 +174,12 @@ pub enum TransactionValidationError {
     /// An output public key already in the ledger.
     #[error("output public key already in the ledger")]
     ContainsExistingOutputPublicKey,
+    /// The transaction breaks an input's rules.
+    #[error("input rule: {0}")]
+    InputRule(InputRuleError),
+    /// Input rules at a block version without signed contingent inputs.
+    #[error("input rules are not allowed at this block version")]
+    InputRulesNotAllowed,
 }
 
 use TransactionValidationError as E;
@@ -225,10 +237,24 @@ pub fn validate<R: RngCore + CryptoRng>(
             return Err(E::ExcessiveRingSize);
         }
     }
-    let all: Vec<_> = prefix.inputs.iter().flat_map(|i| i.ring.iter()).collect();
+    // Inputs without rules may not share ring members; an input with rules (signed by
+    // someone else, MCIP 57) only needs its own ring unique.
+    let all: Vec<_> = prefix
+        .inputs
+        .iter()
+        .filter(|i| i.input_rules.is_none())
+        .flat_map(|i| i.ring.iter())
+        .collect();
     for (i, a) in all.iter().enumerate() {
         if all[i + 1..].contains(a) {
             return Err(E::DuplicateRingElements);
+        }
+    }
+    for input in prefix.inputs.iter().filter(|i| i.input_rules.is_some()) {
+        for (i, a) in input.ring.iter().enumerate() {
+            if input.ring[i + 1..].contains(a) {
+                return Err(E::DuplicateRingElements);
+            }
         }
     }
     for input in &prefix.inputs {
@@ -286,6 +312,29 @@ pub fn validate<R: RngCore + CryptoRng>(
     if !strictly_sorted(prefix.outputs.iter().map(|o| o.public_key)) {
         return Err(E::UnsortedOutputs);
     }
+    validate_all_input_rules(tx, ctx.block_version)
+}
+
+/// Rule 15: every input's rules hold (block version 3 and later; below, any rules are
+/// refused).
+pub fn validate_all_input_rules(
+    tx: &Tx,
+    block_version: BlockVersion,
+) -> Result<(), TransactionValidationError> {
+    let signed_input_rules_supported = block_version.masked_amount_v2_is_supported();
+    for rules in tx
+        .prefix
+        .inputs
+        .iter()
+        .filter_map(|i| i.input_rules.as_ref())
+    {
+        if !signed_input_rules_supported {
+            return Err(E::InputRulesNotAllowed);
+        }
+        rules
+            .verify(block_version, &tx.prefix)
+            .map_err(E::InputRule)?;
+    }
     Ok(())
 }
 
@@ -329,6 +378,9 @@ pub fn verify_signature<R: RngCore + CryptoRng>(tx: &Tx, rng: &mut R) -> Result<
     let s = &tx.signature;
     let prefix = &tx.prefix;
     let n_in = prefix.inputs.len();
+    if prefix.inputs.iter().all(|i| i.input_rules.is_some()) {
+        return Err(RingCtError::AllRingsPresigned);
+    }
     if s.ring_signatures.len() != n_in
         || s.pseudo_output_commitments.len() != n_in
         || s.pseudo_output_token_ids.len() != n_in
@@ -402,7 +454,10 @@ pub fn verify_signature<R: RngCore + CryptoRng>(tx: &Tx, rng: &mut R) -> Result<
         let ring = input
             .reduced_ring()
             .map_err(|_| RingCtError::InvalidCommitment)?;
-        sig.verify(&digest, &ring, pseudo)
+        // An input with rules signed its own digest, not the transaction's.
+        let signed = input.signed_digest();
+        let message: &[u8] = signed.as_ref().map_or(&digest[..], |d| &d[..]);
+        sig.verify(message, &ring, pseudo)
             .map_err(RingCtError::RingSignature)?;
     }
     Ok(())

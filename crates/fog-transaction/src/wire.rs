@@ -268,15 +268,73 @@ pub struct SignatureRctBulletproofs {
     pub output_token_ids: Vec<u64>,
 }
 
-/// `external.InputRules` (kept opaque: Fog refuses inputs that carry rules).
+/// `external.InputRules`: the rules a signed contingent input imposes on the transaction
+/// that spends it (MCIP 31, partial fills MCIP 42).
 #[derive(Clone, PartialEq, Eq, Hash, prost::Message)]
 pub struct InputRules {
-    /// Outputs the transaction must contain.
+    /// Outputs the transaction must contain exactly.
     #[prost(message, repeated, tag = "1")]
     pub required_outputs: Vec<TxOut>,
-    /// Latest tombstone allowed.
+    /// Latest tombstone allowed (0 = no limit).
     #[prost(fixed64, tag = "2")]
     pub max_tombstone_block: u64,
+    /// Outputs that may be filled in proportion to the fill fraction.
+    #[prost(message, repeated, tag = "3")]
+    pub partial_fill_outputs: Vec<RevealedTxOut>,
+    /// The change that defines the fill fraction.
+    #[prost(message, optional, tag = "4")]
+    pub partial_fill_change: Option<RevealedTxOut>,
+    /// The least the counterparty must take (0 = no minimum).
+    #[prost(fixed64, tag = "5")]
+    pub min_partial_fill_value: u64,
+}
+
+/// `external.RevealedTxOut`: a TxOut with its amount shared secret.
+#[derive(Clone, PartialEq, Eq, Hash, prost::Message)]
+pub struct RevealedTxOut {
+    /// The TxOut (required: always written).
+    #[prost(message, optional, tag = "1")]
+    pub tx_out: Option<TxOut>,
+    /// The 32-byte amount shared secret.
+    #[prost(bytes = "vec", tag = "2")]
+    pub amount_shared_secret: Vec<u8>,
+}
+
+/// `external.UnmaskedAmount`: a commitment's value, token and blinding.
+#[derive(Clone, PartialEq, Eq, Hash, prost::Message)]
+pub struct UnmaskedAmount {
+    /// Value.
+    #[prost(fixed64, tag = "1")]
+    pub value: u64,
+    /// Token id.
+    #[prost(fixed64, tag = "2")]
+    pub token_id: u64,
+    /// Blinding factor (required: always written).
+    #[prost(message, optional, tag = "3")]
+    pub blinding: Option<CurveScalar>,
+}
+
+/// `external.SignedContingentInput` (MCIP 31).
+#[derive(Clone, PartialEq, Eq, Hash, prost::Message)]
+pub struct SignedContingentInput {
+    /// The block version the signature was made for (required: always written).
+    #[prost(uint32, required, tag = "1")]
+    pub block_version: u32,
+    /// The signed input, with its rules.
+    #[prost(message, optional, tag = "2")]
+    pub tx_in: Option<TxIn>,
+    /// The ring signature over the input's digest.
+    #[prost(message, optional, tag = "3")]
+    pub mlsag: Option<RingMlsag>,
+    /// The pseudo-output's amount and blinding.
+    #[prost(message, optional, tag = "4")]
+    pub pseudo_output_amount: Option<UnmaskedAmount>,
+    /// The amount and blinding of each required output.
+    #[prost(message, repeated, tag = "5")]
+    pub required_output_amounts: Vec<UnmaskedAmount>,
+    /// The ledger index of each ring member.
+    #[prost(fixed64, repeated, tag = "6")]
+    pub tx_out_global_indices: Vec<u64>,
 }
 
 /// `external.TxIn`.

@@ -13,7 +13,7 @@ use fog_client::{
     history::{EntryKind, Sender},
     Balance, SyncProgress, TransportStats,
 };
-use fog_transaction::{validation::MOB_MINIMUM_FEE, Amount, TokenId};
+use fog_transaction::{Amount, TokenId};
 use fog_wallet::{
     amount::{format_amount, parse_amount},
     network::{read_attestation_key, read_attestation_policy},
@@ -45,6 +45,9 @@ pub(crate) fn run(cli: Cli) -> Result<(), WalletError> {
         Command::Send(args) => send(&path, &args),
         Command::Submit(args) => submit(&path, &args),
         Command::Contact(command) => contact(&path, command),
+        Command::Offer(args) => crate::swap::offer(&path, &args),
+        Command::CheckOffer(args) => crate::swap::check(&path, &args),
+        Command::Fill(args) => crate::swap::fill(&path, &args),
     }
 }
 
@@ -527,23 +530,18 @@ fn send(path: &Path, args: &SendArgs) -> Result<(), WalletError> {
     let overrides = overrides(&args.network)?;
     let amount = parse_amount(&args.amount, args.token)
         .map_err(|e| WalletError::Usage(format!("--amount: {e}")))?;
-    let fee = match &args.fee {
-        Some(f) => Some(Amount::new(
-            parse_amount(f, args.token).map_err(|e| WalletError::Usage(format!("--fee: {e}")))?,
-            TokenId(args.token),
-        )),
-        None if args.token != 0 => {
-            return Err(WalletError::Usage(
-                "--fee is needed for a token other than 0 (MOB): the fee is paid in the token sent"
-                    .into(),
-            ))
-        }
-        None => None,
-    };
+    let given_fee = args
+        .fee
+        .as_ref()
+        .map(|f| {
+            parse_amount(f, args.token)
+                .map(|v| Amount::new(v, TokenId(args.token)))
+                .map_err(|e| WalletError::Usage(format!("--fee: {e}")))
+        })
+        .transpose()?;
     let mut session = Session::open(path, &overrides, false)?;
     let to = session.recipient(&args.to)?;
     let amount = Amount::new(amount, TokenId(args.token));
-    let fee_shown = fee.map_or(u128::from(MOB_MINIMUM_FEE), |f| u128::from(f.value));
     let progress = Progress::new(args.quiet);
     let runtime = runtime()?;
     if let Some(file) = &args.save_tx {
@@ -551,6 +549,15 @@ fn send(path: &Path, args: &SendArgs) -> Result<(), WalletError> {
         if std::fs::symlink_metadata(file).is_ok() {
             return Err(WalletError::FileExists(file.clone()));
         }
+    }
+    // Without --fee, the node's minimum fee for the token (paid in the token sent).
+    let fee = match given_fee {
+        Some(fee) => fee,
+        None => runtime.block_on(session.minimum_fee(amount.token_id))?,
+    };
+    let fee_shown = u128::from(fee.value);
+    let fee = Some(fee);
+    if let Some(file) = &args.save_tx {
         progress.note(
             "checking the balance, fetching the recipient's fog report, building the payment...",
         );

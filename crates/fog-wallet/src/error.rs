@@ -102,6 +102,20 @@ pub enum WalletError {
         /// The service's address.
         at: Option<String>,
     },
+    /// The ledger node does not take this token: its minimum fees (`GetLedgerInfo`) name
+    /// others only.
+    #[error(
+        "the ledger node at {at} does not accept token {token}: it takes token(s) {}",
+        accepted.iter().map(u64::to_string).collect::<Vec<_>>().join(", ")
+    )]
+    TokenNotAccepted {
+        /// The token asked for.
+        token: u64,
+        /// The tokens the node has a minimum fee for.
+        accepted: Vec<u64>,
+        /// The node's address.
+        at: String,
+    },
     /// A saved transaction file is not one this wallet can read (or not this wallet's).
     #[error("{path}: {reason}; nothing was submitted")]
     SavedTx {

@@ -3,6 +3,7 @@
 #![deny(missing_docs)]
 
 mod commands;
+mod swap;
 
 use std::{path::PathBuf, process::ExitCode};
 
@@ -39,6 +40,14 @@ enum Command {
     /// Names for addresses: `send --to NAME`, and history names authenticated senders.
     #[command(subcommand)]
     Contact(ContactCommand),
+    /// Offer a swap: sign one TxOut of --give-token over rules that require --want of
+    /// --want-token, and write the offer to --out (see `check-offer`, `fill`).
+    Offer(swap::OfferArgs),
+    /// Check an offer file: its signature and rules, what it gives and wants, its expiry.
+    CheckOffer(swap::CheckOfferArgs),
+    /// Fill an offer (all of it, or --take part of a partial one), paying the fee in MOB,
+    /// and wait until the swap has landed.
+    Fill(swap::FillArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -125,7 +134,9 @@ struct SendArgs {
     /// The token id.
     #[arg(long, value_name = "T", default_value_t = 0)]
     token: u64,
-    /// The fee, in the same units as the amount [default: MobileCoin's minimum, 0.0004 MOB].
+    /// The fee, in the same units as the amount and paid in the token sent [default: the
+    /// ledger node's minimum fee for the token, from GetLedgerInfo; 0.0004 MOB for MOB from a
+    /// node that publishes none].
     #[arg(long, value_name = "X")]
     fee: Option<String>,
     /// Return once the node accepted the transaction, without waiting for it to land.

@@ -11,9 +11,9 @@ use std::path::{Path, PathBuf};
 use fog_account::{b58_decode_public_address, AccountKey, PublicAddress};
 use fog_client::{
     AccountState, Balance, ClientError, FogClient, GrpcTransport, HistoryEntry, SendReceipt,
-    Service, SignedPayment, SyncProgress, TransportStats,
+    Service, SignedPayment, SyncProgress, Transport, TransportStats,
 };
-use fog_transaction::Amount;
+use fog_transaction::{validation::MOB_MINIMUM_FEE, Amount, TokenId};
 
 use crate::{
     network::{NetworkOverrides, NetworkSettings},
@@ -100,6 +100,12 @@ impl Session {
     /// The client (its state, pending sends).
     pub fn client(&self) -> &FogClient<GrpcTransport> {
         &self.client
+    }
+
+    /// The client, for calls the session does not wrap (swaps); [`Self::save`] writes what
+    /// they changed.
+    pub fn client_mut(&mut self) -> &mut FogClient<GrpcTransport> {
+        &mut self.client
     }
 
     /// Round trips and bytes so far.
@@ -193,6 +199,22 @@ impl Session {
         self.client.history(&contacts)
     }
 
+    /// The smallest fee the ledger node accepts for `token` (in its smallest unit), as it
+    /// publishes it in `GetLedgerInfo`: what `send` pays when no fee is given. A node that
+    /// publishes minimum fees without this token does not accept it
+    /// ([`WalletError::TokenNotAccepted`]). A node that publishes none (one older than the
+    /// field) leaves MOB at MobileCoin's minimum, 0.0004 MOB, and other tokens unknown: then
+    /// the fee must be given ([`WalletError::Usage`]).
+    pub async fn minimum_fee(&mut self, token: TokenId) -> Result<Amount, WalletError> {
+        let info = self
+            .client
+            .transport_mut()
+            .ledger_info()
+            .await
+            .map_err(|e| self.client_error(e))?;
+        published_fee(&info.minimum_fees, token, &self.network.node_url)
+    }
+
     /// Builds and submits a payment (the fee is MobileCoin's minimum for MOB unless given)
     /// and writes the state, which now reserves the inputs, to the wallet file.
     pub async fn submit(
@@ -275,5 +297,92 @@ impl Session {
             _ => None,
         });
         WalletError::Client { source, at }
+    }
+}
+
+/// The fee of `token` by the minimum fees a node at `node_url` published (see
+/// [`Session::minimum_fee`]).
+fn published_fee(
+    minimum_fees: &std::collections::HashMap<u64, u64>,
+    token: TokenId,
+    node_url: &str,
+) -> Result<Amount, WalletError> {
+    if let Some(fee) = minimum_fees.get(&token.0) {
+        // A node could raise the fee of every wallet that trusts it: a MOB fee above
+        // MobileCoin's minimum is paid only when asked for (as fog-client's default_fee).
+        if token == TokenId::MOB && *fee > MOB_MINIMUM_FEE {
+            return Err(WalletError::Usage(format!(
+                "the ledger node at {node_url} asks a MOB fee of {}, above MobileCoin's minimum \
+                 of 0.0004 MOB: give --fee to pay it",
+                crate::amount::format_amount(u128::from(*fee), 0)
+            )));
+        }
+        return Ok(Amount::new(*fee, token));
+    }
+    if !minimum_fees.is_empty() {
+        let mut accepted: Vec<u64> = minimum_fees.keys().copied().collect();
+        accepted.sort_unstable();
+        return Err(WalletError::TokenNotAccepted {
+            token: token.0,
+            accepted,
+            at: node_url.to_owned(),
+        });
+    }
+    if token == TokenId::MOB {
+        return Ok(Amount::new(MOB_MINIMUM_FEE, token));
+    }
+    Err(WalletError::Usage(format!(
+        "the ledger node at {node_url} does not publish minimum fees: give --fee for token {} \
+         (the fee is paid in the token sent)",
+        token.0
+    )))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    const NODE: &str = "http://127.0.0.1:3223";
+
+    #[test]
+    fn the_fee_is_the_published_minimum_of_the_token() {
+        let fees = HashMap::from([(0, 400_000_000), (1, 1024)]);
+        let fee = published_fee(&fees, TokenId(1), NODE).unwrap();
+        assert_eq!((fee.value, fee.token_id), (1024, TokenId(1)));
+        let fee = published_fee(&fees, TokenId::MOB, NODE).unwrap();
+        assert_eq!((fee.value, fee.token_id), (400_000_000, TokenId::MOB));
+        // A node that raised MOB's minimum above MobileCoin's is not paid it unasked.
+        let raised = HashMap::from([(0, 1_000_000_000)]);
+        let e = published_fee(&raised, TokenId::MOB, NODE).unwrap_err();
+        assert_eq!(e.exit_code(), 2);
+        assert!(e.to_string().contains("give --fee"), "{e}");
+    }
+
+    #[test]
+    fn a_token_the_node_does_not_take_is_refused_naming_those_it_does() {
+        let fees = HashMap::from([(5, 2560), (0, 400_000_000), (1, 1024)]);
+        let e = published_fee(&fees, TokenId(2), NODE).unwrap_err();
+        assert_eq!(e.exit_code(), 2);
+        assert_eq!(
+            e.to_string(),
+            "the ledger node at http://127.0.0.1:3223 does not accept token 2: it takes \
+             token(s) 0, 1, 5"
+        );
+    }
+
+    #[test]
+    fn a_node_publishing_no_fees_leaves_mob_at_its_minimum_and_others_to_the_user() {
+        let none = HashMap::new();
+        let fee = published_fee(&none, TokenId::MOB, NODE).unwrap();
+        assert_eq!(fee.value, MOB_MINIMUM_FEE);
+        let e = published_fee(&none, TokenId(1), NODE).unwrap_err();
+        assert_eq!(e.exit_code(), 2);
+        assert!(
+            e.to_string()
+                .contains("does not publish minimum fees: give --fee for token 1"),
+            "{e}"
+        );
     }
 }

@@ -36,6 +36,11 @@ pub struct ServeArgs {
         default_value_t = 256
     )]
     pub max_concurrent_requests: usize,
+    /// A browser origin (`https://wallet.example.com`) whose pages may call this service
+    /// over grpc-web (CORS); repeat for several. Without it, browsers are refused (gRPC and
+    /// grpc-web clients that send no origin are served).
+    #[arg(long = "web-origin", value_name = "ORIGIN")]
+    pub web_origins: Vec<String>,
 }
 
 impl ServeArgs {
@@ -48,6 +53,9 @@ impl ServeArgs {
             return Err(input(
                 "--max-concurrent-requests must be between 1 and 100000",
             ));
+        }
+        for origin in &self.web_origins {
+            fog_host::check_web_origin(origin).map_err(input)?;
         }
         Ok(())
     }
@@ -65,6 +73,7 @@ impl ServeArgs {
             max_concurrent_requests: self.max_concurrent_requests,
             ..fog_host::Limits::default()
         };
+        spec.web_origins.extend(self.web_origins.iter().cloned());
         if let Some(addr) = self.metrics {
             let listener = TcpListener::bind(addr)
                 .await

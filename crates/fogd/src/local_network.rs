@@ -7,9 +7,10 @@
 //! The directory, once made, is a network: `fogd local-network --dir DIR` starts it again
 //! where it stopped (same ports, same keys, the ingest service resuming after its last
 //! block). `--demo` runs a scripted series of payments between the demo wallets through the
-//! wallet library (the code behind `fog-wallet`), checks every balance a wallet reports
-//! against a view-key scan of the ledger at the block count it names, prints the balances
-//! after each step, stops the network and exits 0 only if every balance was exact.
+//! wallet library (the code behind `fog-wallet`), in MOB and in token 1, checks every balance
+//! a wallet reports, in both tokens, against a view-key scan of the ledger at the block count
+//! it names, prints the balances after each step, stops the network and exits 0 only if every
+//! balance was exact.
 
 use std::{
     fmt::Write as _,
@@ -30,7 +31,7 @@ use fog_ledger_server::{LedgerServer, LedgerServerConfig};
 use fog_node::{Node, NodeConfig};
 use fog_recovery_db::{RecoveryDb, SqliteRecoveryDb};
 use fog_report_server::SigningConfig;
-use fog_transaction::{validation::MOB_MINIMUM_FEE, Amount, TokenId};
+use fog_transaction::{Amount, TokenId};
 use fog_view_server::{ViewConfig, ViewServer};
 use fog_wallet::{amount::format_amount, NetworkOverrides, NetworkSettings, Session};
 use serde::{Deserialize, Serialize};
@@ -52,6 +53,11 @@ const MOB: u64 = 1_000_000_000_000;
 /// Each demo wallet's funding: this many TxOuts of [`FUNDING_VALUE`].
 const FUNDING_TXOUTS: usize = 5;
 const FUNDING_VALUE: u64 = 20 * MOB;
+
+/// Each demo wallet's funding in token 1 ([`fog_system::network::TOKEN_1`]): this many TxOuts
+/// of [`TOKEN_1_FUNDING_VALUE`] (smallest units).
+const TOKEN_1_FUNDING_TXOUTS: usize = 3;
+const TOKEN_1_FUNDING_VALUE: u64 = 1_000_000;
 
 /// TxOuts to accounts nobody holds, so rings have members from the first payment on.
 const STRANGERS: usize = 20;
@@ -91,6 +97,13 @@ pub struct LocalNetworkArgs {
     /// database). Default: `recovery.db` (SQLite) in the directory.
     #[arg(long = "recovery-db", value_name = "URL", requires = "processes")]
     recovery_db: Option<String>,
+    /// Serve the web wallet (`web/`, built by `scripts/web.sh build`) on this loopback
+    /// address, e.g. 127.0.0.1:8080; every service allows its origin (CORS, grpc-web).
+    #[arg(long, value_name = "ADDR", conflicts_with = "processes")]
+    web: Option<SocketAddr>,
+    /// The web wallet's directory (default: `web/` of this source tree).
+    #[arg(long = "web-root", value_name = "DIR", requires = "web")]
+    web_root: Option<PathBuf>,
 }
 
 /// `local-network.json`: where the services listen and which wallets exist.
@@ -300,6 +313,11 @@ fn create(
         network: layout.network(attestation_policy),
         funding_txouts: FUNDING_TXOUTS,
         funding_value: FUNDING_VALUE,
+        other_tokens: vec![fog_system::network::TokenFunding {
+            token_id: fog_system::network::TOKEN_1,
+            txouts: TOKEN_1_FUNDING_TXOUTS,
+            value: TOKEN_1_FUNDING_VALUE,
+        }],
         strangers: STRANGERS,
     };
     fog_system::network::create(&paths.files(), &plan, ingress, ledger).map_err(failed)
@@ -368,10 +386,13 @@ async fn start_services(
         (next()?, next()?, next()?, next()?, next()?);
     let mut running = Vec::new();
 
-    // The ledger node, cutting a block every 250 ms while transactions are pending.
+    // The ledger node, cutting a block every 250 ms while transactions are pending, taking
+    // MOB and token 1.
     let node = Node::new(
         ledger.clone(),
-        NodeConfig::default().with_block_interval(Duration::from_millis(250)),
+        fog_system::network::node_config(
+            NodeConfig::default().with_block_interval(Duration::from_millis(250)),
+        ),
     )
     .map_err(|e| failed(format!("ledger node: {e}")))?;
     running.push(inproc::node(Arc::new(node), node_l));
@@ -604,6 +625,11 @@ async fn run_async(args: LocalNetworkArgs) -> Result<(), CliError> {
         drop(listeners);
         return processes::run(&args, &paths, layout, existing).await;
     }
+    // The web wallet's origin must be allowed before the services start.
+    let web = match args.web {
+        Some(addr) => Some(crate::web::bind(addr, args.web_root.clone()).await?),
+        None => None,
+    };
     let db = SqliteRecoveryDb::open(paths.recovery())
         .map_err(|e| failed(format!("recovery DB {}: {e}", paths.recovery().display())))?;
     let Prepared {
@@ -638,6 +664,12 @@ async fn run_async(args: LocalNetworkArgs) -> Result<(), CliError> {
         blocks,
         args.demo,
     );
+    let _web = match web {
+        Some(server) => Some(crate::web::start(server, &layout.wallets, |n| {
+            paths.wallet(n)
+        })?),
+        None => None,
+    };
 
     let outcome = if args.demo {
         demo(&paths, &layout, &ledger, "").await
@@ -703,8 +735,12 @@ fn print_summary(
     );
     let _ = writeln!(
         out,
-        "Demo wallets (each funded with {} at creation; the others are its contacts):",
-        format_amount(u128::from(FUNDING_VALUE) * FUNDING_TXOUTS as u128, 0)
+        "Demo wallets (each funded with {} and {} at creation; the others are its contacts):",
+        format_amount(u128::from(FUNDING_VALUE) * FUNDING_TXOUTS as u128, 0),
+        format_amount(
+            u128::from(TOKEN_1_FUNDING_VALUE) * TOKEN_1_FUNDING_TXOUTS as u128,
+            fog_system::network::TOKEN_1.0
+        )
     );
     for name in &layout.wallets {
         let _ = writeln!(out, "  {}", paths.wallet(name).display());
@@ -720,6 +756,7 @@ fn print_summary(
         "\nUse them with fog-wallet, from this repository, in another terminal:\n\
          \x20 cargo run -p fog-wallet -- --wallet {a} balance\n\
          \x20 cargo run -p fog-wallet -- --wallet {a} send --to bob --amount 2.5\n\
+         \x20 cargo run -p fog-wallet -- --wallet {a} send --to bob --amount 250000 --token 1\n\
          \x20 cargo run -p fog-wallet -- --wallet {b} balance --json\n\
          \x20 cargo run -p fog-wallet -- --wallet {b} history\n\
          \x20 cargo run -p fog-wallet -- --wallet {b} address\n\
@@ -740,8 +777,17 @@ fn print_summary(
     print!("{out}");
 }
 
-/// The true balance of `account` at block count `n` ([`fog_system::oracle::balance`]).
-fn view_key_scan(ledger: &LedgerDb, account: &AccountKey, n: u64) -> Result<u128, String> {
+/// The tokens the demo pays and checks: MOB and token 1.
+const DEMO_TOKENS: [TokenId; 2] = [TokenId::MOB, fog_system::network::TOKEN_1];
+
+/// The true balance of `account` in `token` at block count `n`
+/// ([`fog_system::oracle::balance_of`]).
+fn view_key_scan(
+    ledger: &LedgerDb,
+    account: &AccountKey,
+    n: u64,
+    token: TokenId,
+) -> Result<u128, String> {
     // A followed copy (`--processes`) may be a poll behind the services: wait for it.
     let started = Instant::now();
     while ledger.num_blocks().map_err(|e| format!("ledger DB: {e}"))? < n {
@@ -750,7 +796,7 @@ fn view_key_scan(ledger: &LedgerDb, account: &AccountKey, n: u64) -> Result<u128
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-    fog_system::oracle::balance(ledger, account, n)
+    fog_system::oracle::balance_of(ledger, account, n, token)
 }
 
 /// One demo wallet: its session and the checks of what it reported.
@@ -758,7 +804,8 @@ struct DemoWallet {
     name: String,
     session: Session,
     last_count: u64,
-    expected: u128,
+    /// What the script expects, one per [`DEMO_TOKENS`].
+    expected: [u128; 2],
 }
 
 /// What the demo found.
@@ -770,13 +817,14 @@ struct Tally {
 
 impl DemoWallet {
     /// Checks the balance until it covers `blocks` blocks, verifying every reported pair
-    /// against a view-key scan at its block count (and that the count never goes back).
+    /// against a view-key scan at its block count, in each of [`DEMO_TOKENS`] (and that the
+    /// count never goes back).
     async fn balance_covering(
         &mut self,
         blocks: u64,
         ledger: &LedgerDb,
         tally: &mut Tally,
-    ) -> Result<(u64, u128), CliError> {
+    ) -> Result<(u64, [u128; 2]), CliError> {
         let started = Instant::now();
         loop {
             let b = self
@@ -784,18 +832,20 @@ impl DemoWallet {
                 .balance(|_| {})
                 .await
                 .map_err(|e| failed(format!("{}'s balance check failed: {e}", self.name)))?;
-            let mob = b.of(0);
-            let truth = view_key_scan(ledger, self.session.account(), b.block_count)
-                .map_err(|e| failed(format!("view-key scan: {e}")))?;
+            let values = DEMO_TOKENS.map(|t| b.of(t.0));
             tally.checked += 1;
-            if mob != truth {
-                tally.wrong.push(format!(
-                    "{} reported {} at block count {}, the ledger says {}",
-                    self.name,
-                    format_amount(mob, 0),
-                    b.block_count,
-                    format_amount(truth, 0)
-                ));
+            for (token, value) in DEMO_TOKENS.iter().zip(values) {
+                let truth = view_key_scan(ledger, self.session.account(), b.block_count, *token)
+                    .map_err(|e| failed(format!("view-key scan: {e}")))?;
+                if value != truth {
+                    tally.wrong.push(format!(
+                        "{} reported {} at block count {}, the ledger says {}",
+                        self.name,
+                        format_amount(value, token.0),
+                        b.block_count,
+                        format_amount(truth, token.0)
+                    ));
+                }
             }
             if b.block_count < self.last_count {
                 tally.wrong.push(format!(
@@ -805,7 +855,7 @@ impl DemoWallet {
             }
             self.last_count = b.block_count;
             if b.block_count >= blocks {
-                return Ok((b.block_count, mob));
+                return Ok((b.block_count, values));
             }
             if started.elapsed() > DEMO_STEP_TIMEOUT {
                 return Err(failed(format!(
@@ -826,22 +876,25 @@ async fn show_balances(
     tally: &mut Tally,
 ) -> Result<(), CliError> {
     for w in wallets.iter_mut() {
-        let (count, mob) = w.balance_covering(blocks, ledger, tally).await?;
-        let verdict = if mob == w.expected {
+        let (count, values) = w.balance_covering(blocks, ledger, tally).await?;
+        let verdict = if values == w.expected {
             "exact"
         } else {
             tally.wrong.push(format!(
-                "{} has {}, the script expects {}",
+                "{} has {} and {}, the script expects {} and {}",
                 w.name,
-                format_amount(mob, 0),
-                format_amount(w.expected, 0)
+                format_amount(values[0], DEMO_TOKENS[0].0),
+                format_amount(values[1], DEMO_TOKENS[1].0),
+                format_amount(w.expected[0], DEMO_TOKENS[0].0),
+                format_amount(w.expected[1], DEMO_TOKENS[1].0)
             ));
             "WRONG"
         };
         println!(
-            "  {:<6} {:>18}   block count {count:<4} {verdict}",
+            "  {:<6} {:>18} {:>18}   block count {count:<4} {verdict}",
             w.name,
-            format_amount(mob, 0)
+            format_amount(values[0], DEMO_TOKENS[0].0),
+            format_amount(values[1], DEMO_TOKENS[1].0)
         );
     }
     Ok(())
@@ -864,7 +917,7 @@ async fn demo(
             name: name.clone(),
             session,
             last_count: 0,
-            expected: 0,
+            expected: [0; 2],
         });
     }
     let index = |name: &str| layout.wallets.iter().position(|n| n == name);
@@ -872,12 +925,14 @@ async fn demo(
     else {
         return Err(input("the demo needs the wallets alice, bob and carol"));
     };
-    let steps: [(usize, usize, u64); 5] = [
-        (alice, bob, 5 * MOB),
-        (bob, carol, 2 * MOB + MOB / 2),
-        (carol, alice, MOB + MOB / 4),
-        (alice, carol, 12 * MOB),
-        (bob, alice, MOB / 10),
+    // (from, to, value, index in DEMO_TOKENS)
+    let steps: [(usize, usize, u64, usize); 6] = [
+        (alice, bob, 5 * MOB, 0),
+        (bob, carol, 2 * MOB + MOB / 2, 0),
+        (carol, alice, MOB + MOB / 4, 0),
+        (alice, carol, 12 * MOB, 0),
+        (bob, alice, MOB / 10, 0),
+        (carol, bob, 400_000, 1),
     ];
 
     println!(
@@ -892,19 +947,26 @@ async fn demo(
     println!("step 0: the wallets as they are");
     // The script's expectations start from what the ledger says now.
     for w in &mut wallets {
-        w.expected = view_key_scan(ledger, w.session.account(), blocks)
-            .map_err(|e| failed(format!("view-key scan: {e}")))?;
+        for (i, token) in DEMO_TOKENS.iter().enumerate() {
+            w.expected[i] = view_key_scan(ledger, w.session.account(), blocks, *token)
+                .map_err(|e| failed(format!("view-key scan: {e}")))?;
+        }
     }
     show_balances(&mut wallets, blocks, ledger, &mut tally).await?;
 
-    let fee = MOB_MINIMUM_FEE;
-    for (n, (from, to, value)) in steps.into_iter().enumerate() {
+    for (n, (from, to, value, t)) in steps.into_iter().enumerate() {
         let to_address = wallets[to].session.address();
         let (from_name, to_name) = (wallets[from].name.clone(), wallets[to].name.clone());
-        let amount = Amount::new(value, TokenId::MOB);
+        let token = DEMO_TOKENS[t];
+        let amount = Amount::new(value, token);
         let sender = &mut wallets[from].session;
+        // The fee is the node's minimum for the token, paid in the token.
+        let fee = sender
+            .minimum_fee(token)
+            .await
+            .map_err(|e| failed(format!("step {}: {e}", n + 1)))?;
         let mut receipt = sender
-            .submit(&to_address, amount, None)
+            .submit(&to_address, amount, Some(fee))
             .await
             .map_err(|e| failed(format!("step {}: {from_name} cannot pay: {e}", n + 1)))?;
         sender
@@ -912,13 +974,13 @@ async fn demo(
             .await
             .map_err(|e| failed(format!("step {}: {e}", n + 1)))?;
         let landed = receipt.block_index.unwrap_or(0);
-        wallets[from].expected -= u128::from(value) + u128::from(fee);
-        wallets[to].expected += u128::from(value);
+        wallets[from].expected[t] -= u128::from(value) + u128::from(fee.value);
+        wallets[to].expected[t] += u128::from(value);
         println!(
             "step {}: {from_name} pays {to_name} {} (fee {}): landed in block {landed}",
             n + 1,
-            format_amount(u128::from(value), 0),
-            format_amount(u128::from(fee), 0)
+            format_amount(u128::from(value), token.0),
+            format_amount(u128::from(fee.value), token.0)
         );
         show_balances(&mut wallets, landed + 1, ledger, &mut tally).await?;
     }
@@ -942,7 +1004,7 @@ async fn demo(
         println!(
             "  block {:<4} {:>18}  {what}",
             e.block_index,
-            format_amount(u128::from(e.amount.value), 0)
+            format_amount(u128::from(e.amount.value), e.amount.token_id.0)
         );
     }
 

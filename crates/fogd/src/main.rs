@@ -18,6 +18,7 @@ mod recovery_db;
 mod report;
 mod router;
 mod view;
+mod web;
 
 use std::{path::PathBuf, process::ExitCode};
 

@@ -25,6 +25,12 @@ pub struct NodeArgs {
     /// users pay through: it lets whoever reaches the port write the ledger.
     #[arg(long = "allow-test-blocks")]
     allow_test_blocks: bool,
+    /// Accept TOKEN with a minimum fee of FEE (in the token's smallest unit), or change MOB's
+    /// (token 0, default 400000000 picoMOB); repeatable. Tokens not named, other than MOB,
+    /// are refused. Each fee must be a non-zero multiple of 128, MOB's within 10000 to
+    /// 999999999999 picoMOB (MobileCoin's rules). The node publishes them in GetLedgerInfo.
+    #[arg(long = "minimum-fee", value_name = "TOKEN=FEE", value_parser = parse_minimum_fee)]
+    minimum_fee: Vec<(u64, u64)>,
     #[command(flatten)]
     serve: ServeArgs,
 }
@@ -37,6 +43,19 @@ pub fn run(args: NodeArgs) -> Result<(), CliError> {
     if args.block_interval_ms == 0 {
         return Err(input("--block-interval-ms must be at least 1"));
     }
+    let mut config = NodeConfig::default()
+        .with_block_interval(Duration::from_millis(args.block_interval_ms))
+        .with_test_blocks(args.allow_test_blocks);
+    let mut named = std::collections::BTreeSet::new();
+    for (token, fee) in &args.minimum_fee {
+        if !named.insert(*token) {
+            return Err(input(format!(
+                "--minimum-fee names token {token} twice: give each token once"
+            )));
+        }
+        config = config.with_minimum_fee(*token, *fee);
+    }
+    fog_node::check_fee_map(&config.fee_map).map_err(|e| input(format!("--minimum-fee: {e}")))?;
     let path = &args.ledger.ledger_db;
     let ledger = LedgerDb::open(path).map_err(|e| match e {
         LedgerError::NotFound(_) => input(format!(
@@ -45,9 +64,6 @@ pub fn run(args: NodeArgs) -> Result<(), CliError> {
         )),
         e => failed(format!("cannot open the ledger DB {}: {e}", path.display())),
     })?;
-    let config = NodeConfig::default()
-        .with_block_interval(Duration::from_millis(args.block_interval_ms))
-        .with_test_blocks(args.allow_test_blocks);
     if args.allow_test_blocks {
         tracing::warn!("this node takes test blocks from anybody who reaches its port");
     }
@@ -80,4 +96,36 @@ pub fn run(args: NodeArgs) -> Result<(), CliError> {
         tracing::info!("fogd node stopped");
         Ok(())
     })
+}
+
+/// `TOKEN=FEE`: two whole numbers (the token id and its minimum fee in the token's smallest
+/// unit). The fee map's rules are checked once all are read.
+fn parse_minimum_fee(text: &str) -> Result<(u64, u64), String> {
+    let (token, fee) = text
+        .split_once('=')
+        .ok_or_else(|| format!("{text:?} is not TOKEN=FEE (such as 1=1024)"))?;
+    let token = token
+        .trim()
+        .parse::<u64>()
+        .map_err(|_| format!("{text:?}: the token id {token:?} is not a whole number"))?;
+    let fee = fee.trim().parse::<u64>().map_err(|_| {
+        format!("{text:?}: the fee {fee:?} is not a whole number of the token's smallest unit")
+    })?;
+    Ok((token, fee))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_minimum_fee;
+
+    #[test]
+    fn minimum_fee_arguments() {
+        assert_eq!(parse_minimum_fee("1=1024"), Ok((1, 1024)));
+        assert_eq!(parse_minimum_fee(" 0 = 400000000 "), Ok((0, 400_000_000)));
+        for bad in [
+            "1", "=5", "1=", "a=128", "1=1.5", "1=-128", "1=128=2", "-1=128",
+        ] {
+            assert!(parse_minimum_fee(bad).is_err(), "{bad:?}");
+        }
+    }
 }

@@ -181,6 +181,7 @@ fn five_hosts_pay_and_survive_each_service_killed() {
             },
             funding_txouts: 3,
             funding_value: 20 * MOB,
+            other_tokens: Vec::new(),
             strangers: 20,
         };
         let key = fog_crypto::RistrettoPublic::from_bytes(&ingress).unwrap();

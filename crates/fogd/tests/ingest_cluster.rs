@@ -261,6 +261,7 @@ fn peers_share_one_key_fail_over_and_retire() {
             },
             funding_txouts: 3,
             funding_value: 20 * MOB,
+            other_tokens: Vec::new(),
             strangers: 20,
         };
         let k = fog_crypto::RistrettoPublic::from_bytes(&hex::decode(&key).unwrap()).unwrap();

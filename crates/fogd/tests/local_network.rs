@@ -45,18 +45,23 @@ fn balance_lines(stdout: &str) -> Vec<Vec<&str>> {
     stdout
         .lines()
         .map(|l| l.split_whitespace().collect::<Vec<_>>())
-        .filter(|w| w.len() == 7 && w[3] == "block" && w[4] == "count")
+        .filter(|w| w.len() == 10 && w[6] == "block" && w[7] == "count")
         .collect()
 }
 
 fn check_demo(out: &Output) -> String {
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(out.status.success(), "the demo failed");
-    assert!(stdout.contains("demo passed: 18 balances checked, every one exact"));
+    assert!(stdout.contains("demo passed: 21 balances checked, every one exact"));
     assert!(!stdout.contains("WRONG") && !stdout.contains("not exact"));
-    // Three wallets after the initial state and each of the five steps.
-    assert_eq!(stdout.matches(" exact\n").count(), 18, "{stdout}");
-    assert_eq!(stdout.matches(": landed in block ").count(), 5);
+    // Three wallets after the initial state and each of the six steps (five in MOB, one in
+    // token 1, whose fee is paid in token 1).
+    assert_eq!(stdout.matches(" exact\n").count(), 21, "{stdout}");
+    assert_eq!(stdout.matches(": landed in block ").count(), 6);
+    assert!(
+        stdout.contains("carol pays bob 400000 (token 1) (fee 1024 (token 1)): landed in block"),
+        "{stdout}"
+    );
     assert!(stdout.contains("received from carol (authenticated)"));
     stdout
 }
@@ -68,18 +73,25 @@ fn the_demo_passes_and_passes_again_after_a_restart() {
     let first = check_demo(&demo(&net));
     assert!(first.contains("Fog local network created in"));
     let lines = balance_lines(&first);
-    assert_eq!(lines.len(), 18, "{first}");
+    assert_eq!(lines.len(), 21, "{first}");
     for line in &lines[..3] {
-        assert_eq!(line[1..], ["100", "MOB", "block", "count", "1", "exact"]);
+        assert_eq!(
+            line[1..],
+            ["100", "MOB", "3000000", "(token", "1)", "block", "count", "1", "exact"]
+        );
     }
+    // After the last step: carol paid 400000 and the fee 1024 in token 1, bob got 400000.
+    let last: Vec<&[&str]> = lines[18..].iter().map(|l| &l[..6]).collect();
+    assert_eq!(last[1][3], "3400000", "{first}");
+    assert_eq!(last[2][3], "2598976", "{first}");
 
     // The same directory again: the services resume, the wallets keep their state, and the
     // script starts from the balances the ledger holds now.
     let second = check_demo(&demo(&net));
     assert!(second.contains("Fog local network started again in"));
-    assert!(second.contains("(6 blocks)"), "{second}");
+    assert!(second.contains("(7 blocks)"), "{second}");
     let lines = balance_lines(&second);
-    assert_eq!(lines[0][5], "6", "{second}");
+    assert_eq!(lines[0][8], "7", "{second}");
     assert_ne!(
         lines[0][1], "100",
         "alice's balance is what the first demo left"
@@ -124,6 +136,11 @@ fn the_network_serves_the_demo_wallets_until_sigterm() {
         alice.display()
     )));
     assert!(printed.contains("send --to bob --amount 2.5"));
+    assert!(printed.contains("send --to bob --amount 250000 --token 1"));
+    assert!(
+        printed.contains("each funded with 100 MOB and 3000000 (token 1) at creation"),
+        "{printed}"
+    );
 
     // The network writes its attestation policy, and its wallets are pinned by it.
     let policy_path = net.join("state").join("attestation-policy.toml");
@@ -153,6 +170,12 @@ fn the_network_serves_the_demo_wallets_until_sigterm() {
     let balance = runtime.block_on(session.balance(|_| {})).unwrap();
     assert_eq!(balance.block_count, 1);
     assert_eq!(balance.of(0), 100 * 1_000_000_000_000);
+    // Token 1 too, which the node takes at the local network's minimum fee.
+    assert_eq!(balance.of(1), 3 * 1_000_000);
+    let fee = runtime
+        .block_on(session.minimum_fee(fog_transaction::TokenId(1)))
+        .unwrap();
+    assert_eq!(fee.value, 1024);
     drop(session);
 
     // The policy file given as `--attestation-policy` does too; one whose view rule names
@@ -246,7 +269,7 @@ fn the_demo_passes_with_every_service_a_process_of_its_own() {
     let args = ["--processes", "--recovery-db", db.url()];
     check_demo(&demo_with(&pg, &args));
     let again = check_demo(&demo_with(&pg, &args));
-    assert!(again.contains("(6 blocks)"), "{again}");
+    assert!(again.contains("(7 blocks)"), "{again}");
     let one_process = demo(&pg);
     assert_eq!(one_process.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&one_process.stderr).contains("--processes --recovery-db"));

@@ -228,6 +228,7 @@ fn stores_behind_a_router_serve_wallets_exactly_through_a_store_loss() {
             },
             funding_txouts: 3,
             funding_value: 20 * MOB,
+            other_tokens: Vec::new(),
             strangers: 10,
         };
         let k = fog_crypto::RistrettoPublic::from_bytes(&hex::decode(&key).unwrap()).unwrap();

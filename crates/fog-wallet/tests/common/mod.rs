@@ -1,10 +1,13 @@
 //! A local network for the wallet's end-to-end tests: the real services started in the test
 //! process on port-0 listeners, the one way `fogd local-network` starts them
 //! (`fog_system::inproc`), all trusting one simulated quoting key; and two wallets made by the
-//! `fog-wallet` binary, Alice funded with 4 × 10 MOB in the origin block.
+//! `fog-wallet` binary, Alice funded with 4 × 10 MOB in the origin block (and, with
+//! [`start_funded`], with other tokens). The node accepts MOB and token 1 at a local
+//! network's minimum fees (`fog_system::network::node_config`).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, dead_code)]
 
 use std::{
+    collections::BTreeMap,
     path::{Path, PathBuf},
     process::{Command, Output},
     sync::Arc,
@@ -19,7 +22,7 @@ use fog_ledger_server::{LedgerServer, LedgerServerConfig};
 use fog_node::{write_origin_block, Node, NodeConfig};
 use fog_recovery_db::SqliteRecoveryDb;
 use fog_report_server::{authority::new_authority, SigningConfig};
-use fog_system::inproc::Running;
+use fog_system::{inproc::Running, network::TokenFunding};
 use fog_transaction::{Amount, TokenId};
 use fog_view_server::{ViewConfig, ViewServer};
 use fog_wallet::WalletFile;
@@ -113,8 +116,38 @@ pub async fn balance_at_least(file: &Path, blocks: u64) -> (u64, u128) {
     );
 }
 
+/// `balance --json` until its block count reaches `blocks`: (block count, balance of each
+/// token by id, token 0 always present).
+pub async fn balances_at_least(file: &Path, blocks: u64) -> (u64, BTreeMap<u64, u128>) {
+    for _ in 0..300 {
+        let out = wallet(file, &["balance", "--json", "-q"]).await;
+        let stdout = ok(&out, "balance --json");
+        let v: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+        let count = v["block_count"].as_u64().unwrap();
+        if count >= blocks {
+            let balances = v["balances"]
+                .as_object()
+                .unwrap()
+                .iter()
+                .map(|(t, b)| (t.parse().unwrap(), u128::from(b.as_u64().unwrap())))
+                .collect();
+            return (count, balances);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!(
+        "the balance of {} never reached block count {blocks}",
+        file.display()
+    );
+}
+
 /// Starts the services and makes the two wallets (`keys new` with fog and the network).
 pub async fn start(seed: u64) -> Net {
+    start_funded(seed, &[]).await
+}
+
+/// [`start`], Alice also funded in the origin block with `other_tokens`.
+pub async fn start_funded(seed: u64, other_tokens: &[TokenFunding]) -> Net {
     let dir = tempfile::tempdir().unwrap();
     let mut rng = ChaCha20Rng::seed_from_u64(seed);
     let quoting = SigningKey::from_bytes(&[3u8; 32]);
@@ -193,6 +226,14 @@ pub async fn start(seed: u64) -> Net {
             )
         })
         .collect();
+    for t in other_tokens {
+        for _ in 0..t.txouts {
+            funding.push((
+                alice_key.default_subaddress(),
+                Amount::new(t.value, t.token_id),
+            ));
+        }
+    }
     for _ in 0..20 {
         let stranger = AccountKey::random(&mut rng).default_subaddress();
         funding.push((stranger, Amount::new(MOB, TokenId::MOB)));
@@ -204,7 +245,9 @@ pub async fn start(seed: u64) -> Net {
     let node = Arc::new(
         Node::new(
             ledger.clone(),
-            NodeConfig::default().with_block_interval(Duration::from_millis(100)),
+            fog_system::network::node_config(
+                NodeConfig::default().with_block_interval(Duration::from_millis(100)),
+            ),
         )
         .unwrap(),
     );

@@ -222,7 +222,10 @@ pub(super) async fn run(
                 layout.node.to_string(),
                 "--block-interval-ms".into(),
                 "250".into(),
-            ],
+            ]
+            .into_iter()
+            .chain(fog_system::network::node_fee_args())
+            .collect(),
             false,
         ),
         (
