@@ -6,6 +6,7 @@ pub mod admin;
 mod observe;
 mod ops;
 mod serve;
+mod web;
 
 use std::future::Future;
 
@@ -13,6 +14,10 @@ pub use observe::{encode, All, BoxFuture, Metric, Observation, Observe, Readines
 pub use ops::{serve_ops, CONNECTION_TIMEOUT, HEADER_TIMEOUT, MAX_CONNECTIONS};
 pub use serve::{serve, spawn_refresh, Limits, Serve};
 pub use tonic::service::Routes;
+pub use web::{
+    allow_web_origin, check_web_origin, cors_layer, origin_guard_layer, process_web_origins,
+    OriginGuard,
+};
 
 use tokio::net::TcpListener;
 use tonic::transport::server::TcpIncoming;

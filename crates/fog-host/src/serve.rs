@@ -45,6 +45,9 @@ pub struct Serve {
     pub health_names: Vec<&'static str>,
     /// How often readiness is checked for gRPC health. Default 1 s.
     pub health_interval: Duration,
+    /// The browser origins (`http(s)://host[:port]`) whose pages may call the service over
+    /// grpc-web (CORS). Default: the process-wide list ([`crate::allow_web_origin`]).
+    pub web_origins: Vec<String>,
 }
 
 impl Serve {
@@ -57,6 +60,7 @@ impl Serve {
             limits: Limits::default(),
             health_names: Vec::new(),
             health_interval: Duration::from_secs(1),
+            web_origins: crate::process_web_origins(),
         }
     }
 }
@@ -65,7 +69,8 @@ impl Serve {
 /// tower layers) and `grpc.health.v1.Health` beside them, whose status is SERVING while
 /// `observer` says ready (checked every `health_interval`); serves the operations endpoint on
 /// `spec.ops`; all until `shutdown` completes, then stops taking calls and lets those in
-/// flight finish.
+/// flight finish. Every service answers grpc-web too (HTTP/1.1 is accepted beside HTTP/2),
+/// with CORS for `spec.web_origins` (the `web` module).
 pub async fn serve(
     spec: Serve,
     routes: Routes,
@@ -122,8 +127,14 @@ pub async fn serve(
     });
     let limits = spec.limits;
     let served = tonic::transport::Server::builder()
+        .accept_http1(true)
         .timeout(limits.request_timeout)
         .concurrency_limit_per_connection(limits.max_concurrent_per_connection)
+        // Outermost first: a browser's request from an origin not allowed is refused, CORS
+        // answers preflights, then grpc-web becomes gRPC.
+        .layer(crate::origin_guard_layer(&spec.web_origins))
+        .layer(crate::cors_layer(&spec.web_origins))
+        .layer(tonic_web::GrpcWebLayer::new())
         .layer(tower::limit::GlobalConcurrencyLimitLayer::new(
             limits.max_concurrent_requests,
         ))
