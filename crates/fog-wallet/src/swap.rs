@@ -107,6 +107,9 @@ pub(crate) struct FillArgs {
     /// offered token) [default: all of it].
     #[arg(long, value_name = "X")]
     take: Option<String>,
+    /// The fee, in MOB [default: the ledger node's minimum].
+    #[arg(long, value_name = "X")]
+    fee: Option<String>,
     /// Return once the node accepted the swap, without waiting for it to land.
     #[arg(long)]
     no_wait: bool,
@@ -508,14 +511,22 @@ pub(crate) fn fill(path: &Path, args: &FillArgs) -> Result<(), WalletError> {
             }
         }
     };
+    let fee = args
+        .fee
+        .as_deref()
+        .map(|f| parse_amount(f, 0).map_err(|e| WalletError::Usage(format!("--fee: {e}"))))
+        .transpose()?;
     let mut session = Session::open(path, &overrides, false)?;
     let config = session
         .network()
         .client_config()
         .map_err(WalletError::Usage)?;
     let runtime = runtime()?;
-    // The fee is paid in MOB, at the node's minimum.
-    let fee = runtime.block_on(session.minimum_fee(TokenId::MOB))?;
+    // The fee is paid in MOB: as given, or the node's minimum.
+    let fee = match fee {
+        Some(v) => Amount::new(v, TokenId::MOB),
+        None => runtime.block_on(session.minimum_fee(TokenId::MOB))?,
+    };
     note(
         args.quiet,
         "checking the balance, fetching rings and proofs, building and submitting the swap...",
