@@ -24,7 +24,9 @@ fn check_tx(bytes: &[u8], rng: &mut ChaCha20Rng) {
     let whole = validation::verify_signature(&tx, rng);
     let s = &tx.signature;
 
-    // Each MLSAG against its input's ring, whatever the rest of the transaction says.
+    // Each MLSAG against its input's ring, whatever the rest of the transaction says: over
+    // the transaction's digest, or an input with rules (a signed contingent input) over its
+    // own.
     let digest = tx.signing_digest();
     for ((input, sig), pseudo) in tx
         .prefix
@@ -34,7 +36,9 @@ fn check_tx(bytes: &[u8], rng: &mut ChaCha20Rng) {
         .zip(&s.pseudo_output_commitments)
     {
         if let Ok(ring) = input.reduced_ring() {
-            let r = sig.verify(&digest, &ring, pseudo);
+            let signed = input.signed_digest();
+            let message: &[u8] = signed.as_ref().map_or(&digest[..], |d| &d[..]);
+            let r = sig.verify(message, &ring, pseudo);
             if whole.is_ok() {
                 assert_eq!(r, Ok(()));
             }
