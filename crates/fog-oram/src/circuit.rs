@@ -231,80 +231,6 @@ fn pair_pass<const TAKE: bool>(
     }
 }
 
-/// [`slot_pass`] reading the slot from `s` (the loaded copy) and writing it to `d` (the
-/// bucket in place).
-#[inline(always)]
-fn slot_pass_to<const TAKE: bool>(
-    c: Mask,
-    hit: Mask,
-    s: &[u64],
-    d: &mut [u64],
-    hold: &mut [u64],
-    out: &mut [u64],
-) {
-    let n = hold.len();
-    let (s, d) = (&s[..n], &mut d[..n]);
-    if TAKE {
-        let out = &mut out[..n];
-        for i in 0..n {
-            let v = s[i];
-            out[i] ^= hit & (out[i] ^ v);
-            let v = v & !hit;
-            let t = c & (v ^ hold[i]);
-            d[i] = v ^ t;
-            hold[i] ^= t;
-        }
-    } else {
-        for i in 0..n {
-            let v = s[i];
-            let t = c & (v ^ hold[i]);
-            d[i] = v ^ t;
-            hold[i] ^= t;
-        }
-    }
-}
-
-/// [`pair_pass`] reading the two slots from `s` (the loaded copy) and writing them to `d0`,
-/// `d1` (the bucket in place).
-#[inline(always)]
-fn pair_pass_to<const TAKE: bool>(
-    c: [Mask; 2],
-    hit: [Mask; 2],
-    s: [&[u64]; 2],
-    d0: &mut [u64],
-    d1: &mut [u64],
-    hold: &mut [u64],
-    out: &mut [u64],
-) {
-    let n = hold.len();
-    let (s0, s1) = (&s[0][..n], &s[1][..n]);
-    let (d0, d1) = (&mut d0[..n], &mut d1[..n]);
-    if TAKE {
-        let out = &mut out[..n];
-        for i in 0..n {
-            let (v0, v1, h) = (s0[i], s1[i], hold[i]);
-            let o = out[i] ^ (hit[0] & (out[i] ^ v0));
-            out[i] = o ^ (hit[1] & (o ^ v1));
-            let v0 = v0 & !hit[0];
-            let v1 = v1 & !hit[1];
-            let t0 = c[0] & (v0 ^ h);
-            let t1 = c[1] & (v1 ^ h);
-            d0[i] = v0 ^ t0;
-            d1[i] = v1 ^ t1;
-            hold[i] = h ^ t0 ^ t1;
-        }
-    } else {
-        for i in 0..n {
-            let (v0, v1, h) = (s0[i], s1[i], hold[i]);
-            let t0 = c[0] & (v0 ^ h);
-            let t1 = c[1] & (v1 ^ h);
-            d0[i] = v0 ^ t0;
-            d1[i] = v1 ^ t1;
-            hold[i] = h ^ t0 ^ t1;
-        }
-    }
-}
-
 /// [`stash_pass`] for two stash slots at once (at most one of `c` is set, at most one of
 /// `hit`): the hold is loaded and stored once per pair.
 #[inline(always)]
@@ -363,9 +289,9 @@ pub(crate) struct TreeLevel<S> {
     /// Per slot (stash first, then the path level by level): whether it held the block being
     /// removed, as a mask ([`TreeLevel::take_meta`]).
     taken: Vec<u64>,
-    /// Whether the store hands out its buckets in place ([`BucketStore::in_place`]): then an
-    /// eviction writes each bucket straight back and the path is not copied back afterwards.
-    /// Fixed by the store's type.
+    /// Whether the store hands out its buckets in place ([`BucketStore::in_place`]): then only
+    /// the path's metadata is loaded, an eviction moves the blocks inside the store's buckets
+    /// and the path is not copied back afterwards. Fixed by the store's type.
     direct: bool,
     evict_counter: u64,
     #[cfg(any(test, feature = "stash-stats"))]
@@ -512,12 +438,26 @@ impl<S: BucketStore> TreeLevel<S> {
         ((1u64 << level) - 1) + (leaf >> (self.leaf_bits as usize - level))
     }
 
+    /// Loads the path to `leaf` into the path buffer: whole buckets, or, on a direct store,
+    /// only their metadata (the eviction then moves the blocks inside the store's buckets).
     fn load_path(&mut self, leaf: u64) -> Result<(), OramError> {
+        let bw = self.bucket_words;
+        let mw = self.z * META;
+        if self.direct {
+            let mut sink = 0u64;
+            for lvl in 0..self.depth {
+                sink ^= self.store.prefetch(self.bucket_index(lvl, leaf));
+            }
+            core::hint::black_box(sink);
+        }
         for lvl in 0..self.depth {
             let b = self.bucket_index(lvl, leaf);
-            let bw = self.bucket_words;
-            self.store
-                .read_bucket(b, &mut self.path[lvl * bw..(lvl + 1) * bw])?;
+            let dst = &mut self.path[lvl * bw..(lvl + 1) * bw];
+            if self.direct {
+                self.store.read_prefix(b, &mut dst[..mw])?;
+            } else {
+                self.store.read_bucket(b, dst)?;
+            }
         }
         Ok(())
     }
@@ -625,12 +565,9 @@ impl<S: BucketStore> TreeLevel<S> {
     /// mask (from [`TreeLevel::take_meta`]) is set, wiping the slot: the block being accessed
     /// leaves in the pass that evicts, every slot being read and written once either way.
     ///
-    /// With a direct store the path levels' results go straight into the store's buckets
-    /// (read from the loaded copy, written in place); the loaded copy then keeps the buckets
-    /// as they were loaded until the next path load overwrites it (with the default
-    /// `extra_evictions` of 2 every operation loads another path of this tree after its first
-    /// one, so that is within the same operation; with 0 it is the next operation's first
-    /// load), and is wiped on drop.
+    /// With a direct store only the metadata was loaded: each path level's blocks move inside
+    /// the store's bucket (read and written in place, the metadata copied back), so no block's
+    /// value is ever copied into the path buffer, whose data part stays zero.
     fn evict_loaded<const TAKE: bool>(
         &mut self,
         leaf: u64,
@@ -728,25 +665,12 @@ impl<S: BucketStore> TreeLevel<S> {
                     let (dst_meta, dst_data) = dst.split_at_mut(z * META);
                     dst_meta.copy_from_slice(meta);
                     if z == 2 {
-                        let (s0, s1) = data.split_at(w);
                         let (d0, d1) = dst_data.split_at_mut(w);
-                        pair_pass_to::<TAKE>(
-                            [cs[0], cs[1]],
-                            [taken[0], taken[1]],
-                            [s0, s1],
-                            d0,
-                            d1,
-                            hold,
-                            out,
-                        );
+                        pair_pass::<TAKE>([cs[0], cs[1]], [taken[0], taken[1]], d0, d1, hold, out);
                     } else {
-                        for (j, (s, d)) in data
-                            .chunks_exact(w)
-                            .zip(dst_data.chunks_exact_mut(w))
-                            .enumerate()
-                        {
+                        for (j, d) in dst_data.chunks_exact_mut(w).enumerate() {
                             let hit = if TAKE { taken[j] } else { 0 };
-                            slot_pass_to::<TAKE>(cs[j], hit, s, d, hold, out);
+                            slot_pass::<TAKE>(cs[j], hit, d, hold, out);
                         }
                     }
                 } else if z == 2 {

@@ -2,7 +2,8 @@
 //! ("d-left", d = 2) hashing with buckets of 16 slots.
 //!
 //! Trusted side. The map keeps two ORAMs: an *index* ORAM whose blocks are buckets of 16 key
-//! slots with one word of occupancy bits, and a *value* ORAM with one block per slot. The value
+//! slots (a key longer than 16 bytes is stored as its 128-bit keyed tag) with one word of
+//! occupancy bits, and a *value* ORAM with one block per slot. The value
 //! ORAM has no position map of its own: each slot of a bucket also holds the current position
 //! (leaf) of its value block, which the index operation reads and replaces with a fresh one
 //! (the pointer technique of Wang et al., "Oblivious Data Structures", CCS 2014). Every operation —
@@ -58,11 +59,14 @@ pub struct ObliviousMap<F: StoreFactory, R> {
     rng: R,
     key_bytes: usize,
     value_bytes: usize,
+    /// Words of a key as a slot stores it: the key itself when it is at most 16 bytes,
+    /// otherwise its 128-bit keyed tag ([`TAG_WORDS`]).
     key_words: usize,
     per_table: u64,
     sip_key: [u64; 2],
     len: u64,
     key_buf: Vec<u64>,
+    tag_buf: [u64; TAG_WORDS],
     val_buf: Vec<u64>,
     bytes: Vec<u8>,
     poisoned: bool,
@@ -72,6 +76,7 @@ impl<F: StoreFactory, R> Drop for ObliviousMap<F, R> {
     fn drop(&mut self) {
         self.sip_key.zeroize();
         self.key_buf.zeroize();
+        self.tag_buf.zeroize();
         self.val_buf.zeroize();
         self.bytes.zeroize();
     }
@@ -158,7 +163,7 @@ impl<F: StoreFactory, R: RngCore + CryptoRng> ObliviousMap<F, R> {
             .next_power_of_two()
             .max(TABLES as u64);
         let per_table = buckets / TABLES as u64;
-        let key_words = key_bytes.div_ceil(8);
+        let key_words = stored_key_words(key_bytes);
         let value_words = value_bytes.div_ceil(8);
         let sip_key = [rng.next_u64(), rng.next_u64()];
         let index = OramCore::new(
@@ -187,7 +192,8 @@ impl<F: StoreFactory, R: RngCore + CryptoRng> ObliviousMap<F, R> {
             per_table,
             sip_key,
             len: 0,
-            key_buf: vec![0; key_words],
+            key_buf: vec![0; key_bytes.div_ceil(8)],
+            tag_buf: [0; TAG_WORDS],
             val_buf: vec![0; value_words],
             bytes: vec![0; value_bytes],
             poisoned: false,
@@ -291,22 +297,34 @@ impl<F: StoreFactory, R: RngCore + CryptoRng> ObliviousMap<F, R> {
             let r = ((u128::from(h) * u128::from(self.per_table)) >> 64) as u64;
             *idx = t as u64 * self.per_table + r;
         }
+        if self.key_words != self.key_buf.len() {
+            for (j, w) in self.tag_buf.iter_mut().enumerate() {
+                *w = siphash24(self.sip_key, &self.key_buf, (TABLES + j) as u64);
+            }
+        }
         let Self {
             index,
             values,
             rng,
             key_buf,
+            tag_buf,
             val_buf,
             bytes,
             key_words,
             ..
         } = self;
         let kw = *key_words;
+        // What the slots hold: the key, or its tag when the key is longer than the tag.
+        let stored: &[u64] = if kw == key_buf.len() {
+            key_buf
+        } else {
+            tag_buf
+        };
         // The chosen slot's value block moves to this leaf; the index operation records it.
         let next = values.fresh_position(rng);
         let r = index
             .access_many(rng, &indices, |buf| {
-                index_kernel(buf, kw, key_buf, mode, &indices, next)
+                index_kernel(buf, kw, stored, mode, &indices, next)
             })
             .and_then(|d| {
                 values.access_at(rng, d.value_index, d.value_position, next, |block| {
@@ -317,6 +335,7 @@ impl<F: StoreFactory, R: RngCore + CryptoRng> ObliviousMap<F, R> {
         self.bytes.as_mut_slice().zeroize();
         self.val_buf.as_mut_slice().zeroize();
         self.key_buf.as_mut_slice().zeroize();
+        self.tag_buf.zeroize();
         let d = match r {
             Ok(d) => d,
             Err(e) => {
@@ -336,6 +355,20 @@ fn full_to_error((found, full): (Choice, Mask)) -> Result<Choice, OramError> {
     } else {
         Ok(found)
     }
+}
+
+/// Words of a keyed tag: keys longer than this are stored as their tag.
+const TAG_WORDS: usize = 2;
+
+/// Words a slot uses for a key of `key_bytes` bytes: the key itself up to 16 bytes, otherwise
+/// a 128-bit tag, two SipHash-2-4 outputs of the key under the map's secret hash key (tweaks
+/// 2 and 3; the bucket indices use 0 and 1). Two keys are the same key to the map when their
+/// tags are equal: for distinct keys that happens with probability 2^-128 per pair (the hash
+/// key is drawn from the caller's RNG and never leaves the map, so nobody can search for a
+/// collision), about 2^-89 for 2^20 keys. A 16-byte slot instead of 32 makes the index bucket
+/// of ingest's 32-byte keys 41 words instead of 73.
+fn stored_key_words(key_bytes: usize) -> usize {
+    key_bytes.div_ceil(8).min(TAG_WORDS)
 }
 
 /// Words of one index bucket: a word of occupancy bits (bit `s` for slot `s`), then the 16
@@ -510,30 +543,36 @@ mod tests {
     fn no_key_or_value_stays_in_the_map_buffers_after_an_operation() {
         use crate::storage::HeapFactory;
         use rand_chacha::rand_core::SeedableRng;
-        let mut map = ObliviousMap::new(
-            64,
-            16,
-            8,
-            HeapFactory,
-            rand_chacha::ChaCha20Rng::seed_from_u64(5),
-        )
-        .unwrap();
-        let key = [0x5au8; 16];
-        let mut out = [0u8; 8];
-        map.insert(&key, &[7; 8]).unwrap();
-        assert!(map.key_buf.iter().all(|&w| w == 0), "key after insert");
-        map.get(&key, &mut out).unwrap();
-        assert_eq!(out, [7; 8]);
-        assert!(map.key_buf.iter().all(|&w| w == 0), "key after get");
-        assert!(map.val_buf.iter().all(|&w| w == 0), "value after get");
-        assert!(map.bytes.iter().all(|&b| b == 0), "value bytes after get");
-        // A refused call leaves nothing behind either.
-        assert!(matches!(
-            map.get(&key, &mut [0u8; 3]),
-            Err(OramError::LengthMismatch)
-        ));
-        map.remove(&key).unwrap();
-        assert!(map.key_buf.iter().all(|&w| w == 0), "key after remove");
+        // 16-byte keys are stored as they are, 32-byte keys as their tag.
+        for key_len in [16usize, 32] {
+            let mut map = ObliviousMap::new(
+                64,
+                key_len,
+                8,
+                HeapFactory,
+                rand_chacha::ChaCha20Rng::seed_from_u64(5),
+            )
+            .unwrap();
+            let key = alloc::vec![0x5au8; key_len];
+            let clean = |m: &ObliviousMap<HeapFactory, rand_chacha::ChaCha20Rng>| {
+                m.key_buf.iter().all(|&w| w == 0) && m.tag_buf == [0; TAG_WORDS]
+            };
+            let mut out = [0u8; 8];
+            map.insert(&key, &[7; 8]).unwrap();
+            assert!(clean(&map), "key after insert");
+            map.get(&key, &mut out).unwrap();
+            assert_eq!(out, [7; 8]);
+            assert!(clean(&map), "key after get");
+            assert!(map.val_buf.iter().all(|&w| w == 0), "value after get");
+            assert!(map.bytes.iter().all(|&b| b == 0), "value bytes after get");
+            // A refused call leaves nothing behind either.
+            assert!(matches!(
+                map.get(&key, &mut [0u8; 3]),
+                Err(OramError::LengthMismatch)
+            ));
+            map.remove(&key).unwrap();
+            assert!(clean(&map), "key after remove");
+        }
     }
 
     #[test]

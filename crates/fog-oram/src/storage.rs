@@ -46,14 +46,42 @@ pub trait BucketStore {
     fn in_place(&self) -> bool {
         false
     }
-    /// The words of bucket `bucket` in place, to be overwritten; `None` (the default) for a
-    /// store that is not [`BucketStore::in_place`]. An ORAM on an in-place store reads each
-    /// path with [`BucketStore::read_bucket`] as usual but writes each evicted bucket straight
-    /// into place, level by level, instead of copying the path back with
-    /// [`BucketStore::write_bucket`]: the same buckets, read then written, in the same order.
+    /// The words of bucket `bucket` in place, to be read and overwritten; `None` (the default)
+    /// for a store that is not [`BucketStore::in_place`]. An ORAM on an in-place store reads
+    /// only the metadata of each path's buckets ([`BucketStore::read_prefix`]), then moves the
+    /// blocks inside each bucket in place, level by level, instead of copying the whole path
+    /// out with [`BucketStore::read_bucket`] and back with [`BucketStore::write_bucket`]: the
+    /// same buckets, read then written, in the same order.
     fn bucket_mut(&mut self, bucket: u64) -> Option<&mut [u64]> {
         let _ = bucket;
         None
+    }
+    /// A hint that bucket `bucket` is about to be read and written in place: an in-place store
+    /// may start loading its memory into the cache, so that the misses of a whole path overlap
+    /// instead of waiting one bucket at a time. It changes no data; the caller folds the
+    /// returned words together and passes the result to `black_box` once per path (so the
+    /// loads are not optimised away and no load waits for another). Called for the buckets of
+    /// a path, whose choice is public. The default does nothing and returns 0.
+    fn prefetch(&self, bucket: u64) -> u64 {
+        let _ = bucket;
+        0
+    }
+    /// Copies the first `out.len()` words of bucket `bucket` (at most `bucket_words`) into
+    /// `out`: a read of that bucket, like [`BucketStore::read_bucket`]. The default reads the
+    /// whole bucket into a temporary buffer (wiped afterwards); in-place stores copy only the
+    /// prefix.
+    fn read_prefix(&mut self, bucket: u64, out: &mut [u64]) -> Result<(), OramError> {
+        let words = self.bucket_words();
+        if out.len() > words {
+            return Err(OramError::LengthMismatch);
+        }
+        let mut buf = alloc::vec![0u64; words];
+        let r = self.read_bucket(bucket, &mut buf);
+        if r.is_ok() {
+            out.copy_from_slice(&buf[..out.len()]);
+        }
+        buf.zeroize();
+        r
     }
 }
 
@@ -170,6 +198,26 @@ impl BucketStore for HeapStore {
     fn bucket_mut(&mut self, bucket: u64) -> Option<&mut [u64]> {
         let r = bucket_range(bucket, self.bucket_words, self.words.len()).ok()?;
         Some(&mut self.words[r])
+    }
+    /// Reads one word of every cache line (64 bytes) of the bucket and returns them folded
+    /// together: independent loads, so the processor overlaps the misses of a whole path.
+    /// Every line is touched whatever the bucket holds.
+    fn prefetch(&self, bucket: u64) -> u64 {
+        let mut sink = 0u64;
+        if let Ok(r) = bucket_range(bucket, self.bucket_words, self.words.len()) {
+            for w in self.words[r].iter().step_by(8) {
+                sink ^= *w;
+            }
+        }
+        sink
+    }
+    fn read_prefix(&mut self, bucket: u64, out: &mut [u64]) -> Result<(), OramError> {
+        let r = bucket_range(bucket, self.bucket_words, self.words.len())?;
+        if out.len() > self.bucket_words {
+            return Err(OramError::LengthMismatch);
+        }
+        out.copy_from_slice(&self.words[r.start..r.start + out.len()]);
+        Ok(())
     }
 }
 
@@ -486,6 +534,17 @@ impl<S: BucketStore> BucketStore for TracingStore<S> {
     }
     fn in_place(&self) -> bool {
         self.inner.in_place()
+    }
+    fn prefetch(&self, bucket: u64) -> u64 {
+        self.inner.prefetch(bucket)
+    }
+    fn read_prefix(&mut self, bucket: u64, out: &mut [u64]) -> Result<(), OramError> {
+        self.log.push(TraceEvent {
+            store: self.id,
+            op: TraceOp::Read,
+            bucket,
+        });
+        self.inner.read_prefix(bucket, out)
     }
     /// Records a write of `bucket` (the caller is about to overwrite it in place).
     fn bucket_mut(&mut self, bucket: u64) -> Option<&mut [u64]> {

@@ -327,16 +327,20 @@ fn op_strategy(keys: u16) -> impl Strategy<Value = Op> {
     ]
 }
 
-/// Key bytes for key number `k`: 12 bytes, so padding inside words is exercised.
-fn key_of(k: u16) -> [u8; 12] {
-    let mut key = [0x5a; 12];
-    key[..2].copy_from_slice(&k.to_le_bytes());
+/// Key bytes for key number `k`, `len` bytes: the number is in the last two bytes, so with
+/// 12-byte keys the padding inside words is exercised, and with keys longer than 16 bytes
+/// (stored as a tag) keys differ only past the first 16 bytes.
+fn key_of(k: u16, len: usize) -> Vec<u8> {
+    let mut key = alloc::vec![0x5a; len];
+    key[len - 2..].copy_from_slice(&k.to_le_bytes());
     key
 }
 
-/// Runs `ops` against the map and a HashMap model. Values are 20 bytes: the u64 repeated.
-fn check_against_model(capacity: u64, ops: &[Op], seed: u64) {
-    let mut map = ObliviousMap::new(capacity, 12, 20, HeapFactory, rng(seed)).unwrap();
+/// Runs `ops` against the map and a HashMap model, with keys of `key_len` bytes. Values are
+/// 20 bytes: the u64 repeated.
+fn check_against_model(capacity: u64, key_len: usize, ops: &[Op], seed: u64) {
+    let key_of = |k: u16| key_of(k, key_len);
+    let mut map = ObliviousMap::new(capacity, key_len, 20, HeapFactory, rng(seed)).unwrap();
     let mut model: HashMap<u16, [u8; 20]> = HashMap::new();
     let val = |v: u64| {
         let mut out = [0u8; 20];
@@ -402,7 +406,7 @@ fn check_against_model(capacity: u64, ops: &[Op], seed: u64) {
     }
 }
 
-// 10^5 operations in total: 3 sizes x 20 cases x ~1700 operations.
+// 1.4 x 10^5 operations in total: 4 tests x 20 cases x ~1700 operations.
 const OPS_PER_CASE: usize = 1700;
 
 proptest! {
@@ -412,19 +416,28 @@ proptest! {
     fn map_matches_hashmap_tiny(ops in prop::collection::vec(op_strategy(120), OPS_PER_CASE),
                                 seed in any::<u64>()) {
         // 32 slots, 120 keys: the map is full most of the time.
-        check_against_model(32, &ops, seed);
+        check_against_model(32, 12, &ops, seed);
     }
 
     #[test]
     fn map_matches_hashmap_small(ops in prop::collection::vec(op_strategy(600), OPS_PER_CASE),
                                  seed in any::<u64>()) {
-        check_against_model(512, &ops, seed);
+        check_against_model(512, 12, &ops, seed);
     }
 
     #[test]
     fn map_matches_hashmap_medium(ops in prop::collection::vec(op_strategy(3000), OPS_PER_CASE),
                                   seed in any::<u64>()) {
-        check_against_model(8192, &ops, seed);
+        check_against_model(8192, 12, &ops, seed);
+    }
+
+    #[test]
+    fn map_with_tagged_keys_matches_hashmap(ops in prop::collection::vec(op_strategy(600), OPS_PER_CASE),
+                                            seed in any::<u64>(),
+                                            key_len in prop::sample::select(alloc::vec![17usize, 32, 33])) {
+        // Keys longer than 16 bytes are stored as 128-bit tags; the keys differ only in their
+        // last two bytes, past what a slot could hold of them.
+        check_against_model(512, key_len, &ops, seed);
     }
 }
 
