@@ -132,20 +132,7 @@ fn hex32(b: &[u8; 32]) -> String {
 /// filled in. `Ok(false)`: not yet. [`ClientError::Expired`]: the balance has reached the
 /// tombstone block and the change has not shown up.
 pub fn landed(state: &AccountState, balance: &Balance, receipt: &mut SendReceipt) -> Result<bool> {
-    let spent_at: Option<Vec<u64>> = receipt
-        .key_images
-        .iter()
-        .map(|k| {
-            state
-                .tx_outs
-                .values()
-                .find(|t| t.key_image == *k)
-                .and_then(|t| match t.spent {
-                    SpentStatus::Spent { block_index } => Some(block_index),
-                    _ => None,
-                })
-        })
-        .collect();
+    let spent_at = spent_blocks(state, &receipt.key_images);
     let change = state
         .tx_outs
         .values()
@@ -164,6 +151,25 @@ pub fn landed(state: &AccountState, balance: &Balance, receipt: &mut SendReceipt
         });
     }
     Ok(false)
+}
+
+/// The blocks in which `key_images` were seen spent, in their order, judged from `state`;
+/// `None` while any of them is not seen spent (or is not of a TxOut this account owns).
+/// [`landed`] and the wait for a swap to land (which has no change to wait for) use it.
+pub fn spent_blocks(state: &AccountState, key_images: &[KeyImage]) -> Option<Vec<u64>> {
+    key_images
+        .iter()
+        .map(|k| {
+            state
+                .tx_outs
+                .values()
+                .find(|t| t.key_image == *k)
+                .and_then(|t| match t.spent {
+                    SpentStatus::Spent { block_index } => Some(block_index),
+                    _ => None,
+                })
+        })
+        .collect()
 }
 
 /// A fog client for one account.

@@ -371,6 +371,16 @@ fn make_output<R: RngCore + CryptoRng>(
     ))
 }
 
+/// Where [`SignedContingentInputBuilder::add_output`] puts an output in the rules.
+enum Rule {
+    /// `required_outputs`.
+    Required,
+    /// `partial_fill_outputs`.
+    PartialFill,
+    /// `partial_fill_change` (replacing any earlier one).
+    PartialFillChange,
+}
+
 /// Makes a [`SignedContingentInput`] from one owned input: the maker's side of a swap.
 pub struct SignedContingentInputBuilder {
     block_version: BlockVersion,
@@ -404,16 +414,14 @@ impl SignedContingentInputBuilder {
         fog_ingest_key: Option<&RistrettoPublic>,
         rng: &mut R,
     ) -> Result<TxOut, SciError> {
-        let (tx_out, secret, _) = make_output(
-            self.block_version,
+        self.add_output(
+            Rule::Required,
             amount,
             recipient,
             recipient,
             fog_ingest_key,
             rng,
-        )?;
-        self.required.push((tx_out.clone(), secret));
-        Ok(tx_out)
+        )
     }
 
     /// The transaction must return this much to the maker's change subaddress (the rest of a
@@ -425,16 +433,8 @@ impl SignedContingentInputBuilder {
         fog_ingest_key: Option<&RistrettoPublic>,
         rng: &mut R,
     ) -> Result<TxOut, SciError> {
-        let (tx_out, secret, _) = make_output(
-            self.block_version,
-            amount,
-            &maker.change_subaddress(),
-            &maker.default_subaddress(),
-            fog_ingest_key,
-            rng,
-        )?;
-        self.required.push((tx_out.clone(), secret));
-        Ok(tx_out)
+        let (change, hint) = (maker.change_subaddress(), maker.default_subaddress());
+        self.add_output(Rule::Required, amount, &change, &hint, fog_ingest_key, rng)
     }
 
     /// The transaction must pay at least the fill fraction of this output.
@@ -445,19 +445,14 @@ impl SignedContingentInputBuilder {
         fog_ingest_key: Option<&RistrettoPublic>,
         rng: &mut R,
     ) -> Result<TxOut, SciError> {
-        let (tx_out, _, ss) = make_output(
-            self.block_version,
+        self.add_output(
+            Rule::PartialFill,
             amount,
             recipient,
             recipient,
             fog_ingest_key,
             rng,
-        )?;
-        self.partial_fill_outputs.push(RevealedTxOut {
-            tx_out: tx_out.clone(),
-            amount_shared_secret: ss.to_vec(),
-        });
-        Ok(tx_out)
+        )
     }
 
     /// The partial fill change: what the maker gets back if nothing is taken (normally the
@@ -470,18 +465,46 @@ impl SignedContingentInputBuilder {
         fog_ingest_key: Option<&RistrettoPublic>,
         rng: &mut R,
     ) -> Result<TxOut, SciError> {
-        let (tx_out, _, ss) = make_output(
+        let (change, hint) = (maker.change_subaddress(), maker.default_subaddress());
+        self.add_output(
+            Rule::PartialFillChange,
+            amount,
+            &change,
+            &hint,
+            fog_ingest_key,
+            rng,
+        )
+    }
+
+    /// Makes an output of `amount` to `recipient` (fog hint naming `hint_address`) and puts it
+    /// where `rule` says: a required output keeps its secret for the offer's revealed amounts,
+    /// a partial-fill output or change keeps its amount shared secret. Returns the output.
+    fn add_output<R: RngCore + CryptoRng>(
+        &mut self,
+        rule: Rule,
+        amount: Amount,
+        recipient: &PublicAddress,
+        hint_address: &PublicAddress,
+        fog_ingest_key: Option<&RistrettoPublic>,
+        rng: &mut R,
+    ) -> Result<TxOut, SciError> {
+        let (tx_out, secret, ss) = make_output(
             self.block_version,
             amount,
-            &maker.change_subaddress(),
-            &maker.default_subaddress(),
+            recipient,
+            hint_address,
             fog_ingest_key,
             rng,
         )?;
-        self.partial_fill_change = Some(RevealedTxOut {
+        let revealed = || RevealedTxOut {
             tx_out: tx_out.clone(),
             amount_shared_secret: ss.to_vec(),
-        });
+        };
+        match rule {
+            Rule::Required => self.required.push((tx_out.clone(), secret)),
+            Rule::PartialFill => self.partial_fill_outputs.push(revealed()),
+            Rule::PartialFillChange => self.partial_fill_change = Some(revealed()),
+        }
         Ok(tx_out)
     }
 

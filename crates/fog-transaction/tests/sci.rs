@@ -13,7 +13,7 @@ use fog_transaction::{
         sign_prefix_with_presigned, InputCredentials, InputSecret, InputSigner, OutputSecret,
         PresignedInput, TransactionBuilder,
     },
-    input_rules::{eq_ignoring_amount, try_reveal_amount, InputRuleError as R},
+    input_rules::{eq_ignoring_amount, try_reveal_amount, InputRuleError as R, RevealedTxOut},
     membership::{self, Range, TxOutMembershipProof},
     ring_signature::RingSignatureError,
     sci::{SciError, SignedContingentInput, SignedContingentInputBuilder},
@@ -34,6 +34,8 @@ const T1: TokenId = TokenId(1);
 const T1_FEE: u64 = 1024;
 /// What the full offer asks for.
 const ASK: u64 = 100_000;
+/// Where Bob's mixins start among the ledger's (after the ones Alice's ring uses).
+const BOB_SKIP: usize = RING_SIZE - 1;
 
 struct Ledger {
     tx_outs: Vec<TxOut>,
@@ -125,6 +127,25 @@ impl Ledger {
         }
     }
 
+    /// Alice's offer of her MOB input `which` for `ask` of token 1, in full, not yet built.
+    fn full_offer_builder(
+        &self,
+        which: usize,
+        ask: u64,
+        rng: &mut ChaCha20Rng,
+    ) -> SignedContingentInputBuilder {
+        let (idx, _) = self.alice_owned[which];
+        let mut b = SignedContingentInputBuilder::new(BV, self.input(&self.alice, idx, 0));
+        b.add_required_output(
+            Amount::new(ask, T1),
+            &self.alice.default_subaddress(),
+            None,
+            rng,
+        )
+        .unwrap();
+        b
+    }
+
     /// Alice offers her MOB input `which` for `ASK` of token 1, in full.
     fn full_offer(
         &self,
@@ -132,28 +153,19 @@ impl Ledger {
         max_tombstone: u64,
         rng: &mut ChaCha20Rng,
     ) -> SignedContingentInput {
-        let (idx, _) = self.alice_owned[which];
-        let mut b = SignedContingentInputBuilder::new(BV, self.input(&self.alice, idx, 0));
-        b.add_required_output(
-            Amount::new(ASK, T1),
-            &self.alice.default_subaddress(),
-            None,
-            rng,
-        )
-        .unwrap();
+        let mut b = self.full_offer_builder(which, ASK, rng);
         b.set_max_tombstone_block(max_tombstone);
         b.build(rng).unwrap()
     }
 
-    /// Alice offers her MOB input `which` (value C) for `ask` of token 1, partly fillable,
-    /// keeping at least `min_fill` of it traded.
-    fn partial_offer(
+    /// Alice's offer of her MOB input `which` (value C) for `ask` of token 1, partly
+    /// fillable (the partial fill change is all of C), not yet built.
+    fn partial_offer_builder(
         &self,
         which: usize,
         ask: u64,
-        min_fill: u64,
         rng: &mut ChaCha20Rng,
-    ) -> SignedContingentInput {
+    ) -> SignedContingentInputBuilder {
         let (idx, amount) = self.alice_owned[which];
         let mut b = SignedContingentInputBuilder::new(BV, self.input(&self.alice, idx, 0));
         b.add_partial_fill_output(
@@ -165,6 +177,19 @@ impl Ledger {
         .unwrap();
         b.add_partial_fill_change_output(amount, &self.alice, None, rng)
             .unwrap();
+        b
+    }
+
+    /// Alice offers her MOB input `which` (value C) for `ask` of token 1, partly fillable,
+    /// keeping at least `min_fill` of it traded.
+    fn partial_offer(
+        &self,
+        which: usize,
+        ask: u64,
+        min_fill: u64,
+        rng: &mut ChaCha20Rng,
+    ) -> SignedContingentInput {
+        let mut b = self.partial_offer_builder(which, ask, rng);
         b.set_min_partial_fill_value(min_fill);
         b.build(rng).unwrap()
     }
@@ -181,21 +206,29 @@ impl Ledger {
         sci
     }
 
-    /// Bob's builder with his token-1 input, paying the fee in MOB out of what he receives.
-    fn bob_builder(&self) -> (TransactionBuilder, Amount) {
+    /// Bob's builder with his token-1 input (its mixins from the `skip`th on), paying the fee
+    /// in MOB out of what he receives.
+    fn bob_builder(&self, skip: usize) -> (TransactionBuilder, Amount) {
         let (idx, amount) = self.bob_owned[0];
         let mut b = TransactionBuilder::new(BV, Amount::new(MOB_MINIMUM_FEE, TokenId::MOB));
         b.set_tombstone_block(CURRENT + 50);
-        b.add_input(self.input(&self.bob, idx, RING_SIZE - 1));
+        b.add_input(self.input(&self.bob, idx, skip));
         (b, amount)
     }
 
-    /// Bob completes a full offer of `offered` MOB.
-    fn take_full(&self, sci: &SignedContingentInput, rng: &mut ChaCha20Rng) -> Tx {
+    /// Bob completes a full offer (his mixins from the `skip`th on): he pays Alice `t1_paid`
+    /// of token 1 and keeps all the offered MOB less the fee.
+    fn complete(
+        &self,
+        sci: &SignedContingentInput,
+        skip: usize,
+        t1_paid: u64,
+        rng: &mut ChaCha20Rng,
+    ) -> Tx {
         let offered = sci.pseudo_output_amount.value;
-        let (mut b, bob_t1) = self.bob_builder();
+        let (mut b, bob_t1) = self.bob_builder(skip);
         b.add_presigned_input(self.with_proofs(sci)).unwrap();
-        b.add_change_output(Amount::new(bob_t1.value - ASK, T1), &self.bob, None);
+        b.add_change_output(Amount::new(bob_t1.value - t1_paid, T1), &self.bob, None);
         b.add_change_output(
             Amount::new(offered - MOB_MINIMUM_FEE, TokenId::MOB),
             &self.bob,
@@ -204,23 +237,31 @@ impl Ledger {
         b.build(rng).unwrap()
     }
 
-    /// Bob completes a partial offer, returning `change` MOB to Alice.
+    /// Bob completes a full offer of `offered` MOB, paying `ASK`.
+    fn take_full(&self, sci: &SignedContingentInput, rng: &mut ChaCha20Rng) -> Tx {
+        self.complete(sci, BOB_SKIP, ASK, rng)
+    }
+
+    /// Bob completes a partial offer, returning `change` MOB to Alice; checks that it pays
+    /// her `paid` of token 1 and validates.
     fn take_partial(
         &self,
         sci: &SignedContingentInput,
         change: u64,
+        paid: u64,
         rng: &mut ChaCha20Rng,
-    ) -> (Tx, Vec<Amount>) {
+    ) -> Tx {
         let offered = sci.pseudo_output_amount.value;
-        let (mut b, bob_t1) = self.bob_builder();
-        let paid = b
+        let (mut b, bob_t1) = self.bob_builder(BOB_SKIP);
+        let owed = b
             .add_presigned_partial_fill_input(
                 self.with_proofs(sci),
                 Amount::new(change, TokenId::MOB),
             )
             .unwrap();
+        assert_eq!(owed, vec![Amount::new(paid, T1)]);
         b.add_change_output(
-            Amount::new(bob_t1.value - paid[0].value, T1),
+            Amount::new(bob_t1.value - owed[0].value, T1),
             &self.bob,
             None,
         );
@@ -229,7 +270,9 @@ impl Ledger {
             &self.bob,
             None,
         );
-        (b.build(rng).unwrap(), paid)
+        let tx = b.build(rng).unwrap();
+        assert_eq!(self.check(&tx), Ok(()));
+        tx
     }
 
     fn check(&self, tx: &Tx) -> Result<(), E> {
@@ -334,6 +377,46 @@ impl Ledger {
         sign_prefix_with_presigned(tx.prefix.clone(), &signers, &outputs, rng).unwrap()
     }
 
+    /// What the node says of `bad`, an attacker's change to a transaction: its outputs sorted
+    /// again and the whole re-signed ([`Self::resign`]).
+    fn check_resigned(
+        &self,
+        mut bad: Tx,
+        sci: &SignedContingentInput,
+        rng: &mut ChaCha20Rng,
+    ) -> Result<(), E> {
+        bad.prefix.outputs.sort_by_key(|o| o.public_key);
+        self.check(&self.resign(&bad, sci, rng))
+    }
+
+    /// Index of Bob's output of `token` in `tx`.
+    fn bob_output_at(&self, tx: &Tx, token: TokenId) -> usize {
+        tx.prefix
+            .outputs
+            .iter()
+            .position(|o| {
+                o.view_key_match(self.bob.view_private_key())
+                    .is_ok_and(|(a, _)| a.token_id == token)
+            })
+            .unwrap()
+    }
+
+    /// `tx` with the partial fill output (`template`) recommitted to `paid` of token 1, and
+    /// Bob's token-1 change a fresh output of the rest of his input.
+    fn repay(&self, tx: &Tx, template: &RevealedTxOut, paid: u64, rng: &mut ChaCha20Rng) -> Tx {
+        let mut bad = tx.clone();
+        let (at, bob_t1_at) = (find(tx, &template.tx_out), self.bob_output_at(tx, T1));
+        bad.prefix.outputs[at] = template
+            .change_committed_amount(Amount::new(paid, T1))
+            .unwrap();
+        bad.prefix.outputs[bob_t1_at] = self.output(
+            Amount::new(self.bob_owned[0].1.value - paid, T1),
+            &self.bob,
+            rng,
+        );
+        bad
+    }
+
     /// A fresh output of `amount` to `to`, with its secret.
     fn output(&self, amount: Amount, to: &AccountKey, rng: &mut ChaCha20Rng) -> TxOut {
         let r = RistrettoPrivate::random(rng);
@@ -348,14 +431,24 @@ impl Ledger {
     }
 }
 
-fn sort_outputs(tx: &mut Tx) {
-    tx.prefix.outputs.sort_by_key(|o| o.public_key);
-}
-
 fn mlsag_error() -> E {
     E::InvalidTransactionSignature(RingCtError::RingSignature(
         RingSignatureError::InvalidSignature,
     ))
+}
+
+/// The offer's signature does not verify.
+fn sci_signature_error() -> SciError {
+    SciError::RingSignature(RingSignatureError::InvalidSignature)
+}
+
+/// Index of the input with rules (the offer's) or of the one without.
+fn input_at(tx: &Tx, with_rules: bool) -> usize {
+    tx.prefix
+        .inputs
+        .iter()
+        .position(|i| i.input_rules.is_some() == with_rules)
+        .unwrap()
 }
 
 /// Index of the output that is the rules' (required or template) output, ignoring amount.
@@ -414,21 +507,15 @@ fn partial_fill_swap_validates_with_the_exact_fraction() {
 
     // Take 1/3 of it: 11 MOB - 7.333.. MOB returned; 110000/3 = 36666.67 → 36667.
     let change = offered - offered / 3;
-    let (tx, paid) = l.take_partial(&sci, change, &mut rng);
-    assert_eq!(paid, vec![Amount::new(36_667, T1)]);
-    assert_eq!(l.check(&tx), Ok(()));
+    let tx = l.take_partial(&sci, change, 36_667, &mut rng);
     assert_eq!(value_to(&tx, &l.alice, T1), 36_667);
     assert_eq!(value_to(&tx, &l.alice, TokenId::MOB), change);
 
     // Take it all: change 0, pays the whole ask.
-    let (tx, paid) = l.take_partial(&sci, 0, &mut rng);
-    assert_eq!(paid, vec![Amount::new(110_000, T1)]);
-    assert_eq!(l.check(&tx), Ok(()));
+    l.take_partial(&sci, 0, 110_000, &mut rng);
 
     // Take exactly the minimum.
-    let (tx, paid) = l.take_partial(&sci, offered - MOB, &mut rng);
-    assert_eq!(paid, vec![Amount::new(10_000, T1)]);
-    assert_eq!(l.check(&tx), Ok(()));
+    l.take_partial(&sci, offered - MOB, 10_000, &mut rng);
 }
 
 #[test]
@@ -443,33 +530,29 @@ fn required_output_missing_or_altered_is_refused() {
     let mut bad = tx.clone();
     bad.prefix.outputs.remove(at);
     let bob_t1 = l.bob_owned[0].1.value;
-    let bob_change = bad
-        .prefix
-        .outputs
-        .iter()
-        .position(|o| {
-            o.view_key_match(l.bob.view_private_key())
-                .is_ok_and(|(a, _)| a.token_id == T1)
-        })
-        .unwrap();
+    let bob_change = l.bob_output_at(&bad, T1);
     bad.prefix.outputs[bob_change] = l.output(Amount::new(bob_t1, T1), &l.bob, &mut rng);
-    sort_outputs(&mut bad);
-    let bad = l.resign(&bad, &sci, &mut rng);
-    assert_eq!(l.check(&bad), Err(E::InputRule(R::MissingRequiredOutput)));
+    assert_eq!(
+        l.check_resigned(bad, &sci, &mut rng),
+        Err(E::InputRule(R::MissingRequiredOutput))
+    );
 
     // Altered: same amount and keys, another memo (nothing else changes the balance).
     let mut bad = tx.clone();
     let memo = bad.prefix.outputs[at].e_memo.as_mut().unwrap();
     memo.0[0] ^= 1;
-    let bad = l.resign(&bad, &sci, &mut rng);
-    assert_eq!(l.check(&bad), Err(E::InputRule(R::MissingRequiredOutput)));
+    assert_eq!(
+        l.check_resigned(bad, &sci, &mut rng),
+        Err(E::InputRule(R::MissingRequiredOutput))
+    );
 
     // Redirected: the same value of token 1 paid to a fresh output of Bob's.
     let mut bad = tx.clone();
     bad.prefix.outputs[at] = l.output(Amount::new(ASK, T1), &l.bob, &mut rng);
-    sort_outputs(&mut bad);
-    let bad = l.resign(&bad, &sci, &mut rng);
-    assert_eq!(l.check(&bad), Err(E::InputRule(R::MissingRequiredOutput)));
+    assert_eq!(
+        l.check_resigned(bad, &sci, &mut rng),
+        Err(E::InputRule(R::MissingRequiredOutput))
+    );
 }
 
 #[test]
@@ -483,9 +566,8 @@ fn tombstone_beyond_the_rules_maximum_is_refused() {
 
     let mut bad = tx.clone();
     bad.prefix.tombstone_block = CURRENT + 21;
-    let bad = l.resign(&bad, &sci, &mut rng);
     assert_eq!(
-        l.check(&bad),
+        l.check_resigned(bad, &sci, &mut rng),
         Err(E::InputRule(R::MaxTombstoneBlockExceeded))
     );
 }
@@ -502,7 +584,7 @@ fn partial_fill_rules_are_each_refused() {
 
     // The taker's builder refuses to keep less than the minimum or to return more than
     // was offered, or change in another token.
-    let (mut b, _) = l.bob_builder();
+    let (mut b, _) = l.bob_builder(BOB_SKIP);
     assert_eq!(
         b.add_presigned_partial_fill_input(
             l.with_proofs(&sci),
@@ -529,42 +611,17 @@ fn partial_fill_rules_are_each_refused() {
 
     // Half taken: 5.5 MOB back to Alice, 55000 token 1 owed.
     let change = offered / 2;
-    let (tx, paid) = l.take_partial(&sci, change, &mut rng);
-    assert_eq!(paid[0].value, 55_000);
-    assert_eq!(l.check(&tx), Ok(()));
+    let tx = l.take_partial(&sci, change, 55_000, &mut rng);
     let out_at = find(&tx, &template.tx_out);
     let change_at = find(&tx, &change_template.tx_out);
-    let bob_t1_at = tx
-        .prefix
-        .outputs
-        .iter()
-        .position(|o| {
-            o.view_key_match(l.bob.view_private_key())
-                .is_ok_and(|(a, _)| a.token_id == T1)
-        })
-        .unwrap();
-    let bob_mob_at = tx
-        .prefix
-        .outputs
-        .iter()
-        .position(|o| {
-            o.view_key_match(l.bob.view_private_key())
-                .is_ok_and(|(a, _)| a.token_id == TokenId::MOB)
-        })
-        .unwrap();
+    let bob_t1_at = l.bob_output_at(&tx, T1);
+    let bob_mob_at = l.bob_output_at(&tx, TokenId::MOB);
     let bob_t1_total = l.bob_owned[0].1.value;
 
     // Paying one unit less than the fraction: Bob keeps it.
-    let mut bad = tx.clone();
-    bad.prefix.outputs[out_at] = template
-        .change_committed_amount(Amount::new(54_999, T1))
-        .unwrap();
-    bad.prefix.outputs[bob_t1_at] =
-        l.output(Amount::new(bob_t1_total - 54_999, T1), &l.bob, &mut rng);
-    sort_outputs(&mut bad);
-    let bad = l.resign(&bad, &sci, &mut rng);
+    let bad = l.repay(&tx, &template, 54_999, &mut rng);
     assert_eq!(
-        l.check(&bad),
+        l.check_resigned(bad, &sci, &mut rng),
         Err(E::InputRule(
             R::FractionalOutputAmountDoesNotRespectFillFraction
         ))
@@ -581,30 +638,22 @@ fn partial_fill_rules_are_each_refused() {
         &l.bob,
         &mut rng,
     );
-    sort_outputs(&mut bad);
-    let bad = l.resign(&bad, &sci, &mut rng);
     assert_eq!(
-        l.check(&bad),
+        l.check_resigned(bad, &sci, &mut rng),
         Err(E::InputRule(R::FractionalChangeOutputAmountExceedsLimit))
     );
 
     // The fractional change dropped: Bob takes the whole input (and pays the whole ask,
     // so only the rule stops it).
-    let mut bad = tx.clone();
-    bad.prefix.outputs[out_at] = template
-        .change_committed_amount(Amount::new(ask, T1))
-        .unwrap();
-    bad.prefix.outputs[bob_t1_at] = l.output(Amount::new(bob_t1_total - ask, T1), &l.bob, &mut rng);
+    let mut bad = l.repay(&tx, &template, ask, &mut rng);
     bad.prefix.outputs[bob_mob_at] = l.output(
         Amount::new(offered - MOB_MINIMUM_FEE, TokenId::MOB),
         &l.bob,
         &mut rng,
     );
     bad.prefix.outputs.remove(change_at);
-    sort_outputs(&mut bad);
-    let bad = l.resign(&bad, &sci, &mut rng);
     assert_eq!(
-        l.check(&bad),
+        l.check_resigned(bad, &sci, &mut rng),
         Err(E::InputRule(R::MissingFractionalChangeOutput))
     );
 
@@ -612,9 +661,10 @@ fn partial_fill_rules_are_each_refused() {
     let mut bad = tx.clone();
     bad.prefix.outputs[bob_t1_at] = l.output(Amount::new(bob_t1_total, T1), &l.bob, &mut rng);
     bad.prefix.outputs.remove(out_at);
-    sort_outputs(&mut bad);
-    let bad = l.resign(&bad, &sci, &mut rng);
-    assert_eq!(l.check(&bad), Err(E::InputRule(R::MissingFractionalOutput)));
+    assert_eq!(
+        l.check_resigned(bad, &sci, &mut rng),
+        Err(E::InputRule(R::MissingFractionalOutput))
+    );
 
     // The fractional change recommitted in token 1 (Bob balances both tokens).
     let mut bad = tx.clone();
@@ -631,10 +681,8 @@ fn partial_fill_rules_are_each_refused() {
         &l.bob,
         &mut rng,
     );
-    sort_outputs(&mut bad);
-    let bad = l.resign(&bad, &sci, &mut rng);
     assert_eq!(
-        l.check(&bad),
+        l.check_resigned(bad, &sci, &mut rng),
         Err(E::InputRule(R::FractionalOutputTokenIdMismatch))
     );
 }
@@ -647,34 +695,12 @@ fn rules_arithmetic_at_the_rounding_edge() {
     let offered = l.alice_owned[1].1.value; // 11 MOB
     let sci = l.partial_offer(1, 100, 0, &mut rng);
     let change = offered - offered / 3; // fill fraction (offered/3)/offered
-    let (tx, paid) = l.take_partial(&sci, change, &mut rng);
-    // 100 * 3666666666666 / 11000000000000 = 33.33.. → 34
-    assert_eq!(paid[0].value, 34);
-    assert_eq!(l.check(&tx), Ok(()));
+                                        // 100 * 3666666666666 / 11000000000000 = 33.33.. → 34
+    let tx = l.take_partial(&sci, change, 34, &mut rng);
     let template = sci.rules().unwrap().partial_fill_outputs[0].clone();
-    let at = find(&tx, &template.tx_out);
-    let bob_t1_at = tx
-        .prefix
-        .outputs
-        .iter()
-        .position(|o| {
-            o.view_key_match(l.bob.view_private_key())
-                .is_ok_and(|(a, _)| a.token_id == T1)
-        })
-        .unwrap();
-    let mut bad = tx.clone();
-    bad.prefix.outputs[at] = template
-        .change_committed_amount(Amount::new(33, T1))
-        .unwrap();
-    bad.prefix.outputs[bob_t1_at] = l.output(
-        Amount::new(l.bob_owned[0].1.value - 33, T1),
-        &l.bob,
-        &mut rng,
-    );
-    sort_outputs(&mut bad);
-    let bad = l.resign(&bad, &sci, &mut rng);
+    let bad = l.repay(&tx, &template, 33, &mut rng);
     assert_eq!(
-        l.check(&bad),
+        l.check_resigned(bad, &sci, &mut rng),
         Err(E::InputRule(
             R::FractionalOutputAmountDoesNotRespectFillFraction
         ))
@@ -692,24 +718,8 @@ fn signature_over_other_rules_is_refused() {
     let rules = forged.tx_in.input_rules.as_mut().unwrap();
     rules.required_outputs.clear();
     forged.required_output_amounts.clear();
-    assert_eq!(
-        forged.validate(),
-        Err(SciError::RingSignature(
-            RingSignatureError::InvalidSignature
-        ))
-    );
-    let (mut b, bob_t1) = l.bob_builder();
-    b.add_presigned_input(l.with_proofs(&forged)).unwrap();
-    b.add_change_output(Amount::new(bob_t1.value, T1), &l.bob, None);
-    b.add_change_output(
-        Amount::new(
-            sci.pseudo_output_amount.value - MOB_MINIMUM_FEE,
-            TokenId::MOB,
-        ),
-        &l.bob,
-        None,
-    );
-    let tx = b.build(&mut rng).unwrap();
+    assert_eq!(forged.validate(), Err(sci_signature_error()));
+    let tx = l.complete(&forged, BOB_SKIP, 0, &mut rng);
     assert_eq!(l.check(&tx), Err(mlsag_error()));
 
     // Rules removed altogether: the input then needs a signature over the whole
@@ -724,12 +734,7 @@ fn signature_over_other_rules_is_refused() {
     // Rules attached to Bob's own input after he signed: now no input signs the whole
     // transaction.
     let mut bad = tx;
-    let own = bad
-        .prefix
-        .inputs
-        .iter()
-        .position(|i| i.input_rules.is_none())
-        .unwrap();
+    let own = input_at(&bad, false);
     bad.prefix.inputs[own].input_rules = sci.rules().cloned();
     assert_eq!(
         l.check(&bad),
@@ -767,58 +772,26 @@ fn sci_reused_with_another_ring_or_pseudo_output_is_refused() {
         .collect();
     pairs.sort_by_key(|p| p.0.public_key);
     (other_ring.tx_in.ring, other_ring.tx_out_global_indices) = pairs.into_iter().unzip();
-    assert_eq!(
-        other_ring.validate(),
-        Err(SciError::RingSignature(
-            RingSignatureError::InvalidSignature
-        ))
-    );
+    assert_eq!(other_ring.validate(), Err(sci_signature_error()));
     // And at the node, in a transaction otherwise complete.
     let tx = l.take_full(&sci, &mut rng);
     let mut bad = tx.clone();
-    let at = bad
-        .prefix
-        .inputs
-        .iter()
-        .position(|i| i.input_rules.is_some())
-        .unwrap();
+    let at = input_at(&bad, true);
     bad.prefix.inputs[at] = l.with_proofs(&other_ring).tx_in;
     bad.prefix.inputs.sort_by_key(|i| i.ring[0].public_key);
-    let bad = l.resign(&bad, &sci, &mut rng);
-    assert_eq!(l.check(&bad), Err(mlsag_error()));
+    assert_eq!(l.check_resigned(bad, &sci, &mut rng), Err(mlsag_error()));
 
     // Another pseudo-output: the MLSAG binds the commitment, so a claimed larger value
     // (or another blinding) does not verify.
     let mut richer = sci.clone();
     richer.pseudo_output_amount.value += MOB;
-    assert_eq!(
-        richer.validate(),
-        Err(SciError::RingSignature(
-            RingSignatureError::InvalidSignature
-        ))
-    );
-    let (mut b, bob_t1) = l.bob_builder();
-    b.add_presigned_input(l.with_proofs(&richer)).unwrap();
-    b.add_change_output(Amount::new(bob_t1.value - ASK, T1), &l.bob, None);
-    b.add_change_output(
-        Amount::new(
-            richer.pseudo_output_amount.value - MOB_MINIMUM_FEE,
-            TokenId::MOB,
-        ),
-        &l.bob,
-        None,
-    );
-    let tx = b.build(&mut rng).unwrap();
+    assert_eq!(richer.validate(), Err(sci_signature_error()));
+    let tx = l.take_full(&richer, &mut rng);
     assert_eq!(l.check(&tx), Err(mlsag_error()));
 
     let mut reblinded = sci.clone();
     reblinded.pseudo_output_amount.blinding += curve25519_dalek::scalar::Scalar::ONE;
-    assert_eq!(
-        reblinded.validate(),
-        Err(SciError::RingSignature(
-            RingSignatureError::InvalidSignature
-        ))
-    );
+    assert_eq!(reblinded.validate(), Err(sci_signature_error()));
 }
 
 #[test]
@@ -854,7 +827,7 @@ fn sci_validate_refuses_malformed_offers() {
         Err(SciError::MissingProofs)
     );
     // Without proofs the builder refuses it.
-    let (mut b, _) = l.bob_builder();
+    let (mut b, _) = l.bob_builder(BOB_SKIP);
     assert_eq!(
         b.add_presigned_input(sci.clone()),
         Err(SciError::MissingProofs)
@@ -866,46 +839,20 @@ fn sci_validate_refuses_malformed_offers() {
         Err(SciError::Decode(_))
     ));
     // A partial offer whose minimum exceeds its change cannot be built.
-    let (idx, amount) = l.alice_owned[1];
-    let mut b = SignedContingentInputBuilder::new(BV, l.input(&l.alice, idx, 0));
-    b.add_partial_fill_output(
-        Amount::new(10, T1),
-        &l.alice.default_subaddress(),
-        None,
-        &mut rng,
-    )
-    .unwrap();
-    b.add_partial_fill_change_output(amount, &l.alice, None, &mut rng)
-        .unwrap();
-    b.set_min_partial_fill_value(amount.value + 1);
+    let mut b = l.partial_offer_builder(1, 10, &mut rng);
+    b.set_min_partial_fill_value(l.alice_owned[1].1.value + 1);
     assert!(matches!(
         b.build(&mut rng),
         Err(SciError::MinPartialFillValueExceedsPartialChange)
     ));
     // A partial fill output that asks for nothing (every fill of it would be refused).
-    let mut b = SignedContingentInputBuilder::new(BV, l.input(&l.alice, idx, 0));
-    b.add_partial_fill_output(
-        Amount::new(0, T1),
-        &l.alice.default_subaddress(),
-        None,
-        &mut rng,
-    )
-    .unwrap();
-    b.add_partial_fill_change_output(amount, &l.alice, None, &mut rng)
-        .unwrap();
+    let b = l.partial_offer_builder(1, 0, &mut rng);
     assert!(matches!(
         b.build(&mut rng),
         Err(SciError::ZeroPartialFillOutput)
     ));
     // A minimum without partial fill change.
-    let mut b = SignedContingentInputBuilder::new(BV, l.input(&l.alice, idx, 0));
-    b.add_required_output(
-        Amount::new(10, T1),
-        &l.alice.default_subaddress(),
-        None,
-        &mut rng,
-    )
-    .unwrap();
+    let mut b = l.full_offer_builder(1, 10, &mut rng);
     b.set_min_partial_fill_value(1);
     assert!(matches!(
         b.build(&mut rng),
@@ -964,12 +911,7 @@ fn a_transaction_of_presigned_inputs_only_is_refused() {
     let sci = l.full_offer(0, 0, &mut rng);
     let tx = l.take_full(&sci, &mut rng);
     let mut bad = tx.clone();
-    let at = bad
-        .prefix
-        .inputs
-        .iter()
-        .position(|i| i.input_rules.is_none())
-        .unwrap();
+    let at = input_at(&bad, false);
     bad.prefix.inputs.remove(at);
     bad.signature.ring_signatures.remove(at);
     bad.signature.pseudo_output_commitments.remove(at);
@@ -987,7 +929,7 @@ fn an_offer_ring_may_share_members_with_the_takers_ring() {
     // MCIP 57: only rings without rules must be disjoint.
     let (l, mut rng) = Ledger::new(12);
     let sci = l.full_offer(0, 0, &mut rng);
-    let (idx, bob_t1) = l.bob_owned[0];
+    let (idx, _) = l.bob_owned[0];
     let alice_min = sci.tx_in.ring[0].public_key;
     // Bob's mixins overlap Alice's ring; inputs are sorted by their smallest member, which
     // must differ.
@@ -998,26 +940,13 @@ fn an_offer_ring_may_share_members_with_the_takers_ring() {
             min != alice_min
         })
         .unwrap();
-    let bob_input = l.input(&l.bob, idx, skip);
-    let shared = bob_input
+    let shared = l
+        .input(&l.bob, idx, skip)
         .ring
         .iter()
         .filter(|t| sci.tx_in.ring.contains(t))
         .count();
     assert!(shared > 0, "the rings share {shared} members");
-    let mut b = TransactionBuilder::new(BV, Amount::new(MOB_MINIMUM_FEE, TokenId::MOB));
-    b.set_tombstone_block(CURRENT + 50);
-    b.add_input(bob_input);
-    b.add_presigned_input(l.with_proofs(&sci)).unwrap();
-    b.add_change_output(Amount::new(bob_t1.value - ASK, T1), &l.bob, None);
-    b.add_change_output(
-        Amount::new(
-            sci.pseudo_output_amount.value - MOB_MINIMUM_FEE,
-            TokenId::MOB,
-        ),
-        &l.bob,
-        None,
-    );
-    let tx = b.build(&mut rng).unwrap();
+    let tx = l.complete(&sci, skip, ASK, &mut rng);
     assert_eq!(l.check(&tx), Ok(()));
 }

@@ -207,7 +207,8 @@ fn read_phrase() -> Result<Zeroizing<String>, WalletError> {
     Ok(phrase)
 }
 
-fn print_out(args: std::fmt::Arguments<'_>) -> Result<(), WalletError> {
+/// Writes `args` to standard output and flushes it.
+pub(crate) fn print_out(args: std::fmt::Arguments<'_>) -> Result<(), WalletError> {
     let mut out = io::stdout().lock();
     out.write_fmt(args)
         .and_then(|()| out.flush())
@@ -219,7 +220,7 @@ fn print_out(args: std::fmt::Arguments<'_>) -> Result<(), WalletError> {
 
 /// The network flags as overrides (the attestation key or policy file, if named, is read and
 /// checked now).
-fn overrides(args: &NetworkArgs) -> Result<NetworkOverrides, WalletError> {
+pub(crate) fn overrides(args: &NetworkArgs) -> Result<NetworkOverrides, WalletError> {
     Ok(NetworkOverrides {
         node_url: args.node_url.clone(),
         view_url: args.view_url.clone(),
@@ -249,7 +250,8 @@ fn network_from_keys_args(
     o.apply(None, path).map(Some)
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime, WalletError> {
+/// The runtime the commands' network calls run on (one thread).
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, WalletError> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -372,6 +374,13 @@ fn balance_lines(b: &Balance) -> String {
         b.block_count,
         b.block_count.saturating_sub(1)
     );
+    push_token_lines(&mut out, b);
+    out
+}
+
+/// Appends a line for each token with a balance, and for MOB always (`  0 MOB` when there
+/// is nothing else).
+pub(crate) fn push_token_lines(out: &mut String, b: &Balance) {
     let mut any = false;
     for (token, value) in &b.balances {
         if *value > 0 || *token == 0 {
@@ -382,7 +391,6 @@ fn balance_lines(b: &Balance) -> String {
     if !any {
         out.push_str("  0 MOB\n");
     }
-    out
 }
 
 fn balance(path: &Path, args: &BalanceArgs) -> Result<(), WalletError> {

@@ -10,10 +10,10 @@ use std::path::{Path, PathBuf};
 
 use fog_account::{b58_decode_public_address, AccountKey, PublicAddress};
 use fog_client::{
-    AccountState, Balance, ClientError, FogClient, GrpcTransport, HistoryEntry, SendReceipt,
-    Service, SignedPayment, SyncProgress, Transport, TransportStats,
+    client::default_fee, AccountState, Balance, ClientError, FogClient, GrpcTransport,
+    HistoryEntry, SendReceipt, Service, SignedPayment, SyncProgress, Transport, TransportStats,
 };
-use fog_transaction::{validation::MOB_MINIMUM_FEE, Amount, TokenId};
+use fog_transaction::{Amount, TokenId};
 
 use crate::{
     network::{NetworkOverrides, NetworkSettings},
@@ -280,8 +280,9 @@ impl Session {
         self.file.save(&self.path, true)
     }
 
-    /// The client's error, with the service's address when its message lacks it.
-    fn client_error(&self, source: ClientError) -> WalletError {
+    /// The client's error, with the service's address when its message lacks it (for calls
+    /// made through [`Self::client_mut`]).
+    pub fn client_error(&self, source: ClientError) -> WalletError {
         let service = match &source {
             ClientError::Refused { service, .. } | ClientError::BadResponse { service, .. } => {
                 Some(*service)
@@ -301,46 +302,43 @@ impl Session {
 }
 
 /// The fee of `token` by the minimum fees a node at `node_url` published (see
-/// [`Session::minimum_fee`]).
+/// [`Session::minimum_fee`]): fog-client's [`default_fee`], its refusals worded for the
+/// command line.
 fn published_fee(
     minimum_fees: &std::collections::HashMap<u64, u64>,
     token: TokenId,
     node_url: &str,
 ) -> Result<Amount, WalletError> {
-    if let Some(fee) = minimum_fees.get(&token.0) {
-        // A node could raise the fee of every wallet that trusts it: a MOB fee above
-        // MobileCoin's minimum is paid only when asked for (as fog-client's default_fee).
-        if token == TokenId::MOB && *fee > MOB_MINIMUM_FEE {
-            return Err(WalletError::Usage(format!(
-                "the ledger node at {node_url} asks a MOB fee of {}, above MobileCoin's minimum \
-                 of 0.0004 MOB: give --fee to pay it",
-                crate::amount::format_amount(u128::from(*fee), 0)
-            )));
+    // `default_fee` refuses for one of three reasons; the fees it was given say which.
+    default_fee(minimum_fees, token).map_err(|_| match minimum_fees.get(&token.0) {
+        // A published MOB fee above MobileCoin's minimum.
+        Some(fee) => WalletError::Usage(format!(
+            "the ledger node at {node_url} asks a MOB fee of {}, above MobileCoin's minimum \
+             of 0.0004 MOB: give --fee to pay it",
+            crate::amount::format_amount(u128::from(*fee), 0)
+        )),
+        None if !minimum_fees.is_empty() => {
+            let mut accepted: Vec<u64> = minimum_fees.keys().copied().collect();
+            accepted.sort_unstable();
+            WalletError::TokenNotAccepted {
+                token: token.0,
+                accepted,
+                at: node_url.to_owned(),
+            }
         }
-        return Ok(Amount::new(*fee, token));
-    }
-    if !minimum_fees.is_empty() {
-        let mut accepted: Vec<u64> = minimum_fees.keys().copied().collect();
-        accepted.sort_unstable();
-        return Err(WalletError::TokenNotAccepted {
-            token: token.0,
-            accepted,
-            at: node_url.to_owned(),
-        });
-    }
-    if token == TokenId::MOB {
-        return Ok(Amount::new(MOB_MINIMUM_FEE, token));
-    }
-    Err(WalletError::Usage(format!(
-        "the ledger node at {node_url} does not publish minimum fees: give --fee for token {} \
-         (the fee is paid in the token sent)",
-        token.0
-    )))
+        None => WalletError::Usage(format!(
+            "the ledger node at {node_url} does not publish minimum fees: give --fee for token {} \
+             (the fee is paid in the token sent)",
+            token.0
+        )),
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use std::collections::HashMap;
+
+    use fog_transaction::validation::MOB_MINIMUM_FEE;
 
     use super::*;
 

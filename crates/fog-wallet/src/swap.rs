@@ -17,7 +17,6 @@
 //! reveals the amounts traded and the offered TxOut's ring.
 
 use std::{
-    fmt::Write as _,
     io::{self, Write},
     path::{Path, PathBuf},
     time::Instant,
@@ -25,18 +24,21 @@ use std::{
 
 use clap::Args;
 use fog_client::{
+    client::spent_blocks,
     swap::{check_offer, fill_offer, make_offer, Fill, FillReceipt, OfferSummary, Take},
-    Balance, ClientError, Service, SpentStatus, Transport,
+    Balance, ClientError, Transport,
 };
 use fog_transaction::{Amount, TokenId};
 use fog_wallet::{
     amount::{format_amount, parse_amount},
-    network::{read_attestation_key, read_attestation_policy},
-    NetworkOverrides, Session, WalletError,
+    Session, WalletError,
 };
 use serde::Serialize;
 
-use crate::NetworkArgs;
+use crate::{
+    commands::{overrides, print_out, push_token_lines, runtime},
+    NetworkArgs,
+};
 
 /// The offer file's magic.
 const MAGIC: &[u8; 8] = b"FOG-SCI\n";
@@ -218,62 +220,6 @@ fn read_offer(path: &Path) -> Result<(Vec<u8>, OfferSummary), WalletError> {
     Ok((body.to_vec(), summary))
 }
 
-/// The client's error, with the service's address when its message lacks it (as the
-/// session reports its own calls).
-fn client_error(session: &Session, source: ClientError) -> WalletError {
-    let n = session.network();
-    let at = match &source {
-        ClientError::Refused { service, .. } | ClientError::BadResponse { service, .. } => {
-            match service {
-                Service::View => Some(n.view_url.clone()),
-                Service::Node => Some(n.node_url.clone()),
-                Service::KeyImages
-                | Service::MerkleProofs
-                | Service::Blocks
-                | Service::BlockIds => Some(n.ledger_url.clone()),
-                _ => None,
-            }
-        }
-        _ => None,
-    };
-    WalletError::Client { source, at }
-}
-
-fn overrides(args: &NetworkArgs) -> Result<NetworkOverrides, WalletError> {
-    Ok(NetworkOverrides {
-        node_url: args.node_url.clone(),
-        view_url: args.view_url.clone(),
-        ledger_url: args.ledger_url.clone(),
-        attestation_key: args
-            .attestation_key
-            .as_deref()
-            .map(read_attestation_key)
-            .transpose()?,
-        attestation_policy: args
-            .attestation_policy
-            .as_deref()
-            .map(read_attestation_policy)
-            .transpose()?,
-    })
-}
-
-fn runtime() -> Result<tokio::runtime::Runtime, WalletError> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| WalletError::Runtime(e.to_string()))
-}
-
-fn print_out(args: std::fmt::Arguments<'_>) -> Result<(), WalletError> {
-    let mut out = io::stdout().lock();
-    out.write_fmt(args)
-        .and_then(|()| out.flush())
-        .map_err(|source| WalletError::Write {
-            path: PathBuf::from("standard output"),
-            source,
-        })
-}
-
 fn note(quiet: bool, text: &str) {
     if !quiet {
         eprintln!("{text}");
@@ -289,19 +235,6 @@ fn amounts_text(v: &[Amount]) -> String {
         .map(|a| amount_text(*a))
         .collect::<Vec<_>>()
         .join(" and ")
-}
-
-fn balance_lines(b: &Balance) -> String {
-    let mut out = format!("Balance at block count {}:\n", b.block_count);
-    for (token, value) in &b.balances {
-        if *value > 0 || *token == 0 {
-            let _ = writeln!(out, "  {}", format_amount(*value, *token));
-        }
-    }
-    if !b.balances.contains_key(&0) && b.balances.values().all(|v| *v == 0) {
-        out.push_str("  0 MOB\n");
-    }
-    out
 }
 
 fn fill_text(fill: Fill, give_token: u64) -> String {
@@ -372,7 +305,7 @@ pub(crate) fn offer(path: &Path, args: &OfferArgs) -> Result<(), WalletError> {
         args.valid_for,
         &mut rand::rngs::OsRng,
     ));
-    let offer = result.map_err(|e| client_error(&session, e))?;
+    let offer = result.map_err(|e| session.client_error(e))?;
     session.save()?;
     if std::fs::symlink_metadata(&args.out).is_ok() {
         return Err(WalletError::FileExists(args.out.clone()));
@@ -434,7 +367,7 @@ pub(crate) fn check(path: &Path, args: &CheckOfferArgs) -> Result<(), WalletErro
     let mut session = Session::open(path, &overrides, false)?;
     let runtime = runtime()?;
     let info = runtime.block_on(session.client_mut().transport_mut().ledger_info());
-    let block_count = info.map_err(|e| client_error(&session, e))?.block_count;
+    let block_count = info.map_err(|e| session.client_error(e))?.block_count;
     if expired(&summary, block_count) {
         return Err(WalletError::Client {
             source: ClientError::Expired {
@@ -541,7 +474,7 @@ pub(crate) fn fill(path: &Path, args: &FillArgs) -> Result<(), WalletError> {
     ));
     // The balance check it made is kept whether or not the node took the swap.
     let saved = session.save();
-    let receipt = result.map_err(|e| client_error(&session, e))?;
+    let receipt = result.map_err(|e| session.client_error(e))?;
     saved?;
     let text = format!(
         "Filled the offer: took {}, paid {} (fee {}), transaction {}\n",
@@ -561,10 +494,12 @@ pub(crate) fn fill(path: &Path, args: &FillArgs) -> Result<(), WalletError> {
         "waiting for it to land and show up in fog view...",
     );
     let (block, balance) = runtime.block_on(wait_for_fill(&mut session, &receipt, &config))?;
-    print_out(format_args!(
-        "Landed in block {block}. {}",
-        balance_lines(&balance)
-    ))
+    let mut text = format!(
+        "Landed in block {block}. Balance at block count {}:\n",
+        balance.block_count
+    );
+    push_token_lines(&mut text, &balance);
+    print_out(format_args!("{text}"))
 }
 
 /// Waits until every input of the fill is seen spent in a block that the balance covers:
@@ -577,22 +512,7 @@ async fn wait_for_fill(
     let started = Instant::now();
     loop {
         let balance = session.balance(|_| {}).await?;
-        let spent: Option<Vec<u64>> = receipt
-            .key_images
-            .iter()
-            .map(|k| {
-                session
-                    .client()
-                    .state()
-                    .tx_outs
-                    .values()
-                    .find(|t| t.key_image == *k)
-                    .and_then(|t| match t.spent {
-                        SpentStatus::Spent { block_index } => Some(block_index),
-                        _ => None,
-                    })
-            })
-            .collect();
+        let spent = spent_blocks(session.client().state(), &receipt.key_images);
         if let Some(block) = spent.and_then(|b| b.into_iter().max()) {
             if block < balance.block_count {
                 return Ok((block, balance));
