@@ -826,21 +826,32 @@ public func FfiConverterTypeAccount_lower(_ value: Account) -> UInt64 {
 
 /**
  * Told about a balance check's progress after every answer of a service. Called on one of
- * this library's threads, never concurrently for one check; it should return quickly. If it
- * raises, the check stops with [`FogError::Internal`] (what it learned so far is kept).
+ * this library's threads, never concurrently for one check; it should return quickly.
+ *
+ * If it raises (any exception), it is not called again for that check; the check goes on
+ * to its end and keeps what it found (the wallet's state and [`Wallet::last_balance`] are
+ * as after a check without a callback), then [`Wallet::check_balance`] raises
+ * [`FogError::Callback`] with the exception's text (or the check's own error, if the check
+ * failed). Nothing panics (crates/fog-ffi/README.md says why it does not stop the check).
  */
 public protocol BalanceProgress: AnyObject, Sendable {
     
     /**
-     * The counters so far.
+     * The counters so far. An implementation in Rust returns `Err` where a foreign one
+     * raises.
      */
-    func onProgress(progress: SyncProgress) 
+    func onProgress(progress: SyncProgress) throws 
     
 }
 /**
  * Told about a balance check's progress after every answer of a service. Called on one of
- * this library's threads, never concurrently for one check; it should return quickly. If it
- * raises, the check stops with [`FogError::Internal`] (what it learned so far is kept).
+ * this library's threads, never concurrently for one check; it should return quickly.
+ *
+ * If it raises (any exception), it is not called again for that check; the check goes on
+ * to its end and keeps what it found (the wallet's state and [`Wallet::last_balance`] are
+ * as after a check without a callback), then [`Wallet::check_balance`] raises
+ * [`FogError::Callback`] with the exception's text (or the check's own error, if the check
+ * failed). Nothing panics (crates/fog-ffi/README.md says why it does not stop the check).
  */
 open class BalanceProgressImpl: BalanceProgress, @unchecked Sendable {
     fileprivate let handle: UInt64
@@ -896,9 +907,10 @@ open class BalanceProgressImpl: BalanceProgress, @unchecked Sendable {
 
     
     /**
-     * The counters so far.
+     * The counters so far. An implementation in Rust returns `Err` where a foreign one
+     * raises.
      */
-open func onProgress(progress: SyncProgress)  {try! rustCall() {
+open func onProgress(progress: SyncProgress)throws   {try rustCallWithError(FfiConverterTypeFogError_lift) {
         uniffiCallStatus in
     uniffi_fog_ffi_fn_method_balanceprogress_on_progress(
             self.uniffiCloneHandle(),
@@ -946,17 +958,18 @@ fileprivate struct UniffiCallbackInterfaceBalanceProgress {
                 guard let uniffiObj = try? FfiConverterTypeBalanceProgress.handleMap.get(handle: uniffiHandle) else {
                     throw UniffiInternalError.unexpectedStaleHandle
                 }
-                return uniffiObj.onProgress(
+                return try uniffiObj.onProgress(
                      progress: try FfiConverterTypeSyncProgress_lift(progress)
                 )
             }
 
             
             let writeReturn = { () }
-            uniffiTraitInterfaceCall(
+            uniffiTraitInterfaceCallWithError(
                 callStatus: uniffiCallStatus,
                 makeCall: makeCall,
-                writeReturn: writeReturn
+                writeReturn: writeReturn,
+                lowerError: FfiConverterTypeFogError_lower
             )
         }
     )
@@ -1058,7 +1071,8 @@ public protocol WalletProtocol: AnyObject, Sendable {
      * Checks the balance with view, the fog ledger and (for missed block ranges) the block
      * service, calling `progress` after every answer. The result is exact for blocks below
      * its `block_count`. A failed check keeps what it learned and leaves the last balance
-     * as it was.
+     * as it was. A `progress` that raises is not called again; the check still completes
+     * and keeps its balance, then this raises [`FogError::Callback`] ([`BalanceProgress`]).
      */
     func checkBalance(progress: BalanceProgress?) async throws  -> Balance
     
@@ -1071,15 +1085,16 @@ public protocol WalletProtocol: AnyObject, Sendable {
     /**
      * Fills a swap offer (bytes from [`Self::make_offer`]): takes `take` of the offered
      * token (`None`: all of it; a full-fill offer only in full), pays the maker what its
-     * rules require with this account's confirmed inputs, pays the fee in MOB at the ledger
-     * node's minimum (out of the MOB taken, when the offer gives MOB), submits it and waits
-     * until it has landed and shows up through view. The offer is checked first: bytes that
-     * do not check raise [`FogError::InvalidOffer`], a `take` out of its bounds
-     * [`FogError::InvalidRequest`], both before anything is sent. An offer already filled
-     * or cancelled raises [`FogError::DoubleSpend`], one past its last block
+     * rules require with this account's confirmed inputs, pays the fee in MOB (`fee`, in
+     * picoMOB; `None`: the ledger node's minimum, which is not paid unasked above
+     * MobileCoin's minimum, as in [`Self::send`]) out of the MOB taken when the offer gives
+     * MOB, submits it and waits until it has landed and shows up through view. The offer is
+     * checked first: bytes that do not check raise [`FogError::InvalidOffer`], a `take` out
+     * of its bounds [`FogError::InvalidRequest`], both before anything is sent. An offer
+     * already filled or cancelled raises [`FogError::DoubleSpend`], one past its last block
      * [`FogError::Expired`].
      */
-    func fillOffer(offer: Data, take: UInt64?) async throws  -> FillReceipt
+    func fillOffer(offer: Data, take: UInt64?, fee: UInt64?) async throws  -> FillReceipt
     
     /**
      * The fog settings the addresses carry.
@@ -1261,7 +1276,8 @@ open func address() -> String  {
      * Checks the balance with view, the fog ledger and (for missed block ranges) the block
      * service, calling `progress` after every answer. The result is exact for blocks below
      * its `block_count`. A failed check keeps what it learned and leaves the last balance
-     * as it was.
+     * as it was. A `progress` that raises is not called again; the check still completes
+     * and keeps its balance, then this raises [`FogError::Callback`] ([`BalanceProgress`]).
      */
 open func checkBalance(progress: BalanceProgress?)async throws  -> Balance  {
     return
@@ -1295,20 +1311,21 @@ open func contacts() -> [Contact]  {
     /**
      * Fills a swap offer (bytes from [`Self::make_offer`]): takes `take` of the offered
      * token (`None`: all of it; a full-fill offer only in full), pays the maker what its
-     * rules require with this account's confirmed inputs, pays the fee in MOB at the ledger
-     * node's minimum (out of the MOB taken, when the offer gives MOB), submits it and waits
-     * until it has landed and shows up through view. The offer is checked first: bytes that
-     * do not check raise [`FogError::InvalidOffer`], a `take` out of its bounds
-     * [`FogError::InvalidRequest`], both before anything is sent. An offer already filled
-     * or cancelled raises [`FogError::DoubleSpend`], one past its last block
+     * rules require with this account's confirmed inputs, pays the fee in MOB (`fee`, in
+     * picoMOB; `None`: the ledger node's minimum, which is not paid unasked above
+     * MobileCoin's minimum, as in [`Self::send`]) out of the MOB taken when the offer gives
+     * MOB, submits it and waits until it has landed and shows up through view. The offer is
+     * checked first: bytes that do not check raise [`FogError::InvalidOffer`], a `take` out
+     * of its bounds [`FogError::InvalidRequest`], both before anything is sent. An offer
+     * already filled or cancelled raises [`FogError::DoubleSpend`], one past its last block
      * [`FogError::Expired`].
      */
-open func fillOffer(offer: Data, take: UInt64?)async throws  -> FillReceipt  {
+open func fillOffer(offer: Data, take: UInt64?, fee: UInt64?)async throws  -> FillReceipt  {
     return
         try  await uniffiRustCallAsync(
             rustFutureFunc: {
                 uniffi_fog_ffi_fn_method_wallet_fill_offer(
-                        self.uniffiCloneHandle(),FfiConverterData.lower(offer),FfiConverterOptionUInt64.lower(take)
+                        self.uniffiCloneHandle(),FfiConverterData.lower(offer),FfiConverterOptionUInt64.lower(take),FfiConverterOptionUInt64.lower(fee)
                 )
             },
             pollFunc: ffi_fog_ffi_rust_future_poll_rust_buffer,
@@ -1850,7 +1867,8 @@ public struct FillReceipt: Equatable, Hashable {
      */
     public var paid: [TokenAmount]
     /**
-     * The fee, in MOB (the ledger node's minimum).
+     * The fee, in MOB (as given to [`crate::Wallet::fill_offer`], or the ledger node's
+     * minimum).
      */
     public var fee: TokenAmount
     /**
@@ -1879,7 +1897,8 @@ public struct FillReceipt: Equatable, Hashable {
          * What it paid the maker, per required output.
          */paid: [TokenAmount], 
         /**
-         * The fee, in MOB (the ledger node's minimum).
+         * The fee, in MOB (as given to [`crate::Wallet::fill_offer`], or the ledger node's
+         * minimum).
          */fee: TokenAmount, 
         /**
          * The first block in which the fill could no longer have landed.
@@ -3058,6 +3077,16 @@ enum FogError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError {
          */reason: String
     )
     /**
+     * The app's progress callback raised (threw). The check it was called for went on to
+     * its end without calling it again, and kept what it found (its balance is
+     * `last_balance()`); the callback's exception is not raised again, only its text.
+     */
+    case Callback(
+        /**
+         * The exception, as the foreign language prints it.
+         */reason: String
+    )
+    /**
      * A failure of this library (a bug, or the runtime could not start).
      */
     case Internal(
@@ -3185,7 +3214,10 @@ public struct FfiConverterTypeFogError: FfiConverterRustBuffer {
         case 17: return .WalletFile(
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 18: return .Internal(
+        case 18: return .Callback(
+            reason: try FfiConverterString.read(from: &buf)
+            )
+        case 19: return .Internal(
             reason: try FfiConverterString.read(from: &buf)
             )
 
@@ -3301,8 +3333,13 @@ public struct FfiConverterTypeFogError: FfiConverterRustBuffer {
             FfiConverterString.write(reason, into: &buf)
             
         
-        case let .Internal(reason):
+        case let .Callback(reason):
             writeInt(&buf, Int32(18))
+            FfiConverterString.write(reason, into: &buf)
+            
+        
+        case let .Internal(reason):
+            writeInt(&buf, Int32(19))
             FfiConverterString.write(reason, into: &buf)
             
         }
@@ -4098,7 +4135,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_fog_ffi_checksum_method_account_subaddress() != 61091) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fog_ffi_checksum_method_balanceprogress_on_progress() != 52288) {
+    if (uniffi_fog_ffi_checksum_method_balanceprogress_on_progress() != 53405) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_fog_ffi_checksum_method_wallet_account_index() != 47030) {
@@ -4107,13 +4144,13 @@ private let initializationResult: InitializationResult = {
     if (uniffi_fog_ffi_checksum_method_wallet_address() != 53553) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fog_ffi_checksum_method_wallet_check_balance() != 61571) {
+    if (uniffi_fog_ffi_checksum_method_wallet_check_balance() != 27564) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_fog_ffi_checksum_method_wallet_contacts() != 43324) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fog_ffi_checksum_method_wallet_fill_offer() != 33464) {
+    if (uniffi_fog_ffi_checksum_method_wallet_fill_offer() != 52854) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_fog_ffi_checksum_method_wallet_fog() != 36086) {

@@ -361,7 +361,7 @@ RustBuffer uniffi_fog_ffi_fn_method_wallet_contacts(uint64_t ptr, RustCallStatus
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FOG_FFI_FN_METHOD_WALLET_FILL_OFFER
 #define UNIFFI_FFIDEF_UNIFFI_FOG_FFI_FN_METHOD_WALLET_FILL_OFFER
-uint64_t uniffi_fog_ffi_fn_method_wallet_fill_offer(uint64_t ptr, RustBuffer offer, RustBuffer take
+uint64_t uniffi_fog_ffi_fn_method_wallet_fill_offer(uint64_t ptr, RustBuffer offer, RustBuffer take, RustBuffer fee
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FOG_FFI_FN_METHOD_WALLET_FOG

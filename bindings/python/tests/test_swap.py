@@ -6,7 +6,7 @@ taker pays the fee, in MOB at the node's minimum, out of the MOB it takes; the m
 exactly what it asked and gives exactly what it offered (the rest of its TxOut comes back to
 it). Both balances are checked exactly, for both tokens. Filling the offer again is a
 double spend; an offer past its last block is expired; bad bytes and bad terms are refused
-before anything is sent.
+before anything is sent. Last, Bob fills half of a partial offer paying a fee of his own.
 """
 
 import asyncio
@@ -90,15 +90,15 @@ async def _swap(net):
     with pytest.raises(fog.FogError.InvalidOffer):
         fog.check_offer(truncated)
     with pytest.raises(fog.FogError.InvalidOffer):
-        await bob.fill_offer(truncated, None)
+        await bob.fill_offer(truncated, None, None)
     with pytest.raises(fog.FogError.InvalidOffer):
         fog.check_offer(b"not an offer")
     # A full-fill offer cannot be taken in part.
     with pytest.raises(fog.FogError.InvalidRequest):
-        await bob.fill_offer(offer, give // 2)
+        await bob.fill_offer(offer, give // 2, None)
 
     # Bob fills it and waits until it landed.
-    receipt = await bob.fill_offer(offer, None)
+    receipt = await bob.fill_offer(offer, None, None)
     assert receipt.received == fog.TokenAmount(value=give, token_id=0)
     assert receipt.paid == [fog.TokenAmount(value=want, token_id=TOKEN_1)]
     assert receipt.fee == fog.TokenAmount(value=MINIMUM_FEE, token_id=0)
@@ -120,7 +120,7 @@ async def _swap(net):
 
     # Filling it again is a double spend: the offered TxOut is spent. Nothing changes.
     with pytest.raises(fog.FogError.DoubleSpend) as e:
-        await bob.fill_offer(offer, None)
+        await bob.fill_offer(offer, None, None)
     assert e.value.service == fog.Service.NODE
     b_again = await bob.check_balance(None)
     assert value(b_again, 0) == b_mob + give - MINIMUM_FEE
@@ -128,9 +128,24 @@ async def _swap(net):
 
     # The one-block offer is past its last block now (the fill added one).
     with pytest.raises(fog.FogError.Expired) as e:
-        await bob.fill_offer(short, MOB)
+        await bob.fill_offer(short, MOB, None)
     assert e.value.tombstone_block == short_summary.max_tombstone_block
     assert e.value.block_count >= short_summary.max_tombstone_block
     b_last = await bob.check_balance(None)
     assert value(b_last, 0) == b_mob + give - MINIMUM_FEE
     assert value(b_last, TOKEN_1) == b_t1 - want
+
+    # A fill can pay a fee of its own, as a send can (fog-wallet fill --fee): Bob takes half
+    # of a partial offer and pays twice the minimum fee.
+    third = await alice.make_offer(2 * MOB, 0, 40_000, TOKEN_1, MOB, 100)
+    fee = 2 * MINIMUM_FEE
+    receipt = await bob.fill_offer(third, MOB, fee)
+    assert receipt.received == fog.TokenAmount(value=MOB, token_id=0)
+    assert receipt.paid == [fog.TokenAmount(value=20_000, token_id=TOKEN_1)]
+    assert receipt.fee == fog.TokenAmount(value=fee, token_id=0)
+    assert value(receipt.balance, 0) == value(b_last, 0) + MOB - fee
+    assert value(receipt.balance, TOKEN_1) == value(b_last, TOKEN_1) - 20_000
+    print(
+        f"filled half of a partial offer with fee {fee} in block {receipt.block_index}: "
+        f"bob {value(receipt.balance, 0)} MOB {value(receipt.balance, TOKEN_1)} T1"
+    )

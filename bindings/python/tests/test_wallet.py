@@ -36,7 +36,13 @@ class Progress(fog.BalanceProgress):
 
 
 class Raising(fog.BalanceProgress):
+    """A progress callback with a bug: it raises, and counts how often it was called."""
+
+    def __init__(self):
+        self.calls = 0
+
     def on_progress(self, progress):
+        self.calls += 1
         raise RuntimeError("the app's progress display failed")
 
 
@@ -261,9 +267,9 @@ async def _story(net):
         f"at block count {alice_after.block_count}"
     )
 
-    # A progress callback that raises ends that check with an internal error; the wallet
-    # goes on working.
-    with pytest.raises(fog.FogError.Internal):
+    # A progress callback that raises is a typed error (test_a_progress_callback_that_raises);
+    # the wallet goes on working.
+    with pytest.raises(fog.FogError.Callback):
         await mine.check_balance(Raising())
     assert value(await mine.check_balance(None)) == sent - MOB - fee
 
@@ -296,3 +302,32 @@ async def _story(net):
         assert opened.last_balance() == mine.last_balance()
         assert opened.network() == config
         assert value(await opened.check_balance(None)) == sent - MOB - fee
+
+
+def test_a_progress_callback_that_raises(network):
+    asyncio.run(_raising_callback(network))
+
+
+async def _raising_callback(net):
+    """A callback that raises is not called again; the check goes on to its end and keeps its
+    balance, then raises FogError.Callback. Nothing panics, and the wallet stays usable."""
+    wallet = fog.Wallet.open_file(net.wallet_path("alice"), None)
+    raising = Raising()
+    with pytest.raises(fog.FogError.Callback) as e:
+        await wallet.check_balance(raising)
+    assert raising.calls == 1, f"called {raising.calls} times after it raised"
+    assert "the app's progress display failed" in e.value.reason
+    assert e.value.failed_service() is None
+    assert "progress callback" in e.value.message()
+
+    # The check completed: its balance is the wallet's last balance, and its state is the
+    # state of a complete check (the next check agrees, and starts from it).
+    kept = wallet.last_balance()
+    assert kept is not None, "the check did not keep its balance"
+    progress = Progress()
+    again = await wallet.check_balance(progress)
+    assert again.block_count >= kept.block_count
+    assert value(again) == value(kept)
+    assert progress.events and progress.events[-1].records_found == 0, (
+        "the check after the raising one found old records again"
+    )

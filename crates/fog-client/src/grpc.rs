@@ -4,10 +4,13 @@
 //!   attested through [`crate::session`], which holds the rules every transport shares: the
 //!   first call makes an NX handshake (`Auth`), verifies the enclave's evidence with the
 //!   configured [`Verifier`] *before* any request is sent, and keeps the session; each
-//!   request is sealed into a `NonceMessage`, each answer opened; an UNAUTHENTICATED answer
-//!   drops the session, authenticates again and retries once; any other failure drops it.
-//!   One ledger session serves key-image checks, `GetOutputs` and `GetBlockIds`
-//!   (authenticated through `FogKeyImageAPI.Auth`). This file only moves those messages.
+//!   request is sealed into a `NonceMessage`, each answer opened; an UNAUTHENTICATED answer,
+//!   or one whose counter is out of step, drops the session, authenticates again and retries
+//!   once; any other failure drops it, and so does a call abandoned before its answer was
+//!   read. One ledger session serves key-image checks, `GetOutputs` and `GetBlockIds`
+//!   (authenticated through `FogKeyImageAPI.Auth`). Every attested method is
+//!   [`crate::session::attested_call`]; this file only moves its messages (one unary call by gRPC
+//!   path, [`AttestedTransport`]).
 //! - Sessions live across calls and balance checks: a transport authenticates with each
 //!   service once and reuses that session until it expires ([`GrpcConfig::session_limits`] on
 //!   this side, the enclave's own limits and table on the other) or fails.
@@ -25,15 +28,11 @@
 use std::{collections::BTreeMap, net::IpAddr, time::Duration};
 
 use fog_api::{
-    fog_ledger::{
-        fog_block_api_client::FogBlockApiClient, fog_key_image_api_client::FogKeyImageApiClient,
-        fog_merkle_proof_api_client::FogMerkleProofApiClient,
-    },
+    fog_ledger::fog_block_api_client::FogBlockApiClient,
     fog_node::{
         ledger_node_client::LedgerNodeClient, GetLedgerInfoRequest, LedgerInfo, SubmitTxRequest,
         SubmitTxResponse,
     },
-    fog_view::fog_view_api_client::FogViewApiClient,
     report::report_api_client::ReportApiClient,
 };
 use fog_attest::{
@@ -49,13 +48,14 @@ use fog_types::{
 };
 use prost::Message;
 use tonic::{
+    codegen::http::uri::PathAndQuery,
     transport::{Channel, Endpoint},
     Code, Status,
 };
 
 use crate::{
     error::{ClientError, Result, Service},
-    session::{Call, Session, Step},
+    session::{attested_call, AttestedTransport, SendFailure, Session},
     transport::Transport,
 };
 
@@ -133,7 +133,7 @@ pub struct TransportStats {
 /// The gRPC transport.
 pub struct GrpcTransport {
     config: GrpcConfig,
-    view: Option<FogViewApiClient<Channel>>,
+    view: Option<Channel>,
     view_session: Session,
     ledger: Option<Channel>,
     ledger_session: Session,
@@ -266,7 +266,7 @@ impl GrpcTransport {
     /// Connects to view, the fog ledger and the node now (otherwise each connects at its
     /// first call), so that [`Self::share_connections`] shares them.
     pub async fn connect_all(&mut self) -> Result<()> {
-        self.view_client().await?;
+        self.view_channel().await?;
         self.ledger_channel(Service::KeyImages).await?;
         self.node_client().await?;
         Ok(())
@@ -328,14 +328,13 @@ impl GrpcTransport {
         self.stats.bytes_received += received as u64;
     }
 
-    async fn view_client(&mut self) -> Result<FogViewApiClient<Channel>> {
+    async fn view_channel(&mut self) -> Result<Channel> {
         if let Some(c) = &self.view {
             return Ok(c.clone());
         }
         let channel = self.connect(Service::View, &self.config.view_uri).await?;
-        let c = FogViewApiClient::new(channel).max_decoding_message_size(MAX_MESSAGE);
-        self.view = Some(c.clone());
-        Ok(c)
+        self.view = Some(channel.clone());
+        Ok(channel)
     }
 
     async fn ledger_channel(&mut self, service: Service) -> Result<Channel> {
@@ -347,84 +346,37 @@ impl GrpcTransport {
         Ok(channel)
     }
 
-    fn session(&mut self, which: Service) -> &mut Session {
-        if which == Service::View {
-            &mut self.view_session
-        } else {
-            &mut self.ledger_session
-        }
-    }
-
-    /// The `Auth` of view (`which` = View) or of the fog ledger (any ledger service).
-    async fn auth(&mut self, which: Service, hello: AuthMessage) -> Result<AuthMessage> {
-        let service = self.session(which).service();
-        let sent = hello.data.len();
-        let answer = if which == Service::View {
-            let mut c = self.view_client().await?;
-            c.auth(self.request(hello)).await
-        } else {
-            let channel = self.ledger_channel(service).await?;
-            let mut c = FogKeyImageApiClient::new(channel).max_decoding_message_size(MAX_MESSAGE);
-            c.auth(self.request(hello)).await
-        };
-        let answer = answer
-            .map_err(|s| status_error(service, self.session(which).uri(), &s))?
-            .into_inner();
-        self.count(sent, answer.data.len());
-        Ok(answer)
-    }
-
-    /// `which`'s RPC with a sealed request: the answer or the status it was refused with
-    /// (outside, a connection that could not be made).
-    async fn send(
+    /// One unary call of `path` on view's connection (`which` = View) or the fog ledger's
+    /// (any ledger service): the answer or the status it was refused with (outside, a
+    /// connection that could not be made).
+    async fn unary<Req, Resp>(
         &mut self,
         which: Service,
-        frame: NonceMessage,
-    ) -> Result<core::result::Result<NonceMessage, Status>> {
-        let sent = frame.encoded_len();
-        let answer = if which == Service::View {
-            let mut c = self.view_client().await?;
-            c.query(self.request(frame)).await
+        path: &'static str,
+        message: Req,
+    ) -> Result<core::result::Result<Resp, Status>>
+    where
+        Req: Message + Send + Sync + 'static,
+        Resp: Message + Default + Send + Sync + 'static,
+    {
+        let channel = if which == Service::View {
+            self.view_channel().await?
         } else {
-            let ch = self.ledger_channel(which).await?;
-            if which == Service::MerkleProofs {
-                let mut c = FogMerkleProofApiClient::new(ch).max_decoding_message_size(MAX_MESSAGE);
-                c.get_outputs(self.request(frame)).await
-            } else {
-                let mut c = FogKeyImageApiClient::new(ch).max_decoding_message_size(MAX_MESSAGE);
-                if which == Service::KeyImages {
-                    c.check_key_images(self.request(frame)).await
-                } else {
-                    c.get_block_ids(self.request(frame)).await
-                }
-            }
+            self.ledger_channel(which).await?
         };
-        let answer = answer.map(tonic::Response::into_inner);
-        self.count(sent, answer.as_ref().map_or(0, Message::encoded_len));
-        Ok(answer)
-    }
-
-    /// One attested call ([`crate::session`]): this moves the handshake and the sealed
-    /// request, the session decides the rest.
-    async fn attested(&mut self, which: Service, aad: &[u8], body: &[u8]) -> Result<Vec<u8>> {
-        let mut call = Call::new(which, aad, body);
-        let mut step = call.start(self.session(which))?;
-        loop {
-            step = match step {
-                Step::Auth(hello) => {
-                    let answer = self.auth(which, hello).await?;
-                    call.authenticated(self.session(which), &answer)?
-                }
-                Step::Send(frame) => match self.send(which, frame).await? {
-                    Ok(reply) => return call.answered(self.session(which), &reply),
-                    Err(status) => {
-                        let error = status_error(which, self.session(which).uri(), &status);
-                        let unauthenticated = status.code() == Code::Unauthenticated;
-                        call.failed(self.session(which), unauthenticated, error)?
-                    }
-                },
-            };
+        let mut grpc = tonic::client::Grpc::new(channel).max_decoding_message_size(MAX_MESSAGE);
+        if let Err(e) = grpc.ready().await {
+            return Ok(Err(Status::unknown(format!("Service was not ready: {e}"))));
         }
+        let codec = tonic_prost::ProstCodec::<Req, Resp>::default();
+        let answer = grpc
+            .unary(
+                self.request(message),
+                PathAndQuery::from_static(path),
+                codec,
+            )
+            .await;
+        Ok(answer.map(tonic::Response::into_inner))
     }
 
     async fn node_client(&mut self) -> Result<LedgerNodeClient<Channel>> {
@@ -438,8 +390,54 @@ impl GrpcTransport {
     }
 }
 
-fn decode<M: Message + Default>(service: Service, bytes: &[u8]) -> Result<M> {
-    M::decode(bytes).map_err(|_| ClientError::bad(service, "the answer does not decode"))
+/// The moves of an attested call ([`crate::session`]): the handshake and the sealed request,
+/// each one unary call; the session decides the rest.
+impl AttestedTransport for GrpcTransport {
+    fn session(&mut self, which: Service) -> &mut Session {
+        if which == Service::View {
+            &mut self.view_session
+        } else {
+            &mut self.ledger_session
+        }
+    }
+
+    async fn auth(
+        &mut self,
+        which: Service,
+        path: &'static str,
+        hello: AuthMessage,
+    ) -> Result<AuthMessage> {
+        let service = self.session(which).service();
+        let sent = hello.data.len();
+        // Connection failures name the session's service, as refusals do.
+        let answer: AuthMessage = self
+            .unary(service, path, hello)
+            .await?
+            .map_err(|s| status_error(service, self.session(which).uri(), &s))?;
+        self.count(sent, answer.data.len());
+        Ok(answer)
+    }
+
+    async fn send(
+        &mut self,
+        which: Service,
+        path: &'static str,
+        frame: NonceMessage,
+    ) -> core::result::Result<NonceMessage, SendFailure> {
+        let sent = frame.encoded_len();
+        let answer = self
+            .unary::<_, NonceMessage>(which, path, frame)
+            .await
+            .map_err(|error| SendFailure {
+                error,
+                unauthenticated: false,
+            })?;
+        self.count(sent, answer.as_ref().map_or(0, Message::encoded_len));
+        answer.map_err(|status| SendFailure {
+            error: status_error(which, self.session(which).uri(), &status),
+            unauthenticated: status.code() == Code::Unauthenticated,
+        })
+    }
 }
 
 impl Transport for GrpcTransport {
@@ -448,38 +446,22 @@ impl Transport for GrpcTransport {
         aad: QueryRequestAad,
         request: QueryRequest,
     ) -> Result<QueryResponse> {
-        let plain = self
-            .attested(
-                Service::View,
-                &aad.encode_to_vec(),
-                &request.encode_to_vec(),
-            )
-            .await?;
-        decode(Service::View, &plain)
+        attested_call(self, &aad.encode_to_vec(), &request).await
     }
 
     async fn check_key_images(
         &mut self,
         request: CheckKeyImagesRequest,
     ) -> Result<CheckKeyImagesResponse> {
-        let plain = self
-            .attested(Service::KeyImages, &[], &request.encode_to_vec())
-            .await?;
-        decode(Service::KeyImages, &plain)
+        attested_call(self, &[], &request).await
     }
 
     async fn block_ids(&mut self, request: BlockIdsRequest) -> Result<BlockIdsResponse> {
-        let plain = self
-            .attested(Service::BlockIds, BLOCK_IDS_AAD, &request.encode_to_vec())
-            .await?;
-        decode(Service::BlockIds, &plain)
+        attested_call(self, BLOCK_IDS_AAD, &request).await
     }
 
     async fn get_outputs(&mut self, request: GetOutputsRequest) -> Result<GetOutputsResponse> {
-        let plain = self
-            .attested(Service::MerkleProofs, &[], &request.encode_to_vec())
-            .await?;
-        decode(Service::MerkleProofs, &plain)
+        attested_call(self, &[], &request).await
     }
 
     async fn get_blocks(&mut self, request: BlockRequest) -> Result<BlockResponse> {

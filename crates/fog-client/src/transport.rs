@@ -2,7 +2,9 @@
 //!
 //! [`crate::grpc::GrpcTransport`] implements it over tonic with attested sessions; tests
 //! implement it with scripted answers. Methods take `&mut self` (a transport holds sessions)
-//! and return the decoded answer or a [`ClientError`] that names the service.
+//! and return the decoded answer or a [`ClientError`] that names the service. A transport
+//! with attested sessions implements each attested method (view queries, key images,
+//! outputs, block ids) as one [`crate::session::attested_call`].
 
 use std::future::Future;
 

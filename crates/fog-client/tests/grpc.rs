@@ -1,9 +1,10 @@
 //! The gRPC transport's sessions against a real view server: a session the server dropped
-//! is re-authenticated and the call retried once; a stranger enclave is refused before any
-//! request; a closed port is reported as that service being unavailable.
+//! is re-authenticated and the call retried once; a call cancelled after sealing its request
+//! does not break the next one; a stranger enclave is refused before any request; a closed
+//! port is reported as that service being unavailable.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::{sync::Arc, time::Duration};
+use std::{future::Future, sync::Arc, task::Poll, time::Duration};
 
 use fog_attest::{FogEnclave, IdentityRule, Policy, SimProvider, Verifier, VerifyError};
 use fog_client::{ClientError, GrpcConfig, GrpcTransport, Service, Transport};
@@ -94,6 +95,37 @@ async fn a_dropped_session_is_renewed_and_the_call_retried_once() {
     // Nothing changes while the session lives.
     query(&mut a).await.unwrap();
     assert_eq!(a.stats().round_trips, 6);
+}
+
+/// A call cancelled once its request is sealed (the session's counter moved, the answer was
+/// never read) leaves the session's counters out of step with the server's, whether or not
+/// the request reached it. The next call must not fail for that: it opens a new session.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_cancelled_after_sealing_does_not_break_the_next() {
+    let (p, verifier) = provider(34);
+    let uri = one_session_view(&p).await;
+    let mut a = transport(&uri, &verifier);
+    assert_eq!(query(&mut a).await.unwrap(), 0);
+    assert_eq!(a.stats().sessions_opened, 1);
+    // A call polled once (its request sealed and on its way, the answer awaited), then
+    // dropped.
+    {
+        let mut cancelled = std::pin::pin!(query(&mut a));
+        let first = std::future::poll_fn(|cx| Poll::Ready(cancelled.as_mut().poll(cx))).await;
+        assert!(
+            first.is_pending(),
+            "the call did not wait for the network: {first:?}"
+        );
+    }
+    assert_eq!(query(&mut a).await.unwrap(), 0);
+    assert_eq!(
+        a.stats().sessions_opened,
+        2,
+        "a new session after the cancelled call"
+    );
+    // And that session serves the next call.
+    query(&mut a).await.unwrap();
+    assert_eq!(a.stats().sessions_opened, 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -7,7 +7,8 @@
 //! [`FogError::BadResponse`], [`FogError::InvalidReport`], and the ledger node's refusals of a
 //! transaction), the caller asked for something impossible (`Invalid*`, among them
 //! [`FogError::InvalidOffer`] for a swap offer that does not check,
-//! [`FogError::InsufficientFunds`]), or this library failed ([`FogError::Internal`]). Every
+//! [`FogError::InsufficientFunds`]; the app's own progress callback raised,
+//! [`FogError::Callback`]), or this library failed ([`FogError::Internal`]). Every
 //! error of a service carries the [`Service`] that failed. No message carries a mnemonic, a
 //! key or a search key: they are built from fog-client's and fog-wallet's errors, which
 //! carry none.
@@ -214,6 +215,14 @@ pub enum FogError {
         /// The file and the OS error (never its contents).
         reason: String,
     },
+    /// The app's progress callback raised (threw). The check it was called for went on to
+    /// its end without calling it again, and kept what it found (its balance is
+    /// `last_balance()`); the callback's exception is not raised again, only its text.
+    #[error("the progress callback raised: {reason}")]
+    Callback {
+        /// The exception, as the foreign language prints it.
+        reason: String,
+    },
     /// A failure of this library (a bug, or the runtime could not start).
     #[error("internal error: {reason}")]
     Internal {
@@ -328,6 +337,14 @@ impl From<ClientError> for FogError {
     }
 }
 
+/// A foreign callback that raised something other than a [`FogError`] (any exception of the
+/// app's): UniFFI hands its text here instead of panicking.
+impl From<uniffi::UnexpectedUniFFICallbackError> for FogError {
+    fn from(e: uniffi::UnexpectedUniFFICallbackError) -> Self {
+        Self::Callback { reason: e.reason }
+    }
+}
+
 impl From<WalletError> for FogError {
     fn from(e: WalletError) -> Self {
         let reason = e.to_string();
@@ -403,6 +420,22 @@ mod tests {
                 available: "18446744073709551616".into(),
                 needed: "5".into(),
             }
+        );
+        assert_eq!(e.failed_service(), None);
+    }
+
+    #[test]
+    fn a_raising_callback_is_a_callback_error() {
+        let e: FogError = uniffi::UnexpectedUniFFICallbackError::new("RuntimeError('boom')").into();
+        assert_eq!(
+            e,
+            FogError::Callback {
+                reason: "RuntimeError('boom')".into()
+            }
+        );
+        assert_eq!(
+            e.message(),
+            "the progress callback raised: RuntimeError('boom')"
         );
         assert_eq!(e.failed_service(), None);
     }

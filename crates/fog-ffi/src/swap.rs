@@ -87,7 +87,8 @@ pub struct FillReceipt {
     pub received: TokenAmount,
     /// What it paid the maker, per required output.
     pub paid: Vec<TokenAmount>,
-    /// The fee, in MOB (the ledger node's minimum).
+    /// The fee, in MOB (as given to [`crate::Wallet::fill_offer`], or the ledger node's
+    /// minimum).
     pub fee: TokenAmount,
     /// The first block in which the fill could no longer have landed.
     pub tombstone_block: u64,

@@ -188,12 +188,18 @@ impl From<&fog_client::SyncProgress> for SyncProgress {
 }
 
 /// Told about a balance check's progress after every answer of a service. Called on one of
-/// this library's threads, never concurrently for one check; it should return quickly. If it
-/// raises, the check stops with [`FogError::Internal`] (what it learned so far is kept).
+/// this library's threads, never concurrently for one check; it should return quickly.
+///
+/// If it raises (any exception), it is not called again for that check; the check goes on
+/// to its end and keeps what it found (the wallet's state and [`Wallet::last_balance`] are
+/// as after a check without a callback), then [`Wallet::check_balance`] raises
+/// [`FogError::Callback`] with the exception's text (or the check's own error, if the check
+/// failed). Nothing panics (crates/fog-ffi/README.md says why it does not stop the check).
 #[uniffi::export(with_foreign)]
 pub trait BalanceProgress: Send + Sync {
-    /// The counters so far.
-    fn on_progress(&self, progress: SyncProgress);
+    /// The counters so far. An implementation in Rust returns `Err` where a foreign one
+    /// raises.
+    fn on_progress(&self, progress: SyncProgress) -> Result<()>;
 }
 
 /// What a history line records.
@@ -577,7 +583,8 @@ impl Wallet {
     /// Checks the balance with view, the fog ledger and (for missed block ranges) the block
     /// service, calling `progress` after every answer. The result is exact for blocks below
     /// its `block_count`. A failed check keeps what it learned and leaves the last balance
-    /// as it was.
+    /// as it was. A `progress` that raises is not called again; the check still completes
+    /// and keeps its balance, then this raises [`FogError::Callback`] ([`BalanceProgress`]).
     pub async fn check_balance(
         &self,
         progress: Option<Arc<dyn BalanceProgress>>,
@@ -585,15 +592,24 @@ impl Wallet {
         let shared = Arc::clone(&self.shared);
         on_runtime(async move {
             let mut client = shared.client.lock().await;
+            let mut raised = None;
             let result = client
                 .check_balance_with_progress(|p| {
-                    if let Some(cb) = &progress {
-                        cb.on_progress(SyncProgress::from(p));
+                    if let (Some(cb), None) = (&progress, &raised) {
+                        raised = cb.on_progress(SyncProgress::from(p)).err();
                     }
                 })
                 .await;
             shared.keep(client.state());
-            Ok(Balance::from(&result?))
+            let balance = result?;
+            match raised {
+                None => Ok(Balance::from(&balance)),
+                Some(e @ FogError::Callback { .. }) => Err(e),
+                // A FogError the app raised itself is still the app's callback failing.
+                Some(other) => Err(FogError::Callback {
+                    reason: other.to_string(),
+                }),
+            }
         })
         .await
     }
@@ -667,21 +683,28 @@ impl Wallet {
 
     /// Fills a swap offer (bytes from [`Self::make_offer`]): takes `take` of the offered
     /// token (`None`: all of it; a full-fill offer only in full), pays the maker what its
-    /// rules require with this account's confirmed inputs, pays the fee in MOB at the ledger
-    /// node's minimum (out of the MOB taken, when the offer gives MOB), submits it and waits
-    /// until it has landed and shows up through view. The offer is checked first: bytes that
-    /// do not check raise [`FogError::InvalidOffer`], a `take` out of its bounds
-    /// [`FogError::InvalidRequest`], both before anything is sent. An offer already filled
-    /// or cancelled raises [`FogError::DoubleSpend`], one past its last block
+    /// rules require with this account's confirmed inputs, pays the fee in MOB (`fee`, in
+    /// picoMOB; `None`: the ledger node's minimum, which is not paid unasked above
+    /// MobileCoin's minimum, as in [`Self::send`]) out of the MOB taken when the offer gives
+    /// MOB, submits it and waits until it has landed and shows up through view. The offer is
+    /// checked first: bytes that do not check raise [`FogError::InvalidOffer`], a `take` out
+    /// of its bounds [`FogError::InvalidRequest`], both before anything is sent. An offer
+    /// already filled or cancelled raises [`FogError::DoubleSpend`], one past its last block
     /// [`FogError::Expired`].
-    pub async fn fill_offer(&self, offer: Vec<u8>, take: Option<u64>) -> Result<FillReceipt> {
+    pub async fn fill_offer(
+        &self,
+        offer: Vec<u8>,
+        take: Option<u64>,
+        fee: Option<u64>,
+    ) -> Result<FillReceipt> {
         let (_, summary) = fog_client::swap::check_offer(&offer).map_err(swap::invalid_offer)?;
         let take = swap::take_of(&summary, take)?;
+        let fee = fee.map(|f| Amount::new(f, TokenId::MOB));
         let config = self.client_config()?;
         let shared = Arc::clone(&self.shared);
         on_runtime(async move {
             let mut client = shared.client.lock().await;
-            let result = fill_and_wait(&mut client, &config, &offer, take).await;
+            let result = fill_and_wait(&mut client, &config, &offer, take, fee).await;
             shared.keep(client.state());
             result
         })
@@ -697,20 +720,22 @@ impl Wallet {
     }
 }
 
-/// Fills `offer` and waits until every input of this account is seen spent in a block the
-/// balance covers (as [`FogClient::send`] waits for a payment).
+/// Fills `offer`, paying `fee` in MOB (`None`: the default rule), and waits until every
+/// input of this account is seen spent in a block the balance covers (as [`FogClient::send`]
+/// waits for a payment).
 async fn fill_and_wait(
     client: &mut FogClient<GrpcTransport>,
     config: &fog_client::ClientConfig,
     offer: &[u8],
     take: fog_client::swap::Take,
+    fee: Option<Amount>,
 ) -> Result<FillReceipt> {
     let receipt = fog_client::swap::fill_offer(
         client,
         &config.ingest_verifier,
         offer,
         take,
-        None,
+        fee,
         &mut rand::rngs::OsRng,
     )
     .await?;

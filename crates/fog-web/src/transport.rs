@@ -2,11 +2,13 @@
 //!
 //! A thin layer, like the tonic transport: the balance, history and send logic are
 //! fog-client's sans-IO core; this file only moves its messages. View and fog ledger calls
-//! go over attested sessions, driven by [`fog_client::session`] (the NX handshake through
-//! the service's `Auth`, the enclave's evidence verified before any request, every request
-//! sealed and every answer opened here, in the page; an UNAUTHENTICATED answer renews the
-//! session and retries once; any other failure drops it). Blocks, reports and the node are
-//! plain unary calls. Each call is one `fetch` POST of a grpc-web body ([`crate::grpc_web`]).
+//! are [`fog_client::session::attested_call`] over attested sessions (the NX handshake
+//! through the service's `Auth`, the enclave's evidence verified before any request, every
+//! request sealed and every answer opened here, in the page; an UNAUTHENTICATED answer, or
+//! one whose counter is out of step, renews the session and retries once; any other failure
+//! drops it, and so does a call abandoned before its answer was read); this file gives it
+//! the two moves ([`AttestedTransport`]). Blocks, reports and the node are plain unary
+//! calls. Each call is one `fetch` POST of a grpc-web body ([`crate::grpc_web`]).
 //!
 //! The [`Transport`] trait wants `Send` futures (tonic's run on a multi-threaded runtime); a
 //! browser's hold JavaScript values, which are not. wasm32-unknown-unknown has one thread,
@@ -21,7 +23,7 @@ use fog_attest::{
     SessionLimits,
 };
 use fog_client::{
-    session::{Call, Session, Step},
+    session::{attested_call, AttestedTransport, SendFailure, Session},
     ClientError, Result, Service, Transport,
 };
 use fog_types::{
@@ -247,69 +249,6 @@ impl WebTransport {
         self.stats.bytes_received += received as u64;
     }
 
-    fn session(&mut self, which: Service) -> &mut Session {
-        if which == Service::View {
-            &mut self.view_session
-        } else {
-            &mut self.ledger_session
-        }
-    }
-
-    /// One attested call ([`fog_client::session`]): this moves the handshake and the sealed
-    /// request, the session decides the rest.
-    async fn attested(&mut self, which: Service, aad: &[u8], body: &[u8]) -> Result<Vec<u8>> {
-        let (auth_path, path) = match which {
-            Service::View => ("/fog_view.FogViewAPI/Auth", "/fog_view.FogViewAPI/Query"),
-            Service::KeyImages => (
-                "/fog_ledger.FogKeyImageAPI/Auth",
-                "/fog_ledger.FogKeyImageAPI/CheckKeyImages",
-            ),
-            Service::BlockIds => (
-                "/fog_ledger.FogKeyImageAPI/Auth",
-                "/fog_ledger.FogKeyImageAPI/GetBlockIds",
-            ),
-            _ => (
-                "/fog_ledger.FogKeyImageAPI/Auth",
-                "/fog_ledger.FogMerkleProofAPI/GetOutputs",
-            ),
-        };
-        let (service, uri) = {
-            let s = self.session(which);
-            (s.service(), s.uri().to_owned())
-        };
-        let mut call = Call::new(which, aad, body);
-        let mut step = call.start(self.session(which))?;
-        loop {
-            step = match step {
-                Step::Auth(hello) => {
-                    let request = hello.encode_to_vec();
-                    let answer = unary(&uri, auth_path, &request)
-                        .await
-                        .map_err(|f| client_error(service, &uri, f))?;
-                    self.count(request.len(), answer.len());
-                    let answer: AuthMessage = decode(service, &answer)?;
-                    call.authenticated(self.session(which), &answer)?
-                }
-                Step::Send(frame) => {
-                    let request = frame.encode_to_vec();
-                    let answer = unary(&uri, path, &request).await;
-                    self.count(request.len(), answer.as_ref().map_or(0, Vec::len));
-                    let (unauthenticated, error) = match answer {
-                        Ok(answer) => match decode::<NonceMessage>(which, &answer) {
-                            Ok(reply) => return call.answered(self.session(which), &reply),
-                            Err(e) => (false, e),
-                        },
-                        Err(fail) => (
-                            matches!(&fail, Fail::Status(s) if s.code == UNAUTHENTICATED),
-                            client_error(which, &uri, fail),
-                        ),
-                    };
-                    call.failed(self.session(which), unauthenticated, error)?
-                }
-            };
-        }
-    }
-
     /// One plain call.
     async fn plain<M: Message + Default>(
         &mut self,
@@ -330,48 +269,6 @@ impl WebTransport {
         };
         self.count(request.len(), answer.len());
         decode(service, &answer)
-    }
-
-    async fn view_query_local(
-        &mut self,
-        aad: QueryRequestAad,
-        request: QueryRequest,
-    ) -> Result<QueryResponse> {
-        let plain = self
-            .attested(
-                Service::View,
-                &aad.encode_to_vec(),
-                &request.encode_to_vec(),
-            )
-            .await?;
-        decode(Service::View, &plain)
-    }
-
-    async fn check_key_images_local(
-        &mut self,
-        request: CheckKeyImagesRequest,
-    ) -> Result<CheckKeyImagesResponse> {
-        let plain = self
-            .attested(Service::KeyImages, &[], &request.encode_to_vec())
-            .await?;
-        decode(Service::KeyImages, &plain)
-    }
-
-    async fn get_outputs_local(
-        &mut self,
-        request: GetOutputsRequest,
-    ) -> Result<GetOutputsResponse> {
-        let plain = self
-            .attested(Service::MerkleProofs, &[], &request.encode_to_vec())
-            .await?;
-        decode(Service::MerkleProofs, &plain)
-    }
-
-    async fn block_ids_local(&mut self, request: BlockIdsRequest) -> Result<BlockIdsResponse> {
-        let plain = self
-            .attested(Service::BlockIds, BLOCK_IDS_AAD, &request.encode_to_vec())
-            .await?;
-        decode(Service::BlockIds, &plain)
     }
 
     async fn get_blocks_local(&mut self, request: BlockRequest) -> Result<BlockResponse> {
@@ -419,34 +316,86 @@ impl WebTransport {
     }
 }
 
+/// The moves of an attested call ([`fog_client::session`]): the handshake and the sealed
+/// request, each one grpc-web POST to the session's URI; the session decides the rest.
+impl AttestedTransport for WebTransport {
+    fn session(&mut self, which: Service) -> &mut Session {
+        if which == Service::View {
+            &mut self.view_session
+        } else {
+            &mut self.ledger_session
+        }
+    }
+
+    async fn auth(
+        &mut self,
+        which: Service,
+        path: &'static str,
+        hello: AuthMessage,
+    ) -> Result<AuthMessage> {
+        let (service, uri) = {
+            let s = self.session(which);
+            (s.service(), s.uri().to_owned())
+        };
+        let request = hello.encode_to_vec();
+        let answer = unary(&uri, path, &request)
+            .await
+            .map_err(|f| client_error(service, &uri, f))?;
+        self.count(request.len(), answer.len());
+        decode(service, &answer)
+    }
+
+    async fn send(
+        &mut self,
+        which: Service,
+        path: &'static str,
+        frame: NonceMessage,
+    ) -> core::result::Result<NonceMessage, SendFailure> {
+        let uri = self.session(which).uri().to_owned();
+        let request = frame.encode_to_vec();
+        let answer = unary(&uri, path, &request).await;
+        self.count(request.len(), answer.as_ref().map_or(0, Vec::len));
+        match answer {
+            Ok(answer) => decode(which, &answer).map_err(|error| SendFailure {
+                error,
+                unauthenticated: false,
+            }),
+            Err(fail) => Err(SendFailure {
+                unauthenticated: matches!(&fail, Fail::Status(s) if s.code == UNAUTHENTICATED),
+                error: client_error(which, &uri, fail),
+            }),
+        }
+    }
+}
+
 impl Transport for WebTransport {
     fn view_query(
         &mut self,
         aad: QueryRequestAad,
         request: QueryRequest,
     ) -> impl Future<Output = Result<QueryResponse>> + Send {
-        SendWrapper::new(self.view_query_local(aad, request))
+        SendWrapper::new(async move { attested_call(self, &aad.encode_to_vec(), &request).await })
     }
 
     fn check_key_images(
         &mut self,
         request: CheckKeyImagesRequest,
     ) -> impl Future<Output = Result<CheckKeyImagesResponse>> + Send {
-        SendWrapper::new(self.check_key_images_local(request))
+        SendWrapper::new(async move { attested_call(self, &[], &request).await })
     }
 
     fn get_outputs(
         &mut self,
         request: GetOutputsRequest,
     ) -> impl Future<Output = Result<GetOutputsResponse>> + Send {
-        SendWrapper::new(self.get_outputs_local(request))
+        SendWrapper::new(async move { attested_call(self, &[], &request).await })
     }
 
     fn block_ids(
         &mut self,
         request: BlockIdsRequest,
     ) -> impl Future<Output = Result<BlockIdsResponse>> + Send {
-        SendWrapper::new(self.block_ids_local(request))
+        SendWrapper::new(async move { attested_call(self, BLOCK_IDS_AAD, &request).await })
     }
 
     fn get_blocks(

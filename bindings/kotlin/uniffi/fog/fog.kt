@@ -827,7 +827,7 @@ internal object UniffiLib {
     ): Long
     external fun uniffi_fog_ffi_fn_method_wallet_contacts(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
-    external fun uniffi_fog_ffi_fn_method_wallet_fill_offer(`ptr`: Long,`offer`: RustBuffer.ByValue,`take`: RustBuffer.ByValue,
+    external fun uniffi_fog_ffi_fn_method_wallet_fill_offer(`ptr`: Long,`offer`: RustBuffer.ByValue,`take`: RustBuffer.ByValue,`fee`: RustBuffer.ByValue,
     ): Long
     external fun uniffi_fog_ffi_fn_method_wallet_fog(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
@@ -1025,7 +1025,7 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_fog_ffi_checksum_method_account_subaddress() and 0xFFFF) != 61091) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_fog_ffi_checksum_method_balanceprogress_on_progress() and 0xFFFF) != 52288) {
+    if ((lib.uniffi_fog_ffi_checksum_method_balanceprogress_on_progress() and 0xFFFF) != 53405) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_fog_ffi_checksum_method_wallet_account_index() and 0xFFFF) != 47030) {
@@ -1034,13 +1034,13 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_fog_ffi_checksum_method_wallet_address() and 0xFFFF) != 53553) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_fog_ffi_checksum_method_wallet_check_balance() and 0xFFFF) != 61571) {
+    if ((lib.uniffi_fog_ffi_checksum_method_wallet_check_balance() and 0xFFFF) != 27564) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_fog_ffi_checksum_method_wallet_contacts() and 0xFFFF) != 43324) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_fog_ffi_checksum_method_wallet_fill_offer() and 0xFFFF) != 33464) {
+    if ((lib.uniffi_fog_ffi_checksum_method_wallet_fill_offer() and 0xFFFF) != 52854) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_fog_ffi_checksum_method_wallet_fog() and 0xFFFF) != 36086) {
@@ -1950,13 +1950,19 @@ public object FfiConverterTypeAccount: FfiConverter<Account, Long> {
 
 /**
  * Told about a balance check's progress after every answer of a service. Called on one of
- * this library's threads, never concurrently for one check; it should return quickly. If it
- * raises, the check stops with [`FogError::Internal`] (what it learned so far is kept).
+ * this library's threads, never concurrently for one check; it should return quickly.
+ *
+ * If it raises (any exception), it is not called again for that check; the check goes on
+ * to its end and keeps what it found (the wallet's state and [`Wallet::last_balance`] are
+ * as after a check without a callback), then [`Wallet::check_balance`] raises
+ * [`FogError::Callback`] with the exception's text (or the check's own error, if the check
+ * failed). Nothing panics (crates/fog-ffi/README.md says why it does not stop the check).
  */
 public interface BalanceProgress {
     
     /**
-     * The counters so far.
+     * The counters so far. An implementation in Rust returns `Err` where a foreign one
+     * raises.
      */
     fun `onProgress`(`progress`: SyncProgress)
     
@@ -1965,8 +1971,13 @@ public interface BalanceProgress {
 
 /**
  * Told about a balance check's progress after every answer of a service. Called on one of
- * this library's threads, never concurrently for one check; it should return quickly. If it
- * raises, the check stops with [`FogError::Internal`] (what it learned so far is kept).
+ * this library's threads, never concurrently for one check; it should return quickly.
+ *
+ * If it raises (any exception), it is not called again for that check; the check goes on
+ * to its end and keeps what it found (the wallet's state and [`Wallet::last_balance`] are
+ * as after a check without a callback), then [`Wallet::check_balance`] raises
+ * [`FogError::Callback`] with the exception's text (or the check's own error, if the check
+ * failed). Nothing panics (crates/fog-ffi/README.md says why it does not stop the check).
  */
 open class BalanceProgressImpl: Disposable, AutoCloseable, BalanceProgress
 {
@@ -2071,11 +2082,13 @@ open class BalanceProgressImpl: Disposable, AutoCloseable, BalanceProgress
 
     
     /**
-     * The counters so far.
-     */override fun `onProgress`(`progress`: SyncProgress)
+     * The counters so far. An implementation in Rust returns `Err` where a foreign one
+     * raises.
+     */
+    @Throws(FogException::class)override fun `onProgress`(`progress`: SyncProgress)
         = 
     callWithHandle {
-    uniffiRustCall() { _status ->
+    uniffiRustCallWithError(FogException) { _status ->
     UniffiLib.uniffi_fog_ffi_fn_method_balanceprogress_on_progress(
         it,
         
@@ -2112,7 +2125,12 @@ internal object uniffiCallbackInterfaceBalanceProgress {
                 )
             }
             val writeReturn = { _: Unit -> Unit }
-            uniffiTraitInterfaceCall(uniffiCallStatus, makeCall, writeReturn)
+            uniffiTraitInterfaceCallWithError(
+                uniffiCallStatus,
+                makeCall,
+                writeReturn,
+                { e: FogException -> FfiConverterTypeFogError.lower(e) }
+            )
         }
     }
 
@@ -2295,7 +2313,8 @@ public interface WalletInterface {
      * Checks the balance with view, the fog ledger and (for missed block ranges) the block
      * service, calling `progress` after every answer. The result is exact for blocks below
      * its `block_count`. A failed check keeps what it learned and leaves the last balance
-     * as it was.
+     * as it was. A `progress` that raises is not called again; the check still completes
+     * and keeps its balance, then this raises [`FogError::Callback`] ([`BalanceProgress`]).
      */
     suspend fun `checkBalance`(`progress`: BalanceProgress?): Balance
     
@@ -2308,15 +2327,16 @@ public interface WalletInterface {
     /**
      * Fills a swap offer (bytes from [`Self::make_offer`]): takes `take` of the offered
      * token (`None`: all of it; a full-fill offer only in full), pays the maker what its
-     * rules require with this account's confirmed inputs, pays the fee in MOB at the ledger
-     * node's minimum (out of the MOB taken, when the offer gives MOB), submits it and waits
-     * until it has landed and shows up through view. The offer is checked first: bytes that
-     * do not check raise [`FogError::InvalidOffer`], a `take` out of its bounds
-     * [`FogError::InvalidRequest`], both before anything is sent. An offer already filled
-     * or cancelled raises [`FogError::DoubleSpend`], one past its last block
+     * rules require with this account's confirmed inputs, pays the fee in MOB (`fee`, in
+     * picoMOB; `None`: the ledger node's minimum, which is not paid unasked above
+     * MobileCoin's minimum, as in [`Self::send`]) out of the MOB taken when the offer gives
+     * MOB, submits it and waits until it has landed and shows up through view. The offer is
+     * checked first: bytes that do not check raise [`FogError::InvalidOffer`], a `take` out
+     * of its bounds [`FogError::InvalidRequest`], both before anything is sent. An offer
+     * already filled or cancelled raises [`FogError::DoubleSpend`], one past its last block
      * [`FogError::Expired`].
      */
-    suspend fun `fillOffer`(`offer`: kotlin.ByteArray, `take`: kotlin.ULong?): FillReceipt
+    suspend fun `fillOffer`(`offer`: kotlin.ByteArray, `take`: kotlin.ULong?, `fee`: kotlin.ULong?): FillReceipt
     
     /**
      * The fog settings the addresses carry.
@@ -2542,7 +2562,8 @@ open class Wallet: Disposable, AutoCloseable, WalletInterface
      * Checks the balance with view, the fog ledger and (for missed block ranges) the block
      * service, calling `progress` after every answer. The result is exact for blocks below
      * its `block_count`. A failed check keeps what it learned and leaves the last balance
-     * as it was.
+     * as it was. A `progress` that raises is not called again; the check still completes
+     * and keeps its balance, then this raises [`FogError::Callback`] ([`BalanceProgress`]).
      */
     @Throws(FogException::class)
     @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
@@ -2586,17 +2607,18 @@ open class Wallet: Disposable, AutoCloseable, WalletInterface
     /**
      * Fills a swap offer (bytes from [`Self::make_offer`]): takes `take` of the offered
      * token (`None`: all of it; a full-fill offer only in full), pays the maker what its
-     * rules require with this account's confirmed inputs, pays the fee in MOB at the ledger
-     * node's minimum (out of the MOB taken, when the offer gives MOB), submits it and waits
-     * until it has landed and shows up through view. The offer is checked first: bytes that
-     * do not check raise [`FogError::InvalidOffer`], a `take` out of its bounds
-     * [`FogError::InvalidRequest`], both before anything is sent. An offer already filled
-     * or cancelled raises [`FogError::DoubleSpend`], one past its last block
+     * rules require with this account's confirmed inputs, pays the fee in MOB (`fee`, in
+     * picoMOB; `None`: the ledger node's minimum, which is not paid unasked above
+     * MobileCoin's minimum, as in [`Self::send`]) out of the MOB taken when the offer gives
+     * MOB, submits it and waits until it has landed and shows up through view. The offer is
+     * checked first: bytes that do not check raise [`FogError::InvalidOffer`], a `take` out
+     * of its bounds [`FogError::InvalidRequest`], both before anything is sent. An offer
+     * already filled or cancelled raises [`FogError::DoubleSpend`], one past its last block
      * [`FogError::Expired`].
      */
     @Throws(FogException::class)
     @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
-    override suspend fun `fillOffer`(`offer`: kotlin.ByteArray, `take`: kotlin.ULong?) : FillReceipt {
+    override suspend fun `fillOffer`(`offer`: kotlin.ByteArray, `take`: kotlin.ULong?, `fee`: kotlin.ULong?) : FillReceipt {
         return uniffiRustCallAsync(
         callWithHandle { uniffiHandle ->
             UniffiLib.uniffi_fog_ffi_fn_method_wallet_fill_offer(
@@ -2604,6 +2626,7 @@ open class Wallet: Disposable, AutoCloseable, WalletInterface
                 
         FfiConverterByteArray.lower(`offer`),
         FfiConverterOptionalULong.lower(`take`),
+        FfiConverterOptionalULong.lower(`fee`),
             )
         },
         { future, callback, continuation -> UniffiLib.ffi_fog_ffi_rust_future_poll_rust_buffer(future, callback, continuation) },
@@ -3111,7 +3134,8 @@ data class FillReceipt (
     var `paid`: List<TokenAmount>
     , 
     /**
-     * The fee, in MOB (the ledger node's minimum).
+     * The fee, in MOB (as given to [`crate::Wallet::fill_offer`], or the ledger node's
+     * minimum).
      */
     var `fee`: TokenAmount
     , 
@@ -4148,6 +4172,22 @@ sealed class FogException: kotlin.Exception() {
     }
     
     /**
+     * The app's progress callback raised (threw). The check it was called for went on to
+     * its end without calling it again, and kept what it found (its balance is
+     * `last_balance()`); the callback's exception is not raised again, only its text.
+     */
+    class Callback(
+        
+        /**
+         * The exception, as the foreign language prints it.
+         */
+        val `reason`: kotlin.String
+        ) : FogException() {
+        override val message
+            get() = "reason=${ `reason` }"
+    }
+    
+    /**
      * A failure of this library (a bug, or the runtime could not start).
      */
     class Internal(
@@ -4273,7 +4313,10 @@ public object FfiConverterTypeFogError : FfiConverterRustBuffer<FogException> {
             17 -> FogException.WalletFile(
                 FfiConverterString.read(buf),
                 )
-            18 -> FogException.Internal(
+            18 -> FogException.Callback(
+                FfiConverterString.read(buf),
+                )
+            19 -> FogException.Internal(
                 FfiConverterString.read(buf),
                 )
             else -> throw RuntimeException("invalid error enum value, something is very wrong!!")
@@ -4379,6 +4422,11 @@ public object FfiConverterTypeFogError : FfiConverterRustBuffer<FogException> {
                 + FfiConverterString.allocationSize(value.`reason`)
             )
             is FogException.WalletFile -> (
+                // Add the size for the Int that specifies the variant plus the size needed for all fields
+                4UL
+                + FfiConverterString.allocationSize(value.`reason`)
+            )
+            is FogException.Callback -> (
                 // Add the size for the Int that specifies the variant plus the size needed for all fields
                 4UL
                 + FfiConverterString.allocationSize(value.`reason`)
@@ -4494,8 +4542,13 @@ public object FfiConverterTypeFogError : FfiConverterRustBuffer<FogException> {
                 FfiConverterString.write(value.`reason`, buf)
                 Unit
             }
-            is FogException.Internal -> {
+            is FogException.Callback -> {
                 buf.putInt(18)
+                FfiConverterString.write(value.`reason`, buf)
+                Unit
+            }
+            is FogException.Internal -> {
+                buf.putInt(19)
                 FfiConverterString.write(value.`reason`, buf)
                 Unit
             }
