@@ -205,8 +205,14 @@ impl BucketStore for HeapStore {
     fn prefetch(&self, bucket: u64) -> u64 {
         let mut sink = 0u64;
         if let Ok(r) = bucket_range(bucket, self.bucket_words, self.words.len()) {
-            for w in self.words[r].iter().step_by(8) {
+            let words = &self.words[r];
+            for w in words.iter().step_by(8) {
                 sink ^= *w;
+            }
+            // A bucket need not start on a line boundary: its last word may sit in one line
+            // more than the reads above reach.
+            if let Some(last) = words.last() {
+                sink ^= *last;
             }
         }
         sink
@@ -635,6 +641,21 @@ mod tests {
             s.read_bucket(0, &mut out[..w - 1]),
             Err(OramError::LengthMismatch)
         );
+        // A prefix read (the store's own or the trait's default) is the bucket's first words;
+        // a prefetch changes nothing.
+        for b in 0..n {
+            let _ = s.prefetch(b);
+            let mut prefix = alloc::vec![0u64; w - 2];
+            s.read_prefix(b, &mut prefix).unwrap();
+            let want: Vec<u64> = (0..w as u64 - 2).map(|i| b * 1000 + i + 1).collect();
+            assert_eq!(prefix, want);
+        }
+        let mut long = alloc::vec![0u64; w + 1];
+        assert_eq!(s.read_prefix(0, &mut long), Err(OramError::LengthMismatch));
+        assert_eq!(
+            s.read_prefix(n, &mut out[..1]),
+            Err(OramError::IndexOutOfRange)
+        );
     }
 
     #[test]
@@ -656,7 +677,9 @@ mod tests {
         let mut s = f.create(7, 3, &mut rng()).unwrap();
         conformance(&mut s);
         let ev = log.take();
-        assert_eq!(ev.len(), 7 + 7 + 7 + 2);
+        // Reads, writes, reads back, two refused reads; prefix reads, two refused prefix reads
+        // (a refused call is recorded too: what is attempted is what the host would see).
+        assert_eq!(ev.len(), 7 + 7 + 7 + 2 + 7 + 2);
         assert_eq!(
             ev[7],
             TraceEvent {
