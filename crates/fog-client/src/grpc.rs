@@ -55,7 +55,7 @@ use tonic::{
 
 use crate::{
     error::{ClientError, Result, Service},
-    session::{attested_call, AttestedTransport, SendFailure, Session},
+    session::{attested_call, AttestedTransport, SendFailure, Session, Sessions},
     transport::Transport,
 };
 
@@ -134,9 +134,8 @@ pub struct TransportStats {
 pub struct GrpcTransport {
     config: GrpcConfig,
     view: Option<Channel>,
-    view_session: Session,
     ledger: Option<Channel>,
-    ledger_session: Session,
+    sessions: Sessions,
     node: Option<LedgerNodeClient<Channel>>,
     reports: BTreeMap<String, ReportApiClient<Channel>>,
     stats: TransportStats,
@@ -222,14 +221,9 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 impl GrpcTransport {
     /// A transport; nothing is connected until the first call.
     pub fn new(config: GrpcConfig) -> Self {
-        let view_session = Session::new(
-            Service::View,
+        let sessions = Sessions::new(
             config.view_uri.clone(),
             config.view_verifier.clone(),
-            config.session_limits,
-        );
-        let ledger_session = Session::new(
-            Service::KeyImages,
             config.ledger_uri.clone(),
             config.ledger_verifier.clone(),
             config.session_limits,
@@ -237,9 +231,8 @@ impl GrpcTransport {
         Self {
             config,
             view: None,
-            view_session,
             ledger: None,
-            ledger_session,
+            sessions,
             node: None,
             reports: BTreeMap::new(),
             stats: TransportStats::default(),
@@ -254,9 +247,8 @@ impl GrpcTransport {
         Self {
             config: self.config.clone(),
             view: self.view.clone(),
-            view_session: self.view_session.fresh(),
             ledger: self.ledger.clone(),
-            ledger_session: self.ledger_session.fresh(),
+            sessions: self.sessions.fresh(),
             node: self.node.clone(),
             reports: self.reports.clone(),
             stats: TransportStats::default(),
@@ -275,7 +267,7 @@ impl GrpcTransport {
     /// Requests and bytes so far.
     pub fn stats(&self) -> TransportStats {
         TransportStats {
-            sessions_opened: self.view_session.opened() + self.ledger_session.opened(),
+            sessions_opened: self.sessions.opened(),
             ..self.stats
         }
     }
@@ -284,7 +276,8 @@ impl GrpcTransport {
     /// evidence kind and TCB status (a status the policy accepts although it is not up to
     /// date shows here, with Intel's advisories, so that a wallet can say so).
     pub fn verdicts(&self) -> Vec<(Service, fog_attest::Verdict)> {
-        [&self.view_session, &self.ledger_session]
+        self.sessions
+            .both()
             .into_iter()
             .filter_map(|s| s.verdict().map(|v| (s.service(), v.clone())))
             .collect()
@@ -292,8 +285,7 @@ impl GrpcTransport {
 
     /// Drops the attested sessions (the next call authenticates again).
     pub fn drop_sessions(&mut self) {
-        self.view_session.close();
-        self.ledger_session.close();
+        self.sessions.close();
     }
 
     async fn connect(&self, service: Service, uri: &str) -> Result<Channel> {
@@ -394,11 +386,7 @@ impl GrpcTransport {
 /// each one unary call; the session decides the rest.
 impl AttestedTransport for GrpcTransport {
     fn session(&mut self, which: Service) -> &mut Session {
-        if which == Service::View {
-            &mut self.view_session
-        } else {
-            &mut self.ledger_session
-        }
+        self.sessions.get(which)
     }
 
     async fn auth(

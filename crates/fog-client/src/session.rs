@@ -39,6 +39,8 @@
 //!   ([`ClientError::Refused`], [`ClientError::BadResponse`]). Any other failure, and an
 //!   answer that does not open otherwise (forged, another session's), also drops the session
 //!   (its counters may no longer match the server's), so the next call starts a fresh one.
+//!   The counter is checked before the frame is authenticated, so a forged answer with a
+//!   wrong counter counts as out of step: it costs at most one more handshake and one resend.
 //!   Every attested RPC is a read (a query, a check, proofs, block ids): a retry asks the
 //!   same question again and changes nothing on the server.
 //! - A refused handshake is [`ClientError::Attestation`] naming the session's service and
@@ -176,6 +178,65 @@ impl Session {
             service: self.service,
             uri: self.uri.clone(),
             source,
+        }
+    }
+}
+
+/// The two attested sessions a client transport keeps: view's, and the fog ledger's (which its
+/// attested RPCs share). [`AttestedTransport::session`] is [`Sessions::get`].
+#[derive(Debug)]
+pub struct Sessions {
+    view: Session,
+    ledger: Session,
+}
+
+impl Sessions {
+    /// No session open yet: view's at `view_uri`, the fog ledger's at `ledger_uri`, each
+    /// accepting the enclaves its verifier accepts.
+    pub fn new(
+        view_uri: impl Into<String>,
+        view_verifier: Verifier,
+        ledger_uri: impl Into<String>,
+        ledger_verifier: Verifier,
+        limits: SessionLimits,
+    ) -> Self {
+        Self {
+            view: Session::new(Service::View, view_uri, view_verifier, limits),
+            ledger: Session::new(Service::KeyImages, ledger_uri, ledger_verifier, limits),
+        }
+    }
+
+    /// The session of `which`: view's for [`Service::View`], the fog ledger's otherwise.
+    pub fn get(&mut self, which: Service) -> &mut Session {
+        if which == Service::View {
+            &mut self.view
+        } else {
+            &mut self.ledger
+        }
+    }
+
+    /// Both sessions, view's first.
+    pub fn both(&self) -> [&Session; 2] {
+        [&self.view, &self.ledger]
+    }
+
+    /// Handshakes that succeeded, both sessions together.
+    pub fn opened(&self) -> u64 {
+        self.view.opened() + self.ledger.opened()
+    }
+
+    /// Drops both sessions (the next call authenticates again).
+    pub fn close(&mut self) {
+        self.view.close();
+        self.ledger.close();
+    }
+
+    /// The same services, URIs, verifiers and limits, no session and no count (see
+    /// [`Session::fresh`]).
+    pub fn fresh(&self) -> Self {
+        Self {
+            view: self.view.fresh(),
+            ledger: self.ledger.fresh(),
         }
     }
 }

@@ -31,7 +31,7 @@ use std::{
 use fog_account::{b58_decode_public_address, b58_encode_public_address, AccountKey};
 use fog_client::{
     history::{self, EntryKind as ClientEntryKind, Sender as ClientSender},
-    AccountState, FogClient, GrpcTransport, SpentStatus,
+    AccountState, FogClient, GrpcTransport,
 };
 use fog_transaction::{Amount, TokenId};
 use fog_wallet::{NetworkSettings, WalletFile};
@@ -742,21 +742,7 @@ async fn fill_and_wait(
     let started = std::time::Instant::now();
     loop {
         let balance = client.check_balance().await?;
-        let blocks: Option<Vec<u64>> = receipt
-            .key_images
-            .iter()
-            .map(|k| {
-                client
-                    .state()
-                    .tx_outs
-                    .values()
-                    .find(|t| t.key_image == *k)
-                    .and_then(|t| match t.spent {
-                        SpentStatus::Spent { block_index } => Some(block_index),
-                        _ => None,
-                    })
-            })
-            .collect();
+        let blocks = fog_client::client::spent_blocks(client.state(), &receipt.key_images);
         if let Some(block) = blocks.and_then(|b| b.into_iter().max()) {
             if block < balance.block_count {
                 return Ok(FillReceipt {

@@ -23,7 +23,7 @@ use fog_attest::{
     SessionLimits,
 };
 use fog_client::{
-    session::{attested_call, AttestedTransport, SendFailure, Session},
+    session::{attested_call, AttestedTransport, SendFailure, Session, Sessions},
     ClientError, Result, Service, Transport,
 };
 use fog_types::{
@@ -60,8 +60,7 @@ pub struct Stats {
 /// The grpc-web transport.
 pub struct WebTransport {
     net: Checked,
-    view_session: Session,
-    ledger_session: Session,
+    sessions: Sessions,
     stats: Stats,
 }
 
@@ -209,22 +208,16 @@ fn decode<M: Message + Default>(service: Service, bytes: &[u8]) -> Result<M> {
 impl WebTransport {
     /// A transport for the checked network; nothing is sent until the first call.
     pub fn new(net: Checked) -> Self {
-        let view_session = Session::new(
-            Service::View,
+        let sessions = Sessions::new(
             net.view_url.clone(),
             net.view_verifier.clone(),
-            SessionLimits::default(),
-        );
-        let ledger_session = Session::new(
-            Service::KeyImages,
             net.ledger_url.clone(),
             net.ledger_verifier.clone(),
             SessionLimits::default(),
         );
         Self {
             net,
-            view_session,
-            ledger_session,
+            sessions,
             stats: Stats::default(),
         }
     }
@@ -232,15 +225,14 @@ impl WebTransport {
     /// Requests and bytes so far.
     pub fn stats(&self) -> Stats {
         Stats {
-            sessions_opened: self.view_session.opened() + self.ledger_session.opened(),
+            sessions_opened: self.sessions.opened(),
             ..self.stats
         }
     }
 
     /// Drops the attested sessions (the next call authenticates again).
     pub fn drop_sessions(&mut self) {
-        self.view_session.close();
-        self.ledger_session.close();
+        self.sessions.close();
     }
 
     fn count(&mut self, sent: usize, received: usize) {
@@ -320,11 +312,7 @@ impl WebTransport {
 /// request, each one grpc-web POST to the session's URI; the session decides the rest.
 impl AttestedTransport for WebTransport {
     fn session(&mut self, which: Service) -> &mut Session {
-        if which == Service::View {
-            &mut self.view_session
-        } else {
-            &mut self.ledger_session
-        }
+        self.sessions.get(which)
     }
 
     async fn auth(
