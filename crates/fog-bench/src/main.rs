@@ -140,6 +140,8 @@ fn emit(mut v: Value) {
             "peak_rss_mib".into(),
             peak_rss_mib().map(round2).map_or(Value::Null, Value::from),
         );
+        // Whether the ORAM's path passes ran four words wide (AVX2) or at the baseline width.
+        m.insert("wide_moves".into(), Value::from(fog_oram::wide_moves()));
     }
     println!("{v}");
 }
@@ -535,7 +537,7 @@ fn ct_timing(args: &Args) -> Result<(), String> {
 
 fn main() -> ExitCode {
     let argv: Vec<String> = std::env::args().collect();
-    let usage = "usage: fog-bench <oram|map|stash-sim|map-load-sim|ct-timing|ingest|ingest-breakdown|tx-validate|ledger-append|follower-catch-up|block-to-wallet|membership-proof|view-query|view-load|balance-check|view-key-scan|key-image-check|view-router|view-store|shard-model|attest|load> [--option value ...]";
+    let usage = "usage: fog-bench <oram|map|stash-sim|map-load-sim|ct-timing|ingest|ingest-breakdown|tx-validate|ledger-append|follower-catch-up|block-to-wallet|membership-proof|view-query|view-load|balance-check|view-key-scan|key-image-check|view-router|view-store|shard-model|attest|load> [--option value ...] (every workload also takes --moves wide|narrow)";
     let Some(workload) = argv.get(1) else {
         eprintln!("{usage}");
         return ExitCode::from(2);
@@ -547,6 +549,17 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // `--moves narrow` runs the ORAM's path passes at the baseline vector width even where the
+    // processor has AVX2 (for comparing the two in one run); `wide`, the default, uses AVX2
+    // where there is one.
+    match args.get("moves").map(String::as_str) {
+        None | Some("wide") => {}
+        Some("narrow") => fog_oram::use_wide_moves(false),
+        Some(other) => {
+            eprintln!("bad value for --moves: {other} (wide or narrow)\n{usage}");
+            return ExitCode::from(2);
+        }
+    }
     let r = match workload.as_str() {
         "oram" => bench_oram(&args),
         "map" => bench_map(&args),

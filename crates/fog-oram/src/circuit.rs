@@ -440,6 +440,7 @@ impl<S: BucketStore> TreeLevel<S> {
 
     /// Loads the path to `leaf` into the path buffer: whole buckets, or, on a direct store,
     /// only their metadata (the eviction then moves the blocks inside the store's buckets).
+    #[inline(always)]
     fn load_path(&mut self, leaf: u64) -> Result<(), OramError> {
         let bw = self.bucket_words;
         let mw = self.z * META;
@@ -463,6 +464,7 @@ impl<S: BucketStore> TreeLevel<S> {
     }
 
     /// Writes the loaded path back (the eviction already did, in place, for a direct store).
+    #[inline(always)]
     fn store_path(&mut self, leaf: u64) -> Result<(), OramError> {
         if self.direct {
             return Ok(());
@@ -493,6 +495,7 @@ impl<S: BucketStore> TreeLevel<S> {
     /// metadata is cleared. The value moves out (and its slot is wiped) in the data pass of the
     /// eviction that follows ([`TreeLevel::evict_loaded`] with `TAKE`), so the path's blocks
     /// are touched once, not twice.
+    #[inline(always)]
     fn take_meta(&mut self, index1: u64) {
         let positions = self.depth + 1;
         let mut k = 0;
@@ -517,6 +520,7 @@ impl<S: BucketStore> TreeLevel<S> {
 
     /// Computes the eviction plan for the loaded path to `leaf` (PrepareDeepest and
     /// PrepareTarget of Circuit ORAM), on metadata only.
+    #[inline(always)]
     fn plan(&mut self, leaf: u64) {
         let positions = self.depth + 1;
         let leaf_bits = u64::from(self.leaf_bits);
@@ -568,6 +572,7 @@ impl<S: BucketStore> TreeLevel<S> {
     /// With a direct store only the metadata was loaded: each path level's blocks move inside
     /// the store's bucket (read and written in place, the metadata copied back), so no block's
     /// value is ever copied into the path buffer, whose data part stays zero.
+    #[inline(always)]
     fn evict_loaded<const TAKE: bool>(
         &mut self,
         leaf: u64,
@@ -698,6 +703,35 @@ impl<S: BucketStore> TreeLevel<S> {
         read_leaf: u64,
         out: &mut [u64],
     ) -> Result<(), OramError> {
+        #[cfg(target_arch = "x86_64")]
+        if crate::wide::avx2() {
+            // SAFETY: `avx2()` checked that this processor has AVX2.
+            #[allow(unsafe_code)]
+            return unsafe { self.remove_avx2(index, read_leaf, out) };
+        }
+        self.remove_body(index, read_leaf, out)
+    }
+
+    /// [`TreeLevel::remove`] compiled for AVX2: the same code, its conditional moves four words
+    /// wide instead of two (see [`crate::wide`]).
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    fn remove_avx2(
+        &mut self,
+        index: u64,
+        read_leaf: u64,
+        out: &mut [u64],
+    ) -> Result<(), OramError> {
+        self.remove_body(index, read_leaf, out)
+    }
+
+    #[inline(always)]
+    fn remove_body(
+        &mut self,
+        index: u64,
+        read_leaf: u64,
+        out: &mut [u64],
+    ) -> Result<(), OramError> {
         self.load_path(read_leaf)?;
         self.take_meta(index + 1);
         self.evict_loaded::<true>(read_leaf, out)?;
@@ -740,6 +774,24 @@ impl<S: BucketStore> TreeLevel<S> {
     pub(crate) fn evict_next(&mut self) -> Result<(), OramError> {
         let leaf = reverse_bits(self.evict_counter & self.leaf_mask(), self.leaf_bits);
         self.evict_counter = self.evict_counter.wrapping_add(1);
+        #[cfg(target_arch = "x86_64")]
+        if crate::wide::avx2() {
+            // SAFETY: `avx2()` checked that this processor has AVX2.
+            #[allow(unsafe_code)]
+            return unsafe { self.evict_avx2(leaf) };
+        }
+        self.evict_body(leaf)
+    }
+
+    /// The eviction of [`TreeLevel::evict_next`] compiled for AVX2.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    fn evict_avx2(&mut self, leaf: u64) -> Result<(), OramError> {
+        self.evict_body(leaf)
+    }
+
+    #[inline(always)]
+    fn evict_body(&mut self, leaf: u64) -> Result<(), OramError> {
         self.load_path(leaf)?;
         self.evict_loaded::<false>(leaf, &mut [])?;
         self.store_path(leaf)

@@ -1,6 +1,6 @@
 #![doc = include_str!("../README.md")]
 #![no_std]
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 #![deny(missing_docs)]
 
 extern crate alloc;
@@ -14,6 +14,7 @@ pub mod storage;
 mod circuit;
 mod map;
 mod oram;
+mod wide;
 
 #[cfg(test)]
 mod tests;
@@ -25,6 +26,7 @@ pub use storage::{
     TraceEvent, TraceLog, TraceOp, TracingFactory, TracingStore,
 };
 pub use subtle::Choice;
+pub use wide::{use_wide_moves, wide_moves};
 
 /// Everything that can go wrong in this crate. Payload-free: no variant carries a value that
 /// could depend on a secret.
