@@ -716,7 +716,8 @@ impl<S: BucketStore> TreeLevel<S> {
     /// wide instead of two (see [`crate::wide`]).
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2")]
-    fn remove_avx2(
+    #[allow(unsafe_code)]
+    unsafe fn remove_avx2(
         &mut self,
         index: u64,
         read_leaf: u64,
@@ -742,6 +743,25 @@ impl<S: BucketStore> TreeLevel<S> {
     /// [`OramError::StashOverflow`] when the stash is full (the block is then lost and the
     /// caller must poison the ORAM).
     pub(crate) fn insert(&mut self, index: u64, leaf: u64, data: &[u64]) -> Result<(), OramError> {
+        #[cfg(target_arch = "x86_64")]
+        if crate::wide::avx2() {
+            // SAFETY: `avx2()` checked that this processor has AVX2.
+            #[allow(unsafe_code)]
+            return unsafe { self.insert_avx2(index, leaf, data) };
+        }
+        self.insert_body(index, leaf, data)
+    }
+
+    /// [`TreeLevel::insert`] compiled for AVX2.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    #[allow(unsafe_code)]
+    unsafe fn insert_avx2(&mut self, index: u64, leaf: u64, data: &[u64]) -> Result<(), OramError> {
+        self.insert_body(index, leaf, data)
+    }
+
+    #[inline(always)]
+    fn insert_body(&mut self, index: u64, leaf: u64, data: &[u64]) -> Result<(), OramError> {
         let w = self.w;
         let mut done: Mask = 0;
         #[cfg(any(test, feature = "stash-stats"))]
@@ -786,7 +806,8 @@ impl<S: BucketStore> TreeLevel<S> {
     /// The eviction of [`TreeLevel::evict_next`] compiled for AVX2.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2")]
-    fn evict_avx2(&mut self, leaf: u64) -> Result<(), OramError> {
+    #[allow(unsafe_code)]
+    unsafe fn evict_avx2(&mut self, leaf: u64) -> Result<(), OramError> {
         self.evict_body(leaf)
     }
 

@@ -145,7 +145,7 @@ pub(crate) fn eq_words_mask(a: &[u64], b: &[u64]) -> Mask {
 /// LLVM's loop vectoriser turns into SSE2 `pand`/`pxor` over two words at a time (the earlier
 /// eight-word chunks were left scalar when inlined into the eviction); the only branches are
 /// on the length.
-#[inline]
+#[inline(always)]
 pub(crate) fn cmov_words_mask(m: Mask, src: &[u64], dst: &mut [u64]) {
     let n = src.len().min(dst.len());
     let (src, dst) = (&src[..n], &mut dst[..n]);

@@ -5,6 +5,12 @@
 //! a copy of the same code compiled for AVX2 (four words per instruction). Same instructions for
 //! every slot whatever it holds, same memory accesses in the same order: only the width of the
 //! masked moves changes, and the choice depends on the processor alone, never on data.
+//!
+//! The AVX2 copies are `unsafe fn`s with `#[target_feature(enable = "avx2")]` (a safe
+//! `#[target_feature]` function needs Rust 1.86; the workspace builds on 1.85). Their one
+//! precondition is that the processor has AVX2, which every caller checks with [`avx2`] right
+//! before the call. On SGX targets CPUID is unavailable and `cpufeatures` answers from the
+//! build's target features, so there the AVX2 copies run only in a build with AVX2 enabled.
 
 #[cfg(target_arch = "x86_64")]
 cpufeatures::new!(has_avx2, "avx2");
