@@ -539,9 +539,29 @@ impl crate::storage::StoreFactory for CopyBackFactory {
     }
 }
 
+/// Every bucket of every tree of `a` holds the same words as in `b`.
+fn assert_same_buckets<FA, FB>(
+    a: &mut Oram<TracingFactory<FA>, ChaCha20Rng>,
+    b: &mut Oram<TracingFactory<FB>, ChaCha20Rng>,
+) where
+    FA: crate::StoreFactory,
+    FB: crate::StoreFactory,
+{
+    use crate::storage::BucketStore;
+    for (la, lb) in a.levels_mut().iter_mut().zip(b.levels_mut().iter_mut()) {
+        let (sa, sb) = (la.store_mut().inner_mut(), lb.store_mut().inner_mut());
+        let words = sa.bucket_words();
+        let (mut wa, mut wb) = (alloc::vec![0u64; words], alloc::vec![0u64; words]);
+        for bucket in 0..sa.num_buckets() {
+            sa.read_bucket(bucket, &mut wa).unwrap();
+            sb.read_bucket(bucket, &mut wb).unwrap();
+            assert_eq!(wa, wb, "bucket {bucket}");
+        }
+    }
+}
+
 #[test]
 fn in_place_eviction_matches_copying_the_path_back() {
-    use crate::storage::BucketStore;
     // The same accesses with the same randomness on a store written in place (the heap store)
     // and on one whose paths are copied back: the same trace, bucket by bucket (reads and
     // writes, in order), the same results and the same bucket contents afterwards. So the
@@ -570,22 +590,12 @@ fn in_place_eviction_matches_copying_the_path_back() {
     let (ta, tb) = (log_a.take(), log_b.take());
     assert!(ta.iter().any(|e| e.op == TraceOp::Write));
     assert_eq!(ta, tb);
-    for (la, lb) in a.levels_mut().iter_mut().zip(b.levels_mut().iter_mut()) {
-        let (sa, sb) = (la.store_mut().inner_mut(), lb.store_mut().inner_mut());
-        let words = sa.bucket_words();
-        let (mut wa, mut wb) = (alloc::vec![0u64; words], alloc::vec![0u64; words]);
-        for bucket in 0..sa.num_buckets() {
-            sa.read_bucket(bucket, &mut wa).unwrap();
-            sb.read_bucket(bucket, &mut wb).unwrap();
-            assert_eq!(wa, wb, "bucket {bucket}");
-        }
-    }
+    assert_same_buckets(&mut a, &mut b);
 }
 
 #[cfg(target_arch = "x86_64")]
 #[test]
 fn wide_moves_match_the_baseline_build() {
-    use crate::storage::BucketStore;
     // The AVX2 copy of the path passes against the baseline one: the same accesses with the same
     // randomness on two ORAMs, the first run wide and the second narrow (the switch is flipped
     // around every access), must give the same results, the same traces and the same buckets.
@@ -631,15 +641,6 @@ fn wide_moves_match_the_baseline_build() {
         let (ta, tb) = (log_a.take(), log_b.take());
         assert!(ta.iter().any(|e| e.op == TraceOp::Write));
         assert_eq!(ta, tb);
-        for (la, lb) in a.levels_mut().iter_mut().zip(b.levels_mut().iter_mut()) {
-            let (sa, sb) = (la.store_mut().inner_mut(), lb.store_mut().inner_mut());
-            let words = sa.bucket_words();
-            let (mut wa, mut wb) = (alloc::vec![0u64; words], alloc::vec![0u64; words]);
-            for bucket in 0..sa.num_buckets() {
-                sa.read_bucket(bucket, &mut wa).unwrap();
-                sb.read_bucket(bucket, &mut wb).unwrap();
-                assert_eq!(wa, wb, "bucket {bucket}");
-            }
-        }
+        assert_same_buckets(&mut a, &mut b);
     }
 }
