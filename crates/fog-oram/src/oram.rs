@@ -590,13 +590,31 @@ mod tests {
         let mut t = [5u32, 6, 7];
         assert_eq!(scan_swap(&mut t, 1, 9), 6);
         assert_eq!(t, [5, 9, 7]);
-        // Long tables (the vectorised body and its remainder): every position, and an index
-        // past the end, which changes nothing and returns 0.
-        for len in [1usize, 4, 5, 63, 4096] {
+        // Long tables (the vectorised body and its remainder), in both copies (baseline and,
+        // on x86-64, AVX2): every position, and an index past the end, which changes nothing
+        // and returns 0.
+        let copy = |wide: bool, t: &mut [u32], idx: u64, new: u64| -> u64 {
+            #[cfg(target_arch = "x86_64")]
+            if wide {
+                assert!(
+                    crate::wide::has_avx2_cpu(),
+                    "this test needs a processor with AVX2"
+                );
+                // SAFETY: the processor has AVX2 (checked above).
+                #[allow(unsafe_code)]
+                return unsafe { scan_swap_avx2(t, idx, new) };
+            }
+            let _ = wide;
+            scan_swap_body(t, idx, new)
+        };
+        let lens = [
+            1usize, 4, 5, 7, 8, 9, 15, 16, 17, 31, 32, 33, 63, 64, 65, 300, 4096,
+        ];
+        for (wide, len) in [false, true].into_iter().flat_map(|w| lens.map(|l| (w, l))) {
             let orig: Vec<u32> = (0..len as u32).map(|i| i * 7 + 1).collect();
             for idx in [0, len / 2, len - 1, len] {
                 let mut t = orig.clone();
-                let old = scan_swap(&mut t, idx as u64, u64::from(u32::MAX));
+                let old = copy(wide, &mut t, idx as u64, u64::from(u32::MAX));
                 let mut want = orig.clone();
                 if let Some(e) = want.get_mut(idx) {
                     *e = u32::MAX;
