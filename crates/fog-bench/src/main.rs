@@ -6,7 +6,7 @@
 //! fog-bench map --log2-capacity 20 --key-bytes 16 --value-bytes 240 --load 0.9
 //!               [--ops 2000] [--max-load] [--seed 1]
 //! fog-bench stash-sim --log2-n 20 [--accesses 10000000] [--blocks-per-op 1] [--seed 1]
-//! fog-bench map-load-sim --log2-capacity 24 [--trials 3] [--seed 1]
+//! fog-bench map-load-sim --log2-capacity 24 [--trials 3] [--stash 128] [--seed 1]
 //! fog-bench ct-timing [--samples 200000] [--seed 1]
 //! fog-bench ingest --users 1048576 --txouts 20000 [--block 1000] [--fog-fraction 0.5] [--backend none]
 //!                  [--via enclave|boundary] [--workers W] [--rounds R] [--alternate]
@@ -42,8 +42,8 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use fog_oram::{
-    EncryptedFactory, HeapFactory, ObliviousMap, Oram, OramParams, StoreFactory, SLOTS_PER_BUCKET,
-    TABLES,
+    EncryptedFactory, HeapFactory, ObliviousMap, Oram, OramParams, StoreFactory, GROUP_BUCKETS,
+    SLOTS_PER_BUCKET, STASH_ENTRIES, TABLES,
 };
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha20Rng;
@@ -415,48 +415,80 @@ fn stash_sim(args: &Args) -> Result<(), String> {
     Ok(())
 }
 
-/// Simulates the map's placement rule (`TABLES` tables, buckets of 16, least loaded, leftmost
-/// on ties) with uniformly random hashes and reports the load at the first failed insert.
+/// Simulates the map's placement rule with uniformly random hashes: `TABLES` tables of buckets
+/// of 16 in groups of `GROUP_BUCKETS` buckets per table (both buckets of a key in one group),
+/// the less loaded bucket (the left one on ties), the overflow stash of `--stash` entries
+/// (`STASH_ENTRIES` by default) when both are full. Reports the load (items over bucket slots)
+/// at the first failed insert and how many items the stash held at given loads.
 fn map_load_sim(args: &Args) -> Result<(), String> {
     let log2_cap: u32 = get(args, "log2-capacity", None)?;
     let trials: u32 = get(args, "trials", Some(3))?;
+    let stash: u64 = get(args, "stash", Some(STASH_ENTRIES as u64))?;
     let (seed, mut rng) = seeded(args)?;
-    let buckets = ((1u64 << log2_cap) / SLOTS_PER_BUCKET as u64).max(TABLES as u64 + 1);
-    let per_table = buckets / TABLES as u64;
-    let cap = per_table * (TABLES * SLOTS_PER_BUCKET) as u64;
+    let buckets = ((1u64 << log2_cap) / SLOTS_PER_BUCKET as u64)
+        .next_power_of_two()
+        .max(TABLES as u64);
+    let group_size = (TABLES as u64 * GROUP_BUCKETS).min(buckets);
+    let groups = buckets / group_size;
+    let per_group = group_size / TABLES as u64;
+    let cap = buckets * SLOTS_PER_BUCKET as u64;
+    let marks = [0.80, 0.85, 0.88, 0.90];
     let mut loads = Vec::new();
+    let mut stashed_at = vec![Vec::new(); marks.len()];
     for _ in 0..trials {
-        let mut fill = vec![0u8; (per_table * TABLES as u64) as usize];
+        let mut fill = vec![0u8; buckets as usize];
         let mut n = 0u64;
+        let mut stashed = 0u64;
+        let mut mark = 0;
         loop {
+            while mark < marks.len() && n as f64 >= marks[mark] * cap as f64 {
+                stashed_at[mark].push(stashed);
+                mark += 1;
+            }
+            let base = rng.gen_range(0..groups) * group_size;
             let mut best = usize::MAX;
             let mut best_load = u8::MAX;
-            for t in 0..TABLES {
-                let b = t * per_table as usize + rng.gen_range(0..per_table as usize);
+            for t in 0..TABLES as u64 {
+                let b = (base + t * per_group + rng.gen_range(0..per_group)) as usize;
                 if fill[b] < best_load {
                     best_load = fill[b];
                     best = b;
                 }
             }
-            if best_load as usize >= SLOTS_PER_BUCKET {
+            if (best_load as usize) < SLOTS_PER_BUCKET {
+                fill[best] += 1;
+            } else if stashed < stash {
+                stashed += 1;
+            } else {
                 break;
             }
-            fill[best] += 1;
             n += 1;
+        }
+        while mark < marks.len() {
+            stashed_at[mark].push(stash);
+            mark += 1;
         }
         loads.push(n as f64 / cap as f64);
     }
     let min = loads.iter().copied().fold(f64::INFINITY, f64::min);
     let mean = loads.iter().sum::<f64>() / loads.len() as f64;
+    let stashed: serde_json::Map<String, serde_json::Value> = marks
+        .iter()
+        .zip(&stashed_at)
+        .map(|(m, v)| (format!("{m:.2}"), json!(v)))
+        .collect();
     emit(json!({
         "workload": "map-load-sim",
         "log2_capacity": log2_cap,
         "tables": TABLES,
         "slots_per_bucket": SLOTS_PER_BUCKET,
+        "group_buckets": GROUP_BUCKETS,
+        "stash_entries": stash,
         "seed": seed,
         "ops": trials,
         "max_load_min": round4(min),
         "max_load_mean": round4(mean),
+        "stashed_items_at_load": stashed,
     }));
     Ok(())
 }

@@ -149,8 +149,11 @@ fn spent_unspent_and_malformed_make_the_same_trace_and_size() {
 
 #[test]
 fn a_full_store_takes_nothing_of_the_block() {
+    // 2^16 slots: big enough for the map to fill before its slot count (its overflow stash
+    // holds 128 keys, more than a small map's shortfall; the first failure comes at about
+    // 89 % of the slots here).
     let mut store =
-        KeyImageStore::new(1 << 10, HeapFactory, ChaCha20Rng::seed_from_u64(3)).unwrap();
+        KeyImageStore::new(1 << 16, HeapFactory, ChaCha20Rng::seed_from_u64(3)).unwrap();
     let cap = store.capacity();
     // Beyond the free slots: refused before any insert.
     let too_many: Vec<KeyImage> = (0..cap as u32 + 1).map(ki).collect();
@@ -183,6 +186,7 @@ fn a_full_store_takes_nothing_of_the_block() {
             Err(e) => panic!("{e}"),
         }
     }
+    assert!(next as u64 > cap * 4 / 5, "{next} of {cap}");
     // Everything added before is still there.
     for i in 0..next {
         assert_eq!(

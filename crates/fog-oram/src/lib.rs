@@ -19,7 +19,9 @@ mod wide;
 #[cfg(test)]
 mod tests;
 
-pub use map::{ObliviousMap, MAX_ITEM_BYTES, SLOTS_PER_BUCKET, TABLES};
+pub use map::{
+    ObliviousMap, GROUP_BUCKETS, MAX_ITEM_BYTES, SLOTS_PER_BUCKET, STASH_ENTRIES, TABLES,
+};
 pub use oram::{Oram, OramParams, MAX_CAPACITY, MAX_VALUE_BYTES};
 pub use storage::{
     BucketStore, EncryptedFactory, EncryptedStore, HeapFactory, HeapStore, MemoryUse, StoreFactory,

@@ -1,26 +1,41 @@
-//! An oblivious hash map over the tree ORAM: fixed-size keys and values, two-table
-//! ("d-left", d = 2) hashing with buckets of 16 slots.
+//! An oblivious hash map over the tree ORAM: fixed-size keys and values, two-choice
+//! ("d-left", d = 2) hashing with buckets of 16 slots, the two buckets of a key in one group,
+//! and a small overflow stash.
 //!
 //! Trusted side. The map keeps two ORAMs: an *index* ORAM whose blocks are buckets of 16 key
 //! slots (a key longer than 16 bytes is stored as its 128-bit keyed tag) with one word of
-//! occupancy bits, and a *value* ORAM with one block per slot. The value
+//! occupancy bits, and a *value* ORAM with one block per slot and per stash entry. The value
 //! ORAM has no position map of its own: each slot of a bucket also holds the current position
 //! (leaf) of its value block, which the index operation reads and replaces with a fresh one
-//! (the pointer technique of Wang et al., "Oblivious Data Structures", CCS 2014). Every operation —
-//! [`ObliviousMap::get`], [`ObliviousMap::insert`], [`ObliviousMap::upsert`],
-//! [`ObliviousMap::remove`], hit or miss, new key or update, full or not — does exactly one index
-//! ORAM operation on two blocks (one bucket in each table, in table order), a constant-time
-//! scan of their 32 slots, and then one value ORAM access (one path, no position map) on the
-//! chosen slot (the key's slot, the slot a new key gets, or, when there is none, a slot that is
-//! read and written back unchanged). The bucket indices come from a keyed hash (SipHash-2-4
-//! under a key drawn from the caller's RNG); the ORAMs hide them anyway.
+//! (the pointer technique of Wang et al., "Oblivious Data Structures", CCS 2014).
+//!
+//! Groups: the index buckets come in groups of [`GROUP_BUCKETS`] per table, and both buckets
+//! of a key lie in the same group (a keyed hash picks the group, two more pick a bucket in
+//! each table's half of it). A group's buckets are consecutive blocks of the index ORAM whose
+//! positions fill one of its position blocks (128 entries), so the index operation walks the
+//! position map once for both buckets instead of once per bucket
+//! ([`OramCore::access_grouped`]): one path per position tree instead of two, and (in maps of
+//! more than 2^16 slots, whose index ORAM has position trees) one scan of the position table
+//! instead of two. Grouping makes bucket loads less even (a group's load
+//! varies with the group), so a key whose two buckets are both full goes to the *stash*: up
+//! to [`STASH_ENTRIES`] slots kept in trusted memory and scanned whole by every operation,
+//! each with the position of its own value block.
+//!
+//! Every operation — [`ObliviousMap::get`], [`ObliviousMap::insert`],
+//! [`ObliviousMap::upsert`], [`ObliviousMap::remove`], hit or miss, new key or update, full or
+//! not — does exactly one grouped index ORAM operation on two blocks (one bucket in each
+//! table, in table order), a constant-time scan of their 32 slots and of the stash, and then
+//! one value ORAM access (one path, no position map) on the chosen place (the key's slot or
+//! stash entry, the place a new key gets, or, when there is none, a place whose value block is
+//! read and written back unchanged). The group and bucket indices come from a keyed hash (SipHash-2-4 under a key
+//! drawn from the caller's RNG); the ORAMs hide them anyway.
 //!
 //! Placement: a new key goes into the less loaded of its two buckets (the left one on ties,
-//! Vöcking's rule), chosen with constant-time arithmetic. No key is ever moved, so inserts are
-//! as oblivious as lookups. An insert fails with [`OramError::MapFull`] only when both buckets
-//! are full; simulated and measured first-failure loads are in the README (about 86 % at 2^24
-//! slots, more in smaller maps). Two tables instead of three make every operation move two
-//! index buckets instead of three (about 30 % fewer instructions) for about 6 points of load.
+//! Vöcking's rule), or into the first free stash slot when both are full, chosen with
+//! constant-time arithmetic. No key is ever moved, so inserts are as oblivious as lookups. An
+//! insert fails with [`OramError::MapFull`] only when both buckets and the stash are full;
+//! simulated and measured first-failure loads are in the README (about 86 % of the bucket
+//! slots at 2^24 slots, more in smaller maps).
 //!
 //! Revealed: the kind of operation is hidden from the memory trace but the *result* (found or
 //! not, full or not) is returned to the caller, who must treat it as secret.
@@ -48,6 +63,17 @@ pub const SLOTS_PER_BUCKET: usize = 16;
 const _: () = assert!(SLOTS_PER_BUCKET <= 64);
 /// Largest key or value size in bytes.
 pub const MAX_ITEM_BYTES: usize = 4096;
+/// Buckets per table in a group: the two tables' buckets of a group (128 index blocks) have
+/// their positions in one position block of the index ORAM.
+pub const GROUP_BUCKETS: u64 = 64;
+/// Log2 of the index ORAM's positions per position block: one group.
+const GROUP_BITS: u32 = 7;
+const _: () = assert!(1 << GROUP_BITS == TABLES as u64 * GROUP_BUCKETS);
+/// Slots of the overflow stash (keys whose two buckets were full when they arrived).
+pub const STASH_ENTRIES: usize = 128;
+/// Words of the stash's occupancy bitmap.
+const STASH_WORDS: usize = STASH_ENTRIES / 64;
+const _: () = assert!(STASH_ENTRIES % 64 == 0);
 
 /// An oblivious map from fixed-size keys to fixed-size values.
 ///
@@ -62,7 +88,15 @@ pub struct ObliviousMap<F: StoreFactory, R> {
     /// Words of a key as a slot stores it: the key itself when it is at most 16 bytes,
     /// otherwise its 128-bit keyed tag ([`TAG_WORDS`]).
     key_words: usize,
-    per_table: u64,
+    /// Index buckets (both tables).
+    buckets: u64,
+    /// Groups, and buckets per table in a group (fewer than [`GROUP_BUCKETS`] only when
+    /// there is one group).
+    groups: u64,
+    group_buckets: u64,
+    /// The overflow stash: [`STASH_ENTRIES`] stored keys (zero padded to two words), their
+    /// value blocks' positions (leaf + 1, 0 = never placed) and an occupancy bitmap.
+    stash: Stash,
     sip_key: [u64; 2],
     len: u64,
     key_buf: Vec<u64>,
@@ -75,6 +109,9 @@ pub struct ObliviousMap<F: StoreFactory, R> {
 impl<F: StoreFactory, R> Drop for ObliviousMap<F, R> {
     fn drop(&mut self) {
         self.sip_key.zeroize();
+        self.stash.keys.zeroize();
+        self.stash.positions.zeroize();
+        self.stash.occupied.zeroize();
         self.key_buf.zeroize();
         self.tag_buf.zeroize();
         self.val_buf.zeroize();
@@ -114,8 +151,27 @@ struct Decision {
     created: Mask,
     /// Value ORAM block of the chosen slot.
     value_index: u64,
-    /// Its position as the bucket held it (leaf + 1, 0 = never placed).
+    /// Its position as the bucket or stash held it (leaf + 1, 0 = never placed).
     value_position: u64,
+}
+
+/// The overflow stash, in trusted memory, scanned whole by every operation.
+struct Stash {
+    keys: Vec<[u64; TAG_WORDS]>,
+    positions: Vec<u64>,
+    /// Bit `e % 64` of word `e / 64`: entry `e` holds a key.
+    occupied: [u64; STASH_WORDS],
+}
+
+/// Where an operation's key can live, as the index kernel sees it.
+struct Layout<'a> {
+    /// Words of a stored key.
+    kw: usize,
+    /// The two bucket indices (table order).
+    indices: [u64; TABLES],
+    /// All index buckets: value blocks `buckets * 16 + e` belong to stash entry `e`.
+    buckets: u64,
+    stash: &'a mut Stash,
 }
 
 impl<F: StoreFactory, R: RngCore + CryptoRng> ObliviousMap<F, R> {
@@ -162,25 +218,39 @@ impl<F: StoreFactory, R: RngCore + CryptoRng> ObliviousMap<F, R> {
             .div_ceil(SLOTS_PER_BUCKET as u64)
             .next_power_of_two()
             .max(TABLES as u64);
-        let per_table = buckets / TABLES as u64;
+        let group_size = (TABLES as u64 * GROUP_BUCKETS).min(buckets);
+        let groups = buckets / group_size;
+        let group_buckets = group_size / TABLES as u64;
         let key_words = stored_key_words(key_bytes);
         let value_words = value_bytes.div_ceil(8);
         let sip_key = [rng.next_u64(), rng.next_u64()];
         let index = OramCore::new(
-            per_table * TABLES as u64,
+            buckets,
             bucket_words(key_words) * 8,
             params,
             &mut factory,
             &mut rng,
-            Positions::Recursive,
+            Positions::Recursive {
+                entry_bits: GROUP_BITS,
+            },
         )?;
+        // One value block per slot and per stash entry. The tree is sized for the slots alone
+        // when the stash's blocks add at most 1/1024 to them (from 2^17 slots on), so that a
+        // power-of-two number of slots keeps its tree (a hair fuller, not twice the size).
+        let slots = buckets * SLOTS_PER_BUCKET as u64;
+        let value_blocks = slots + STASH_ENTRIES as u64;
+        let tree_blocks = if STASH_ENTRIES as u64 <= value_blocks / 1024 {
+            slots
+        } else {
+            value_blocks
+        };
         let values = OramCore::new(
-            per_table * (TABLES * SLOTS_PER_BUCKET) as u64,
+            value_blocks,
             value_bytes,
             params,
             &mut factory,
             &mut rng,
-            Positions::Caller,
+            Positions::Caller { tree_blocks },
         )?;
         Ok(Self {
             index,
@@ -189,7 +259,14 @@ impl<F: StoreFactory, R: RngCore + CryptoRng> ObliviousMap<F, R> {
             key_bytes,
             value_bytes,
             key_words,
-            per_table,
+            buckets,
+            groups,
+            group_buckets,
+            stash: Stash {
+                keys: vec![[0; TAG_WORDS]; STASH_ENTRIES],
+                positions: vec![0; STASH_ENTRIES],
+                occupied: [0; STASH_WORDS],
+            },
             sip_key,
             len: 0,
             key_buf: vec![0; key_bytes.div_ceil(8)],
@@ -200,9 +277,10 @@ impl<F: StoreFactory, R: RngCore + CryptoRng> ObliviousMap<F, R> {
         })
     }
 
-    /// Number of slots: the most items the map could ever hold.
+    /// The most items the map could ever hold: its bucket slots and the [`STASH_ENTRIES`]
+    /// entries of its stash.
     pub fn capacity(&self) -> u64 {
-        self.per_table * (TABLES * SLOTS_PER_BUCKET) as u64
+        self.buckets * SLOTS_PER_BUCKET as u64 + STASH_ENTRIES as u64
     }
 
     /// Number of items stored. Secret-dependent: the caller decides whether it may leave.
@@ -248,8 +326,8 @@ impl<F: StoreFactory, R: RngCore + CryptoRng> ObliviousMap<F, R> {
     }
 
     /// Sets `key` to `value`, adding the key if absent. Returns whether the key was already
-    /// present, or [`OramError::MapFull`] when it was absent and both its buckets are full (the
-    /// map is unchanged and stays usable). Same access pattern as every other operation.
+    /// present, or [`OramError::MapFull`] when it was absent and both its buckets and the stash
+    /// are full (the map is unchanged and stays usable). Same access pattern as every other operation.
     pub fn insert(&mut self, key: &[u8], value: &[u8]) -> Result<Choice, OramError> {
         if value.len() != self.value_bytes {
             return Err(OramError::LengthMismatch);
@@ -291,17 +369,21 @@ impl<F: StoreFactory, R: RngCore + CryptoRng> ObliviousMap<F, R> {
             return Err(OramError::Poisoned);
         }
         bytes_to_words(key, &mut self.key_buf);
-        let mut indices = [0u64; TABLES];
-        for (t, idx) in indices.iter_mut().enumerate() {
-            let h = siphash24(self.sip_key, &self.key_buf, t as u64);
-            let r = ((u128::from(h) * u128::from(self.per_table)) >> 64) as u64;
-            *idx = t as u64 * self.per_table + r;
-        }
         if self.key_words != self.key_buf.len() {
             for (j, w) in self.tag_buf.iter_mut().enumerate() {
                 *w = siphash24(self.sip_key, &self.key_buf, (TABLES + j) as u64);
             }
         }
+        // The group from tweak 0; the bucket in each table's half of it from the two halves
+        // of tweak 1 (at most 64 buckets each, so 32 bits are plenty).
+        let g = mul_hi(siphash24(self.sip_key, &self.key_buf, 0), self.groups);
+        let h = siphash24(self.sip_key, &self.key_buf, 1);
+        let gb = self.group_buckets;
+        let base = g * TABLES as u64 * gb;
+        let indices = [
+            base + (((h & 0xffff_ffff) * gb) >> 32),
+            base + gb + (((h >> 32) * gb) >> 32),
+        ];
         let Self {
             index,
             values,
@@ -311,6 +393,8 @@ impl<F: StoreFactory, R: RngCore + CryptoRng> ObliviousMap<F, R> {
             val_buf,
             bytes,
             key_words,
+            buckets,
+            stash,
             ..
         } = self;
         let kw = *key_words;
@@ -322,9 +406,15 @@ impl<F: StoreFactory, R: RngCore + CryptoRng> ObliviousMap<F, R> {
         };
         // The chosen slot's value block moves to this leaf; the index operation records it.
         let next = values.fresh_position(rng);
+        let layout = Layout {
+            kw,
+            indices,
+            buckets: *buckets,
+            stash,
+        };
         let r = index
-            .access_many(rng, &indices, |buf| {
-                index_kernel(buf, kw, stored, mode, &indices, next)
+            .access_grouped(rng, &indices, |buf| {
+                index_kernel(buf, layout, stored, mode, next)
             })
             .and_then(|d| {
                 values.access_at(rng, d.value_index, d.value_position, next, |block| {
@@ -347,6 +437,27 @@ impl<F: StoreFactory, R: RngCore + CryptoRng> ObliviousMap<F, R> {
         self.len = self.len + (d.created & 1) - (removed & 1);
         Ok((choice_from_mask(d.found), d.full))
     }
+}
+
+/// The lowest set bit of a multi-word bitmap (bit `i % 64` of word `i / 64`): whether there
+/// is one, and its index (0 when there is none). Constant-time: every word is looked at, the
+/// trailing-zero count is a population count of the bits below the lowest set one.
+fn first_set(words: &[u64]) -> (Mask, u64) {
+    let mut got: Mask = 0;
+    let mut index = 0u64;
+    for (i, &w) in words.iter().enumerate() {
+        let nonzero = barrier(0u64.wrapping_sub((w | w.wrapping_neg()) >> 63));
+        let below = (w & w.wrapping_neg()).wrapping_sub(1);
+        let take = nonzero & !got;
+        index = sel(take, i as u64 * 64 + u64::from(below.count_ones()), index);
+        got |= nonzero;
+    }
+    (barrier(got), index)
+}
+
+/// `floor(h * n / 2^64)`: a uniform 64-bit hash scaled to `0..n`.
+fn mul_hi(h: u64, n: u64) -> u64 {
+    ((u128::from(h) * u128::from(n)) >> 64) as u64
 }
 
 fn full_to_error((found, full): (Choice, Mask)) -> Result<Choice, OramError> {
@@ -384,21 +495,29 @@ fn bucket_words(key_words: usize) -> usize {
 const POSITION_WORDS: usize = SLOTS_PER_BUCKET / 2;
 const _: () = assert!(SLOTS_PER_BUCKET % 2 == 0);
 
-/// The constant-time scan over the 32 slots of the two buckets: finds the key or the slot a
-/// new key would take, updates the slot's key and occupancy bit, and swaps the slot's value
-/// position for `next` (whatever the operation, since its value block is accessed either way).
-/// Loops run over public counts (tables, slots, key words) only.
+/// The constant-time scan over the 32 slots of the two buckets and the stash: finds the key
+/// or the place a new key would take, updates that place's key and occupancy, and swaps its
+/// value position for `next` (whatever the operation, since its value block is accessed
+/// either way). Places are numbered 0..32 for the bucket slots (table-major) and from 32 on
+/// for the stash entries. Loops run over public counts (tables, slots, stash entries, key
+/// words) only.
 fn index_kernel(
     buf: &mut [u64],
-    kw: usize,
+    layout: Layout<'_>,
     key: &[u64],
     mode: Mode,
-    indices: &[u64; TABLES],
     next: u64,
 ) -> Decision {
+    let Layout {
+        kw,
+        indices,
+        buckets,
+        stash,
+    } = layout;
     let bw = bucket_words(kw);
+    const SLOTS: u64 = (TABLES * SLOTS_PER_BUCKET) as u64;
     let mut found: Mask = 0;
-    let mut hit_slot = 0u64;
+    let mut hit = 0u64;
     let mut loads = [0u64; TABLES];
     for (t, bucket) in buf.chunks_exact(bw).enumerate() {
         let bits = bucket[0];
@@ -406,11 +525,34 @@ fn index_kernel(
         for (s, slot) in keys.chunks_exact(kw).enumerate() {
             let occ = mask_from_bit(bits >> s);
             let m = occ & eq_words_mask(slot, key);
-            hit_slot = sel(m, (t * SLOTS_PER_BUCKET + s) as u64, hit_slot);
+            hit = sel(m, (t * SLOTS_PER_BUCKET + s) as u64, hit);
             found |= m;
             loads[t] += occ & 1;
         }
     }
+    // The stash: match bits by entry (every entry compared, branch-free), then the first
+    // match and the first free entry by constant-time bit arithmetic.
+    let k0 = key[0];
+    let k1 = if kw == TAG_WORDS { key[1] } else { 0 };
+    let mut matches = [0u64; STASH_WORDS];
+    for (word, keys) in matches.iter_mut().zip(stash.keys.chunks_exact(64)) {
+        for (e, k) in keys.iter().enumerate() {
+            let x = (k[0] ^ k0) | (k[1] ^ k1);
+            *word |= (((x | x.wrapping_neg()) >> 63) ^ 1) << e;
+        }
+    }
+    for (m, &occ) in matches.iter_mut().zip(&stash.occupied) {
+        *m &= occ;
+    }
+    let (in_stash, stash_hit) = first_set(&matches);
+    hit = sel(in_stash, SLOTS + stash_hit, hit);
+    found |= in_stash;
+    let mut free = [0u64; STASH_WORDS];
+    for (f, &occ) in free.iter_mut().zip(&stash.occupied) {
+        *f = !occ;
+    }
+    let (stash_free, free_index) = first_set(&free);
+    let free_entry = SLOTS + free_index;
     let mut best = loads[0];
     let mut best_table = 0u64;
     for (t, &load) in loads.iter().enumerate().skip(1) {
@@ -431,17 +573,18 @@ fn index_kernel(
             got |= e;
         }
     }
+    let room = has_space | stash_free;
     let found = barrier(found);
-    let created = barrier(!found & mode.create & has_space);
-    let full = !found & mode.create & !has_space;
+    let created = barrier(!found & mode.create & room);
+    let full = !found & mode.create & !room;
     let active = found | created;
-    let target = sel(found, hit_slot, empty_slot);
+    let target = sel(found, hit, sel(has_space, empty_slot, free_entry));
     let keep = !mode.remove;
     let mut value_position = 0u64;
     for (t, bucket) in buf.chunks_exact_mut(bw).enumerate() {
         let (bits, rest) = bucket.split_at_mut(1);
         let (slots, positions) = rest.split_at_mut(SLOTS_PER_BUCKET * kw);
-        // Entries of other tables fall outside this bucket's 16 (the subtraction wraps).
+        // Places outside this bucket's 16 (the subtraction wraps) change nothing.
         let entry = target.wrapping_sub((t * SLOTS_PER_BUCKET) as u64);
         value_position |= block_swap(positions, entry, next);
         for (s, slot) in slots.chunks_exact_mut(kw).enumerate() {
@@ -455,16 +598,40 @@ fn index_kernel(
             }
         }
     }
+    let entry = target.wrapping_sub(SLOTS);
+    let w_any = barrier(active & mode.write);
+    let mut set = [0u64; STASH_WORDS];
+    for (e, (k, position)) in stash
+        .keys
+        .iter_mut()
+        .zip(stash.positions.iter_mut())
+        .enumerate()
+    {
+        let here = barrier(eq_mask(e as u64, entry));
+        value_position |= *position & here;
+        *position = sel(here, next, *position);
+        let w = here & w_any;
+        k[0] = sel(w, k0 & keep, k[0]);
+        k[1] = sel(w, k1 & keep, k[1]);
+        set[e / 64] |= (w & 1) << (e % 64);
+    }
+    // The written entry's bit becomes 1 (set) or 0 (remove).
+    for (occ, bit) in stash.occupied.iter_mut().zip(set) {
+        *occ = (*occ & !bit) | (bit & keep);
+    }
     let table = target / SLOTS_PER_BUCKET as u64;
     let mut bucket = 0u64;
     for (t, &idx) in indices.iter().enumerate() {
         bucket = sel(eq_mask(t as u64, table), idx, bucket);
     }
+    let in_stash = !lt_mask(target, SLOTS);
+    let slot_value = bucket * SLOTS_PER_BUCKET as u64 + target % SLOTS_PER_BUCKET as u64;
+    let stash_value = (buckets * SLOTS_PER_BUCKET as u64).wrapping_add(target.wrapping_sub(SLOTS));
     Decision {
         found,
         full,
         created,
-        value_index: bucket * SLOTS_PER_BUCKET as u64 + target % SLOTS_PER_BUCKET as u64,
+        value_index: sel(in_stash, stash_value, slot_value),
         value_position,
     }
 }
@@ -573,6 +740,28 @@ mod tests {
             map.remove(&key).unwrap();
             assert!(clean(&map), "key after remove");
         }
+    }
+
+    #[test]
+    fn stash_blocks_do_not_double_the_value_tree() {
+        use crate::storage::HeapFactory;
+        use rand_chacha::rand_core::SeedableRng;
+        let rng = || rand_chacha::ChaCha20Rng::seed_from_u64(6);
+        // 2^17 slots: the value tree is sized for the slots (2^16 leaves) and holds the
+        // stash's 128 blocks besides; the index is 2^13 buckets in 2^6 groups.
+        let map = ObliviousMap::new(1 << 17, 16, 8, HeapFactory, rng()).unwrap();
+        assert_eq!(map.values.data_leaf_bits(), 16);
+        assert_eq!(
+            (map.buckets, map.groups, map.group_buckets),
+            (1 << 13, 1 << 6, 64)
+        );
+        // 2^16 slots: the stash's blocks are more than 1/1024 of them, so the tree is sized
+        // for slots and stash together (the next power of two).
+        let map = ObliviousMap::new(1 << 16, 16, 8, HeapFactory, rng()).unwrap();
+        assert_eq!(map.values.data_leaf_bits(), 16);
+        // One group when there are fewer than 64 buckets.
+        let map = ObliviousMap::new(512, 16, 8, HeapFactory, rng()).unwrap();
+        assert_eq!((map.buckets, map.groups, map.group_buckets), (32, 1, 16));
     }
 
     #[test]

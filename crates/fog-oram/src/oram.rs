@@ -15,10 +15,16 @@ use crate::ct::{barrier, bytes_to_words, eq_mask, sel, words_to_bytes};
 use crate::storage::{BucketStore, MemoryUse, StoreFactory};
 use crate::OramError;
 
-/// Position-map entries (`u32` leaves) per position block: 32 entries = 128 bytes.
-const POS_PER_BLOCK_BITS: u32 = 5;
+/// Position-map entries (`u32` leaves) per position block of an [`Oram`]: 32 entries = 128
+/// bytes. The map's index ORAM uses 128 ([`crate::map`]: the buckets a key may use share one
+/// position block).
+pub(crate) const POS_PER_BLOCK_BITS: u32 = 5;
+#[cfg(test)]
 const POS_PER_BLOCK: u64 = 1 << POS_PER_BLOCK_BITS;
+#[cfg(test)]
 const POS_WORDS: usize = (POS_PER_BLOCK / 2) as usize;
+/// Largest position block: 2^10 entries.
+const MAX_POS_BITS: u32 = 10;
 
 /// Largest capacity (blocks) of one ORAM: positions are stored as `u32`.
 pub const MAX_CAPACITY: u64 = 1 << 32;
@@ -97,7 +103,9 @@ impl<F: StoreFactory, R: RngCore + CryptoRng> Oram<F, R> {
             params,
             &mut factory,
             &mut rng,
-            Positions::Recursive,
+            Positions::Recursive {
+                entry_bits: POS_PER_BLOCK_BITS,
+            },
         )?;
         Ok(Self {
             core,
@@ -210,10 +218,18 @@ impl<F: StoreFactory, R: RngCore + CryptoRng> Oram<F, R> {
 /// Who keeps the blocks' positions (leaves) of an [`OramCore`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Positions {
-    /// The ORAM, in its recursive position map.
-    Recursive,
-    /// The caller, who passes them to [`OramCore::access_at`].
-    Caller,
+    /// The ORAM, in its recursive position map of blocks of `2^entry_bits` positions.
+    Recursive {
+        /// Log2 of the positions per position block (1 to 10).
+        entry_bits: u32,
+    },
+    /// The caller, who passes them to [`OramCore::access_at`]. The tree is sized for
+    /// `tree_blocks` blocks (the capacity, or up to 1/1024 fewer: the map's few stash blocks
+    /// then do not double a tree sized for a power of two).
+    Caller {
+        /// Blocks the tree is sized for.
+        tree_blocks: u64,
+    },
 }
 
 /// The ORAM without its RNG, so that several can share one (the map has two).
@@ -229,6 +245,8 @@ pub(crate) struct OramCore<S> {
     value_words: usize,
     scratch: Vec<u64>,
     pos_block: Vec<u64>,
+    /// Log2 of the positions per position block.
+    pos_bits: u32,
     poisoned: bool,
 }
 
@@ -255,7 +273,18 @@ impl<S: BucketStore> OramCore<S> {
         rng: &mut R,
         positions: Positions,
     ) -> Result<Self, OramError> {
-        let position_map = positions == Positions::Recursive;
+        let (position_map, pos_bits, tree_blocks) = match positions {
+            Positions::Recursive { entry_bits } => (true, entry_bits, capacity),
+            Positions::Caller { tree_blocks } => (false, POS_PER_BLOCK_BITS, tree_blocks),
+        };
+        if pos_bits == 0
+            || pos_bits > MAX_POS_BITS
+            || tree_blocks > capacity
+            || capacity - tree_blocks > capacity / 1024
+        {
+            return Err(OramError::InvalidConfig);
+        }
+        let pos_words = (1usize << pos_bits) / 2;
         if capacity == 0
             || capacity > MAX_CAPACITY
             || value_bytes == 0
@@ -273,7 +302,11 @@ impl<S: BucketStore> OramCore<S> {
         let mut blocks = capacity;
         let mut words = value_words;
         loop {
-            let leaf_bits = leaf_bits_for(blocks);
+            let leaf_bits = leaf_bits_for(if levels.is_empty() {
+                tree_blocks
+            } else {
+                blocks
+            });
             let nb = TreeLevel::<S>::num_buckets(leaf_bits);
             let bw = TreeLevel::<S>::bucket_words_for(params.bucket_slots, words);
             let store = factory.create(nb, bw, rng)?;
@@ -284,7 +317,7 @@ impl<S: BucketStore> OramCore<S> {
                 words,
                 params.stash_slots,
             )?);
-            let next = blocks.div_ceil(POS_PER_BLOCK);
+            let next = blocks.div_ceil(1 << pos_bits);
             if !position_map {
                 blocks = 0;
                 break;
@@ -293,7 +326,7 @@ impl<S: BucketStore> OramCore<S> {
                 break;
             }
             blocks = next;
-            words = POS_WORDS;
+            words = pos_words;
         }
         if levels.len() > 8 {
             return Err(OramError::InvalidConfig);
@@ -307,7 +340,8 @@ impl<S: BucketStore> OramCore<S> {
             value_bytes,
             value_words,
             scratch: Vec::new(),
-            pos_block: vec![0; POS_WORDS],
+            pos_block: vec![0; pos_words],
+            pos_bits,
             poisoned: false,
         })
     }
@@ -319,6 +353,12 @@ impl<S: BucketStore> OramCore<S> {
             .map(|l| l.stash_peak())
             .max()
             .unwrap_or(0)
+    }
+
+    /// Leaf bits of the data tree (tests check the map's tree sizes).
+    #[cfg(test)]
+    pub(crate) fn data_leaf_bits(&self) -> u32 {
+        self.levels[0].leaf_mask().count_ones()
     }
 
     pub(crate) fn memory_bytes(&self) -> MemoryUse {
@@ -338,6 +378,31 @@ impl<S: BucketStore> OramCore<S> {
         indices: &[u64],
         f: impl FnOnce(&mut [u64]) -> T,
     ) -> Result<T, OramError> {
+        self.access_checked(rng, indices, false, f)
+    }
+
+    /// [`OramCore::access_many`] for blocks whose positions share one position block (their
+    /// indices agree but for the low `entry_bits` bits given at construction): the position
+    /// map is walked once for all of them, one path per position tree instead of one per block.
+    /// Indices that do not share a position block are a misuse reported as
+    /// [`OramError::InvalidConfig`] before anything is touched. The access pattern is that of
+    /// one position-map walk and `indices.len()` data-tree accesses.
+    pub(crate) fn access_grouped<R: RngCore + CryptoRng, T>(
+        &mut self,
+        rng: &mut R,
+        indices: &[u64],
+        f: impl FnOnce(&mut [u64]) -> T,
+    ) -> Result<T, OramError> {
+        self.access_checked(rng, indices, true, f)
+    }
+
+    fn access_checked<R: RngCore + CryptoRng, T>(
+        &mut self,
+        rng: &mut R,
+        indices: &[u64],
+        grouped: bool,
+        f: impl FnOnce(&mut [u64]) -> T,
+    ) -> Result<T, OramError> {
         if self.poisoned {
             return Err(OramError::Poisoned);
         }
@@ -345,16 +410,21 @@ impl<S: BucketStore> OramCore<S> {
             return Err(OramError::InvalidConfig);
         }
         let mut bad = 0u64;
+        let mut apart = 0u64;
         for (i, &a) in indices.iter().enumerate() {
             bad |= !crate::ct::lt_mask(a, self.capacity);
             for &b in &indices[..i] {
                 bad |= eq_mask(a, b);
             }
+            apart |= !eq_mask(a >> self.pos_bits, indices[0] >> self.pos_bits);
         }
         if barrier(bad) != 0 {
             return Err(OramError::IndexOutOfRange);
         }
-        let r = self.access_inner(rng, indices, None, f);
+        if grouped && self.levels.len() > 1 && barrier(apart) != 0 {
+            return Err(OramError::InvalidConfig);
+        }
+        let r = self.access_inner(rng, indices, None, grouped, f);
         if r.is_err() {
             self.poisoned = true;
         }
@@ -392,7 +462,7 @@ impl<S: BucketStore> OramCore<S> {
         }
         let read = self.resolve(rng, 0, stored);
         let new = next.wrapping_sub(1) & self.levels[0].leaf_mask();
-        let r = self.access_inner(rng, &[index], Some((read, new)), f);
+        let r = self.access_inner(rng, &[index], Some((read, new)), false, f);
         if r.is_err() {
             self.poisoned = true;
         }
@@ -400,13 +470,15 @@ impl<S: BucketStore> OramCore<S> {
     }
 
     /// The access itself. `known` is the (leaf to read, new leaf) of a single block whose
-    /// position the caller keeps; `None` walks the position map for each index. Which of the
-    /// two is public (it is fixed by how the ORAM was made).
+    /// position the caller keeps; `None` walks the position map, once for all indices when
+    /// `grouped` (they share their position block), otherwise once per index. Both choices
+    /// are public (fixed by how the ORAM was made and by the method called).
     fn access_inner<R: RngCore + CryptoRng, T>(
         &mut self,
         rng: &mut R,
         indices: &[u64],
         known: Option<(u64, u64)>,
+        grouped: bool,
         f: impl FnOnce(&mut [u64]) -> T,
     ) -> Result<T, OramError> {
         let w = self.value_words;
@@ -414,20 +486,30 @@ impl<S: BucketStore> OramCore<S> {
         let mut scratch = core::mem::take(&mut self.scratch);
         scratch.clear();
         scratch.resize(n * w, 0);
+        let mut positions = [(0u64, 0u64); 8];
+        let mut result = match known {
+            Some(p) => {
+                positions[0] = p;
+                Ok(())
+            }
+            None if grouped => self.fetch_positions(rng, indices, &mut positions[..n]),
+            None => indices
+                .iter()
+                .zip(positions.iter_mut())
+                .try_for_each(|(&index, p)| {
+                    self.fetch_positions(rng, &[index], core::slice::from_mut(p))
+                }),
+        };
         let mut new_leaves = [0u64; 8];
-        let mut result = Ok(());
-        for (j, &index) in indices.iter().enumerate() {
-            let position = match known {
-                Some(p) => Ok(p),
-                None => self.fetch_position(rng, index),
-            };
-            let r = position.and_then(|(old, new)| {
+        if result.is_ok() {
+            for (j, &index) in indices.iter().enumerate() {
+                let (old, new) = positions[j % 8];
                 new_leaves[j % 8] = new;
-                self.levels[0].remove(index, old, &mut scratch[j * w..(j + 1) * w])
-            });
-            if r.is_err() {
-                result = r;
-                break;
+                let r = self.levels[0].remove(index, old, &mut scratch[j * w..(j + 1) * w]);
+                if r.is_err() {
+                    result = r;
+                    break;
+                }
             }
         }
         let out = match result {
@@ -459,34 +541,57 @@ impl<S: BucketStore> OramCore<S> {
         rng.next_u64() & self.levels[level].leaf_mask()
     }
 
-    /// Assigns a fresh random leaf to block `index` of the data tree, walking the position
-    /// map from the scanned table down. Returns (leaf to read, new leaf).
-    fn fetch_position<R: RngCore + CryptoRng>(
+    /// Assigns fresh random leaves to blocks `indices` of the data tree, walking the position
+    /// map once from the scanned table down: the indices must share their position block at
+    /// every level (one index always does; the caller checked the others). Fills `out` with
+    /// (leaf to read, new leaf) per index.
+    fn fetch_positions<R: RngCore + CryptoRng>(
         &mut self,
         rng: &mut R,
-        index: u64,
-    ) -> Result<(u64, u64), OramError> {
+        indices: &[u64],
+        out: &mut [(u64, u64)],
+    ) -> Result<(), OramError> {
         let k = self.levels.len();
+        let bits = self.pos_bits;
+        let mask = (1u64 << bits) - 1;
         let mut new = [0u64; 8];
-        for (lvl, slot) in new.iter_mut().enumerate().take(k) {
+        for (lvl, slot) in new.iter_mut().enumerate().take(k).skip(1) {
             *slot = self.random_leaf(rng, lvl);
         }
+        for (o, _) in out.iter_mut().zip(indices) {
+            o.1 = self.random_leaf(rng, 0);
+        }
+        if k == 1 {
+            // The scanned table holds the data tree's positions: one scan per index.
+            for (o, &index) in out.iter_mut().zip(indices) {
+                let old = scan_swap(&mut self.top, index, o.1 + 1);
+                o.0 = self.resolve(rng, 0, old);
+            }
+            return Ok(());
+        }
+        let index = indices[0];
         // Scanned table: positions of the last level's blocks.
-        let top_index = index >> (POS_PER_BLOCK_BITS * (k as u32 - 1));
+        let top_index = index >> (bits * (k as u32 - 1));
         let mut old = scan_swap(&mut self.top, top_index, new[k - 1] + 1);
         for lvl in (1..k).rev() {
             let read = self.resolve(rng, lvl, old);
-            let block = index >> (POS_PER_BLOCK_BITS * lvl as u32);
-            let entry = (index >> (POS_PER_BLOCK_BITS * (lvl as u32 - 1))) & (POS_PER_BLOCK - 1);
+            let block = index >> (bits * lvl as u32);
             let mut pb = core::mem::take(&mut self.pos_block);
             pb.iter_mut().for_each(|x| *x = 0);
-            let r = self.levels[lvl]
-                .remove(block, read, &mut pb)
-                .map(|()| block_swap(&mut pb, entry, new[lvl - 1] + 1))
-                .and_then(|o| {
-                    old = o;
-                    self.levels[lvl].insert(block, new[lvl], &pb)
-                });
+            let mut r = self.levels[lvl].remove(block, read, &mut pb);
+            if r.is_ok() {
+                if lvl > 1 {
+                    let entry = (index >> (bits * (lvl as u32 - 1))) & mask;
+                    old = block_swap(&mut pb, entry, new[lvl - 1] + 1);
+                } else {
+                    // The position block of the data tree: one entry per index.
+                    for (o, &i) in out.iter_mut().zip(indices) {
+                        let stored = block_swap(&mut pb, i & mask, o.1 + 1);
+                        o.0 = stored;
+                    }
+                }
+                r = self.levels[lvl].insert(block, new[lvl], &pb);
+            }
             pb.iter_mut().for_each(|x| *x = 0);
             self.pos_block = pb;
             r?;
@@ -494,8 +599,10 @@ impl<S: BucketStore> OramCore<S> {
                 self.levels[lvl].evict_next()?;
             }
         }
-        let read = self.resolve(rng, 0, old);
-        Ok((read, new[0]))
+        for o in out.iter_mut() {
+            o.0 = self.resolve(rng, 0, o.0);
+        }
+        Ok(())
     }
 
     /// Leaf to read for a stored position: `stored - 1`, or a fresh random leaf when the block
@@ -729,7 +836,7 @@ mod tests {
             OramParams::default(),
             &mut factory,
             &mut r,
-            Positions::Caller,
+            Positions::Caller { tree_blocks: 100 },
         )
         .unwrap();
         assert_eq!(core.levels.len(), 1);
@@ -773,12 +880,96 @@ mod tests {
             OramParams::default(),
             &mut factory,
             &mut r,
-            Positions::Recursive,
+            Positions::Recursive {
+                entry_bits: POS_PER_BLOCK_BITS,
+            },
         )
         .unwrap();
         assert_eq!(
             mapped.access_at(&mut r, 1, 0, 1, |_| ()),
             Err(OramError::InvalidConfig)
+        );
+    }
+
+    /// A grouped access walks each position tree once for all its blocks (one read path and
+    /// its evictions), where `access_many` walks them once per block, and both read and write
+    /// the right blocks: checked against a model on an ORAM with two position trees.
+    #[test]
+    fn grouped_access_walks_the_position_map_once() {
+        use crate::storage::{TraceOp, TracingFactory};
+        let mut factory = TracingFactory::new(HeapFactory);
+        let log = factory.log();
+        let mut r = rng(40);
+        let params = OramParams {
+            scan_threshold: 8,
+            ..OramParams::default()
+        };
+        // 2^12 blocks, 64 positions per position block: trees of 2^12, 2^6 and 1 blocks
+        // (leaf bits 11, 5, 0), then a table of one entry.
+        let mut core = OramCore::new(
+            1 << 12,
+            8,
+            params,
+            &mut factory,
+            &mut r,
+            Positions::Recursive { entry_bits: 6 },
+        )
+        .unwrap();
+        assert_eq!(core.levels.len(), 3);
+        let mut model = vec![0u64; 1 << 12];
+        let mut pick = rng(41);
+        // Paths (read and evictions) per tree: depth = leaf bits + 1 buckets each.
+        let depths = [12usize, 6, 1];
+        for step in 0..3000u64 {
+            let group = pick.next_u64() % 64;
+            let a = group * 64 + pick.next_u64() % 32;
+            let b = group * 64 + 32 + pick.next_u64() % 32;
+            let grouped = step % 2 == 0;
+            log.take();
+            let seen = if grouped {
+                core.access_grouped(&mut r, &[a, b], |w| {
+                    let seen = [w[0], w[1]];
+                    w[0] = step;
+                    w[1] = !step;
+                    seen
+                })
+            } else {
+                core.access_many(&mut r, &[a, b], |w| {
+                    let seen = [w[0], w[1]];
+                    w[0] = step;
+                    w[1] = !step;
+                    seen
+                })
+            }
+            .unwrap();
+            assert_eq!(seen, [model[a as usize], model[b as usize]], "step {step}");
+            model[a as usize] = step;
+            model[b as usize] = !step;
+            let trace = log.take();
+            for (tree, depth) in depths.iter().enumerate() {
+                let reads = trace
+                    .iter()
+                    .filter(|e| e.store == tree as u32 && e.op == TraceOp::Read)
+                    .count();
+                // Each access of a tree reads its path and evicts along two more.
+                let accesses = if tree == 0 || !grouped { 2 } else { 1 };
+                assert_eq!(
+                    reads,
+                    accesses * 3 * depth,
+                    "tree {tree}, grouped {grouped}"
+                );
+            }
+        }
+        // Blocks of different position blocks are refused before anything is touched.
+        log.take();
+        assert_eq!(
+            core.access_grouped(&mut r, &[0, 64], |_| ()),
+            Err(OramError::InvalidConfig)
+        );
+        assert!(log.take().is_empty());
+        assert_eq!(
+            core.access_grouped(&mut r, &[5, 5], |_| ()),
+            Err(OramError::IndexOutOfRange)
         );
     }
 

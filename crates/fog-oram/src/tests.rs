@@ -10,7 +10,7 @@ use rand_chacha::rand_core::{RngCore, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 
 use crate::storage::{EncryptedFactory, HeapFactory, TraceEvent, TraceOp, TracingFactory};
-use crate::{ObliviousMap, Oram, OramError};
+use crate::{ObliviousMap, Oram, OramError, OramParams, STASH_ENTRIES};
 
 fn rng(seed: u64) -> ChaCha20Rng {
     println!("seed {seed}");
@@ -116,11 +116,22 @@ fn oram_with_recursive_position_map_has_equal_shapes() {
 
 #[test]
 fn map_operations_have_identical_trace_shapes() {
-    // 16-byte keys are stored as they are, 32-byte keys as their tag.
-    for key_len in [16usize, 32] {
+    // 16-byte keys are stored as they are, 32-byte keys as their tag. The last configuration
+    // gives the index ORAM position trees (a scan threshold of 4: 1024 buckets, position trees
+    // of 8 blocks and 1, a 1-entry table), as maps of more than 2^16 slots have.
+    let trees = OramParams {
+        scan_threshold: 4,
+        ..OramParams::default()
+    };
+    for (key_len, capacity, params) in [
+        (16usize, 2048, OramParams::default()),
+        (32, 2048, OramParams::default()),
+        (32, 1 << 14, trees),
+    ] {
         let factory = TracingFactory::new(HeapFactory);
         let log = factory.log();
-        let mut map = ObliviousMap::new(2048, key_len, 24, factory, rng(300)).unwrap();
+        let mut map =
+            ObliviousMap::with_params(capacity, key_len, 24, params, factory, rng(300)).unwrap();
         let key = |k: u32| {
             let mut key = alloc::vec![0u8; key_len];
             key[..4].copy_from_slice(&k.to_le_bytes());
@@ -167,6 +178,20 @@ fn map_operations_have_identical_trace_shapes() {
                 shape(t) == reference,
                 "{name} has a different trace shape ({key_len}-byte keys)"
             );
+            if params == trees {
+                // Stores: the index tree, its position trees of 8 blocks (3 levels) and 1
+                // block (1 level), the value tree. One walk of the position map for both
+                // buckets: a read path and two evictions per position tree.
+                for (store, depth) in [(1u32, 3usize), (2, 1)] {
+                    let reads = t
+                        .iter()
+                        .filter(|e| e.store == store && e.op == TraceOp::Read)
+                        .count();
+                    assert_eq!(reads, 3 * depth, "{name}: position tree {store}");
+                }
+                assert!(t.iter().any(|e| e.store == 3), "{name}: value tree");
+                assert!(t.iter().all(|e| e.store <= 3), "{name}: four trees");
+            }
         }
         assert_eq!(map.len(), 501);
     }
@@ -180,8 +205,8 @@ fn map_value_paths_are_fresh_and_uniform() {
     const OPS: usize = 2000;
     let factory = TracingFactory::new(HeapFactory);
     let log = factory.log();
-    // 2048 items: 128 index buckets (one tree, scanned position table) and 2048 value blocks
-    // (1024 leaves, 11 levels).
+    // 2048 items: 128 index buckets (one tree, scanned position table) and 2048 + 128 value
+    // blocks, one per slot and one per stash entry (2048 leaves, 12 levels).
     let mut map = ObliviousMap::new(2048, 16, 8, factory, rng(310)).unwrap();
     let present = [1u8; 16];
     map.insert(&present, &[5; 8]).unwrap();
@@ -196,19 +221,19 @@ fn map_value_paths_are_fresh_and_uniform() {
             let stores: std::collections::BTreeSet<u32> = trace.iter().map(|e| e.store).collect();
             assert_eq!(stores.len(), 2, "index tree and value tree, nothing else");
             let value: Vec<&TraceEvent> = trace.iter().filter(|e| e.store == 1).collect();
-            // Three paths of 11 buckets read and written: the read path (evicted on the way
+            // Three paths of 12 buckets read and written: the read path (evicted on the way
             // back) and two evictions.
-            assert_eq!(value.len(), 3 * 2 * 11);
-            assert!(value[..11].iter().all(|e| e.op == TraceOp::Read));
-            leaves.push(value[10].bucket - ((1u64 << 10) - 1));
+            assert_eq!(value.len(), 3 * 2 * 12);
+            assert!(value[..12].iter().all(|e| e.op == TraceOp::Read));
+            leaves.push(value[11].bucket - ((1u64 << 11) - 1));
             shapes.push(shape(&trace));
         }
         assert_eq!(out, if k == 0 { [5; 8] } else { [0; 8] });
-        // 16 bins of 64 leaves; 15 degrees of freedom, 99.9% quantile 37.7.
-        let chi = chi_square(&leaves, 16, 64);
+        // 16 bins of 128 leaves; 15 degrees of freedom, 99.9% quantile 37.7.
+        let chi = chi_square(&leaves, 16, 128);
         println!("key {k}: chi-square {chi:.1}");
         assert!(chi < 37.7, "value paths not uniform: chi-square {chi}");
-        // Consecutive reads of one key land on the same path only by chance (1 in 1024).
+        // Consecutive reads of one key land on the same path only by chance (1 in 2048).
         let repeats = leaves.windows(2).filter(|w| w[0] == w[1]).count();
         assert!(
             repeats < 12,
@@ -222,18 +247,24 @@ fn map_value_paths_are_fresh_and_uniform() {
 fn map_full_is_an_error_with_the_same_shape() {
     let factory = TracingFactory::new(HeapFactory);
     let log = factory.log();
-    // 2 buckets, one per table: 32 slots.
+    // 2 buckets, one per table: 32 slots, and the stash.
     let mut map = ObliviousMap::new(32, 8, 8, factory, rng(400)).unwrap();
-    assert_eq!(map.capacity(), 32);
+    let most = 32 + STASH_ENTRIES as u64;
+    assert_eq!(map.capacity(), most);
     let mut inserted = 0u64;
     let mut full_trace = None;
     let mut ok_trace = None;
-    for k in 0..200u64 {
+    let mut stash_trace = None;
+    for k in 0..most + 40 {
         log.take();
         match map.insert(&k.to_le_bytes(), &k.to_le_bytes()) {
             Ok(_) => {
                 inserted += 1;
-                ok_trace = Some(log.take());
+                if inserted <= 32 {
+                    ok_trace = Some(log.take());
+                } else {
+                    stash_trace = Some(log.take());
+                }
             }
             Err(e) => {
                 assert_eq!(e, OramError::MapFull);
@@ -241,17 +272,51 @@ fn map_full_is_an_error_with_the_same_shape() {
             }
         }
     }
-    // Both buckets are shared by every key here, so the map fills completely.
-    assert_eq!(inserted, 32);
-    assert_eq!(map.len(), 32);
-    assert!(shape(&full_trace.unwrap()) == shape(&ok_trace.unwrap()));
-    // Still usable: existing keys read back, updates succeed.
+    // Both buckets are shared by every key here, so the buckets fill completely, then the
+    // stash does.
+    assert_eq!(inserted, most);
+    assert_eq!(map.len(), most);
+    let ok = shape(&ok_trace.unwrap());
+    assert!(shape(&full_trace.unwrap()) == ok);
+    assert!(shape(&stash_trace.unwrap()) == ok);
+    // Still usable: keys in the buckets and in the stash read back, updates succeed.
     let mut out = [0u8; 8];
-    assert!(bool::from(map.get(&3u64.to_le_bytes(), &mut out).unwrap()));
-    assert_eq!(out, 3u64.to_le_bytes());
-    assert!(bool::from(
-        map.insert(&3u64.to_le_bytes(), &[1; 8]).unwrap()
+    for k in [3u64, 31, 32, 100, most - 1] {
+        assert!(bool::from(map.get(&k.to_le_bytes(), &mut out).unwrap()));
+        assert_eq!(out, k.to_le_bytes());
+    }
+    assert!(!bool::from(map.get(&most.to_le_bytes(), &mut out).unwrap()));
+    assert_eq!(out, [0; 8]);
+    for k in [3u64, 100] {
+        assert!(bool::from(map.insert(&k.to_le_bytes(), &[1; 8]).unwrap()));
+        map.get(&k.to_le_bytes(), &mut out).unwrap();
+        assert_eq!(out, [1; 8]);
+    }
+    // Reads and updates of a stash key look like those of a bucket key.
+    for (k, what) in [(5u64, "bucket"), (120, "stash")] {
+        log.take();
+        map.get(&k.to_le_bytes(), &mut out).unwrap();
+        assert!(shape(&log.take()) == ok, "get of a {what} key");
+        map.upsert(&k.to_le_bytes(), |v, _| v[0] ^= 1).unwrap();
+        assert!(shape(&log.take()) == ok, "upsert of a {what} key");
+    }
+    // A removed stash key frees its entry for a new key; the map is full again after it.
+    log.take();
+    assert!(bool::from(map.remove(&100u64.to_le_bytes()).unwrap()));
+    assert!(shape(&log.take()) == ok, "remove of a stash key");
+    assert!(!bool::from(
+        map.get(&100u64.to_le_bytes(), &mut out).unwrap()
     ));
+    assert!(!bool::from(
+        map.insert(&1000u64.to_le_bytes(), &[9; 8]).unwrap()
+    ));
+    map.get(&1000u64.to_le_bytes(), &mut out).unwrap();
+    assert_eq!(out, [9; 8]);
+    assert!(matches!(
+        map.insert(&1001u64.to_le_bytes(), &[9; 8]),
+        Err(OramError::MapFull)
+    ));
+    assert_eq!(map.len(), most);
 }
 
 fn encrypted_oram(seed: u64) -> Oram<EncryptedFactory, ChaCha20Rng> {
@@ -344,8 +409,19 @@ fn key_of(k: u16, len: usize) -> Vec<u8> {
 /// Runs `ops` against the map and a HashMap model, with keys of `key_len` bytes. Values are
 /// 20 bytes: the u64 repeated.
 fn check_against_model(capacity: u64, key_len: usize, ops: &[Op], seed: u64) {
+    check_against_model_with(capacity, key_len, OramParams::default(), ops, seed);
+}
+
+fn check_against_model_with(
+    capacity: u64,
+    key_len: usize,
+    params: OramParams,
+    ops: &[Op],
+    seed: u64,
+) {
     let key_of = |k: u16| key_of(k, key_len);
-    let mut map = ObliviousMap::new(capacity, key_len, 20, HeapFactory, rng(seed)).unwrap();
+    let mut map =
+        ObliviousMap::with_params(capacity, key_len, 20, params, HeapFactory, rng(seed)).unwrap();
     let mut model: HashMap<u16, [u8; 20]> = HashMap::new();
     let val = |v: u64| {
         let mut out = [0u8; 20];
@@ -411,16 +487,17 @@ fn check_against_model(capacity: u64, key_len: usize, ops: &[Op], seed: u64) {
     }
 }
 
-// 1.4 x 10^5 operations in total: 4 tests x 20 cases x ~1700 operations.
+// 1.7 x 10^5 operations in total: 5 tests x 20 cases x ~1700 operations.
 const OPS_PER_CASE: usize = 1700;
 
 proptest! {
     #![proptest_config(ProptestConfig { cases: 20, ..ProptestConfig::default() })]
 
     #[test]
-    fn map_matches_hashmap_tiny(ops in prop::collection::vec(op_strategy(120), OPS_PER_CASE),
+    fn map_matches_hashmap_tiny(ops in prop::collection::vec(op_strategy(220), OPS_PER_CASE),
                                 seed in any::<u64>()) {
-        // 32 slots, 120 keys: the map is full most of the time.
+        // 32 slots and the 128-entry stash, 220 keys: most keys live in the stash, and the
+        // map is full much of the time.
         check_against_model(32, 12, &ops, seed);
     }
 
@@ -434,6 +511,15 @@ proptest! {
     fn map_matches_hashmap_medium(ops in prop::collection::vec(op_strategy(3000), OPS_PER_CASE),
                                   seed in any::<u64>()) {
         check_against_model(8192, 12, &ops, seed);
+    }
+
+    #[test]
+    fn map_with_position_trees_matches_hashmap(ops in prop::collection::vec(op_strategy(3000), OPS_PER_CASE),
+                                               seed in any::<u64>()) {
+        // 2^14 slots with a scan threshold of 4: the index ORAM has position trees of 8
+        // blocks and 1 (several groups, one position walk per operation), as large maps do.
+        let params = OramParams { scan_threshold: 4, ..OramParams::default() };
+        check_against_model_with(1 << 14, 12, params, &ops, seed);
     }
 
     #[test]
@@ -465,6 +551,10 @@ fn map_reaches_high_load_before_first_failure() {
     let load = n as f64 / cap as f64;
     println!("first failure at load {load:.3} ({n} of {cap})");
     assert!(load > 0.85, "load {load}");
+    // The buckets alone: at least the items the stash could not have held.
+    let slots = cap - STASH_ENTRIES as u64;
+    let bucket_load = (n - STASH_ENTRIES as u64) as f64 / slots as f64;
+    assert!(bucket_load > 0.85, "bucket load {bucket_load}");
     assert!(map.stash_peak() <= crate::OramParams::default().stash_slots);
 }
 
