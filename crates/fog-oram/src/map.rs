@@ -446,7 +446,7 @@ fn first_set(words: &[u64]) -> (Mask, u64) {
     let mut got: Mask = 0;
     let mut index = 0u64;
     for (i, &w) in words.iter().enumerate() {
-        let nonzero = barrier(0u64.wrapping_sub((w | w.wrapping_neg()) >> 63));
+        let nonzero = barrier(!eq_mask(w, 0));
         let below = (w & w.wrapping_neg()).wrapping_sub(1);
         let take = nonzero & !got;
         index = sel(take, i as u64 * 64 + u64::from(below.count_ones()), index);
@@ -759,7 +759,7 @@ mod tests {
         // for slots and stash together (the next power of two).
         let map = ObliviousMap::new(1 << 16, 16, 8, HeapFactory, rng()).unwrap();
         assert_eq!(map.values.data_leaf_bits(), 16);
-        // One group when there are fewer than 64 buckets.
+        // One group when there are fewer than 128 buckets.
         let map = ObliviousMap::new(512, 16, 8, HeapFactory, rng()).unwrap();
         assert_eq!((map.buckets, map.groups, map.group_buckets), (32, 1, 16));
     }
