@@ -3,7 +3,7 @@
 //! and a small overflow stash.
 //!
 //! Trusted side. The map keeps two ORAMs: an *index* ORAM whose blocks are buckets of 16 key
-//! slots (a key longer than 16 bytes is stored as its 128-bit keyed tag) with one word of
+//! slots (a key longer than 16 bytes is stored as its 96-bit keyed tag) with one word of
 //! occupancy bits, and a *value* ORAM with one block per slot and per stash entry. The value
 //! ORAM has no position map of its own: each slot of a bucket also holds the current position
 //! (leaf) of its value block, which the index operation reads and replaces with a fresh one
@@ -48,8 +48,8 @@ use subtle::Choice;
 use zeroize::Zeroize;
 
 use crate::ct::{
-    barrier, bytes_to_words, choice_from_mask, cmov_words_mask, eq_mask, eq_words_mask, lt_mask,
-    mask_from_bit, sel, words_to_bytes, Mask,
+    barrier, bytes_to_words, choice_from_mask, cmov_words_mask, eq_mask, lt_mask, mask_from_bit,
+    sel, words_to_bytes, Mask,
 };
 use crate::oram::{block_swap, OramCore, OramParams, Positions};
 use crate::storage::{MemoryUse, StoreFactory};
@@ -85,9 +85,9 @@ pub struct ObliviousMap<F: StoreFactory, R> {
     rng: R,
     key_bytes: usize,
     value_bytes: usize,
-    /// Words of a key as a slot stores it: the key itself when it is at most 16 bytes,
-    /// otherwise its 128-bit keyed tag ([`TAG_WORDS`]).
-    key_words: usize,
+    /// 32-bit units of a key as a slot stores it: the key itself (zero padded to whole words)
+    /// when it is at most 16 bytes, otherwise its 96-bit keyed tag ([`TAG_UNITS`]).
+    key_units: usize,
     /// Index buckets (both tables).
     buckets: u64,
     /// Groups, and buckets per table in a group (fewer than [`GROUP_BUCKETS`] only when
@@ -165,8 +165,8 @@ struct Stash {
 
 /// Where an operation's key can live, as the index kernel sees it.
 struct Layout<'a> {
-    /// Words of a stored key.
-    kw: usize,
+    /// 32-bit units of a stored key.
+    units: usize,
     /// The two bucket indices (table order).
     indices: [u64; TABLES],
     /// All index buckets: value blocks `buckets * 16 + e` belong to stash entry `e`.
@@ -221,12 +221,12 @@ impl<F: StoreFactory, R: RngCore + CryptoRng> ObliviousMap<F, R> {
         let group_size = (TABLES as u64 * GROUP_BUCKETS).min(buckets);
         let groups = buckets / group_size;
         let group_buckets = group_size / TABLES as u64;
-        let key_words = stored_key_words(key_bytes);
+        let key_units = stored_key_units(key_bytes);
         let value_words = value_bytes.div_ceil(8);
         let sip_key = [rng.next_u64(), rng.next_u64()];
         let index = OramCore::new(
             buckets,
-            bucket_words(key_words) * 8,
+            bucket_words(key_units) * 8,
             params,
             &mut factory,
             &mut rng,
@@ -258,7 +258,7 @@ impl<F: StoreFactory, R: RngCore + CryptoRng> ObliviousMap<F, R> {
             rng,
             key_bytes,
             value_bytes,
-            key_words,
+            key_units,
             buckets,
             groups,
             group_buckets,
@@ -369,10 +369,13 @@ impl<F: StoreFactory, R: RngCore + CryptoRng> ObliviousMap<F, R> {
             return Err(OramError::Poisoned);
         }
         bytes_to_words(key, &mut self.key_buf);
-        if self.key_words != self.key_buf.len() {
+        let tagged = self.key_units == TAG_UNITS;
+        if tagged {
             for (j, w) in self.tag_buf.iter_mut().enumerate() {
                 *w = siphash24(self.sip_key, &self.key_buf, (TABLES + j) as u64);
             }
+            // 96 bits: the second output's high half is dropped.
+            self.tag_buf[1] &= 0xffff_ffff;
         }
         // The group from tweak 0; the bucket in each table's half of it from the two halves
         // of tweak 1 (at most 64 buckets each, so 32 bits are plenty).
@@ -392,22 +395,18 @@ impl<F: StoreFactory, R: RngCore + CryptoRng> ObliviousMap<F, R> {
             tag_buf,
             val_buf,
             bytes,
-            key_words,
+            key_units,
             buckets,
             stash,
             ..
         } = self;
-        let kw = *key_words;
-        // What the slots hold: the key, or its tag when the key is longer than the tag.
-        let stored: &[u64] = if kw == key_buf.len() {
-            key_buf
-        } else {
-            tag_buf
-        };
+        let units = *key_units;
+        // What the slots hold: the key, or its tag when the key is longer than 16 bytes.
+        let stored: &[u64] = if tagged { tag_buf } else { key_buf };
         // The chosen slot's value block moves to this leaf; the index operation records it.
         let next = values.fresh_position(rng);
         let layout = Layout {
-            kw,
+            units,
             indices,
             buckets: *buckets,
             stash,
@@ -468,39 +467,62 @@ fn full_to_error((found, full): (Choice, Mask)) -> Result<Choice, OramError> {
     }
 }
 
-/// Words of a keyed tag: keys longer than this are stored as their tag.
+/// Words holding a keyed tag: its first 64 bits, then 32 bits in the low half of the second.
 const TAG_WORDS: usize = 2;
+/// 32-bit units of a keyed tag (96 bits).
+const TAG_UNITS: usize = 3;
+/// Largest key, in bytes, that slots store as it is.
+const PLAIN_KEY_BYTES: usize = 16;
 
-/// Words a slot uses for a key of `key_bytes` bytes: the key itself up to 16 bytes, otherwise
-/// a 128-bit tag, two SipHash-2-4 outputs of the key under the map's secret hash key (tweaks
-/// 2 and 3; the bucket indices use 0 and 1). Two keys are the same key to the map when their
-/// tags are equal: for distinct keys that happens with probability 2^-128 per pair (the hash
-/// key is drawn from the caller's RNG and never leaves the map, so nobody can search for a
-/// collision), about 2^-89 for 2^20 keys. A 16-byte slot instead of 32 makes the index bucket
-/// of ingest's 32-byte keys 41 words instead of 73.
-fn stored_key_words(key_bytes: usize) -> usize {
-    key_bytes.div_ceil(8).min(TAG_WORDS)
+/// 32-bit units a slot uses for a key of `key_bytes` bytes: the key itself (in whole words)
+/// up to 16 bytes, otherwise a 96-bit tag: the first SipHash-2-4 output of the key under the
+/// map's secret hash key with tweak 2 and the low half of the one with tweak 3 (the bucket
+/// indices use tweaks 0 and 1). Two keys are the same key to the map when their tags are
+/// equal. The hash key is drawn from the caller's RNG and never leaves the map, so nobody can
+/// search for a collision, and a tag is only ever compared with those of the at most 32 keys
+/// in the two buckets of its key and the 128 of the stash: a lookup mistakes another key for
+/// its own with probability at most 160 × 2^-96 < 2^-88, about 2^-48 over 2^40 operations.
+/// A 12-byte slot instead of 32 makes the index bucket of ingest's 32-byte keys 33 words
+/// instead of 73 (41 with the 128-bit tags of before), and the index buckets are most of the
+/// memory every operation moves.
+fn stored_key_units(key_bytes: usize) -> usize {
+    if key_bytes > PLAIN_KEY_BYTES {
+        TAG_UNITS
+    } else {
+        2 * key_bytes.div_ceil(8)
+    }
 }
 
 /// Words of one index bucket: a word of occupancy bits (bit `s` for slot `s`), then the 16
-/// slots' keys, then the 16 slots' value positions as `u32`s packed two to a word (value-ORAM
-/// leaf + 1; leaves are below 2^31 since the value ORAM has at most 2^32 blocks). One bitmap
-/// word instead of one occupancy word per slot keeps a bucket of 16-byte keys at 41 words, and
-/// the index ORAM's buckets are most of what every operation moves.
-fn bucket_words(key_words: usize) -> usize {
-    1 + SLOTS_PER_BUCKET * key_words + POSITION_WORDS
+/// slots' keys (`units` 32-bit units each, two to a word, low half first: slot `s` holds units
+/// `s × units ..`), then the 16 slots' value positions as `u32`s packed two to a word
+/// (value-ORAM leaf + 1; leaves are below 2^31 since the value ORAM has at most 2^32 blocks).
+/// One bitmap word instead of one occupancy word per slot keeps a bucket of 16-byte keys at 41
+/// words (33 for tags).
+fn bucket_words(units: usize) -> usize {
+    1 + SLOTS_PER_BUCKET * units / 2 + POSITION_WORDS
+}
+
+/// Unit `i` (32 bits, the low half of a word first) of `words`, in the low half of the result.
+/// `i` is public (a slot and unit number).
+#[inline(always)]
+fn unit(words: &[u64], i: usize) -> u64 {
+    (words[i / 2] >> (32 * (i % 2))) & 0xffff_ffff
 }
 
 /// Words of a bucket's packed value positions.
 const POSITION_WORDS: usize = SLOTS_PER_BUCKET / 2;
 const _: () = assert!(SLOTS_PER_BUCKET % 2 == 0);
+const _: () = assert!(2 * PLAIN_KEY_BYTES.div_ceil(8) <= MAX_UNITS && TAG_UNITS <= MAX_UNITS);
+/// Most 32-bit units of a stored key.
+const MAX_UNITS: usize = 4;
 
 /// The constant-time scan over the 32 slots of the two buckets and the stash: finds the key
 /// or the place a new key would take, updates that place's key and occupancy, and swaps its
 /// value position for `next` (whatever the operation, since its value block is accessed
 /// either way). Places are numbered 0..32 for the bucket slots (table-major) and from 32 on
 /// for the stash entries. Loops run over public counts (tables, slots, stash entries, key
-/// words) only.
+/// units) only.
 fn index_kernel(
     buf: &mut [u64],
     layout: Layout<'_>,
@@ -509,22 +531,31 @@ fn index_kernel(
     next: u64,
 ) -> Decision {
     let Layout {
-        kw,
+        units,
         indices,
         buckets,
         stash,
     } = layout;
-    let bw = bucket_words(kw);
+    let bw = bucket_words(units);
+    let key_area = SLOTS_PER_BUCKET * units / 2;
+    let mut ku = [0u64; MAX_UNITS];
+    for (j, u) in ku.iter_mut().enumerate().take(units) {
+        *u = unit(key, j);
+    }
     const SLOTS: u64 = (TABLES * SLOTS_PER_BUCKET) as u64;
     let mut found: Mask = 0;
     let mut hit = 0u64;
     let mut loads = [0u64; TABLES];
     for (t, bucket) in buf.chunks_exact(bw).enumerate() {
         let bits = bucket[0];
-        let keys = &bucket[1..1 + SLOTS_PER_BUCKET * kw];
-        for (s, slot) in keys.chunks_exact(kw).enumerate() {
+        let keys = &bucket[1..1 + key_area];
+        for s in 0..SLOTS_PER_BUCKET {
             let occ = mask_from_bit(bits >> s);
-            let m = occ & eq_words_mask(slot, key);
+            let mut x = 0u64;
+            for (j, &k) in ku.iter().enumerate().take(units) {
+                x |= unit(keys, s * units + j) ^ k;
+            }
+            let m = occ & eq_mask(x, 0);
             hit = sel(m, (t * SLOTS_PER_BUCKET + s) as u64, hit);
             found |= m;
             loads[t] += occ & 1;
@@ -533,7 +564,7 @@ fn index_kernel(
     // The stash: match bits by entry (every entry compared, branch-free), then the first
     // match and the first free entry by constant-time bit arithmetic.
     let k0 = key[0];
-    let k1 = if kw == TAG_WORDS { key[1] } else { 0 };
+    let k1 = if key.len() > 1 { key[1] } else { 0 };
     let mut matches = [0u64; STASH_WORDS];
     for (word, keys) in matches.iter_mut().zip(stash.keys.chunks_exact(64)) {
         for (e, k) in keys.iter().enumerate() {
@@ -583,18 +614,22 @@ fn index_kernel(
     let mut value_position = 0u64;
     for (t, bucket) in buf.chunks_exact_mut(bw).enumerate() {
         let (bits, rest) = bucket.split_at_mut(1);
-        let (slots, positions) = rest.split_at_mut(SLOTS_PER_BUCKET * kw);
+        let (slots, positions) = rest.split_at_mut(key_area);
         // Places outside this bucket's 16 (the subtraction wraps) change nothing.
         let entry = target.wrapping_sub((t * SLOTS_PER_BUCKET) as u64);
         value_position |= block_swap(positions, entry, next);
-        for (s, slot) in slots.chunks_exact_mut(kw).enumerate() {
+        for s in 0..SLOTS_PER_BUCKET {
             let w =
                 barrier(eq_mask((t * SLOTS_PER_BUCKET + s) as u64, target) & active & mode.write);
             // The slot's bit becomes 1 (set) or 0 (remove) where `w`, stays otherwise.
             let bit = 1u64 << s;
             bits[0] = sel(w, (bits[0] & !bit) | (bit & keep), bits[0]);
-            for (d, k) in slot.iter_mut().zip(key) {
-                *d = sel(w, *k & keep, *d);
+            for (j, &k) in ku.iter().enumerate().take(units) {
+                let i = s * units + j;
+                let shift = 32 * (i % 2);
+                let d = &mut slots[i / 2];
+                let field = 0xffff_ffffu64 << shift;
+                *d = sel(w, (*d & !field) | ((k & keep) << shift), *d);
             }
         }
     }

@@ -15,9 +15,9 @@ use crate::ct::{barrier, bytes_to_words, eq_mask, sel, words_to_bytes};
 use crate::storage::{BucketStore, MemoryUse, StoreFactory};
 use crate::OramError;
 
-/// Position-map entries (`u32` leaves) per position block of an [`Oram`]: 32 entries = 128
-/// bytes. The map's index ORAM uses 128 ([`crate::map`]: the buckets a key may use share one
-/// position block).
+/// Position-map entries per position block of an [`Oram`]: 32. The map's index ORAM uses 128
+/// ([`crate::map`]: the buckets a key may use share one position block). Entries are packed
+/// into words as narrowly as the tree they describe allows ([`lanes_for`]).
 pub(crate) const POS_PER_BLOCK_BITS: u32 = 5;
 #[cfg(test)]
 const POS_PER_BLOCK: u64 = 1 << POS_PER_BLOCK_BITS;
@@ -56,6 +56,21 @@ impl Default for OramParams {
             extra_evictions: 2,
             scan_threshold: 1 << 12,
         }
+    }
+}
+
+/// Positions (leaf + 1, at most `2^leaf_bits`) packed per word of a position block that
+/// describes a tree of `leaf_bits` leaf bits: four 16-bit lanes when they fit (trees of at most
+/// 2^15 leaves), three 21-bit lanes (at most 2^20), otherwise two 32-bit lanes. Position blocks
+/// travel through their trees like any block, so narrower entries are fewer words moved per
+/// access: the 128-entry blocks of a 2^20-slot map's index are 32 words instead of 64.
+fn lanes_for(leaf_bits: u32) -> usize {
+    if leaf_bits < 16 {
+        4
+    } else if leaf_bits < 21 {
+        3
+    } else {
+        2
     }
 }
 
@@ -247,6 +262,9 @@ pub(crate) struct OramCore<S> {
     pos_block: Vec<u64>,
     /// Log2 of the positions per position block.
     pos_bits: u32,
+    /// `pos_lanes[k]` (k ≥ 1): positions per word in `levels[k]`'s blocks ([`lanes_for`] of
+    /// `levels[k - 1]`'s leaf bits); `pos_lanes[0]` is unused.
+    pos_lanes: Vec<usize>,
     poisoned: bool,
 }
 
@@ -284,7 +302,6 @@ impl<S: BucketStore> OramCore<S> {
         {
             return Err(OramError::InvalidConfig);
         }
-        let pos_words = (1usize << pos_bits) / 2;
         if capacity == 0
             || capacity > MAX_CAPACITY
             || value_bytes == 0
@@ -299,6 +316,8 @@ impl<S: BucketStore> OramCore<S> {
         }
         let value_words = value_bytes.div_ceil(8);
         let mut levels = Vec::new();
+        let mut pos_lanes = vec![0];
+        let mut pos_words = 0;
         let mut blocks = capacity;
         let mut words = value_words;
         loop {
@@ -326,7 +345,10 @@ impl<S: BucketStore> OramCore<S> {
                 break;
             }
             blocks = next;
-            words = pos_words;
+            let lanes = lanes_for(leaf_bits);
+            words = (1usize << pos_bits).div_ceil(lanes);
+            pos_lanes.push(lanes);
+            pos_words = pos_words.max(words);
         }
         if levels.len() > 8 {
             return Err(OramError::InvalidConfig);
@@ -342,6 +364,7 @@ impl<S: BucketStore> OramCore<S> {
             scratch: Vec::new(),
             pos_block: vec![0; pos_words],
             pos_bits,
+            pos_lanes,
             poisoned: false,
         })
     }
@@ -576,24 +599,25 @@ impl<S: BucketStore> OramCore<S> {
         for lvl in (1..k).rev() {
             let read = self.resolve(rng, lvl, old);
             let block = index >> (bits * lvl as u32);
-            let mut pb = core::mem::take(&mut self.pos_block);
-            pb.iter_mut().for_each(|x| *x = 0);
-            let mut r = self.levels[lvl].remove(block, read, &mut pb);
+            let mut buf = core::mem::take(&mut self.pos_block);
+            buf.iter_mut().for_each(|x| *x = 0);
+            let lanes = self.pos_lanes[lvl];
+            let pb = &mut buf[..(1usize << bits).div_ceil(lanes)];
+            let mut r = self.levels[lvl].remove(block, read, pb);
             if r.is_ok() {
                 if lvl > 1 {
                     let entry = (index >> (bits * (lvl as u32 - 1))) & mask;
-                    old = block_swap(&mut pb, entry, new[lvl - 1] + 1);
+                    old = lane_swap(pb, lanes, entry, new[lvl - 1] + 1);
                 } else {
                     // The position block of the data tree: one entry per index.
                     for (o, &i) in out.iter_mut().zip(indices) {
-                        let stored = block_swap(&mut pb, i & mask, o.1 + 1);
-                        o.0 = stored;
+                        o.0 = lane_swap(pb, lanes, i & mask, o.1 + 1);
                     }
                 }
-                r = self.levels[lvl].insert(block, new[lvl], &pb);
+                r = self.levels[lvl].insert(block, new[lvl], pb);
             }
-            pb.iter_mut().for_each(|x| *x = 0);
-            self.pos_block = pb;
+            buf.iter_mut().for_each(|x| *x = 0);
+            self.pos_block = buf;
             r?;
             for _ in 0..self.params.extra_evictions {
                 self.levels[lvl].evict_next()?;
@@ -656,16 +680,37 @@ fn scan_swap_body(table: &mut [u32], index: u64, new: u64) -> u64 {
 /// `i`) with `new`, returning the old entry; reads and writes every word. An `entry` past the
 /// block changes nothing and returns 0.
 pub(crate) fn block_swap(block: &mut [u64], entry: u64, new: u64) -> u64 {
+    packed_swap::<2>(block, entry, new)
+}
+
+/// [`packed_swap`] with the (public) lane count of a position block: 2, 3 or 4.
+fn lane_swap(block: &mut [u64], lanes: usize, entry: u64, new: u64) -> u64 {
+    match lanes {
+        4 => packed_swap::<4>(block, entry, new),
+        3 => packed_swap::<3>(block, entry, new),
+        _ => packed_swap::<2>(block, entry, new),
+    }
+}
+
+/// Replaces entry `entry` of a block of `LANES` entries per word (`64 / LANES` bits each,
+/// entry `LANES × i + j` in lane `j` of word `i`, lane 0 lowest) with `new`, which must fit a
+/// lane, returning the old entry. Reads and writes every word, compares every lane; an `entry`
+/// past the block changes nothing and returns 0.
+#[inline(always)]
+fn packed_swap<const LANES: usize>(block: &mut [u64], entry: u64, new: u64) -> u64 {
+    let width = 64 / LANES as u32;
+    let lane = u64::MAX >> (64 - width);
     let mut old = 0u64;
     for (i, w) in block.iter_mut().enumerate() {
-        let lo_m = eq_mask(2 * i as u64, entry);
-        let hi_m = eq_mask(2 * i as u64 + 1, entry);
-        let lo = *w & 0xffff_ffff;
-        let hi = *w >> 32;
-        old = sel(lo_m, lo, sel(hi_m, hi, old));
-        let lo = sel(lo_m, new, lo);
-        let hi = sel(hi_m, new, hi);
-        *w = (hi << 32) | (lo & 0xffff_ffff);
+        let mut word = *w;
+        for j in 0..LANES {
+            let m = eq_mask((i * LANES + j) as u64, entry);
+            let shift = j as u32 * width;
+            let v = (word >> shift) & lane;
+            old |= v & m;
+            word ^= ((v ^ new) & lane & m) << shift;
+        }
+        *w = word;
     }
     old
 }
@@ -745,6 +790,32 @@ mod tests {
         for e in [POS_PER_BLOCK, POS_PER_BLOCK + 1, u64::MAX] {
             assert_eq!(block_swap(&mut b, e, 77), 0);
             assert_eq!(b, before);
+        }
+    }
+
+    #[test]
+    fn narrow_position_lanes_hold_every_leaf_of_their_tree() {
+        // The widest entry a lane count is chosen for (leaf + 1 = 2^leaf_bits) survives, next
+        // to its neighbours, in every lane of a 128-entry block.
+        for (leaf_bits, lanes) in [(0u32, 4usize), (15, 4), (16, 3), (20, 3), (21, 2), (31, 2)] {
+            assert_eq!(lanes_for(leaf_bits), lanes, "{leaf_bits}");
+            let top = 1u64 << leaf_bits;
+            let entries = 128u64;
+            let mut b = vec![0u64; (entries as usize).div_ceil(lanes)];
+            let value = |e: u64| if e % 2 == 0 { top } else { e % top.max(2) };
+            for e in 0..entries {
+                assert_eq!(lane_swap(&mut b, lanes, e, value(e)), 0, "{leaf_bits} {e}");
+            }
+            for e in 0..entries {
+                assert_eq!(lane_swap(&mut b, lanes, e, 1), value(e), "{leaf_bits} {e}");
+                assert_eq!(lane_swap(&mut b, lanes, e, value(e)), 1, "{leaf_bits} {e}");
+            }
+            // Entries past the block (a 21-bit block has room for 129) change nothing.
+            let before = b.clone();
+            for e in [entries + 1, 1000, u64::MAX] {
+                assert_eq!(lane_swap(&mut b, lanes, e, 5), 0);
+                assert_eq!(b, before);
+            }
         }
     }
 
