@@ -16,8 +16,21 @@ use crate::ct::{barrier, cmov_words_mask, eq_mask, lt_mask, sel, Mask};
 use crate::storage::{BucketStore, MemoryUse};
 use crate::OramError;
 
-/// Words of metadata per slot: `[index + 1 (0 = empty), leaf]`.
-const META: usize = 2;
+/// Words of metadata per slot: one, `(index + 1) << LEAF_BITS | leaf` ([`pack_meta`]), 0 for an
+/// empty slot. Indices are below 2^32 and leaves below 2^31 (an ORAM has at most 2^32 blocks,
+/// so at most 2^31 leaves), so both fit: one word per slot instead of two is less metadata to
+/// copy, scan and move on every path.
+const META: usize = 1;
+/// Bits of the leaf in a slot's metadata word.
+const LEAF_BITS: u32 = 31;
+/// The leaf part of a metadata word.
+const LEAF_PART: u64 = (1 << LEAF_BITS) - 1;
+
+/// The metadata word of block `index1 - 1` (`index1` ≥ 1) on `leaf`.
+#[inline(always)]
+fn pack_meta(index1: u64, leaf: u64) -> u64 {
+    (index1 << LEAF_BITS) | (leaf & LEAF_PART)
+}
 /// Most slots per bucket (the eviction keeps one mask per slot of a bucket on the stack).
 const MAX_Z: usize = 16;
 /// "No level" marker in the eviction plan.
@@ -86,7 +99,8 @@ fn scan_position(meta: &[u64], leaf: u64, leaf_bits: u64, leaf_mask: u64) -> (u6
         // Every mask here passes the barrier (`msb_lt`'s through `lt_small`): without it LLVM
         // turns the masked updates back into branches (seen in the disassembly).
         let occupied = barrier(nonzero_mask(m[0]));
-        let x = (m[1] ^ leaf) & leaf_mask;
+        // `leaf_mask` keeps the leaf part only.
+        let x = (m[0] ^ leaf) & leaf_mask;
         let upd = occupied & msb_lt(x, best_x);
         best_x ^= upd & (best_x ^ x);
         best_slot ^= upd & (best_slot ^ j);
@@ -509,9 +523,8 @@ impl<S: BucketStore> TreeLevel<S> {
                 p,
             );
             for m in meta.chunks_exact_mut(META) {
-                let hit = barrier(eq_mask(m[0], index1));
+                let hit = barrier(eq_mask(m[0] >> LEAF_BITS, index1));
                 m[0] = sel(hit, 0, m[0]);
-                m[1] = sel(hit, 0, m[1]);
                 self.taken[k] = hit;
                 k += 1;
             }
@@ -616,9 +629,7 @@ impl<S: BucketStore> TreeLevel<S> {
                         let c = barrier(act & eq_mask((j + k) as u64, slot));
                         let m = &mut m[k * META..(k + 1) * META];
                         hold_meta[0] = sel(c, m[0], hold_meta[0]);
-                        hold_meta[1] = sel(c, m[1], hold_meta[1]);
                         m[0] = sel(c, 0, m[0]);
-                        m[1] = sel(c, 0, m[1]);
                         cs[k] = c;
                     }
                     let hit = if TAKE {
@@ -643,9 +654,7 @@ impl<S: BucketStore> TreeLevel<S> {
                 {
                     let c = barrier(act & eq_mask(j as u64, slot));
                     hold_meta[0] = sel(c, m[0], hold_meta[0]);
-                    hold_meta[1] = sel(c, m[1], hold_meta[1]);
                     m[0] = sel(c, 0, m[0]);
-                    m[1] = sel(c, 0, m[1]);
                     let hit = if TAKE { self.taken[j] } else { 0 };
                     stash_pass::<TAKE>(c, hit, d, hold, out);
                 }
@@ -772,8 +781,7 @@ impl<S: BucketStore> TreeLevel<S> {
             .zip(self.stash_data.chunks_exact_mut(w))
         {
             let put = barrier(eq_mask(m[0], 0) & !done);
-            m[0] = sel(put, index + 1, m[0]);
-            m[1] = sel(put, leaf, m[1]);
+            m[0] = sel(put, pack_meta(index + 1, leaf), m[0]);
             cmov_words_mask(put, data, d);
             done |= put;
             #[cfg(any(test, feature = "stash-stats"))]
@@ -854,7 +862,11 @@ impl<S: BucketStore> TreeLevel<S> {
             for m in buf[..self.z * META].chunks_exact(META) {
                 if m[0] != 0 {
                     count += 1;
-                    assert_eq!(self.bucket_index(level, m[1]), b, "block off its path");
+                    assert_eq!(
+                        self.bucket_index(level, m[0] & LEAF_PART),
+                        b,
+                        "block off its path"
+                    );
                 }
             }
         }
@@ -904,13 +916,17 @@ mod tests {
     }
 
     /// The per-slot formulation `scan_position` replaced: the legal level of every block, the
-    /// first slot with the largest.
-    fn scan_position_reference(meta: &[u64], leaf: u64, leaf_bits: u64) -> (u64, u64, u64, u64) {
+    /// first slot with the largest. Slots as (index + 1, leaf) pairs, index + 1 = 0 for empty.
+    fn scan_position_reference(
+        slots: &[(u64, u64)],
+        leaf: u64,
+        leaf_bits: u64,
+    ) -> (u64, u64, u64, u64) {
         let leaf_mask = (1u64 << leaf_bits) - 1;
         let (mut best, mut best_slot, mut empty, mut first_empty) = (0, 0, 0, 0);
-        for (j, m) in meta.chunks_exact(META).enumerate() {
-            if m[0] != 0 {
-                let x = (m[1] ^ leaf) & leaf_mask;
+        for (j, &(index1, block_leaf)) in slots.iter().enumerate() {
+            if index1 != 0 {
+                let x = (block_leaf ^ leaf) & leaf_mask;
                 let legal = leaf_bits + 1 - (64 - u64::from(x.leading_zeros()));
                 if legal > best {
                     best = legal;
@@ -933,20 +949,32 @@ mod tests {
             let leaf_mask = (1u64 << leaf_bits) - 1;
             let slots = [1usize, 2, 3, 12, 13][(case % 5) as usize];
             let leaf = rng.next_u64() & leaf_mask;
-            let mut meta = vec![0u64; slots * META];
-            for m in meta.chunks_exact_mut(META) {
-                // Mostly occupied; leaves near the path's leaf so that ties are common.
-                m[0] = u64::from(rng.next_u32() % 4 != 0) * (1 + rng.next_u64() % 1000);
-                let near = rng.next_u64() & (rng.next_u64() % 16);
-                m[1] = if case % 2 == 0 {
-                    leaf ^ near
-                } else {
-                    rng.next_u64()
-                } & leaf_mask;
-            }
+            let blocks: Vec<(u64, u64)> = (0..slots)
+                .map(|_| {
+                    // Mostly occupied, indices up to the largest; leaves near the path's leaf
+                    // so that ties are common.
+                    let index1 = match rng.next_u32() % 8 {
+                        0 | 1 => 0,
+                        2 => 1 << 32,
+                        _ => 1 + rng.next_u64() % 1000,
+                    };
+                    let near = rng.next_u64() & (rng.next_u64() % 16);
+                    let block_leaf = if case % 2 == 0 {
+                        leaf ^ near
+                    } else {
+                        rng.next_u64()
+                    } & leaf_mask;
+                    (index1, block_leaf)
+                })
+                .collect();
+            let meta: Vec<u64> = blocks
+                .iter()
+                .map(|&(index1, l)| if index1 == 0 { 0 } else { pack_meta(index1, l) })
+                .collect();
+            assert_eq!(meta.len(), slots * META);
             assert_eq!(
                 scan_position(&meta, leaf, leaf_bits, leaf_mask),
-                scan_position_reference(&meta, leaf, leaf_bits),
+                scan_position_reference(&blocks, leaf, leaf_bits),
                 "case {case}"
             );
         }

@@ -51,7 +51,7 @@ use crate::ct::{
     barrier, bytes_to_words, choice_from_mask, cmov_words_mask, eq_mask, lt_mask, mask_from_bit,
     sel, words_to_bytes, Mask,
 };
-use crate::oram::{block_swap, OramCore, OramParams, Positions};
+use crate::oram::{lane_swap, lanes_for, leaf_bits_for, OramCore, OramParams, Positions};
 use crate::storage::{MemoryUse, StoreFactory};
 use crate::OramError;
 
@@ -88,6 +88,8 @@ pub struct ObliviousMap<F: StoreFactory, R> {
     /// 32-bit units of a key as a slot stores it: the key itself (zero padded to whole words)
     /// when it is at most 16 bytes, otherwise its 96-bit keyed tag ([`TAG_UNITS`]).
     key_units: usize,
+    /// Value positions per word of an index bucket ([`lanes_for`] of the value tree).
+    value_lanes: usize,
     /// Index buckets (both tables).
     buckets: u64,
     /// Groups, and buckets per table in a group (fewer than [`GROUP_BUCKETS`] only when
@@ -167,6 +169,8 @@ struct Stash {
 struct Layout<'a> {
     /// 32-bit units of a stored key.
     units: usize,
+    /// Value positions per word.
+    lanes: usize,
     /// The two bucket indices (table order).
     indices: [u64; TABLES],
     /// All index buckets: value blocks `buckets * 16 + e` belong to stash entry `e`.
@@ -224,16 +228,6 @@ impl<F: StoreFactory, R: RngCore + CryptoRng> ObliviousMap<F, R> {
         let key_units = stored_key_units(key_bytes);
         let value_words = value_bytes.div_ceil(8);
         let sip_key = [rng.next_u64(), rng.next_u64()];
-        let index = OramCore::new(
-            buckets,
-            bucket_words(key_units) * 8,
-            params,
-            &mut factory,
-            &mut rng,
-            Positions::Recursive {
-                entry_bits: GROUP_BITS,
-            },
-        )?;
         // One value block per slot and per stash entry. The tree is sized for the slots alone
         // when the stash's blocks add at most 1/1024 to them (from 2^17 slots on), so that a
         // power-of-two number of slots keeps its tree (a hair fuller, not twice the size).
@@ -244,6 +238,18 @@ impl<F: StoreFactory, R: RngCore + CryptoRng> ObliviousMap<F, R> {
         } else {
             value_blocks
         };
+        // The buckets hold their slots' value positions as narrowly as the value tree allows.
+        let value_lanes = lanes_for(leaf_bits_for(tree_blocks));
+        let index = OramCore::new(
+            buckets,
+            bucket_words(key_units, value_lanes) * 8,
+            params,
+            &mut factory,
+            &mut rng,
+            Positions::Recursive {
+                entry_bits: GROUP_BITS,
+            },
+        )?;
         let values = OramCore::new(
             value_blocks,
             value_bytes,
@@ -259,6 +265,7 @@ impl<F: StoreFactory, R: RngCore + CryptoRng> ObliviousMap<F, R> {
             key_bytes,
             value_bytes,
             key_units,
+            value_lanes,
             buckets,
             groups,
             group_buckets,
@@ -396,6 +403,7 @@ impl<F: StoreFactory, R: RngCore + CryptoRng> ObliviousMap<F, R> {
             val_buf,
             bytes,
             key_units,
+            value_lanes,
             buckets,
             stash,
             ..
@@ -407,6 +415,7 @@ impl<F: StoreFactory, R: RngCore + CryptoRng> ObliviousMap<F, R> {
         let next = values.fresh_position(rng);
         let layout = Layout {
             units,
+            lanes: *value_lanes,
             indices,
             buckets: *buckets,
             stash,
@@ -485,7 +494,7 @@ const PLAIN_KEY_BYTES: usize = 16;
 /// A 12-byte slot instead of 32 makes the index bucket of ingest's 32-byte keys 33 words
 /// instead of 73 (41 with the 128-bit tags of before), and the index buckets are most of the
 /// memory every operation moves.
-fn stored_key_units(key_bytes: usize) -> usize {
+pub(crate) fn stored_key_units(key_bytes: usize) -> usize {
     if key_bytes > PLAIN_KEY_BYTES {
         TAG_UNITS
     } else {
@@ -495,12 +504,13 @@ fn stored_key_units(key_bytes: usize) -> usize {
 
 /// Words of one index bucket: a word of occupancy bits (bit `s` for slot `s`), then the 16
 /// slots' keys (`units` 32-bit units each, two to a word, low half first: slot `s` holds units
-/// `s × units ..`), then the 16 slots' value positions as `u32`s packed two to a word
-/// (value-ORAM leaf + 1; leaves are below 2^31 since the value ORAM has at most 2^32 blocks).
-/// One bitmap word instead of one occupancy word per slot keeps a bucket of 16-byte keys at 41
-/// words (33 for tags).
-fn bucket_words(units: usize) -> usize {
-    1 + SLOTS_PER_BUCKET * units / 2 + POSITION_WORDS
+/// `s × units ..`), then the 16 slots' value positions (value-ORAM leaf + 1), `lanes` to a
+/// word ([`lanes_for`] the value tree: four 16-bit lanes up to 2^15 leaves, three 21-bit ones
+/// up to 2^20, two 32-bit ones beyond). One bitmap word instead of one occupancy word per slot keeps a bucket of 16-byte
+/// keys at 41 words and of tags at 33, and at 39 and 31 with 21-bit positions (maps of up to
+/// 2^21 slots).
+pub(crate) fn bucket_words(units: usize, lanes: usize) -> usize {
+    1 + SLOTS_PER_BUCKET * units / 2 + SLOTS_PER_BUCKET.div_ceil(lanes)
 }
 
 /// Unit `i` (32 bits, the low half of a word first) of `words`, in the low half of the result.
@@ -510,8 +520,6 @@ fn unit(words: &[u64], i: usize) -> u64 {
     (words[i / 2] >> (32 * (i % 2))) & 0xffff_ffff
 }
 
-/// Words of a bucket's packed value positions.
-const POSITION_WORDS: usize = SLOTS_PER_BUCKET / 2;
 const _: () = assert!(SLOTS_PER_BUCKET % 2 == 0);
 const _: () = assert!(2 * PLAIN_KEY_BYTES.div_ceil(8) <= MAX_UNITS && TAG_UNITS <= MAX_UNITS);
 /// Most 32-bit units of a stored key.
@@ -532,11 +540,12 @@ fn index_kernel(
 ) -> Decision {
     let Layout {
         units,
+        lanes,
         indices,
         buckets,
         stash,
     } = layout;
-    let bw = bucket_words(units);
+    let bw = bucket_words(units, lanes);
     let key_area = SLOTS_PER_BUCKET * units / 2;
     let mut ku = [0u64; MAX_UNITS];
     for (j, u) in ku.iter_mut().enumerate().take(units) {
@@ -617,7 +626,7 @@ fn index_kernel(
         let (slots, positions) = rest.split_at_mut(key_area);
         // Places outside this bucket's 16 (the subtraction wraps) change nothing.
         let entry = target.wrapping_sub((t * SLOTS_PER_BUCKET) as u64);
-        value_position |= block_swap(positions, entry, next);
+        value_position |= lane_swap(positions, SLOTS_PER_BUCKET, lanes, entry, next);
         for s in 0..SLOTS_PER_BUCKET {
             let w =
                 barrier(eq_mask((t * SLOTS_PER_BUCKET + s) as u64, target) & active & mode.write);

@@ -64,7 +64,7 @@ impl Default for OramParams {
 /// 2^15 leaves), three 21-bit lanes (at most 2^20), otherwise two 32-bit lanes. Position blocks
 /// travel through their trees like any block, so narrower entries are fewer words moved per
 /// access: the 128-entry blocks of a 2^20-slot map's index are 32 words instead of 64.
-fn lanes_for(leaf_bits: u32) -> usize {
+pub(crate) fn lanes_for(leaf_bits: u32) -> usize {
     if leaf_bits < 16 {
         4
     } else if leaf_bits < 21 {
@@ -76,7 +76,7 @@ fn lanes_for(leaf_bits: u32) -> usize {
 
 /// Number of leaf bits for a tree of `blocks` blocks: about `blocks / 2` leaves, so the tree
 /// has about `blocks` buckets and `Z * blocks` slots.
-fn leaf_bits_for(blocks: u64) -> u32 {
+pub(crate) fn leaf_bits_for(blocks: u64) -> u32 {
     let pow = blocks.max(2).next_power_of_two();
     pow.trailing_zeros() - 1
 }
@@ -607,11 +607,11 @@ impl<S: BucketStore> OramCore<S> {
             if r.is_ok() {
                 if lvl > 1 {
                     let entry = (index >> (bits * (lvl as u32 - 1))) & mask;
-                    old = lane_swap(pb, lanes, entry, new[lvl - 1] + 1);
+                    old = lane_swap(pb, 1 << bits, lanes, entry, new[lvl - 1] + 1);
                 } else {
                     // The position block of the data tree: one entry per index.
                     for (o, &i) in out.iter_mut().zip(indices) {
-                        o.0 = lane_swap(pb, lanes, i & mask, o.1 + 1);
+                        o.0 = lane_swap(pb, 1 << bits, lanes, i & mask, o.1 + 1);
                     }
                 }
                 r = self.levels[lvl].insert(block, new[lvl], pb);
@@ -676,34 +676,35 @@ fn scan_swap_body(table: &mut [u32], index: u64, new: u64) -> u64 {
     u64::from(old)
 }
 
-/// Replaces `u32` entry `entry` of a block of packed `u32`s (entry `2i` in the low half of word
-/// `i`) with `new`, returning the old entry; reads and writes every word. An `entry` past the
-/// block changes nothing and returns 0.
-pub(crate) fn block_swap(block: &mut [u64], entry: u64, new: u64) -> u64 {
-    packed_swap::<2>(block, entry, new)
-}
-
 /// [`packed_swap`] with the (public) lane count of a position block: 2, 3 or 4.
-fn lane_swap(block: &mut [u64], lanes: usize, entry: u64, new: u64) -> u64 {
+pub(crate) fn lane_swap(
+    block: &mut [u64],
+    entries: usize,
+    lanes: usize,
+    entry: u64,
+    new: u64,
+) -> u64 {
     match lanes {
-        4 => packed_swap::<4>(block, entry, new),
-        3 => packed_swap::<3>(block, entry, new),
-        _ => packed_swap::<2>(block, entry, new),
+        4 => packed_swap::<4>(block, entries, entry, new),
+        3 => packed_swap::<3>(block, entries, entry, new),
+        _ => packed_swap::<2>(block, entries, entry, new),
     }
 }
 
-/// Replaces entry `entry` of a block of `LANES` entries per word (`64 / LANES` bits each,
-/// entry `LANES × i + j` in lane `j` of word `i`, lane 0 lowest) with `new`, which must fit a
-/// lane, returning the old entry. Reads and writes every word, compares every lane; an `entry`
-/// past the block changes nothing and returns 0.
+/// Replaces entry `entry` of a block of `entries` entries, `LANES` per word (`64 / LANES` bits
+/// each, entry `LANES × i + j` in lane `j` of word `i`, lane 0 lowest), with `new`, which must
+/// fit a lane, returning the old entry. Reads and writes every word, compares every entry; an
+/// `entry` past the last (including the spare lanes of the last word, which stay as they are)
+/// changes nothing and returns 0.
 #[inline(always)]
-fn packed_swap<const LANES: usize>(block: &mut [u64], entry: u64, new: u64) -> u64 {
+fn packed_swap<const LANES: usize>(block: &mut [u64], entries: usize, entry: u64, new: u64) -> u64 {
     let width = 64 / LANES as u32;
     let lane = u64::MAX >> (64 - width);
     let mut old = 0u64;
     for (i, w) in block.iter_mut().enumerate() {
         let mut word = *w;
-        for j in 0..LANES {
+        // Public bound: the last word may have lanes past the block's entries.
+        for j in 0..LANES.min(entries.saturating_sub(i * LANES)) {
             let m = eq_mask((i * LANES + j) as u64, entry);
             let shift = j as u32 * width;
             let v = (word >> shift) & lane;
@@ -781,16 +782,32 @@ mod tests {
         }
         let mut b = vec![0u64; POS_WORDS];
         for e in 0..POS_PER_BLOCK {
-            assert_eq!(block_swap(&mut b, e, e + 100), 0);
+            assert_eq!(lane_swap(&mut b, POS_PER_BLOCK as usize, 2, e, e + 100), 0);
         }
         for e in 0..POS_PER_BLOCK {
-            assert_eq!(block_swap(&mut b, e, 1), e + 100);
+            assert_eq!(lane_swap(&mut b, POS_PER_BLOCK as usize, 2, e, 1), e + 100);
         }
         let before = b.clone();
         for e in [POS_PER_BLOCK, POS_PER_BLOCK + 1, u64::MAX] {
-            assert_eq!(block_swap(&mut b, e, 77), 0);
+            assert_eq!(lane_swap(&mut b, POS_PER_BLOCK as usize, 2, e, 77), 0);
             assert_eq!(b, before);
         }
+    }
+
+    #[test]
+    fn spare_lanes_are_never_entries() {
+        // A map bucket's 16 value positions in 21-bit lanes: 6 words, 18 lanes. The map asks
+        // for entries 16 and 17 of one bucket when it means the other bucket's first two.
+        let mut b = vec![0u64; 6];
+        for e in 0..16u64 {
+            lane_swap(&mut b, 16, 3, e, e + 1);
+        }
+        let before = b.clone();
+        for e in [16u64, 17, 18] {
+            assert_eq!(lane_swap(&mut b, 16, 3, e, 0x1f_ffff), 0, "{e}");
+            assert_eq!(b, before, "{e}");
+        }
+        assert_eq!(b[5] >> 21, 0, "the spare lanes stay zero");
     }
 
     #[test]
@@ -804,16 +821,29 @@ mod tests {
             let mut b = vec![0u64; (entries as usize).div_ceil(lanes)];
             let value = |e: u64| if e % 2 == 0 { top } else { e % top.max(2) };
             for e in 0..entries {
-                assert_eq!(lane_swap(&mut b, lanes, e, value(e)), 0, "{leaf_bits} {e}");
+                assert_eq!(
+                    lane_swap(&mut b, entries as usize, lanes, e, value(e)),
+                    0,
+                    "{leaf_bits} {e}"
+                );
             }
             for e in 0..entries {
-                assert_eq!(lane_swap(&mut b, lanes, e, 1), value(e), "{leaf_bits} {e}");
-                assert_eq!(lane_swap(&mut b, lanes, e, value(e)), 1, "{leaf_bits} {e}");
+                assert_eq!(
+                    lane_swap(&mut b, entries as usize, lanes, e, 1),
+                    value(e),
+                    "{leaf_bits} {e}"
+                );
+                assert_eq!(
+                    lane_swap(&mut b, entries as usize, lanes, e, value(e)),
+                    1,
+                    "{leaf_bits} {e}"
+                );
             }
-            // Entries past the block (a 21-bit block has room for 129) change nothing.
+            // Entries past the block change nothing, the spare lane of a 21-bit block (room
+            // for 129) included.
             let before = b.clone();
-            for e in [entries + 1, 1000, u64::MAX] {
-                assert_eq!(lane_swap(&mut b, lanes, e, 5), 0);
+            for e in [entries, entries + 1, 1000, u64::MAX] {
+                assert_eq!(lane_swap(&mut b, entries as usize, lanes, e, 5), 0);
                 assert_eq!(b, before);
             }
         }

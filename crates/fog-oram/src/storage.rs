@@ -209,20 +209,46 @@ fn touch_line(w: &u64) -> u64 {
 
 /// Buckets in ordinary (enclave) heap memory.
 pub struct HeapStore {
+    /// The buffer; the buckets start at word `start`, on a cache-line boundary.
     words: Vec<u64>,
+    start: usize,
+    /// Words of all buckets.
+    len: usize,
     bucket_words: usize,
 }
 
+/// Words per cache line.
+const LINE_WORDS: usize = 8;
+
 impl HeapStore {
-    /// A store of `num_buckets` zeroed buckets.
+    /// A store of `num_buckets` zeroed buckets. The first bucket starts on a cache line (the
+    /// allocator's large blocks start 16 bytes past one): a bucket of a whole number of lines
+    /// then spans exactly that many, and the 96-byte buckets of a map's value tree always two
+    /// lines instead of three every other bucket.
     pub fn new(num_buckets: u64, bucket_words: usize) -> Result<Self, OramError> {
         let total = num_buckets
             .checked_mul(bucket_words as u64)
             .ok_or(OramError::OutOfMemory)?;
+        let len = usize::try_from(total).map_err(|_| OramError::OutOfMemory)?;
+        let words = zeroed_words(total + LINE_WORDS as u64 - 1)?;
+        let start = words
+            .as_ptr()
+            .align_offset(LINE_WORDS * 8)
+            .min(LINE_WORDS - 1);
         Ok(Self {
-            words: zeroed_words(total)?,
+            words,
+            start,
+            len,
             bucket_words,
         })
+    }
+
+    fn tree(&self) -> &[u64] {
+        &self.words[self.start..self.start + self.len]
+    }
+
+    fn tree_mut(&mut self) -> &mut [u64] {
+        &mut self.words[self.start..self.start + self.len]
     }
 }
 
@@ -236,25 +262,25 @@ impl Drop for HeapStore {
 
 impl BucketStore for HeapStore {
     fn num_buckets(&self) -> u64 {
-        (self.words.len() / self.bucket_words.max(1)) as u64
+        (self.len / self.bucket_words.max(1)) as u64
     }
     fn bucket_words(&self) -> usize {
         self.bucket_words
     }
     fn read_bucket(&mut self, bucket: u64, out: &mut [u64]) -> Result<(), OramError> {
-        let r = bucket_range(bucket, self.bucket_words, self.words.len())?;
+        let r = bucket_range(bucket, self.bucket_words, self.len)?;
         if out.len() != self.bucket_words {
             return Err(OramError::LengthMismatch);
         }
-        out.copy_from_slice(&self.words[r]);
+        out.copy_from_slice(&self.tree()[r]);
         Ok(())
     }
     fn write_bucket(&mut self, bucket: u64, data: &[u64]) -> Result<(), OramError> {
-        let r = bucket_range(bucket, self.bucket_words, self.words.len())?;
+        let r = bucket_range(bucket, self.bucket_words, self.len)?;
         if data.len() != self.bucket_words {
             return Err(OramError::LengthMismatch);
         }
-        self.words[r].copy_from_slice(data);
+        self.tree_mut()[r].copy_from_slice(data);
         Ok(())
     }
     fn memory_bytes(&self) -> MemoryUse {
@@ -267,8 +293,8 @@ impl BucketStore for HeapStore {
         true
     }
     fn bucket_mut(&mut self, bucket: u64) -> Option<&mut [u64]> {
-        let r = bucket_range(bucket, self.bucket_words, self.words.len()).ok()?;
-        Some(&mut self.words[r])
+        let r = bucket_range(bucket, self.bucket_words, self.len).ok()?;
+        Some(&mut self.tree_mut()[r])
     }
     /// Starts loading every cache line (64 bytes) of the bucket. On x86-64 with `PREFETCHT0`
     /// instructions, one per line: they do not wait for their data, so the misses of a whole
@@ -279,8 +305,8 @@ impl BucketStore for HeapStore {
     /// touched whatever the bucket holds; which lines is a function of the (public) bucket.
     fn prefetch(&self, bucket: u64) -> u64 {
         let mut sink = 0u64;
-        if let Ok(r) = bucket_range(bucket, self.bucket_words, self.words.len()) {
-            let words = &self.words[r];
+        if let Ok(r) = bucket_range(bucket, self.bucket_words, self.len) {
+            let words = &self.tree()[r];
             for line in words.chunks(8) {
                 sink ^= touch_line(&line[0]);
             }
@@ -293,11 +319,11 @@ impl BucketStore for HeapStore {
         sink
     }
     fn read_prefix(&mut self, bucket: u64, out: &mut [u64]) -> Result<(), OramError> {
-        let r = bucket_range(bucket, self.bucket_words, self.words.len())?;
+        let r = bucket_range(bucket, self.bucket_words, self.len)?;
         if out.len() > self.bucket_words {
             return Err(OramError::LengthMismatch);
         }
-        out.copy_from_slice(&self.words[r.start..r.start + out.len()]);
+        out.copy_from_slice(&self.tree()[r.start..r.start + out.len()]);
         Ok(())
     }
 }
@@ -696,6 +722,28 @@ mod tests {
     /// The heap store asks for huge pages: in `/proc/self/smaps`, the mappings of a 64 MiB
     /// store's buffer carry the `hg` flag (MADV_HUGEPAGE) over all but its unaligned ends.
     /// Whether the kernel then backs them with huge pages depends on the system's transparent
+    #[test]
+    fn heap_store_buckets_start_on_a_cache_line() {
+        // Small buffers come from the allocator's bins, large ones from their own mappings
+        // (16 bytes past a page): both start the first bucket on a 64-byte boundary.
+        for (buckets, words) in [(3u64, 5usize), (1 << 10, 12), (1 << 18, 12)] {
+            let mut store = HeapStore::new(buckets, words).unwrap();
+            assert_eq!(
+                store.tree().as_ptr() as usize % 64,
+                0,
+                "{buckets} × {words}"
+            );
+            assert_eq!(store.num_buckets(), buckets);
+            let last: alloc::vec::Vec<u64> = (0..words as u64).map(|w| w + 1).collect();
+            store.write_bucket(buckets - 1, &last).unwrap();
+            let mut out = alloc::vec![0; words];
+            store.read_bucket(buckets - 1, &mut out).unwrap();
+            assert_eq!(out, last);
+            assert_eq!(store.bucket_mut(buckets - 1).unwrap(), &last[..]);
+            assert!(store.bucket_mut(buckets).is_none());
+        }
+    }
+
     /// huge page settings and free memory; the test prints the `AnonHugePages` it sees.
     #[cfg(all(target_os = "linux", not(target_env = "sgx")))]
     #[test]

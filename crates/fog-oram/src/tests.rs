@@ -526,9 +526,52 @@ proptest! {
     fn map_with_tagged_keys_matches_hashmap(ops in prop::collection::vec(op_strategy(600), OPS_PER_CASE),
                                             seed in any::<u64>(),
                                             key_len in prop::sample::select(alloc::vec![18usize, 32, 33])) {
-        // Keys longer than 16 bytes are stored as 128-bit tags; these keys differ only in
+        // Keys longer than 16 bytes are stored as 96-bit tags; these keys differ only in
         // their last two bytes, past the first 16.
         check_against_model(512, key_len, &ops, seed);
+    }
+}
+
+#[test]
+fn map_with_21_bit_value_positions_matches_hashmap() {
+    // 2^17 slots: the value tree has 2^16 leaves, so the index buckets keep their value
+    // positions in 21-bit lanes (smaller maps use 16-bit ones, the unit-sized proptests above).
+    // Tagged and plain keys.
+    for (key_len, seed) in [(32usize, 40u64), (12, 41)] {
+        let mut r = rng(seed);
+        let ops: Vec<Op> = (0..6000)
+            .map(|_| {
+                let k = (r.next_u32() % 2000) as u16;
+                match r.next_u32() % 4 {
+                    0 => Op::Get(k),
+                    1 => Op::Insert(k, r.next_u64()),
+                    2 => Op::Upsert(k, r.next_u64()),
+                    _ => Op::Remove(k),
+                }
+            })
+            .collect();
+        check_against_model(1 << 17, key_len, &ops, seed);
+    }
+}
+
+#[test]
+fn index_buckets_are_as_narrow_as_their_keys_and_value_tree_allow() {
+    use crate::oram::lanes_for;
+    // 32-byte keys as 96-bit tags (24 words of keys), 16-byte keys as they are (32 words);
+    // value positions in 21-bit lanes up to 2^20 value leaves (a 2^21-slot map), 32-bit beyond.
+    for (key_bytes, value_leaf_bits, words) in [
+        (32usize, 19u32, 31usize),
+        (32, 23, 33),
+        (16, 19, 39),
+        (16, 23, 41),
+        (8, 10, 21),
+    ] {
+        let units = crate::map::stored_key_units(key_bytes);
+        assert_eq!(
+            crate::map::bucket_words(units, lanes_for(value_leaf_bits)),
+            words,
+            "{key_bytes} {value_leaf_bits}"
+        );
     }
 }
 
