@@ -2,7 +2,7 @@
 //! without any ORAM logic, on this machine.
 //!
 //! A tree with the data tree's geometry (`2^(log2_n - 1)` leaves, buckets of two slots of
-//! `value_bytes` plus two metadata words each, in one heap array like `HeapStore`) is walked
+//! `value_bytes` plus one metadata word each, in one heap array like `HeapStore`) is walked
 //! the way one access walks it: one path to a random leaf and two paths in reverse-lexicographic
 //! order. `read_only` copies each path's buckets into a buffer (what an access must read);
 //! `read_write` also copies them back (what an access that writes back whole paths moves).
@@ -36,7 +36,7 @@ fn main() {
     let ops = arg(&args, "--ops", 5000) as usize;
     let leaf_bits = log2_n.max(2) - 1;
     let depth = leaf_bits as usize + 1;
-    let bw = 2 * (2 + value_bytes.div_ceil(8));
+    let bw = 2 * (1 + value_bytes.div_ceil(8));
     let buckets = (1usize << (leaf_bits + 1)) - 1;
     // Touched (not calloc'd zero pages), as a tree in use is.
     let mut tree = vec![1u64; buckets * bw];

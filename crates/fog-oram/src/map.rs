@@ -51,7 +51,7 @@ use crate::ct::{
     barrier, bytes_to_words, choice_from_mask, cmov_words_mask, eq_mask, lt_mask, mask_from_bit,
     sel, words_to_bytes, Mask,
 };
-use crate::oram::{lane_swap, lanes_for, leaf_bits_for, OramCore, OramParams, Positions};
+use crate::oram::{leaf_bits_for, OramCore, OramParams, Packing, Positions};
 use crate::storage::{MemoryUse, StoreFactory};
 use crate::OramError;
 
@@ -88,8 +88,8 @@ pub struct ObliviousMap<F: StoreFactory, R> {
     /// 32-bit units of a key as a slot stores it: the key itself (zero padded to whole words)
     /// when it is at most 16 bytes, otherwise its 96-bit keyed tag ([`TAG_UNITS`]).
     key_units: usize,
-    /// Value positions per word of an index bucket ([`lanes_for`] of the value tree).
-    value_lanes: usize,
+    /// How an index bucket packs its value positions (for the value tree's leaf bits).
+    packing: Packing,
     /// Index buckets (both tables).
     buckets: u64,
     /// Groups, and buckets per table in a group (fewer than [`GROUP_BUCKETS`] only when
@@ -169,8 +169,8 @@ struct Stash {
 struct Layout<'a> {
     /// 32-bit units of a stored key.
     units: usize,
-    /// Value positions per word.
-    lanes: usize,
+    /// How the buckets pack their value positions.
+    packing: Packing,
     /// The two bucket indices (table order).
     indices: [u64; TABLES],
     /// All index buckets: value blocks `buckets * 16 + e` belong to stash entry `e`.
@@ -239,10 +239,10 @@ impl<F: StoreFactory, R: RngCore + CryptoRng> ObliviousMap<F, R> {
             value_blocks
         };
         // The buckets hold their slots' value positions as narrowly as the value tree allows.
-        let value_lanes = lanes_for(leaf_bits_for(tree_blocks));
+        let packing = Packing::for_leaf_bits(leaf_bits_for(tree_blocks));
         let index = OramCore::new(
             buckets,
-            bucket_words(key_units, value_lanes) * 8,
+            bucket_words(key_units, packing) * 8,
             params,
             &mut factory,
             &mut rng,
@@ -265,7 +265,7 @@ impl<F: StoreFactory, R: RngCore + CryptoRng> ObliviousMap<F, R> {
             key_bytes,
             value_bytes,
             key_units,
-            value_lanes,
+            packing,
             buckets,
             groups,
             group_buckets,
@@ -403,7 +403,7 @@ impl<F: StoreFactory, R: RngCore + CryptoRng> ObliviousMap<F, R> {
             val_buf,
             bytes,
             key_units,
-            value_lanes,
+            packing,
             buckets,
             stash,
             ..
@@ -415,7 +415,7 @@ impl<F: StoreFactory, R: RngCore + CryptoRng> ObliviousMap<F, R> {
         let next = values.fresh_position(rng);
         let layout = Layout {
             units,
-            lanes: *value_lanes,
+            packing: *packing,
             indices,
             buckets: *buckets,
             stash,
@@ -504,13 +504,12 @@ pub(crate) fn stored_key_units(key_bytes: usize) -> usize {
 
 /// Words of one index bucket: a word of occupancy bits (bit `s` for slot `s`), then the 16
 /// slots' keys (`units` 32-bit units each, two to a word, low half first: slot `s` holds units
-/// `s × units ..`), then the 16 slots' value positions (value-ORAM leaf + 1), `lanes` to a
-/// word ([`lanes_for`] the value tree: four 16-bit lanes up to 2^15 leaves, three 21-bit ones
-/// up to 2^20, two 32-bit ones beyond). One bitmap word instead of one occupancy word per slot keeps a bucket of 16-byte
-/// keys at 41 words and of tags at 33, and at 39 and 31 with 21-bit positions (maps of up to
-/// 2^21 slots).
-pub(crate) fn bucket_words(units: usize, lanes: usize) -> usize {
-    1 + SLOTS_PER_BUCKET * units / 2 + SLOTS_PER_BUCKET.div_ceil(lanes)
+/// `s × units ..`), then the 16 slots' value positions (value-ORAM leaf + 1) as the value
+/// tree allows ([`Packing`]: 16 bits each up to 2^15 leaves, 21 up to 2^20, 24 up to 2^23, 32
+/// beyond; 4, 6, 6 or 8 words). One bitmap word instead of one occupancy word per slot keeps a
+/// bucket of tags at 31 words up to 2^24 slots (33 beyond) and of 16-byte keys at 39 (41).
+pub(crate) fn bucket_words(units: usize, packing: Packing) -> usize {
+    1 + SLOTS_PER_BUCKET * units / 2 + packing.words(SLOTS_PER_BUCKET)
 }
 
 /// Unit `i` (32 bits, the low half of a word first) of `words`, in the low half of the result.
@@ -540,12 +539,12 @@ fn index_kernel(
 ) -> Decision {
     let Layout {
         units,
-        lanes,
+        packing,
         indices,
         buckets,
         stash,
     } = layout;
-    let bw = bucket_words(units, lanes);
+    let bw = bucket_words(units, packing);
     let key_area = SLOTS_PER_BUCKET * units / 2;
     let mut ku = [0u64; MAX_UNITS];
     for (j, u) in ku.iter_mut().enumerate().take(units) {
@@ -626,7 +625,7 @@ fn index_kernel(
         let (slots, positions) = rest.split_at_mut(key_area);
         // Places outside this bucket's 16 (the subtraction wraps) change nothing.
         let entry = target.wrapping_sub((t * SLOTS_PER_BUCKET) as u64);
-        value_position |= lane_swap(positions, SLOTS_PER_BUCKET, lanes, entry, next);
+        value_position |= packing.swap(positions, SLOTS_PER_BUCKET, entry, next);
         for s in 0..SLOTS_PER_BUCKET {
             let w =
                 barrier(eq_mask((t * SLOTS_PER_BUCKET + s) as u64, target) & active & mode.write);

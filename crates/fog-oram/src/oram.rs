@@ -17,7 +17,7 @@ use crate::OramError;
 
 /// Position-map entries per position block of an [`Oram`]: 32. The map's index ORAM uses 128
 /// ([`crate::map`]: the buckets a key may use share one position block). Entries are packed
-/// into words as narrowly as the tree they describe allows ([`lanes_for`]).
+/// into words as narrowly as the tree they describe allows ([`Packing`]).
 pub(crate) const POS_PER_BLOCK_BITS: u32 = 5;
 #[cfg(test)]
 const POS_PER_BLOCK: u64 = 1 << POS_PER_BLOCK_BITS;
@@ -59,18 +59,63 @@ impl Default for OramParams {
     }
 }
 
-/// Positions (leaf + 1, at most `2^leaf_bits`) packed per word of a position block that
-/// describes a tree of `leaf_bits` leaf bits: four 16-bit lanes when they fit (trees of at most
-/// 2^15 leaves), three 21-bit lanes (at most 2^20), otherwise two 32-bit lanes. Position blocks
-/// travel through their trees like any block, so narrower entries are fewer words moved per
-/// access: the 128-entry blocks of a 2^20-slot map's index are 32 words instead of 64.
-pub(crate) fn lanes_for(leaf_bits: u32) -> usize {
-    if leaf_bits < 16 {
-        4
-    } else if leaf_bits < 21 {
-        3
-    } else {
-        2
+/// How positions (leaf + 1, at most `2^leaf_bits`) are packed into the words of a position
+/// block or of a map's index bucket: as narrowly as the tree they point into allows. Position
+/// blocks travel through their trees like any block, and a map's buckets are most of what it
+/// moves, so narrower entries are fewer words moved per access: the 128-entry blocks of a
+/// 2^20-slot map's index are 32 words instead of 64, its buckets 31 words instead of 33.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Packing {
+    /// Four 16-bit lanes a word: trees of at most 2^15 leaves.
+    Bits16,
+    /// Three 21-bit lanes a word (the top bit unused): at most 2^20 leaves.
+    Bits21,
+    /// 24 bits an entry, split: the low 16 bits in four 16-bit lanes a word, then the high 8
+    /// in eight 8-bit lanes a word (16 entries in 6 words): at most 2^23 leaves.
+    Bits24,
+    /// Two 32-bit lanes a word.
+    Bits32,
+}
+
+impl Packing {
+    /// The packing for positions in a tree of `leaf_bits` leaf bits.
+    pub(crate) fn for_leaf_bits(leaf_bits: u32) -> Self {
+        if leaf_bits < 16 {
+            Self::Bits16
+        } else if leaf_bits < 21 {
+            Self::Bits21
+        } else if leaf_bits < 24 {
+            Self::Bits24
+        } else {
+            Self::Bits32
+        }
+    }
+
+    /// Words of a block of `entries` positions.
+    pub(crate) fn words(self, entries: usize) -> usize {
+        match self {
+            Self::Bits16 => entries.div_ceil(4),
+            Self::Bits21 => entries.div_ceil(3),
+            Self::Bits24 => entries.div_ceil(4) + entries.div_ceil(8),
+            Self::Bits32 => entries.div_ceil(2),
+        }
+    }
+
+    /// Replaces position `entry` of `block` (exactly [`Packing::words`]`(entries)` words)
+    /// with `new`, which must fit, returning the old one. Reads and writes every word and
+    /// compares every entry; an `entry` past the last changes nothing and returns 0.
+    pub(crate) fn swap(self, block: &mut [u64], entries: usize, entry: u64, new: u64) -> u64 {
+        match self {
+            Self::Bits16 => packed_swap::<4>(block, entries, entry, new),
+            Self::Bits21 => packed_swap::<3>(block, entries, entry, new),
+            Self::Bits24 => {
+                let (lo, hi) = block.split_at_mut(entries.div_ceil(4));
+                let old_lo = packed_swap::<4>(lo, entries, entry, new & 0xffff);
+                let old_hi = packed_swap::<8>(hi, entries, entry, new >> 16);
+                old_lo | (old_hi << 16)
+            }
+            Self::Bits32 => packed_swap::<2>(block, entries, entry, new),
+        }
     }
 }
 
@@ -262,9 +307,9 @@ pub(crate) struct OramCore<S> {
     pos_block: Vec<u64>,
     /// Log2 of the positions per position block.
     pos_bits: u32,
-    /// `pos_lanes[k]` (k ≥ 1): positions per word in `levels[k]`'s blocks ([`lanes_for`] of
-    /// `levels[k - 1]`'s leaf bits); `pos_lanes[0]` is unused.
-    pos_lanes: Vec<usize>,
+    /// `packing[k]` (k ≥ 1): how `levels[k]`'s blocks pack their positions (for
+    /// `levels[k - 1]`'s leaf bits); `packing[0]` is unused.
+    packing: Vec<Packing>,
     poisoned: bool,
 }
 
@@ -316,7 +361,7 @@ impl<S: BucketStore> OramCore<S> {
         }
         let value_words = value_bytes.div_ceil(8);
         let mut levels = Vec::new();
-        let mut pos_lanes = vec![0];
+        let mut packing = vec![Packing::Bits32];
         let mut pos_words = 0;
         let mut blocks = capacity;
         let mut words = value_words;
@@ -345,9 +390,9 @@ impl<S: BucketStore> OramCore<S> {
                 break;
             }
             blocks = next;
-            let lanes = lanes_for(leaf_bits);
-            words = (1usize << pos_bits).div_ceil(lanes);
-            pos_lanes.push(lanes);
+            let pack = Packing::for_leaf_bits(leaf_bits);
+            words = pack.words(1 << pos_bits);
+            packing.push(pack);
             pos_words = pos_words.max(words);
         }
         if levels.len() > 8 {
@@ -364,7 +409,7 @@ impl<S: BucketStore> OramCore<S> {
             scratch: Vec::new(),
             pos_block: vec![0; pos_words],
             pos_bits,
-            pos_lanes,
+            packing,
             poisoned: false,
         })
     }
@@ -601,17 +646,17 @@ impl<S: BucketStore> OramCore<S> {
             let block = index >> (bits * lvl as u32);
             let mut buf = core::mem::take(&mut self.pos_block);
             buf.iter_mut().for_each(|x| *x = 0);
-            let lanes = self.pos_lanes[lvl];
-            let pb = &mut buf[..(1usize << bits).div_ceil(lanes)];
+            let pack = self.packing[lvl];
+            let pb = &mut buf[..pack.words(1 << bits)];
             let mut r = self.levels[lvl].remove(block, read, pb);
             if r.is_ok() {
                 if lvl > 1 {
                     let entry = (index >> (bits * (lvl as u32 - 1))) & mask;
-                    old = lane_swap(pb, 1 << bits, lanes, entry, new[lvl - 1] + 1);
+                    old = pack.swap(pb, 1 << bits, entry, new[lvl - 1] + 1);
                 } else {
                     // The position block of the data tree: one entry per index.
                     for (o, &i) in out.iter_mut().zip(indices) {
-                        o.0 = lane_swap(pb, 1 << bits, lanes, i & mask, o.1 + 1);
+                        o.0 = pack.swap(pb, 1 << bits, i & mask, o.1 + 1);
                     }
                 }
                 r = self.levels[lvl].insert(block, new[lvl], pb);
@@ -674,21 +719,6 @@ fn scan_swap_body(table: &mut [u32], index: u64, new: u64) -> u64 {
         *e = (new & m) | (v & !m);
     }
     u64::from(old)
-}
-
-/// [`packed_swap`] with the (public) lane count of a position block: 2, 3 or 4.
-pub(crate) fn lane_swap(
-    block: &mut [u64],
-    entries: usize,
-    lanes: usize,
-    entry: u64,
-    new: u64,
-) -> u64 {
-    match lanes {
-        4 => packed_swap::<4>(block, entries, entry, new),
-        3 => packed_swap::<3>(block, entries, entry, new),
-        _ => packed_swap::<2>(block, entries, entry, new),
-    }
 }
 
 /// Replaces entry `entry` of a block of `entries` entries, `LANES` per word (`64 / LANES` bits
@@ -782,14 +812,23 @@ mod tests {
         }
         let mut b = vec![0u64; POS_WORDS];
         for e in 0..POS_PER_BLOCK {
-            assert_eq!(lane_swap(&mut b, POS_PER_BLOCK as usize, 2, e, e + 100), 0);
+            assert_eq!(
+                Packing::Bits32.swap(&mut b, POS_PER_BLOCK as usize, e, e + 100),
+                0
+            );
         }
         for e in 0..POS_PER_BLOCK {
-            assert_eq!(lane_swap(&mut b, POS_PER_BLOCK as usize, 2, e, 1), e + 100);
+            assert_eq!(
+                Packing::Bits32.swap(&mut b, POS_PER_BLOCK as usize, e, 1),
+                e + 100
+            );
         }
         let before = b.clone();
         for e in [POS_PER_BLOCK, POS_PER_BLOCK + 1, u64::MAX] {
-            assert_eq!(lane_swap(&mut b, POS_PER_BLOCK as usize, 2, e, 77), 0);
+            assert_eq!(
+                Packing::Bits32.swap(&mut b, POS_PER_BLOCK as usize, e, 77),
+                0
+            );
             assert_eq!(b, before);
         }
     }
@@ -800,51 +839,53 @@ mod tests {
         // for entries 16 and 17 of one bucket when it means the other bucket's first two.
         let mut b = vec![0u64; 6];
         for e in 0..16u64 {
-            lane_swap(&mut b, 16, 3, e, e + 1);
+            Packing::Bits21.swap(&mut b, 16, e, e + 1);
         }
         let before = b.clone();
         for e in [16u64, 17, 18] {
-            assert_eq!(lane_swap(&mut b, 16, 3, e, 0x1f_ffff), 0, "{e}");
+            assert_eq!(Packing::Bits21.swap(&mut b, 16, e, 0x1f_ffff), 0, "{e}");
             assert_eq!(b, before, "{e}");
         }
         assert_eq!(b[5] >> 21, 0, "the spare lanes stay zero");
     }
 
     #[test]
-    fn narrow_position_lanes_hold_every_leaf_of_their_tree() {
-        // The widest entry a lane count is chosen for (leaf + 1 = 2^leaf_bits) survives, next
-        // to its neighbours, in every lane of a 128-entry block.
-        for (leaf_bits, lanes) in [(0u32, 4usize), (15, 4), (16, 3), (20, 3), (21, 2), (31, 2)] {
-            assert_eq!(lanes_for(leaf_bits), lanes, "{leaf_bits}");
+    fn narrow_positions_hold_every_leaf_of_their_tree() {
+        // The widest entry a packing is chosen for (leaf + 1 = 2^leaf_bits) survives, next to
+        // its neighbours, in every entry of a block, for the position blocks' 32 and 128
+        // entries and a map bucket's 16.
+        use Packing::*;
+        let cases = [
+            (0u32, Bits16, 4usize),
+            (15, Bits16, 4),
+            (16, Bits21, 6),
+            (20, Bits21, 6),
+            (21, Bits24, 6),
+            (23, Bits24, 6),
+            (24, Bits32, 8),
+            (31, Bits32, 8),
+        ];
+        for (leaf_bits, pack, words16) in cases {
+            assert_eq!(Packing::for_leaf_bits(leaf_bits), pack, "{leaf_bits}");
+            assert_eq!(pack.words(16), words16, "{pack:?}");
             let top = 1u64 << leaf_bits;
-            let entries = 128u64;
-            let mut b = vec![0u64; (entries as usize).div_ceil(lanes)];
-            let value = |e: u64| if e % 2 == 0 { top } else { e % top.max(2) };
-            for e in 0..entries {
-                assert_eq!(
-                    lane_swap(&mut b, entries as usize, lanes, e, value(e)),
-                    0,
-                    "{leaf_bits} {e}"
-                );
-            }
-            for e in 0..entries {
-                assert_eq!(
-                    lane_swap(&mut b, entries as usize, lanes, e, 1),
-                    value(e),
-                    "{leaf_bits} {e}"
-                );
-                assert_eq!(
-                    lane_swap(&mut b, entries as usize, lanes, e, value(e)),
-                    1,
-                    "{leaf_bits} {e}"
-                );
-            }
-            // Entries past the block change nothing, the spare lane of a 21-bit block (room
-            // for 129) included.
-            let before = b.clone();
-            for e in [entries, entries + 1, 1000, u64::MAX] {
-                assert_eq!(lane_swap(&mut b, entries as usize, lanes, e, 5), 0);
-                assert_eq!(b, before);
+            for entries in [16u64, 32, 128] {
+                let mut b = vec![0u64; pack.words(entries as usize)];
+                let n = entries as usize;
+                let value = |e: u64| if e % 2 == 0 { top } else { e % top.max(2) };
+                for e in 0..entries {
+                    assert_eq!(pack.swap(&mut b, n, e, value(e)), 0, "{leaf_bits} {e}");
+                }
+                for e in 0..entries {
+                    assert_eq!(pack.swap(&mut b, n, e, 1), value(e), "{leaf_bits} {e}");
+                    assert_eq!(pack.swap(&mut b, n, e, value(e)), 1, "{leaf_bits} {e}");
+                }
+                // Entries past the block change nothing, spare lanes included.
+                let before = b.clone();
+                for e in [entries, entries + 1, 1000, u64::MAX] {
+                    assert_eq!(pack.swap(&mut b, n, e, 5), 0);
+                    assert_eq!(b, before);
+                }
             }
         }
     }

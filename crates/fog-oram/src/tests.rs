@@ -533,13 +533,17 @@ proptest! {
 }
 
 #[test]
-fn map_with_21_bit_value_positions_matches_hashmap() {
+fn map_with_narrow_value_positions_matches_hashmap() {
     // 2^17 slots: the value tree has 2^16 leaves, so the index buckets keep their value
-    // positions in 21-bit lanes (smaller maps use 16-bit ones, the unit-sized proptests above).
-    // Tagged and plain keys.
-    for (key_len, seed) in [(32usize, 40u64), (12, 41)] {
+    // positions in 21-bit lanes; 2^22 slots: 2^21 leaves, 24-bit split entries (smaller maps
+    // use 16-bit lanes, the unit-sized proptests above). Tagged and plain keys.
+    for (capacity, key_len, ops, seed) in [
+        (1u64 << 17, 32usize, 6000usize, 40u64),
+        (1 << 17, 12, 6000, 41),
+        (1 << 22, 32, 2500, 42),
+    ] {
         let mut r = rng(seed);
-        let ops: Vec<Op> = (0..6000)
+        let ops: Vec<Op> = (0..ops)
             .map(|_| {
                 let k = (r.next_u32() % 2000) as u16;
                 match r.next_u32() % 4 {
@@ -550,25 +554,27 @@ fn map_with_21_bit_value_positions_matches_hashmap() {
                 }
             })
             .collect();
-        check_against_model(1 << 17, key_len, &ops, seed);
+        check_against_model(capacity, key_len, &ops, seed);
     }
 }
 
 #[test]
 fn index_buckets_are_as_narrow_as_their_keys_and_value_tree_allow() {
-    use crate::oram::lanes_for;
+    use crate::oram::Packing;
     // 32-byte keys as 96-bit tags (24 words of keys), 16-byte keys as they are (32 words);
-    // value positions in 21-bit lanes up to 2^20 value leaves (a 2^21-slot map), 32-bit beyond.
+    // value positions in 21 bits up to 2^20 value leaves (a 2^21-slot map), 24 bits up to
+    // 2^23 (2^24 slots), 32 beyond.
     for (key_bytes, value_leaf_bits, words) in [
         (32usize, 19u32, 31usize),
-        (32, 23, 33),
+        (32, 23, 31),
+        (32, 24, 33),
         (16, 19, 39),
-        (16, 23, 41),
+        (16, 24, 41),
         (8, 10, 21),
     ] {
         let units = crate::map::stored_key_units(key_bytes);
         assert_eq!(
-            crate::map::bucket_words(units, lanes_for(value_leaf_bits)),
+            crate::map::bucket_words(units, Packing::for_leaf_bits(value_leaf_bits)),
             words,
             "{key_bytes} {value_leaf_bits}"
         );
