@@ -5,10 +5,10 @@
 //! [`KeyImageStore`] keeps every key image the ledger has spent in an oblivious map. The key
 //! is a 16-byte keyed hash of the key image (BLAKE2b under a key drawn inside the enclave when
 //! the store is made, truncated to 128 bits) rather than MobileCoin's 32-byte key image: the
-//! map's index buckets (with the value positions they carry) shrink from 73 to 41 words, which
-//! is most of a lookup's cost, and two key images share a store key only with probability
-//! about n²/2¹²⁹ (2⁻⁸¹ for 2²⁴ key images), and the host cannot aim for a collision without
-//! the key. The value is 16 bytes, `spent_at` (the spending block's index) as u64
+//! map's index buckets (with the value positions they carry) shrink from 73 to 41 words (39 up
+//! to 2^24 slots), which is most of a lookup's cost, and two key images share a store key only
+//! with probability about n²/2¹²⁹ (2⁻⁸¹ for 2²⁴ key images), and the host cannot aim for a
+//! collision without the key. The value is 16 bytes, `spent_at` (the spending block's index) as u64
 //! little-endian then that block's timestamp as u64 little-endian, as in MobileCoin. A check
 //! of one key image is one oblivious-map `get`, whose memory accesses do not depend on the
 //! key image or on whether it is present; the result (code, `spent_at`, `timestamp`) is made

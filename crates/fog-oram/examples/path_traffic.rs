@@ -38,8 +38,11 @@ fn main() {
     let depth = leaf_bits as usize + 1;
     let bw = 2 * (1 + value_bytes.div_ceil(8));
     let buckets = (1usize << (leaf_bits + 1)) - 1;
-    // Touched (not calloc'd zero pages), as a tree in use is.
-    let mut tree = vec![1u64; buckets * bw];
+    // Touched (not calloc'd zero pages), as a tree in use is; the first bucket on a cache line,
+    // as `HeapStore` places it.
+    let mut tree_buf = vec![1u64; buckets * bw + 7];
+    let start = tree_buf.as_ptr().align_offset(64).min(7);
+    let tree = &mut tree_buf[start..start + buckets * bw];
     let mut buf = vec![0u64; depth * bw];
     let lm = (1u64 << leaf_bits) - 1;
     let bucket = |lvl: usize, leaf: u64| {
@@ -82,7 +85,7 @@ fn main() {
             result[usize::from(write_back)] = median(samples);
         }
     }
-    drop(tree);
+    drop(tree_buf);
     let n = 32usize << 20;
     let src = vec![3u64; n];
     let mut dst = vec![0u64; n];

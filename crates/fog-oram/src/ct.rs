@@ -335,7 +335,7 @@ mod tests {
     #[test]
     fn block_moves_all_lengths() {
         // Lengths around the vector loop's steps (2 and 4 words) and the block sizes the ORAMs
-        // use (30-word values, 48-word buckets, 16-word position blocks, each + 2 metadata).
+        // use (30-word values, 48-word buckets, 16-word position blocks, each + 1 metadata word).
         for len in [
             0usize, 1, 2, 3, 4, 5, 7, 8, 9, 16, 17, 18, 30, 32, 48, 50, 128, 131,
         ] {

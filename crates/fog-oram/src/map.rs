@@ -491,9 +491,9 @@ const PLAIN_KEY_BYTES: usize = 16;
 /// search for a collision, and a tag is only ever compared with those of the at most 32 keys
 /// in the two buckets of its key and the 128 of the stash: a lookup mistakes another key for
 /// its own with probability at most 160 × 2^-96 < 2^-88, about 2^-48 over 2^40 operations.
-/// A 12-byte slot instead of 32 makes the index bucket of ingest's 32-byte keys 33 words
-/// instead of 73 (41 with the 128-bit tags of before), and the index buckets are most of the
-/// memory every operation moves.
+/// A 12-byte slot instead of 32 makes the index bucket of ingest's 32-byte keys 29 to 33 words
+/// (by map size, [`bucket_words`]) instead of 73 (41 with the 128-bit tags of before), and the
+/// index buckets are most of the memory every operation moves.
 pub(crate) fn stored_key_units(key_bytes: usize) -> usize {
     if key_bytes > PLAIN_KEY_BYTES {
         TAG_UNITS
@@ -506,8 +506,9 @@ pub(crate) fn stored_key_units(key_bytes: usize) -> usize {
 /// slots' keys (`units` 32-bit units each, two to a word, low half first: slot `s` holds units
 /// `s × units ..`), then the 16 slots' value positions (value-ORAM leaf + 1) as the value
 /// tree allows ([`Packing`]: 16 bits each up to 2^15 leaves, 21 up to 2^20, 24 up to 2^23, 32
-/// beyond; 4, 6, 6 or 8 words). One bitmap word instead of one occupancy word per slot keeps a
-/// bucket of tags at 31 words up to 2^24 slots (33 beyond) and of 16-byte keys at 39 (41).
+/// beyond; 4, 6, 6 or 8 words: maps of at most 2^15, 2^21, 2^24 slots, and larger). One bitmap
+/// word instead of one occupancy word per slot keeps a bucket of tags at 29, 31, 31 or 33 words
+/// and of 16-byte keys at 37, 39, 39 or 41.
 pub(crate) fn bucket_words(units: usize, packing: Packing) -> usize {
     1 + SLOTS_PER_BUCKET * units / 2 + packing.words(SLOTS_PER_BUCKET)
 }

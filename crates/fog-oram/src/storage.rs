@@ -223,8 +223,8 @@ const LINE_WORDS: usize = 8;
 impl HeapStore {
     /// A store of `num_buckets` zeroed buckets. The first bucket starts on a cache line (the
     /// allocator's large blocks start 16 bytes past one): a bucket of a whole number of lines
-    /// then spans exactly that many, and the 96-byte buckets of a map's value tree always two
-    /// lines instead of three every other bucket.
+    /// then spans exactly that many (the 512-byte index buckets of a 2^20-slot map 8 lines, not
+    /// 9).
     pub fn new(num_buckets: u64, bucket_words: usize) -> Result<Self, OramError> {
         let total = num_buckets
             .checked_mul(bucket_words as u64)
@@ -719,9 +719,6 @@ mod tests {
         ChaCha20Rng::seed_from_u64(seed)
     }
 
-    /// The heap store asks for huge pages: in `/proc/self/smaps`, the mappings of a 64 MiB
-    /// store's buffer carry the `hg` flag (MADV_HUGEPAGE) over all but its unaligned ends.
-    /// Whether the kernel then backs them with huge pages depends on the system's transparent
     #[test]
     fn heap_store_buckets_start_on_a_cache_line() {
         // Small buffers come from the allocator's bins, large ones from their own mappings
@@ -744,6 +741,9 @@ mod tests {
         }
     }
 
+    /// The heap store asks for huge pages: in `/proc/self/smaps`, the mappings of a 64 MiB
+    /// store's buffer carry the `hg` flag (MADV_HUGEPAGE) over all but its unaligned ends.
+    /// Whether the kernel then backs them with huge pages depends on the system's transparent
     /// huge page settings and free memory; the test prints the `AnonHugePages` it sees.
     #[cfg(all(target_os = "linux", not(target_env = "sgx")))]
     #[test]
